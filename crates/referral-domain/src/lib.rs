@@ -1,0 +1,89 @@
+//! Pure rules of the referral management service.
+//!
+//! This crate holds every rule of the referral programme as plain types and functions:
+//! referral codes, contact details, money, program validation and targeting, the referral
+//! lifecycle, the threshold that earns a referrer reward, the reward ledger and the
+//! healthcare inducement policy. It does no I/O and never reads a clock: every function that
+//! depends on time takes `now` (or `today`) as a parameter, so other platform services can
+//! link it and get the same answers the referral service gets.
+//!
+//! Values are parsed once at the edge and trusted inside: once you hold a [`ReferralCode`],
+//! an [`Email`], a [`Phone`] or a [`Money`], it is valid and normalised.
+//!
+//! # Example: a referral from creation to the referrer's reward
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use referral_domain::{
+//!     CreationFacts, Email, Money, ReferralLifecycle, ReferralStatus, RewardLedgerEntry,
+//!     RewardStatus, RewardType, ConversionTrigger, RedemptionTarget, OrderId,
+//!     referral::completes_batch,
+//! };
+//!
+//! let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+//! let referrer = Email::parse("Alice@Example.com").unwrap();
+//! let referee = Email::parse(" bob@example.com ").unwrap();
+//!
+//! // The store gathers the facts in a transaction; the domain decides.
+//! let facts = CreationFacts {
+//!     referrer_email: Some(&referrer),
+//!     referee_email: &referee,
+//!     referee_is_patient: false,
+//!     referee_has_open_referral_in_program: false,
+//!     referrer_open_referrals_in_program: 0,
+//!     max_referrals_per_patient: Some(5),
+//! };
+//! facts.decide().unwrap();
+//!
+//! // The referral is pending for 30 days, then registered, then converted.
+//! let mut referral = ReferralLifecycle::new(now, 30).unwrap();
+//! referral.register(now + chrono::Duration::days(2)).unwrap();
+//! let outcome = referral
+//!     .convert(now + chrono::Duration::days(3), ConversionTrigger::Consultation)
+//!     .unwrap();
+//! assert!(outcome.is_new());
+//! assert_eq!(referral.status(), ReferralStatus::Converted);
+//!
+//! // With a threshold of 1, this conversion completes a batch.
+//! assert!(completes_batch(1, 1));
+//!
+//! // The referrer's credit is available at once and can be redeemed once.
+//! let amount = Money::parse("25").unwrap();
+//! assert_eq!(amount.to_string(), "25.00");
+//! let mut reward = RewardLedgerEntry::grant(RewardType::Credit, None);
+//! assert_eq!(reward.status(), RewardStatus::Available);
+//! reward.redeem(now, RedemptionTarget::Order(OrderId::new_random())).unwrap();
+//! assert!(reward.redeem(now, RedemptionTarget::Order(OrderId::new_random())).is_err());
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod code;
+pub mod contact;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod policy;
+pub mod program;
+pub mod referral;
+pub mod reward;
+pub mod status;
+
+pub use code::ReferralCode;
+pub use contact::{Email, Phone};
+pub use error::{DomainError, FieldError, ValidationErrors};
+pub use ids::{ConsultationId, OrderId, PatientId, ProgramId, ProviderId, ReferralId, RewardId};
+pub use money::Money;
+pub use policy::{InducementPolicy, RecipientStanding, RewardDecision, RewardRefusal};
+pub use program::{
+    Demographics, ProgramDraft, ProgramSchedule, ReferrerProfile, RewardSpec, Targeting,
+    ValidProgram,
+};
+pub use referral::{
+    ConversionOutcome, ConversionTrigger, CreationFacts, CreationRefusal, ReferralLifecycle,
+};
+pub use reward::{RedemptionTarget, RewardLedgerEntry};
+pub use status::{
+    InteractionType, PartyRewardStatus, ProgramStatus, ProgramType, ReferralSource, ReferralStatus,
+    RewardStatus, RewardType,
+};

@@ -1,0 +1,284 @@
+//! The healthcare inducement policy: which rewards a patient may be granted.
+//!
+//! US anti-kickback and beneficiary-inducement rules limit what a provider may give a
+//! patient for bringing in business. The service applies two limits before it grants any
+//! reward, and records every reward it withholds with the reason, so that the patient can
+//! see it and compliance can audit it:
+//!
+//! - a per-patient cap on the value of rewards granted in one calendar year (UTC);
+//! - for patients whose care a federal programme pays (Medicare, Medicaid, TRICARE): no
+//!   `cash` at all, and other rewards only of nominal value (by default at most 15.00 each
+//!   and 75.00 a year).
+//!
+//! The value of a reward is its amount for `credit`, `cash` and `free_consultation`. A
+//! `discount` is a percentage whose money value is only known when it is used, so it counts
+//! as zero against the caps at grant time; programs that worry about large discounts for
+//! federal payers should not offer them.
+//!
+//! A reward is granted whole or not at all: a reward that would cross a cap is withheld, not
+//! cut down, so a patient never receives an odd partial amount.
+
+use crate::money::Money;
+use crate::program::RewardSpec;
+use crate::status::RewardType;
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The limits of the policy; a setting of the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InducementPolicy {
+    /// Most reward value a patient may be granted in one calendar year.
+    pub annual_cap_per_patient: Money,
+    /// Most value of one reward for a federal payer.
+    pub federal_nominal_each: Money,
+    /// Most reward value a federal payer may be granted in one calendar year.
+    pub federal_nominal_annual: Money,
+}
+
+impl Default for InducementPolicy {
+    /// 500.00 a year for everyone; 15.00 each and 75.00 a year for federal payers.
+    fn default() -> Self {
+        Self {
+            annual_cap_per_patient: Money::from_cents(50_000).unwrap_or(Money::ZERO),
+            federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
+            federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
+        }
+    }
+}
+
+/// What the store knows about the patient who would receive a reward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientStanding {
+    /// Whether a federal programme pays for the patient's care.
+    pub federal_payer: bool,
+    /// Value of the rewards already granted to the patient this calendar year (every
+    /// reward not cancelled, used or not).
+    pub granted_this_year: Money,
+}
+
+/// Why a reward was withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardRefusal {
+    /// The patient's annual cap would be exceeded.
+    AnnualCapReached,
+    /// Federal payers get no cash rewards.
+    FederalPayerCashExcluded,
+    /// The reward is worth more than the nominal value allowed for a federal payer.
+    FederalPayerAboveNominalValue,
+    /// The federal payer's yearly nominal total would be exceeded.
+    FederalPayerAnnualNominalReached,
+}
+
+impl RewardRefusal {
+    /// The stable snake_case reason, as stored and shown to the patient.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RewardRefusal::AnnualCapReached => "annual_cap_reached",
+            RewardRefusal::FederalPayerCashExcluded => "federal_payer_cash_excluded",
+            RewardRefusal::FederalPayerAboveNominalValue => "federal_payer_above_nominal_value",
+            RewardRefusal::FederalPayerAnnualNominalReached => {
+                "federal_payer_annual_nominal_reached"
+            }
+        }
+    }
+
+    /// Parses a stored reason.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            RewardRefusal::AnnualCapReached,
+            RewardRefusal::FederalPayerCashExcluded,
+            RewardRefusal::FederalPayerAboveNominalValue,
+            RewardRefusal::FederalPayerAnnualNominalReached,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == code)
+    }
+}
+
+impl fmt::Display for RewardRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The policy's answer for one reward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RewardDecision {
+    /// Grant it; `counted_value` is what it adds to the patient's yearly total.
+    Grant {
+        /// Value counted against the caps.
+        counted_value: Money,
+    },
+    /// Withhold it, for this reason.
+    Refuse(RewardRefusal),
+}
+
+impl RewardDecision {
+    /// Whether the reward is granted.
+    pub const fn is_granted(&self) -> bool {
+        matches!(self, RewardDecision::Grant { .. })
+    }
+}
+
+/// The value a reward counts for against the caps (zero for a discount; see the module
+/// docs).
+pub fn counted_value(reward: &RewardSpec) -> Money {
+    match reward.reward_type {
+        RewardType::Discount => Money::ZERO,
+        RewardType::Credit | RewardType::Cash | RewardType::FreeConsultation => {
+            reward.value.clone()
+        }
+    }
+}
+
+impl InducementPolicy {
+    /// Decides whether `reward` may be granted to a patient with `standing`.
+    pub fn decide(&self, reward: &RewardSpec, standing: &RecipientStanding) -> RewardDecision {
+        let value = counted_value(reward);
+        let total = standing.granted_this_year.checked_add(&value);
+        if standing.federal_payer {
+            if reward.reward_type == RewardType::Cash {
+                return RewardDecision::Refuse(RewardRefusal::FederalPayerCashExcluded);
+            }
+            if value > self.federal_nominal_each {
+                return RewardDecision::Refuse(RewardRefusal::FederalPayerAboveNominalValue);
+            }
+            if total
+                .as_ref()
+                .is_none_or(|t| t > &self.federal_nominal_annual)
+            {
+                return RewardDecision::Refuse(RewardRefusal::FederalPayerAnnualNominalReached);
+            }
+        }
+        if total
+            .as_ref()
+            .is_none_or(|t| t > &self.annual_cap_per_patient)
+        {
+            return RewardDecision::Refuse(RewardRefusal::AnnualCapReached);
+        }
+        RewardDecision::Grant {
+            counted_value: value,
+        }
+    }
+}
+
+/// The calendar year (UTC) whose cap a reward granted at `at` counts against, as
+/// `[start, end)` instants for the store's query.
+pub fn calendar_year_of(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let year = at.year();
+    (start_of_year(year), start_of_year(year + 1))
+}
+
+fn start_of_year(year: i32) -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|naive| Utc.from_utc_datetime(&naive))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    fn spec(t: RewardType, v: &str) -> RewardSpec {
+        RewardSpec {
+            reward_type: t,
+            value: money(v),
+        }
+    }
+
+    fn standing(federal: bool, granted: &str) -> RecipientStanding {
+        RecipientStanding {
+            federal_payer: federal,
+            granted_this_year: money(granted),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_limits() {
+        let p = InducementPolicy::default();
+        assert_eq!(p.annual_cap_per_patient.to_string(), "500.00");
+        assert_eq!(p.federal_nominal_each.to_string(), "15.00");
+        assert_eq!(p.federal_nominal_annual.to_string(), "75.00");
+    }
+
+    #[test]
+    fn the_annual_cap_withholds_whole_rewards() {
+        let p = InducementPolicy::default();
+        assert_eq!(
+            p.decide(&spec(RewardType::Credit, "25"), &standing(false, "475")),
+            RewardDecision::Grant {
+                counted_value: money("25")
+            }
+        );
+        assert_eq!(
+            p.decide(&spec(RewardType::Credit, "25"), &standing(false, "475.01")),
+            RewardDecision::Refuse(RewardRefusal::AnnualCapReached)
+        );
+        assert!(p
+            .decide(&spec(RewardType::Cash, "500"), &standing(false, "0"))
+            .is_granted());
+    }
+
+    #[test]
+    fn federal_payers_get_no_cash_and_only_nominal_value() {
+        let p = InducementPolicy::default();
+        assert_eq!(
+            p.decide(&spec(RewardType::Cash, "1"), &standing(true, "0")),
+            RewardDecision::Refuse(RewardRefusal::FederalPayerCashExcluded)
+        );
+        assert_eq!(
+            p.decide(&spec(RewardType::Credit, "15.01"), &standing(true, "0")),
+            RewardDecision::Refuse(RewardRefusal::FederalPayerAboveNominalValue)
+        );
+        assert!(p
+            .decide(&spec(RewardType::Credit, "15"), &standing(true, "60"))
+            .is_granted());
+        assert_eq!(
+            p.decide(
+                &spec(RewardType::FreeConsultation, "15"),
+                &standing(true, "60.01")
+            ),
+            RewardDecision::Refuse(RewardRefusal::FederalPayerAnnualNominalReached)
+        );
+    }
+
+    #[test]
+    fn discounts_count_as_zero() {
+        let p = InducementPolicy::default();
+        assert_eq!(
+            p.decide(&spec(RewardType::Discount, "20"), &standing(true, "75")),
+            RewardDecision::Grant {
+                counted_value: Money::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn refusal_codes_round_trip() {
+        for r in [
+            RewardRefusal::AnnualCapReached,
+            RewardRefusal::FederalPayerCashExcluded,
+            RewardRefusal::FederalPayerAboveNominalValue,
+            RewardRefusal::FederalPayerAnnualNominalReached,
+        ] {
+            assert_eq!(RewardRefusal::from_code(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+        assert_eq!(RewardRefusal::from_code("nope"), None);
+    }
+
+    #[test]
+    fn calendar_years_are_utc() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
+        let (start, end) = calendar_year_of(at);
+        assert_eq!(start, Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(end, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+    }
+}

@@ -1,0 +1,770 @@
+//! Referral programs: validation of what a provider enters, the status lifecycle, whether a
+//! program accepts referrals on a day, and which referrers it targets.
+
+use crate::error::{DomainError, FieldError, ValidationErrors};
+use crate::money::Money;
+use crate::referral::MAX_EXPIRY_DAYS;
+use crate::status::{ProgramStatus, ProgramType, RewardType};
+use bigdecimal::BigDecimal;
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// Longest program name (the seed's `VARCHAR(200)`).
+pub const MAX_NAME_CHARS: usize = 200;
+/// Days a granted reward stays available when the program does not say.
+pub const DEFAULT_REWARD_VALIDITY_DAYS: i64 = 90;
+/// Days a referral stays open when the program does not say (the seed's default).
+pub const DEFAULT_EXPIRY_DAYS: i64 = 30;
+
+/// What a provider submits to create or replace a program, before validation.
+///
+/// Numbers are wide and values are raw decimals so that every out-of-range input reaches
+/// [`ProgramDraft::validate`] and gets a field error, instead of failing to deserialize.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramDraft {
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// Free text shown to patients.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Kind of campaign.
+    #[serde(default = "default_program_type")]
+    pub program_type: ProgramType,
+    /// What the referrer earns per completed batch.
+    #[serde(default)]
+    pub referrer_reward_type: Option<RewardType>,
+    /// Amount (or percentage, for a discount) of the referrer reward.
+    #[serde(default)]
+    pub referrer_reward_value: Option<BigDecimal>,
+    /// What the referee gets on registering.
+    #[serde(default)]
+    pub referee_reward_type: Option<RewardType>,
+    /// Amount (or percentage, for a discount) of the referee reward.
+    #[serde(default)]
+    pub referee_reward_value: Option<BigDecimal>,
+    /// Referrals a patient may make in the program; `None` is unlimited.
+    #[serde(default)]
+    pub max_referrals_per_patient: Option<i64>,
+    /// Converted referrals needed for one referrer reward.
+    #[serde(default = "default_threshold")]
+    pub reward_threshold: i64,
+    /// Days a referral stays open for the referee to register.
+    #[serde(default = "default_expiry_days")]
+    pub expiry_days: i64,
+    /// Days a granted reward stays available.
+    #[serde(default = "default_reward_validity_days")]
+    pub reward_validity_days: i64,
+    /// First day (UTC) the program accepts referrals; `None` is open.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
+    /// Last day (UTC) the program accepts referrals; `None` is open.
+    #[serde(default)]
+    pub end_date: Option<NaiveDate>,
+    /// Conditions the referrer must have one of; empty is everyone.
+    #[serde(default)]
+    pub target_conditions: Vec<String>,
+    /// Age range and states the referrer must be in; empty is everyone.
+    #[serde(default)]
+    pub target_demographics: Demographics,
+}
+
+fn default_program_type() -> ProgramType {
+    ProgramType::Standard
+}
+fn default_threshold() -> i64 {
+    1
+}
+fn default_expiry_days() -> i64 {
+    DEFAULT_EXPIRY_DAYS
+}
+fn default_reward_validity_days() -> i64 {
+    DEFAULT_REWARD_VALIDITY_DAYS
+}
+
+/// A reward a program gives: its type and value.
+///
+/// For a `discount` the value is a percentage in (0, 100]; for the other types it is an
+/// amount of money (for `free_consultation`, what the consultation is worth).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardSpec {
+    /// What the reward gives.
+    pub reward_type: RewardType,
+    /// The amount or percentage.
+    pub value: Money,
+}
+
+/// The validated rules of a program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidProgram {
+    /// Trimmed name.
+    pub name: String,
+    /// Trimmed description, `None` when empty.
+    pub description: Option<String>,
+    /// Kind of campaign.
+    pub program_type: ProgramType,
+    /// Reward of the referrer per completed batch, if any.
+    pub referrer_reward: Option<RewardSpec>,
+    /// Reward of the referee on registering, if any.
+    pub referee_reward: Option<RewardSpec>,
+    /// Referral limit per patient; `None` is unlimited.
+    pub max_referrals_per_patient: Option<u32>,
+    /// Converted referrals per referrer reward (≥ 1).
+    pub reward_threshold: u32,
+    /// Days a referral stays open (1..=3650).
+    pub expiry_days: u32,
+    /// Days a reward stays available (1..=3650).
+    pub reward_validity_days: u32,
+    /// First day of the program.
+    pub start_date: Option<NaiveDate>,
+    /// Last day of the program.
+    pub end_date: Option<NaiveDate>,
+    /// Who may refer.
+    pub targeting: Targeting,
+}
+
+impl ProgramDraft {
+    /// Checks every field and returns the program rules, or every field error at once.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] listing a [`FieldError`] for each field out of range.
+    pub fn validate(&self) -> Result<ValidProgram, DomainError> {
+        let mut errors = Vec::new();
+
+        let name = self.name.trim();
+        if name.is_empty() {
+            errors.push(FieldError::NameMissing);
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            errors.push(FieldError::NameTooLong);
+        }
+
+        let referrer_reward = reward_spec(
+            "referrer_reward_value",
+            self.referrer_reward_type,
+            self.referrer_reward_value.as_ref(),
+            &mut errors,
+        );
+        let referee_reward = reward_spec(
+            "referee_reward_value",
+            self.referee_reward_type,
+            self.referee_reward_value.as_ref(),
+            &mut errors,
+        );
+
+        let max_referrals_per_patient = match self.max_referrals_per_patient {
+            None => None,
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    errors.push(FieldError::MaxReferralsBelowOne);
+                    None
+                }
+            },
+        };
+        let reward_threshold = at_least_one(
+            self.reward_threshold,
+            FieldError::RewardThresholdBelowOne,
+            &mut errors,
+        );
+        let expiry_days = days(
+            self.expiry_days,
+            FieldError::ExpiryDaysOutOfRange,
+            &mut errors,
+        );
+        let reward_validity_days = days(
+            self.reward_validity_days,
+            FieldError::RewardValidityOutOfRange,
+            &mut errors,
+        );
+
+        if let (Some(start), Some(end)) = (self.start_date, self.end_date) {
+            if end < start {
+                errors.push(FieldError::EndBeforeStart);
+            }
+        }
+
+        let targeting = match Targeting::new(&self.target_conditions, &self.target_demographics) {
+            Ok(t) => t,
+            Err(mut field_errors) => {
+                errors.append(&mut field_errors);
+                Targeting::default()
+            }
+        };
+
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(ValidationErrors(errors)));
+        }
+        Ok(ValidProgram {
+            name: name.to_owned(),
+            description: self
+                .description
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            program_type: self.program_type,
+            referrer_reward,
+            referee_reward,
+            max_referrals_per_patient,
+            reward_threshold,
+            expiry_days,
+            reward_validity_days,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            targeting,
+        })
+    }
+}
+
+fn at_least_one(value: i64, error: FieldError, errors: &mut Vec<FieldError>) -> u32 {
+    match u32::try_from(value) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            errors.push(error);
+            1
+        }
+    }
+}
+
+fn days(value: i64, error: FieldError, errors: &mut Vec<FieldError>) -> u32 {
+    match u32::try_from(value) {
+        Ok(n) if (1..=MAX_EXPIRY_DAYS).contains(&n) => n,
+        _ => {
+            errors.push(error);
+            1
+        }
+    }
+}
+
+fn reward_spec(
+    field: &'static str,
+    reward_type: Option<RewardType>,
+    value: Option<&BigDecimal>,
+    errors: &mut Vec<FieldError>,
+) -> Option<RewardSpec> {
+    let (reward_type, value) = match (reward_type, value) {
+        (None, None) => return None,
+        (Some(t), Some(v)) => (t, v),
+        _ => {
+            errors.push(FieldError::RewardIncomplete(field));
+            return None;
+        }
+    };
+    let money = match Money::from_decimal(value) {
+        Ok(m) => m,
+        Err(DomainError::InvalidMoney("must not be negative")) => {
+            errors.push(FieldError::RewardValueNegative(field));
+            return None;
+        }
+        Err(_) => {
+            errors.push(FieldError::RewardValueMalformed(field));
+            return None;
+        }
+    };
+    if reward_type == RewardType::Discount && (money.is_zero() || money.cents() > 10_000) {
+        errors.push(FieldError::DiscountOutOfRange(field));
+        return None;
+    }
+    Some(RewardSpec {
+        reward_type,
+        value: money,
+    })
+}
+
+impl ProgramStatus {
+    /// The status after a provider asks for `to`.
+    ///
+    /// `active` ⇄ `paused`, and either may end; asking for the current status is a no-op.
+    /// `paused → ended` is allowed because a program manager closing a paused campaign
+    /// should not have to resume it first.
+    ///
+    /// # Errors
+    /// [`DomainError::ProgramAlreadyEnded`] for any change of an ended program.
+    pub fn transition_to(self, to: ProgramStatus) -> Result<ProgramStatus, DomainError> {
+        match (self, to) {
+            (ProgramStatus::Ended, ProgramStatus::Ended) => Ok(ProgramStatus::Ended),
+            (ProgramStatus::Ended, _) => Err(DomainError::ProgramAlreadyEnded),
+            (_, to) => Ok(to),
+        }
+    }
+}
+
+/// The status and dates of a program: what decides whether it accepts referrals today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramSchedule {
+    /// Current status.
+    pub status: ProgramStatus,
+    /// First day (UTC), inclusive.
+    pub start_date: Option<NaiveDate>,
+    /// Last day (UTC), inclusive.
+    pub end_date: Option<NaiveDate>,
+}
+
+impl ProgramSchedule {
+    /// Whether the program accepts a new referral on `today` (UTC): it must be active and
+    /// `today` within `[start_date, end_date]`.
+    ///
+    /// # Errors
+    /// [`DomainError::ProgramNotActive`], [`DomainError::ProgramNotStarted`] or
+    /// [`DomainError::ProgramFinished`].
+    pub fn accepts_referrals(&self, today: NaiveDate) -> Result<(), DomainError> {
+        if self.status != ProgramStatus::Active {
+            return Err(DomainError::ProgramNotActive(self.status));
+        }
+        if self.start_date.is_some_and(|start| today < start) {
+            return Err(DomainError::ProgramNotStarted);
+        }
+        if self.end_date.is_some_and(|end| today > end) {
+            return Err(DomainError::ProgramFinished);
+        }
+        Ok(())
+    }
+}
+
+/// The seed's `target_demographics`: an age range and a list of states.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Demographics {
+    /// Youngest age admitted, in whole years.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<i64>,
+    /// Oldest age admitted, in whole years.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// Two-letter state codes admitted; empty is every state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<String>,
+}
+
+/// Who may refer in a program. An empty target admits everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Targeting {
+    /// Lower-cased conditions; the referrer needs at least one of them.
+    pub conditions: Vec<String>,
+    /// Age range and states, normalised (states upper-case).
+    pub demographics: Demographics,
+}
+
+/// What the store knows of a referrer, for targeting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReferrerProfile {
+    /// Date of birth, if known.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Two-letter state of residence, if known.
+    pub state: Option<String>,
+    /// Conditions on record.
+    pub conditions: Vec<String>,
+}
+
+impl Targeting {
+    /// Normalises and checks a target.
+    ///
+    /// # Errors
+    /// The field errors of the target: empty conditions, ages outside 0..=130, `min_age`
+    /// above `max_age`, states that are not two letters.
+    pub fn new(
+        conditions: &[String],
+        demographics: &Demographics,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut normalised_conditions = Vec::new();
+        for condition in conditions {
+            let c = condition.trim().to_lowercase();
+            if c.is_empty() {
+                errors.push(FieldError::ConditionEmpty);
+                break;
+            }
+            if !normalised_conditions.contains(&c) {
+                normalised_conditions.push(c);
+            }
+        }
+        for (field, age) in [
+            ("target_demographics.min_age", demographics.min_age),
+            ("target_demographics.max_age", demographics.max_age),
+        ] {
+            if age.is_some_and(|a| !(0..=130).contains(&a)) {
+                errors.push(FieldError::AgeOutOfRange(field));
+            }
+        }
+        if let (Some(min), Some(max)) = (demographics.min_age, demographics.max_age) {
+            if min > max {
+                errors.push(FieldError::MinAgeAboveMaxAge);
+            }
+        }
+        let mut states = Vec::new();
+        for state in &demographics.states {
+            let s = state.trim().to_ascii_uppercase();
+            if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_uppercase()) {
+                errors.push(FieldError::StateMalformed);
+                break;
+            }
+            if !states.contains(&s) {
+                states.push(s);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            conditions: normalised_conditions,
+            demographics: Demographics {
+                min_age: demographics.min_age,
+                max_age: demographics.max_age,
+                states,
+            },
+        })
+    }
+
+    /// Whether the target is empty (everyone may refer).
+    pub fn is_open(&self) -> bool {
+        self.conditions.is_empty()
+            && self.demographics.min_age.is_none()
+            && self.demographics.max_age.is_none()
+            && self.demographics.states.is_empty()
+    }
+
+    /// Whether `referrer` may refer in the program on `today`.
+    ///
+    /// A referrer whose date of birth or state is unknown does not meet an age or state
+    /// restriction: the program manager asked for it, and we cannot show it holds.
+    ///
+    /// # Errors
+    /// [`DomainError::NotEligible`] with the first rule not met.
+    pub fn admits(&self, referrer: &ReferrerProfile, today: NaiveDate) -> Result<(), DomainError> {
+        if !self.conditions.is_empty() {
+            let has_one = referrer
+                .conditions
+                .iter()
+                .any(|c| self.conditions.contains(&c.trim().to_lowercase()));
+            if !has_one {
+                return Err(DomainError::NotEligible("no targeted condition"));
+            }
+        }
+        let demo = &self.demographics;
+        if demo.min_age.is_some() || demo.max_age.is_some() {
+            let Some(age) = referrer.date_of_birth.and_then(|dob| age_on(dob, today)) else {
+                return Err(DomainError::NotEligible("age unknown"));
+            };
+            if demo.min_age.is_some_and(|min| age < min) {
+                return Err(DomainError::NotEligible("below the minimum age"));
+            }
+            if demo.max_age.is_some_and(|max| age > max) {
+                return Err(DomainError::NotEligible("above the maximum age"));
+            }
+        }
+        if !demo.states.is_empty() {
+            let in_state = referrer
+                .state
+                .as_deref()
+                .is_some_and(|s| demo.states.contains(&s.trim().to_ascii_uppercase()));
+            if !in_state {
+                return Err(DomainError::NotEligible("outside the targeted states"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Age in whole years on `today` of someone born on `date_of_birth`; `None` when born after
+/// `today`.
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use referral_domain::program::age_on;
+/// let dob = NaiveDate::from_ymd_opt(2000, 6, 15).unwrap();
+/// assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 6, 14).unwrap()), Some(25));
+/// assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 6, 15).unwrap()), Some(26));
+/// ```
+pub fn age_on(date_of_birth: NaiveDate, today: NaiveDate) -> Option<i64> {
+    if date_of_birth > today {
+        return None;
+    }
+    let mut years = i64::from(today.year() - date_of_birth.year());
+    if (today.month(), today.day()) < (date_of_birth.month(), date_of_birth.day()) {
+        years -= 1;
+    }
+    Some(years)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn dec(s: &str) -> BigDecimal {
+        BigDecimal::from_str(s).unwrap()
+    }
+
+    fn draft() -> ProgramDraft {
+        serde_json::from_value(serde_json::json!({
+            "name": "Spring referrals",
+            "referrer_reward_type": "credit",
+            "referrer_reward_value": "25.00",
+            "referee_reward_type": "discount",
+            "referee_reward_value": "20",
+        }))
+        .unwrap()
+    }
+
+    fn field_errors(draft: &ProgramDraft) -> Vec<FieldError> {
+        match draft.validate() {
+            Err(DomainError::Validation(v)) => v.0,
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_minimal_draft_gets_the_seed_defaults() {
+        let p = draft().validate().unwrap();
+        assert_eq!(p.name, "Spring referrals");
+        assert_eq!(p.program_type, ProgramType::Standard);
+        assert_eq!(p.reward_threshold, 1);
+        assert_eq!(p.expiry_days, 30);
+        assert_eq!(p.reward_validity_days, 90);
+        assert_eq!(p.max_referrals_per_patient, None);
+        assert_eq!(
+            p.referrer_reward,
+            Some(RewardSpec {
+                reward_type: RewardType::Credit,
+                value: Money::parse("25").unwrap()
+            })
+        );
+        assert!(p.targeting.is_open());
+    }
+
+    #[test]
+    fn each_field_out_of_range_has_its_own_error() {
+        let mut bad = draft();
+        bad.name = "   ".into();
+        bad.reward_threshold = 0;
+        bad.expiry_days = -3;
+        bad.reward_validity_days = 0;
+        bad.max_referrals_per_patient = Some(0);
+        bad.referrer_reward_value = Some(dec("-1"));
+        bad.referee_reward_value = Some(dec("100.01"));
+        bad.start_date = Some(d(2026, 5, 1));
+        bad.end_date = Some(d(2026, 4, 30));
+        let errors = field_errors(&bad);
+        for expected in [
+            FieldError::NameMissing,
+            FieldError::RewardThresholdBelowOne,
+            FieldError::ExpiryDaysOutOfRange,
+            FieldError::RewardValidityOutOfRange,
+            FieldError::MaxReferralsBelowOne,
+            FieldError::RewardValueNegative("referrer_reward_value"),
+            FieldError::DiscountOutOfRange("referee_reward_value"),
+            FieldError::EndBeforeStart,
+        ] {
+            assert!(
+                errors.contains(&expected),
+                "missing {expected:?} in {errors:?}"
+            );
+        }
+        assert_eq!(errors.len(), 8);
+        let fields: Vec<&str> = errors.iter().map(FieldError::field).collect();
+        assert!(fields.contains(&"reward_threshold"));
+        assert!(fields.contains(&"referee_reward_value"));
+    }
+
+    #[test]
+    fn reward_values_need_two_places_and_both_halves() {
+        let mut bad = draft();
+        bad.referrer_reward_value = Some(dec("1.005"));
+        bad.referee_reward_type = None;
+        assert_eq!(
+            field_errors(&bad),
+            vec![
+                FieldError::RewardValueMalformed("referrer_reward_value"),
+                FieldError::RewardIncomplete("referee_reward_value"),
+            ]
+        );
+        let mut zero_discount = draft();
+        zero_discount.referee_reward_value = Some(dec("0"));
+        assert_eq!(
+            field_errors(&zero_discount),
+            vec![FieldError::DiscountOutOfRange("referee_reward_value")]
+        );
+        let mut full_discount = draft();
+        full_discount.referee_reward_value = Some(dec("100"));
+        assert!(full_discount.validate().is_ok());
+        let mut free_credit = draft();
+        free_credit.referrer_reward_value = Some(dec("0"));
+        assert!(
+            free_credit.validate().is_ok(),
+            "a zero credit is allowed (>= 0)"
+        );
+    }
+
+    #[test]
+    fn long_names_and_bad_targets_are_refused() {
+        let mut bad = draft();
+        bad.name = "x".repeat(201);
+        bad.target_conditions = vec!["diabetes".into(), " ".into()];
+        bad.target_demographics = Demographics {
+            min_age: Some(70),
+            max_age: Some(18),
+            states: vec!["California".into()],
+        };
+        let errors = field_errors(&bad);
+        assert_eq!(
+            errors,
+            vec![
+                FieldError::NameTooLong,
+                FieldError::ConditionEmpty,
+                FieldError::MinAgeAboveMaxAge,
+                FieldError::StateMalformed,
+            ]
+        );
+        let mut ages = draft();
+        ages.target_demographics.min_age = Some(-1);
+        ages.target_demographics.max_age = Some(131);
+        assert_eq!(
+            field_errors(&ages),
+            vec![
+                FieldError::AgeOutOfRange("target_demographics.min_age"),
+                FieldError::AgeOutOfRange("target_demographics.max_age"),
+            ]
+        );
+    }
+
+    #[test]
+    fn status_lifecycle_ends_for_good() {
+        use ProgramStatus::*;
+        assert_eq!(Active.transition_to(Paused), Ok(Paused));
+        assert_eq!(Paused.transition_to(Active), Ok(Active));
+        assert_eq!(Active.transition_to(Ended), Ok(Ended));
+        assert_eq!(Paused.transition_to(Ended), Ok(Ended));
+        assert_eq!(Active.transition_to(Active), Ok(Active));
+        assert_eq!(Ended.transition_to(Ended), Ok(Ended));
+        assert_eq!(
+            Ended.transition_to(Active),
+            Err(DomainError::ProgramAlreadyEnded)
+        );
+        assert_eq!(
+            Ended.transition_to(Paused),
+            Err(DomainError::ProgramAlreadyEnded)
+        );
+    }
+
+    #[test]
+    fn programs_accept_referrals_only_when_active_and_in_dates() {
+        let schedule = ProgramSchedule {
+            status: ProgramStatus::Active,
+            start_date: Some(d(2026, 3, 1)),
+            end_date: Some(d(2026, 3, 31)),
+        };
+        assert_eq!(
+            schedule.accepts_referrals(d(2026, 2, 28)),
+            Err(DomainError::ProgramNotStarted)
+        );
+        assert_eq!(schedule.accepts_referrals(d(2026, 3, 1)), Ok(()));
+        assert_eq!(schedule.accepts_referrals(d(2026, 3, 31)), Ok(()));
+        assert_eq!(
+            schedule.accepts_referrals(d(2026, 4, 1)),
+            Err(DomainError::ProgramFinished)
+        );
+        let paused = ProgramSchedule {
+            status: ProgramStatus::Paused,
+            ..schedule
+        };
+        assert_eq!(
+            paused.accepts_referrals(d(2026, 3, 10)),
+            Err(DomainError::ProgramNotActive(ProgramStatus::Paused))
+        );
+        let open = ProgramSchedule {
+            status: ProgramStatus::Active,
+            start_date: None,
+            end_date: None,
+        };
+        assert_eq!(open.accepts_referrals(d(1999, 1, 1)), Ok(()));
+        let ended = ProgramSchedule {
+            status: ProgramStatus::Ended,
+            ..open
+        };
+        assert_eq!(
+            ended.accepts_referrals(d(2026, 3, 10)).unwrap_err().code(),
+            "program_not_active"
+        );
+    }
+
+    #[test]
+    fn targeting_checks_conditions_age_and_state() {
+        let target = Targeting::new(
+            &["Diabetes".into(), "hypertension".into()],
+            &Demographics {
+                min_age: Some(18),
+                max_age: Some(65),
+                states: vec!["ca".into(), "NY".into()],
+            },
+        )
+        .unwrap();
+        let today = d(2026, 6, 1);
+        let ok = ReferrerProfile {
+            date_of_birth: Some(d(1990, 1, 1)),
+            state: Some("ca".into()),
+            conditions: vec!["DIABETES".into()],
+        };
+        assert_eq!(target.admits(&ok, today), Ok(()));
+
+        let no_condition = ReferrerProfile {
+            conditions: vec!["asthma".into()],
+            ..ok.clone()
+        };
+        assert_eq!(
+            target.admits(&no_condition, today),
+            Err(DomainError::NotEligible("no targeted condition"))
+        );
+        let young = ReferrerProfile {
+            date_of_birth: Some(d(2008, 6, 2)),
+            ..ok.clone()
+        };
+        assert_eq!(
+            target.admits(&young, today),
+            Err(DomainError::NotEligible("below the minimum age"))
+        );
+        let just_adult = ReferrerProfile {
+            date_of_birth: Some(d(2008, 6, 1)),
+            ..ok.clone()
+        };
+        assert_eq!(target.admits(&just_adult, today), Ok(()));
+        let old = ReferrerProfile {
+            date_of_birth: Some(d(1950, 1, 1)),
+            ..ok.clone()
+        };
+        assert_eq!(
+            target.admits(&old, today),
+            Err(DomainError::NotEligible("above the maximum age"))
+        );
+        let unknown_age = ReferrerProfile {
+            date_of_birth: None,
+            ..ok.clone()
+        };
+        assert_eq!(
+            target.admits(&unknown_age, today),
+            Err(DomainError::NotEligible("age unknown"))
+        );
+        let elsewhere = ReferrerProfile {
+            state: Some("TX".into()),
+            ..ok.clone()
+        };
+        assert_eq!(
+            target.admits(&elsewhere, today),
+            Err(DomainError::NotEligible("outside the targeted states"))
+        );
+        let no_state = ReferrerProfile { state: None, ..ok };
+        assert!(target.admits(&no_state, today).is_err());
+
+        assert!(Targeting::default()
+            .admits(&ReferrerProfile::default(), today)
+            .is_ok());
+    }
+
+    #[test]
+    fn age_counts_whole_years_and_leap_days() {
+        assert_eq!(age_on(d(2000, 2, 29), d(2026, 2, 28)), Some(25));
+        assert_eq!(age_on(d(2000, 2, 29), d(2026, 3, 1)), Some(26));
+        assert_eq!(age_on(d(2030, 1, 1), d(2026, 1, 1)), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Templates and delivery of referral email and SMS.

@@ -1,0 +1,1 @@
+//! Diesel repositories and transactional use cases of the referral service.

@@ -1,0 +1,18 @@
+# Conveniences; the README's cargo commands work without `just` (cargo install just).
+
+# Run the service (SQLite under ./data, 127.0.0.1:8080).
+run *ARGS:
+    cargo run -- {{ARGS}}
+
+# Every test; set TEST_DATABASE_URL to run the store and API suites on PostgreSQL too.
+test:
+    cargo test --workspace
+
+# Formatting and lints as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# What CI runs (starts PostgreSQL if it is down).
+ci:
+    bash .ci/run
