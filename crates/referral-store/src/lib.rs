@@ -1,1 +1,25 @@
-//! Diesel repositories and transactional use cases of the referral service.
+//! Diesel repositories and transactional use cases of the referral service, on SQLite and
+//! PostgreSQL.
+//!
+//! Every use case takes a connection and `now`, runs in one transaction
+//! ([`conn::write_transaction`]) and enforces the rules of `referral-domain` against the
+//! stored facts. Races are settled by the database: unique indexes where one fits, row locks
+//! (on PostgreSQL) or the write lock (on SQLite) where a decision reads before it writes.
+
+pub mod conn;
+pub mod error;
+pub mod migrate;
+pub mod page;
+pub mod patients;
+pub mod programs;
+pub mod schema;
+pub mod sql_types;
+
+pub use conn::{
+    open_pool, write_transaction, BackendKind, DatabaseUrl, DbConnection, Pool, PooledConnection,
+};
+pub use error::StoreError;
+pub use migrate::run_migrations;
+
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -1,0 +1,244 @@
+//! Connections: one `MultiConnection` over PostgreSQL and SQLite, an r2d2 pool whose manager
+//! picks the backend from the URL scheme, and the write transaction every use case runs in.
+
+use crate::error::StoreError;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use std::fmt;
+use std::time::Duration;
+
+/// A connection to either database. Shared SQL goes through this type; the few statements
+/// that differ per backend `match` on it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL (production).
+    Pg(PgConnection),
+    /// SQLite (the zero-setup default).
+    Sqlite(SqliteConnection),
+}
+
+impl fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DbConnection::Pg(_) => "DbConnection::Pg",
+            DbConnection::Sqlite(_) => "DbConnection::Sqlite",
+        })
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `sqlite://PATH` or `sqlite:PATH`.
+    Sqlite,
+}
+
+/// A parsed database URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    kind: BackendKind,
+    /// The URL for PostgreSQL, the file path for SQLite.
+    target: String,
+}
+
+impl fmt::Debug for DatabaseUrl {
+    // The URL may hold a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH` or `sqlite:PATH`.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for any other scheme or an empty SQLite path.
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self {
+                kind: BackendKind::Postgres,
+                target: url.to_owned(),
+            });
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(StoreError::Config("the sqlite URL has no file path".into()));
+            }
+            return Ok(Self {
+                kind: BackendKind::Sqlite,
+                target: path.to_owned(),
+            });
+        }
+        Err(StoreError::Config(
+            "the database URL must start with postgres://, postgresql:// or sqlite://".into(),
+        ))
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// For SQLite, the file path.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        (self.kind == BackendKind::Sqlite).then_some(self.target.as_str())
+    }
+
+    /// The URL with any password replaced by `***`, for logs.
+    pub fn redacted(&self) -> String {
+        match self.kind {
+            BackendKind::Sqlite => format!("sqlite://{}", self.target),
+            BackendKind::Postgres => redact_password(&self.target),
+        }
+    }
+
+    /// Opens one connection, with the real error when it fails (a wrong password says so).
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`] with the database's own message.
+    pub fn connect(&self) -> Result<DbConnection, StoreError> {
+        match self.kind {
+            BackendKind::Postgres => PgConnection::establish(&self.target)
+                .map(DbConnection::Pg)
+                .map_err(|e| StoreError::Connect(e.to_string())),
+            BackendKind::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)
+                    .map_err(|e| StoreError::Connect(e.to_string()))?;
+                // WAL lets readers work beside the writer; the busy timeout makes writers
+                // queue instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The r2d2 manager: opens connections for one [`DatabaseUrl`].
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        conn.batch_execute("SELECT 1").map_err(StoreError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A pool of connections to one database.
+pub type Pool = r2d2::Pool<ConnectionManager>;
+/// A connection taken from the [`Pool`].
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// Opens a pool of up to `max_size` connections and checks that one connects.
+///
+/// # Errors
+/// [`StoreError::Config`] for a bad URL, [`StoreError::Connect`] with the database's
+/// message when no connection can be made.
+pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, StoreError> {
+    let url = DatabaseUrl::parse(url)?;
+    // Try one connection first: r2d2 would only say "timed out" after its timeout.
+    url.connect()?;
+    r2d2::Pool::builder()
+        .max_size(max_size.max(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(ConnectionManager { url })
+        .map_err(|e| StoreError::Connect(e.to_string()))
+}
+
+/// Runs `f` in one write transaction, committed when it returns `Ok` and rolled back
+/// otherwise.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock first: a
+/// deferred transaction that reads and then writes can fail with "database is locked" when
+/// another writer got in between, and the busy timeout does not retry that case. On
+/// PostgreSQL it is a plain `BEGIN` (read committed); use cases lock the rows they decide on.
+///
+/// # Errors
+/// The error of `f`, or of begin/commit.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_by_scheme() {
+        let pg = DatabaseUrl::parse("postgres://u:secret@localhost/db").unwrap();
+        assert_eq!(pg.kind(), BackendKind::Postgres);
+        assert_eq!(pg.redacted(), "postgres://u:***@localhost/db");
+        assert!(!format!("{pg:?}").contains("secret"));
+        let lite = DatabaseUrl::parse("sqlite://./data/referrals.db").unwrap();
+        assert_eq!(lite.sqlite_path(), Some("./data/referrals.db"));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:/tmp/x.db")
+                .unwrap()
+                .sqlite_path(),
+            Some("/tmp/x.db")
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

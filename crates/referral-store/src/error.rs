@@ -1,0 +1,82 @@
+//! The store's one error type. The API maps it to HTTP once, in its error module.
+
+use referral_domain::DomainError;
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A domain rule refused the change; nothing was written.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// No such row (or not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// Deleting a program that has referrals.
+    #[error("the program has referrals and cannot be deleted")]
+    ProgramHasReferrals,
+    /// No program was named and none accepts the referrer's referrals.
+    #[error("no active referral program accepts this referral")]
+    NoActiveProgram,
+    /// Another patient already has this email.
+    #[error("another patient already uses this email")]
+    EmailInUse,
+    /// The database cannot be reached.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A connection could not be opened; the message is the database's own.
+    #[error("could not connect to the database: {0}")]
+    Connect(String),
+    /// The database URL or another setting is wrong.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// A stored value does not parse (a bug or a hand edit).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(diesel::result::Error),
+}
+
+impl StoreError {
+    /// Whether this is a unique-constraint violation (a lost race the caller may retry or
+    /// report as a conflict).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
+    /// Whether the database is out of reach (connection lost or pool exhausted).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Connect(_))
+    }
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => StoreError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}

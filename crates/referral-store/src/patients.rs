@@ -1,0 +1,254 @@
+//! Patients: created from token claims or by registering with a referral code.
+
+use crate::conn::DbConnection;
+use crate::error::StoreError;
+use crate::schema::patients;
+use crate::sql_types::{DbTextList, DbTime, DbUuid};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use referral_domain::{Email, PatientId, Phone, ReferrerProfile};
+use serde::Serialize;
+
+/// A patient as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Patient {
+    /// The platform's patient id.
+    pub id: PatientId,
+    /// Normalised email.
+    pub email: Email,
+    /// Display name.
+    pub name: Option<String>,
+    /// E.164 phone.
+    pub phone: Option<Phone>,
+    /// Date of birth, for targeting.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Two-letter state, for targeting.
+    pub state: Option<String>,
+    /// Conditions on record, for targeting.
+    pub conditions: Vec<String>,
+    /// Whether a federal programme pays for the patient's care.
+    pub federal_payer: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Patient {
+    /// What targeting needs to know.
+    pub fn profile(&self) -> ReferrerProfile {
+        ReferrerProfile {
+            date_of_birth: self.date_of_birth,
+            state: self.state.clone(),
+            conditions: self.conditions.clone(),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = patients)]
+struct PatientRow {
+    id: DbUuid,
+    email: String,
+    name: Option<String>,
+    phone: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    state: Option<String>,
+    conditions: DbTextList,
+    federal_payer: bool,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl TryFrom<PatientRow> for Patient {
+    type Error = StoreError;
+
+    fn try_from(row: PatientRow) -> Result<Self, StoreError> {
+        Ok(Patient {
+            id: PatientId::from_uuid(row.id.0),
+            email: Email::parse(&row.email)
+                .map_err(|_| StoreError::Corrupt("patient email".into()))?,
+            name: row.name,
+            phone: row
+                .phone
+                .map(|p| Phone::parse(&p))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("patient phone".into()))?,
+            date_of_birth: row.date_of_birth,
+            state: row.state,
+            conditions: row.conditions.0,
+            federal_payer: row.federal_payer,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        })
+    }
+}
+
+/// A new patient, or the profile fields of an existing one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientDetails {
+    /// The platform's patient id.
+    pub id: PatientId,
+    /// Normalised email.
+    pub email: Email,
+    /// Display name.
+    pub name: Option<String>,
+    /// E.164 phone.
+    pub phone: Option<Phone>,
+}
+
+/// Targeting and policy facts about a patient, reported by the platform.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PatientProfileUpdate {
+    /// Date of birth.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Two-letter state.
+    pub state: Option<String>,
+    /// Conditions on record.
+    pub conditions: Vec<String>,
+    /// Whether a federal programme pays for the patient's care.
+    pub federal_payer: bool,
+}
+
+/// The patient with `id`.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get(conn: &mut DbConnection, id: PatientId) -> Result<Patient, StoreError> {
+    patients::table
+        .find(DbUuid(id.as_uuid()))
+        .select(PatientRow::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+/// The patient with `email`, if any.
+///
+/// # Errors
+/// Database errors.
+pub fn find_by_email(
+    conn: &mut DbConnection,
+    email: &Email,
+) -> Result<Option<Patient>, StoreError> {
+    patients::table
+        .filter(patients::email.eq(email.as_str()))
+        .select(PatientRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Patient::try_from)
+        .transpose()
+}
+
+/// Inserts a patient. Callers run it inside their transaction.
+pub(crate) fn insert(
+    conn: &mut DbConnection,
+    details: &PatientDetails,
+    now: DateTime<Utc>,
+) -> Result<Patient, StoreError> {
+    diesel::insert_into(patients::table)
+        .values((
+            patients::id.eq(DbUuid(details.id.as_uuid())),
+            patients::email.eq(details.email.as_str()),
+            patients::name.eq(details.name.as_deref()),
+            patients::phone.eq(details.phone.as_ref().map(Phone::as_str)),
+            patients::conditions.eq(DbTextList(Vec::new())),
+            patients::federal_payer.eq(false),
+            patients::lock_version.eq(0_i64),
+            patients::created_at.eq(DbTime(now)),
+            patients::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    get(conn, details.id)
+}
+
+/// Creates the patient from token claims on first use, or refreshes the name and email of
+/// an existing one. A claim email that another patient already has is not taken over: the
+/// patient keeps their stored email.
+///
+/// # Errors
+/// Database errors.
+pub fn upsert_from_claims(
+    conn: &mut DbConnection,
+    details: &PatientDetails,
+    now: DateTime<Utc>,
+) -> Result<Patient, StoreError> {
+    crate::conn::write_transaction(conn, |conn| {
+        match patients::table
+            .find(DbUuid(details.id.as_uuid()))
+            .select(PatientRow::as_select())
+            .first(conn)
+            .optional()?
+        {
+            None => {
+                if find_by_email(conn, &details.email)?.is_some() {
+                    return Err(StoreError::EmailInUse);
+                }
+                insert(conn, details, now)
+            }
+            Some(row) => {
+                let current = Patient::try_from(row)?;
+                let email_free = current.email == details.email
+                    || find_by_email(conn, &details.email)?.is_none();
+                let email = if email_free {
+                    details.email.clone()
+                } else {
+                    current.email.clone()
+                };
+                let name = details.name.clone().or(current.name.clone());
+                if email != current.email || name != current.name {
+                    diesel::update(patients::table.find(DbUuid(details.id.as_uuid())))
+                        .set((
+                            patients::email.eq(email.as_str()),
+                            patients::name.eq(name.as_deref()),
+                            patients::updated_at.eq(DbTime(now)),
+                        ))
+                        .execute(conn)?;
+                    return get(conn, details.id);
+                }
+                Ok(current)
+            }
+        }
+    })
+}
+
+/// Stores the targeting and policy facts the platform reports about a patient.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown patient.
+pub fn update_profile(
+    conn: &mut DbConnection,
+    id: PatientId,
+    profile: &PatientProfileUpdate,
+    now: DateTime<Utc>,
+) -> Result<Patient, StoreError> {
+    let state = profile
+        .state
+        .as_ref()
+        .map(|s| s.trim().to_ascii_uppercase());
+    let updated = diesel::update(patients::table.find(DbUuid(id.as_uuid())))
+        .set((
+            patients::date_of_birth.eq(profile.date_of_birth),
+            patients::state.eq(state),
+            patients::conditions.eq(DbTextList(profile.conditions.clone())),
+            patients::federal_payer.eq(profile.federal_payer),
+            patients::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(conn, id)
+}
+
+/// Takes the patient's row lock until the transaction ends, so that decisions about one
+/// patient's referrals and rewards (limit, threshold batch, yearly cap) are made one at a
+/// time. On SQLite the write transaction already holds the database's write lock.
+pub(crate) fn lock(conn: &mut DbConnection, id: PatientId) -> Result<(), StoreError> {
+    let updated = diesel::update(patients::table.find(DbUuid(id.as_uuid())))
+        .set(patients::lock_version.eq(patients::lock_version + 1))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! Referral programs: create, update, delete (refused while it has referrals), read, list.
+
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::page::{Page, Paged};
+use crate::schema::{providers, referral_programs, referrals};
+use crate::sql_types::{DbJson, DbTextList, DbTime, DbUuid};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use referral_domain::program::{ProgramSchedule, ValidProgram};
+use referral_domain::{
+    Demographics, Money, ProgramId, ProgramStatus, ProgramType, ProviderId, ReferrerProfile,
+    RewardSpec, RewardType, Targeting,
+};
+use serde::Serialize;
+
+/// A program as stored, in the API's field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Program {
+    /// Id.
+    pub id: ProgramId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Kind of campaign.
+    pub program_type: ProgramType,
+    /// Referrer reward type.
+    pub referrer_reward_type: Option<RewardType>,
+    /// Referrer reward value (`"25.00"`; a percentage for discounts).
+    pub referrer_reward_value: Option<Money>,
+    /// Referee reward type.
+    pub referee_reward_type: Option<RewardType>,
+    /// Referee reward value.
+    pub referee_reward_value: Option<Money>,
+    /// Referral limit per patient; `None` is unlimited.
+    pub max_referrals_per_patient: Option<u32>,
+    /// Converted referrals per referrer reward.
+    pub reward_threshold: u32,
+    /// Days a referral stays open.
+    pub expiry_days: u32,
+    /// Days a granted reward stays available.
+    pub reward_validity_days: u32,
+    /// Status.
+    pub status: ProgramStatus,
+    /// First day.
+    pub start_date: Option<NaiveDate>,
+    /// Last day.
+    pub end_date: Option<NaiveDate>,
+    /// Targeted conditions.
+    pub target_conditions: Vec<String>,
+    /// Targeted ages and states.
+    pub target_demographics: Demographics,
+    /// The provider who created it.
+    pub created_by: Option<ProviderId>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Program {
+    /// The referrer's reward, if the program gives one.
+    pub fn referrer_reward(&self) -> Option<RewardSpec> {
+        spec(
+            self.referrer_reward_type,
+            self.referrer_reward_value.as_ref(),
+        )
+    }
+
+    /// The referee's reward, if the program gives one.
+    pub fn referee_reward(&self) -> Option<RewardSpec> {
+        spec(self.referee_reward_type, self.referee_reward_value.as_ref())
+    }
+
+    /// Status and dates.
+    pub fn schedule(&self) -> ProgramSchedule {
+        ProgramSchedule {
+            status: self.status,
+            start_date: self.start_date,
+            end_date: self.end_date,
+        }
+    }
+
+    /// Who may refer.
+    pub fn targeting(&self) -> Targeting {
+        Targeting {
+            conditions: self.target_conditions.clone(),
+            demographics: self.target_demographics.clone(),
+        }
+    }
+
+    /// Whether `referrer` may create a referral in this program on `today`.
+    ///
+    /// # Errors
+    /// The domain's reason when not.
+    pub fn admits(&self, referrer: &ReferrerProfile, today: NaiveDate) -> Result<(), StoreError> {
+        self.schedule().accepts_referrals(today)?;
+        self.targeting().admits(referrer, today)?;
+        Ok(())
+    }
+}
+
+fn spec(reward_type: Option<RewardType>, value: Option<&Money>) -> Option<RewardSpec> {
+    match (reward_type, value) {
+        (Some(reward_type), Some(value)) => Some(RewardSpec {
+            reward_type,
+            value: value.clone(),
+        }),
+        _ => None,
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = referral_programs)]
+struct ProgramRow {
+    id: DbUuid,
+    name: String,
+    description: Option<String>,
+    program_type: String,
+    referrer_reward_type: Option<String>,
+    referrer_reward_value_cents: Option<i64>,
+    referee_reward_type: Option<String>,
+    referee_reward_value_cents: Option<i64>,
+    max_referrals_per_patient: Option<i32>,
+    reward_threshold: i32,
+    expiry_days: i32,
+    reward_validity_days: i32,
+    status: String,
+    start_date: Option<NaiveDate>,
+    end_date: Option<NaiveDate>,
+    target_conditions: DbTextList,
+    target_demographics: DbJson,
+    created_by: Option<DbUuid>,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+pub(crate) fn parse_enum<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|_| corrupt(what))
+}
+
+pub(crate) fn money(cents: Option<i64>, what: &str) -> Result<Option<Money>, StoreError> {
+    cents
+        .map(Money::from_cents)
+        .transpose()
+        .map_err(|_| corrupt(what))
+}
+
+fn positive(n: i32, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(what))
+}
+
+impl TryFrom<ProgramRow> for Program {
+    type Error = StoreError;
+
+    fn try_from(row: ProgramRow) -> Result<Self, StoreError> {
+        Ok(Program {
+            id: ProgramId::from_uuid(row.id.0),
+            name: row.name,
+            description: row.description,
+            program_type: parse_enum(&row.program_type, "program_type")?,
+            referrer_reward_type: row
+                .referrer_reward_type
+                .as_deref()
+                .map(|t| parse_enum(t, "referrer_reward_type"))
+                .transpose()?,
+            referrer_reward_value: money(row.referrer_reward_value_cents, "referrer_reward_value")?,
+            referee_reward_type: row
+                .referee_reward_type
+                .as_deref()
+                .map(|t| parse_enum(t, "referee_reward_type"))
+                .transpose()?,
+            referee_reward_value: money(row.referee_reward_value_cents, "referee_reward_value")?,
+            max_referrals_per_patient: row
+                .max_referrals_per_patient
+                .map(|n| positive(n, "max_referrals_per_patient"))
+                .transpose()?,
+            reward_threshold: positive(row.reward_threshold, "reward_threshold")?,
+            expiry_days: positive(row.expiry_days, "expiry_days")?,
+            reward_validity_days: positive(row.reward_validity_days, "reward_validity_days")?,
+            status: parse_enum(&row.status, "program status")?,
+            start_date: row.start_date,
+            end_date: row.end_date,
+            target_conditions: row.target_conditions.0,
+            target_demographics: serde_json::from_value(row.target_demographics.0)
+                .map_err(|_| corrupt("target_demographics"))?,
+            created_by: row.created_by.map(|id| ProviderId::from_uuid(id.0)),
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        })
+    }
+}
+
+fn to_i32(n: u32) -> i32 {
+    // Validation caps every count well below i32::MAX.
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The program with `id`.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get(conn: &mut DbConnection, id: ProgramId) -> Result<Program, StoreError> {
+    referral_programs::table
+        .find(DbUuid(id.as_uuid()))
+        .select(ProgramRow::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+/// Programs, newest first, optionally of one status.
+///
+/// # Errors
+/// Database errors.
+pub fn list(
+    conn: &mut DbConnection,
+    status: Option<ProgramStatus>,
+    page: Page,
+) -> Result<Paged<Program>, StoreError> {
+    let mut query = referral_programs::table.into_boxed();
+    let mut count = referral_programs::table.into_boxed();
+    if let Some(status) = status {
+        query = query.filter(referral_programs::status.eq(status.as_str()));
+        count = count.filter(referral_programs::status.eq(status.as_str()));
+    }
+    let total = count.count().get_result(conn)?;
+    let rows: Vec<ProgramRow> = query
+        .order((
+            referral_programs::created_at.desc(),
+            referral_programs::id.desc(),
+        ))
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(ProgramRow::as_select())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(Program::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+/// Active programs, oldest first: the candidates when a referral names no program.
+pub(crate) fn active(conn: &mut DbConnection) -> Result<Vec<Program>, StoreError> {
+    let rows: Vec<ProgramRow> = referral_programs::table
+        .filter(referral_programs::status.eq(ProgramStatus::Active.as_str()))
+        .order((
+            referral_programs::created_at.asc(),
+            referral_programs::id.asc(),
+        ))
+        .select(ProgramRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(Program::try_from).collect()
+}
+
+fn ensure_provider(
+    conn: &mut DbConnection,
+    id: ProviderId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let exists: i64 = providers::table
+        .filter(providers::id.eq(DbUuid(id.as_uuid())))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        // A savepoint, so that a concurrent insert of the same provider does not abort the
+        // surrounding transaction on PostgreSQL.
+        let inserted = conn.transaction(|c| {
+            diesel::insert_into(providers::table)
+                .values((
+                    providers::id.eq(DbUuid(id.as_uuid())),
+                    providers::created_at.eq(DbTime(now)),
+                ))
+                .execute(c)
+        });
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => {}
+            Err(e) if e.is_unique_violation() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Creates a program.
+///
+/// # Errors
+/// Database errors.
+pub fn create(
+    conn: &mut DbConnection,
+    program: &ValidProgram,
+    status: ProgramStatus,
+    created_by: Option<ProviderId>,
+    now: DateTime<Utc>,
+) -> Result<Program, StoreError> {
+    let id = ProgramId::new_random();
+    write_transaction(conn, |conn| {
+        if let Some(provider) = created_by {
+            ensure_provider(conn, provider, now)?;
+        }
+        let demographics = serde_json::to_value(&program.targeting.demographics)
+            .map_err(|_| corrupt("target_demographics"))?;
+        diesel::insert_into(referral_programs::table)
+            .values((
+                referral_programs::id.eq(DbUuid(id.as_uuid())),
+                referral_programs::name.eq(&program.name),
+                referral_programs::description.eq(program.description.as_deref()),
+                referral_programs::program_type.eq(program.program_type.as_str()),
+                referral_programs::referrer_reward_type.eq(program
+                    .referrer_reward
+                    .as_ref()
+                    .map(|r| r.reward_type.as_str())),
+                referral_programs::referrer_reward_value_cents
+                    .eq(program.referrer_reward.as_ref().map(|r| r.value.cents())),
+                referral_programs::referee_reward_type.eq(program
+                    .referee_reward
+                    .as_ref()
+                    .map(|r| r.reward_type.as_str())),
+                referral_programs::referee_reward_value_cents
+                    .eq(program.referee_reward.as_ref().map(|r| r.value.cents())),
+                referral_programs::max_referrals_per_patient
+                    .eq(program.max_referrals_per_patient.map(to_i32)),
+                referral_programs::reward_threshold.eq(to_i32(program.reward_threshold)),
+                referral_programs::expiry_days.eq(to_i32(program.expiry_days)),
+                referral_programs::reward_validity_days.eq(to_i32(program.reward_validity_days)),
+                referral_programs::status.eq(status.as_str()),
+                referral_programs::start_date.eq(program.start_date),
+                referral_programs::end_date.eq(program.end_date),
+                referral_programs::target_conditions
+                    .eq(DbTextList(program.targeting.conditions.clone())),
+                referral_programs::target_demographics.eq(DbJson(demographics)),
+                referral_programs::created_by.eq(created_by.map(|p| DbUuid(p.as_uuid()))),
+                referral_programs::created_at.eq(DbTime(now)),
+                referral_programs::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        get(conn, id)
+    })
+}
+
+/// Replaces a program's rules and, when `status` is given, moves it to that status (an
+/// ended program stays ended). Existing referrals keep their `expires_at`.
+///
+/// # Errors
+/// [`StoreError::NotFound`], or the domain's `ProgramAlreadyEnded`.
+pub fn update(
+    conn: &mut DbConnection,
+    id: ProgramId,
+    program: &ValidProgram,
+    status: Option<ProgramStatus>,
+    now: DateTime<Utc>,
+) -> Result<Program, StoreError> {
+    write_transaction(conn, |conn| {
+        let current = get(conn, id)?;
+        let status = match status {
+            Some(to) => current.status.transition_to(to)?,
+            None => current.status,
+        };
+        let demographics = serde_json::to_value(&program.targeting.demographics)
+            .map_err(|_| corrupt("target_demographics"))?;
+        diesel::update(referral_programs::table.find(DbUuid(id.as_uuid())))
+            .set((
+                referral_programs::name.eq(&program.name),
+                referral_programs::description.eq(program.description.as_deref()),
+                referral_programs::program_type.eq(program.program_type.as_str()),
+                referral_programs::referrer_reward_type.eq(program
+                    .referrer_reward
+                    .as_ref()
+                    .map(|r| r.reward_type.as_str())),
+                referral_programs::referrer_reward_value_cents
+                    .eq(program.referrer_reward.as_ref().map(|r| r.value.cents())),
+                referral_programs::referee_reward_type.eq(program
+                    .referee_reward
+                    .as_ref()
+                    .map(|r| r.reward_type.as_str())),
+                referral_programs::referee_reward_value_cents
+                    .eq(program.referee_reward.as_ref().map(|r| r.value.cents())),
+                referral_programs::max_referrals_per_patient
+                    .eq(program.max_referrals_per_patient.map(to_i32)),
+                referral_programs::reward_threshold.eq(to_i32(program.reward_threshold)),
+                referral_programs::expiry_days.eq(to_i32(program.expiry_days)),
+                referral_programs::reward_validity_days.eq(to_i32(program.reward_validity_days)),
+                referral_programs::status.eq(status.as_str()),
+                referral_programs::start_date.eq(program.start_date),
+                referral_programs::end_date.eq(program.end_date),
+                referral_programs::target_conditions
+                    .eq(DbTextList(program.targeting.conditions.clone())),
+                referral_programs::target_demographics.eq(DbJson(demographics)),
+                referral_programs::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        get(conn, id)
+    })
+}
+
+/// Deletes a program that has no referrals.
+///
+/// # Errors
+/// [`StoreError::NotFound`], or [`StoreError::ProgramHasReferrals`].
+pub fn delete(conn: &mut DbConnection, id: ProgramId) -> Result<(), StoreError> {
+    write_transaction(conn, |conn| {
+        get(conn, id)?;
+        let referral_count: i64 = referrals::table
+            .filter(referrals::program_id.eq(DbUuid(id.as_uuid())))
+            .count()
+            .get_result(conn)?;
+        if referral_count > 0 {
+            return Err(StoreError::ProgramHasReferrals);
+        }
+        // The foreign key from referrals backs this check if a referral slips in between.
+        match diesel::delete(referral_programs::table.find(DbUuid(id.as_uuid()))).execute(conn) {
+            Ok(_) => Ok(()),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            )) => Err(StoreError::ProgramHasReferrals),
+            Err(e) => Err(e.into()),
+        }
+    })
+}

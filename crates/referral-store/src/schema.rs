@@ -1,0 +1,230 @@
+//! The Diesel schema, shared by both databases through the portable SQL types.
+
+// Written by hand to match migrations/postgres and migrations/sqlite; the portable types
+// (see `sql_types`) stand for uuid, timestamptz, jsonb, text[] and inet.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    providers (id) {
+        id -> PortableUuid,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    patients (id) {
+        id -> PortableUuid,
+        email -> Text,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        date_of_birth -> Nullable<Date>,
+        state -> Nullable<Text>,
+        conditions -> PortableTextArray,
+        federal_payer -> Bool,
+        lock_version -> BigInt,
+        created_at -> PortableTimestamptz,
+        updated_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_programs (id) {
+        id -> PortableUuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        program_type -> Text,
+        referrer_reward_type -> Nullable<Text>,
+        referrer_reward_value_cents -> Nullable<BigInt>,
+        referee_reward_type -> Nullable<Text>,
+        referee_reward_value_cents -> Nullable<BigInt>,
+        max_referrals_per_patient -> Nullable<Integer>,
+        reward_threshold -> Integer,
+        expiry_days -> Integer,
+        reward_validity_days -> Integer,
+        status -> Text,
+        start_date -> Nullable<Date>,
+        end_date -> Nullable<Date>,
+        target_conditions -> PortableTextArray,
+        target_demographics -> PortableJson,
+        created_by -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamptz,
+        updated_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    consultations (id) {
+        id -> PortableUuid,
+        patient_id -> PortableUuid,
+        occurred_at -> PortableTimestamptz,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    orders (id) {
+        id -> PortableUuid,
+        patient_id -> PortableUuid,
+        amount_cents -> BigInt,
+        occurred_at -> PortableTimestamptz,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referrals (id) {
+        id -> PortableUuid,
+        referral_code -> Text,
+        referrer_id -> PortableUuid,
+        referee_email -> Text,
+        referee_phone -> Nullable<Text>,
+        referee_name -> Nullable<Text>,
+        referee_patient_id -> Nullable<PortableUuid>,
+        program_id -> PortableUuid,
+        referral_source -> Nullable<Text>,
+        referral_message -> Nullable<Text>,
+        status -> Text,
+        referee_registered_at -> Nullable<PortableTimestamptz>,
+        first_consultation_id -> Nullable<PortableUuid>,
+        first_order_id -> Nullable<PortableUuid>,
+        converted_at -> Nullable<PortableTimestamptz>,
+        referrer_reward_status -> Text,
+        referrer_reward_earned_at -> Nullable<PortableTimestamptz>,
+        referrer_reward_redeemed_at -> Nullable<PortableTimestamptz>,
+        referrer_reward_amount_cents -> Nullable<BigInt>,
+        referee_reward_status -> Text,
+        referee_reward_redeemed_at -> Nullable<PortableTimestamptz>,
+        referee_reward_amount_cents -> Nullable<BigInt>,
+        clicks -> Integer,
+        last_clicked_at -> Nullable<PortableTimestamptz>,
+        expires_at -> PortableTimestamptz,
+        created_at -> PortableTimestamptz,
+        updated_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_interactions (id) {
+        id -> PortableUuid,
+        referral_id -> PortableUuid,
+        interaction_type -> Text,
+        ip_address -> Nullable<PortableInet>,
+        user_agent -> Nullable<Text>,
+        source -> Nullable<Text>,
+        metadata -> Nullable<PortableJson>,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_rewards (id) {
+        id -> PortableUuid,
+        referral_id -> PortableUuid,
+        patient_id -> PortableUuid,
+        party -> Text,
+        reward_type -> Text,
+        reward_amount_cents -> Nullable<BigInt>,
+        reward_description -> Nullable<Text>,
+        status -> Text,
+        withheld_reason -> Nullable<Text>,
+        used_on_order_id -> Nullable<PortableUuid>,
+        used_on_consultation_id -> Nullable<PortableUuid>,
+        used_at -> Nullable<PortableTimestamptz>,
+        expires_at -> Nullable<PortableTimestamptz>,
+        created_at -> PortableTimestamptz,
+        updated_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    audit_log (id) {
+        id -> PortableUuid,
+        actor_id -> Nullable<PortableUuid>,
+        actor_role -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        outcome -> Text,
+        ip_address -> Nullable<PortableInet>,
+        user_agent -> Nullable<Text>,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    outbox (id) {
+        id -> PortableUuid,
+        kind -> Text,
+        idempotency_key -> Text,
+        recipient -> Text,
+        template -> Text,
+        payload -> PortableJson,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> PortableTimestamptz,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<PortableTimestamptz>,
+        created_at -> PortableTimestamptz,
+        updated_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    processed_events (event_type, event_id) {
+        event_type -> Text,
+        event_id -> PortableUuid,
+        processed_at -> PortableTimestamptz,
+    }
+}
+
+diesel::joinable!(referrals -> referral_programs (program_id));
+diesel::joinable!(referral_interactions -> referrals (referral_id));
+diesel::joinable!(referral_rewards -> referrals (referral_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    providers,
+    patients,
+    referral_programs,
+    consultations,
+    orders,
+    referrals,
+    referral_interactions,
+    referral_rewards,
+    audit_log,
+    outbox,
+    processed_events,
+);

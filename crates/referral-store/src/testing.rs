@@ -1,0 +1,140 @@
+//! Throw-away databases for tests: a SQLite file in a temporary directory, or a fresh schema
+//! in the PostgreSQL named by `TEST_DATABASE_URL`. Each is migrated, and removed on drop,
+//! so suites run in parallel and leave nothing behind.
+
+use crate::conn::{open_pool, Pool};
+use crate::migrate::run_migrations;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    /// A SQLite file.
+    Sqlite,
+    /// A schema in `TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// A migrated database of its own, dropped with this value.
+pub struct TestDb {
+    /// A pool on the database.
+    pub pool: Pool,
+    /// Its URL (for starting the service on it).
+    pub url: String,
+    /// Which backend.
+    pub backend: TestBackend,
+    cleanup: Cleanup,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestDb({:?})", self.backend)
+    }
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, schema: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, schema } = &self.cleanup {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` to skip them. With `REQUIRE_TEST_DATABASE` set
+/// (CI), a missing URL is a failure, not a skip.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("REQUIRE_TEST_DATABASE").is_none(),
+                "REQUIRE_TEST_DATABASE is set but TEST_DATABASE_URL is not"
+            );
+            None
+        }
+    }
+}
+
+impl TestDb {
+    /// A fresh SQLite database.
+    pub fn sqlite() -> TestDb {
+        Self::sqlite_with_pool_size(8)
+    }
+
+    /// A fresh SQLite database with a pool of `size` connections.
+    pub fn sqlite_with_pool_size(size: u32) -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let pool = open_pool(&url, size).expect("open SQLite");
+        run_migrations(&mut pool.get().expect("connection")).expect("migrate SQLite");
+        TestDb {
+            pool,
+            url,
+            backend: TestBackend::Sqlite,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A fresh schema in the PostgreSQL of `TEST_DATABASE_URL`, or `None` when unset.
+    pub fn postgres() -> Option<TestDb> {
+        let admin_url = postgres_url()?;
+        let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+            panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+        });
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create schema");
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+        let pool = open_pool(&url, 16).expect("open PostgreSQL");
+        run_migrations(&mut pool.get().expect("connection")).expect("migrate PostgreSQL");
+        Some(TestDb {
+            pool,
+            url,
+            backend: TestBackend::Postgres,
+            cleanup: Cleanup::Postgres { admin_url, schema },
+        })
+    }
+
+    /// A connection from the pool.
+    pub fn conn(&self) -> crate::conn::PooledConnection {
+        self.pool.get().expect("connection from the test pool")
+    }
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set:
+/// `both_databases!(name, |db: &TestDb| { ... })` makes `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! both_databases {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let db = $crate::testing::TestDb::sqlite();
+                let body: fn(&$crate::testing::TestDb) = $body;
+                body(&db);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::testing::TestDb::postgres() {
+                    let body: fn(&$crate::testing::TestDb) = $body;
+                    body(&db);
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,13 @@
+DROP TABLE processed_events;
+DROP TABLE outbox;
+DROP TRIGGER audit_log_no_update ON audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE audit_log;
+DROP TABLE referral_rewards;
+DROP TABLE referral_interactions;
+DROP TABLE referrals;
+DROP TABLE orders;
+DROP TABLE consultations;
+DROP TABLE referral_programs;
+DROP TABLE patients;
+DROP TABLE providers;

@@ -1,0 +1,13 @@
+DROP TABLE processed_events;
+DROP TABLE outbox;
+DROP TRIGGER audit_log_no_update;
+DROP TRIGGER audit_log_no_delete;
+DROP TABLE audit_log;
+DROP TABLE referral_rewards;
+DROP TABLE referral_interactions;
+DROP TABLE referrals;
+DROP TABLE orders;
+DROP TABLE consultations;
+DROP TABLE referral_programs;
+DROP TABLE patients;
+DROP TABLE providers;
