@@ -6,12 +6,17 @@
 //! stored facts. Races are settled by the database: unique indexes where one fits, row locks
 //! (on PostgreSQL) or the write lock (on SQLite) where a decision reads before it writes.
 
+pub mod audit;
 pub mod conn;
 pub mod error;
+pub mod events;
 pub mod migrate;
+pub mod outbox;
 pub mod page;
 pub mod patients;
 pub mod programs;
+pub mod referrals;
+pub mod rewards;
 pub mod schema;
 pub mod sql_types;
 

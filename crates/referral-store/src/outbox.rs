@@ -1,0 +1,337 @@
+//! The outbox: email, SMS and payouts written in the same transaction as the change that
+//! causes them, and delivered later by a worker with retries.
+//!
+//! A message moves `queued → sending → sent`, or back to `queued` for a retry, or to `failed`
+//! after the last attempt. A worker claims due messages with a lease (`next_attempt_at` of a
+//! `sending` message is the lease's end); a worker that dies leaves its messages to be
+//! claimed again when the lease runs out. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`
+//! so that several workers never claim the same message.
+
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::page::{Page, Paged};
+use crate::programs::{corrupt, parse_enum};
+use crate::schema::outbox;
+use crate::sql_types::{DbJson, DbTime, DbUuid};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    /// An email (SendGrid).
+    Email,
+    /// An SMS (Twilio).
+    Sms,
+    /// A cash payout (Stripe).
+    Payout,
+}
+
+/// Where a message is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for delivery (or for a retry).
+    Queued,
+    /// Claimed by a worker.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Given up after the last attempt.
+    Failed,
+}
+
+macro_rules! text_codes {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The stored text.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($text => Ok($ty::$variant),)+ _ => Err(()) }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+text_codes!(OutboxKind { Email => "email", Sms => "sms", Payout => "payout" });
+text_codes!(OutboxStatus { Queued => "queued", Sending => "sending", Sent => "sent", Failed => "failed" });
+
+/// A message to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// What it is.
+    pub kind: OutboxKind,
+    /// One message per key: queuing the same key twice queues it once, and the key goes to
+    /// providers that accept one, so a retry never sends twice.
+    pub idempotency_key: String,
+    /// Email address, phone number, or (payouts) the patient id.
+    pub recipient: String,
+    /// Template name (see `referral-notify`).
+    pub template: String,
+    /// Template data.
+    pub payload: serde_json::Value,
+}
+
+/// A queued message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxMessage {
+    /// Id.
+    pub id: Uuid,
+    /// What it is.
+    pub kind: OutboxKind,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// Recipient (PHI: never log it).
+    #[serde(skip)]
+    pub recipient: String,
+    /// Template name.
+    pub template: String,
+    /// Template data.
+    #[serde(skip)]
+    pub payload: serde_json::Value,
+    /// Delivery status.
+    pub status: OutboxStatus,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// When it is due (or, while sending, when the lease ends).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Queued.
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+struct MessageRow {
+    id: DbUuid,
+    kind: String,
+    idempotency_key: String,
+    recipient: String,
+    template: String,
+    payload: DbJson,
+    status: String,
+    attempts: i32,
+    next_attempt_at: DbTime,
+    last_error: Option<String>,
+    sent_at: Option<DbTime>,
+    created_at: DbTime,
+}
+
+impl TryFrom<MessageRow> for OutboxMessage {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+        Ok(OutboxMessage {
+            id: row.id.0,
+            kind: parse_enum(&row.kind, "outbox kind")?,
+            idempotency_key: row.idempotency_key,
+            recipient: row.recipient,
+            template: row.template,
+            payload: row.payload.0,
+            status: row.status.parse().map_err(|()| corrupt("outbox status"))?,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at.0,
+            last_error: row.last_error,
+            sent_at: row.sent_at.map(|t| t.0),
+            created_at: row.created_at.0,
+        })
+    }
+}
+
+/// Queues a message inside the caller's transaction. Returns `false` when a message with
+/// the same idempotency key was already queued.
+///
+/// # Errors
+/// Database errors.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    message: &NewMessage,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    // A savepoint: on PostgreSQL a unique violation would otherwise abort the caller's
+    // whole transaction.
+    let inserted = conn.transaction(|c| {
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::id.eq(DbUuid(Uuid::new_v4())),
+                outbox::kind.eq(message.kind.as_str()),
+                outbox::idempotency_key.eq(&message.idempotency_key),
+                outbox::recipient.eq(&message.recipient),
+                outbox::template.eq(&message.template),
+                outbox::payload.eq(DbJson(message.payload.clone())),
+                outbox::status.eq(OutboxStatus::Queued.as_str()),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(DbTime(now)),
+                outbox::created_at.eq(DbTime(now)),
+                outbox::updated_at.eq(DbTime(now)),
+            ))
+            .execute(c)
+    });
+    match inserted.map_err(StoreError::from) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Claims up to `limit` due messages for `lease`: they become `sending` with one more
+/// attempt, and come back to any worker if not completed before the lease ends.
+///
+/// # Errors
+/// Database errors.
+pub fn claim(
+    conn: &mut DbConnection,
+    limit: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    write_transaction(conn, |conn| {
+        let due = outbox::table
+            .filter(outbox::status.eq_any([
+                OutboxStatus::Queued.as_str(),
+                OutboxStatus::Sending.as_str(),
+            ]))
+            .filter(outbox::next_attempt_at.le(DbTime(now)))
+            .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
+            .limit(limit)
+            .select(outbox::id);
+        let ids: Vec<DbUuid> = match conn {
+            DbConnection::Pg(c) => due.for_update().skip_locked().load(c)?,
+            // The write transaction holds SQLite's only write lock: nobody else claims.
+            DbConnection::Sqlite(c) => due.load(c)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::status.eq(OutboxStatus::Sending.as_str()),
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::next_attempt_at.eq(DbTime(now + lease)),
+                outbox::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        let rows: Vec<MessageRow> = outbox::table
+            .filter(outbox::id.eq_any(&ids))
+            .order((outbox::created_at.asc(), outbox::id.asc()))
+            .select(MessageRow::as_select())
+            .load(conn)?;
+        rows.into_iter().map(OutboxMessage::try_from).collect()
+    })
+}
+
+fn finish(
+    conn: &mut DbConnection,
+    id: Uuid,
+    status: OutboxStatus,
+    error: Option<&str>,
+    next_attempt_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sent_at = (status == OutboxStatus::Sent).then_some(DbTime(now));
+    let updated = diesel::update(
+        outbox::table
+            .find(DbUuid(id))
+            .filter(outbox::status.eq(OutboxStatus::Sending.as_str())),
+    )
+    .set((
+        outbox::status.eq(status.as_str()),
+        outbox::last_error.eq(error),
+        outbox::sent_at.eq(sent_at),
+        outbox::next_attempt_at.eq(DbTime(next_attempt_at)),
+        outbox::updated_at.eq(DbTime(now)),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Marks a claimed message delivered.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when it is not claimed (another worker took it over).
+pub fn complete(conn: &mut DbConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    finish(conn, id, OutboxStatus::Sent, None, now, now)
+}
+
+/// Puts a claimed message back in the queue until `next_attempt_at`.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when it is not claimed.
+pub fn retry(
+    conn: &mut DbConnection,
+    id: Uuid,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    finish(
+        conn,
+        id,
+        OutboxStatus::Queued,
+        Some(error),
+        next_attempt_at,
+        now,
+    )
+}
+
+/// Gives up on a claimed message.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when it is not claimed.
+pub fn fail(
+    conn: &mut DbConnection,
+    id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    finish(conn, id, OutboxStatus::Failed, Some(error), now, now)
+}
+
+/// Messages, newest first, optionally of one status.
+///
+/// # Errors
+/// Database errors.
+pub fn list(
+    conn: &mut DbConnection,
+    status: Option<OutboxStatus>,
+    page: Page,
+) -> Result<Paged<OutboxMessage>, StoreError> {
+    let mut query = outbox::table.into_boxed();
+    let mut count = outbox::table.into_boxed();
+    if let Some(status) = status {
+        query = query.filter(outbox::status.eq(status.as_str()));
+        count = count.filter(outbox::status.eq(status.as_str()));
+    }
+    let total = count.count().get_result(conn)?;
+    let rows: Vec<MessageRow> = query
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(OutboxMessage::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}

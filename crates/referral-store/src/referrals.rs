@@ -1,0 +1,821 @@
+//! Referrals: creation under the program's rules, lookup by code, clicks, registration
+//! with a code, listing, and the expiry sweep.
+
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::outbox::{self, NewMessage, OutboxKind};
+use crate::page::{Page, Paged};
+use crate::patients::{self, Patient, PatientDetails};
+use crate::programs::{self, corrupt, money, parse_enum, Program};
+use crate::rewards::{self, Party, Reward};
+use crate::schema::{patients as patients_table, referral_interactions, referrals};
+use crate::sql_types::{DbInet, DbJson, DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::referral::{effective_status, expires_at};
+use referral_domain::{
+    ConsultationId, CreationFacts, DomainError, Email, InducementPolicy, InteractionType, Money,
+    OrderId, PartyRewardStatus, PatientId, Phone, ProgramId, ReferralCode, ReferralId,
+    ReferralLifecycle, ReferralSource, ReferralStatus,
+};
+use ring::rand::SecureRandom;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Attempts at a fresh code before giving up (a collision at 90 bits is already unheard of).
+const CODE_ATTEMPTS: usize = 5;
+
+/// A referral, with its status as of the read (a pending referral past `expires_at` reads
+/// as expired).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Referral {
+    /// Id.
+    pub id: ReferralId,
+    /// The code to share.
+    pub referral_code: ReferralCode,
+    /// Who referred.
+    pub referrer_id: PatientId,
+    /// Who was referred (PHI).
+    pub referee_email: Email,
+    /// Referee's phone (PHI).
+    pub referee_phone: Option<Phone>,
+    /// Referee's name (PHI).
+    pub referee_name: Option<String>,
+    /// The referee's patient id once registered.
+    pub referee_patient_id: Option<PatientId>,
+    /// Program.
+    pub program_id: ProgramId,
+    /// How it was shared.
+    pub referral_source: Option<ReferralSource>,
+    /// The referrer's message.
+    pub referral_message: Option<String>,
+    /// Status as of the read.
+    pub status: ReferralStatus,
+    /// When the referee registered.
+    pub referee_registered_at: Option<DateTime<Utc>>,
+    /// The consultation that converted it.
+    pub first_consultation_id: Option<ConsultationId>,
+    /// The order that converted it.
+    pub first_order_id: Option<OrderId>,
+    /// When it converted.
+    pub converted_at: Option<DateTime<Utc>>,
+    /// Mirror of the referrer's reward.
+    pub referrer_reward_status: PartyRewardStatus,
+    /// When the referrer's reward was earned.
+    pub referrer_reward_earned_at: Option<DateTime<Utc>>,
+    /// When the referrer's reward was used.
+    pub referrer_reward_redeemed_at: Option<DateTime<Utc>>,
+    /// The referrer's reward amount.
+    pub referrer_reward_amount: Option<Money>,
+    /// Mirror of the referee's reward.
+    pub referee_reward_status: PartyRewardStatus,
+    /// When the referee's reward was used.
+    pub referee_reward_redeemed_at: Option<DateTime<Utc>>,
+    /// The referee's reward amount.
+    pub referee_reward_amount: Option<Money>,
+    /// Link clicks.
+    pub clicks: i32,
+    /// Last click.
+    pub last_clicked_at: Option<DateTime<Utc>>,
+    /// When the code stops accepting registrations.
+    pub expires_at: DateTime<Utc>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Referral {
+    fn lifecycle(&self) -> ReferralLifecycle {
+        // The stored status: reads show the effective one, transitions need what is stored.
+        let stored =
+            if self.status == ReferralStatus::Expired && self.referee_registered_at.is_none() {
+                ReferralStatus::Pending
+            } else {
+                self.status
+            };
+        ReferralLifecycle::from_stored(
+            stored,
+            self.expires_at,
+            self.referee_registered_at,
+            self.converted_at,
+        )
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = referrals)]
+pub(crate) struct ReferralRow {
+    id: DbUuid,
+    referral_code: String,
+    referrer_id: DbUuid,
+    referee_email: String,
+    referee_phone: Option<String>,
+    referee_name: Option<String>,
+    referee_patient_id: Option<DbUuid>,
+    program_id: DbUuid,
+    referral_source: Option<String>,
+    referral_message: Option<String>,
+    status: String,
+    referee_registered_at: Option<DbTime>,
+    first_consultation_id: Option<DbUuid>,
+    first_order_id: Option<DbUuid>,
+    converted_at: Option<DbTime>,
+    referrer_reward_status: String,
+    referrer_reward_earned_at: Option<DbTime>,
+    referrer_reward_redeemed_at: Option<DbTime>,
+    referrer_reward_amount_cents: Option<i64>,
+    referee_reward_status: String,
+    referee_reward_redeemed_at: Option<DbTime>,
+    referee_reward_amount_cents: Option<i64>,
+    clicks: i32,
+    last_clicked_at: Option<DbTime>,
+    expires_at: DbTime,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl ReferralRow {
+    pub(crate) fn into_referral(self, now: DateTime<Utc>) -> Result<Referral, StoreError> {
+        let stored: ReferralStatus = parse_enum(&self.status, "referral status")?;
+        Ok(Referral {
+            id: ReferralId::from_uuid(self.id.0),
+            referral_code: ReferralCode::parse(&self.referral_code)
+                .map_err(|_| corrupt("referral code"))?,
+            referrer_id: PatientId::from_uuid(self.referrer_id.0),
+            referee_email: Email::parse(&self.referee_email)
+                .map_err(|_| corrupt("referee email"))?,
+            referee_phone: self
+                .referee_phone
+                .map(|p| Phone::parse(&p))
+                .transpose()
+                .map_err(|_| corrupt("referee phone"))?,
+            referee_name: self.referee_name,
+            referee_patient_id: self.referee_patient_id.map(|i| PatientId::from_uuid(i.0)),
+            program_id: ProgramId::from_uuid(self.program_id.0),
+            referral_source: self
+                .referral_source
+                .as_deref()
+                .map(|s| parse_enum(s, "referral source"))
+                .transpose()?,
+            referral_message: self.referral_message,
+            status: effective_status(stored, self.expires_at.0, now),
+            referee_registered_at: self.referee_registered_at.map(|t| t.0),
+            first_consultation_id: self
+                .first_consultation_id
+                .map(|i| ConsultationId::from_uuid(i.0)),
+            first_order_id: self.first_order_id.map(|i| OrderId::from_uuid(i.0)),
+            converted_at: self.converted_at.map(|t| t.0),
+            referrer_reward_status: parse_enum(
+                &self.referrer_reward_status,
+                "referrer reward status",
+            )?,
+            referrer_reward_earned_at: self.referrer_reward_earned_at.map(|t| t.0),
+            referrer_reward_redeemed_at: self.referrer_reward_redeemed_at.map(|t| t.0),
+            referrer_reward_amount: money(
+                self.referrer_reward_amount_cents,
+                "referrer reward amount",
+            )?,
+            referee_reward_status: parse_enum(
+                &self.referee_reward_status,
+                "referee reward status",
+            )?,
+            referee_reward_redeemed_at: self.referee_reward_redeemed_at.map(|t| t.0),
+            referee_reward_amount: money(
+                self.referee_reward_amount_cents,
+                "referee reward amount",
+            )?,
+            clicks: self.clicks,
+            last_clicked_at: self.last_clicked_at.map(|t| t.0),
+            expires_at: self.expires_at.0,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+/// What a patient submits to refer someone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReferral {
+    /// The referring patient.
+    pub referrer_id: PatientId,
+    /// The program; `None` picks the oldest active program that accepts the referrer.
+    pub program_id: Option<ProgramId>,
+    /// Referee's email.
+    pub referee_email: Email,
+    /// Referee's phone (needed for `sms`).
+    pub referee_phone: Option<Phone>,
+    /// Referee's name.
+    pub referee_name: Option<String>,
+    /// How to share: `email` and `sms` queue an invitation.
+    pub referral_source: Option<ReferralSource>,
+    /// A personal message.
+    pub referral_message: Option<String>,
+}
+
+/// The referral with `id`.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get(
+    conn: &mut DbConnection,
+    id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    referrals::table
+        .find(DbUuid::from(id))
+        .select(ReferralRow::as_select())
+        .first(conn)?
+        .into_referral(now)
+}
+
+/// The referral with `id` if `referrer` made it; otherwise not found (never reveal that
+/// another patient's referral exists).
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get_for_referrer(
+    conn: &mut DbConnection,
+    id: ReferralId,
+    referrer: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    let referral = get(conn, id, now)?;
+    if referral.referrer_id != referrer {
+        return Err(StoreError::NotFound);
+    }
+    Ok(referral)
+}
+
+/// The referral with `code` (normalised: case, `-` and spaces do not matter).
+///
+/// # Errors
+/// [`StoreError::NotFound`], also for text that is not a code.
+pub fn find_by_code(
+    conn: &mut DbConnection,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    referrals::table
+        .filter(referrals::referral_code.eq(code.to_string()))
+        .select(ReferralRow::as_select())
+        .first(conn)?
+        .into_referral(now)
+}
+
+fn pick_program(
+    conn: &mut DbConnection,
+    referrer: &Patient,
+    wanted: Option<ProgramId>,
+    now: DateTime<Utc>,
+) -> Result<Program, StoreError> {
+    let today = now.date_naive();
+    match wanted {
+        Some(id) => {
+            let program = programs::get(conn, id)?;
+            program.admits(&referrer.profile(), today)?;
+            Ok(program)
+        }
+        None => programs::active(conn)?
+            .into_iter()
+            .find(|p| p.admits(&referrer.profile(), today).is_ok())
+            .ok_or(StoreError::NoActiveProgram),
+    }
+}
+
+/// Creates a referral: picks or checks the program, enforces self-referral, duplicate
+/// referee and the referral limit against the stored facts, generates a unique code and
+/// queues the invitation when it is to be sent by email or SMS. One transaction, holding
+/// the referrer's lock; the partial unique index on open referrals backs the duplicate
+/// check when two referrers invite the same person at once.
+///
+/// # Errors
+/// [`StoreError::NotFound`] (referrer or program), [`StoreError::NoActiveProgram`], and the
+/// domain's `ProgramNotActive`, `NotEligible`, `SelfReferral`, `DuplicateReferee`,
+/// `ReferralLimitReached`, `InvalidPhone` (SMS without a phone).
+pub fn create(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    input: &NewReferral,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    if input.referral_source == Some(ReferralSource::Sms) && input.referee_phone.is_none() {
+        return Err(DomainError::InvalidPhone.into());
+    }
+    write_transaction(conn, |conn| {
+        patients::lock(conn, input.referrer_id)?;
+        let referrer = patients::get(conn, input.referrer_id)?;
+        let program = pick_program(conn, &referrer, input.program_id, now)?;
+        let program_id = DbUuid::from(program.id);
+        let email = input.referee_email.as_str();
+
+        // Pending referrals past their expiry are expired, sweep or not: store it for this
+        // referee so that the unique index on open referrals lets a new one in.
+        diesel::update(
+            referrals::table
+                .filter(referrals::program_id.eq(program_id))
+                .filter(referrals::referee_email.eq(email))
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str()))
+                .filter(referrals::expires_at.le(DbTime(now))),
+        )
+        .set((
+            referrals::status.eq(ReferralStatus::Expired.as_str()),
+            referrals::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+
+        let referee_is_patient: i64 = patients_table::table
+            .filter(patients_table::email.eq(email))
+            .count()
+            .get_result(conn)?;
+        let open_for_referee: i64 = referrals::table
+            .filter(referrals::program_id.eq(program_id))
+            .filter(referrals::referee_email.eq(email))
+            .filter(referrals::status.eq_any([
+                ReferralStatus::Pending.as_str(),
+                ReferralStatus::Registered.as_str(),
+            ]))
+            .count()
+            .get_result(conn)?;
+        let counted_for_referrer: i64 = referrals::table
+            .filter(referrals::program_id.eq(program_id))
+            .filter(referrals::referrer_id.eq(DbUuid::from(referrer.id)))
+            .filter(
+                referrals::status
+                    .eq_any([
+                        ReferralStatus::Registered.as_str(),
+                        ReferralStatus::Converted.as_str(),
+                    ])
+                    .or(referrals::status
+                        .eq(ReferralStatus::Pending.as_str())
+                        .and(referrals::expires_at.gt(DbTime(now)))),
+            )
+            .count()
+            .get_result(conn)?;
+        CreationFacts {
+            referrer_email: Some(&referrer.email),
+            referee_email: &input.referee_email,
+            referee_is_patient: referee_is_patient > 0,
+            referee_has_open_referral_in_program: open_for_referee > 0,
+            referrer_open_referrals_in_program: u32::try_from(counted_for_referrer)
+                .unwrap_or(u32::MAX),
+            max_referrals_per_patient: program.max_referrals_per_patient,
+        }
+        .decide()?;
+
+        let id = ReferralId::new_random();
+        let expires = expires_at(now, program.expiry_days)?;
+        let code = insert_with_fresh_code(conn, rng, id, input, &program, expires, now)?;
+        queue_invitation(conn, input, &referrer, &program, &code, id, now)?;
+        get(conn, id, now)
+    })
+}
+
+fn insert_with_fresh_code(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    id: ReferralId,
+    input: &NewReferral,
+    program: &Program,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ReferralCode, StoreError> {
+    for _ in 0..CODE_ATTEMPTS {
+        let code = ReferralCode::generate(rng)?;
+        // A savepoint, so that a lost race on a unique index does not abort the whole
+        // transaction on PostgreSQL.
+        let inserted = conn.transaction(|c| {
+            diesel::insert_into(referrals::table)
+                .values((
+                    referrals::id.eq(DbUuid::from(id)),
+                    referrals::referral_code.eq(code.to_string()),
+                    referrals::referrer_id.eq(DbUuid::from(input.referrer_id)),
+                    referrals::referee_email.eq(input.referee_email.as_str()),
+                    referrals::referee_phone.eq(input.referee_phone.as_ref().map(Phone::as_str)),
+                    referrals::referee_name.eq(input.referee_name.as_deref()),
+                    referrals::program_id.eq(DbUuid::from(program.id)),
+                    referrals::referral_source
+                        .eq(input.referral_source.map(ReferralSource::as_str)),
+                    referrals::referral_message.eq(input.referral_message.as_deref()),
+                    referrals::status.eq(ReferralStatus::Pending.as_str()),
+                    referrals::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()),
+                    referrals::referee_reward_status.eq(PartyRewardStatus::Pending.as_str()),
+                    referrals::clicks.eq(0),
+                    referrals::expires_at.eq(DbTime(expires)),
+                    referrals::created_at.eq(DbTime(now)),
+                    referrals::updated_at.eq(DbTime(now)),
+                ))
+                .execute(c)
+        });
+        match inserted {
+            Ok(_) => return Ok(code),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info,
+            )) => {
+                let on_code = info
+                    .constraint_name()
+                    .is_some_and(|c| c.contains("referral_code"))
+                    || info.message().contains("referral_code");
+                if !on_code {
+                    // The open-referee index: someone else invited this person just now.
+                    return Err(DomainError::DuplicateReferee.into());
+                }
+                tracing::warn!("referral code collision; generating another");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Corrupt(
+        "could not generate a unique referral code".into(),
+    ))
+}
+
+fn queue_invitation(
+    conn: &mut DbConnection,
+    input: &NewReferral,
+    referrer: &Patient,
+    program: &Program,
+    code: &ReferralCode,
+    id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (kind, recipient) = match (input.referral_source, &input.referee_phone) {
+        (Some(ReferralSource::Email), _) => {
+            (OutboxKind::Email, input.referee_email.as_str().to_owned())
+        }
+        (Some(ReferralSource::Sms), Some(phone)) => (OutboxKind::Sms, phone.as_str().to_owned()),
+        _ => return Ok(()),
+    };
+    outbox::enqueue(
+        conn,
+        &NewMessage {
+            kind,
+            idempotency_key: format!("invitation:{id}:{kind}"),
+            recipient,
+            template: "referral_invitation".into(),
+            payload: serde_json::json!({
+                "referral_id": id,
+                "referral_code": code.to_string(),
+                "referrer_name": referrer.name,
+                "referee_name": input.referee_name,
+                "referral_message": input.referral_message,
+                "referee_reward_type": program.referee_reward_type,
+                "referee_reward_value": program.referee_reward_value.as_ref().map(ToString::to_string),
+                "expiry_days": program.expiry_days,
+            }),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Where a request came from, for interaction rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestOrigin {
+    /// Caller's address.
+    pub ip_address: Option<IpAddr>,
+    /// Caller's user agent.
+    pub user_agent: Option<String>,
+    /// Where the link was opened from (`utm_source` or similar).
+    pub source: Option<String>,
+}
+
+/// Appends an interaction row (click, email sent, registration, conversion).
+///
+/// # Errors
+/// Database errors.
+pub fn record_interaction(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    kind: InteractionType,
+    origin: &RequestOrigin,
+    metadata: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(referral_interactions::table)
+        .values((
+            referral_interactions::id.eq(DbUuid(uuid::Uuid::new_v4())),
+            referral_interactions::referral_id.eq(DbUuid::from(referral_id)),
+            referral_interactions::interaction_type.eq(kind.as_str()),
+            referral_interactions::ip_address.eq(origin.ip_address.map(DbInet)),
+            referral_interactions::user_agent.eq(origin.user_agent.as_deref()),
+            referral_interactions::source.eq(origin.source.as_deref()),
+            referral_interactions::metadata.eq(metadata.map(DbJson)),
+            referral_interactions::created_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One interaction row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interaction {
+    /// What happened.
+    pub interaction_type: InteractionType,
+    /// Where from.
+    pub source: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The interactions of a referral, oldest first.
+///
+/// # Errors
+/// Database errors.
+pub fn interactions(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+) -> Result<Vec<Interaction>, StoreError> {
+    let rows: Vec<(String, Option<String>, DbTime)> = referral_interactions::table
+        .filter(referral_interactions::referral_id.eq(DbUuid::from(referral_id)))
+        .order((
+            referral_interactions::created_at.asc(),
+            referral_interactions::id.asc(),
+        ))
+        .select((
+            referral_interactions::interaction_type,
+            referral_interactions::source,
+            referral_interactions::created_at,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(kind, source, at)| {
+            Ok(Interaction {
+                interaction_type: parse_enum(&kind, "interaction type")?,
+                source,
+                created_at: at.0,
+            })
+        })
+        .collect()
+}
+
+/// Records a click on a referral link: one short transaction of an in-place increment and
+/// an interaction row (no read-modify-write of the counter).
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown code; nothing is recorded then.
+pub fn record_click(
+    conn: &mut DbConnection,
+    code: &str,
+    origin: &RequestOrigin,
+    now: DateTime<Utc>,
+) -> Result<ReferralCode, StoreError> {
+    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    write_transaction(conn, |conn| {
+        let id: DbUuid = referrals::table
+            .filter(referrals::referral_code.eq(code.to_string()))
+            .select(referrals::id)
+            .first(conn)?;
+        diesel::update(referrals::table.find(id))
+            .set((
+                referrals::clicks.eq(referrals::clicks + 1),
+                referrals::last_clicked_at.eq(Some(DbTime(now))),
+            ))
+            .execute(conn)?;
+        record_interaction(
+            conn,
+            ReferralId::from_uuid(id.0),
+            InteractionType::Click,
+            origin,
+            None,
+            now,
+        )?;
+        Ok(code.clone())
+    })
+}
+
+/// Who registers with a code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registrant {
+    /// The platform's id for the new patient; `None` makes one (a visitor registering).
+    pub patient_id: Option<PatientId>,
+    /// Email of the new patient.
+    pub email: Email,
+    /// Name.
+    pub name: Option<String>,
+    /// Phone.
+    pub phone: Option<Phone>,
+}
+
+/// The result of registering with a code.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Registration {
+    /// The new patient.
+    pub patient: Patient,
+    /// The referral, now registered.
+    pub referral: Referral,
+    /// The referee's reward (withheld ones carry their reason), if the program gives one.
+    pub referee_reward: Option<Reward>,
+}
+
+/// Registers a new patient with a referral code: creates the patient, links them to the
+/// referral and grants the referee reward, in one transaction. Of several registrations
+/// with one code at once, exactly one wins.
+///
+/// # Errors
+/// [`StoreError::NotFound`] (unknown code), the domain's `AlreadyRegistered`,
+/// `ReferralExpired`, `ReferralDeclined`, `SelfReferral` (the referrer's own email) and
+/// `DuplicateReferee` (the email is already a patient's).
+pub fn register(
+    conn: &mut DbConnection,
+    code: &str,
+    registrant: &Registrant,
+    policy: &InducementPolicy,
+    now: DateTime<Utc>,
+) -> Result<Registration, StoreError> {
+    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    write_transaction(conn, |conn| {
+        let id: DbUuid = referrals::table
+            .filter(referrals::referral_code.eq(code.to_string()))
+            .select(referrals::id)
+            .first(conn)?;
+        // Lock the referral row first: concurrent registrations with this code queue here
+        // and see the winner's result.
+        diesel::update(referrals::table.find(id))
+            .set(referrals::updated_at.eq(DbTime(now)))
+            .execute(conn)?;
+        let referral = get(conn, ReferralId::from_uuid(id.0), now)?;
+        let mut lifecycle = referral.lifecycle();
+        lifecycle.register(now)?;
+
+        let referrer = patients::get(conn, referral.referrer_id)?;
+        if referrer.email == registrant.email || registrant.patient_id == Some(referrer.id) {
+            return Err(DomainError::SelfReferral.into());
+        }
+        if patients::find_by_email(conn, &registrant.email)?.is_some() {
+            return Err(DomainError::DuplicateReferee.into());
+        }
+        let details = PatientDetails {
+            id: registrant.patient_id.unwrap_or_else(PatientId::new_random),
+            email: registrant.email.clone(),
+            name: registrant.name.clone().or(referral.referee_name.clone()),
+            phone: registrant.phone.clone(),
+        };
+        if registrant.patient_id.is_some() && patients::get(conn, details.id).is_ok() {
+            return Err(DomainError::DuplicateReferee.into());
+        }
+        let patient = patients::insert(conn, &details, now)?;
+
+        let updated = diesel::update(
+            referrals::table
+                .find(id)
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str())),
+        )
+        .set((
+            referrals::status.eq(ReferralStatus::Registered.as_str()),
+            referrals::referee_patient_id.eq(Some(DbUuid::from(patient.id))),
+            referrals::referee_registered_at.eq(Some(DbTime(now))),
+            referrals::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(DomainError::AlreadyRegistered.into());
+        }
+
+        let program = programs::get(conn, referral.program_id)?;
+        let referee_reward = match program.referee_reward() {
+            Some(spec) => Some(rewards::grant(
+                conn,
+                referral.id,
+                &patient,
+                Party::Referee,
+                &spec,
+                policy,
+                program.reward_validity_days,
+                now,
+            )?),
+            None => None,
+        };
+        record_interaction(
+            conn,
+            referral.id,
+            InteractionType::Registration,
+            &RequestOrigin::default(),
+            None,
+            now,
+        )?;
+        Ok(Registration {
+            patient,
+            referral: get(conn, referral.id, now)?,
+            referee_reward,
+        })
+    })
+}
+
+/// Filters of the referral list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralFilter {
+    /// Status as of now (a pending referral past expiry counts as expired).
+    pub status: Option<ReferralStatus>,
+    /// Program.
+    pub program_id: Option<ProgramId>,
+    /// Referrer.
+    pub referrer_id: Option<PatientId>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Referrals matching `filter`, newest first (ties broken by id, so pages are stable).
+///
+/// # Errors
+/// Database errors.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &ReferralFilter,
+    now: DateTime<Utc>,
+    page: Page,
+) -> Result<Paged<Referral>, StoreError> {
+    let build = || {
+        let mut q = referrals::table.into_boxed();
+        q = match filter.status {
+            None => q,
+            Some(ReferralStatus::Pending) => q
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str()))
+                .filter(referrals::expires_at.gt(DbTime(now))),
+            Some(ReferralStatus::Expired) => q.filter(
+                referrals::status
+                    .eq(ReferralStatus::Expired.as_str())
+                    .or(referrals::status
+                        .eq(ReferralStatus::Pending.as_str())
+                        .and(referrals::expires_at.le(DbTime(now)))),
+            ),
+            Some(other) => q.filter(referrals::status.eq(other.as_str())),
+        };
+        if let Some(p) = filter.program_id {
+            q = q.filter(referrals::program_id.eq(DbUuid::from(p)));
+        }
+        if let Some(r) = filter.referrer_id {
+            q = q.filter(referrals::referrer_id.eq(DbUuid::from(r)));
+        }
+        if let Some(from) = filter.from {
+            q = q.filter(referrals::created_at.ge(DbTime(from)));
+        }
+        if let Some(to) = filter.to {
+            q = q.filter(referrals::created_at.lt(DbTime(to)));
+        }
+        q
+    };
+    let total = build().count().get_result(conn)?;
+    let rows: Vec<ReferralRow> = build()
+        .order((referrals::created_at.desc(), referrals::id.desc()))
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(ReferralRow::as_select())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(|r| r.into_referral(now))
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+/// Declines a pending referral (the referee or an admin).
+///
+/// # Errors
+/// [`StoreError::NotFound`]; the domain's `ReferralExpired` or `DeclineNotPending`.
+pub fn decline(
+    conn: &mut DbConnection,
+    id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    write_transaction(conn, |conn| {
+        let referral = get(conn, id, now)?;
+        referral.lifecycle().decline(now)?;
+        let updated = diesel::update(
+            referrals::table
+                .find(DbUuid::from(id))
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str())),
+        )
+        .set((
+            referrals::status.eq(ReferralStatus::Declined.as_str()),
+            referrals::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(DomainError::DeclineNotPending(referral.status).into());
+        }
+        get(conn, id, now)
+    })
+}
+
+/// Stores the expiry of every pending referral past `expires_at`; returns how many.
+///
+/// # Errors
+/// Database errors.
+pub fn expire_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let expired = diesel::update(
+        referrals::table
+            .filter(referrals::status.eq(ReferralStatus::Pending.as_str()))
+            .filter(referrals::expires_at.le(DbTime(now))),
+    )
+    .set((
+        referrals::status.eq(ReferralStatus::Expired.as_str()),
+        referrals::updated_at.eq(DbTime(now)),
+    ))
+    .execute(conn)?;
+    Ok(expired)
+}

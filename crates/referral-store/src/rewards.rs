@@ -1,0 +1,591 @@
+//! The reward ledger: granting (through the inducement policy), listing, redeeming once,
+//! approving or rejecting cash rewards, and expiry. Each change also updates the mirror
+//! status on the referral (`referrer_reward_status` / `referee_reward_status`).
+
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::outbox::{self, NewMessage, OutboxKind};
+use crate::page::{Page, Paged};
+use crate::patients::{self, Patient};
+use crate::programs::{corrupt, money, parse_enum};
+use crate::schema::{referral_rewards, referrals};
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::policy::{calendar_year_of, RecipientStanding};
+use referral_domain::reward::{initial_status, reward_expires_at};
+use referral_domain::{
+    ConsultationId, DomainError, InducementPolicy, Money, OrderId, PartyRewardStatus, PatientId,
+    RedemptionTarget, ReferralId, RewardDecision, RewardId, RewardLedgerEntry, RewardRefusal,
+    RewardSpec, RewardStatus, RewardType,
+};
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// Whose reward a ledger row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// The patient who referred.
+    Referrer,
+    /// The patient who was referred.
+    Referee,
+}
+
+impl Party {
+    /// The stored text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Party::Referrer => "referrer",
+            Party::Referee => "referee",
+        }
+    }
+}
+
+impl FromStr for Party {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "referrer" => Ok(Party::Referrer),
+            "referee" => Ok(Party::Referee),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A row of the reward ledger, with its status as of the read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reward {
+    /// Id.
+    pub id: RewardId,
+    /// The referral it comes from.
+    pub referral_id: ReferralId,
+    /// Its owner.
+    pub patient_id: PatientId,
+    /// Referrer's or referee's.
+    pub party: Party,
+    /// What it gives.
+    pub reward_type: RewardType,
+    /// Amount (a percentage for discounts).
+    pub reward_amount: Option<Money>,
+    /// Human description.
+    pub reward_description: Option<String>,
+    /// Ledger status (an available reward past `expires_at` reads as expired).
+    pub status: RewardStatus,
+    /// Why the policy withheld it, if it did (the status is then `cancelled`).
+    pub withheld_reason: Option<RewardRefusal>,
+    /// The order it was used on.
+    pub used_on_order_id: Option<OrderId>,
+    /// The consultation it was used on.
+    pub used_on_consultation_id: Option<ConsultationId>,
+    /// When it was used.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When it expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Granted (or withheld).
+    pub created_at: DateTime<Utc>,
+}
+
+impl Reward {
+    fn ledger(&self) -> RewardLedgerEntry {
+        let used_on = self.used_on_order_id.map(RedemptionTarget::Order).or(self
+            .used_on_consultation_id
+            .map(RedemptionTarget::Consultation));
+        RewardLedgerEntry::from_stored(self.status, self.expires_at, self.used_at, used_on)
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = referral_rewards)]
+struct RewardRow {
+    id: DbUuid,
+    referral_id: DbUuid,
+    patient_id: DbUuid,
+    party: String,
+    reward_type: String,
+    reward_amount_cents: Option<i64>,
+    reward_description: Option<String>,
+    status: String,
+    withheld_reason: Option<String>,
+    used_on_order_id: Option<DbUuid>,
+    used_on_consultation_id: Option<DbUuid>,
+    used_at: Option<DbTime>,
+    expires_at: Option<DbTime>,
+    created_at: DbTime,
+}
+
+impl RewardRow {
+    /// The reward as seen at `now`.
+    fn into_reward(self, now: DateTime<Utc>) -> Result<Reward, StoreError> {
+        let stored: RewardStatus = parse_enum(&self.status, "reward status")?;
+        let expires_at = self.expires_at.map(|t| t.0);
+        let mut reward = Reward {
+            id: RewardId::from_uuid(self.id.0),
+            referral_id: ReferralId::from_uuid(self.referral_id.0),
+            patient_id: PatientId::from_uuid(self.patient_id.0),
+            party: self.party.parse().map_err(|()| corrupt("reward party"))?,
+            reward_type: parse_enum(&self.reward_type, "reward type")?,
+            reward_amount: money(self.reward_amount_cents, "reward amount")?,
+            reward_description: self.reward_description,
+            status: stored,
+            withheld_reason: self
+                .withheld_reason
+                .as_deref()
+                .map(|r| RewardRefusal::from_code(r).ok_or_else(|| corrupt("withheld reason")))
+                .transpose()?,
+            used_on_order_id: self.used_on_order_id.map(|i| OrderId::from_uuid(i.0)),
+            used_on_consultation_id: self
+                .used_on_consultation_id
+                .map(|i| ConsultationId::from_uuid(i.0)),
+            used_at: self.used_at.map(|t| t.0),
+            expires_at,
+            created_at: self.created_at.0,
+        };
+        reward.status = reward.ledger().effective_status(now);
+        Ok(reward)
+    }
+}
+
+fn describe(spec: &RewardSpec) -> String {
+    match spec.reward_type {
+        RewardType::Discount => format!("{}% discount", spec.value),
+        RewardType::Credit => format!("{} account credit", spec.value),
+        RewardType::Cash => format!("{} cash", spec.value),
+        RewardType::FreeConsultation => format!("free consultation (worth {})", spec.value),
+    }
+}
+
+/// Sets the referral's mirror of one party's reward.
+pub(crate) fn set_mirror(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    party: Party,
+    status: PartyRewardStatus,
+    redeemed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let target = referrals::table.find(DbUuid::from(referral_id));
+    match party {
+        Party::Referrer => diesel::update(target)
+            .set((
+                referrals::referrer_reward_status.eq(status.as_str()),
+                referrals::referrer_reward_redeemed_at.eq(redeemed_at.map(DbTime)),
+                referrals::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?,
+        Party::Referee => diesel::update(target)
+            .set((
+                referrals::referee_reward_status.eq(status.as_str()),
+                referrals::referee_reward_redeemed_at.eq(redeemed_at.map(DbTime)),
+                referrals::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// The value of the rewards granted to `patient` in the calendar year of `now` (every
+/// reward not cancelled; discounts count as zero, see the domain's policy).
+fn granted_this_year(
+    conn: &mut DbConnection,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Money, StoreError> {
+    let (start, end) = calendar_year_of(now);
+    let amounts: Vec<Option<i64>> = referral_rewards::table
+        .filter(referral_rewards::patient_id.eq(DbUuid::from(patient)))
+        .filter(referral_rewards::status.ne(RewardStatus::Cancelled.as_str()))
+        .filter(referral_rewards::reward_type.ne(RewardType::Discount.as_str()))
+        .filter(referral_rewards::created_at.ge(DbTime(start)))
+        .filter(referral_rewards::created_at.lt(DbTime(end)))
+        .select(referral_rewards::reward_amount_cents)
+        .load(conn)?;
+    let cents: i64 = amounts.into_iter().flatten().sum();
+    Money::from_cents(cents).map_err(|_| corrupt("yearly reward total"))
+}
+
+/// Grants `spec` to `patient` for `referral_id`, or records why the policy withholds it.
+/// Runs inside the caller's transaction, which must hold the patient's lock (the yearly
+/// cap reads before it writes). Sets the referral's mirror status and, for a granted reward,
+/// queues the "reward earned" email.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grant(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+    policy: &InducementPolicy,
+    validity_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Reward, StoreError> {
+    let standing = RecipientStanding {
+        federal_payer: patient.federal_payer,
+        granted_this_year: granted_this_year(conn, patient.id, now)?,
+    };
+    let (status, withheld) = match policy.decide(spec, &standing) {
+        RewardDecision::Grant { .. } => (initial_status(spec.reward_type), None),
+        RewardDecision::Refuse(reason) => (RewardStatus::Cancelled, Some(reason)),
+    };
+    let expires_at = match withheld {
+        None => reward_expires_at(now, validity_days),
+        Some(_) => None,
+    };
+    let id = RewardId::new_random();
+    diesel::insert_into(referral_rewards::table)
+        .values((
+            referral_rewards::id.eq(DbUuid::from(id)),
+            referral_rewards::referral_id.eq(DbUuid::from(referral_id)),
+            referral_rewards::patient_id.eq(DbUuid::from(patient.id)),
+            referral_rewards::party.eq(party.as_str()),
+            referral_rewards::reward_type.eq(spec.reward_type.as_str()),
+            referral_rewards::reward_amount_cents.eq(Some(spec.value.cents())),
+            referral_rewards::reward_description.eq(Some(describe(spec))),
+            referral_rewards::status.eq(status.as_str()),
+            referral_rewards::withheld_reason.eq(withheld.map(RewardRefusal::as_str)),
+            referral_rewards::expires_at.eq(expires_at.map(DbTime)),
+            referral_rewards::created_at.eq(DbTime(now)),
+            referral_rewards::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+
+    let mirror = match withheld {
+        Some(_) => PartyRewardStatus::NotGranted,
+        None => PartyRewardStatus::mirror(status),
+    };
+    let target = referrals::table.find(DbUuid::from(referral_id));
+    match party {
+        Party::Referrer => diesel::update(target)
+            .set((
+                referrals::referrer_reward_status.eq(mirror.as_str()),
+                referrals::referrer_reward_earned_at.eq(Some(DbTime(now))),
+                referrals::referrer_reward_amount_cents
+                    .eq(withheld.is_none().then_some(spec.value.cents())),
+                referrals::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?,
+        Party::Referee => diesel::update(target)
+            .set((
+                referrals::referee_reward_status.eq(mirror.as_str()),
+                referrals::referee_reward_amount_cents
+                    .eq(withheld.is_none().then_some(spec.value.cents())),
+                referrals::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?,
+    };
+
+    if withheld.is_none() && party == Party::Referrer {
+        outbox::enqueue(
+            conn,
+            &NewMessage {
+                kind: OutboxKind::Email,
+                idempotency_key: format!("reward-earned:{id}"),
+                recipient: patient.email.as_str().to_owned(),
+                template: "reward_earned".into(),
+                payload: serde_json::json!({
+                    "patient_name": patient.name,
+                    "reward_amount": spec.value.to_string(),
+                    "reward_type": spec.reward_type,
+                    "reward_description": describe(spec),
+                    "pending_approval": status == RewardStatus::PendingApproval,
+                    "referral_id": referral_id,
+                }),
+            },
+            now,
+        )?;
+    }
+    get_in(conn, id, now)
+}
+
+fn get_in(conn: &mut DbConnection, id: RewardId, now: DateTime<Utc>) -> Result<Reward, StoreError> {
+    referral_rewards::table
+        .find(DbUuid::from(id))
+        .select(RewardRow::as_select())
+        .first(conn)?
+        .into_reward(now)
+}
+
+/// The reward with `id`; with `owner`, only if it is that patient's.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get(
+    conn: &mut DbConnection,
+    id: RewardId,
+    owner: Option<PatientId>,
+    now: DateTime<Utc>,
+) -> Result<Reward, StoreError> {
+    let reward = get_in(conn, id, now)?;
+    if owner.is_some_and(|o| o != reward.patient_id) {
+        return Err(StoreError::NotFound);
+    }
+    Ok(reward)
+}
+
+/// Rewards of the referral with `referral_id`, oldest first.
+///
+/// # Errors
+/// Database errors.
+pub fn for_referral(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reward>, StoreError> {
+    let rows: Vec<RewardRow> = referral_rewards::table
+        .filter(referral_rewards::referral_id.eq(DbUuid::from(referral_id)))
+        .order((
+            referral_rewards::created_at.asc(),
+            referral_rewards::id.asc(),
+        ))
+        .select(RewardRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(|r| r.into_reward(now)).collect()
+}
+
+/// A patient's rewards, newest first; with `status`, only those in that status as of `now`
+/// (withheld rewards show as `cancelled` with their reason).
+///
+/// # Errors
+/// Database errors.
+pub fn list_for_patient(
+    conn: &mut DbConnection,
+    patient: PatientId,
+    status: Option<RewardStatus>,
+    now: DateTime<Utc>,
+    page: Page,
+) -> Result<Paged<Reward>, StoreError> {
+    let owner = DbUuid::from(patient);
+    let build = || {
+        let mut q = referral_rewards::table
+            .filter(referral_rewards::patient_id.eq(owner))
+            .into_boxed();
+        q = match status {
+            None => q,
+            // An available reward past its expiry reads as expired.
+            Some(RewardStatus::Available) => q
+                .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
+                .filter(
+                    referral_rewards::expires_at
+                        .is_null()
+                        .or(referral_rewards::expires_at.gt(DbTime(now))),
+                ),
+            Some(RewardStatus::Expired) => q.filter(
+                referral_rewards::status
+                    .eq(RewardStatus::Expired.as_str())
+                    .or(referral_rewards::status
+                        .eq(RewardStatus::Available.as_str())
+                        .and(referral_rewards::expires_at.le(DbTime(now)))),
+            ),
+            Some(other) => q.filter(referral_rewards::status.eq(other.as_str())),
+        };
+        q
+    };
+    let total = build().count().get_result(conn)?;
+    let rows: Vec<RewardRow> = build()
+        .order((
+            referral_rewards::created_at.desc(),
+            referral_rewards::id.desc(),
+        ))
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(RewardRow::as_select())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(|r| r.into_reward(now))
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+/// Uses a reward once, on an order or a consultation. With `owner`, only that patient's
+/// reward can be used (another patient's answers not found).
+///
+/// # Errors
+/// [`StoreError::NotFound`]; the domain's `Redeem*` errors (`reward_not_available`),
+/// also for the losers when several redeems of one reward arrive at once.
+pub fn redeem(
+    conn: &mut DbConnection,
+    id: RewardId,
+    owner: Option<PatientId>,
+    target: RedemptionTarget,
+    now: DateTime<Utc>,
+) -> Result<Reward, StoreError> {
+    write_transaction(conn, |conn| {
+        let reward = get(conn, id, owner, now)?;
+        let mut ledger = reward.ledger();
+        ledger.redeem(now, target)?;
+        let (order, consultation) = match target {
+            RedemptionTarget::Order(o) => (Some(DbUuid::from(o)), None),
+            RedemptionTarget::Consultation(c) => (None, Some(DbUuid::from(c))),
+        };
+        // The status guard settles concurrent redeems: on PostgreSQL the second UPDATE waits
+        // for the first, re-reads the row and matches nothing.
+        let updated = diesel::update(
+            referral_rewards::table
+                .find(DbUuid::from(id))
+                .filter(referral_rewards::status.eq(RewardStatus::Available.as_str())),
+        )
+        .set((
+            referral_rewards::status.eq(RewardStatus::Used.as_str()),
+            referral_rewards::used_at.eq(Some(DbTime(now))),
+            referral_rewards::used_on_order_id.eq(order),
+            referral_rewards::used_on_consultation_id.eq(consultation),
+            referral_rewards::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(DomainError::RedeemAlreadyUsed.into());
+        }
+        set_mirror(
+            conn,
+            reward.referral_id,
+            reward.party,
+            PartyRewardStatus::Redeemed,
+            Some(now),
+            now,
+        )?;
+        get_in(conn, id, now)
+    })
+}
+
+/// An admin's decision on the cash rewards of a referral that wait for approval: approve
+/// makes them available and queues the payout; reject cancels them.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown referral or one without rewards; the domain's
+/// `ApproveNotPending` / `RejectNotPending` when none waits for approval.
+pub fn decide_approval(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    approve: bool,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reward>, StoreError> {
+    write_transaction(conn, |conn| {
+        let exists: i64 = referrals::table
+            .filter(referrals::id.eq(DbUuid::from(referral_id)))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let rewards = for_referral(conn, referral_id, now)?;
+        let pending: Vec<&Reward> = rewards
+            .iter()
+            .filter(|r| r.status == RewardStatus::PendingApproval)
+            .collect();
+        if pending.is_empty() {
+            // Report the state of the reward an admin would be looking at.
+            let current = rewards
+                .iter()
+                .find(|r| r.party == Party::Referrer)
+                .or(rewards.first())
+                .ok_or(StoreError::NotFound)?;
+            return Err(if approve {
+                DomainError::ApproveNotPending(current.status)
+            } else {
+                DomainError::RejectNotPending(current.status)
+            }
+            .into());
+        }
+        for reward in pending {
+            let mut ledger = reward.ledger();
+            let new_status = if approve {
+                ledger.approve()?;
+                RewardStatus::Available
+            } else {
+                ledger.reject()?;
+                RewardStatus::Cancelled
+            };
+            let updated = diesel::update(
+                referral_rewards::table
+                    .find(DbUuid::from(reward.id))
+                    .filter(referral_rewards::status.eq(RewardStatus::PendingApproval.as_str())),
+            )
+            .set((
+                referral_rewards::status.eq(new_status.as_str()),
+                referral_rewards::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                return Err(DomainError::ApproveNotPending(RewardStatus::Available).into());
+            }
+            set_mirror(
+                conn,
+                reward.referral_id,
+                reward.party,
+                PartyRewardStatus::mirror(new_status),
+                None,
+                now,
+            )?;
+            if approve {
+                let owner = patients::get(conn, reward.patient_id)?;
+                outbox::enqueue(
+                    conn,
+                    &NewMessage {
+                        kind: OutboxKind::Payout,
+                        idempotency_key: format!("payout:{}", reward.id),
+                        recipient: owner.id.to_string(),
+                        template: "cash_payout".into(),
+                        payload: serde_json::json!({
+                            "reward_id": reward.id,
+                            "patient_id": owner.id,
+                            "amount": reward.reward_amount.as_ref().map(ToString::to_string),
+                            "currency": "usd",
+                        }),
+                    },
+                    now,
+                )?;
+            }
+            tracing::info!(reward_id = %reward.id, approve, reason = reason.unwrap_or(""), "reward approval decided");
+        }
+        for_referral(conn, referral_id, now)
+    })
+}
+
+/// Stores the expiry of every available reward past `expires_at`; returns how many.
+///
+/// # Errors
+/// Database errors.
+pub fn expire_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    write_transaction(conn, |conn| {
+        let due: Vec<(DbUuid, DbUuid, String)> = referral_rewards::table
+            .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
+            .filter(referral_rewards::expires_at.le(DbTime(now)))
+            .select((
+                referral_rewards::id,
+                referral_rewards::referral_id,
+                referral_rewards::party,
+            ))
+            .load(conn)?;
+        for (id, referral_id, party) in &due {
+            diesel::update(
+                referral_rewards::table
+                    .find(*id)
+                    .filter(referral_rewards::status.eq(RewardStatus::Available.as_str())),
+            )
+            .set((
+                referral_rewards::status.eq(RewardStatus::Expired.as_str()),
+                referral_rewards::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+            let party: Party = party.parse().map_err(|()| corrupt("reward party"))?;
+            set_mirror(
+                conn,
+                ReferralId::from_uuid(referral_id.0),
+                party,
+                PartyRewardStatus::Expired,
+                None,
+                now,
+            )?;
+        }
+        Ok(due.len())
+    })
+}

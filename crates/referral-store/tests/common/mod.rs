@@ -1,0 +1,99 @@
+//! Fixtures shared by the store's test files.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use referral_domain::{Email, InducementPolicy, PatientId, ProgramDraft, ProgramStatus};
+use referral_store::conn::DbConnection;
+use referral_store::patients::{self, Patient, PatientDetails};
+use referral_store::programs::{self, Program};
+use referral_store::referrals::{self, NewReferral, Referral, Registrant, Registration};
+use ring::rand::SystemRandom;
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap()
+}
+
+pub fn program(conn: &mut DbConnection, overrides: serde_json::Value) -> Program {
+    let mut base = serde_json::json!({
+        "name": "Friends and family",
+        "referrer_reward_type": "credit",
+        "referrer_reward_value": "25.00",
+        "referee_reward_type": "discount",
+        "referee_reward_value": "20",
+    });
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), overrides.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    let draft: ProgramDraft = serde_json::from_value(base).unwrap();
+    programs::create(
+        conn,
+        &draft.validate().unwrap(),
+        ProgramStatus::Active,
+        None,
+        t0(),
+    )
+    .unwrap()
+}
+
+pub fn patient(conn: &mut DbConnection, email: &str) -> Patient {
+    patients::upsert_from_claims(
+        conn,
+        &PatientDetails {
+            id: PatientId::new_random(),
+            email: Email::parse(email).unwrap(),
+            name: Some("Pat".into()),
+            phone: None,
+        },
+        t0(),
+    )
+    .unwrap()
+}
+
+pub fn new_referral(referrer: &Patient, program: &Program, referee: &str) -> NewReferral {
+    NewReferral {
+        referrer_id: referrer.id,
+        program_id: Some(program.id),
+        referee_email: Email::parse(referee).unwrap(),
+        referee_phone: None,
+        referee_name: Some("Friend".into()),
+        referral_source: None,
+        referral_message: None,
+    }
+}
+
+pub fn refer(
+    conn: &mut DbConnection,
+    referrer: &Patient,
+    program: &Program,
+    referee: &str,
+) -> Referral {
+    referrals::create(
+        conn,
+        &SystemRandom::new(),
+        &new_referral(referrer, program, referee),
+        t0(),
+    )
+    .unwrap()
+}
+
+pub fn registrant(email: &str) -> Registrant {
+    Registrant {
+        patient_id: None,
+        email: Email::parse(email).unwrap(),
+        name: None,
+        phone: None,
+    }
+}
+
+pub fn register(conn: &mut DbConnection, referral: &Referral, email: &str) -> Registration {
+    referrals::register(
+        conn,
+        &referral.referral_code.to_string(),
+        &registrant(email),
+        &InducementPolicy::default(),
+        t0(),
+    )
+    .unwrap()
+}

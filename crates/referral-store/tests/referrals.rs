@@ -1,0 +1,1016 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Every referral use case, on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use referral_domain::{
+    ConsultationId, DomainError, Email, InducementPolicy, InteractionType, Money, OrderId,
+    PartyRewardStatus, PatientId, Phone, ProgramStatus, RedemptionTarget, ReferralSource,
+    ReferralStatus, RewardRefusal, RewardStatus, RewardType,
+};
+use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
+use referral_store::outbox::{self, OutboxKind, OutboxStatus};
+use referral_store::page::Page;
+use referral_store::patients::{self, PatientProfileUpdate};
+use referral_store::referrals::{self, ReferralFilter, RequestOrigin};
+use referral_store::rewards::{self, Party};
+use referral_store::testing::TestDb;
+use referral_store::{both_databases, programs, StoreError};
+use ring::rand::SystemRandom;
+
+fn domain(err: StoreError) -> DomainError {
+    match err {
+        StoreError::Domain(d) => d,
+        other => panic!("expected a domain error, got {other:?}"),
+    }
+}
+
+both_databases!(create_and_find_by_code, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(&mut conn, serde_json::json!({"expiry_days": 30}));
+    let alice = patient(&mut conn, "alice@example.com");
+    let referral = refer(&mut conn, &alice, &program, "Bob@Example.com");
+    assert_eq!(referral.status, ReferralStatus::Pending);
+    assert_eq!(referral.referee_email.as_str(), "bob@example.com");
+    assert_eq!(referral.expires_at, t0() + Duration::days(30));
+    assert_eq!(referral.referrer_reward_status, PartyRewardStatus::Pending);
+    assert_eq!(referral.clicks, 0);
+
+    let shown = referral.referral_code.to_string();
+    let mangled = shown.to_lowercase().replace('-', " ");
+    let found = referrals::find_by_code(&mut conn, &mangled, t0()).unwrap();
+    assert_eq!(found.id, referral.id);
+    assert!(matches!(
+        referrals::find_by_code(&mut conn, "nope", t0()),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        referrals::find_by_code(&mut conn, "000000-000000-000000", t0()),
+        Err(StoreError::NotFound)
+    ));
+    // Reads past the expiry show it expired before any sweep.
+    let later = referrals::get(&mut conn, referral.id, t0() + Duration::days(30)).unwrap();
+    assert_eq!(later.status, ReferralStatus::Expired);
+    // Another patient cannot see it.
+    let eve = patient(&mut conn, "eve@example.com");
+    assert!(matches!(
+        referrals::get_for_referrer(&mut conn, referral.id, eve.id, t0()),
+        Err(StoreError::NotFound)
+    ));
+    assert!(referrals::get_for_referrer(&mut conn, referral.id, alice.id, t0()).is_ok());
+});
+
+both_databases!(
+    creation_rules_are_enforced_and_leave_nothing_behind,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(
+            &mut conn,
+            serde_json::json!({"max_referrals_per_patient": 2}),
+        );
+        let alice = patient(&mut conn, "alice@example.com");
+        let carol = patient(&mut conn, "carol@example.com");
+        let rng = SystemRandom::new();
+
+        let own = new_referral(&alice, &program, " ALICE@example.com ");
+        assert_eq!(
+            domain(referrals::create(&mut conn, &rng, &own, t0()).unwrap_err()),
+            DomainError::SelfReferral
+        );
+        let existing = new_referral(&alice, &program, "carol@example.com");
+        assert_eq!(
+            domain(referrals::create(&mut conn, &rng, &existing, t0()).unwrap_err()),
+            DomainError::DuplicateReferee
+        );
+
+        refer(&mut conn, &alice, &program, "bob@example.com");
+        let twice = new_referral(&carol, &program, "bob@example.com");
+        assert_eq!(
+            domain(referrals::create(&mut conn, &rng, &twice, t0()).unwrap_err()),
+            DomainError::DuplicateReferee
+        );
+
+        refer(&mut conn, &alice, &program, "dan@example.com");
+        let third = new_referral(&alice, &program, "erin@example.com");
+        assert_eq!(
+            domain(referrals::create(&mut conn, &rng, &third, t0()).unwrap_err()),
+            DomainError::ReferralLimitReached
+        );
+        let filter = ReferralFilter {
+            referrer_id: Some(alice.id),
+            ..Default::default()
+        };
+        assert_eq!(
+            referrals::list(&mut conn, &filter, t0(), Page::default())
+                .unwrap()
+                .total,
+            2
+        );
+
+        // Expired referrals do not count towards the limit, and their referee can be invited again.
+        let later = t0() + Duration::days(31);
+        let again = new_referral(&alice, &program, "bob@example.com");
+        let renewed = referrals::create(&mut conn, &rng, &again, later).unwrap();
+        assert_eq!(renewed.status, ReferralStatus::Pending);
+
+        let sms_without_phone = referrals::NewReferral {
+            referral_source: Some(ReferralSource::Sms),
+            ..new_referral(&carol, &program, "zed@example.com")
+        };
+        assert_eq!(
+            domain(referrals::create(&mut conn, &rng, &sms_without_phone, t0()).unwrap_err()),
+            DomainError::InvalidPhone
+        );
+    }
+);
+
+both_databases!(programs_must_accept_the_referral, |db: &TestDb| {
+    let mut conn = db.conn();
+    let alice = patient(&mut conn, "alice@example.com");
+    let rng = SystemRandom::new();
+    let nobody = referrals::NewReferral {
+        program_id: None,
+        ..new_referral(
+            &alice,
+            &program(&mut conn, serde_json::json!({"start_date": "2027-01-01"})),
+            "bob@example.com",
+        )
+    };
+    assert!(matches!(
+        referrals::create(&mut conn, &rng, &nobody, t0()),
+        Err(StoreError::NoActiveProgram)
+    ));
+    let future = programs::list(&mut conn, None, Page::default())
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(
+        domain(
+            referrals::create(
+                &mut conn,
+                &rng,
+                &new_referral(&alice, &future, "bob@example.com"),
+                t0()
+            )
+            .unwrap_err()
+        ),
+        DomainError::ProgramNotStarted
+    );
+
+    let targeted = program(
+        &mut conn,
+        serde_json::json!({"target_conditions": ["diabetes"]}),
+    );
+    assert!(matches!(
+        domain(
+            referrals::create(
+                &mut conn,
+                &rng,
+                &new_referral(&alice, &targeted, "bob@example.com"),
+                t0()
+            )
+            .unwrap_err()
+        ),
+        DomainError::NotEligible(_)
+    ));
+    patients::update_profile(
+        &mut conn,
+        alice.id,
+        &PatientProfileUpdate {
+            conditions: vec!["Diabetes".into()],
+            ..Default::default()
+        },
+        t0(),
+    )
+    .unwrap();
+    let picked = referrals::create(&mut conn, &rng, &nobody, t0()).unwrap();
+    assert_eq!(
+        picked.program_id, targeted.id,
+        "the only program that admits alice is picked"
+    );
+
+    let paused = program(&mut conn, serde_json::json!({}));
+    let valid: referral_domain::ProgramDraft =
+        serde_json::from_value(serde_json::json!({"name": "x"})).unwrap();
+    programs::update(
+        &mut conn,
+        paused.id,
+        &valid.validate().unwrap(),
+        Some(ProgramStatus::Paused),
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(
+        domain(
+            referrals::create(
+                &mut conn,
+                &rng,
+                &new_referral(&alice, &paused, "zoe@example.com"),
+                t0()
+            )
+            .unwrap_err()
+        ),
+        DomainError::ProgramNotActive(ProgramStatus::Paused)
+    );
+    assert!(matches!(
+        programs::delete(&mut conn, targeted.id),
+        Err(StoreError::ProgramHasReferrals)
+    ));
+    programs::delete(&mut conn, paused.id).unwrap();
+});
+
+both_databases!(invitations_are_queued_in_the_outbox, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(&mut conn, serde_json::json!({}));
+    let alice = patient(&mut conn, "alice@example.com");
+    let rng = SystemRandom::new();
+    let by_email = referrals::NewReferral {
+        referral_source: Some(ReferralSource::Email),
+        ..new_referral(&alice, &program, "bob@example.com")
+    };
+    let r = referrals::create(&mut conn, &rng, &by_email, t0()).unwrap();
+    let by_sms = referrals::NewReferral {
+        referral_source: Some(ReferralSource::Sms),
+        referee_phone: Some(Phone::parse("+14155550100").unwrap()),
+        ..new_referral(&alice, &program, "carl@example.com")
+    };
+    referrals::create(&mut conn, &rng, &by_sms, t0()).unwrap();
+    refer(&mut conn, &alice, &program, "dora@example.com"); // a link: nothing to send
+
+    let queued = outbox::list(&mut conn, Some(OutboxStatus::Queued), Page::default()).unwrap();
+    assert_eq!(queued.total, 2);
+    let email = queued
+        .items
+        .iter()
+        .find(|m| m.kind == OutboxKind::Email)
+        .unwrap();
+    assert_eq!(email.recipient, "bob@example.com");
+    assert_eq!(email.template, "referral_invitation");
+    assert_eq!(email.payload["referral_code"], r.referral_code.to_string());
+    assert_eq!(email.payload["referee_reward_value"], "20.00");
+    assert!(queued
+        .items
+        .iter()
+        .any(|m| m.kind == OutboxKind::Sms && m.recipient == "+14155550100"));
+});
+
+both_databases!(
+    clicks_increment_and_unknown_codes_record_nothing,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let origin = RequestOrigin {
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            user_agent: Some("test".into()),
+            source: Some("twitter".into()),
+        };
+        let code = referral.referral_code.to_string().to_lowercase();
+        referrals::record_click(&mut conn, &code, &origin, t0()).unwrap();
+        let v6 = RequestOrigin {
+            ip_address: Some("2001:db8::1".parse().unwrap()),
+            ..origin.clone()
+        };
+        referrals::record_click(&mut conn, &code, &v6, t0() + Duration::minutes(1)).unwrap();
+        let after = referrals::get(&mut conn, referral.id, t0()).unwrap();
+        assert_eq!(after.clicks, 2);
+        assert_eq!(after.last_clicked_at, Some(t0() + Duration::minutes(1)));
+        let interactions = referrals::interactions(&mut conn, referral.id).unwrap();
+        assert_eq!(interactions.len(), 2);
+        assert!(interactions
+            .iter()
+            .all(|i| i.interaction_type == InteractionType::Click
+                && i.source.as_deref() == Some("twitter")));
+        assert!(matches!(
+            referrals::record_click(&mut conn, "ZZZZZZ-ZZZZZZ-ZZZZZZ", &origin, t0()),
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            referrals::record_click(&mut conn, "garbage", &origin, t0()),
+            Err(StoreError::NotFound)
+        ));
+    }
+);
+
+both_databases!(
+    registration_creates_the_patient_and_grants_the_referee_reward,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({"reward_validity_days": 60}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let reg = register(&mut conn, &referral, "Bob@Example.com");
+        assert_eq!(reg.patient.email.as_str(), "bob@example.com");
+        assert_eq!(
+            reg.patient.name.as_deref(),
+            Some("Friend"),
+            "the referral's name is the default"
+        );
+        assert_eq!(reg.referral.status, ReferralStatus::Registered);
+        assert_eq!(reg.referral.referee_patient_id, Some(reg.patient.id));
+        assert_eq!(reg.referral.referee_registered_at, Some(t0()));
+        assert_eq!(
+            reg.referral.referee_reward_status,
+            PartyRewardStatus::Earned
+        );
+        assert_eq!(
+            reg.referral
+                .referee_reward_amount
+                .as_ref()
+                .unwrap()
+                .to_string(),
+            "20.00"
+        );
+        let reward = reg.referee_reward.unwrap();
+        assert_eq!(reward.reward_type, RewardType::Discount);
+        assert_eq!(reward.status, RewardStatus::Available);
+        assert_eq!(reward.party, Party::Referee);
+        assert_eq!(reward.expires_at, Some(t0() + Duration::days(60)));
+        let listed = rewards::list_for_patient(
+            &mut conn,
+            reg.patient.id,
+            Some(RewardStatus::Available),
+            t0(),
+            Page::default(),
+        )
+        .unwrap();
+        assert_eq!(listed.total, 1);
+
+        let code = referral.referral_code.to_string();
+        let policy = InducementPolicy::default();
+        let again = referrals::register(
+            &mut conn,
+            &code,
+            &registrant("carl@example.com"),
+            &policy,
+            t0(),
+        )
+        .unwrap_err();
+        assert_eq!(domain(again), DomainError::AlreadyRegistered);
+        assert!(
+            patients::find_by_email(&mut conn, &Email::parse("carl@example.com").unwrap())
+                .unwrap()
+                .is_none(),
+            "nothing left behind"
+        );
+
+        let other = refer(&mut conn, &alice, &program, "dora@example.com");
+        let code = other.referral_code.to_string();
+        assert_eq!(
+            domain(
+                referrals::register(
+                    &mut conn,
+                    &code,
+                    &registrant("alice@example.com"),
+                    &policy,
+                    t0()
+                )
+                .unwrap_err()
+            ),
+            DomainError::SelfReferral
+        );
+        assert_eq!(
+            domain(
+                referrals::register(
+                    &mut conn,
+                    &code,
+                    &registrant("bob@example.com"),
+                    &policy,
+                    t0()
+                )
+                .unwrap_err()
+            ),
+            DomainError::DuplicateReferee
+        );
+        let late = t0() + Duration::days(31);
+        assert_eq!(
+            domain(
+                referrals::register(
+                    &mut conn,
+                    &code,
+                    &registrant("dora@example.com"),
+                    &policy,
+                    late
+                )
+                .unwrap_err()
+            ),
+            DomainError::ReferralExpired
+        );
+        assert!(matches!(
+            referrals::register(
+                &mut conn,
+                "nope",
+                &registrant("x@example.com"),
+                &policy,
+                t0()
+            ),
+            Err(StoreError::NotFound)
+        ));
+    }
+);
+
+both_databases!(
+    consultation_converts_once_and_earns_the_referrer_reward,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let policy = InducementPolicy::default();
+        let consultation = ConsultationId::new_random();
+        let event = ConsultationEvent {
+            patient_id: bob.id,
+            consultation_id: consultation,
+            occurred_at: Some(t0() + Duration::hours(2)),
+        };
+        let outcome =
+            events::record_consultation(&mut conn, &event, &policy, t0() + Duration::hours(3))
+                .unwrap();
+        let EventOutcome::Converted {
+            referral_id,
+            referrer_reward: Some(reward),
+        } = outcome
+        else {
+            panic!("expected a conversion with a reward, got {outcome:?}");
+        };
+        assert_eq!(referral_id, referral.id);
+        assert_eq!(reward.patient_id, alice.id);
+        assert_eq!(reward.reward_amount.as_ref().unwrap().to_string(), "25.00");
+        assert_eq!(reward.status, RewardStatus::Available);
+
+        let converted = referrals::get(&mut conn, referral.id, t0()).unwrap();
+        assert_eq!(converted.status, ReferralStatus::Converted);
+        assert_eq!(converted.first_consultation_id, Some(consultation));
+        assert_eq!(converted.converted_at, Some(t0() + Duration::hours(2)));
+        assert_eq!(converted.referrer_reward_status, PartyRewardStatus::Earned);
+        assert_eq!(
+            converted
+                .referrer_reward_amount
+                .as_ref()
+                .unwrap()
+                .to_string(),
+            "25.00"
+        );
+
+        // The same event again, and a later event, change nothing.
+        assert_eq!(
+            events::record_consultation(&mut conn, &event, &policy, t0()).unwrap(),
+            EventOutcome::Duplicate
+        );
+        let order = OrderEvent {
+            patient_id: bob.id,
+            order_id: OrderId::new_random(),
+            amount: Money::parse("40").unwrap(),
+            occurred_at: None,
+        };
+        assert_eq!(
+            events::record_order(&mut conn, &order, &policy, t0()).unwrap(),
+            EventOutcome::AlreadyConverted {
+                referral_id: referral.id
+            }
+        );
+        assert_eq!(
+            referrals::get(&mut conn, referral.id, t0())
+                .unwrap()
+                .first_order_id,
+            None
+        );
+        // The reward-earned email is queued for the referrer.
+        let queued = outbox::list(&mut conn, None, Page::default()).unwrap();
+        assert!(queued
+            .items
+            .iter()
+            .any(|m| m.template == "reward_earned" && m.recipient == "alice@example.com"));
+        // Someone never referred: recorded, nothing else.
+        let stranger = ConsultationEvent {
+            patient_id: PatientId::new_random(),
+            consultation_id: ConsultationId::new_random(),
+            occurred_at: None,
+        };
+        assert_eq!(
+            events::record_consultation(&mut conn, &stranger, &policy, t0()).unwrap(),
+            EventOutcome::Recorded
+        );
+    }
+);
+
+both_databases!(unpaid_orders_do_not_convert, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(&mut conn, serde_json::json!({}));
+    let alice = patient(&mut conn, "alice@example.com");
+    let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+    let bob = register(&mut conn, &referral, "bob@example.com").patient;
+    let policy = InducementPolicy::default();
+    let free = OrderEvent {
+        patient_id: bob.id,
+        order_id: OrderId::new_random(),
+        amount: Money::ZERO,
+        occurred_at: None,
+    };
+    assert_eq!(
+        events::record_order(&mut conn, &free, &policy, t0()).unwrap(),
+        EventOutcome::Recorded
+    );
+    let paid = OrderEvent {
+        patient_id: bob.id,
+        order_id: OrderId::new_random(),
+        amount: Money::parse("19.99").unwrap(),
+        occurred_at: None,
+    };
+    assert!(matches!(
+        events::record_order(&mut conn, &paid, &policy, t0()).unwrap(),
+        EventOutcome::Converted { .. }
+    ));
+    assert_eq!(
+        referrals::get(&mut conn, referral.id, t0())
+            .unwrap()
+            .first_order_id,
+        Some(paid.order_id)
+    );
+});
+
+both_databases!(
+    threshold_batches_earn_one_reward_per_batch,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({"reward_threshold": 3}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let policy = InducementPolicy::default();
+        let mut rewards_earned = 0;
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let referral = refer(
+                &mut conn,
+                &alice,
+                &program,
+                &format!("friend{i}@example.com"),
+            );
+            let friend = register(&mut conn, &referral, &format!("friend{i}@example.com")).patient;
+            let event = ConsultationEvent {
+                patient_id: friend.id,
+                consultation_id: ConsultationId::new_random(),
+                occurred_at: None,
+            };
+            let at = t0() + Duration::minutes(i);
+            if let EventOutcome::Converted {
+                referrer_reward: Some(_),
+                ..
+            } = events::record_consultation(&mut conn, &event, &policy, at).unwrap()
+            {
+                rewards_earned += 1;
+            }
+            ids.push(referral.id);
+        }
+        assert_eq!(rewards_earned, 2);
+        let statuses: Vec<PartyRewardStatus> = ids
+            .iter()
+            .map(|id| {
+                referrals::get(&mut conn, *id, t0())
+                    .unwrap()
+                    .referrer_reward_status
+            })
+            .collect();
+        use PartyRewardStatus::*;
+        assert_eq!(
+            statuses,
+            vec![Counted, Counted, Earned, Counted, Counted, Earned, Pending]
+        );
+    }
+);
+
+both_databases!(
+    cash_rewards_wait_for_approval_and_queue_the_payout,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(
+            &mut conn,
+            serde_json::json!({"referrer_reward_type": "cash", "referrer_reward_value": "50"}),
+        );
+        let alice = patient(&mut conn, "alice@example.com");
+        let policy = InducementPolicy::default();
+        let convert = |conn: &mut referral_store::DbConnection, referee: &str| {
+            let referral = refer(conn, &alice, &program, referee);
+            let friend = register(conn, &referral, referee).patient;
+            let event = ConsultationEvent {
+                patient_id: friend.id,
+                consultation_id: ConsultationId::new_random(),
+                occurred_at: None,
+            };
+            events::record_consultation(conn, &event, &policy, t0()).unwrap();
+            referral
+        };
+        let first = convert(&mut conn, "bob@example.com");
+        let pending = rewards::for_referral(&mut conn, first.id, t0())
+            .unwrap()
+            .into_iter()
+            .find(|r| r.party == Party::Referrer)
+            .unwrap();
+        assert_eq!(pending.status, RewardStatus::PendingApproval);
+        assert_eq!(
+            referrals::get(&mut conn, first.id, t0())
+                .unwrap()
+                .referrer_reward_status,
+            PartyRewardStatus::Pending
+        );
+        let err = rewards::redeem(
+            &mut conn,
+            pending.id,
+            Some(alice.id),
+            RedemptionTarget::Order(OrderId::new_random()),
+            t0(),
+        )
+        .unwrap_err();
+        assert_eq!(domain(err), DomainError::RedeemPendingApproval);
+
+        let approved = rewards::decide_approval(&mut conn, first.id, true, None, t0()).unwrap();
+        assert!(approved
+            .iter()
+            .any(|r| r.party == Party::Referrer && r.status == RewardStatus::Available));
+        assert_eq!(
+            referrals::get(&mut conn, first.id, t0())
+                .unwrap()
+                .referrer_reward_status,
+            PartyRewardStatus::Earned
+        );
+        let payouts = outbox::list(&mut conn, None, Page::default()).unwrap();
+        assert!(payouts.items.iter().any(|m| m.kind == OutboxKind::Payout
+            && m.idempotency_key == format!("payout:{}", pending.id)));
+        let again = rewards::decide_approval(&mut conn, first.id, true, None, t0()).unwrap_err();
+        assert_eq!(
+            domain(again),
+            DomainError::ApproveNotPending(RewardStatus::Available)
+        );
+
+        let second = convert(&mut conn, "carl@example.com");
+        let rejected =
+            rewards::decide_approval(&mut conn, second.id, false, Some("fraud"), t0()).unwrap();
+        assert!(rejected
+            .iter()
+            .any(|r| r.party == Party::Referrer && r.status == RewardStatus::Cancelled));
+        assert_eq!(
+            referrals::get(&mut conn, second.id, t0())
+                .unwrap()
+                .referrer_reward_status,
+            PartyRewardStatus::Cancelled
+        );
+        assert!(matches!(
+            rewards::decide_approval(
+                &mut conn,
+                referral_domain::ReferralId::new_random(),
+                true,
+                None,
+                t0()
+            ),
+            Err(StoreError::NotFound)
+        ));
+    }
+);
+
+both_databases!(redeem_once_by_the_owner, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(
+        &mut conn,
+        serde_json::json!({"referee_reward_type": "credit", "referee_reward_value": "10"}),
+    );
+    let alice = patient(&mut conn, "alice@example.com");
+    let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+    let reg = register(&mut conn, &referral, "bob@example.com");
+    let reward = reg.referee_reward.unwrap();
+    let order = OrderId::new_random();
+    assert!(matches!(
+        rewards::redeem(
+            &mut conn,
+            reward.id,
+            Some(alice.id),
+            RedemptionTarget::Order(order),
+            t0()
+        ),
+        Err(StoreError::NotFound)
+    ));
+    let used = rewards::redeem(
+        &mut conn,
+        reward.id,
+        Some(reg.patient.id),
+        RedemptionTarget::Order(order),
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(used.status, RewardStatus::Used);
+    assert_eq!(used.used_on_order_id, Some(order));
+    assert_eq!(used.used_at, Some(t0()));
+    let r = referrals::get(&mut conn, referral.id, t0()).unwrap();
+    assert_eq!(r.referee_reward_status, PartyRewardStatus::Redeemed);
+    assert_eq!(r.referee_reward_redeemed_at, Some(t0()));
+    let twice = rewards::redeem(
+        &mut conn,
+        reward.id,
+        None,
+        RedemptionTarget::Order(order),
+        t0(),
+    )
+    .unwrap_err();
+    assert_eq!(domain(twice).code(), "reward_not_available");
+});
+
+both_databases!(
+    expiry_sweeps_store_what_reads_already_show,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(
+            &mut conn,
+            serde_json::json!({"expiry_days": 5, "reward_validity_days": 10}),
+        );
+        let alice = patient(&mut conn, "alice@example.com");
+        let stale = refer(&mut conn, &alice, &program, "bob@example.com");
+        let used = refer(&mut conn, &alice, &program, "carl@example.com");
+        let reg = register(&mut conn, &used, "carl@example.com");
+        let reward = reg.referee_reward.unwrap();
+
+        assert_eq!(
+            referrals::expire_due(&mut conn, t0() + Duration::days(4)).unwrap(),
+            0
+        );
+        assert_eq!(
+            referrals::expire_due(&mut conn, t0() + Duration::days(5)).unwrap(),
+            1
+        );
+        assert_eq!(
+            referrals::get(&mut conn, stale.id, t0()).unwrap().status,
+            ReferralStatus::Expired
+        );
+        assert_eq!(
+            referrals::get(&mut conn, used.id, t0() + Duration::days(50))
+                .unwrap()
+                .status,
+            ReferralStatus::Registered
+        );
+
+        let late = t0() + Duration::days(10);
+        assert_eq!(
+            rewards::get(&mut conn, reward.id, None, late)
+                .unwrap()
+                .status,
+            RewardStatus::Expired
+        );
+        let err = rewards::redeem(
+            &mut conn,
+            reward.id,
+            None,
+            RedemptionTarget::Order(OrderId::new_random()),
+            late,
+        )
+        .unwrap_err();
+        assert_eq!(domain(err), DomainError::RedeemExpired);
+        assert_eq!(rewards::expire_due(&mut conn, late).unwrap(), 1);
+        assert_eq!(rewards::expire_due(&mut conn, late).unwrap(), 0);
+        assert_eq!(
+            referrals::get(&mut conn, used.id, late)
+                .unwrap()
+                .referee_reward_status,
+            PartyRewardStatus::Expired
+        );
+        let filtered = rewards::list_for_patient(
+            &mut conn,
+            reg.patient.id,
+            Some(RewardStatus::Expired),
+            late,
+            Page::default(),
+        )
+        .unwrap();
+        assert_eq!(filtered.total, 1);
+    }
+);
+
+both_databases!(
+    the_inducement_policy_withholds_with_a_reason,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(
+            &mut conn,
+            serde_json::json!({"referrer_reward_type": "cash", "referrer_reward_value": "20"}),
+        );
+        let alice = patient(&mut conn, "alice@example.com");
+        patients::update_profile(
+            &mut conn,
+            alice.id,
+            &PatientProfileUpdate {
+                federal_payer: true,
+                ..Default::default()
+            },
+            t0(),
+        )
+        .unwrap();
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let event = ConsultationEvent {
+            patient_id: bob.id,
+            consultation_id: ConsultationId::new_random(),
+            occurred_at: None,
+        };
+        let outcome =
+            events::record_consultation(&mut conn, &event, &InducementPolicy::default(), t0())
+                .unwrap();
+        let EventOutcome::Converted {
+            referrer_reward: Some(reward),
+            ..
+        } = outcome
+        else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(reward.status, RewardStatus::Cancelled);
+        assert_eq!(
+            reward.withheld_reason,
+            Some(RewardRefusal::FederalPayerCashExcluded)
+        );
+        assert_eq!(
+            referrals::get(&mut conn, referral.id, t0())
+                .unwrap()
+                .referrer_reward_status,
+            PartyRewardStatus::NotGranted
+        );
+        // The patient sees it, with the reason.
+        let mine =
+            rewards::list_for_patient(&mut conn, alice.id, None, t0(), Page::default()).unwrap();
+        assert_eq!(
+            mine.items[0].withheld_reason,
+            Some(RewardRefusal::FederalPayerCashExcluded)
+        );
+
+        // The yearly cap.
+        let capped = program_with_cap(&mut conn);
+        let carol = patient(&mut conn, "carol@example.com");
+        let tight = InducementPolicy {
+            annual_cap_per_patient: Money::parse("30").unwrap(),
+            ..InducementPolicy::default()
+        };
+        let mut outcomes = Vec::new();
+        for i in 0..2 {
+            let r = refer(&mut conn, &carol, &capped, &format!("f{i}@example.com"));
+            let friend = register(&mut conn, &r, &format!("f{i}@example.com")).patient;
+            let e = ConsultationEvent {
+                patient_id: friend.id,
+                consultation_id: ConsultationId::new_random(),
+                occurred_at: None,
+            };
+            outcomes.push(events::record_consultation(&mut conn, &e, &tight, t0()).unwrap());
+        }
+        let statuses: Vec<(RewardStatus, Option<RewardRefusal>)> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                EventOutcome::Converted {
+                    referrer_reward: Some(r),
+                    ..
+                } => (r.status, r.withheld_reason),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (RewardStatus::Available, None),
+                (
+                    RewardStatus::Cancelled,
+                    Some(RewardRefusal::AnnualCapReached)
+                )
+            ]
+        );
+    }
+);
+
+fn program_with_cap(conn: &mut referral_store::DbConnection) -> referral_store::programs::Program {
+    program(
+        conn,
+        serde_json::json!({"name": "Credit", "referrer_reward_type": "credit", "referrer_reward_value": "20"}),
+    )
+}
+
+both_databases!(
+    listing_filters_and_pages_in_a_stable_order,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let p1 = program(&mut conn, serde_json::json!({}));
+        let p2 = program(&mut conn, serde_json::json!({"name": "Other"}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let rng = SystemRandom::new();
+        for i in 0..5 {
+            let input = new_referral(
+                &alice,
+                if i % 2 == 0 { &p1 } else { &p2 },
+                &format!("f{i}@example.com"),
+            );
+            referrals::create(&mut conn, &rng, &input, t0() + Duration::minutes(i)).unwrap();
+        }
+        let all = referrals::list(
+            &mut conn,
+            &ReferralFilter::default(),
+            t0(),
+            Page::new(Some(2), Some(0)),
+        )
+        .unwrap();
+        assert_eq!(all.total, 5);
+        assert_eq!(all.items.len(), 2);
+        assert_eq!(
+            all.items[0].referee_email.as_str(),
+            "f4@example.com",
+            "newest first"
+        );
+        let page3 = referrals::list(
+            &mut conn,
+            &ReferralFilter::default(),
+            t0(),
+            Page::new(Some(2), Some(4)),
+        )
+        .unwrap();
+        assert_eq!(page3.items.len(), 1);
+        assert_eq!(page3.items[0].referee_email.as_str(), "f0@example.com");
+        let in_p1 = ReferralFilter {
+            program_id: Some(p1.id),
+            ..Default::default()
+        };
+        assert_eq!(
+            referrals::list(&mut conn, &in_p1, t0(), Page::default())
+                .unwrap()
+                .total,
+            3
+        );
+        let window = ReferralFilter {
+            from: Some(t0() + Duration::minutes(1)),
+            to: Some(t0() + Duration::minutes(3)),
+            ..Default::default()
+        };
+        assert_eq!(
+            referrals::list(&mut conn, &window, t0(), Page::default())
+                .unwrap()
+                .total,
+            2
+        );
+        let expired = ReferralFilter {
+            status: Some(ReferralStatus::Expired),
+            ..Default::default()
+        };
+        assert_eq!(
+            referrals::list(
+                &mut conn,
+                &expired,
+                t0() + Duration::days(60),
+                Page::default()
+            )
+            .unwrap()
+            .total,
+            5
+        );
+        let pending = ReferralFilter {
+            status: Some(ReferralStatus::Pending),
+            ..Default::default()
+        };
+        assert_eq!(
+            referrals::list(
+                &mut conn,
+                &pending,
+                t0() + Duration::days(60),
+                Page::default()
+            )
+            .unwrap()
+            .total,
+            0
+        );
+        assert_eq!(
+            Page::new(Some(10_000), Some(-5)),
+            Page {
+                limit: 500,
+                offset: 0
+            }
+        );
+    }
+);
+
+both_databases!(declined_referrals_close, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(&mut conn, serde_json::json!({}));
+    let alice = patient(&mut conn, "alice@example.com");
+    let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+    let declined = referrals::decline(&mut conn, referral.id, t0()).unwrap();
+    assert_eq!(declined.status, ReferralStatus::Declined);
+    assert_eq!(
+        domain(referrals::decline(&mut conn, referral.id, t0()).unwrap_err()),
+        DomainError::DeclineNotPending(ReferralStatus::Declined)
+    );
+    let code = referral.referral_code.to_string();
+    assert_eq!(
+        domain(
+            referrals::register(
+                &mut conn,
+                &code,
+                &registrant("bob@example.com"),
+                &InducementPolicy::default(),
+                t0()
+            )
+            .unwrap_err()
+        ),
+        DomainError::ReferralDeclined
+    );
+});
