@@ -54,6 +54,7 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
+            eprintln!("skipping the PostgreSQL variant: TEST_DATABASE_URL is not set");
             assert!(
                 std::env::var_os("REQUIRE_TEST_DATABASE").is_none(),
                 "REQUIRE_TEST_DATABASE is set but TEST_DATABASE_URL is not"
@@ -66,7 +67,7 @@ pub fn postgres_url() -> Option<String> {
 impl TestDb {
     /// A fresh SQLite database.
     pub fn sqlite() -> TestDb {
-        Self::sqlite_with_pool_size(8)
+        Self::sqlite_with_pool_size(32)
     }
 
     /// A fresh SQLite database with a pool of `size` connections.
@@ -95,7 +96,7 @@ impl TestDb {
             .expect("create schema");
         let separator = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
-        let pool = open_pool(&url, 16).expect("open PostgreSQL");
+        let pool = open_pool(&url, 32).expect("open PostgreSQL");
         run_migrations(&mut pool.get().expect("connection")).expect("migrate PostgreSQL");
         Some(TestDb {
             pool,
