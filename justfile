@@ -16,3 +16,7 @@ lint:
 # What CI runs (starts PostgreSQL if it is down).
 ci:
     bash .ci/run
+
+# Query plans of the hot reads on PostgreSQL (docs/performance.md).
+explain:
+    psql "${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" -f docs/explain.sql

@@ -95,7 +95,8 @@ CREATE TABLE referrals (
     created_at                   TEXT NOT NULL,
     updated_at                   TEXT NOT NULL
 );
-CREATE INDEX idx_referrals_referrer ON referrals(referrer_id);
+-- The referrer filter and the list order (created_at, id) in one index.
+CREATE INDEX idx_referrals_referrer ON referrals(referrer_id, created_at, id);
 CREATE INDEX idx_referrals_referee_email ON referrals(referee_email);
 CREATE INDEX idx_referrals_status ON referrals(status);
 CREATE INDEX idx_referrals_code ON referrals(referral_code);
@@ -138,7 +139,7 @@ CREATE TABLE referral_rewards (
     created_at               TEXT NOT NULL,
     updated_at               TEXT NOT NULL
 );
-CREATE INDEX idx_referral_rewards_patient ON referral_rewards(patient_id, status);
+CREATE INDEX idx_referral_rewards_patient ON referral_rewards(patient_id, status, created_at);
 CREATE INDEX idx_referral_rewards_expiry ON referral_rewards(expires_at) WHERE status = 'available';
 -- One reward per party per referral: a batch can never be paid twice.
 CREATE UNIQUE INDEX uq_referral_rewards_party ON referral_rewards(referral_id, party);
