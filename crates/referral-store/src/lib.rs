@@ -6,6 +6,7 @@
 //! stored facts. Races are settled by the database: unique indexes where one fits, row locks
 //! (on PostgreSQL) or the write lock (on SQLite) where a decision reads before it writes.
 
+pub mod analytics;
 pub mod audit;
 pub mod conn;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod referrals;
 pub mod rewards;
 pub mod schema;
 pub mod sql_types;
+pub mod unsubscribes;
 
 pub use conn::{
     open_pool, write_transaction, BackendKind, DatabaseUrl, DbConnection, Pool, PooledConnection,

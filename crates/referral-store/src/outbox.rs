@@ -156,7 +156,7 @@ impl TryFrom<MessageRow> for OutboxMessage {
 }
 
 /// Queues a message inside the caller's transaction. Returns `false` when a message with
-/// the same idempotency key was already queued.
+/// the same idempotency key was already queued, or the recipient unsubscribed.
 ///
 /// # Errors
 /// Database errors.

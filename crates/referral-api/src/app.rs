@@ -1,0 +1,124 @@
+//! Assembling the service: state, middleware (limits, CORS, security headers), routes, and
+//! the server with graceful shutdown.
+
+use crate::auth::JwtKeys;
+use crate::config::ServeArgs;
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::routes;
+use crate::state::AppState;
+use actix_cors::Cors;
+use actix_extensible_rate_limit::backend::memory::InMemoryBackend;
+use actix_extensible_rate_limit::backend::{HeaderCompatibleOutput, SimpleInputFunctionBuilder};
+use actix_extensible_rate_limit::RateLimiter;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, App, HttpRequest, HttpServer, ResponseError};
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge.into(),
+        JsonPayloadError::ContentType => ApiError::InvalidJson("the body must be application/json".into()).into(),
+        other => {
+            // serde's message names the field and the expected type, never our internals.
+            let detail = match &other {
+                JsonPayloadError::Deserialize(e) => format!("the body is not valid: {e}"),
+                _ => "the body is not valid JSON".to_owned(),
+            };
+            ApiError::InvalidJson(detail).into()
+        }
+    }
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::Validation(vec![crate::error::FieldProblem::new("query", err.to_string())]).into()
+}
+
+fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound.into()
+}
+
+/// Adds the security headers; the docs page may load its script, nothing else may.
+fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceResponse<B> {
+    let is_docs = res.request().path() == "/docs";
+    let headers = res.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    if !is_docs {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// The built service, ready to listen.
+#[derive(Debug)]
+pub struct Service {
+    /// Shared state.
+    pub state: Arc<AppState>,
+    /// Token keys.
+    pub keys: JwtKeys,
+    /// Settings.
+    pub args: ServeArgs,
+}
+
+/// Starts the HTTP server on `listener`.
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
+    let state = web::Data::from(service.state);
+    let keys = web::Data::new(service.keys);
+    let args = service.args;
+    let backend = InMemoryBackend::builder().build();
+    let per_minute = args.public_rate_limit.max(1);
+    let server = HttpServer::new(move || {
+        let input = SimpleInputFunctionBuilder::new(Duration::from_secs(60), per_minute).peer_ip_key().build();
+        let limiter = RateLimiter::builder(backend.clone(), input)
+            .add_headers()
+            .request_denied_response(|status| ApiError::RateLimited(status.seconds_until_reset().max(1)).error_response())
+            .build();
+        let mut cors = Cors::default()
+            .allowed_methods(vec!["GET", "POST", "PUT", "DELETE"])
+            .allowed_headers(vec![header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(3600);
+        for origin in &args.cors_origins {
+            if !origin.trim().is_empty() {
+                cors = cors.allowed_origin(origin.trim());
+            }
+        }
+        App::new()
+            .app_data(state.clone())
+            .app_data(keys.clone())
+            .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error))
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .wrap(cors)
+            .wrap_fn(|req: ServiceRequest, srv| {
+                let fut = actix_web::dev::Service::call(srv, req);
+                async move { fut.await.map(security_headers) }.boxed_local() as LocalBoxFuture<'static, _>
+            })
+            .service(Scalar::with_url("/docs", ApiDoc::openapi()))
+            .configure(|cfg| routes::configure(cfg, limiter))
+            .default_service(web::to(routes::not_found))
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

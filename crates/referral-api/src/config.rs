@@ -1,0 +1,115 @@
+//! Command line and environment: flags win over variables, variables over defaults.
+
+use clap::{Args, Parser, Subcommand};
+use referral_domain::{InducementPolicy, Money};
+
+/// The referral management service.
+#[derive(Debug, Parser)]
+#[command(name = "referral-api", version, about = "Referral management service for the telehealth platform")]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of `serve` (also accepted before the subcommand).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Mint a development token signed with the development secret (or --jwt-secret).
+    DevToken(DevTokenArgs),
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+/// `dev-token` options.
+#[derive(Debug, Args)]
+pub struct DevTokenArgs {
+    /// Role: patient, provider, admin, provider-admin, super-admin or service.
+    #[arg(long)]
+    pub role: String,
+    /// Subject: the patient's, provider's or service's UUID.
+    #[arg(long)]
+    pub sub: uuid::Uuid,
+    /// Email claim (patients).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Name claim (patients).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+}
+
+/// Settings of the service.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Database: sqlite://PATH or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/referrals.db", global = true)]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "REFERRAL_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// HS256 secret for tokens; without it the service runs in development mode.
+    #[arg(long, env = "REFERRAL_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// Base URL of the patient-facing site, for share links and redirects.
+    #[arg(long, env = "REFERRAL_PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub public_base_url: String,
+    /// Origins allowed to call the API from a browser (comma-separated).
+    #[arg(long, env = "REFERRAL_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+    /// Requests a minute one address may make to the public code endpoints and registration.
+    #[arg(long, env = "REFERRAL_PUBLIC_RATE_LIMIT", default_value_t = 30, global = true)]
+    pub public_rate_limit: u64,
+    /// Database connections.
+    #[arg(long, env = "REFERRAL_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub db_pool_size: u32,
+    /// Most reward value a patient may receive in a calendar year.
+    #[arg(long, env = "REFERRAL_ANNUAL_REWARD_CAP", default_value = "500.00", global = true)]
+    pub annual_reward_cap: Money,
+    /// Most value of one reward for a federal payer.
+    #[arg(long, env = "REFERRAL_FEDERAL_NOMINAL_EACH", default_value = "15.00", global = true)]
+    pub federal_nominal_each: Money,
+    /// Most reward value a federal payer may receive in a calendar year.
+    #[arg(long, env = "REFERRAL_FEDERAL_NOMINAL_ANNUAL", default_value = "75.00", global = true)]
+    pub federal_nominal_annual: Money,
+    /// Seconds between expiry sweeps and outbox runs (0 disables the workers).
+    #[arg(long, env = "REFERRAL_WORKER_INTERVAL", default_value_t = 30, global = true)]
+    pub worker_interval: u64,
+}
+
+impl ServeArgs {
+    /// The inducement policy these settings describe.
+    pub fn policy(&self) -> InducementPolicy {
+        InducementPolicy {
+            annual_cap_per_patient: self.annual_reward_cap.clone(),
+            federal_nominal_each: self.federal_nominal_each.clone(),
+            federal_nominal_annual: self.federal_nominal_annual.clone(),
+        }
+    }
+
+    /// Settings for tests: the given database, a fixed secret, no workers.
+    pub fn for_tests(database_url: &str, jwt_secret: &str) -> Self {
+        ServeArgs {
+            database_url: database_url.to_owned(),
+            bind: "127.0.0.1:0".into(),
+            jwt_secret: Some(jwt_secret.to_owned()),
+            public_base_url: "http://portal.test".into(),
+            cors_origins: vec!["http://portal.test".into()],
+            public_rate_limit: 1000,
+            db_pool_size: 8,
+            annual_reward_cap: Money::from_cents(50_000).unwrap_or(Money::ZERO),
+            federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
+            federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
+            worker_interval: 0,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The one place where errors become HTTP: `application/problem+json` (RFC 9457) with the
+//! contract's stable `code`. Internals (SQL, panics, stack traces) never reach a body.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use referral_domain::{DomainError, FieldError};
+use referral_store::StoreError;
+use serde::Serialize;
+use std::fmt;
+use utoipa::ToSchema;
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The input field, such as `referee_email` or `target_demographics.min_age`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldProblem {
+    /// A problem with `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self { field: field.to_owned(), message: message.into() }
+    }
+}
+
+impl From<&FieldError> for FieldProblem {
+    fn from(e: &FieldError) -> Self {
+        FieldProblem::new(e.field(), e.to_string())
+    }
+}
+
+/// Every error an endpoint can answer with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No, invalid or expired token.
+    Unauthenticated,
+    /// The role may not use the endpoint.
+    Forbidden,
+    /// Unknown id or code, or not the caller's.
+    NotFound,
+    /// The body is not JSON or has wrong types.
+    InvalidJson(String),
+    /// Fields out of range or malformed.
+    Validation(Vec<FieldProblem>),
+    /// The body is larger than the limit.
+    PayloadTooLarge,
+    /// The path exists but not with this method.
+    MethodNotAllowed,
+    /// Too many requests; retry after this many seconds.
+    RateLimited(u64),
+    /// A rule of the domain refused.
+    Domain(DomainError),
+    /// The store failed or refused.
+    Store(StoreError),
+    /// Something that is our fault.
+    Internal,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => ApiError::Domain(d),
+            other => ApiError::Store(other),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        ApiError::Domain(e)
+    }
+}
+
+/// The problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened, for a person.
+    pub detail: String,
+    /// Stable snake_case identifier (see the contract).
+    pub code: String,
+    /// Field errors (`validation_failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+impl ApiError {
+    /// Status, code and detail: the single mapping of every error to HTTP.
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required".into()),
+            ApiError::Forbidden => (S::FORBIDDEN, "forbidden", "your role may not use this endpoint".into()),
+            ApiError::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
+            ApiError::InvalidJson(detail) => (S::BAD_REQUEST, "invalid_json", detail.clone()),
+            ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed", "some fields are invalid".into()),
+            ApiError::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large".into()),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here".into()),
+            ApiError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later".into()),
+            ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred".into()),
+            ApiError::Domain(d) => {
+                let status = match d.code() {
+                    "validation_failed" | "self_referral" | "referral_limit_reached" | "program_not_active"
+                    | "not_eligible" => S::UNPROCESSABLE_ENTITY,
+                    "referral_expired" => S::GONE,
+                    "not_found" => S::NOT_FOUND,
+                    "internal" => S::INTERNAL_SERVER_ERROR,
+                    _ => S::CONFLICT,
+                };
+                let detail = if status == S::INTERNAL_SERVER_ERROR { "an internal error occurred".into() } else { d.to_string() };
+                (status, d.code(), detail)
+            }
+            ApiError::Store(s) => match s {
+                StoreError::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
+                StoreError::ProgramHasReferrals => (S::CONFLICT, "program_has_referrals", s.to_string()),
+                StoreError::NoActiveProgram => (S::UNPROCESSABLE_ENTITY, "no_active_program", s.to_string()),
+                StoreError::EmailInUse => (S::CONFLICT, "email_in_use", s.to_string()),
+                StoreError::Unavailable(_) | StoreError::Connect(_) => {
+                    (S::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; retry later".into())
+                }
+                StoreError::Domain(_)
+                | StoreError::Config(_)
+                | StoreError::Migration(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Database(_) => (S::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred".into()),
+            },
+        }
+    }
+
+    /// The stable code of this error (for audit rows).
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
+    /// The problem document of this error.
+    pub fn problem(&self) -> Problem {
+        let (status, code, detail) = self.parts();
+        let errors = match self {
+            ApiError::Validation(fields) => Some(fields.clone()),
+            ApiError::Domain(DomainError::Validation(v)) => Some(v.errors().iter().map(FieldProblem::from).collect()),
+            _ => None,
+        };
+        Problem {
+            problem_type: format!("/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            errors,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (status, code, _) = self.parts();
+        write!(f, "{} {code}", status.as_u16())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            // The cause goes to the log (never PHI: store errors carry no values), not the body.
+            match self {
+                ApiError::Store(e) => tracing::error!(error = %e, "request failed"),
+                other => tracing::error!(error = ?other, "request failed"),
+            }
+        }
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if let ApiError::RateLimited(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}

@@ -1,0 +1,14 @@
+//! The referral service's HTTP shell: configuration, authentication, routes, error mapping,
+//! OpenAPI and background workers, over `referral-store` and `referral-domain`.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod links;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod views;
+pub mod workers;

@@ -1,0 +1,80 @@
+//! Platform events from other services (role `service`), idempotent on the event's own id.
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, FieldProblem};
+use crate::routes::now;
+use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::views::{ConsultationEventRequest, EventResultView, OrderEventRequest, RewardView};
+use actix_web::{web, HttpResponse};
+use referral_domain::{ConsultationId, Money, OrderId, PatientId};
+use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
+
+impl AuditedResource for EventResultView {
+    fn audit_id(&self) -> Option<String> {
+        self.referral_id.map(|r| r.to_string())
+    }
+}
+
+fn view(outcome: EventOutcome) -> EventResultView {
+    match outcome {
+        EventOutcome::Duplicate => EventResultView { outcome: "duplicate".into(), referral_id: None, referrer_reward: None },
+        EventOutcome::Recorded => EventResultView { outcome: "recorded".into(), referral_id: None, referrer_reward: None },
+        EventOutcome::AlreadyConverted { referral_id } => {
+            EventResultView { outcome: "already_converted".into(), referral_id: Some(referral_id.as_uuid()), referrer_reward: None }
+        }
+        EventOutcome::Converted { referral_id, referrer_reward } => EventResultView {
+            outcome: "converted".into(),
+            referral_id: Some(referral_id.as_uuid()),
+            referrer_reward: referrer_reward.map(RewardView::from),
+        },
+    }
+}
+
+/// A consultation happened. The first one of a referred patient converts their referral.
+#[utoipa::path(post, path = "/api/events/consultations", tag = "platform events", request_body = ConsultationEventRequest,
+    responses((status = 200, body = EventResultView), (status = 400, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn consultation(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<ConsultationEventRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let app = state.clone();
+    let who = caller.clone();
+    let result = state
+        .audited(&caller, &origin, AuditAction::new("event.consultation", "referral", None), move |conn| {
+            who.require(&[Role::Service])?;
+            let event = ConsultationEvent {
+                patient_id: PatientId::from_uuid(body.patient_id),
+                consultation_id: ConsultationId::from_uuid(body.consultation_id),
+                occurred_at: body.occurred_at,
+            };
+            Ok(view(events::record_consultation(conn, &event, &app.policy, now())?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// An order was placed. The first paid one of a referred patient converts their referral.
+#[utoipa::path(post, path = "/api/events/orders", tag = "platform events", request_body = OrderEventRequest,
+    responses((status = 200, body = EventResultView), (status = 422, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn order(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<OrderEventRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let app = state.clone();
+    let who = caller.clone();
+    let result = state
+        .audited(&caller, &origin, AuditAction::new("event.order", "referral", None), move |conn| {
+            who.require(&[Role::Service])?;
+            let amount: Money = serde_json::from_value(body.amount.clone())
+                .map_err(|e| ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())]))?;
+            let event = OrderEvent {
+                patient_id: PatientId::from_uuid(body.patient_id),
+                order_id: OrderId::from_uuid(body.order_id),
+                amount,
+                occurred_at: body.occurred_at,
+            };
+            Ok(view(events::record_order(conn, &event, &app.policy, now())?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}

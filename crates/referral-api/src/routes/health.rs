@@ -1,0 +1,38 @@
+//! Liveness and readiness.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthView)))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(HealthView { status: "ok".into() })
+}
+
+/// The database is reachable and migrated; 503 otherwise.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = HealthView), (status = 503, body = crate::error::Problem)))]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let ready = web::block(move || {
+        let mut conn = pool.get_timeout(Duration::from_secs(2)).ok()?;
+        referral_store::migrate::migrations_complete(&mut conn).ok()
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?;
+    match ready {
+        Some(true) => Ok(HttpResponse::Ok().json(HealthView { status: "ready".into() })),
+        _ => Err(ApiError::Store(referral_store::StoreError::Unavailable("not ready".into()))),
+    }
+}

@@ -1,0 +1,180 @@
+//! The HTTP routes, one module a portal. Handlers parse, check the role, call one store use
+//! case and shape the answer; rules live in the domain and the store.
+
+pub mod admin;
+pub mod events;
+pub mod health;
+pub mod patients;
+pub mod programs;
+pub mod provider;
+pub mod public;
+pub mod rewards;
+
+use crate::error::{ApiError, FieldProblem};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use referral_domain::{ReferralStatus, RewardStatus};
+use referral_store::page::Page;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// The service's clock: the only place handlers read the time.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// Filters and paging of list endpoints.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Rows per page (default 50, at most 500).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+    /// Status filter.
+    pub status: Option<String>,
+    /// Program filter.
+    pub program_id: Option<uuid::Uuid>,
+    /// Referrer filter (provider portal).
+    pub referrer_id: Option<uuid::Uuid>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ListQuery {
+    /// The page, checked: out-of-range values are refused rather than silently clamped.
+    pub fn page(&self) -> Page {
+        Page::new(self.limit, self.offset)
+    }
+
+    /// Checks paging values.
+    ///
+    /// # Errors
+    /// `validation_failed` for a limit outside 1..=500 or a negative offset.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let mut problems = Vec::new();
+        if self.limit.is_some_and(|l| !(1..=500).contains(&l)) {
+            problems.push(FieldProblem::new("limit", "must be between 1 and 500"));
+        }
+        if self.offset.is_some_and(|o| o < 0) {
+            problems.push(FieldProblem::new("offset", "must not be negative"));
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if to < from {
+                problems.push(FieldProblem::new("to", "must not be before from"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(problems))
+        }
+    }
+
+    /// The referral status filter.
+    ///
+    /// # Errors
+    /// `validation_failed` for an unknown status.
+    pub fn status(&self) -> Result<Option<ReferralStatus>, ApiError> {
+        self.check()?;
+        parse_status(self.status.as_deref())
+    }
+
+    /// The reward status filter.
+    ///
+    /// # Errors
+    /// `validation_failed` for an unknown status.
+    pub fn reward_status(&self) -> Result<Option<RewardStatus>, ApiError> {
+        self.check()?;
+        parse_status(self.status.as_deref())
+    }
+}
+
+fn parse_status<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::Validation(vec![FieldProblem::new("status", format!("`{s}` is not a status"))])),
+    }
+}
+
+/// 405 for a known path with another method.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// 404 for unknown paths.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// A resource whose other methods answer 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Registers every route. `public_limit` wraps the public code endpoints and registration.
+pub fn configure<M>(cfg: &mut web::ServiceConfig, public_limit: M)
+where
+    M: actix_web::dev::Transform<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse<actix_web::body::EitherBody<actix_web::body::BoxBody>>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + Clone
+        + 'static,
+{
+    cfg.service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/ready").route(web::get().to(health::ready)))
+        .service(resource("/api/openapi.json").route(web::get().to(crate::openapi::document)))
+        // Patient portal.
+        .service(
+            resource("/api/patients/me/referrals")
+                .route(web::get().to(patients::list_mine))
+                .route(web::post().to(patients::create)),
+        )
+        .service(resource("/api/patients/me/referrals/{id}").route(web::get().to(patients::get_mine)))
+        .service(resource("/api/patients/me/rewards").route(web::get().to(patients::my_rewards)))
+        // Provider portal: the fixed segments come before `{code}`.
+        .service(
+            resource("/api/referral-programs")
+                .route(web::get().to(programs::list))
+                .route(web::post().to(programs::create)),
+        )
+        .service(
+            resource("/api/referral-programs/{id}")
+                .route(web::get().to(programs::get))
+                .route(web::put().to(programs::update))
+                .route(web::delete().to(programs::delete)),
+        )
+        .service(resource("/api/referrals").route(web::get().to(provider::list)))
+        .service(resource("/api/referrals/analytics").route(web::get().to(provider::analytics)))
+        .service(resource("/api/referrals/performance").route(web::get().to(provider::performance)))
+        .service(resource("/api/referrals/audit-trail").route(web::get().to(admin::audit_trail)))
+        .service(resource("/api/referrals/bulk-operations").route(web::post().to(admin::bulk)))
+        .service(resource("/api/referrals/{id}/approve-reward").route(web::post().to(admin::approve_reward)))
+        // Public, rate limited per address.
+        .service(
+            resource("/api/referrals/{code}/register")
+                .wrap(public_limit.clone())
+                .route(web::post().to(public::register)),
+        )
+        .service(
+            resource("/api/referrals/{code}/click")
+                .wrap(public_limit.clone())
+                .route(web::get().to(public::click)),
+        )
+        .service(resource("/api/referrals/{code}").wrap(public_limit).route(web::get().to(public::lookup)))
+        // Admin.
+        .service(resource("/api/notifications").route(web::get().to(admin::notifications)))
+        // Platform events and rewards.
+        .service(resource("/api/events/consultations").route(web::post().to(events::consultation)))
+        .service(resource("/api/events/orders").route(web::post().to(events::order)))
+        .service(resource("/api/rewards/{id}/redeem").route(web::post().to(rewards::redeem)))
+        // Anyone.
+        .service(resource("/api/unsubscribe/{token}").route(web::get().to(public::unsubscribe)));
+}

@@ -1,0 +1,111 @@
+//! Provider portal: referral programs.
+
+use crate::auth::{Caller, PORTAL_ADMINS, PROGRAM_READERS};
+use crate::error::ApiError;
+use crate::routes::{now, ListQuery};
+use crate::state::{AppState, AuditAction, Origin};
+use crate::views::{ProgramInput, ProgramList, ProgramView};
+use actix_web::{web, HttpResponse};
+use referral_domain::{ProgramId, ProgramStatus, ProviderId};
+use referral_store::programs;
+
+fn program_id(raw: &str) -> Result<ProgramId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Programs, newest first; `status` filters.
+#[utoipa::path(get, path = "/api/referral-programs", tag = "provider portal", params(ListQuery),
+    responses((status = 200, body = ProgramList), (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    caller.require(PROGRAM_READERS)?;
+    query.check()?;
+    let query = query.into_inner();
+    let status: Option<ProgramStatus> = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse().map_err(|_| {
+            ApiError::Validation(vec![crate::error::FieldProblem::new("status", format!("`{s}` is not a program status"))])
+        })?),
+    };
+    let page = query.page();
+    let list = state
+        .db(move |conn| {
+            let programs = programs::list(conn, status, page)?;
+            Ok(ProgramList { items: programs.items.into_iter().map(ProgramView::from).collect(), total: programs.total })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One program.
+#[utoipa::path(get, path = "/api/referral-programs/{id}", tag = "provider portal",
+    params(("id" = uuid::Uuid, Path, description = "Program id")),
+    responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(PROGRAM_READERS)?;
+    let id = program_id(&id)?;
+    let view = state.db(move |conn| Ok(ProgramView::from(programs::get(conn, id)?))).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Creates a program (status `active` unless given).
+#[utoipa::path(post, path = "/api/referral-programs", tag = "provider portal", request_body = ProgramInput,
+    responses((status = 201, body = ProgramView), (status = 400, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<ProgramInput>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let who = caller.clone();
+    let view = state
+        .audited(&caller, &origin, AuditAction::new("program.create", "program", None), move |conn| {
+            who.require(PORTAL_ADMINS)?;
+            let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
+            let valid = draft.validate()?;
+            let status = ProgramStatus::Active.transition_to(status.unwrap_or(ProgramStatus::Active))?;
+            let program = programs::create(conn, &valid, status, Some(ProviderId::from_uuid(who.id())), now())?;
+            Ok(ProgramView::from(program))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Replaces a program's fields; `status` moves it (`ended` is final).
+#[utoipa::path(put, path = "/api/referral-programs/{id}", tag = "provider portal", request_body = ProgramInput,
+    params(("id" = uuid::Uuid, Path, description = "Program id")),
+    responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem),
+        (status = 409, description = "program_ended", body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn update(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>, body: web::Json<ProgramInput>) -> Result<HttpResponse, ApiError> {
+    let raw = id.into_inner();
+    let body = body.into_inner();
+    let who = caller.clone();
+    let view = state
+        .audited(&caller, &origin, AuditAction::new("program.update", "program", Some(raw.clone())), move |conn| {
+            who.require(PORTAL_ADMINS)?;
+            let id = program_id(&raw)?;
+            let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
+            let valid = draft.validate()?;
+            Ok(ProgramView::from(programs::update(conn, id, &valid, status, now())?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Deletes a program without referrals (409 `program_has_referrals` otherwise; end it instead).
+#[utoipa::path(delete, path = "/api/referral-programs/{id}", tag = "provider portal",
+    params(("id" = uuid::Uuid, Path, description = "Program id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem),
+        (status = 409, description = "program_has_referrals", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn delete(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let raw = id.into_inner();
+    let who = caller.clone();
+    state
+        .audited(&caller, &origin, AuditAction::new("program.delete", "program", Some(raw.clone())), move |conn| {
+            who.require(PORTAL_ADMINS)?;
+            Ok(programs::delete(conn, program_id(&raw)?)?)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

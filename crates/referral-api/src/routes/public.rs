@@ -1,0 +1,147 @@
+//! Public endpoints: look up a code, follow a link, register with a code, unsubscribe.
+
+use crate::auth::{Caller, JwtKeys, Role};
+use crate::error::{ApiError, FieldProblem};
+use crate::links;
+use crate::routes::now;
+use crate::state::{AppState, AuditAction, Origin};
+use crate::views::{PublicReferralView, RegisterRequest, RegistrationView};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use referral_domain::{Email, PatientId, Phone, ReferralStatus};
+use referral_store::referrals::{self, Registrant, RequestOrigin};
+use referral_store::{programs, unsubscribes};
+
+/// What a code's landing page may show: no PHI of anyone.
+#[utoipa::path(get, path = "/api/referrals/{code}", tag = "public",
+    params(("code" = String, Path, description = "Referral code; case, `-` and spaces ignored")),
+    responses((status = 200, body = PublicReferralView), (status = 404, body = crate::error::Problem),
+        (status = 429, body = crate::error::Problem)))]
+pub async fn lookup(state: web::Data<AppState>, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let code = code.into_inner();
+    let app = state.clone();
+    let view = state
+        .db(move |conn| {
+            let referral = referrals::find_by_code(conn, &code, now())?;
+            let program = programs::get(conn, referral.program_id)?;
+            let code = referral.referral_code.to_string();
+            Ok(PublicReferralView {
+                share_url: app.share_url(&code),
+                referral_code: code,
+                status: match referral.status {
+                    // Whether the code can still be used is all a visitor needs to know.
+                    ReferralStatus::Pending => "pending".into(),
+                    ReferralStatus::Expired => "expired".into(),
+                    _ => "used".into(),
+                },
+                expires_at: referral.expires_at,
+                program_name: program.name,
+                referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
+                referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Records a click and redirects to the registration page.
+#[utoipa::path(get, path = "/api/referrals/{code}/click", tag = "public",
+    params(("code" = String, Path, description = "Referral code"), ("source" = Option<String>, Query, description = "Where the link was shared")),
+    responses((status = 302, description = "Redirect to {public_base_url}/register?ref={code}"),
+        (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+pub async fn click(state: web::Data<AppState>, origin: Origin, code: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let code = code.into_inner();
+    let source = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("source").or(q.get("utm_source")).cloned())
+        .map(|s| s.chars().take(100).collect());
+    let request_origin = RequestOrigin { ip_address: origin.ip, user_agent: origin.user_agent, source };
+    let code = state.db(move |conn| Ok(referrals::record_click(conn, &code, &request_origin, now())?)).await?;
+    Ok(HttpResponse::Found().insert_header((header::LOCATION, state.share_url(&code.to_string()))).finish())
+}
+
+/// Registers a new patient with a code: creates the patient, links the referral and grants
+/// the referee reward. Visitors call it without a token; platform services call it with a
+/// `service` token and may pass the platform's `patient_id`.
+#[utoipa::path(post, path = "/api/referrals/{code}/register", tag = "public",
+    params(("code" = String, Path, description = "Referral code")),
+    request_body = RegisterRequest,
+    responses((status = 201, body = RegistrationView), (status = 404, body = crate::error::Problem),
+        (status = 409, description = "already_registered, duplicate_referee", body = crate::error::Problem),
+        (status = 410, description = "referral_expired", body = crate::error::Problem),
+        (status = 422, description = "validation_failed, self_referral", body = crate::error::Problem),
+        (status = 429, body = crate::error::Problem)))]
+pub async fn register(
+    state: web::Data<AppState>,
+    origin: Origin,
+    code: web::Path<String>,
+    body: web::Json<RegisterRequest>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let caller = if req.headers().contains_key(header::AUTHORIZATION) {
+        let keys = req.app_data::<web::Data<JwtKeys>>().ok_or(ApiError::Internal)?;
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthenticated)?;
+        Some(Caller { claims: keys.verify(token)? })
+    } else {
+        None
+    };
+    let code = code.into_inner();
+    let body = body.into_inner();
+    let app = state.clone();
+    let work = {
+        let caller = caller.clone();
+        move |conn: &mut referral_store::DbConnection| {
+            if let Some(c) = &caller {
+                c.require(&[Role::Service])?;
+            }
+            let registrant = registrant(body, caller.is_some())?;
+            let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
+            let url = app.share_url(&registration.referral.referral_code.to_string());
+            Ok(RegistrationView::new(registration, url))
+        }
+    };
+    let view = match &caller {
+        Some(c) => state.audited(c, &origin, AuditAction::new("referral.register", "referral", None), work).await?,
+        None => state.db(work).await?,
+    };
+    Ok(HttpResponse::Created().json(view))
+}
+
+fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, ApiError> {
+    let mut problems = Vec::new();
+    let email = Email::parse(&body.email).map_err(|e| problems.push(FieldProblem::new("email", e.to_string()))).ok();
+    let phone = match body.phone.as_deref().filter(|p| !p.trim().is_empty()).map(Phone::parse) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            problems.push(FieldProblem::new("phone", e.to_string()));
+            None
+        }
+    };
+    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        problems.push(FieldProblem::new("name", "at most 200 characters"));
+    }
+    if body.patient_id.is_some() && !is_service {
+        problems.push(FieldProblem::new("patient_id", "only platform services may name the patient id"));
+    }
+    match email {
+        Some(email) if problems.is_empty() => Ok(Registrant { patient_id: body.patient_id.map(PatientId::from_uuid), email, name, phone }),
+        _ => Err(ApiError::Validation(problems)),
+    }
+}
+
+/// Follows the signed unsubscribe link of a message: no more email or SMS to that address.
+#[utoipa::path(get, path = "/api/unsubscribe/{token}", tag = "public",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses((status = 200, description = "Unsubscribed"), (status = 404, body = crate::error::Problem)))]
+pub async fn unsubscribe(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let recipient = links::verify_unsubscribe(&state.link_key, &token).ok_or(ApiError::NotFound)?;
+    state.db(move |conn| Ok(unsubscribes::add(conn, &recipient, now())?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"unsubscribed": true})))
+}

@@ -1,0 +1,43 @@
+//! Redeeming a reward: by the patient who owns it, or by a platform service.
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, FieldProblem};
+use crate::routes::now;
+use crate::state::{AppState, AuditAction, Origin};
+use crate::views::{RedeemRequest, RewardView};
+use actix_web::{web, HttpResponse};
+use referral_domain::{ConsultationId, OrderId, PatientId, RedemptionTarget, RewardId};
+use referral_store::rewards;
+
+/// Uses a reward once, on an order or a consultation. Another patient's reward answers 404;
+/// a used, expired or cancelled one 409 `reward_not_available`.
+#[utoipa::path(post, path = "/api/rewards/{id}/redeem", tag = "rewards", request_body = RedeemRequest,
+    params(("id" = uuid::Uuid, Path, description = "Reward id")),
+    responses((status = 200, body = RewardView), (status = 404, body = crate::error::Problem),
+        (status = 409, description = "reward_not_available", body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn redeem(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>, body: web::Json<RedeemRequest>) -> Result<HttpResponse, ApiError> {
+    let raw = id.into_inner();
+    let body = body.into_inner();
+    let who = caller.clone();
+    let view = state
+        .audited(&caller, &origin, AuditAction::new("reward.redeem", "reward", Some(raw.clone())), move |conn| {
+            who.require(&[Role::Patient, Role::Service])?;
+            let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
+            let target = match (body.order_id, body.consultation_id) {
+                (Some(o), None) => RedemptionTarget::Order(OrderId::from_uuid(o)),
+                (None, Some(c)) => RedemptionTarget::Consultation(ConsultationId::from_uuid(c)),
+                _ => {
+                    return Err(ApiError::Validation(vec![FieldProblem::new(
+                        "order_id",
+                        "give exactly one of order_id and consultation_id",
+                    )]))
+                }
+            };
+            let owner = (who.role() == Role::Patient).then(|| PatientId::from_uuid(who.id()));
+            Ok(RewardView::from(rewards::redeem(conn, id, owner, target, now())?))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,147 @@
+//! What every handler shares: the pool, the policy, settings; and the helper that runs store
+//! work off the executor and writes its audit row.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use referral_domain::InducementPolicy;
+use referral_store::audit::{self, NewAuditEntry};
+use referral_store::{DbConnection, Pool, StoreError};
+use ring::rand::SystemRandom;
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+
+/// Shared state of the service.
+#[derive(Debug)]
+pub struct AppState {
+    /// Database pool.
+    pub pool: Pool,
+    /// The inducement policy.
+    pub policy: InducementPolicy,
+    /// Base URL of the patient-facing site.
+    pub public_base_url: String,
+    /// Secure random generator for codes.
+    pub rng: SystemRandom,
+    /// Key that signs unsubscribe links.
+    pub link_key: ring::hmac::Key,
+}
+
+impl AppState {
+    /// The share link of a code.
+    pub fn share_url(&self, code: &str) -> String {
+        format!("{}/register?ref={code}", self.public_base_url.trim_end_matches('/'))
+    }
+
+    /// Runs blocking store work on the blocking thread pool.
+    ///
+    /// # Errors
+    /// The work's error; `unavailable` when no connection can be had.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get().map_err(|e| ApiError::from(StoreError::from(e)))?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| ApiError::Internal)?
+    }
+
+    /// Runs `work` for an authenticated caller and appends the audit row of the attempt,
+    /// whatever its outcome (denied and not-found attempts included).
+    ///
+    /// # Errors
+    /// The work's error.
+    pub async fn audited<T, F>(&self, caller: &Caller, origin: &Origin, action: AuditAction, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static + AuditedResource,
+    {
+        let entry_base = NewAuditEntry {
+            actor_id: Some(caller.id()),
+            actor_role: caller.role().as_str().to_owned(),
+            action: action.action.to_owned(),
+            resource_type: action.resource_type.to_owned(),
+            resource_id: action.resource_id,
+            outcome: String::new(),
+            ip_address: origin.ip,
+            user_agent: origin.user_agent.clone(),
+        };
+        self.db(move |conn| {
+            let result = work(conn);
+            let mut entry = entry_base;
+            match &result {
+                Ok(value) => {
+                    entry.outcome = "success".into();
+                    if entry.resource_id.is_none() {
+                        entry.resource_id = value.audit_id();
+                    }
+                }
+                Err(e) => entry.outcome = e.code().to_owned(),
+            }
+            if let Err(e) = audit::append(conn, &entry, chrono::Utc::now()) {
+                tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
+                if result.is_ok() {
+                    // Refuse to hand out PHI that could not be audited.
+                    return Err(ApiError::from(e));
+                }
+            }
+            result
+        })
+        .await
+    }
+}
+
+/// What an audited request does.
+#[derive(Debug, Clone)]
+pub struct AuditAction {
+    /// Such as `referral.read`.
+    pub action: &'static str,
+    /// Such as `referral`.
+    pub resource_type: &'static str,
+    /// The resource, when known before the work.
+    pub resource_id: Option<String>,
+}
+
+impl AuditAction {
+    /// An action on a resource type, with an optional id.
+    pub fn new(action: &'static str, resource_type: &'static str, resource_id: Option<String>) -> Self {
+        Self { action, resource_type, resource_id }
+    }
+}
+
+/// The id an audited result names (for creates, where it is not known before).
+pub trait AuditedResource {
+    /// The id to record, if any.
+    fn audit_id(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The caller's address and user agent.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The peer address.
+    pub ip: Option<IpAddr>,
+    /// The user agent.
+    pub user_agent: Option<String>,
+}
+
+impl FromRequest for Origin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ip = req.peer_addr().map(|a| a.ip());
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(500).collect());
+        ready(Ok(Origin { ip, user_agent }))
+    }
+}
