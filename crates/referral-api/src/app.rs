@@ -9,8 +9,10 @@ use crate::routes;
 use crate::state::AppState;
 use actix_cors::Cors;
 use actix_extensible_rate_limit::backend::memory::InMemoryBackend;
-use actix_extensible_rate_limit::backend::{HeaderCompatibleOutput, SimpleInputFunctionBuilder};
-use actix_extensible_rate_limit::RateLimiter;
+use actix_extensible_rate_limit::backend::{
+    SimpleInputFunctionBuilder, SimpleInputFuture, SimpleOutput,
+};
+use actix_extensible_rate_limit::{HeaderCompatibleOutput, RateLimiter};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -29,8 +31,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     match err {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge.into(),
-        JsonPayloadError::ContentType => ApiError::InvalidJson("the body must be application/json".into()).into(),
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge.into()
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::InvalidJson("the body must be application/json".into()).into()
+        }
         other => {
             // serde's message names the field and the expected type, never our internals.
             let detail = match &other {
@@ -43,7 +49,11 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::Validation(vec![crate::error::FieldProblem::new("query", err.to_string())]).into()
+    ApiError::Validation(vec![crate::error::FieldProblem::new(
+        "query",
+        err.to_string(),
+    )])
+    .into()
 }
 
 fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
@@ -54,15 +64,49 @@ fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
 fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceResponse<B> {
     let is_docs = res.request().path() == "/docs";
     let headers = res.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
     if !is_docs {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
+}
+
+/// The per-address limit of the public endpoints. One backend is shared by every resource,
+/// so a visitor has one budget across lookups, clicks and registrations. The key is the
+/// peer address, not `X-Forwarded-For`, which a client could forge.
+pub fn public_limiter(
+    backend: InMemoryBackend,
+    per_minute: u64,
+) -> RateLimiter<
+    InMemoryBackend,
+    SimpleOutput,
+    impl Fn(&ServiceRequest) -> SimpleInputFuture + 'static,
+> {
+    let input = SimpleInputFunctionBuilder::new(Duration::from_secs(60), per_minute)
+        .peer_ip_key()
+        .build();
+    RateLimiter::builder(backend, input)
+        .add_headers()
+        .request_denied_response(|status| {
+            ApiError::RateLimited(status.seconds_until_reset().max(1)).error_response()
+        })
+        .build()
 }
 
 /// The built service, ready to listen.
@@ -87,14 +131,14 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let backend = InMemoryBackend::builder().build();
     let per_minute = args.public_rate_limit.max(1);
     let server = HttpServer::new(move || {
-        let input = SimpleInputFunctionBuilder::new(Duration::from_secs(60), per_minute).peer_ip_key().build();
-        let limiter = RateLimiter::builder(backend.clone(), input)
-            .add_headers()
-            .request_denied_response(|status| ApiError::RateLimited(status.seconds_until_reset().max(1)).error_response())
-            .build();
+        let backend = backend.clone();
         let mut cors = Cors::default()
             .allowed_methods(vec!["GET", "POST", "PUT", "DELETE"])
-            .allowed_headers(vec![header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .allowed_headers(vec![
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+            ])
             .max_age(3600);
         for origin in &args.cors_origins {
             if !origin.trim().is_empty() {
@@ -104,17 +148,24 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
         App::new()
             .app_data(state.clone())
             .app_data(keys.clone())
-            .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY_BYTES)
+                    .error_handler(json_error),
+            )
             .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .wrap(cors)
             .wrap_fn(|req: ServiceRequest, srv| {
                 let fut = actix_web::dev::Service::call(srv, req);
-                async move { fut.await.map(security_headers) }.boxed_local() as LocalBoxFuture<'static, _>
+                async move { fut.await.map(security_headers) }.boxed_local()
+                    as LocalBoxFuture<'static, _>
             })
             .service(Scalar::with_url("/docs", ApiDoc::openapi()))
-            .configure(|cfg| routes::configure(cfg, limiter))
+            .configure(move |cfg| {
+                routes::configure(cfg, &|| public_limiter(backend.clone(), per_minute))
+            })
             .default_service(web::to(routes::not_found))
     })
     .shutdown_timeout(10)

@@ -54,7 +54,8 @@ impl Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| format!("unknown role `{s}`"))
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("unknown role `{s}`"))
     }
 }
 
@@ -67,7 +68,12 @@ impl fmt::Display for Role {
 /// Who may use the provider portal.
 pub const PORTAL_ADMINS: &[Role] = &[Role::Admin, Role::ProviderAdmin, Role::SuperAdmin];
 /// Who may read programs.
-pub const PROGRAM_READERS: &[Role] = &[Role::Provider, Role::Admin, Role::ProviderAdmin, Role::SuperAdmin];
+pub const PROGRAM_READERS: &[Role] = &[
+    Role::Provider,
+    Role::Admin,
+    Role::ProviderAdmin,
+    Role::SuperAdmin,
+];
 /// Who may use the admin endpoints.
 pub const ADMINS: &[Role] = &[Role::Admin, Role::SuperAdmin];
 
@@ -104,7 +110,10 @@ impl fmt::Debug for JwtKeys {
 impl JwtKeys {
     /// Keys for an HS256 secret.
     pub fn new(secret: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
     }
 
     /// Signs `claims`.
@@ -210,7 +219,9 @@ impl FromRequest for Caller {
 }
 
 fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let keys = req.app_data::<web::Data<JwtKeys>>().ok_or(ApiError::Internal)?;
+    let keys = req
+        .app_data::<web::Data<JwtKeys>>()
+        .ok_or(ApiError::Internal)?;
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -220,7 +231,9 @@ fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or(ApiError::Unauthenticated)?;
-    Ok(Caller { claims: keys.verify(token.trim())? })
+    Ok(Caller {
+        claims: keys.verify(token.trim())?,
+    })
 }
 
 #[cfg(test)]
@@ -228,7 +241,13 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: Uuid::new_v4(), role: Role::Patient, exp, email: None, name: None }
+        Claims {
+            sub: Uuid::new_v4(),
+            role: Role::Patient,
+            exp,
+            email: None,
+            name: None,
+        }
     }
 
     #[test]
@@ -246,12 +265,17 @@ mod tests {
         let keys = JwtKeys::new(b"secret-secret-secret-secret-1234");
         let now = chrono::Utc::now().timestamp();
         assert!(keys.verify(&keys.sign(&claims(now - 30)).unwrap()).is_ok());
-        assert!(keys.verify(&keys.sign(&claims(now - 120)).unwrap()).is_err());
+        assert!(keys
+            .verify(&keys.sign(&claims(now - 120)).unwrap())
+            .is_err());
     }
 
     #[test]
     fn roles_parse_by_their_token_names() {
-        assert_eq!("provider-admin".parse::<Role>().unwrap(), Role::ProviderAdmin);
+        assert_eq!(
+            "provider-admin".parse::<Role>().unwrap(),
+            Role::ProviderAdmin
+        );
         assert!("root".parse::<Role>().is_err());
     }
 }

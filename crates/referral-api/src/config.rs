@@ -5,7 +5,11 @@ use referral_domain::{InducementPolicy, Money};
 
 /// The referral management service.
 #[derive(Debug, Parser)]
-#[command(name = "referral-api", version, about = "Referral management service for the telehealth platform")]
+#[command(
+    name = "referral-api",
+    version,
+    about = "Referral management service for the telehealth platform"
+)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -52,38 +56,145 @@ pub struct DevTokenArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Database: sqlite://PATH or postgres://...
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/referrals.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/referrals.db",
+        global = true
+    )]
     pub database_url: String,
     /// Address to listen on.
-    #[arg(long, env = "REFERRAL_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
     /// HS256 secret for tokens; without it the service runs in development mode.
-    #[arg(long, env = "REFERRAL_JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub jwt_secret: Option<String>,
     /// Base URL of the patient-facing site, for share links and redirects.
-    #[arg(long, env = "REFERRAL_PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_PUBLIC_BASE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub public_base_url: String,
     /// Origins allowed to call the API from a browser (comma-separated).
-    #[arg(long, env = "REFERRAL_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub cors_origins: Vec<String>,
     /// Requests a minute one address may make to the public code endpoints and registration.
-    #[arg(long, env = "REFERRAL_PUBLIC_RATE_LIMIT", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_PUBLIC_RATE_LIMIT",
+        default_value_t = 30,
+        global = true
+    )]
     pub public_rate_limit: u64,
     /// Database connections.
-    #[arg(long, env = "REFERRAL_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_DB_POOL_SIZE",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_pool_size: u32,
     /// Most reward value a patient may receive in a calendar year.
-    #[arg(long, env = "REFERRAL_ANNUAL_REWARD_CAP", default_value = "500.00", global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_ANNUAL_REWARD_CAP",
+        default_value = "500.00",
+        global = true
+    )]
     pub annual_reward_cap: Money,
     /// Most value of one reward for a federal payer.
-    #[arg(long, env = "REFERRAL_FEDERAL_NOMINAL_EACH", default_value = "15.00", global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_FEDERAL_NOMINAL_EACH",
+        default_value = "15.00",
+        global = true
+    )]
     pub federal_nominal_each: Money,
     /// Most reward value a federal payer may receive in a calendar year.
-    #[arg(long, env = "REFERRAL_FEDERAL_NOMINAL_ANNUAL", default_value = "75.00", global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_FEDERAL_NOMINAL_ANNUAL",
+        default_value = "75.00",
+        global = true
+    )]
     pub federal_nominal_annual: Money,
     /// Seconds between expiry sweeps and outbox runs (0 disables the workers).
-    #[arg(long, env = "REFERRAL_WORKER_INTERVAL", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_WORKER_INTERVAL",
+        default_value_t = 30,
+        global = true
+    )]
     pub worker_interval: u64,
+    /// SendGrid API key (email); without any provider, messages are only logged as sent.
+    #[arg(long, env = "SENDGRID_API_KEY", hide_env_values = true, global = true)]
+    pub sendgrid_api_key: Option<String>,
+    /// Sender address of emails.
+    #[arg(
+        long,
+        env = "SENDGRID_FROM",
+        default_value = "referrals@zappyhealth.example",
+        global = true
+    )]
+    pub sendgrid_from: String,
+    /// SendGrid API base URL.
+    #[arg(
+        long,
+        env = "SENDGRID_BASE_URL",
+        default_value = "https://api.sendgrid.com",
+        global = true
+    )]
+    pub sendgrid_base_url: String,
+    /// Twilio account SID (SMS).
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", global = true)]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true, global = true)]
+    pub twilio_auth_token: Option<String>,
+    /// Twilio sender number.
+    #[arg(
+        long,
+        env = "TWILIO_FROM",
+        default_value = "+15550000000",
+        global = true
+    )]
+    pub twilio_from: String,
+    /// Twilio API base URL.
+    #[arg(
+        long,
+        env = "TWILIO_BASE_URL",
+        default_value = "https://api.twilio.com",
+        global = true
+    )]
+    pub twilio_base_url: String,
+    /// Stripe secret key (cash payouts).
+    #[arg(long, env = "STRIPE_API_KEY", hide_env_values = true, global = true)]
+    pub stripe_api_key: Option<String>,
+    /// Stripe API base URL.
+    #[arg(
+        long,
+        env = "STRIPE_BASE_URL",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_base_url: String,
 }
 
 impl ServeArgs {
@@ -93,6 +204,31 @@ impl ServeArgs {
             annual_cap_per_patient: self.annual_reward_cap.clone(),
             federal_nominal_each: self.federal_nominal_each.clone(),
             federal_nominal_annual: self.federal_nominal_annual.clone(),
+        }
+    }
+
+    /// The delivery providers these settings configure.
+    pub fn providers(&self) -> referral_notify::ProviderConfig {
+        use referral_notify::transport::{SendGrid, Stripe, Twilio};
+        referral_notify::ProviderConfig {
+            sendgrid: self.sendgrid_api_key.clone().map(|api_key| SendGrid {
+                api_key,
+                from_email: self.sendgrid_from.clone(),
+                base_url: self.sendgrid_base_url.clone(),
+            }),
+            twilio: match (&self.twilio_account_sid, &self.twilio_auth_token) {
+                (Some(sid), Some(token)) => Some(Twilio {
+                    account_sid: sid.clone(),
+                    auth_token: token.clone(),
+                    from_number: self.twilio_from.clone(),
+                    base_url: self.twilio_base_url.clone(),
+                }),
+                _ => None,
+            },
+            stripe: self.stripe_api_key.clone().map(|api_key| Stripe {
+                api_key,
+                base_url: self.stripe_base_url.clone(),
+            }),
         }
     }
 
@@ -110,6 +246,15 @@ impl ServeArgs {
             federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
             worker_interval: 0,
+            sendgrid_api_key: None,
+            sendgrid_from: "referrals@zappyhealth.example".into(),
+            sendgrid_base_url: "http://127.0.0.1:9".into(),
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_from: "+15550000000".into(),
+            twilio_base_url: "http://127.0.0.1:9".into(),
+            stripe_api_key: None,
+            stripe_base_url: "http://127.0.0.1:9".into(),
         }
     }
 }

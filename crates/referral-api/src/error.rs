@@ -21,7 +21,10 @@ pub struct FieldProblem {
 impl FieldProblem {
     /// A problem with `field`.
     pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self { field: field.to_owned(), message: message.into() }
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -97,40 +100,85 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         use StatusCode as S;
         match self {
-            ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required".into()),
-            ApiError::Forbidden => (S::FORBIDDEN, "forbidden", "your role may not use this endpoint".into()),
+            ApiError::Unauthenticated => (
+                S::UNAUTHORIZED,
+                "unauthenticated",
+                "a valid bearer token is required".into(),
+            ),
+            ApiError::Forbidden => (
+                S::FORBIDDEN,
+                "forbidden",
+                "your role may not use this endpoint".into(),
+            ),
             ApiError::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
             ApiError::InvalidJson(detail) => (S::BAD_REQUEST, "invalid_json", detail.clone()),
-            ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed", "some fields are invalid".into()),
-            ApiError::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large".into()),
-            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here".into()),
-            ApiError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later".into()),
-            ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred".into()),
+            ApiError::Validation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "some fields are invalid".into(),
+            ),
+            ApiError::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large".into(),
+            ),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here".into(),
+            ),
+            ApiError::RateLimited(_) => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests; retry later".into(),
+            ),
+            ApiError::Internal => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred".into(),
+            ),
             ApiError::Domain(d) => {
                 let status = match d.code() {
-                    "validation_failed" | "self_referral" | "referral_limit_reached" | "program_not_active"
+                    "validation_failed"
+                    | "self_referral"
+                    | "referral_limit_reached"
+                    | "program_not_active"
                     | "not_eligible" => S::UNPROCESSABLE_ENTITY,
                     "referral_expired" => S::GONE,
                     "not_found" => S::NOT_FOUND,
                     "internal" => S::INTERNAL_SERVER_ERROR,
                     _ => S::CONFLICT,
                 };
-                let detail = if status == S::INTERNAL_SERVER_ERROR { "an internal error occurred".into() } else { d.to_string() };
+                let detail = if status == S::INTERNAL_SERVER_ERROR {
+                    "an internal error occurred".into()
+                } else {
+                    d.to_string()
+                };
                 (status, d.code(), detail)
             }
             ApiError::Store(s) => match s {
                 StoreError::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
-                StoreError::ProgramHasReferrals => (S::CONFLICT, "program_has_referrals", s.to_string()),
-                StoreError::NoActiveProgram => (S::UNPROCESSABLE_ENTITY, "no_active_program", s.to_string()),
-                StoreError::EmailInUse => (S::CONFLICT, "email_in_use", s.to_string()),
-                StoreError::Unavailable(_) | StoreError::Connect(_) => {
-                    (S::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; retry later".into())
+                StoreError::ProgramHasReferrals => {
+                    (S::CONFLICT, "program_has_referrals", s.to_string())
                 }
+                StoreError::NoActiveProgram => {
+                    (S::UNPROCESSABLE_ENTITY, "no_active_program", s.to_string())
+                }
+                StoreError::EmailInUse => (S::CONFLICT, "email_in_use", s.to_string()),
+                StoreError::Unavailable(_) | StoreError::Connect(_) => (
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; retry later".into(),
+                ),
                 StoreError::Domain(_)
                 | StoreError::Config(_)
                 | StoreError::Migration(_)
                 | StoreError::Corrupt(_)
-                | StoreError::Database(_) => (S::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred".into()),
+                | StoreError::Database(_) => (
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred".into(),
+                ),
             },
         }
     }
@@ -145,7 +193,9 @@ impl ApiError {
         let (status, code, detail) = self.parts();
         let errors = match self {
             ApiError::Validation(fields) => Some(fields.clone()),
-            ApiError::Domain(DomainError::Validation(v)) => Some(v.errors().iter().map(FieldProblem::from).collect()),
+            ApiError::Domain(DomainError::Validation(v)) => {
+                Some(v.errors().iter().map(FieldProblem::from).collect())
+            }
             _ => None,
         };
         Problem {

@@ -1,6 +1,82 @@
-//! The referral service binary. The HTTP server arrives with the API issue; for now it
-//! reports what it is.
+//! `referral-api`: serve (default), migrate, dev-token, openapi.
 
-fn main() {
-    println!("referral-api {}", env!("CARGO_PKG_VERSION"));
+use clap::Parser;
+use referral_api::auth::{Claims, JwtKeys, Role};
+use referral_api::config::{Cli, Command};
+use referral_api::startup::{self, StartupError};
+use referral_api::{app, workers};
+use std::process::ExitCode;
+use utoipa::OpenApi;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.serve),
+        Command::Migrate => startup::open_database(&cli.serve).map(|_| ()),
+        Command::Openapi => {
+            println!(
+                "{}",
+                referral_api::openapi::ApiDoc::openapi()
+                    .to_pretty_json()
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::DevToken(args) => dev_token(&cli.serve, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("referral-api: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dev_token(
+    serve: &referral_api::config::ServeArgs,
+    args: referral_api::config::DevTokenArgs,
+) -> Result<(), StartupError> {
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(|e: String| StartupError::Io(std::io::Error::other(e)))?;
+    let (secret, _) = startup::jwt_secret(serve)?;
+    let claims = Claims {
+        sub: args.sub,
+        role,
+        exp: chrono::Utc::now().timestamp() + args.ttl.max(1),
+        email: args.email,
+        name: args.name,
+    };
+    let token = JwtKeys::new(secret.as_bytes())
+        .sign(&claims)
+        .map_err(|e| StartupError::Io(std::io::Error::other(e.to_string())))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
+    let bind = args.bind.clone();
+    let interval = args.worker_interval;
+    let (service, delivery) = startup::build(args)?;
+    let listener = std::net::TcpListener::bind(&bind)?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    let state = service.state.clone();
+    actix_web::rt::System::new().block_on(async move {
+        if interval > 0 {
+            workers::spawn(state, delivery, std::time::Duration::from_secs(interval));
+        }
+        // actix-web stops gracefully on SIGTERM and SIGINT: in-flight requests finish.
+        app::run(service, listener)?.await
+    })?;
+    tracing::info!("stopped");
+    Ok(())
 }

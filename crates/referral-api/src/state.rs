@@ -30,7 +30,10 @@ pub struct AppState {
 impl AppState {
     /// The share link of a code.
     pub fn share_url(&self, code: &str) -> String {
-        format!("{}/register?ref={code}", self.public_base_url.trim_end_matches('/'))
+        format!(
+            "{}/register?ref={code}",
+            self.public_base_url.trim_end_matches('/')
+        )
     }
 
     /// Runs blocking store work on the blocking thread pool.
@@ -44,7 +47,9 @@ impl AppState {
     {
         let pool = self.pool.clone();
         web::block(move || {
-            let mut conn = pool.get().map_err(|e| ApiError::from(StoreError::from(e)))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| ApiError::from(StoreError::from(e)))?;
             work(&mut conn)
         })
         .await
@@ -56,7 +61,13 @@ impl AppState {
     ///
     /// # Errors
     /// The work's error.
-    pub async fn audited<T, F>(&self, caller: &Caller, origin: &Origin, action: AuditAction, work: F) -> Result<T, ApiError>
+    pub async fn audited<T, F>(
+        &self,
+        caller: &Caller,
+        origin: &Origin,
+        action: AuditAction,
+        work: F,
+    ) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static + AuditedResource,
@@ -109,8 +120,16 @@ pub struct AuditAction {
 
 impl AuditAction {
     /// An action on a resource type, with an optional id.
-    pub fn new(action: &'static str, resource_type: &'static str, resource_id: Option<String>) -> Self {
-        Self { action, resource_type, resource_id }
+    pub fn new(
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: Option<String>,
+    ) -> Self {
+        Self {
+            action,
+            resource_type,
+            resource_id,
+        }
     }
 }
 

@@ -132,32 +132,49 @@ pub struct ProgramInput {
     pub target_demographics: DemographicsView,
 }
 
-fn decimal(field: &str, value: &Option<serde_json::Value>, problems: &mut Vec<FieldProblem>) -> Option<BigDecimal> {
+fn decimal(
+    field: &str,
+    value: &Option<serde_json::Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<BigDecimal> {
     let text = match value {
         None | Some(serde_json::Value::Null) => return None,
         Some(serde_json::Value::String(s)) => s.trim().to_owned(),
         Some(serde_json::Value::Number(n)) => n.to_string(),
         Some(_) => {
-            problems.push(FieldProblem::new(field, "must be a decimal string such as \"25.00\""));
+            problems.push(FieldProblem::new(
+                field,
+                "must be a decimal string such as \"25.00\"",
+            ));
             return None;
         }
     };
     match BigDecimal::from_str(&text) {
         Ok(d) => Some(d),
         Err(_) => {
-            problems.push(FieldProblem::new(field, "must be a decimal string such as \"25.00\""));
+            problems.push(FieldProblem::new(
+                field,
+                "must be a decimal string such as \"25.00\"",
+            ));
             None
         }
     }
 }
 
 /// Parses an enum given as text, or records a field problem.
-pub fn parse_field<T: FromStr>(field: &str, value: Option<&str>, problems: &mut Vec<FieldProblem>) -> Option<T> {
+pub fn parse_field<T: FromStr>(
+    field: &str,
+    value: Option<&str>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<T> {
     let value = value?;
     match value.parse() {
         Ok(v) => Some(v),
         Err(_) => {
-            problems.push(FieldProblem::new(field, format!("`{value}` is not an accepted value")));
+            problems.push(FieldProblem::new(
+                field,
+                format!("`{value}` is not an accepted value"),
+            ));
             None
         }
     }
@@ -168,14 +185,32 @@ impl ProgramInput {
     ///
     /// # Errors
     /// The field problems.
-    pub fn into_draft(self) -> Result<(ProgramDraft, Option<referral_domain::ProgramStatus>), Vec<FieldProblem>> {
+    pub fn into_draft(
+        self,
+    ) -> Result<(ProgramDraft, Option<referral_domain::ProgramStatus>), Vec<FieldProblem>> {
         let mut problems = Vec::new();
         let program_type = parse_field("program_type", self.program_type.as_deref(), &mut problems);
-        let referrer_reward_type = parse_field("referrer_reward_type", self.referrer_reward_type.as_deref(), &mut problems);
-        let referee_reward_type = parse_field("referee_reward_type", self.referee_reward_type.as_deref(), &mut problems);
+        let referrer_reward_type = parse_field(
+            "referrer_reward_type",
+            self.referrer_reward_type.as_deref(),
+            &mut problems,
+        );
+        let referee_reward_type = parse_field(
+            "referee_reward_type",
+            self.referee_reward_type.as_deref(),
+            &mut problems,
+        );
         let status = parse_field("status", self.status.as_deref(), &mut problems);
-        let referrer_reward_value = decimal("referrer_reward_value", &self.referrer_reward_value, &mut problems);
-        let referee_reward_value = decimal("referee_reward_value", &self.referee_reward_value, &mut problems);
+        let referrer_reward_value = decimal(
+            "referrer_reward_value",
+            &self.referrer_reward_value,
+            &mut problems,
+        );
+        let referee_reward_value = decimal(
+            "referee_reward_value",
+            &self.referee_reward_value,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -189,8 +224,12 @@ impl ProgramInput {
             referee_reward_value,
             max_referrals_per_patient: self.max_referrals_per_patient,
             reward_threshold: self.reward_threshold.unwrap_or(1),
-            expiry_days: self.expiry_days.unwrap_or(referral_domain::program::DEFAULT_EXPIRY_DAYS),
-            reward_validity_days: self.reward_validity_days.unwrap_or(referral_domain::program::DEFAULT_REWARD_VALIDITY_DAYS),
+            expiry_days: self
+                .expiry_days
+                .unwrap_or(referral_domain::program::DEFAULT_EXPIRY_DAYS),
+            reward_validity_days: self
+                .reward_validity_days
+                .unwrap_or(referral_domain::program::DEFAULT_REWARD_VALIDITY_DAYS),
             start_date: self.start_date,
             end_date: self.end_date,
             target_conditions: self.target_conditions,
@@ -286,8 +325,8 @@ impl AuditedResource for ReferralView {
     }
 }
 
-/// What anyone holding a code may see: no PHI of the referee, nothing of the referrer but
-/// their first name.
+/// What anyone holding a code may see: no PHI of anyone (not even the referrer's name:
+/// that someone is a patient here is itself PHI).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicReferralView {
     #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
@@ -295,8 +334,6 @@ pub struct PublicReferralView {
     /// `pending` while the code can still be used.
     pub status: String,
     pub expires_at: DateTime<Utc>,
-    /// The referrer's first name, for "your friend Alice invited you".
-    pub referrer_first_name: Option<String>,
     pub program_name: String,
     pub referee_reward_type: Option<String>,
     pub referee_reward_value: Option<String>,

@@ -54,10 +54,16 @@ impl Templates {
             ("reward_earned.subject", REWARD_SUBJECT),
             ("referral_invitation.sms", INVITATION_SMS),
         ] {
-            text.register_template_string(name, source).map_err(|e| NotifyError::Template(e.to_string()))?;
+            text.register_template_string(name, source)
+                .map_err(|e| NotifyError::Template(e.to_string()))?;
         }
-        for (name, source) in [("referral_invitation.email", INVITATION_EMAIL), ("reward_earned.email", REWARD_EMAIL)] {
-            registry.register_template_string(name, source).map_err(|e| NotifyError::Template(e.to_string()))?;
+        for (name, source) in [
+            ("referral_invitation.email", INVITATION_EMAIL),
+            ("reward_earned.email", REWARD_EMAIL),
+        ] {
+            registry
+                .register_template_string(name, source)
+                .map_err(|e| NotifyError::Template(e.to_string()))?;
         }
         Ok(Self { registry, text })
     }
@@ -66,7 +72,12 @@ impl Templates {
     ///
     /// # Errors
     /// [`NotifyError::Template`] for an unknown template or channel.
-    pub fn render(&self, template: &str, channel: &str, data: &Value) -> Result<Rendered, NotifyError> {
+    pub fn render(
+        &self,
+        template: &str,
+        channel: &str,
+        data: &Value,
+    ) -> Result<Rendered, NotifyError> {
         let data = with_reward_text(data);
         match channel {
             "email" => Ok(Rendered {
@@ -94,10 +105,21 @@ impl Templates {
 /// "20% off your first consultation" or "25.00 credit": the reward in words.
 fn with_reward_text(data: &Value) -> Value {
     let mut data = data.clone();
-    let kind = data.get("referee_reward_type").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let value = data.get("referee_reward_value").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let kind = data
+        .get("referee_reward_type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let value = data
+        .get("referee_reward_value")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let text = match kind.as_str() {
-        "discount" => format!("{}% off your first consultation", value.trim_end_matches(".00")),
+        "discount" => format!(
+            "{}% off your first consultation",
+            value.trim_end_matches(".00")
+        ),
         "free_consultation" => "a free first consultation".to_owned(),
         "credit" => format!("${value} account credit"),
         "cash" => format!("${value}"),

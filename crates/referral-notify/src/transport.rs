@@ -127,7 +127,11 @@ impl Notifier {
             .timeout(Duration::from_secs(15))
             .build()
             .map_err(|_| NotifyError::Network)?;
-        Ok(Self { templates: Templates::new()?, providers, client })
+        Ok(Self {
+            templates: Templates::new()?,
+            providers,
+            client,
+        })
     }
 
     /// Delivers one message (blocking: call it from a worker thread).
@@ -137,11 +141,17 @@ impl Notifier {
     pub fn deliver(&self, message: &Outgoing<'_>) -> Result<(), NotifyError> {
         match message.kind {
             "email" => {
-                let rendered = self.templates.render(message.template, "email", message.payload)?;
+                let rendered = self
+                    .templates
+                    .render(message.template, "email", message.payload)?;
                 if self.providers.is_empty() {
                     return Ok(());
                 }
-                let sendgrid = self.providers.sendgrid.as_ref().ok_or(NotifyError::NotConfigured("email"))?;
+                let sendgrid = self
+                    .providers
+                    .sendgrid
+                    .as_ref()
+                    .ok_or(NotifyError::NotConfigured("email"))?;
                 let body = json!({
                     "personalizations": [{
                         "to": [{"email": message.recipient}],
@@ -153,17 +163,26 @@ impl Notifier {
                 });
                 let request = self
                     .client
-                    .post(format!("{}/v3/mail/send", sendgrid.base_url.trim_end_matches('/')))
+                    .post(format!(
+                        "{}/v3/mail/send",
+                        sendgrid.base_url.trim_end_matches('/')
+                    ))
                     .bearer_auth(&sendgrid.api_key)
                     .json(&body);
                 send(request)
             }
             "sms" => {
-                let rendered = self.templates.render(message.template, "sms", message.payload)?;
+                let rendered = self
+                    .templates
+                    .render(message.template, "sms", message.payload)?;
                 if self.providers.is_empty() {
                     return Ok(());
                 }
-                let twilio = self.providers.twilio.as_ref().ok_or(NotifyError::NotConfigured("sms"))?;
+                let twilio = self
+                    .providers
+                    .twilio
+                    .as_ref()
+                    .ok_or(NotifyError::NotConfigured("sms"))?;
                 let request = self
                     .client
                     .post(format!(
@@ -172,14 +191,22 @@ impl Notifier {
                         twilio.account_sid
                     ))
                     .basic_auth(&twilio.account_sid, Some(&twilio.auth_token))
-                    .form(&[("To", message.recipient), ("From", twilio.from_number.as_str()), ("Body", rendered.body.as_str())]);
+                    .form(&[
+                        ("To", message.recipient),
+                        ("From", twilio.from_number.as_str()),
+                        ("Body", rendered.body.as_str()),
+                    ]);
                 send(request)
             }
             "payout" => {
                 if self.providers.is_empty() {
                     return Ok(());
                 }
-                let stripe = self.providers.stripe.as_ref().ok_or(NotifyError::NotConfigured("payout"))?;
+                let stripe = self
+                    .providers
+                    .stripe
+                    .as_ref()
+                    .ok_or(NotifyError::NotConfigured("payout"))?;
                 let cents = message
                     .payload
                     .get("amount")
@@ -195,7 +222,10 @@ impl Notifier {
                 let amount = cents.to_string();
                 let request = self
                     .client
-                    .post(format!("{}/v1/transfers", stripe.base_url.trim_end_matches('/')))
+                    .post(format!(
+                        "{}/v1/transfers",
+                        stripe.base_url.trim_end_matches('/')
+                    ))
                     .bearer_auth(&stripe.api_key)
                     .header("Idempotency-Key", message.idempotency_key)
                     .form(&[
@@ -217,7 +247,10 @@ fn send(request: reqwest::blocking::RequestBuilder) -> Result<(), NotifyError> {
     if status.is_success() {
         Ok(())
     } else {
-        Err(NotifyError::Rejected { status: status.as_u16(), retryable: status.as_u16() == 429 || status.is_server_error() })
+        Err(NotifyError::Rejected {
+            status: status.as_u16(),
+            retryable: status.as_u16() == 429 || status.is_server_error(),
+        })
     }
 }
 
@@ -250,7 +283,11 @@ mod tests {
             .mount(&server)
             .await;
         let config = ProviderConfig {
-            sendgrid: Some(SendGrid { api_key: "sg-key".into(), from_email: "hello@zappy.test".into(), base_url: server.uri() }),
+            sendgrid: Some(SendGrid {
+                api_key: "sg-key".into(),
+                from_email: "hello@zappy.test".into(),
+                base_url: server.uri(),
+            }),
             ..Default::default()
         };
         let result = on_thread(move || {
@@ -278,13 +315,24 @@ mod tests {
             .mount(&server)
             .await;
         let config = ProviderConfig {
-            twilio: Some(Twilio { account_sid: "AC1".into(), auth_token: "t".into(), from_number: "+15550000000".into(), base_url: server.uri() }),
+            twilio: Some(Twilio {
+                account_sid: "AC1".into(),
+                auth_token: "t".into(),
+                from_number: "+15550000000".into(),
+                base_url: server.uri(),
+            }),
             ..Default::default()
         };
         let result = on_thread(move || {
             let notifier = Notifier::new(config).unwrap();
             let payload = invitation();
-            notifier.deliver(&Outgoing { kind: "sms", recipient: "+14155550100", template: "referral_invitation", payload: &payload, idempotency_key: "k" })
+            notifier.deliver(&Outgoing {
+                kind: "sms",
+                recipient: "+14155550100",
+                template: "referral_invitation",
+                payload: &payload,
+                idempotency_key: "k",
+            })
         });
         let err = result.unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
@@ -302,19 +350,47 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let config = ProviderConfig { stripe: Some(Stripe { api_key: "sk".into(), base_url: server.uri() }), ..Default::default() };
+        let config = ProviderConfig {
+            stripe: Some(Stripe {
+                api_key: "sk".into(),
+                base_url: server.uri(),
+            }),
+            ..Default::default()
+        };
         let result = on_thread(move || {
             let notifier = Notifier::new(config).unwrap();
             let payload = json!({"amount": "50.00", "stripe_account": "acct_1"});
-            notifier.deliver(&Outgoing { kind: "payout", recipient: "p1", template: "cash_payout", payload: &payload, idempotency_key: "payout:r1" })
+            notifier.deliver(&Outgoing {
+                kind: "payout",
+                recipient: "p1",
+                template: "cash_payout",
+                payload: &payload,
+                idempotency_key: "payout:r1",
+            })
         });
         let err = result.unwrap_err();
         assert!(!err.is_retryable());
         let missing = on_thread(|| {
-            let notifier = Notifier::new(ProviderConfig { stripe: Some(Stripe { api_key: "sk".into(), base_url: "http://127.0.0.1:9".into() }), ..Default::default() }).unwrap();
+            let notifier = Notifier::new(ProviderConfig {
+                stripe: Some(Stripe {
+                    api_key: "sk".into(),
+                    base_url: "http://127.0.0.1:9".into(),
+                }),
+                ..Default::default()
+            })
+            .unwrap();
             let payload = json!({"amount": "50.00"});
-            notifier.deliver(&Outgoing { kind: "payout", recipient: "p1", template: "cash_payout", payload: &payload, idempotency_key: "k" })
+            notifier.deliver(&Outgoing {
+                kind: "payout",
+                recipient: "p1",
+                template: "cash_payout",
+                payload: &payload,
+                idempotency_key: "k",
+            })
         });
-        assert!(matches!(missing, Err(NotifyError::Incomplete("stripe_account"))));
+        assert!(matches!(
+            missing,
+            Err(NotifyError::Incomplete("stripe_account"))
+        ));
     }
 }

@@ -2,7 +2,6 @@
 //! cost, overall and per program. Only counts and ids: no PHI leaves this module.
 
 use crate::conn::{DbConnection, MultiBackend};
-use diesel::sql_types::Bool;
 use crate::error::StoreError;
 use crate::programs::corrupt;
 use crate::schema::{referral_programs, referral_rewards, referrals};
@@ -10,7 +9,10 @@ use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::dsl::{count_star, sum};
 use diesel::prelude::*;
-use referral_domain::{Money, PatientId, ProgramId, ProgramStatus, ReferralStatus, RewardStatus, RewardType};
+use diesel::sql_types::Bool;
+use referral_domain::{
+    Money, PatientId, ProgramId, ProgramStatus, ReferralStatus, RewardStatus, RewardType,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -130,7 +132,9 @@ fn filtered(filter: &AnalyticsFilter) -> diesel::dsl::Filter<referrals::table, C
 macro_rules! rewards_in {
     ($filter:expr) => {{
         let filter: &AnalyticsFilter = $filter;
-        let mut q = referral_rewards::table.inner_join(referrals::table).into_boxed::<MultiBackend>();
+        let mut q = referral_rewards::table
+            .inner_join(referrals::table)
+            .into_boxed::<MultiBackend>();
         if let Some(p) = filter.program_id {
             q = q.filter(referrals::program_id.eq(DbUuid::from(p)));
         }
@@ -146,7 +150,8 @@ macro_rules! rewards_in {
 
 /// `SUM` of reward cents as BIGINT: Diesel's `sum` of a BIGINT is NUMERIC, which the
 /// multi-connection cannot read.
-fn sum_cents() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
+fn sum_cents(
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
     diesel::dsl::sql("CAST(SUM(referral_rewards.reward_amount_cents) AS BIGINT)")
 }
 
@@ -165,9 +170,18 @@ pub fn summary(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Anal
         .load(conn)?;
     let by_status: BTreeMap<String, i64> = by_status_rows.into_iter().collect();
     let total: i64 = by_status.values().sum();
-    let converted = by_status.get(ReferralStatus::Converted.as_str()).copied().unwrap_or(0);
-    let registered = converted + by_status.get(ReferralStatus::Registered.as_str()).copied().unwrap_or(0);
-    let clicks: Option<i64> = filtered(filter).select(sum(referrals::clicks)).first(conn)?;
+    let converted = by_status
+        .get(ReferralStatus::Converted.as_str())
+        .copied()
+        .unwrap_or(0);
+    let registered = converted
+        + by_status
+            .get(ReferralStatus::Registered.as_str())
+            .copied()
+            .unwrap_or(0);
+    let clicks: Option<i64> = filtered(filter)
+        .select(sum(referrals::clicks))
+        .first(conn)?;
 
     let active_programs: i64 = referral_programs::table
         .filter(referral_programs::status.eq(ProgramStatus::Active.as_str()))
@@ -180,7 +194,11 @@ pub fn summary(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Anal
         RewardStatus::Expired.as_str(),
         RewardStatus::PendingApproval.as_str(),
     ];
-    let money_types = [RewardType::Credit.as_str(), RewardType::Cash.as_str(), RewardType::FreeConsultation.as_str()];
+    let money_types = [
+        RewardType::Credit.as_str(),
+        RewardType::Cash.as_str(),
+        RewardType::FreeConsultation.as_str(),
+    ];
     let rewards_granted: i64 = rewards_in!(filter)
         .filter(referral_rewards::status.eq_any(granted_statuses))
         .count()
@@ -196,15 +214,21 @@ pub fn summary(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Anal
         .first(conn)?;
     let paid: Option<i64> = rewards_in!(filter)
         .filter(
-            referral_rewards::status.eq(RewardStatus::Used.as_str()).or(referral_rewards::reward_type
-                .eq(RewardType::Cash.as_str())
-                .and(referral_rewards::status.eq(RewardStatus::Available.as_str()))),
+            referral_rewards::status.eq(RewardStatus::Used.as_str()).or(
+                referral_rewards::reward_type
+                    .eq(RewardType::Cash.as_str())
+                    .and(referral_rewards::status.eq(RewardStatus::Available.as_str())),
+            ),
         )
         .filter(referral_rewards::reward_type.eq_any(money_types))
         .select(sum_cents())
         .first(conn)?;
     let (money_count, money_sum) = money_granted;
-    let average = if money_count == 0 { 0 } else { money_sum.unwrap_or(0) / money_count };
+    let average = if money_count == 0 {
+        0
+    } else {
+        money_sum.unwrap_or(0) / money_count
+    };
 
     Ok(Analytics {
         total_referrals: total,
@@ -226,14 +250,29 @@ pub fn summary(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Anal
 ///
 /// # Errors
 /// Database errors.
-pub fn performance(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Performance, StoreError> {
+pub fn performance(
+    conn: &mut DbConnection,
+    filter: &AnalyticsFilter,
+) -> Result<Performance, StoreError> {
     let programs: Vec<(DbUuid, String, String)> = referral_programs::table
-        .order((referral_programs::created_at.desc(), referral_programs::id.desc()))
-        .select((referral_programs::id, referral_programs::name, referral_programs::status))
+        .order((
+            referral_programs::created_at.desc(),
+            referral_programs::id.desc(),
+        ))
+        .select((
+            referral_programs::id,
+            referral_programs::name,
+            referral_programs::status,
+        ))
         .load(conn)?;
     let counts: Vec<(DbUuid, String, i64, Option<i64>)> = filtered(filter)
         .group_by((referrals::program_id, referrals::status))
-        .select((referrals::program_id, referrals::status, count_star(), sum(referrals::clicks)))
+        .select((
+            referrals::program_id,
+            referrals::status,
+            count_star(),
+            sum(referrals::clicks),
+        ))
         .load(conn)?;
     let mut out = Vec::new();
     for (id, name, status) in programs {
@@ -277,11 +316,23 @@ pub fn performance(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<
     }
     let mut top: Vec<ReferrerPerformance> = referrers
         .into_iter()
-        .map(|(id, (referrals, converted))| ReferrerPerformance { referrer_id: PatientId::from_uuid(id), referrals, converted })
+        .map(|(id, (referrals, converted))| ReferrerPerformance {
+            referrer_id: PatientId::from_uuid(id),
+            referrals,
+            converted,
+        })
         .collect();
-    top.sort_by(|a, b| b.converted.cmp(&a.converted).then(b.referrals.cmp(&a.referrals)).then(a.referrer_id.cmp(&b.referrer_id)));
+    top.sort_by(|a, b| {
+        b.converted
+            .cmp(&a.converted)
+            .then(b.referrals.cmp(&a.referrals))
+            .then(a.referrer_id.cmp(&b.referrer_id))
+    });
     top.truncate(10);
-    Ok(Performance { programs: out, top_referrers: top })
+    Ok(Performance {
+        programs: out,
+        top_referrers: top,
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ pub fn add(conn: &mut DbConnection, recipient: &str, now: DateTime<Utc>) -> Resu
     }
     let inserted = conn.transaction(|c| {
         diesel::insert_into(unsubscribes::table)
-            .values((unsubscribes::recipient.eq(recipient), unsubscribes::created_at.eq(DbTime(now))))
+            .values((
+                unsubscribes::recipient.eq(recipient),
+                unsubscribes::created_at.eq(DbTime(now)),
+            ))
             .execute(c)
     });
     match inserted.map_err(StoreError::from) {
@@ -32,6 +35,9 @@ pub fn add(conn: &mut DbConnection, recipient: &str, now: DateTime<Utc>) -> Resu
 /// # Errors
 /// Database errors.
 pub fn is_unsubscribed(conn: &mut DbConnection, recipient: &str) -> Result<bool, StoreError> {
-    let n: i64 = unsubscribes::table.filter(unsubscribes::recipient.eq(recipient)).count().get_result(conn)?;
+    let n: i64 = unsubscribes::table
+        .filter(unsubscribes::recipient.eq(recipient))
+        .count()
+        .get_result(conn)?;
     Ok(n > 0)
 }

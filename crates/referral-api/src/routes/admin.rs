@@ -5,8 +5,8 @@ use crate::error::{ApiError, FieldProblem};
 use crate::routes::{now, ListQuery};
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
-    ApproveRewardRequest, AuditList, AuditView, BulkItemResult, BulkRequest, BulkResponse, NotificationList,
-    NotificationView, RewardView,
+    ApproveRewardRequest, AuditList, AuditView, BulkItemResult, BulkRequest, BulkResponse,
+    NotificationList, NotificationView, RewardView,
 };
 use actix_web::{web, HttpResponse};
 use referral_domain::ReferralId;
@@ -33,15 +33,31 @@ pub async fn approve_reward(
     let raw = id.into_inner();
     let body = body.into_inner();
     let who = caller.clone();
-    let action = if body.approve { "reward.approve" } else { "reward.reject" };
+    let action = if body.approve {
+        "reward.approve"
+    } else {
+        "reward.reject"
+    };
     let rewards = state
-        .audited(&caller, &origin, AuditAction::new(action, "referral", Some(raw.clone())), move |conn| {
-            who.require(ADMINS)?;
-            let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
-            let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-            let rewards = rewards::decide_approval(conn, id, body.approve, reason, now())?;
-            Ok(rewards.into_iter().map(RewardView::from).collect::<Vec<_>>())
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new(action, "referral", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
+                let reason = body
+                    .reason
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty());
+                let rewards = rewards::decide_approval(conn, id, body.approve, reason, now())?;
+                Ok(rewards
+                    .into_iter()
+                    .map(RewardView::from)
+                    .collect::<Vec<_>>())
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(rewards))
 }
@@ -50,39 +66,64 @@ pub async fn approve_reward(
 #[utoipa::path(post, path = "/api/referrals/bulk-operations", tag = "admin", request_body = BulkRequest,
     responses((status = 200, body = BulkResponse), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn bulk(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<BulkRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn bulk(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: web::Json<BulkRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let who = caller.clone();
     let response = state
-        .audited(&caller, &origin, AuditAction::new("referral.bulk", "referral", None), move |conn| {
-            who.require(ADMINS)?;
-            let mut problems = Vec::new();
-            if !matches!(body.operation.as_str(), "decline" | "approve_reward" | "reject_reward") {
-                problems.push(FieldProblem::new("operation", "must be decline, approve_reward or reject_reward"));
-            }
-            if body.referral_ids.is_empty() || body.referral_ids.len() > 500 {
-                problems.push(FieldProblem::new("referral_ids", "between 1 and 500 ids"));
-            }
-            if !problems.is_empty() {
-                return Err(ApiError::Validation(problems));
-            }
-            let mut results = Vec::with_capacity(body.referral_ids.len());
-            for id in &body.referral_ids {
-                let referral_id = ReferralId::from_uuid(*id);
-                let outcome = match body.operation.as_str() {
-                    "decline" => referrals::decline(conn, referral_id, now()).map(|_| ()),
-                    "approve_reward" => rewards::decide_approval(conn, referral_id, true, None, now()).map(|_| ()),
-                    _ => rewards::decide_approval(conn, referral_id, false, None, now()).map(|_| ()),
-                };
-                results.push(BulkItemResult {
-                    referral_id: *id,
-                    ok: outcome.is_ok(),
-                    code: outcome.err().map(|e| ApiError::from(e).code().to_owned()),
-                });
-            }
-            let succeeded = results.iter().filter(|r| r.ok).count();
-            Ok(BulkResponse { operation: body.operation, succeeded, failed: results.len() - succeeded, results })
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("referral.bulk", "referral", None),
+            move |conn| {
+                who.require(ADMINS)?;
+                let mut problems = Vec::new();
+                if !matches!(
+                    body.operation.as_str(),
+                    "decline" | "approve_reward" | "reject_reward"
+                ) {
+                    problems.push(FieldProblem::new(
+                        "operation",
+                        "must be decline, approve_reward or reject_reward",
+                    ));
+                }
+                if body.referral_ids.is_empty() || body.referral_ids.len() > 500 {
+                    problems.push(FieldProblem::new("referral_ids", "between 1 and 500 ids"));
+                }
+                if !problems.is_empty() {
+                    return Err(ApiError::Validation(problems));
+                }
+                let mut results = Vec::with_capacity(body.referral_ids.len());
+                for id in &body.referral_ids {
+                    let referral_id = ReferralId::from_uuid(*id);
+                    let outcome = match body.operation.as_str() {
+                        "decline" => referrals::decline(conn, referral_id, now()).map(|_| ()),
+                        "approve_reward" => {
+                            rewards::decide_approval(conn, referral_id, true, None, now())
+                                .map(|_| ())
+                        }
+                        _ => rewards::decide_approval(conn, referral_id, false, None, now())
+                            .map(|_| ()),
+                    };
+                    results.push(BulkItemResult {
+                        referral_id: *id,
+                        ok: outcome.is_ok(),
+                        code: outcome.err().map(|e| ApiError::from(e).code().to_owned()),
+                    });
+                }
+                let succeeded = results.iter().filter(|r| r.ok).count();
+                Ok(BulkResponse {
+                    operation: body.operation,
+                    succeeded,
+                    failed: results.len() - succeeded,
+                    results,
+                })
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(response))
 }
@@ -106,26 +147,45 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/api/referrals/audit-trail", tag = "admin", params(AuditQuery),
     responses((status = 200, body = AuditList), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn audit_trail(state: web::Data<AppState>, caller: Caller, origin: Origin, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn audit_trail(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let who = caller.clone();
     let list = state
-        .audited(&caller, &origin, AuditAction::new("audit.read", "audit_log", None), move |conn| {
-            who.require(ADMINS)?;
-            let paging = ListQuery { limit: q.limit, offset: q.offset, from: q.from, to: q.to, ..Default::default() };
-            paging.check()?;
-            let filter = AuditFilter {
-                actor_id: q.actor_id,
-                resource_type: q.resource_type,
-                resource_id: q.resource_id,
-                action: q.action,
-                outcome: q.outcome,
-                from: q.from,
-                to: q.to,
-            };
-            let page = audit::list(conn, &filter, paging.page())?;
-            Ok(AuditList { items: page.items.into_iter().map(AuditView::from).collect(), total: page.total })
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("audit.read", "audit_log", None),
+            move |conn| {
+                who.require(ADMINS)?;
+                let paging = ListQuery {
+                    limit: q.limit,
+                    offset: q.offset,
+                    from: q.from,
+                    to: q.to,
+                    ..Default::default()
+                };
+                paging.check()?;
+                let filter = AuditFilter {
+                    actor_id: q.actor_id,
+                    resource_type: q.resource_type,
+                    resource_id: q.resource_id,
+                    action: q.action,
+                    outcome: q.outcome,
+                    from: q.from,
+                    to: q.to,
+                };
+                let page = audit::list(conn, &filter, paging.page())?;
+                Ok(AuditList {
+                    items: page.items.into_iter().map(AuditView::from).collect(),
+                    total: page.total,
+                })
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -135,7 +195,11 @@ pub async fn audit_trail(state: web::Data<AppState>, caller: Caller, origin: Ori
     responses((status = 200, body = NotificationList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn notifications(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn notifications(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(ADMINS)?;
     query.check()?;
     let status = match query.status.as_deref() {
@@ -144,14 +208,24 @@ pub async fn notifications(state: web::Data<AppState>, caller: Caller, query: we
         Some("sent") => Some(OutboxStatus::Sent),
         Some("failed") => Some(OutboxStatus::Failed),
         Some(other) => {
-            return Err(ApiError::Validation(vec![FieldProblem::new("status", format!("`{other}` is not queued, sent or failed"))]))
+            return Err(ApiError::Validation(vec![FieldProblem::new(
+                "status",
+                format!("`{other}` is not queued, sent or failed"),
+            )]))
         }
     };
     let page = query.page();
     let list = state
         .db(move |conn| {
             let messages = outbox::list(conn, status, page)?;
-            Ok(NotificationList { items: messages.items.into_iter().map(NotificationView::from).collect(), total: messages.total })
+            Ok(NotificationList {
+                items: messages
+                    .items
+                    .into_iter()
+                    .map(NotificationView::from)
+                    .collect(),
+                total: messages.total,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(list))

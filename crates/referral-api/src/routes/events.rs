@@ -17,12 +17,25 @@ impl AuditedResource for EventResultView {
 
 fn view(outcome: EventOutcome) -> EventResultView {
     match outcome {
-        EventOutcome::Duplicate => EventResultView { outcome: "duplicate".into(), referral_id: None, referrer_reward: None },
-        EventOutcome::Recorded => EventResultView { outcome: "recorded".into(), referral_id: None, referrer_reward: None },
-        EventOutcome::AlreadyConverted { referral_id } => {
-            EventResultView { outcome: "already_converted".into(), referral_id: Some(referral_id.as_uuid()), referrer_reward: None }
-        }
-        EventOutcome::Converted { referral_id, referrer_reward } => EventResultView {
+        EventOutcome::Duplicate => EventResultView {
+            outcome: "duplicate".into(),
+            referral_id: None,
+            referrer_reward: None,
+        },
+        EventOutcome::Recorded => EventResultView {
+            outcome: "recorded".into(),
+            referral_id: None,
+            referrer_reward: None,
+        },
+        EventOutcome::AlreadyConverted { referral_id } => EventResultView {
+            outcome: "already_converted".into(),
+            referral_id: Some(referral_id.as_uuid()),
+            referrer_reward: None,
+        },
+        EventOutcome::Converted {
+            referral_id,
+            referrer_reward,
+        } => EventResultView {
             outcome: "converted".into(),
             referral_id: Some(referral_id.as_uuid()),
             referrer_reward: referrer_reward.map(RewardView::from),
@@ -35,20 +48,35 @@ fn view(outcome: EventOutcome) -> EventResultView {
     responses((status = 200, body = EventResultView), (status = 400, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn consultation(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<ConsultationEventRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn consultation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: web::Json<ConsultationEventRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let app = state.clone();
     let who = caller.clone();
     let result = state
-        .audited(&caller, &origin, AuditAction::new("event.consultation", "referral", None), move |conn| {
-            who.require(&[Role::Service])?;
-            let event = ConsultationEvent {
-                patient_id: PatientId::from_uuid(body.patient_id),
-                consultation_id: ConsultationId::from_uuid(body.consultation_id),
-                occurred_at: body.occurred_at,
-            };
-            Ok(view(events::record_consultation(conn, &event, &app.policy, now())?))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("event.consultation", "referral", None),
+            move |conn| {
+                who.require(&[Role::Service])?;
+                let event = ConsultationEvent {
+                    patient_id: PatientId::from_uuid(body.patient_id),
+                    consultation_id: ConsultationId::from_uuid(body.consultation_id),
+                    occurred_at: body.occurred_at,
+                };
+                Ok(view(events::record_consultation(
+                    conn,
+                    &event,
+                    &app.policy,
+                    now(),
+                )?))
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
@@ -58,23 +86,39 @@ pub async fn consultation(state: web::Data<AppState>, caller: Caller, origin: Or
     responses((status = 200, body = EventResultView), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn order(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<OrderEventRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn order(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: web::Json<OrderEventRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let app = state.clone();
     let who = caller.clone();
     let result = state
-        .audited(&caller, &origin, AuditAction::new("event.order", "referral", None), move |conn| {
-            who.require(&[Role::Service])?;
-            let amount: Money = serde_json::from_value(body.amount.clone())
-                .map_err(|e| ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())]))?;
-            let event = OrderEvent {
-                patient_id: PatientId::from_uuid(body.patient_id),
-                order_id: OrderId::from_uuid(body.order_id),
-                amount,
-                occurred_at: body.occurred_at,
-            };
-            Ok(view(events::record_order(conn, &event, &app.policy, now())?))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("event.order", "referral", None),
+            move |conn| {
+                who.require(&[Role::Service])?;
+                let amount: Money = serde_json::from_value(body.amount.clone()).map_err(|e| {
+                    ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())])
+                })?;
+                let event = OrderEvent {
+                    patient_id: PatientId::from_uuid(body.patient_id),
+                    order_id: OrderId::from_uuid(body.order_id),
+                    amount,
+                    occurred_at: body.occurred_at,
+                };
+                Ok(view(events::record_order(
+                    conn,
+                    &event,
+                    &app.policy,
+                    now(),
+                )?))
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }

@@ -17,7 +17,9 @@ pub struct HealthView {
 /// The process is up.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthView)))]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(HealthView { status: "ok".into() })
+    HttpResponse::Ok().json(HealthView {
+        status: "ok".into(),
+    })
 }
 
 /// The database is reachable and migrated; 503 otherwise.
@@ -32,7 +34,11 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     .await
     .map_err(|_| ApiError::Internal)?;
     match ready {
-        Some(true) => Ok(HttpResponse::Ok().json(HealthView { status: "ready".into() })),
-        _ => Err(ApiError::Store(referral_store::StoreError::Unavailable("not ready".into()))),
+        Some(true) => Ok(HttpResponse::Ok().json(HealthView {
+            status: "ready".into(),
+        })),
+        _ => Err(ApiError::Store(referral_store::StoreError::Unavailable(
+            "not ready".into(),
+        ))),
     }
 }

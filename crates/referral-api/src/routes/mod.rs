@@ -95,10 +95,12 @@ impl ListQuery {
 fn parse_status<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, ApiError> {
     match value {
         None | Some("") => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::Validation(vec![FieldProblem::new("status", format!("`{s}` is not a status"))])),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            ApiError::Validation(vec![FieldProblem::new(
+                "status",
+                format!("`{s}` is not a status"),
+            )])
+        }),
     }
 }
 
@@ -117,15 +119,18 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-/// Registers every route. `public_limit` wraps the public code endpoints and registration.
-pub fn configure<M>(cfg: &mut web::ServiceConfig, public_limit: M)
+/// Registers every route. `public_limit` makes the per-address limiter of the public code
+/// endpoints and registration.
+pub fn configure<L, F>(cfg: &mut web::ServiceConfig, public_limit: &L)
 where
-    M: actix_web::dev::Transform<
-            actix_web::dev::ServiceRequest,
-            Response = actix_web::dev::ServiceResponse<actix_web::body::EitherBody<actix_web::body::BoxBody>>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + Clone
+    L: Fn() -> actix_extensible_rate_limit::RateLimiter<
+        actix_extensible_rate_limit::backend::memory::InMemoryBackend,
+        actix_extensible_rate_limit::backend::SimpleOutput,
+        F,
+    >,
+    F: Fn(
+            &actix_web::dev::ServiceRequest,
+        ) -> actix_extensible_rate_limit::backend::SimpleInputFuture
         + 'static,
 {
     cfg.service(resource("/health").route(web::get().to(health::health)))
@@ -137,7 +142,9 @@ where
                 .route(web::get().to(patients::list_mine))
                 .route(web::post().to(patients::create)),
         )
-        .service(resource("/api/patients/me/referrals/{id}").route(web::get().to(patients::get_mine)))
+        .service(
+            resource("/api/patients/me/referrals/{id}").route(web::get().to(patients::get_mine)),
+        )
         .service(resource("/api/patients/me/rewards").route(web::get().to(patients::my_rewards)))
         // Provider portal: the fixed segments come before `{code}`.
         .service(
@@ -156,19 +163,26 @@ where
         .service(resource("/api/referrals/performance").route(web::get().to(provider::performance)))
         .service(resource("/api/referrals/audit-trail").route(web::get().to(admin::audit_trail)))
         .service(resource("/api/referrals/bulk-operations").route(web::post().to(admin::bulk)))
-        .service(resource("/api/referrals/{id}/approve-reward").route(web::post().to(admin::approve_reward)))
+        .service(
+            resource("/api/referrals/{id}/approve-reward")
+                .route(web::post().to(admin::approve_reward)),
+        )
         // Public, rate limited per address.
         .service(
             resource("/api/referrals/{code}/register")
-                .wrap(public_limit.clone())
+                .wrap(public_limit())
                 .route(web::post().to(public::register)),
         )
         .service(
             resource("/api/referrals/{code}/click")
-                .wrap(public_limit.clone())
+                .wrap(public_limit())
                 .route(web::get().to(public::click)),
         )
-        .service(resource("/api/referrals/{code}").wrap(public_limit).route(web::get().to(public::lookup)))
+        .service(
+            resource("/api/referrals/{code}")
+                .wrap(public_limit())
+                .route(web::get().to(public::lookup)),
+        )
         // Admin.
         .service(resource("/api/notifications").route(web::get().to(admin::notifications)))
         // Platform events and rewards.

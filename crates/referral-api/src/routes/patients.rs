@@ -4,7 +4,9 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::{now, ListQuery};
 use crate::state::{AppState, AuditAction, Origin};
-use crate::views::{parse_field, CreateReferralRequest, ReferralList, ReferralView, RewardList, RewardView};
+use crate::views::{
+    parse_field, CreateReferralRequest, ReferralList, ReferralView, RewardList, RewardView,
+};
 use actix_web::{web, HttpResponse};
 use referral_domain::{Email, PatientId, Phone, ProgramId, ReferralId};
 use referral_store::page::Page;
@@ -17,11 +19,19 @@ pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result
     let id = PatientId::from_uuid(caller.id());
     match caller.claims.email.as_deref().map(Email::parse) {
         Some(Ok(email)) => {
-            let details = PatientDetails { id, email, name: caller.claims.name.clone(), phone: None };
+            let details = PatientDetails {
+                id,
+                email,
+                name: caller.claims.name.clone(),
+                phone: None,
+            };
             patients::upsert_from_claims(conn, &details, now())?;
             Ok(())
         }
-        Some(Err(_)) => Err(ApiError::Validation(vec![FieldProblem::new("email", "the token's email claim is not an email address")])),
+        Some(Err(_)) => Err(ApiError::Validation(vec![FieldProblem::new(
+            "email",
+            "the token's email claim is not an email address",
+        )])),
         None => match patients::get(conn, id) {
             Ok(_) => Ok(()),
             Err(StoreError::NotFound) => Err(ApiError::Validation(vec![FieldProblem::new(
@@ -38,26 +48,43 @@ pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result
     params(ListQuery),
     responses((status = 200, body = ReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn list_mine(state: web::Data<AppState>, caller: Caller, origin: Origin, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_mine(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let app = state.clone();
     let who = caller.clone();
     let list = state
-        .audited(&caller, &origin, AuditAction::new("referral.list", "referral", None), move |conn| {
-            who.require(&[Role::Patient])?;
-            let filter = ReferralFilter {
-                status: query.status()?,
-                referrer_id: Some(PatientId::from_uuid(who.id())),
-                program_id: query.program_id.map(ProgramId::from_uuid),
-                from: query.from,
-                to: query.to,
-            };
-            let page = referrals::list(conn, &filter, now(), query.page())?;
-            Ok(ReferralList {
-                items: page.items.into_iter().map(|r| { let url = app.share_url(&r.referral_code.to_string()); ReferralView::new(r, url) }).collect(),
-                total: page.total,
-            })
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("referral.list", "referral", None),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                let filter = ReferralFilter {
+                    status: query.status()?,
+                    referrer_id: Some(PatientId::from_uuid(who.id())),
+                    program_id: query.program_id.map(ProgramId::from_uuid),
+                    from: query.from,
+                    to: query.to,
+                };
+                let page = referrals::list(conn, &filter, now(), query.page())?;
+                Ok(ReferralList {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|r| {
+                            let url = app.share_url(&r.referral_code.to_string());
+                            ReferralView::new(r, url)
+                        })
+                        .collect(),
+                    total: page.total,
+                })
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -69,24 +96,37 @@ pub async fn list_mine(state: web::Data<AppState>, caller: Caller, origin: Origi
         (status = 409, description = "duplicate_referee", body = crate::error::Problem),
         (status = 422, description = "validation_failed, self_referral, referral_limit_reached, program_not_active, no_active_program", body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn create(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<CreateReferralRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: web::Json<CreateReferralRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let app = state.clone();
     let who = caller.clone();
     let view = state
-        .audited(&caller, &origin, AuditAction::new("referral.create", "referral", None), move |conn| {
-            who.require(&[Role::Patient])?;
-            let input = new_referral(PatientId::from_uuid(who.id()), body)?;
-            ensure_patient(conn, &who)?;
-            let referral = referrals::create(conn, &app.rng, &input, now())?;
-            let url = app.share_url(&referral.referral_code.to_string());
-            Ok(ReferralView::new(referral, url))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("referral.create", "referral", None),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                let input = new_referral(PatientId::from_uuid(who.id()), body)?;
+                ensure_patient(conn, &who)?;
+                let referral = referrals::create(conn, &app.rng, &input, now())?;
+                let url = app.share_url(&referral.referral_code.to_string());
+                Ok(ReferralView::new(referral, url))
+            },
+        )
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
-fn new_referral(referrer_id: PatientId, body: CreateReferralRequest) -> Result<NewReferral, ApiError> {
+fn new_referral(
+    referrer_id: PatientId,
+    body: CreateReferralRequest,
+) -> Result<NewReferral, ApiError> {
     let mut problems = Vec::new();
     let referee_email = match Email::parse(&body.referee_email) {
         Ok(e) => Some(e),
@@ -95,7 +135,12 @@ fn new_referral(referrer_id: PatientId, body: CreateReferralRequest) -> Result<N
             None
         }
     };
-    let referee_phone = match body.referee_phone.as_deref().filter(|p| !p.trim().is_empty()).map(Phone::parse) {
+    let referee_phone = match body
+        .referee_phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map(Phone::parse)
+    {
         None => None,
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
@@ -103,17 +148,42 @@ fn new_referral(referrer_id: PatientId, body: CreateReferralRequest) -> Result<N
             None
         }
     };
-    let referral_source = parse_field("referral_source", body.referral_source.as_deref(), &mut problems);
-    let referee_name = body.referee_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if referee_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+    let referral_source = parse_field(
+        "referral_source",
+        body.referral_source.as_deref(),
+        &mut problems,
+    );
+    let referee_name = body
+        .referee_name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if referee_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200)
+    {
         problems.push(FieldProblem::new("referee_name", "at most 200 characters"));
     }
-    let referral_message = body.referral_message.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
-    if referral_message.as_ref().is_some_and(|m| m.chars().count() > 2000) {
-        problems.push(FieldProblem::new("referral_message", "at most 2000 characters"));
+    let referral_message = body
+        .referral_message
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty());
+    if referral_message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 2000)
+    {
+        problems.push(FieldProblem::new(
+            "referral_message",
+            "at most 2000 characters",
+        ));
     }
-    if referral_source == Some(referral_domain::ReferralSource::Sms) && referee_phone.is_none() && problems.is_empty() {
-        problems.push(FieldProblem::new("referee_phone", "an SMS invitation needs the referee's phone"));
+    if referral_source == Some(referral_domain::ReferralSource::Sms)
+        && referee_phone.is_none()
+        && problems.is_empty()
+    {
+        problems.push(FieldProblem::new(
+            "referee_phone",
+            "an SMS invitation needs the referee's phone",
+        ));
     }
     match (referee_email, problems.is_empty()) {
         (Some(referee_email), true) => Ok(NewReferral {
@@ -134,18 +204,29 @@ fn new_referral(referrer_id: PatientId, body: CreateReferralRequest) -> Result<N
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses((status = 200, body = ReferralView), (status = 404, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn get_mine(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_mine(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
     let app = state.clone();
     let who = caller.clone();
     let view = state
-        .audited(&caller, &origin, AuditAction::new("referral.read", "referral", Some(raw.clone())), move |conn| {
-            who.require(&[Role::Patient])?;
-            let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
-            let referral = referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
-            let url = app.share_url(&referral.referral_code.to_string());
-            Ok(ReferralView::new(referral, url))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("referral.read", "referral", Some(raw.clone())),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
+                let referral =
+                    referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
+                let url = app.share_url(&referral.referral_code.to_string());
+                Ok(ReferralView::new(referral, url))
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
@@ -155,17 +236,36 @@ pub async fn get_mine(state: web::Data<AppState>, caller: Caller, origin: Origin
     params(ListQuery),
     responses((status = 200, body = RewardList), (status = 401, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn my_rewards(state: web::Data<AppState>, caller: Caller, origin: Origin, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn my_rewards(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let who = caller.clone();
     let list = state
-        .audited(&caller, &origin, AuditAction::new("reward.list", "reward", None), move |conn| {
-            who.require(&[Role::Patient])?;
-            let status = query.reward_status()?;
-            let page: Page = query.page();
-            let rewards = rewards::list_for_patient(conn, PatientId::from_uuid(who.id()), status, now(), page)?;
-            Ok(RewardList { items: rewards.items.into_iter().map(RewardView::from).collect(), total: rewards.total })
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("reward.list", "reward", None),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                let status = query.reward_status()?;
+                let page: Page = query.page();
+                let rewards = rewards::list_for_patient(
+                    conn,
+                    PatientId::from_uuid(who.id()),
+                    status,
+                    now(),
+                    page,
+                )?;
+                Ok(RewardList {
+                    items: rewards.items.into_iter().map(RewardView::from).collect(),
+                    total: rewards.total,
+                })
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -17,21 +17,31 @@ fn program_id(raw: &str) -> Result<ProgramId, ApiError> {
 #[utoipa::path(get, path = "/api/referral-programs", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = ProgramList), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(PROGRAM_READERS)?;
     query.check()?;
     let query = query.into_inner();
     let status: Option<ProgramStatus> = match query.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(s.parse().map_err(|_| {
-            ApiError::Validation(vec![crate::error::FieldProblem::new("status", format!("`{s}` is not a program status"))])
+            ApiError::Validation(vec![crate::error::FieldProblem::new(
+                "status",
+                format!("`{s}` is not a program status"),
+            )])
         })?),
     };
     let page = query.page();
     let list = state
         .db(move |conn| {
             let programs = programs::list(conn, status, page)?;
-            Ok(ProgramList { items: programs.items.into_iter().map(ProgramView::from).collect(), total: programs.total })
+            Ok(ProgramList {
+                items: programs.items.into_iter().map(ProgramView::from).collect(),
+                total: programs.total,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(list))
@@ -42,10 +52,16 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, query: web::Query<
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(PROGRAM_READERS)?;
     let id = program_id(&id)?;
-    let view = state.db(move |conn| Ok(ProgramView::from(programs::get(conn, id)?))).await?;
+    let view = state
+        .db(move |conn| Ok(ProgramView::from(programs::get(conn, id)?)))
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -54,18 +70,35 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
     responses((status = 201, body = ProgramView), (status = 400, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn create(state: web::Data<AppState>, caller: Caller, origin: Origin, body: web::Json<ProgramInput>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: web::Json<ProgramInput>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let who = caller.clone();
     let view = state
-        .audited(&caller, &origin, AuditAction::new("program.create", "program", None), move |conn| {
-            who.require(PORTAL_ADMINS)?;
-            let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
-            let valid = draft.validate()?;
-            let status = ProgramStatus::Active.transition_to(status.unwrap_or(ProgramStatus::Active))?;
-            let program = programs::create(conn, &valid, status, Some(ProviderId::from_uuid(who.id())), now())?;
-            Ok(ProgramView::from(program))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("program.create", "program", None),
+            move |conn| {
+                who.require(PORTAL_ADMINS)?;
+                let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
+                let valid = draft.validate()?;
+                let status =
+                    ProgramStatus::Active.transition_to(status.unwrap_or(ProgramStatus::Active))?;
+                let program = programs::create(
+                    conn,
+                    &valid,
+                    status,
+                    Some(ProviderId::from_uuid(who.id())),
+                    now(),
+                )?;
+                Ok(ProgramView::from(program))
+            },
+        )
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -76,18 +109,35 @@ pub async fn create(state: web::Data<AppState>, caller: Caller, origin: Origin, 
     responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "program_ended", body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn update(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>, body: web::Json<ProgramInput>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+    body: web::Json<ProgramInput>,
+) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
     let body = body.into_inner();
     let who = caller.clone();
     let view = state
-        .audited(&caller, &origin, AuditAction::new("program.update", "program", Some(raw.clone())), move |conn| {
-            who.require(PORTAL_ADMINS)?;
-            let id = program_id(&raw)?;
-            let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
-            let valid = draft.validate()?;
-            Ok(ProgramView::from(programs::update(conn, id, &valid, status, now())?))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("program.update", "program", Some(raw.clone())),
+            move |conn| {
+                who.require(PORTAL_ADMINS)?;
+                let id = program_id(&raw)?;
+                let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
+                let valid = draft.validate()?;
+                Ok(ProgramView::from(programs::update(
+                    conn,
+                    id,
+                    &valid,
+                    status,
+                    now(),
+                )?))
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
@@ -98,14 +148,24 @@ pub async fn update(state: web::Data<AppState>, caller: Caller, origin: Origin, 
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem),
         (status = 409, description = "program_has_referrals", body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn delete(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
     let who = caller.clone();
     state
-        .audited(&caller, &origin, AuditAction::new("program.delete", "program", Some(raw.clone())), move |conn| {
-            who.require(PORTAL_ADMINS)?;
-            Ok(programs::delete(conn, program_id(&raw)?)?)
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("program.delete", "program", Some(raw.clone())),
+            move |conn| {
+                who.require(PORTAL_ADMINS)?;
+                Ok(programs::delete(conn, program_id(&raw)?)?)
+            },
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

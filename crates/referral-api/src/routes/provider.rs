@@ -18,33 +18,43 @@ use utoipa::ToSchema;
     responses((status = 200, body = ReferralList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, caller: Caller, origin: Origin, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let app = state.clone();
     let who = caller.clone();
     let list = state
-        .audited(&caller, &origin, AuditAction::new("referral.list", "referral", None), move |conn| {
-            who.require(PORTAL_ADMINS)?;
-            let filter = ReferralFilter {
-                status: query.status()?,
-                program_id: query.program_id.map(ProgramId::from_uuid),
-                referrer_id: query.referrer_id.map(PatientId::from_uuid),
-                from: query.from,
-                to: query.to,
-            };
-            let page = referrals::list(conn, &filter, now(), query.page())?;
-            Ok(ReferralList {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|r| {
-                        let url = app.share_url(&r.referral_code.to_string());
-                        ReferralView::new(r, url)
-                    })
-                    .collect(),
-                total: page.total,
-            })
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("referral.list", "referral", None),
+            move |conn| {
+                who.require(PORTAL_ADMINS)?;
+                let filter = ReferralFilter {
+                    status: query.status()?,
+                    program_id: query.program_id.map(ProgramId::from_uuid),
+                    referrer_id: query.referrer_id.map(PatientId::from_uuid),
+                    from: query.from,
+                    to: query.to,
+                };
+                let page = referrals::list(conn, &filter, now(), query.page())?;
+                Ok(ReferralList {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|r| {
+                            let url = app.share_url(&r.referral_code.to_string());
+                            ReferralView::new(r, url)
+                        })
+                        .collect(),
+                    total: page.total,
+                })
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -76,17 +86,27 @@ impl AuditedResource for AnalyticsView {}
 
 fn filter_of(query: &ListQuery) -> Result<AnalyticsFilter, ApiError> {
     query.check()?;
-    Ok(AnalyticsFilter { program_id: query.program_id.map(ProgramId::from_uuid), from: query.from, to: query.to })
+    Ok(AnalyticsFilter {
+        program_id: query.program_id.map(ProgramId::from_uuid),
+        from: query.from,
+        to: query.to,
+    })
 }
 
 /// Totals, conversion rate, clicks and reward cost; `program_id`, `from`, `to` narrow them.
 #[utoipa::path(get, path = "/api/referrals/analytics", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = AnalyticsView), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn analytics(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn analytics(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(PORTAL_ADMINS)?;
     let filter = filter_of(&query)?;
-    let a = state.db(move |conn| Ok(analytics::summary(conn, &filter)?)).await?;
+    let a = state
+        .db(move |conn| Ok(analytics::summary(conn, &filter)?))
+        .await?;
     Ok(HttpResponse::Ok().json(AnalyticsView {
         total_referrals: a.total_referrals,
         by_status: a.by_status,
@@ -135,10 +155,16 @@ pub struct PerformanceView {
 #[utoipa::path(get, path = "/api/referrals/performance", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = PerformanceView), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn performance(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn performance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(PORTAL_ADMINS)?;
     let filter = filter_of(&query)?;
-    let p = state.db(move |conn| Ok(analytics::performance(conn, &filter)?)).await?;
+    let p = state
+        .db(move |conn| Ok(analytics::performance(conn, &filter)?))
+        .await?;
     Ok(HttpResponse::Ok().json(PerformanceView {
         programs: p
             .programs
@@ -157,7 +183,11 @@ pub async fn performance(state: web::Data<AppState>, caller: Caller, query: web:
         top_referrers: p
             .top_referrers
             .into_iter()
-            .map(|r| ReferrerPerformanceView { referrer_id: r.referrer_id.as_uuid(), referrals: r.referrals, converted: r.converted })
+            .map(|r| ReferrerPerformanceView {
+                referrer_id: r.referrer_id.as_uuid(),
+                referrals: r.referrals,
+                converted: r.converted,
+            })
             .collect(),
     }))
 }

@@ -17,7 +17,10 @@ use referral_store::{programs, unsubscribes};
     params(("code" = String, Path, description = "Referral code; case, `-` and spaces ignored")),
     responses((status = 200, body = PublicReferralView), (status = 404, body = crate::error::Problem),
         (status = 429, body = crate::error::Problem)))]
-pub async fn lookup(state: web::Data<AppState>, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn lookup(
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = code.into_inner();
     let app = state.clone();
     let view = state
@@ -49,15 +52,36 @@ pub async fn lookup(state: web::Data<AppState>, code: web::Path<String>) -> Resu
     params(("code" = String, Path, description = "Referral code"), ("source" = Option<String>, Query, description = "Where the link was shared")),
     responses((status = 302, description = "Redirect to {public_base_url}/register?ref={code}"),
         (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
-pub async fn click(state: web::Data<AppState>, origin: Origin, code: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn click(
+    state: web::Data<AppState>,
+    origin: Origin,
+    code: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let code = code.into_inner();
-    let source = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .ok()
-        .and_then(|q| q.get("source").or(q.get("utm_source")).cloned())
-        .map(|s| s.chars().take(100).collect());
-    let request_origin = RequestOrigin { ip_address: origin.ip, user_agent: origin.user_agent, source };
-    let code = state.db(move |conn| Ok(referrals::record_click(conn, &code, &request_origin, now())?)).await?;
-    Ok(HttpResponse::Found().insert_header((header::LOCATION, state.share_url(&code.to_string()))).finish())
+    let source =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("source").or(q.get("utm_source")).cloned())
+            .map(|s| s.chars().take(100).collect());
+    let request_origin = RequestOrigin {
+        ip_address: origin.ip,
+        user_agent: origin.user_agent,
+        source,
+    };
+    let code = state
+        .db(move |conn| {
+            Ok(referrals::record_click(
+                conn,
+                &code,
+                &request_origin,
+                now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, state.share_url(&code.to_string())))
+        .finish())
 }
 
 /// Registers a new patient with a code: creates the patient, links the referral and grants
@@ -79,14 +103,18 @@ pub async fn register(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let caller = if req.headers().contains_key(header::AUTHORIZATION) {
-        let keys = req.app_data::<web::Data<JwtKeys>>().ok_or(ApiError::Internal)?;
+        let keys = req
+            .app_data::<web::Data<JwtKeys>>()
+            .ok_or(ApiError::Internal)?;
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthenticated)?;
-        Some(Caller { claims: keys.verify(token)? })
+        Some(Caller {
+            claims: keys.verify(token)?,
+        })
     } else {
         None
     };
@@ -106,7 +134,16 @@ pub async fn register(
         }
     };
     let view = match &caller {
-        Some(c) => state.audited(c, &origin, AuditAction::new("referral.register", "referral", None), work).await?,
+        Some(c) => {
+            state
+                .audited(
+                    c,
+                    &origin,
+                    AuditAction::new("referral.register", "referral", None),
+                    work,
+                )
+                .await?
+        }
         None => state.db(work).await?,
     };
     Ok(HttpResponse::Created().json(view))
@@ -114,8 +151,15 @@ pub async fn register(
 
 fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, ApiError> {
     let mut problems = Vec::new();
-    let email = Email::parse(&body.email).map_err(|e| problems.push(FieldProblem::new("email", e.to_string()))).ok();
-    let phone = match body.phone.as_deref().filter(|p| !p.trim().is_empty()).map(Phone::parse) {
+    let email = Email::parse(&body.email)
+        .map_err(|e| problems.push(FieldProblem::new("email", e.to_string())))
+        .ok();
+    let phone = match body
+        .phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map(Phone::parse)
+    {
         None => None,
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
@@ -123,15 +167,26 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
             None
         }
     };
-    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let name = body
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         problems.push(FieldProblem::new("name", "at most 200 characters"));
     }
     if body.patient_id.is_some() && !is_service {
-        problems.push(FieldProblem::new("patient_id", "only platform services may name the patient id"));
+        problems.push(FieldProblem::new(
+            "patient_id",
+            "only platform services may name the patient id",
+        ));
     }
     match email {
-        Some(email) if problems.is_empty() => Ok(Registrant { patient_id: body.patient_id.map(PatientId::from_uuid), email, name, phone }),
+        Some(email) if problems.is_empty() => Ok(Registrant {
+            patient_id: body.patient_id.map(PatientId::from_uuid),
+            email,
+            name,
+            phone,
+        }),
         _ => Err(ApiError::Validation(problems)),
     }
 }
@@ -140,8 +195,13 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
 #[utoipa::path(get, path = "/api/unsubscribe/{token}", tag = "public",
     params(("token" = String, Path, description = "The signed token of the link")),
     responses((status = 200, description = "Unsubscribed"), (status = 404, body = crate::error::Problem)))]
-pub async fn unsubscribe(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let recipient = links::verify_unsubscribe(&state.link_key, &token).ok_or(ApiError::NotFound)?;
-    state.db(move |conn| Ok(unsubscribes::add(conn, &recipient, now())?)).await?;
+    state
+        .db(move |conn| Ok(unsubscribes::add(conn, &recipient, now())?))
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"unsubscribed": true})))
 }

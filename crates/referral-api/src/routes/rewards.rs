@@ -17,27 +17,44 @@ use referral_store::rewards;
         (status = 409, description = "reward_not_available", body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn redeem(state: web::Data<AppState>, caller: Caller, origin: Origin, id: web::Path<String>, body: web::Json<RedeemRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn redeem(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+    body: web::Json<RedeemRequest>,
+) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
     let body = body.into_inner();
     let who = caller.clone();
     let view = state
-        .audited(&caller, &origin, AuditAction::new("reward.redeem", "reward", Some(raw.clone())), move |conn| {
-            who.require(&[Role::Patient, Role::Service])?;
-            let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
-            let target = match (body.order_id, body.consultation_id) {
-                (Some(o), None) => RedemptionTarget::Order(OrderId::from_uuid(o)),
-                (None, Some(c)) => RedemptionTarget::Consultation(ConsultationId::from_uuid(c)),
-                _ => {
-                    return Err(ApiError::Validation(vec![FieldProblem::new(
-                        "order_id",
-                        "give exactly one of order_id and consultation_id",
-                    )]))
-                }
-            };
-            let owner = (who.role() == Role::Patient).then(|| PatientId::from_uuid(who.id()));
-            Ok(RewardView::from(rewards::redeem(conn, id, owner, target, now())?))
-        })
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("reward.redeem", "reward", Some(raw.clone())),
+            move |conn| {
+                who.require(&[Role::Patient, Role::Service])?;
+                let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
+                let target = match (body.order_id, body.consultation_id) {
+                    (Some(o), None) => RedemptionTarget::Order(OrderId::from_uuid(o)),
+                    (None, Some(c)) => RedemptionTarget::Consultation(ConsultationId::from_uuid(c)),
+                    _ => {
+                        return Err(ApiError::Validation(vec![FieldProblem::new(
+                            "order_id",
+                            "give exactly one of order_id and consultation_id",
+                        )]))
+                    }
+                };
+                let owner = (who.role() == Role::Patient).then(|| PatientId::from_uuid(who.id()));
+                Ok(RewardView::from(rewards::redeem(
+                    conn,
+                    id,
+                    owner,
+                    target,
+                    now(),
+                )?))
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
