@@ -15,12 +15,16 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
 
     // A patient refers a friend by email.
     let alice = app.patient("alice");
-    let response = app.post(Some(&alice), "/api/patients/me/referrals", json!({
-        "referee_email": " Bob@Example.com ",
-        "referee_name": "Bob",
-        "referral_source": "email",
-        "referral_message": "You'll like it",
-    }));
+    let response = app.post(
+        Some(&alice),
+        "/api/patients/me/referrals",
+        json!({
+            "referee_email": " Bob@Example.com ",
+            "referee_name": "Bob",
+            "referral_source": "email",
+            "referral_message": "You'll like it",
+        }),
+    );
     assert_eq!(response.status(), 201);
     let referral: Value = response.json().unwrap();
     let code = referral["referral_code"].as_str().unwrap().to_owned();
@@ -32,34 +36,61 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
     assert_eq!(referral["referrer_reward_status"], "pending");
     assert_eq!(referral["referee_reward_status"], "pending");
     assert_eq!(referral["clicks"], 0);
-    assert_eq!(referral["share_url"], format!("http://portal.test/register?ref={code}"));
-    let mine: Value = app.get(Some(&alice), "/api/patients/me/referrals").json().unwrap();
+    assert_eq!(
+        referral["share_url"],
+        format!("http://portal.test/register?ref={code}")
+    );
+    let mine: Value = app
+        .get(Some(&alice), "/api/patients/me/referrals")
+        .json()
+        .unwrap();
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["referral_code"], code.as_str());
 
     // The invitation is queued for delivery.
-    let queued: Value = app.get(Some(&app.admin()), "/api/notifications?status=queued").json().unwrap();
+    let queued: Value = app
+        .get(Some(&app.admin()), "/api/notifications?status=queued")
+        .json()
+        .unwrap();
     assert_eq!(queued["total"], 1);
     assert_eq!(queued["items"][0]["template"], "referral_invitation");
-    assert!(queued["items"][0].get("recipient").is_none(), "no PHI in the notification list");
+    assert!(
+        queued["items"][0].get("recipient").is_none(),
+        "no PHI in the notification list"
+    );
 
     // The friend opens the link: any case, hyphens or not.
     let typed = code.to_lowercase().replace('-', "");
-    let click = app.get(None, &format!("/api/referrals/{typed}/click?source=whatsapp"));
+    let click = app.get(
+        None,
+        &format!("/api/referrals/{typed}/click?source=whatsapp"),
+    );
     assert_eq!(click.status(), 302);
-    assert_eq!(click.headers()["location"], format!("http://portal.test/register?ref={code}").as_str());
-    let public: Value = app.get(None, &format!("/api/referrals/{code}")).json().unwrap();
+    assert_eq!(
+        click.headers()["location"],
+        format!("http://portal.test/register?ref={code}").as_str()
+    );
+    let public: Value = app
+        .get(None, &format!("/api/referrals/{code}"))
+        .json()
+        .unwrap();
     assert_eq!(public["status"], "pending");
     assert_eq!(public["referee_reward_type"], "discount");
     assert_eq!(public["referee_reward_value"], "20.00");
     let text = public.to_string();
-    assert!(!text.contains("bob@example.com") && !text.contains("Bob") && !text.contains("alice"), "no PHI: {text}");
+    assert!(
+        !text.contains("bob@example.com") && !text.contains("Bob") && !text.contains("alice"),
+        "no PHI: {text}"
+    );
 
     // The friend registers.
     let registration = app.registers(&code, "bob@example.com");
     let bob_id = registration["patient_id"].as_str().unwrap().to_owned();
     assert_eq!(registration["referral"]["status"], "registered");
-    assert_eq!(registration["referral"]["referee_patient_id"], bob_id.as_str());
+    assert_eq!(
+        registration["referral"]["referee_patient_id"],
+        bob_id.as_str()
+    );
     assert_eq!(registration["referral"]["clicks"], 1);
     assert!(registration["referral"]["referee_registered_at"].is_string());
     assert_eq!(registration["referral"]["referee_reward_status"], "earned");
@@ -72,13 +103,28 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
     let service = app.service();
     let consultation = uuid::Uuid::new_v4();
     let event = json!({"patient_id": bob_id, "consultation_id": consultation});
-    let converted: Value = app.post(Some(&service), "/api/events/consultations", event.clone()).json().unwrap();
+    let converted: Value = app
+        .post(Some(&service), "/api/events/consultations", event.clone())
+        .json()
+        .unwrap();
     assert_eq!(converted["outcome"], "converted");
     assert_eq!(converted["referrer_reward"]["reward_amount"], "25.00");
-    let again: Value = app.post(Some(&service), "/api/events/consultations", event).json().unwrap();
+    let again: Value = app
+        .post(Some(&service), "/api/events/consultations", event)
+        .json()
+        .unwrap();
     assert_eq!(again["outcome"], "duplicate");
 
-    let detail: Value = app.get(Some(&alice), &format!("/api/patients/me/referrals/{}", referral["id"].as_str().unwrap())).json().unwrap();
+    let detail: Value = app
+        .get(
+            Some(&alice),
+            &format!(
+                "/api/patients/me/referrals/{}",
+                referral["id"].as_str().unwrap()
+            ),
+        )
+        .json()
+        .unwrap();
     assert_eq!(detail["status"], "converted");
     assert_eq!(detail["first_consultation_id"], consultation.to_string());
     assert!(detail["converted_at"].is_string());
@@ -87,7 +133,10 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
     assert!(detail["referrer_reward_earned_at"].is_string());
 
     // Alice sees and redeems her reward, once.
-    let rewards: Value = app.get(Some(&alice), "/api/patients/me/rewards?status=available").json().unwrap();
+    let rewards: Value = app
+        .get(Some(&alice), "/api/patients/me/rewards?status=available")
+        .json()
+        .unwrap();
     assert_eq!(rewards["total"], 1);
     let reward = &rewards["items"][0];
     assert_eq!(reward["reward_type"], "credit");
@@ -95,25 +144,59 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
     assert_eq!(reward["party"], "referrer");
     let order = uuid::Uuid::new_v4();
     let path = format!("/api/rewards/{}/redeem", reward["id"].as_str().unwrap());
-    let used: Value = app.post(Some(&alice), &path, json!({"order_id": order})).json().unwrap();
+    let used: Value = app
+        .post(Some(&alice), &path, json!({"order_id": order}))
+        .json()
+        .unwrap();
     assert_eq!(used["status"], "used");
     assert_eq!(used["used_on_order_id"], order.to_string());
-    assert_problem(app.post(Some(&alice), &path, json!({"order_id": order})), 409, "reward_not_available");
-    let detail: Value = app.get(Some(&alice), &format!("/api/patients/me/referrals/{}", referral["id"].as_str().unwrap())).json().unwrap();
+    assert_problem(
+        app.post(Some(&alice), &path, json!({"order_id": order})),
+        409,
+        "reward_not_available",
+    );
+    let detail: Value = app
+        .get(
+            Some(&alice),
+            &format!(
+                "/api/patients/me/referrals/{}",
+                referral["id"].as_str().unwrap()
+            ),
+        )
+        .json()
+        .unwrap();
     assert_eq!(detail["referrer_reward_status"], "redeemed");
 
     // The provider portal sees it.
     let admin = app.admin();
-    let analytics: Value = app.get(Some(&admin), "/api/referrals/analytics").json().unwrap();
+    let analytics: Value = app
+        .get(Some(&admin), "/api/referrals/analytics")
+        .json()
+        .unwrap();
     assert_eq!(analytics["total_referrals"], 1);
     assert_eq!(analytics["converted"], 1);
     assert_eq!(analytics["conversion_rate"], "100.00");
     assert_eq!(analytics["total_clicks"], 1);
     assert_eq!(analytics["rewards_paid"], "25.00");
-    let performance: Value = app.get(Some(&admin), "/api/referrals/performance").json().unwrap();
+    let performance: Value = app
+        .get(Some(&admin), "/api/referrals/performance")
+        .json()
+        .unwrap();
     assert_eq!(performance["programs"][0]["converted"], 1);
-    assert_eq!(performance["top_referrers"][0]["referrer_id"], alice.id.to_string());
-    let listed: Value = app.get(Some(&admin), &format!("/api/referrals?status=converted&program_id={}", program["id"].as_str().unwrap())).json().unwrap();
+    assert_eq!(
+        performance["top_referrers"][0]["referrer_id"],
+        alice.id.to_string()
+    );
+    let listed: Value = app
+        .get(
+            Some(&admin),
+            &format!(
+                "/api/referrals?status=converted&program_id={}",
+                program["id"].as_str().unwrap()
+            ),
+        )
+        .json()
+        .unwrap();
     assert_eq!(listed["total"], 1);
 });
 
@@ -122,17 +205,46 @@ both!(cash_rewards_need_an_admin, |app: &TestApp| {
     let alice = app.patient("alice");
     let referral = app.refers(&alice, "bob@example.com");
     let code = referral["referral_code"].as_str().unwrap();
-    let bob = app.registers(code, "bob@example.com")["patient_id"].as_str().unwrap().to_owned();
+    let bob = app.registers(code, "bob@example.com")["patient_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let event = json!({"patient_id": bob, "order_id": uuid::Uuid::new_v4(), "amount": "49.00"});
-    let outcome: Value = app.post(Some(&app.service()), "/api/events/orders", event).json().unwrap();
+    let outcome: Value = app
+        .post(Some(&app.service()), "/api/events/orders", event)
+        .json()
+        .unwrap();
     assert_eq!(outcome["referrer_reward"]["status"], "pending_approval");
 
     let id = referral["id"].as_str().unwrap();
-    let approved = app.post(Some(&app.admin()), &format!("/api/referrals/{id}/approve-reward"), json!({"approve": true}));
+    let approved = app.post(
+        Some(&app.admin()),
+        &format!("/api/referrals/{id}/approve-reward"),
+        json!({"approve": true}),
+    );
     assert_eq!(approved.status(), 200);
     let rewards: Value = approved.json().unwrap();
-    assert!(rewards.as_array().unwrap().iter().any(|r| r["party"] == "referrer" && r["status"] == "available"));
-    assert_problem(app.post(Some(&app.admin()), &format!("/api/referrals/{id}/approve-reward"), json!({"approve": false})), 409, "reward_not_pending_approval");
-    let payouts: Value = app.get(Some(&app.admin()), "/api/notifications").json().unwrap();
-    assert!(payouts["items"].as_array().unwrap().iter().any(|m| m["kind"] == "payout"));
+    assert!(rewards
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["party"] == "referrer" && r["status"] == "available"));
+    assert_problem(
+        app.post(
+            Some(&app.admin()),
+            &format!("/api/referrals/{id}/approve-reward"),
+            json!({"approve": false}),
+        ),
+        409,
+        "reward_not_pending_approval",
+    );
+    let payouts: Value = app
+        .get(Some(&app.admin()), "/api/notifications")
+        .json()
+        .unwrap();
+    assert!(payouts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["kind"] == "payout"));
 });

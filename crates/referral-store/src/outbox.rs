@@ -165,6 +165,11 @@ pub fn enqueue(
     message: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    if message.kind != OutboxKind::Payout
+        && crate::unsubscribes::is_unsubscribed(conn, &message.recipient)?
+    {
+        return Ok(false);
+    }
     // A savepoint: on PostgreSQL a unique violation would otherwise abort the caller's
     // whole transaction.
     let inserted = conn.transaction(|c| {

@@ -24,7 +24,10 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             runtime.block_on(self.handle.stop(false));
         }
     }
@@ -50,8 +53,17 @@ pub fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
         })
     });
     let handle = rx.recv().unwrap();
-    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, state, client, handle, db }
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        state,
+        client,
+        handle,
+        db,
+    }
 }
 
 pub fn token(role: Role, sub: Uuid, email: Option<&str>, exp_in: i64) -> String {
@@ -80,7 +92,11 @@ impl TestApp {
 
     pub fn actor(&self, role: Role, email: Option<&str>) -> Actor {
         let id = Uuid::new_v4();
-        Actor { id, role, token: token(role, id, email, 600) }
+        Actor {
+            id,
+            role,
+            token: token(role, id, email, 600),
+        }
     }
 
     pub fn patient(&self, name: &str) -> Actor {
@@ -138,13 +154,21 @@ impl TestApp {
 
     /// `referrer` refers `referee_email`; returns the referral.
     pub fn refers(&self, referrer: &Actor, referee_email: &str) -> Value {
-        let response = self.post(Some(referrer), "/api/patients/me/referrals", json!({"referee_email": referee_email, "referee_name": "Bob"}));
+        let response = self.post(
+            Some(referrer),
+            "/api/patients/me/referrals",
+            json!({"referee_email": referee_email, "referee_name": "Bob"}),
+        );
         assert_eq!(response.status(), 201, "{:?}", response.text());
         response.json().unwrap()
     }
 
     pub fn registers(&self, code: &str, email: &str) -> Value {
-        let response = self.post(None, &format!("/api/referrals/{code}/register"), json!({"email": email, "name": "Bob"}));
+        let response = self.post(
+            None,
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": email, "name": "Bob"}),
+        );
         assert_eq!(response.status(), 201);
         response.json().unwrap()
     }
@@ -152,8 +176,18 @@ impl TestApp {
 
 /// Asserts a problem+json answer with `status` and `code`.
 pub fn assert_problem(response: Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "expected {status} {code}");
-    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "expected {status} {code}"
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().unwrap();
     assert_eq!(body["code"], code, "{body}");
