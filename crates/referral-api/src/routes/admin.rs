@@ -18,7 +18,7 @@ use utoipa::IntoParams;
 
 /// Approves (available, payout queued) or rejects (cancelled) the cash rewards of a referral
 /// that wait for approval.
-#[utoipa::path(post, path = "/api/referrals/{id}/approve-reward", tag = "admin", request_body = ApproveRewardRequest,
+#[utoipa::path(post, path = "/api/referrals/{id}/approve-reward", operation_id = "approve_reward", tag = "admin", request_body = ApproveRewardRequest,
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses((status = 200, body = Vec<RewardView>), (status = 404, body = crate::error::Problem),
         (status = 409, description = "reward_not_pending_approval", body = crate::error::Problem)),
@@ -63,7 +63,7 @@ pub async fn approve_reward(
 }
 
 /// Applies one operation to many referrals; each succeeds or fails on its own.
-#[utoipa::path(post, path = "/api/referrals/bulk-operations", tag = "admin", request_body = BulkRequest,
+#[utoipa::path(post, path = "/api/referrals/bulk-operations", operation_id = "bulk_operations", tag = "admin", request_body = BulkRequest,
     responses((status = 200, body = BulkResponse), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn bulk(
@@ -144,7 +144,7 @@ pub struct AuditQuery {
 }
 
 /// The audit trail, newest first. Reading it is audited too.
-#[utoipa::path(get, path = "/api/referrals/audit-trail", tag = "admin", params(AuditQuery),
+#[utoipa::path(get, path = "/api/referrals/audit-trail", operation_id = "audit_trail", tag = "admin", params(AuditQuery),
     responses((status = 200, body = AuditList), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn audit_trail(
@@ -191,7 +191,7 @@ pub async fn audit_trail(
 }
 
 /// Queued, sent and failed messages (without recipients or content).
-#[utoipa::path(get, path = "/api/notifications", tag = "admin", params(ListQuery),
+#[utoipa::path(get, path = "/api/notifications", operation_id = "list_notifications", tag = "admin", params(ListQuery),
     responses((status = 200, body = NotificationList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]

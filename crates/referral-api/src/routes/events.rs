@@ -44,7 +44,7 @@ fn view(outcome: EventOutcome) -> EventResultView {
 }
 
 /// A consultation happened. The first one of a referred patient converts their referral.
-#[utoipa::path(post, path = "/api/events/consultations", tag = "platform events", request_body = ConsultationEventRequest,
+#[utoipa::path(post, path = "/api/events/consultations", operation_id = "report_consultation", tag = "platform events", request_body = ConsultationEventRequest,
     responses((status = 200, body = EventResultView), (status = 400, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -82,7 +82,7 @@ pub async fn consultation(
 }
 
 /// An order was placed. The first paid one of a referred patient converts their referral.
-#[utoipa::path(post, path = "/api/events/orders", tag = "platform events", request_body = OrderEventRequest,
+#[utoipa::path(post, path = "/api/events/orders", operation_id = "report_order", tag = "platform events", request_body = OrderEventRequest,
     responses((status = 200, body = EventResultView), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]

@@ -15,7 +15,7 @@ pub struct HealthView {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = HealthView)))]
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "operations", responses((status = 200, body = HealthView)))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(HealthView {
         status: "ok".into(),
@@ -23,7 +23,7 @@ pub async fn health() -> HttpResponse {
 }
 
 /// The database is reachable and migrated; 503 otherwise.
-#[utoipa::path(get, path = "/ready", tag = "operations",
+#[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "operations",
     responses((status = 200, body = HealthView), (status = 503, body = crate::error::Problem)))]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();

@@ -44,7 +44,7 @@ pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result
 }
 
 /// My referrals, newest first.
-#[utoipa::path(get, path = "/api/patients/me/referrals", tag = "patient portal",
+#[utoipa::path(get, path = "/api/patients/me/referrals", operation_id = "list_my_referrals", tag = "patient portal",
     params(ListQuery),
     responses((status = 200, body = ReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -90,7 +90,7 @@ pub async fn list_mine(
 }
 
 /// Refer someone. With `referral_source` `email` or `sms` the invitation is queued.
-#[utoipa::path(post, path = "/api/patients/me/referrals", tag = "patient portal",
+#[utoipa::path(post, path = "/api/patients/me/referrals", operation_id = "create_referral", tag = "patient portal",
     request_body = CreateReferralRequest,
     responses((status = 201, body = ReferralView), (status = 400, body = crate::error::Problem),
         (status = 409, description = "duplicate_referee", body = crate::error::Problem),
@@ -200,7 +200,7 @@ fn new_referral(
 }
 
 /// One of my referrals. Another patient's answers 404.
-#[utoipa::path(get, path = "/api/patients/me/referrals/{id}", tag = "patient portal",
+#[utoipa::path(get, path = "/api/patients/me/referrals/{id}", operation_id = "get_my_referral", tag = "patient portal",
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses((status = 200, body = ReferralView), (status = 404, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -232,7 +232,7 @@ pub async fn get_mine(
 }
 
 /// My rewards, newest first (withheld ones with their reason). `status` filters.
-#[utoipa::path(get, path = "/api/patients/me/rewards", tag = "patient portal",
+#[utoipa::path(get, path = "/api/patients/me/rewards", operation_id = "list_my_rewards", tag = "patient portal",
     params(ListQuery),
     responses((status = 200, body = RewardList), (status = 401, body = crate::error::Problem)),
     security(("bearer" = [])))]

@@ -14,7 +14,7 @@ fn program_id(raw: &str) -> Result<ProgramId, ApiError> {
 }
 
 /// Programs, newest first; `status` filters.
-#[utoipa::path(get, path = "/api/referral-programs", tag = "provider portal", params(ListQuery),
+#[utoipa::path(get, path = "/api/referral-programs", operation_id = "list_programs", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = ProgramList), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -48,7 +48,7 @@ pub async fn list(
 }
 
 /// One program.
-#[utoipa::path(get, path = "/api/referral-programs/{id}", tag = "provider portal",
+#[utoipa::path(get, path = "/api/referral-programs/{id}", operation_id = "get_program", tag = "provider portal",
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -66,7 +66,7 @@ pub async fn get(
 }
 
 /// Creates a program (status `active` unless given).
-#[utoipa::path(post, path = "/api/referral-programs", tag = "provider portal", request_body = ProgramInput,
+#[utoipa::path(post, path = "/api/referral-programs", operation_id = "create_program", tag = "provider portal", request_body = ProgramInput,
     responses((status = 201, body = ProgramView), (status = 400, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -104,7 +104,7 @@ pub async fn create(
 }
 
 /// Replaces a program's fields; `status` moves it (`ended` is final).
-#[utoipa::path(put, path = "/api/referral-programs/{id}", tag = "provider portal", request_body = ProgramInput,
+#[utoipa::path(put, path = "/api/referral-programs/{id}", operation_id = "update_program", tag = "provider portal", request_body = ProgramInput,
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "program_ended", body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
@@ -143,7 +143,7 @@ pub async fn update(
 }
 
 /// Deletes a program without referrals (409 `program_has_referrals` otherwise; end it instead).
-#[utoipa::path(delete, path = "/api/referral-programs/{id}", tag = "provider portal",
+#[utoipa::path(delete, path = "/api/referral-programs/{id}", operation_id = "delete_program", tag = "provider portal",
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem),
         (status = 409, description = "program_has_referrals", body = crate::error::Problem)),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Referrals, newest first, with filters and paging.
-#[utoipa::path(get, path = "/api/referrals", tag = "provider portal", params(ListQuery),
+#[utoipa::path(get, path = "/api/referrals", operation_id = "list_referrals", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = ReferralList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -94,7 +94,7 @@ fn filter_of(query: &ListQuery) -> Result<AnalyticsFilter, ApiError> {
 }
 
 /// Totals, conversion rate, clicks and reward cost; `program_id`, `from`, `to` narrow them.
-#[utoipa::path(get, path = "/api/referrals/analytics", tag = "provider portal", params(ListQuery),
+#[utoipa::path(get, path = "/api/referrals/analytics", operation_id = "referral_analytics", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = AnalyticsView), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn analytics(
@@ -152,7 +152,7 @@ pub struct PerformanceView {
 }
 
 /// Per-program performance; `program_id`, `from`, `to` narrow it.
-#[utoipa::path(get, path = "/api/referrals/performance", tag = "provider portal", params(ListQuery),
+#[utoipa::path(get, path = "/api/referrals/performance", operation_id = "referral_performance", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = PerformanceView), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn performance(

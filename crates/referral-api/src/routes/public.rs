@@ -13,7 +13,7 @@ use referral_store::referrals::{self, Registrant, RequestOrigin};
 use referral_store::{programs, unsubscribes};
 
 /// What a code's landing page may show: no PHI of anyone.
-#[utoipa::path(get, path = "/api/referrals/{code}", tag = "public",
+#[utoipa::path(get, path = "/api/referrals/{code}", operation_id = "get_referral_by_code", tag = "public",
     params(("code" = String, Path, description = "Referral code; case, `-` and spaces ignored")),
     responses((status = 200, body = PublicReferralView), (status = 404, body = crate::error::Problem),
         (status = 429, body = crate::error::Problem)))]
@@ -48,7 +48,7 @@ pub async fn lookup(
 }
 
 /// Records a click and redirects to the registration page.
-#[utoipa::path(get, path = "/api/referrals/{code}/click", tag = "public",
+#[utoipa::path(get, path = "/api/referrals/{code}/click", operation_id = "click_referral_link", tag = "public",
     params(("code" = String, Path, description = "Referral code"), ("source" = Option<String>, Query, description = "Where the link was shared")),
     responses((status = 302, description = "Redirect to {public_base_url}/register?ref={code}"),
         (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
@@ -87,7 +87,7 @@ pub async fn click(
 /// Registers a new patient with a code: creates the patient, links the referral and grants
 /// the referee reward. Visitors call it without a token; platform services call it with a
 /// `service` token and may pass the platform's `patient_id`.
-#[utoipa::path(post, path = "/api/referrals/{code}/register", tag = "public",
+#[utoipa::path(post, path = "/api/referrals/{code}/register", operation_id = "register_with_code", tag = "public",
     params(("code" = String, Path, description = "Referral code")),
     request_body = RegisterRequest,
     responses((status = 201, body = RegistrationView), (status = 404, body = crate::error::Problem),
@@ -192,7 +192,7 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
 }
 
 /// Follows the signed unsubscribe link of a message: no more email or SMS to that address.
-#[utoipa::path(get, path = "/api/unsubscribe/{token}", tag = "public",
+#[utoipa::path(get, path = "/api/unsubscribe/{token}", operation_id = "unsubscribe", tag = "public",
     params(("token" = String, Path, description = "The signed token of the link")),
     responses((status = 200, description = "Unsubscribed"), (status = 404, body = crate::error::Problem)))]
 pub async fn unsubscribe(

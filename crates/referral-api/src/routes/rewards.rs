@@ -11,7 +11,7 @@ use referral_store::rewards;
 
 /// Uses a reward once, on an order or a consultation. Another patient's reward answers 404;
 /// a used, expired or cancelled one 409 `reward_not_available`.
-#[utoipa::path(post, path = "/api/rewards/{id}/redeem", tag = "rewards", request_body = RedeemRequest,
+#[utoipa::path(post, path = "/api/rewards/{id}/redeem", operation_id = "redeem_reward", tag = "rewards", request_body = RedeemRequest,
     params(("id" = uuid::Uuid, Path, description = "Reward id")),
     responses((status = 200, body = RewardView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "reward_not_available", body = crate::error::Problem),
