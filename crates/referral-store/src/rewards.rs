@@ -544,7 +544,10 @@ pub fn decide_approval(
                     now,
                 )?;
             }
-            tracing::info!(reward_id = %reward.id, approve, reason = reason.unwrap_or(""), "reward approval decided");
+            // The reason is free text an admin typed: it may name a person, so it stays out of
+            // info logs.
+            tracing::info!(reward_id = %reward.id, approve, "reward approval decided");
+            tracing::debug!(reward_id = %reward.id, reason = reason.unwrap_or(""), "approval reason");
         }
         for_referral(conn, referral_id, now)
     })

@@ -43,6 +43,17 @@ pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result
     }
 }
 
+/// Refreshes the calling patient from the token on reads: creates them when the token
+/// carries an email, and otherwise leaves things as they are (a read needs no patient row).
+fn refresh_patient(conn: &mut DbConnection, caller: &Caller) -> Result<(), ApiError> {
+    match ensure_patient(conn, caller) {
+        Ok(()) | Err(ApiError::Validation(_)) | Err(ApiError::Store(StoreError::EmailInUse)) => {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// My referrals, newest first.
 #[utoipa::path(get, path = "/api/patients/me/referrals", operation_id = "list_my_referrals", tag = "patient portal",
     params(ListQuery),
@@ -64,6 +75,7 @@ pub async fn list_mine(
             AuditAction::new("referral.list", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
+                refresh_patient(conn, &who)?;
                 let filter = ReferralFilter {
                     status: query.status()?,
                     referrer_id: Some(PatientId::from_uuid(who.id())),
@@ -251,6 +263,7 @@ pub async fn my_rewards(
             AuditAction::new("reward.list", "reward", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
+                refresh_patient(conn, &who)?;
                 let status = query.reward_status()?;
                 let page: Page = query.page();
                 let rewards = rewards::list_for_patient(
