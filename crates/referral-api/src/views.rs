@@ -2,7 +2,7 @@
 //! the seed's columns; money is a decimal string; times are RFC 3339 UTC.
 
 use crate::error::FieldProblem;
-use crate::state::AuditedResource;
+use crate::state::{AppState, AuditedResource};
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
 use referral_domain::{Demographics, ProgramDraft, ReferralCode};
@@ -284,12 +284,12 @@ pub struct ReferralView {
 }
 
 impl ReferralView {
-    /// The view of `r`, with its share link under `base`.
-    pub fn new(r: Referral, share_url: String) -> Self {
+    /// The view of `r`, with its share link on the patient site.
+    pub fn new(r: Referral, state: &AppState) -> Self {
         ReferralView {
             id: r.id.as_uuid(),
             referral_code: r.referral_code.to_string(),
-            share_url,
+            share_url: state.share_url(&r.referral_code.to_string()),
             referrer_id: r.referrer_id.as_uuid(),
             referee_email: r.referee_email.to_string(),
             referee_phone: text(&r.referee_phone),
@@ -403,10 +403,10 @@ pub struct RegistrationView {
 
 impl RegistrationView {
     /// The view of a registration.
-    pub fn new(r: Registration, share_url: String) -> Self {
+    pub fn new(r: Registration, state: &AppState) -> Self {
         RegistrationView {
             patient_id: r.patient.id.as_uuid(),
-            referral: ReferralView::new(r.referral, share_url),
+            referral: ReferralView::new(r.referral, state),
             referee_reward: r.referee_reward.map(RewardView::from),
         }
     }
@@ -440,6 +440,20 @@ list_type!(/// A page of audit rows.
     AuditList, AuditView);
 list_type!(/// A page of notifications.
     NotificationList, NotificationView);
+
+impl ReferralList {
+    /// A page of referral views.
+    pub fn of(page: referral_store::page::Paged<Referral>, state: &AppState) -> Self {
+        ReferralList {
+            items: page
+                .items
+                .into_iter()
+                .map(|r| ReferralView::new(r, state))
+                .collect(),
+            total: page.total,
+        }
+    }
+}
 
 /// A row of the audit trail.
 #[derive(Debug, Serialize, ToSchema)]

@@ -196,6 +196,62 @@ impl TryFrom<ProgramRow> for Program {
     }
 }
 
+/// The columns a provider sets, shared by create and update.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = referral_programs, treat_none_as_null = true)]
+struct ProgramFields<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    program_type: &'static str,
+    referrer_reward_type: Option<&'static str>,
+    referrer_reward_value_cents: Option<i64>,
+    referee_reward_type: Option<&'static str>,
+    referee_reward_value_cents: Option<i64>,
+    max_referrals_per_patient: Option<i32>,
+    reward_threshold: i32,
+    expiry_days: i32,
+    reward_validity_days: i32,
+    status: &'static str,
+    start_date: Option<NaiveDate>,
+    end_date: Option<NaiveDate>,
+    target_conditions: DbTextList,
+    target_demographics: DbJson,
+    updated_at: DbTime,
+}
+
+impl<'a> ProgramFields<'a> {
+    fn of(
+        program: &'a ValidProgram,
+        status: ProgramStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let reward_type = |r: &Option<RewardSpec>| r.as_ref().map(|r| r.reward_type.as_str());
+        let cents = |r: &Option<RewardSpec>| r.as_ref().map(|r| r.value.cents());
+        Ok(ProgramFields {
+            name: &program.name,
+            description: program.description.as_deref(),
+            program_type: program.program_type.as_str(),
+            referrer_reward_type: reward_type(&program.referrer_reward),
+            referrer_reward_value_cents: cents(&program.referrer_reward),
+            referee_reward_type: reward_type(&program.referee_reward),
+            referee_reward_value_cents: cents(&program.referee_reward),
+            max_referrals_per_patient: program.max_referrals_per_patient.map(to_i32),
+            reward_threshold: to_i32(program.reward_threshold),
+            expiry_days: to_i32(program.expiry_days),
+            reward_validity_days: to_i32(program.reward_validity_days),
+            status: status.as_str(),
+            start_date: program.start_date,
+            end_date: program.end_date,
+            target_conditions: DbTextList(program.targeting.conditions.clone()),
+            target_demographics: DbJson(
+                serde_json::to_value(&program.targeting.demographics)
+                    .map_err(|_| corrupt("target_demographics"))?,
+            ),
+            updated_at: DbTime(now),
+        })
+    }
+}
+
 fn to_i32(n: u32) -> i32 {
     // Validation caps every count well below i32::MAX.
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -303,40 +359,12 @@ pub fn create(
         if let Some(provider) = created_by {
             ensure_provider(conn, provider, now)?;
         }
-        let demographics = serde_json::to_value(&program.targeting.demographics)
-            .map_err(|_| corrupt("target_demographics"))?;
         diesel::insert_into(referral_programs::table)
             .values((
                 referral_programs::id.eq(DbUuid(id.as_uuid())),
-                referral_programs::name.eq(&program.name),
-                referral_programs::description.eq(program.description.as_deref()),
-                referral_programs::program_type.eq(program.program_type.as_str()),
-                referral_programs::referrer_reward_type.eq(program
-                    .referrer_reward
-                    .as_ref()
-                    .map(|r| r.reward_type.as_str())),
-                referral_programs::referrer_reward_value_cents
-                    .eq(program.referrer_reward.as_ref().map(|r| r.value.cents())),
-                referral_programs::referee_reward_type.eq(program
-                    .referee_reward
-                    .as_ref()
-                    .map(|r| r.reward_type.as_str())),
-                referral_programs::referee_reward_value_cents
-                    .eq(program.referee_reward.as_ref().map(|r| r.value.cents())),
-                referral_programs::max_referrals_per_patient
-                    .eq(program.max_referrals_per_patient.map(to_i32)),
-                referral_programs::reward_threshold.eq(to_i32(program.reward_threshold)),
-                referral_programs::expiry_days.eq(to_i32(program.expiry_days)),
-                referral_programs::reward_validity_days.eq(to_i32(program.reward_validity_days)),
-                referral_programs::status.eq(status.as_str()),
-                referral_programs::start_date.eq(program.start_date),
-                referral_programs::end_date.eq(program.end_date),
-                referral_programs::target_conditions
-                    .eq(DbTextList(program.targeting.conditions.clone())),
-                referral_programs::target_demographics.eq(DbJson(demographics)),
+                ProgramFields::of(program, status, now)?,
                 referral_programs::created_by.eq(created_by.map(|p| DbUuid(p.as_uuid()))),
                 referral_programs::created_at.eq(DbTime(now)),
-                referral_programs::updated_at.eq(DbTime(now)),
             ))
             .execute(conn)?;
         get(conn, id)
@@ -361,38 +389,8 @@ pub fn update(
             Some(to) => current.status.transition_to(to)?,
             None => current.status,
         };
-        let demographics = serde_json::to_value(&program.targeting.demographics)
-            .map_err(|_| corrupt("target_demographics"))?;
         diesel::update(referral_programs::table.find(DbUuid(id.as_uuid())))
-            .set((
-                referral_programs::name.eq(&program.name),
-                referral_programs::description.eq(program.description.as_deref()),
-                referral_programs::program_type.eq(program.program_type.as_str()),
-                referral_programs::referrer_reward_type.eq(program
-                    .referrer_reward
-                    .as_ref()
-                    .map(|r| r.reward_type.as_str())),
-                referral_programs::referrer_reward_value_cents
-                    .eq(program.referrer_reward.as_ref().map(|r| r.value.cents())),
-                referral_programs::referee_reward_type.eq(program
-                    .referee_reward
-                    .as_ref()
-                    .map(|r| r.reward_type.as_str())),
-                referral_programs::referee_reward_value_cents
-                    .eq(program.referee_reward.as_ref().map(|r| r.value.cents())),
-                referral_programs::max_referrals_per_patient
-                    .eq(program.max_referrals_per_patient.map(to_i32)),
-                referral_programs::reward_threshold.eq(to_i32(program.reward_threshold)),
-                referral_programs::expiry_days.eq(to_i32(program.expiry_days)),
-                referral_programs::reward_validity_days.eq(to_i32(program.reward_validity_days)),
-                referral_programs::status.eq(status.as_str()),
-                referral_programs::start_date.eq(program.start_date),
-                referral_programs::end_date.eq(program.end_date),
-                referral_programs::target_conditions
-                    .eq(DbTextList(program.targeting.conditions.clone())),
-                referral_programs::target_demographics.eq(DbJson(demographics)),
-                referral_programs::updated_at.eq(DbTime(now)),
-            ))
+            .set(ProgramFields::of(program, status, now)?)
             .execute(conn)?;
         get(conn, id)
     })

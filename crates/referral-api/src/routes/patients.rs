@@ -84,17 +84,7 @@ pub async fn list_mine(
                     to: query.to,
                 };
                 let page = referrals::list(conn, &filter, now(), query.page())?;
-                Ok(ReferralList {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|r| {
-                            let url = app.share_url(&r.referral_code.to_string());
-                            ReferralView::new(r, url)
-                        })
-                        .collect(),
-                    total: page.total,
-                })
+                Ok(ReferralList::of(page, &app))
             },
         )
         .await?;
@@ -127,8 +117,7 @@ pub async fn create(
                 let input = new_referral(PatientId::from_uuid(who.id()), body)?;
                 ensure_patient(conn, &who)?;
                 let referral = referrals::create(conn, &app.rng, &input, now())?;
-                let url = app.share_url(&referral.referral_code.to_string());
-                Ok(ReferralView::new(referral, url))
+                Ok(ReferralView::new(referral, &app))
             },
         )
         .await?;
@@ -235,8 +224,7 @@ pub async fn get_mine(
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let referral =
                     referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
-                let url = app.share_url(&referral.referral_code.to_string());
-                Ok(ReferralView::new(referral, url))
+                Ok(ReferralView::new(referral, &app))
             },
         )
         .await?;

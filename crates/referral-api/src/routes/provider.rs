@@ -4,7 +4,7 @@ use crate::auth::{Caller, PORTAL_ADMINS};
 use crate::error::ApiError;
 use crate::routes::{now, ListQuery};
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
-use crate::views::{ReferralList, ReferralView};
+use crate::views::ReferralList;
 use actix_web::{web, HttpResponse};
 use referral_domain::{PatientId, ProgramId};
 use referral_store::analytics::{self, AnalyticsFilter};
@@ -42,17 +42,7 @@ pub async fn list(
                     to: query.to,
                 };
                 let page = referrals::list(conn, &filter, now(), query.page())?;
-                Ok(ReferralList {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|r| {
-                            let url = app.share_url(&r.referral_code.to_string());
-                            ReferralView::new(r, url)
-                        })
-                        .collect(),
-                    total: page.total,
-                })
+                Ok(ReferralList::of(page, &app))
             },
         )
         .await?;

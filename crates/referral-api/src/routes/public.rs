@@ -129,8 +129,7 @@ pub async fn register(
             }
             let registrant = registrant(body, caller.is_some())?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
-            let url = app.share_url(&registration.referral.referral_code.to_string());
-            Ok(RegistrationView::new(registration, url))
+            Ok(RegistrationView::new(registration, &app))
         }
     };
     let view = match &caller {
