@@ -72,9 +72,28 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static + AuditedResource,
     {
+        self.audited_as(Some(caller), origin, action, work).await
+    }
+
+    /// As [`AppState::audited`], for a caller who may be anonymous (a visitor registering
+    /// creates a patient: that change is audited too, as role `visitor`).
+    ///
+    /// # Errors
+    /// The work's error.
+    pub async fn audited_as<T, F>(
+        &self,
+        caller: Option<&Caller>,
+        origin: &Origin,
+        action: AuditAction,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static + AuditedResource,
+    {
         let entry_base = NewAuditEntry {
-            actor_id: Some(caller.id()),
-            actor_role: caller.role().as_str().to_owned(),
+            actor_id: caller.map(Caller::id),
+            actor_role: caller.map_or("visitor", |c| c.role().as_str()).to_owned(),
             action: action.action.to_owned(),
             resource_type: action.resource_type.to_owned(),
             resource_id: action.resource_id,

@@ -381,6 +381,20 @@ both!(
         assert_eq!(read["resource_id"], id);
         let denied = find("referral.list", "forbidden").expect("denied attempt audited");
         assert_eq!(denied["actor_role"], "provider");
+        // A visitor registering creates a patient: audited as role visitor.
+        app.registers(
+            referral["referral_code"].as_str().unwrap(),
+            "bob@example.com",
+        );
+        let registrations: Value = app
+            .get(
+                Some(&app.admin()),
+                "/api/referrals/audit-trail?action=referral.register",
+            )
+            .json()
+            .unwrap();
+        assert_eq!(registrations["items"][0]["actor_role"], "visitor");
+        assert_eq!(registrations["items"][0]["resource_id"], id);
         // Reading the trail is itself audited.
         let audit_reads: Value = app
             .get(

@@ -132,19 +132,10 @@ pub async fn register(
             Ok(RegistrationView::new(registration, &app))
         }
     };
-    let view = match &caller {
-        Some(c) => {
-            state
-                .audited(
-                    c,
-                    &origin,
-                    AuditAction::new("referral.register", "referral", None),
-                    work,
-                )
-                .await?
-        }
-        None => state.db(work).await?,
-    };
+    let action = AuditAction::new("referral.register", "referral", None);
+    let view = state
+        .audited_as(caller.as_ref(), &origin, action, work)
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
