@@ -312,7 +312,7 @@ pub fn fail(
     finish(conn, id, OutboxStatus::Failed, Some(error), now, now)
 }
 
-/// Messages, newest first, optionally of one status.
+/// Messages, newest first, optionally of one status (`queued` includes claimed ones).
 ///
 /// # Errors
 /// Database errors.
@@ -324,8 +324,16 @@ pub fn list(
     let mut query = outbox::table.into_boxed();
     let mut count = outbox::table.into_boxed();
     if let Some(status) = status {
-        query = query.filter(outbox::status.eq(status.as_str()));
-        count = count.filter(outbox::status.eq(status.as_str()));
+        // A claimed message is still waiting for delivery: it lists as queued.
+        let statuses = match status {
+            OutboxStatus::Queued | OutboxStatus::Sending => vec![
+                OutboxStatus::Queued.as_str(),
+                OutboxStatus::Sending.as_str(),
+            ],
+            other => vec![other.as_str()],
+        };
+        query = query.filter(outbox::status.eq_any(statuses.clone()));
+        count = count.filter(outbox::status.eq_any(statuses));
     }
     let total = count.count().get_result(conn)?;
     let rows: Vec<MessageRow> = query
