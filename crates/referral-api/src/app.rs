@@ -9,9 +9,7 @@ use crate::routes;
 use crate::state::AppState;
 use actix_cors::Cors;
 use actix_extensible_rate_limit::backend::memory::InMemoryBackend;
-use actix_extensible_rate_limit::backend::{
-    SimpleInputFunctionBuilder, SimpleInputFuture, SimpleOutput,
-};
+use actix_extensible_rate_limit::backend::{SimpleInput, SimpleInputFuture, SimpleOutput};
 use actix_extensible_rate_limit::{HeaderCompatibleOutput, RateLimiter};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -87,9 +85,14 @@ fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceRespo
     res
 }
 
+/// Requests a minute a platform service (a valid `service` token) may make to the public
+/// endpoints: it registers patients on their behalf, from few addresses.
+pub const SERVICE_REQUESTS_PER_MINUTE: u64 = 10_000;
+
 /// The per-address limit of the public endpoints. One backend is shared by every resource,
 /// so a visitor has one budget across lookups, clicks and registrations. The key is the
-/// peer address, not `X-Forwarded-For`, which a client could forge.
+/// peer address (IPv6 grouped by /64), not `X-Forwarded-For`, which a client could forge.
+/// Platform services are keyed by their token's subject, with a budget of their own.
 pub fn public_limiter(
     backend: InMemoryBackend,
     per_minute: u64,
@@ -98,15 +101,50 @@ pub fn public_limiter(
     SimpleOutput,
     impl Fn(&ServiceRequest) -> SimpleInputFuture + 'static,
 > {
-    let input = SimpleInputFunctionBuilder::new(Duration::from_secs(60), per_minute)
-        .peer_ip_key()
-        .build();
+    let input = move |req: &ServiceRequest| -> SimpleInputFuture {
+        let service = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|token| {
+                req.app_data::<web::Data<JwtKeys>>()
+                    .and_then(|keys| keys.verify(token).ok())
+            })
+            .filter(|claims| claims.role == crate::auth::Role::Service);
+        let interval = Duration::from_secs(60);
+        let input = match service {
+            Some(claims) => SimpleInput {
+                interval,
+                max_requests: SERVICE_REQUESTS_PER_MINUTE,
+                key: format!("service:{}", claims.sub),
+            },
+            None => SimpleInput {
+                interval,
+                max_requests: per_minute,
+                key: format!("ip:{}", client_key(req)),
+            },
+        };
+        std::future::ready(Ok(input))
+    };
     RateLimiter::builder(backend, input)
         .add_headers()
         .request_denied_response(|status| {
             ApiError::RateLimited(status.seconds_until_reset().max(1)).error_response()
         })
         .build()
+}
+
+/// The peer address as a limit key; IPv6 clients get a /64 each, as providers hand out.
+fn client_key(req: &ServiceRequest) -> String {
+    match req.peer_addr().map(|a| a.ip()) {
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(ip) => ip.to_string(),
+        None => "unknown".to_owned(),
+    }
 }
 
 /// The built service, ready to listen.

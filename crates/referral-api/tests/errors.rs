@@ -370,6 +370,14 @@ fn rate_limits_answer_429_with_retry_after() {
         429,
         "rate_limited",
     );
+    // A platform service registering on behalf of patients has a budget of its own.
+    let service = app.service();
+    let by_service = app.post(
+        Some(&service),
+        "/api/referrals/AAAAAA-AAAAAA-AAAAAA/register",
+        json!({"email": "a@b.co"}),
+    );
+    assert_problem(by_service, 404, "not_found");
     // Authenticated portals are not limited by the public budget.
     assert_eq!(
         app.get(Some(&app.admin()), "/api/referral-programs")
