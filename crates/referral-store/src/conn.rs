@@ -179,6 +179,9 @@ pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, StoreError> {
     url.connect()?;
     r2d2::Pool::builder()
         .max_size(max_size.max(1))
+        // Grow on demand instead of opening every connection at start: many instances (and
+        // parallel test suites) share one PostgreSQL's connection limit.
+        .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
         .build(ConnectionManager { url })
         .map_err(|e| StoreError::Connect(e.to_string()))
