@@ -102,11 +102,7 @@ pub fn public_limiter(
     impl Fn(&ServiceRequest) -> SimpleInputFuture + 'static,
 > {
     let input = move |req: &ServiceRequest| -> SimpleInputFuture {
-        let service = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let service = crate::auth::bearer_token(req.headers())
             .and_then(|token| {
                 req.app_data::<web::Data<JwtKeys>>()
                     .and_then(|keys| keys.verify(token).ok())

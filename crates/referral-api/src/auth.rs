@@ -214,25 +214,39 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller_of(req))
+        ready(Caller::from_http(req))
     }
+}
+
+impl Caller {
+    /// The caller of a request, from its `Authorization: Bearer` header.
+    ///
+    /// # Errors
+    /// [`ApiError::Unauthenticated`] for a missing, malformed, forged or expired token.
+    pub fn from_http(req: &HttpRequest) -> Result<Caller, ApiError> {
+        caller_of(req)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
     let keys = req
         .app_data::<web::Data<JwtKeys>>()
         .ok_or(ApiError::Internal)?;
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthenticated)?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or(ApiError::Unauthenticated)?;
+    let token = bearer_token(req.headers()).ok_or(ApiError::Unauthenticated)?;
     Ok(Caller {
-        claims: keys.verify(token.trim())?,
+        claims: keys.verify(token)?,
     })
 }
 

@@ -1,6 +1,6 @@
 //! Public endpoints: look up a code, follow a link, register with a code, unsubscribe.
 
-use crate::auth::{Caller, JwtKeys, Role};
+use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 use crate::links;
 use crate::routes::now;
@@ -102,19 +102,9 @@ pub async fn register(
     body: web::Json<RegisterRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    // Visitors come without a token; a token that is there must be valid.
     let caller = if req.headers().contains_key(header::AUTHORIZATION) {
-        let keys = req
-            .app_data::<web::Data<JwtKeys>>()
-            .ok_or(ApiError::Internal)?;
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthenticated)?;
-        Some(Caller {
-            claims: keys.verify(token)?,
-        })
+        Some(Caller::from_http(&req)?)
     } else {
         None
     };
