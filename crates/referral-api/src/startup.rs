@@ -108,6 +108,40 @@ pub struct Delivery {
     api_base_url: String,
 }
 
+/// An invitation that left is an interaction of its referral (`email_sent`, `sms_sent`).
+fn record_sent(
+    conn: &mut referral_store::DbConnection,
+    message: &outbox::OutboxMessage,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let kind = match message.kind {
+        outbox::OutboxKind::Email => referral_domain::InteractionType::EmailSent,
+        outbox::OutboxKind::Sms => referral_domain::InteractionType::SmsSent,
+        outbox::OutboxKind::Payout => return Ok(()),
+    };
+    let referral = message
+        .payload
+        .get("referral_id")
+        .and_then(|v| v.as_str())
+        .and_then(|id| id.parse::<referral_domain::ReferralId>().ok());
+    match referral {
+        Some(id) if message.template == "referral_invitation" => {
+            referral_store::referrals::record_interaction(
+                conn,
+                id,
+                kind,
+                &referral_store::referrals::RequestOrigin {
+                    source: Some("outbox".into()),
+                    ..Default::default()
+                },
+                Some(serde_json::json!({"message_id": message.id})),
+                now,
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Attempts before a message is given up.
 const MAX_ATTEMPTS: i32 = 6;
 
@@ -152,6 +186,7 @@ impl Delivery {
             match self.notifier.deliver(&outgoing) {
                 Ok(()) => {
                     outbox::complete(&mut conn, message.id, now)?;
+                    record_sent(&mut conn, &message, now)?;
                     delivered += 1;
                 }
                 Err(e) if e.is_retryable() && message.attempts < MAX_ATTEMPTS => {

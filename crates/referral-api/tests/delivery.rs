@@ -59,6 +59,22 @@ fn invitations_are_delivered_once_and_failures_retried() {
         .unwrap();
     assert_eq!(sent["total"], 1);
     assert_eq!(sent["items"][0]["attempts"], 1);
+    // The referral records that its invitation left.
+    let referral: Value = response_referral(&app, &alice);
+    let id: referral_domain::ReferralId = referral["id"].as_str().unwrap().parse().unwrap();
+    let mut conn = app.db.conn();
+    let interactions = referral_store::referrals::interactions(&mut conn, id).unwrap();
+    assert!(interactions
+        .iter()
+        .any(|i| i.interaction_type == referral_domain::InteractionType::EmailSent));
+}
+
+fn response_referral(app: &TestApp, alice: &Actor) -> Value {
+    let mine: Value = app
+        .get(Some(alice), "/api/patients/me/referrals")
+        .json()
+        .unwrap();
+    mine["items"][0].clone()
 }
 
 #[test]
