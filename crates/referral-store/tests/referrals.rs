@@ -1014,3 +1014,111 @@ both_databases!(declined_referrals_close, |db: &TestDb| {
         DomainError::ReferralDeclined
     );
 });
+
+both_databases!(
+    analytics_count_by_status_program_and_window,
+    |db: &TestDb| {
+        use referral_store::analytics::{self, AnalyticsFilter};
+        let mut conn = db.conn();
+        let p1 = program(&mut conn, serde_json::json!({}));
+        let p2 = program(
+            &mut conn,
+            serde_json::json!({"name": "Other", "referrer_reward_type": "cash", "referrer_reward_value": "40"}),
+        );
+        let alice = patient(&mut conn, "alice@example.com");
+        let carol = patient(&mut conn, "carol@example.com");
+        let policy = InducementPolicy::default();
+        // p1: one converted (reward 25.00 credit), one registered, one pending with two clicks.
+        let converted = refer(&mut conn, &alice, &p1, "b1@example.com");
+        let b1 = register(&mut conn, &converted, "b1@example.com").patient;
+        let e = ConsultationEvent {
+            patient_id: b1.id,
+            consultation_id: ConsultationId::new_random(),
+            occurred_at: None,
+        };
+        events::record_consultation(&mut conn, &e, &policy, t0()).unwrap();
+        let registered = refer(&mut conn, &alice, &p1, "b2@example.com");
+        register(&mut conn, &registered, "b2@example.com");
+        let pending = refer(&mut conn, &carol, &p1, "b3@example.com");
+        for _ in 0..2 {
+            referrals::record_click(
+                &mut conn,
+                &pending.referral_code.to_string(),
+                &RequestOrigin::default(),
+                t0(),
+            )
+            .unwrap();
+        }
+        // p2: one converted, cash pending approval.
+        let cash = refer(&mut conn, &carol, &p2, "c1@example.com");
+        let c1 = register(&mut conn, &cash, "c1@example.com").patient;
+        let e = ConsultationEvent {
+            patient_id: c1.id,
+            consultation_id: ConsultationId::new_random(),
+            occurred_at: None,
+        };
+        events::record_consultation(&mut conn, &e, &policy, t0()).unwrap();
+
+        let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+        assert_eq!(all.total_referrals, 4);
+        assert_eq!(all.converted, 2);
+        assert_eq!(all.registered, 3);
+        assert_eq!(all.conversion_rate, "50.00");
+        assert_eq!(all.total_clicks, 2);
+        assert_eq!(all.active_programs, 2);
+        assert_eq!(all.by_status.get("pending"), Some(&1));
+        // Granted: three referee discounts (b1, b2, c1) and two referrer rewards.
+        assert_eq!(all.rewards_granted, 5);
+        assert_eq!(
+            all.rewards_value.to_string(),
+            "65.00",
+            "25.00 credit + 40.00 cash; discounts count as zero"
+        );
+        assert_eq!(
+            all.rewards_paid.to_string(),
+            "0.00",
+            "nothing used, the cash is not approved"
+        );
+        assert_eq!(all.average_reward_cost.to_string(), "32.50");
+
+        let only_p1 = analytics::summary(
+            &mut conn,
+            &AnalyticsFilter {
+                program_id: Some(p1.id),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(only_p1.total_referrals, 3);
+        assert_eq!(only_p1.conversion_rate, "33.33");
+        let later = analytics::summary(
+            &mut conn,
+            &AnalyticsFilter {
+                from: Some(t0() + Duration::days(1)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(later.total_referrals, 0);
+        assert_eq!(later.conversion_rate, "0.00");
+
+        let performance = analytics::performance(&mut conn, &AnalyticsFilter::default()).unwrap();
+        assert_eq!(performance.programs.len(), 2);
+        let first = performance
+            .programs
+            .iter()
+            .find(|p| p.program_id == p1.id)
+            .unwrap();
+        assert_eq!(
+            (
+                first.referrals,
+                first.registered,
+                first.converted,
+                first.clicks
+            ),
+            (3, 2, 1, 2)
+        );
+        assert_eq!(performance.top_referrers.len(), 2);
+        assert!(performance.top_referrers.iter().all(|r| r.converted == 1));
+    }
+);
