@@ -5,7 +5,7 @@ use crate::error::FieldProblem;
 use crate::state::{AppState, AuditedResource};
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
-use referral_domain::{Demographics, ProgramDraft, ReferralCode};
+use referral_domain::{Demographics, ProgramDraft};
 use referral_store::audit::AuditEntry;
 use referral_store::outbox::OutboxMessage;
 use referral_store::programs::Program;
@@ -622,8 +622,3 @@ pub struct BulkResponse {
 impl AuditedResource for BulkResponse {}
 impl AuditedResource for Vec<RewardView> {}
 impl AuditedResource for () {}
-
-/// Whether a text is a referral code (for the public endpoints' 404s).
-pub fn is_code(text: &str) -> bool {
-    ReferralCode::parse(text).is_ok()
-}

@@ -223,6 +223,23 @@ where
     }
 }
 
+/// Runs one insert in a savepoint and answers `false` when a unique index refused it (the
+/// row is already there). The savepoint matters on PostgreSQL, where a failed statement would
+/// otherwise abort the caller's whole transaction.
+///
+/// # Errors
+/// Any other database error.
+pub fn insert_unless_duplicate<F>(conn: &mut DbConnection, insert: F) -> Result<bool, StoreError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<usize, diesel::result::Error>,
+{
+    match conn.transaction(insert).map_err(StoreError::from) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

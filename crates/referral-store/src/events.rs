@@ -3,7 +3,7 @@
 //! converts their referral, and every `reward_threshold` conversions of a referrer in a
 //! program earn the referrer a reward.
 
-use crate::conn::{write_transaction, DbConnection};
+use crate::conn::{insert_unless_duplicate, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::patients;
 use crate::programs;
@@ -86,7 +86,7 @@ pub fn record_consultation(
         )? {
             return Ok(EventOutcome::Duplicate);
         }
-        let inserted = conn.transaction(|c| {
+        insert_unless_duplicate(conn, |c| {
             diesel::insert_into(consultations::table)
                 .values((
                     consultations::id.eq(DbUuid::from(event.consultation_id)),
@@ -95,8 +95,7 @@ pub fn record_consultation(
                     consultations::created_at.eq(DbTime(now)),
                 ))
                 .execute(c)
-        });
-        ignore_duplicate(inserted)?;
+        })?;
         convert(
             conn,
             event.patient_id,
@@ -123,7 +122,7 @@ pub fn record_order(
         if !mark_processed(conn, "order", DbUuid::from(event.order_id), now)? {
             return Ok(EventOutcome::Duplicate);
         }
-        let inserted = conn.transaction(|c| {
+        insert_unless_duplicate(conn, |c| {
             diesel::insert_into(orders::table)
                 .values((
                     orders::id.eq(DbUuid::from(event.order_id)),
@@ -133,8 +132,7 @@ pub fn record_order(
                     orders::created_at.eq(DbTime(now)),
                 ))
                 .execute(c)
-        });
-        ignore_duplicate(inserted)?;
+        })?;
         if event.amount.is_zero() {
             return Ok(EventOutcome::Recorded);
         }
@@ -149,14 +147,6 @@ pub fn record_order(
     })
 }
 
-fn ignore_duplicate(result: Result<usize, diesel::result::Error>) -> Result<(), StoreError> {
-    match result.map_err(StoreError::from) {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_unique_violation() => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Records the event id; `false` when it was processed before. On PostgreSQL a concurrent
 /// delivery of the same event waits on the primary key until the first commits, then
 /// fails here and changes nothing.
@@ -166,7 +156,7 @@ fn mark_processed(
     id: DbUuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let inserted = conn.transaction(|c| {
+    insert_unless_duplicate(conn, |c| {
         diesel::insert_into(processed_events::table)
             .values((
                 processed_events::event_type.eq(kind),
@@ -174,12 +164,7 @@ fn mark_processed(
                 processed_events::processed_at.eq(DbTime(now)),
             ))
             .execute(c)
-    });
-    match inserted.map_err(StoreError::from) {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e),
-    }
+    })
 }
 
 #[derive(Clone, Copy)]

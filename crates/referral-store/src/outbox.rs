@@ -7,7 +7,7 @@
 //! claimed again when the lease runs out. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`
 //! so that several workers never claim the same message.
 
-use crate::conn::{write_transaction, DbConnection};
+use crate::conn::{insert_unless_duplicate, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
 use crate::programs::{corrupt, parse_enum};
@@ -170,9 +170,7 @@ pub fn enqueue(
     {
         return Ok(false);
     }
-    // A savepoint: on PostgreSQL a unique violation would otherwise abort the caller's
-    // whole transaction.
-    let inserted = conn.transaction(|c| {
+    insert_unless_duplicate(conn, |c| {
         diesel::insert_into(outbox::table)
             .values((
                 outbox::id.eq(DbUuid(Uuid::new_v4())),
@@ -188,12 +186,7 @@ pub fn enqueue(
                 outbox::updated_at.eq(DbTime(now)),
             ))
             .execute(c)
-    });
-    match inserted.map_err(StoreError::from) {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e),
-    }
+    })
 }
 
 /// Claims up to `limit` due messages for `lease`: they become `sending` with one more

@@ -1,6 +1,6 @@
 //! Referral programs: create, update, delete (refused while it has referrals), read, list.
 
-use crate::conn::{write_transaction, DbConnection};
+use crate::conn::{insert_unless_duplicate, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
 use crate::schema::{providers, referral_programs, referrals};
@@ -324,21 +324,15 @@ fn ensure_provider(
         .count()
         .get_result(conn)?;
     if exists == 0 {
-        // A savepoint, so that a concurrent insert of the same provider does not abort the
-        // surrounding transaction on PostgreSQL.
-        let inserted = conn.transaction(|c| {
+        // A provider created concurrently by another request is just as good.
+        insert_unless_duplicate(conn, |c| {
             diesel::insert_into(providers::table)
                 .values((
                     providers::id.eq(DbUuid(id.as_uuid())),
                     providers::created_at.eq(DbTime(now)),
                 ))
                 .execute(c)
-        });
-        match inserted.map_err(StoreError::from) {
-            Ok(_) => {}
-            Err(e) if e.is_unique_violation() => {}
-            Err(e) => return Err(e),
-        }
+        })?;
     }
     Ok(())
 }

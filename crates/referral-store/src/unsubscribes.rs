@@ -1,6 +1,6 @@
 //! Recipients who unsubscribed: no more email or SMS is queued for them.
 
-use crate::conn::DbConnection;
+use crate::conn::{insert_unless_duplicate, DbConnection};
 use crate::error::StoreError;
 use crate::schema::unsubscribes;
 use crate::sql_types::DbTime;
@@ -12,22 +12,15 @@ use diesel::prelude::*;
 /// # Errors
 /// Database errors.
 pub fn add(conn: &mut DbConnection, recipient: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    if is_unsubscribed(conn, recipient)? {
-        return Ok(());
-    }
-    let inserted = conn.transaction(|c| {
+    insert_unless_duplicate(conn, |c| {
         diesel::insert_into(unsubscribes::table)
             .values((
                 unsubscribes::recipient.eq(recipient),
                 unsubscribes::created_at.eq(DbTime(now)),
             ))
             .execute(c)
-    });
-    match inserted.map_err(StoreError::from) {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_unique_violation() => Ok(()),
-        Err(e) => Err(e),
-    }
+    })?;
+    Ok(())
 }
 
 /// Whether `recipient` unsubscribed.
