@@ -139,13 +139,15 @@ pub fn find_by_email(
         .transpose()
 }
 
-/// Inserts a patient. Callers run it inside their transaction.
+/// Inserts a patient. Callers run it inside their transaction. The unique indexes on the id
+/// and the email decide, also between two requests at once: a taken one answers
+/// [`StoreError::EmailInUse`].
 pub(crate) fn insert(
     conn: &mut DbConnection,
     details: &PatientDetails,
     now: DateTime<Utc>,
 ) -> Result<Patient, StoreError> {
-    diesel::insert_into(patients::table)
+    let inserted = diesel::insert_into(patients::table)
         .values((
             patients::id.eq(DbUuid(details.id.as_uuid())),
             patients::email.eq(details.email.as_str()),
@@ -157,8 +159,13 @@ pub(crate) fn insert(
             patients::created_at.eq(DbTime(now)),
             patients::updated_at.eq(DbTime(now)),
         ))
-        .execute(conn)?;
-    get(conn, details.id)
+        .execute(conn)
+        .map_err(StoreError::from);
+    match inserted {
+        Ok(_) => get(conn, details.id),
+        Err(e) if e.is_unique_violation() => Err(StoreError::EmailInUse),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates the patient from token claims on first use, or refreshes the name and email of
@@ -179,12 +186,7 @@ pub fn upsert_from_claims(
             .first(conn)
             .optional()?
         {
-            None => {
-                if find_by_email(conn, &details.email)?.is_some() {
-                    return Err(StoreError::EmailInUse);
-                }
-                insert(conn, details, now)
-            }
+            None => insert(conn, details, now),
             Some(row) => {
                 let current = Patient::try_from(row)?;
                 let email_free = current.email == details.email

@@ -644,19 +644,18 @@ pub fn register(
         if referrer.email == registrant.email || registrant.patient_id == Some(referrer.id) {
             return Err(DomainError::SelfReferral.into());
         }
-        if patients::find_by_email(conn, &registrant.email)?.is_some() {
-            return Err(DomainError::DuplicateReferee.into());
-        }
         let details = PatientDetails {
             id: registrant.patient_id.unwrap_or_else(PatientId::new_random),
             email: registrant.email.clone(),
             name: registrant.name.clone().or(referral.referee_name.clone()),
             phone: registrant.phone.clone(),
         };
-        if registrant.patient_id.is_some() && patients::get(conn, details.id).is_ok() {
-            return Err(DomainError::DuplicateReferee.into());
-        }
-        let patient = patients::insert(conn, &details, now)?;
+        // The unique indexes on patients decide whether this person is already one, also
+        // when the same email registers with two codes at once.
+        let patient = match patients::insert(conn, &details, now) {
+            Err(StoreError::EmailInUse) => return Err(DomainError::DuplicateReferee.into()),
+            other => other?,
+        };
 
         let updated = diesel::update(
             referrals::table

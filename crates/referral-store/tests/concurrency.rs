@@ -291,3 +291,41 @@ both_databases!(
         assert_eq!(ids.len(), 30);
     }
 );
+
+both_databases!(
+    one_email_registering_with_five_codes_at_once_becomes_one_patient,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        // Five friends invited Bob, each in a program of their own.
+        let codes: Vec<String> = (0..5)
+            .map(|i| {
+                let program = program(
+                    &mut conn,
+                    serde_json::json!({"name": format!("Program {i}")}),
+                );
+                let referrer = patient(&mut conn, &format!("referrer{i}@example.com"));
+                refer(&mut conn, &referrer, &program, "bob@example.com")
+                    .referral_code
+                    .to_string()
+            })
+            .collect();
+        drop(conn);
+        let policy = InducementPolicy::default();
+        let results = together(db, 5, |i, conn| {
+            referrals::register(
+                conn,
+                &codes[i],
+                &registrant("bob@example.com"),
+                &policy,
+                t0(),
+            )
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        for err in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(err, StoreError::Domain(DomainError::DuplicateReferee)),
+                "{err:?}"
+            );
+        }
+    }
+);
