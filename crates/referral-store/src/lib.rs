@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod bulk;
 pub mod conn;
 pub mod error;
 pub mod events;

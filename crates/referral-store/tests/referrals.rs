@@ -1122,3 +1122,46 @@ both_databases!(
         assert!(performance.top_referrers.iter().all(|r| r.converted == 1));
     }
 );
+
+both_databases!(
+    bulk_operations_apply_to_each_referral_on_its_own,
+    |db: &TestDb| {
+        use referral_store::bulk::{self, BulkOperation};
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let pending = refer(&mut conn, &alice, &program, "bob@example.com");
+        let registered = refer(&mut conn, &alice, &program, "carl@example.com");
+        register(&mut conn, &registered, "carl@example.com");
+        let unknown = referral_domain::ReferralId::new_random();
+
+        let results = bulk::apply(
+            &mut conn,
+            BulkOperation::Decline,
+            &[pending.id, registered.id, unknown],
+            t0(),
+        );
+        assert_eq!(results.len(), 3);
+        assert!(results[0].1.is_ok());
+        assert!(matches!(
+            results[1].1,
+            Err(StoreError::Domain(DomainError::DeclineNotPending(
+                ReferralStatus::Registered
+            )))
+        ));
+        assert!(matches!(results[2].1, Err(StoreError::NotFound)));
+        assert_eq!(
+            referrals::get(&mut conn, pending.id, t0()).unwrap().status,
+            ReferralStatus::Declined
+        );
+        assert_eq!(
+            referrals::get(&mut conn, registered.id, t0())
+                .unwrap()
+                .status,
+            ReferralStatus::Registered,
+            "a refusal changes nothing"
+        );
+        assert_eq!("approve_reward".parse(), Ok(BulkOperation::ApproveReward));
+        assert!("explode".parse::<BulkOperation>().is_err());
+    }
+);

@@ -11,8 +11,9 @@ use crate::views::{
 use actix_web::{web, HttpResponse};
 use referral_domain::ReferralId;
 use referral_store::audit::{self, AuditFilter};
+use referral_store::bulk::{self, BulkOperation, MAX_BULK_IDS};
 use referral_store::outbox::{self, OutboxStatus};
-use referral_store::{referrals, rewards};
+use referral_store::rewards;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -82,39 +83,33 @@ pub async fn bulk(
             move |conn| {
                 who.require(ADMINS)?;
                 let mut problems = Vec::new();
-                if !matches!(
-                    body.operation.as_str(),
-                    "decline" | "approve_reward" | "reject_reward"
-                ) {
+                let operation: Option<BulkOperation> = body.operation.parse().ok();
+                if operation.is_none() {
                     problems.push(FieldProblem::new(
                         "operation",
                         "must be decline, approve_reward or reject_reward",
                     ));
                 }
-                if body.referral_ids.is_empty() || body.referral_ids.len() > 500 {
+                if body.referral_ids.is_empty() || body.referral_ids.len() > MAX_BULK_IDS {
                     problems.push(FieldProblem::new("referral_ids", "between 1 and 500 ids"));
                 }
-                if !problems.is_empty() {
+                let Some(operation) = operation.filter(|_| problems.is_empty()) else {
                     return Err(ApiError::Validation(problems));
-                }
-                let mut results = Vec::with_capacity(body.referral_ids.len());
-                for id in &body.referral_ids {
-                    let referral_id = ReferralId::from_uuid(*id);
-                    let outcome = match body.operation.as_str() {
-                        "decline" => referrals::decline(conn, referral_id, now()).map(|_| ()),
-                        "approve_reward" => {
-                            rewards::decide_approval(conn, referral_id, true, None, now())
-                                .map(|_| ())
-                        }
-                        _ => rewards::decide_approval(conn, referral_id, false, None, now())
-                            .map(|_| ()),
-                    };
-                    results.push(BulkItemResult {
-                        referral_id: *id,
+                };
+                let ids: Vec<ReferralId> = body
+                    .referral_ids
+                    .iter()
+                    .copied()
+                    .map(ReferralId::from_uuid)
+                    .collect();
+                let results: Vec<BulkItemResult> = bulk::apply(conn, operation, &ids, now())
+                    .into_iter()
+                    .map(|(id, outcome)| BulkItemResult {
+                        referral_id: id.as_uuid(),
                         ok: outcome.is_ok(),
                         code: outcome.err().map(|e| ApiError::from(e).code().to_owned()),
-                    });
-                }
+                    })
+                    .collect();
                 let succeeded = results.iter().filter(|r| r.ok).count();
                 Ok(BulkResponse {
                     operation: body.operation,
