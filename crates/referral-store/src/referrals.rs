@@ -51,6 +51,9 @@ pub struct Referral {
     pub referral_message: Option<String>,
     /// Status as of the read.
     pub status: ReferralStatus,
+    /// Status as stored: what transitions start from.
+    #[serde(skip)]
+    stored_status: ReferralStatus,
     /// When the referee registered.
     pub referee_registered_at: Option<DateTime<Utc>>,
     /// The consultation that converted it.
@@ -87,15 +90,8 @@ pub struct Referral {
 
 impl Referral {
     fn lifecycle(&self) -> ReferralLifecycle {
-        // The stored status: reads show the effective one, transitions need what is stored.
-        let stored =
-            if self.status == ReferralStatus::Expired && self.referee_registered_at.is_none() {
-                ReferralStatus::Pending
-            } else {
-                self.status
-            };
         ReferralLifecycle::from_stored(
-            stored,
+            self.stored_status,
             self.expires_at,
             self.referee_registered_at,
             self.converted_at,
@@ -160,6 +156,7 @@ impl ReferralRow {
                 .transpose()?,
             referral_message: self.referral_message,
             status: effective_status(stored, self.expires_at.0, now),
+            stored_status: stored,
             referee_registered_at: self.referee_registered_at.map(|t| t.0),
             first_consultation_id: self
                 .first_consultation_id

@@ -44,7 +44,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The page, checked: out-of-range values are refused rather than silently clamped.
+    /// The page (values clamped into range; call [`ListQuery::check`] first to refuse them).
     pub fn page(&self) -> Page {
         Page::new(self.limit, self.offset)
     }
