@@ -30,6 +30,9 @@ pub enum Command {
     DevToken(DevTokenArgs),
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Run only the background workers (outbox delivery, expiry sweeps, reminders), for
+    /// running them apart from the HTTP instances; stops on SIGTERM or Ctrl-C.
+    Worker,
 }
 
 /// `dev-token` options.
@@ -139,39 +142,74 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "REFERRAL_WORKER_INTERVAL",
-        default_value_t = 30,
+        default_value_t = 5,
         global = true
     )]
     pub worker_interval: u64,
-    /// SendGrid API key (email); without any provider, messages are only logged as sent.
-    #[arg(long, env = "SENDGRID_API_KEY", hide_env_values = true, global = true)]
+    /// Delivery attempts of a message before it is marked failed.
+    #[arg(
+        long,
+        env = "REFERRAL_OUTBOX_MAX_ATTEMPTS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(i32).range(1..=50),
+        global = true
+    )]
+    pub outbox_max_attempts: i32,
+    /// Days before an unused reward expires that its owner gets a reminder (0: none).
+    #[arg(
+        long,
+        env = "REFERRAL_REWARD_REMINDER_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub reward_reminder_days: u32,
+    /// Where messages are written when no provider key is set (development).
+    #[arg(
+        long,
+        env = "REFERRAL_MAILBOX_DIR",
+        default_value = "./data/outbox",
+        global = true
+    )]
+    pub mailbox_dir: std::path::PathBuf,
+    /// SendGrid API key (email). With no provider key at all, messages go to the mailbox.
+    #[arg(
+        long,
+        env = "REFERRAL_SENDGRID_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub sendgrid_api_key: Option<String>,
     /// Sender address of emails.
     #[arg(
         long,
-        env = "SENDGRID_FROM",
+        env = "REFERRAL_EMAIL_FROM",
         default_value = "referrals@zappyhealth.example",
         global = true
     )]
-    pub sendgrid_from: String,
+    pub email_from: String,
     /// SendGrid API base URL.
     #[arg(
         long,
-        env = "SENDGRID_BASE_URL",
+        env = "REFERRAL_SENDGRID_BASE_URL",
         default_value = "https://api.sendgrid.com",
         global = true
     )]
     pub sendgrid_base_url: String,
     /// Twilio account SID (SMS).
-    #[arg(long, env = "TWILIO_ACCOUNT_SID", global = true)]
+    #[arg(long, env = "REFERRAL_TWILIO_ACCOUNT_SID", global = true)]
     pub twilio_account_sid: Option<String>,
     /// Twilio auth token.
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub twilio_auth_token: Option<String>,
     /// Twilio sender number.
     #[arg(
         long,
-        env = "TWILIO_FROM",
+        env = "REFERRAL_TWILIO_FROM",
         default_value = "+15550000000",
         global = true
     )]
@@ -179,18 +217,23 @@ pub struct ServeArgs {
     /// Twilio API base URL.
     #[arg(
         long,
-        env = "TWILIO_BASE_URL",
+        env = "REFERRAL_TWILIO_BASE_URL",
         default_value = "https://api.twilio.com",
         global = true
     )]
     pub twilio_base_url: String,
     /// Stripe secret key (cash payouts).
-    #[arg(long, env = "STRIPE_API_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "REFERRAL_STRIPE_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub stripe_api_key: Option<String>,
     /// Stripe API base URL.
     #[arg(
         long,
-        env = "STRIPE_BASE_URL",
+        env = "REFERRAL_STRIPE_BASE_URL",
         default_value = "https://api.stripe.com",
         global = true
     )]
@@ -207,13 +250,14 @@ impl ServeArgs {
         }
     }
 
-    /// The delivery providers these settings configure.
-    pub fn providers(&self) -> referral_notify::ProviderConfig {
+    /// Where messages go: the providers whose keys are set, or, with none set, the mailbox
+    /// directory.
+    pub fn transport(&self) -> referral_notify::Transport {
         use referral_notify::transport::{SendGrid, Stripe, Twilio};
-        referral_notify::ProviderConfig {
+        let providers = referral_notify::ProviderConfig {
             sendgrid: self.sendgrid_api_key.clone().map(|api_key| SendGrid {
                 api_key,
-                from_email: self.sendgrid_from.clone(),
+                from_email: self.email_from.clone(),
                 base_url: self.sendgrid_base_url.clone(),
             }),
             twilio: match (&self.twilio_account_sid, &self.twilio_auth_token) {
@@ -229,6 +273,11 @@ impl ServeArgs {
                 api_key,
                 base_url: self.stripe_base_url.clone(),
             }),
+        };
+        if providers.is_empty() {
+            referral_notify::Transport::Mailbox(self.mailbox_dir.clone())
+        } else {
+            referral_notify::Transport::Providers(providers)
         }
     }
 
@@ -246,8 +295,12 @@ impl ServeArgs {
             federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
             worker_interval: 0,
+            outbox_max_attempts: 8,
+            reward_reminder_days: 7,
+            mailbox_dir: std::env::temp_dir()
+                .join(format!("referral-mailbox-{}", uuid::Uuid::new_v4())),
             sendgrid_api_key: None,
-            sendgrid_from: "referrals@zappyhealth.example".into(),
+            email_from: "referrals@zappyhealth.example".into(),
             sendgrid_base_url: "http://127.0.0.1:9".into(),
             twilio_account_sid: None,
             twilio_auth_token: None,

@@ -1,4 +1,4 @@
-//! `referral-api`: serve (default), migrate, dev-token, openapi.
+//! `referral-api`: serve (default), worker, migrate, dev-token, openapi.
 
 use clap::Parser;
 use referral_api::auth::{Claims, JwtKeys, Role};
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::DevToken(args) => dev_token(&cli.serve, args),
+        Command::Worker => worker(&cli.serve),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,17 +69,40 @@ fn dev_token(
 fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
     let bind = args.bind.clone();
     let interval = args.worker_interval;
+    let reminder_days = args.reward_reminder_days;
     let (service, delivery) = startup::build(args)?;
     let listener = std::net::TcpListener::bind(&bind)?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let state = service.state.clone();
     actix_web::rt::System::new().block_on(async move {
         if interval > 0 {
-            workers::spawn(state, delivery, std::time::Duration::from_secs(interval));
+            workers::spawn(
+                delivery,
+                reminder_days,
+                std::time::Duration::from_secs(interval),
+            );
         }
         // actix-web stops gracefully on SIGTERM and SIGINT: in-flight requests finish.
         app::run(service, listener)?.await
     })?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+fn worker(args: &referral_api::config::ServeArgs) -> Result<(), StartupError> {
+    let delivery = startup::build_worker(args)?;
+    let interval = std::time::Duration::from_secs(args.worker_interval.max(1));
+    tracing::info!(
+        interval_s = interval.as_secs(),
+        "worker running (outbox, sweeps, reminders)"
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(workers::run_until_stopped(
+            delivery,
+            args.reward_reminder_days,
+            interval,
+        ))?;
+    tracing::info!("worker stopped");
     Ok(())
 }

@@ -23,8 +23,8 @@ pub struct AppState {
     pub public_base_url: String,
     /// Secure random generator for codes.
     pub rng: SystemRandom,
-    /// Key that signs unsubscribe links.
-    pub link_key: ring::hmac::Key,
+    /// Unsubscribe links and suppression hashes.
+    pub links: crate::links::LinkKeys,
 }
 
 impl AppState {

@@ -494,7 +494,8 @@ pub struct NotificationView {
     /// `email`, `sms` or `payout`.
     pub kind: String,
     pub template: String,
-    /// `queued`, `sending`, `sent` or `failed`.
+    /// `queued` (claimed ones included), `sent`, `failed` or `suppressed` (the recipient
+    /// unsubscribed).
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -534,6 +535,8 @@ pub struct CreateReferralRequest {
     pub referral_message: Option<String>,
     /// The program; when omitted, the oldest active program that accepts the patient.
     pub program_id: Option<Uuid>,
+    /// Required `true` with `referral_source` `sms`: the friend agreed to receive a text.
+    pub sms_consent: Option<bool>,
 }
 
 /// Registration with a code.

@@ -1,52 +1,113 @@
-//! Background work: the expiry sweeps and the outbox delivery, on a timer. Every instance
-//! may run them: the sweeps are idempotent and outbox claims never overlap.
+//! Background work on a timer: the expiry sweeps, the reward-expiry reminders and the outbox
+//! delivery. Every instance may run them (in-process with `serve`, or alone with `worker`):
+//! the sweeps are idempotent and outbox claims never overlap.
 
-use crate::state::AppState;
-use chrono::Utc;
-use referral_store::{referrals, rewards};
+use crate::delivery::{Delivery, RoundReport};
+use chrono::{DateTime, Duration, Utc};
+use referral_store::{referrals, rewards, Pool, StoreError};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Runs one round of the expiry sweeps; returns (referrals, rewards) expired.
+/// What one round of sweeps did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Referrals that expired.
+    pub referrals_expired: usize,
+    /// Rewards that expired.
+    pub rewards_expired: usize,
+    /// Reminders queued for rewards about to expire.
+    pub reminders_queued: usize,
+}
+
+/// Runs one round of the sweeps at `now`.
 ///
 /// # Errors
 /// Store errors.
-pub fn sweep_once(state: &AppState) -> Result<(usize, usize), referral_store::StoreError> {
-    let mut conn = state.pool.get()?;
-    let now = Utc::now();
-    let expired_referrals = referrals::expire_due(&mut conn, now)?;
-    let expired_rewards = rewards::expire_due(&mut conn, now)?;
-    Ok((expired_referrals, expired_rewards))
+pub fn sweep_once(
+    pool: &Pool,
+    reminder_days: u32,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, StoreError> {
+    let mut conn = pool.get()?;
+    let referrals_expired = referrals::expire_due(&mut conn, now)?;
+    let rewards_expired = rewards::expire_due(&mut conn, now)?;
+    let reminders_queued = if reminder_days > 0 {
+        rewards::queue_expiry_reminders(&mut conn, Duration::days(reminder_days.into()), now)?
+    } else {
+        0
+    };
+    Ok(SweepReport {
+        referrals_expired,
+        rewards_expired,
+        reminders_queued,
+    })
 }
 
-/// Starts the workers on the current runtime, every `interval`.
-pub fn spawn(state: Arc<AppState>, delivery: Arc<crate::startup::Delivery>, interval: Duration) {
+/// Batches one round may deliver before the next sweep.
+const MAX_BATCHES_PER_ROUND: usize = 50;
+
+/// One round: sweeps, then delivery until nothing is due. Logs a line when it did something.
+fn round(delivery: &Delivery, reminder_days: u32) {
+    let now = Utc::now();
+    match sweep_once(&delivery.pool, reminder_days, now) {
+        Ok(s) if s != SweepReport::default() => tracing::info!(
+            referrals_expired = s.referrals_expired,
+            rewards_expired = s.rewards_expired,
+            reminders_queued = s.reminders_queued,
+            "sweep"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweep failed"),
+    }
+    match delivery.drain(now, MAX_BATCHES_PER_ROUND) {
+        Ok(r) if r != RoundReport::default() => tracing::info!(
+            sent = r.sent,
+            retried = r.retried,
+            failed = r.failed,
+            suppressed = r.suppressed,
+            "outbox"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "outbox delivery failed"),
+    }
+}
+
+/// Runs the rounds every `interval` on the current actix runtime, off its executor threads.
+pub fn spawn(delivery: Arc<Delivery>, reminder_days: u32, interval: std::time::Duration) {
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(interval);
         loop {
             ticker.tick().await;
-            let round_state = state.clone();
-            let round_delivery = delivery.clone();
-            let result = actix_web::web::block(move || {
-                let swept = sweep_once(&round_state);
-                let delivered = round_delivery.deliver_due(&round_state);
-                (swept, delivered)
-            })
-            .await;
-            match result {
-                Ok((Ok((r, w)), delivered)) => {
-                    if r + w > 0 {
-                        tracing::info!(referrals = r, rewards = w, "expiry sweep");
-                    }
-                    match delivered {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(messages = n, "outbox delivered"),
-                        Err(e) => tracing::warn!(error = %e, "outbox delivery failed"),
-                    }
-                }
-                Ok((Err(e), _)) => tracing::warn!(error = %e, "expiry sweep failed"),
-                Err(e) => tracing::warn!(error = %e, "worker round failed"),
+            let worker = delivery.clone();
+            if let Err(e) = actix_web::web::block(move || round(&worker, reminder_days)).await {
+                tracing::warn!(error = %e, "worker round failed");
             }
         }
     });
+}
+
+/// Runs the rounds every `interval` until SIGTERM or Ctrl-C (the `worker` subcommand). A round
+/// in progress finishes first, so no claimed message is left waiting for its lease.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub async fn run_until_stopped(
+    delivery: Arc<Delivery>,
+    reminder_days: u32,
+    interval: std::time::Duration,
+) -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let worker = delivery.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || round(&worker, reminder_days)).await {
+                    tracing::warn!(error = %e, "worker round failed");
+                }
+            }
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(())
 }

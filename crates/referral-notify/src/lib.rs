@@ -1,9 +1,14 @@
-//! Templates and delivery of the referral service's messages: invitation and reward emails
-//! (SendGrid), invitation SMS (Twilio) and cash payouts (Stripe). No SQL here: the API's
+//! Templates and delivery of the referral service's messages: invitation, welcome-bonus,
+//! reward and reminder emails (SendGrid), invitation SMS (Twilio) and cash payouts (Stripe),
+//! or, with no provider configured, files in a mailbox directory. No SQL here: the API's
 //! worker claims outbox rows and hands them to [`Notifier::deliver`].
 
+mod mailbox;
 pub mod templates;
 pub mod transport;
 
-pub use templates::{Rendered, Templates};
-pub use transport::{Notifier, NotifyError, ProviderConfig};
+pub use mailbox::default_dir as default_mailbox_dir;
+pub use templates::{RenderedEmail, Templates};
+pub use transport::{
+    Channel, Delivered, Notifier, NotifyError, Outgoing, ProviderConfig, Transport,
+};

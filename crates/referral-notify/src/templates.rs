@@ -1,115 +1,172 @@
-//! The message templates of the seed design, rendered with handlebars (HTML-escaped for
-//! email bodies; plain text for SMS).
+//! The message templates of the seed design: handlebars files under `templates/`, compiled
+//! into the binary and registered once at start in strict mode, so a variable the payload
+//! lacks is an error rather than a silent blank.
+//!
+//! HTML bodies escape every value except the service-made URLs (`{{{ }}}`); text bodies and
+//! SMS are plain text, where markup is inert. Every message carries the FTC disclosure that
+//! the referrer may receive a reward, and an unsubscribe link.
 
 use crate::transport::NotifyError;
 use handlebars::Handlebars;
 use serde_json::Value;
 
-/// A rendered message.
+/// The most characters an SMS may have (two concatenated segments).
+pub const SMS_MAX_CHARS: usize = 320;
+
+/// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    /// Email subject (empty for SMS).
+pub struct RenderedEmail {
+    /// Subject line.
     pub subject: String,
-    /// Email HTML body, or the SMS text.
-    pub body: String,
+    /// HTML body.
+    pub html: String,
+    /// Plain-text body.
+    pub text: String,
 }
+
+/// The email templates, by name. Each has `.subject`, `.html` and `.txt` files.
+pub const EMAIL_TEMPLATES: [&str; 4] = [
+    "referral_invitation",
+    "welcome_bonus",
+    "reward_earned",
+    "reward_expiring",
+];
+
+/// The SMS templates, by name.
+pub const SMS_TEMPLATES: [&str; 1] = ["referral_invitation"];
+
+macro_rules! template_files {
+    ($($name:literal),+ $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name, ".hbs")))),+]
+    };
+}
+
+/// Escaped (HTML) templates.
+const HTML_FILES: &[(&str, &str)] = template_files!(
+    "partials_footer.html",
+    "referral_invitation.html",
+    "welcome_bonus.html",
+    "reward_earned.html",
+    "reward_expiring.html",
+);
+
+/// Plain-text templates (subjects, text bodies, SMS).
+const TEXT_FILES: &[(&str, &str)] = template_files!(
+    "partials_footer.txt",
+    "referral_invitation.subject",
+    "referral_invitation.txt",
+    "referral_invitation.sms",
+    "welcome_bonus.subject",
+    "welcome_bonus.txt",
+    "reward_earned.subject",
+    "reward_earned.txt",
+    "reward_expiring.subject",
+    "reward_expiring.txt",
+);
 
 /// The registered templates.
 #[derive(Debug)]
 pub struct Templates {
-    registry: Handlebars<'static>,
+    html: Handlebars<'static>,
     text: Handlebars<'static>,
 }
 
-const INVITATION_SUBJECT: &str = "{{#if referrer_name}}{{referrer_name}} thinks{{else}}A friend thinks{{/if}} you'd love Zappy Health";
-// URLs are made by the service, so they go in unescaped ({{{ }}}); names and messages are
-// escaped.
-const INVITATION_EMAIL: &str = r#"<h2>Your friend {{#if referrer_name}}{{referrer_name}}{{else}}a patient of ours{{/if}} thinks you'd love Zappy Health!</h2>
-<p>{{#if referrer_name}}{{referrer_name}}{{else}}Your friend{{/if}} has invited you to try our telehealth platform.</p>
-{{#if referral_message}}<blockquote>{{referral_message}}</blockquote>{{/if}}
-{{#if referee_reward_value}}<div class="reward-highlight"><h3>Your welcome bonus: {{reward_text}}</h3></div>{{/if}}
-<a href="{{{register_url}}}" class="cta-button">Claim your bonus and get started</a>
-<p>This offer expires in {{expiry_days}} days.</p>
-<p style="font-size:small"><a href="{{{unsubscribe_url}}}">Unsubscribe</a></p>"#;
-const INVITATION_SMS: &str = "{{#if referrer_name}}{{referrer_name}}{{else}}A friend{{/if}} invited you to try Zappy Health!{{#if referee_reward_value}} Get {{reward_text}}:{{/if}} {{register_url}} Stop: {{unsubscribe_url}}";
-const REWARD_SUBJECT: &str = "Your referral reward is ready";
-const REWARD_EMAIL: &str = r#"<h2>Congratulations! Your referral reward is {{#if pending_approval}}on its way{{else}}ready{{/if}}!</h2>
-<p>Great news: someone you referred just completed their first visit.</p>
-<div class="reward-earned"><h3>You've earned: {{reward_description}}</h3>
-<p>{{#if pending_approval}}It will be available once approved.{{else}}Available in your account now.{{/if}}</p></div>
-<p style="font-size:small"><a href="{{{unsubscribe_url}}}">Unsubscribe</a></p>"#;
+fn template_error(e: impl std::fmt::Display) -> NotifyError {
+    NotifyError::Template(e.to_string())
+}
+
+fn register(registry: &mut Handlebars<'static>, files: &[(&str, &str)]) -> Result<(), NotifyError> {
+    for (name, source) in files {
+        if let Some(partial) = name.strip_prefix("partials_") {
+            registry
+                .register_partial(&partial.replace('.', "_"), *source)
+                .map_err(template_error)?;
+        } else {
+            registry
+                .register_template_string(name, *source)
+                .map_err(template_error)?;
+        }
+    }
+    Ok(())
+}
 
 impl Templates {
-    /// Registers every template (strict mode: a missing variable is an error, not a blank).
+    /// Registers every template in strict mode.
     ///
     /// # Errors
-    /// A template that does not compile (a bug).
+    /// A template that does not compile (a bug, caught by the tests).
     pub fn new() -> Result<Self, NotifyError> {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(false);
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        register(&mut html, HTML_FILES)?;
         let mut text = Handlebars::new();
+        text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
-        for (name, source) in [
-            ("referral_invitation.subject", INVITATION_SUBJECT),
-            ("reward_earned.subject", REWARD_SUBJECT),
-            ("referral_invitation.sms", INVITATION_SMS),
-        ] {
-            text.register_template_string(name, source)
-                .map_err(|e| NotifyError::Template(e.to_string()))?;
-        }
-        for (name, source) in [
-            ("referral_invitation.email", INVITATION_EMAIL),
-            ("reward_earned.email", REWARD_EMAIL),
-        ] {
-            registry
-                .register_template_string(name, source)
-                .map_err(|e| NotifyError::Template(e.to_string()))?;
-        }
-        Ok(Self { registry, text })
+        register(&mut text, TEXT_FILES)?;
+        Ok(Self { html, text })
     }
 
-    /// Renders `template` for `channel` (`email` or `sms`) with `data`.
+    /// Renders the email `template` with `data`.
     ///
     /// # Errors
-    /// [`NotifyError::Template`] for an unknown template or channel.
-    pub fn render(
-        &self,
-        template: &str,
-        channel: &str,
-        data: &Value,
-    ) -> Result<Rendered, NotifyError> {
+    /// [`NotifyError::Template`] for an unknown template or a variable `data` lacks.
+    pub fn render_email(&self, template: &str, data: &Value) -> Result<RenderedEmail, NotifyError> {
         let data = with_reward_text(data);
-        match channel {
-            "email" => Ok(Rendered {
-                subject: self
-                    .text
-                    .render(&format!("{template}.subject"), &data)
-                    .map_err(|e| NotifyError::Template(e.to_string()))?,
-                body: self
-                    .registry
-                    .render(&format!("{template}.email"), &data)
-                    .map_err(|e| NotifyError::Template(e.to_string()))?,
-            }),
-            "sms" => Ok(Rendered {
-                subject: String::new(),
-                body: self
-                    .text
-                    .render(&format!("{template}.sms"), &data)
-                    .map_err(|e| NotifyError::Template(e.to_string()))?,
-            }),
-            other => Err(NotifyError::Template(format!("no {other} channel"))),
+        let subject = self
+            .text
+            .render(&format!("{template}.subject"), &data)
+            .map_err(template_error)?;
+        Ok(RenderedEmail {
+            subject: subject.trim().to_owned(),
+            html: self
+                .html
+                .render(&format!("{template}.html"), &data)
+                .map_err(template_error)?,
+            text: self
+                .text
+                .render(&format!("{template}.txt"), &data)
+                .map_err(template_error)?,
+        })
+    }
+
+    /// Renders the SMS `template` with `data`, at most [`SMS_MAX_CHARS`] characters. A
+    /// referrer name that makes it too long is left out ("A friend") rather than cut.
+    ///
+    /// # Errors
+    /// [`NotifyError::Template`] for an unknown template, a missing variable, or a message
+    /// too long even without the name.
+    pub fn render_sms(&self, template: &str, data: &Value) -> Result<String, NotifyError> {
+        let mut data = with_reward_text(data);
+        let name = format!("{template}.sms");
+        let body = self.text.render(&name, &data).map_err(template_error)?;
+        if body.chars().count() <= SMS_MAX_CHARS {
+            return Ok(body);
+        }
+        if let Some(map) = data.as_object_mut() {
+            map.insert("referrer_name".into(), Value::Null);
+        }
+        let body = self.text.render(&name, &data).map_err(template_error)?;
+        if body.chars().count() <= SMS_MAX_CHARS {
+            Ok(body)
+        } else {
+            Err(NotifyError::Template(format!(
+                "the SMS has {} characters, more than {SMS_MAX_CHARS}",
+                body.chars().count()
+            )))
         }
     }
 }
 
-/// "20% off your first consultation" or "25.00 credit": the reward in words.
+/// "20% off your first consultation" or "$25.00 account credit": the referee's reward in
+/// words, from `referee_reward_type` and `referee_reward_value` when the payload has them.
 fn with_reward_text(data: &Value) -> Value {
     let mut data = data.clone();
-    let kind = data
+    let Some(kind) = data
         .get("referee_reward_type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+        .map(|k| k.as_str().unwrap_or_default().to_owned())
+    else {
+        return data;
+    };
     let value = data
         .get("referee_reward_value")
         .and_then(Value::as_str)
@@ -136,49 +193,154 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn data() -> Value {
+    fn invitation() -> Value {
         json!({
             "referrer_name": "Alice <b>",
+            "referee_name": "Bob",
             "referee_reward_type": "discount",
             "referee_reward_value": "20.00",
             "expiry_days": 30,
-            "register_url": "http://portal.test/register?ref=ABC",
-            "unsubscribe_url": "http://api.test/api/unsubscribe/t",
-            "referral_message": null,
+            "register_url": "http://portal.test/register?ref=ABCDEF-GHJKMN-PQRSTV",
+            "unsubscribe_url": "http://api.test/api/unsubscribe/0123456789abcdef0123456789abcdef.0123456789abcdef01234567",
+            "referral_message": "You'll like it <script>alert(1)</script>",
         })
     }
 
-    #[test]
-    fn invitation_email_names_the_bonus_and_escapes_html() {
-        let t = Templates::new().unwrap();
-        let r = t.render("referral_invitation", "email", &data()).unwrap();
-        assert_eq!(r.subject, "Alice <b> thinks you'd love Zappy Health");
-        assert!(r.body.contains("20% off your first consultation"));
-        assert!(r.body.contains("Alice &lt;b&gt;"), "{}", r.body);
-        assert!(r.body.contains("expires in 30 days"));
-        assert!(r.body.contains("http://portal.test/register?ref=ABC"));
-        assert!(r.body.contains("/api/unsubscribe/t"));
+    fn welcome() -> Value {
+        json!({"patient_name": "Bob", "reward_description": "$10.00 account credit", "pending_approval": false,
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+    }
+
+    fn earned() -> Value {
+        json!({"referee_name": "Bob", "reward_description": "$25.00 account credit", "pending_approval": false,
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+    }
+
+    fn expiring() -> Value {
+        json!({"patient_name": "Alice", "reward_description": "$25.00 account credit", "expires_on": "2027-01-31",
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+    }
+
+    fn email_snapshot(e: &RenderedEmail) -> String {
+        format!(
+            "Subject: {}\n\n--- html ---\n{}\n--- text ---\n{}",
+            e.subject, e.html, e.text
+        )
     }
 
     #[test]
-    fn invitation_sms_is_plain_text() {
+    fn invitation_email_snapshot() {
         let t = Templates::new().unwrap();
-        let r = t.render("referral_invitation", "sms", &data()).unwrap();
-        assert_eq!(
-            r.body,
-            "Alice <b> invited you to try Zappy Health! Get 20% off your first consultation: http://portal.test/register?ref=ABC Stop: http://api.test/api/unsubscribe/t"
-        );
-    }
-
-    #[test]
-    fn reward_email_and_unknown_templates() {
-        let t = Templates::new().unwrap();
-        let r = t
-            .render("reward_earned", "email", &json!({"reward_description": "25.00 account credit", "pending_approval": false, "unsubscribe_url": "u"}))
+        let e = t
+            .render_email("referral_invitation", &invitation())
             .unwrap();
-        assert!(r.body.contains("You've earned: 25.00 account credit"));
-        assert!(r.body.contains("Available in your account now"));
-        assert!(t.render("nope", "email", &json!({})).is_err());
-        assert!(t.render("referral_invitation", "fax", &json!({})).is_err());
+        insta::assert_snapshot!(email_snapshot(&e));
+    }
+
+    #[test]
+    fn invitation_sms_snapshot() {
+        let t = Templates::new().unwrap();
+        let sms = t.render_sms("referral_invitation", &invitation()).unwrap();
+        assert!(sms.chars().count() <= SMS_MAX_CHARS);
+        insta::assert_snapshot!(sms);
+    }
+
+    #[test]
+    fn welcome_bonus_snapshot() {
+        let t = Templates::new().unwrap();
+        insta::assert_snapshot!(email_snapshot(
+            &t.render_email("welcome_bonus", &welcome()).unwrap()
+        ));
+    }
+
+    #[test]
+    fn reward_earned_snapshot() {
+        let t = Templates::new().unwrap();
+        insta::assert_snapshot!(email_snapshot(
+            &t.render_email("reward_earned", &earned()).unwrap()
+        ));
+    }
+
+    #[test]
+    fn reward_expiring_snapshot() {
+        let t = Templates::new().unwrap();
+        insta::assert_snapshot!(email_snapshot(
+            &t.render_email("reward_expiring", &expiring()).unwrap()
+        ));
+    }
+
+    #[test]
+    fn user_text_renders_inert_in_html() {
+        let t = Templates::new().unwrap();
+        let e = t
+            .render_email("referral_invitation", &invitation())
+            .unwrap();
+        assert!(!e.html.contains("<script>"), "{}", e.html);
+        assert!(e.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(e.html.contains("Alice &lt;b&gt;"));
+        assert_eq!(e.subject, "Alice <b> thinks you'd love Zappy Health");
+    }
+
+    #[test]
+    fn every_message_discloses_the_reward_and_can_be_unsubscribed() {
+        let t = Templates::new().unwrap();
+        for (name, data) in [
+            ("referral_invitation", invitation()),
+            ("welcome_bonus", welcome()),
+            ("reward_earned", earned()),
+            ("reward_expiring", expiring()),
+        ] {
+            let e = t.render_email(name, &data).unwrap();
+            for body in [&e.html, &e.text] {
+                assert!(
+                    body.contains("may give the person who referred a friend a reward"),
+                    "{name}: {body}"
+                );
+                assert!(body.contains("/api/unsubscribe/"), "{name}: {body}");
+            }
+        }
+        let sms = t.render_sms("referral_invitation", &invitation()).unwrap();
+        assert!(sms.contains("may get a reward if you join"));
+        assert!(sms.contains("/api/unsubscribe/"));
+    }
+
+    #[test]
+    fn a_long_referrer_name_is_left_out_of_the_sms() {
+        let t = Templates::new().unwrap();
+        let mut data = invitation();
+        data["referrer_name"] = json!("A".repeat(200));
+        let sms = t.render_sms("referral_invitation", &data).unwrap();
+        assert!(sms.chars().count() <= SMS_MAX_CHARS, "{}", sms.len());
+        assert!(sms.starts_with("A friend invited you"), "{sms}");
+    }
+
+    #[test]
+    fn strict_mode_refuses_missing_variables_and_unknown_templates() {
+        let t = Templates::new().unwrap();
+        let mut data = invitation();
+        data.as_object_mut().unwrap().remove("register_url");
+        assert!(matches!(
+            t.render_email("referral_invitation", &data),
+            Err(NotifyError::Template(_))
+        ));
+        assert!(t.render_email("nope", &json!({})).is_err());
+        assert!(t.render_sms("reward_earned", &earned()).is_err());
+    }
+
+    #[test]
+    fn rewards_in_words() {
+        let t = Templates::new().unwrap();
+        for (kind, value, words) in [
+            ("discount", "20.00", "20% off your first consultation"),
+            ("credit", "10.00", "$10.00 account credit"),
+            ("free_consultation", "0.00", "a free first consultation"),
+            ("cash", "50.00", "$50.00"),
+        ] {
+            let mut data = invitation();
+            data["referee_reward_type"] = json!(kind);
+            data["referee_reward_value"] = json!(value);
+            let e = t.render_email("referral_invitation", &data).unwrap();
+            assert!(e.html.contains(words), "{kind}: {}", e.html);
+        }
     }
 }

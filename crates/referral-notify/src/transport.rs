@@ -2,9 +2,12 @@
 //! (payouts). Each message carries its outbox idempotency key; Stripe honours it as
 //! `Idempotency-Key`, SendGrid gets it as a custom argument for reconciliation.
 
-use crate::templates::Templates;
+use crate::mailbox;
+use crate::templates::{RenderedEmail, Templates};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,13 +19,18 @@ pub enum NotifyError {
     #[error("no {0} provider is configured")]
     NotConfigured(&'static str),
     /// The provider answered with an error status.
-    #[error("the provider answered {status}")]
+    #[error("the provider answered {status}: {detail}")]
     Rejected {
         /// HTTP status.
         status: u16,
         /// Whether trying again later may work (429 and 5xx).
         retryable: bool,
+        /// The start of the provider's answer.
+        detail: String,
     },
+    /// The mailbox directory could not be written.
+    #[error("the mailbox could not be written: {0}")]
+    Mailbox(String),
     /// The provider could not be reached.
     #[error("the provider could not be reached")]
     Network,
@@ -36,7 +44,7 @@ impl NotifyError {
     pub fn is_retryable(&self) -> bool {
         match self {
             NotifyError::Rejected { retryable, .. } => *retryable,
-            NotifyError::Network | NotifyError::NotConfigured(_) => true,
+            NotifyError::Network | NotifyError::NotConfigured(_) | NotifyError::Mailbox(_) => true,
             NotifyError::Template(_) | NotifyError::Incomplete(_) => false,
         }
     }
@@ -75,8 +83,7 @@ pub struct Stripe {
     pub base_url: String,
 }
 
-/// Which providers are configured. With none, messages are rendered and logged as
-/// delivered (development).
+/// Which providers are configured.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderConfig {
     /// Email.
@@ -94,303 +101,285 @@ impl ProviderConfig {
     }
 }
 
+/// The channel a message goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Email (SendGrid).
+    Email,
+    /// SMS (Twilio).
+    Sms,
+    /// Cash payout (Stripe).
+    Payout,
+}
+
 /// One message to deliver.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
-    /// `email`, `sms` or `payout`.
-    pub kind: &'a str,
+    /// The outbox row's id: Stripe's `Idempotency-Key`, and the mailbox file name.
+    pub message_id: Uuid,
+    /// The channel.
+    pub channel: Channel,
     /// Email, phone, or patient id (payouts).
     pub recipient: &'a str,
     /// Template name.
     pub template: &'a str,
     /// Template data, with `register_url` and `unsubscribe_url` added by the caller.
     pub payload: &'a Value,
-    /// The outbox idempotency key.
+    /// The outbox idempotency key (SendGrid gets it as a custom argument).
     pub idempotency_key: &'a str,
+}
+
+/// Where messages go.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// The providers' APIs.
+    Providers(ProviderConfig),
+    /// Files in a directory (development: nothing leaves the machine).
+    Mailbox(PathBuf),
+}
+
+/// What became of a delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// The provider accepted it.
+    Provider,
+    /// It was written to this file.
+    Mailbox(PathBuf),
 }
 
 /// Renders and sends messages.
 #[derive(Debug)]
 pub struct Notifier {
     templates: Templates,
-    providers: ProviderConfig,
+    transport: Transport,
     client: reqwest::blocking::Client,
 }
 
 impl Notifier {
-    /// A notifier for `providers`.
+    /// A notifier sending through `transport`.
     ///
     /// # Errors
     /// A broken template, or an HTTP client that cannot be built.
-    pub fn new(providers: ProviderConfig) -> Result<Self, NotifyError> {
+    pub fn new(transport: Transport) -> Result<Self, NotifyError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
             .map_err(|_| NotifyError::Network)?;
         Ok(Self {
             templates: Templates::new()?,
-            providers,
+            transport,
             client,
         })
     }
 
-    /// Delivers one message (blocking: call it from a worker thread).
+    /// The templates, for previews.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Renders and delivers one message (blocking: call it from a worker thread). A message
+    /// that does not render is never sent.
     ///
     /// # Errors
     /// See [`NotifyError`]; [`NotifyError::is_retryable`] tells whether to try again.
-    pub fn deliver(&self, message: &Outgoing<'_>) -> Result<(), NotifyError> {
-        match message.kind {
-            "email" => {
-                let rendered = self
+    pub fn deliver(&self, message: &Outgoing<'_>) -> Result<Delivered, NotifyError> {
+        match message.channel {
+            Channel::Email => {
+                let email = self
                     .templates
-                    .render(message.template, "email", message.payload)?;
-                if self.providers.is_empty() {
-                    return Ok(());
+                    .render_email(message.template, message.payload)?;
+                match &self.transport {
+                    Transport::Mailbox(dir) => mailbox::write_email(dir, message, &email),
+                    Transport::Providers(p) => {
+                        let sendgrid = p
+                            .sendgrid
+                            .as_ref()
+                            .ok_or(NotifyError::NotConfigured("email"))?;
+                        self.send_email(sendgrid, message, &email)
+                    }
                 }
-                let sendgrid = self
-                    .providers
-                    .sendgrid
-                    .as_ref()
-                    .ok_or(NotifyError::NotConfigured("email"))?;
-                let body = json!({
-                    "personalizations": [{
-                        "to": [{"email": message.recipient}],
-                        "custom_args": {"idempotency_key": message.idempotency_key},
-                    }],
-                    "from": {"email": sendgrid.from_email},
-                    "subject": rendered.subject,
-                    "content": [{"type": "text/html", "value": rendered.body}],
-                });
-                let request = self
-                    .client
-                    .post(format!(
-                        "{}/v3/mail/send",
-                        sendgrid.base_url.trim_end_matches('/')
-                    ))
-                    .bearer_auth(&sendgrid.api_key)
-                    .json(&body);
-                send(request)
             }
-            "sms" => {
-                let rendered = self
+            Channel::Sms => {
+                let body = self
                     .templates
-                    .render(message.template, "sms", message.payload)?;
-                if self.providers.is_empty() {
-                    return Ok(());
+                    .render_sms(message.template, message.payload)?;
+                match &self.transport {
+                    Transport::Mailbox(dir) => mailbox::write_sms(dir, message, &body),
+                    Transport::Providers(p) => {
+                        let twilio = p.twilio.as_ref().ok_or(NotifyError::NotConfigured("sms"))?;
+                        self.send_sms(twilio, message, &body)
+                    }
                 }
-                let twilio = self
-                    .providers
-                    .twilio
-                    .as_ref()
-                    .ok_or(NotifyError::NotConfigured("sms"))?;
-                let request = self
-                    .client
-                    .post(format!(
-                        "{}/2010-04-01/Accounts/{}/Messages.json",
-                        twilio.base_url.trim_end_matches('/'),
-                        twilio.account_sid
-                    ))
-                    .basic_auth(&twilio.account_sid, Some(&twilio.auth_token))
-                    .form(&[
-                        ("To", message.recipient),
-                        ("From", twilio.from_number.as_str()),
-                        ("Body", rendered.body.as_str()),
-                    ]);
-                send(request)
             }
-            "payout" => {
-                if self.providers.is_empty() {
-                    return Ok(());
+            Channel::Payout => {
+                let payout = Payout::from_payload(message.payload)?;
+                match &self.transport {
+                    Transport::Mailbox(dir) => mailbox::write_payout(dir, message, &payout),
+                    Transport::Providers(p) => {
+                        let stripe = p
+                            .stripe
+                            .as_ref()
+                            .ok_or(NotifyError::NotConfigured("payout"))?;
+                        self.send_payout(stripe, message, &payout)
+                    }
                 }
-                let stripe = self
-                    .providers
-                    .stripe
-                    .as_ref()
-                    .ok_or(NotifyError::NotConfigured("payout"))?;
-                let cents = message
-                    .payload
-                    .get("amount")
-                    .and_then(Value::as_str)
-                    .and_then(|a| a.parse::<referral_domain::Money>().ok())
-                    .map(|m| m.cents())
-                    .ok_or(NotifyError::Incomplete("amount"))?;
-                let destination = message
-                    .payload
-                    .get("stripe_account")
-                    .and_then(Value::as_str)
-                    .ok_or(NotifyError::Incomplete("stripe_account"))?;
-                let amount = cents.to_string();
-                let request = self
-                    .client
-                    .post(format!(
-                        "{}/v1/transfers",
-                        stripe.base_url.trim_end_matches('/')
-                    ))
-                    .bearer_auth(&stripe.api_key)
-                    .header("Idempotency-Key", message.idempotency_key)
-                    .form(&[
-                        ("amount", amount.as_str()),
-                        ("currency", "usd"),
-                        ("destination", destination),
-                        ("metadata[patient_id]", message.recipient),
-                    ]);
-                send(request)
             }
-            _ => Err(NotifyError::Incomplete("kind")),
         }
+    }
+
+    /// SendGrid v3 mail send: text and HTML parts, the unsubscribe link as
+    /// `List-Unsubscribe`, the idempotency key as a custom argument.
+    fn send_email(
+        &self,
+        sendgrid: &SendGrid,
+        message: &Outgoing<'_>,
+        email: &RenderedEmail,
+    ) -> Result<Delivered, NotifyError> {
+        let mut body = json!({
+            "personalizations": [{
+                "to": [{"email": message.recipient}],
+                "custom_args": {"idempotency_key": message.idempotency_key},
+            }],
+            "from": {"email": sendgrid.from_email},
+            "subject": email.subject,
+            "content": [
+                {"type": "text/plain", "value": email.text},
+                {"type": "text/html", "value": email.html},
+            ],
+        });
+        if let Some(url) = message
+            .payload
+            .get("unsubscribe_url")
+            .and_then(Value::as_str)
+        {
+            body["headers"] = json!({"List-Unsubscribe": format!("<{url}>")});
+        }
+        let request = self
+            .client
+            .post(format!(
+                "{}/v3/mail/send",
+                sendgrid.base_url.trim_end_matches('/')
+            ))
+            .bearer_auth(&sendgrid.api_key)
+            .json(&body);
+        send(request)
+    }
+
+    /// Twilio Messages: a form body with basic auth.
+    fn send_sms(
+        &self,
+        twilio: &Twilio,
+        message: &Outgoing<'_>,
+        body: &str,
+    ) -> Result<Delivered, NotifyError> {
+        let request = self
+            .client
+            .post(format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                twilio.base_url.trim_end_matches('/'),
+                twilio.account_sid
+            ))
+            .basic_auth(&twilio.account_sid, Some(&twilio.auth_token))
+            .form(&[
+                ("To", message.recipient),
+                ("From", twilio.from_number.as_str()),
+                ("Body", body),
+            ]);
+        send(request)
+    }
+
+    /// Stripe transfer to the patient's connected account, idempotent on the outbox row id.
+    fn send_payout(
+        &self,
+        stripe: &Stripe,
+        message: &Outgoing<'_>,
+        payout: &Payout,
+    ) -> Result<Delivered, NotifyError> {
+        let destination = payout
+            .destination
+            .as_deref()
+            .ok_or(NotifyError::Incomplete("stripe_account"))?;
+        let amount = payout.cents.to_string();
+        let request = self
+            .client
+            .post(format!(
+                "{}/v1/transfers",
+                stripe.base_url.trim_end_matches('/')
+            ))
+            .bearer_auth(&stripe.api_key)
+            .header("Idempotency-Key", message.message_id.to_string())
+            .form(&[
+                ("amount", amount.as_str()),
+                ("currency", payout.currency.as_str()),
+                ("destination", destination),
+                ("metadata[reward_id]", payout.reward_id.as_str()),
+                ("metadata[patient_id]", message.recipient),
+            ]);
+        send(request)
     }
 }
 
-fn send(request: reqwest::blocking::RequestBuilder) -> Result<(), NotifyError> {
-    let response = request.send().map_err(|_| NotifyError::Network)?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(NotifyError::Rejected {
-            status: status.as_u16(),
-            retryable: status.as_u16() == 429 || status.is_server_error(),
+/// A cash payout, read from its outbox payload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Payout {
+    /// Amount in cents.
+    pub cents: i64,
+    /// ISO currency, lower case.
+    pub currency: String,
+    /// The reward paid.
+    pub reward_id: String,
+    /// The patient's connected Stripe account, when known.
+    pub destination: Option<String>,
+}
+
+impl Payout {
+    fn from_payload(payload: &Value) -> Result<Self, NotifyError> {
+        let cents = payload
+            .get("amount")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse::<referral_domain::Money>().ok())
+            .map(|m| m.cents())
+            .filter(|c| *c > 0)
+            .ok_or(NotifyError::Incomplete("amount"))?;
+        let reward_id = payload
+            .get("reward_id")
+            .and_then(Value::as_str)
+            .ok_or(NotifyError::Incomplete("reward_id"))?
+            .to_owned();
+        Ok(Payout {
+            cents,
+            currency: payload
+                .get("currency")
+                .and_then(Value::as_str)
+                .unwrap_or("usd")
+                .to_ascii_lowercase(),
+            reward_id,
+            destination: payload
+                .get("stripe_account")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wiremock::matchers::{body_string_contains, header, method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    fn invitation() -> Value {
-        json!({"referrer_name": "Alice", "referee_reward_type": "credit", "referee_reward_value": "10.00",
-               "expiry_days": 30, "register_url": "http://portal.test/register?ref=X", "unsubscribe_url": "http://u"})
+fn send(request: reqwest::blocking::RequestBuilder) -> Result<Delivered, NotifyError> {
+    let response = request.send().map_err(|_| NotifyError::Network)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(Delivered::Provider);
     }
-
-    fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        // reqwest's blocking client must not run on the async test runtime's thread.
-        std::thread::spawn(f).join().unwrap()
-    }
-
-    #[tokio::test]
-    async fn email_goes_to_sendgrid_with_the_idempotency_key() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v3/mail/send"))
-            .and(header("authorization", "Bearer sg-key"))
-            .and(body_string_contains("bob@example.com"))
-            .and(body_string_contains("invitation:1:email"))
-            .respond_with(ResponseTemplate::new(202))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let config = ProviderConfig {
-            sendgrid: Some(SendGrid {
-                api_key: "sg-key".into(),
-                from_email: "hello@zappy.test".into(),
-                base_url: server.uri(),
-            }),
-            ..Default::default()
-        };
-        let result = on_thread(move || {
-            let notifier = Notifier::new(config).unwrap();
-            let payload = invitation();
-            notifier.deliver(&Outgoing {
-                kind: "email",
-                recipient: "bob@example.com",
-                template: "referral_invitation",
-                payload: &payload,
-                idempotency_key: "invitation:1:email",
-            })
-        });
-        assert!(result.is_ok(), "{result:?}");
-    }
-
-    #[tokio::test]
-    async fn sms_goes_to_twilio_and_server_errors_are_retryable() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/2010-04-01/Accounts/AC1/Messages.json"))
-            .and(body_string_contains("To=%2B14155550100"))
-            .respond_with(ResponseTemplate::new(503))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let config = ProviderConfig {
-            twilio: Some(Twilio {
-                account_sid: "AC1".into(),
-                auth_token: "t".into(),
-                from_number: "+15550000000".into(),
-                base_url: server.uri(),
-            }),
-            ..Default::default()
-        };
-        let result = on_thread(move || {
-            let notifier = Notifier::new(config).unwrap();
-            let payload = invitation();
-            notifier.deliver(&Outgoing {
-                kind: "sms",
-                recipient: "+14155550100",
-                template: "referral_invitation",
-                payload: &payload,
-                idempotency_key: "k",
-            })
-        });
-        let err = result.unwrap_err();
-        assert!(err.is_retryable(), "{err:?}");
-        assert!(matches!(err, NotifyError::Rejected { status: 503, .. }));
-    }
-
-    #[tokio::test]
-    async fn payouts_go_to_stripe_with_its_idempotency_key_and_bad_requests_are_final() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v1/transfers"))
-            .and(header("idempotency-key", "payout:r1"))
-            .and(body_string_contains("amount=5000"))
-            .respond_with(ResponseTemplate::new(400))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let config = ProviderConfig {
-            stripe: Some(Stripe {
-                api_key: "sk".into(),
-                base_url: server.uri(),
-            }),
-            ..Default::default()
-        };
-        let result = on_thread(move || {
-            let notifier = Notifier::new(config).unwrap();
-            let payload = json!({"amount": "50.00", "stripe_account": "acct_1"});
-            notifier.deliver(&Outgoing {
-                kind: "payout",
-                recipient: "p1",
-                template: "cash_payout",
-                payload: &payload,
-                idempotency_key: "payout:r1",
-            })
-        });
-        let err = result.unwrap_err();
-        assert!(!err.is_retryable());
-        let missing = on_thread(|| {
-            let notifier = Notifier::new(ProviderConfig {
-                stripe: Some(Stripe {
-                    api_key: "sk".into(),
-                    base_url: "http://127.0.0.1:9".into(),
-                }),
-                ..Default::default()
-            })
-            .unwrap();
-            let payload = json!({"amount": "50.00"});
-            notifier.deliver(&Outgoing {
-                kind: "payout",
-                recipient: "p1",
-                template: "cash_payout",
-                payload: &payload,
-                idempotency_key: "k",
-            })
-        });
-        assert!(matches!(
-            missing,
-            Err(NotifyError::Incomplete("stripe_account"))
-        ));
-    }
+    // The provider's own explanation helps an admin fix a failed message; it is cut short
+    // and never holds the recipient (providers answer about fields, not content).
+    let detail: String = response
+        .text()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    Err(NotifyError::Rejected {
+        status: status.as_u16(),
+        retryable: status.as_u16() == 429 || status.is_server_error(),
+        detail,
+    })
 }

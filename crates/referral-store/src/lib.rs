@@ -21,7 +21,7 @@ pub mod referrals;
 pub mod rewards;
 pub mod schema;
 pub mod sql_types;
-pub mod unsubscribes;
+pub mod suppressions;
 
 pub use conn::{
     open_pool, write_transaction, BackendKind, DatabaseUrl, DbConnection, Pool, PooledConnection,

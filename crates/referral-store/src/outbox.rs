@@ -2,7 +2,7 @@
 //! causes them, and delivered later by a worker with retries.
 //!
 //! A message moves `queued → sending → sent`, or back to `queued` for a retry, or to `failed`
-//! after the last attempt. A worker claims due messages with a lease (`next_attempt_at` of a
+//! after the last attempt, or to `suppressed` when its recipient unsubscribed. A worker claims due messages with a lease (`next_attempt_at` of a
 //! `sending` message is the lease's end); a worker that dies leaves its messages to be
 //! claimed again when the lease runs out. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`
 //! so that several workers never claim the same message.
@@ -44,6 +44,8 @@ pub enum OutboxStatus {
     Sent,
     /// Given up after the last attempt.
     Failed,
+    /// Not sent: the recipient unsubscribed.
+    Suppressed,
 }
 
 macro_rules! text_codes {
@@ -68,7 +70,7 @@ macro_rules! text_codes {
     };
 }
 text_codes!(OutboxKind { Email => "email", Sms => "sms", Payout => "payout" });
-text_codes!(OutboxStatus { Queued => "queued", Sending => "sending", Sent => "sent", Failed => "failed" });
+text_codes!(OutboxStatus { Queued => "queued", Sending => "sending", Sent => "sent", Failed => "failed", Suppressed => "suppressed" });
 
 /// A message to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,7 +158,9 @@ impl TryFrom<MessageRow> for OutboxMessage {
 }
 
 /// Queues a message inside the caller's transaction. Returns `false` when a message with
-/// the same idempotency key was already queued, or the recipient unsubscribed.
+/// the same idempotency key was already queued. The suppression list is checked when the
+/// message is delivered, so a message queued before its recipient unsubscribed is not sent
+/// either.
 ///
 /// # Errors
 /// Database errors.
@@ -165,11 +169,6 @@ pub fn enqueue(
     message: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    if message.kind != OutboxKind::Payout
-        && crate::unsubscribes::is_unsubscribed(conn, &message.recipient)?
-    {
-        return Ok(false);
-    }
     insert_unless_duplicate(conn, |c| {
         diesel::insert_into(outbox::table)
             .values((
@@ -303,6 +302,21 @@ pub fn fail(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     finish(conn, id, OutboxStatus::Failed, Some(error), now, now)
+}
+
+/// Closes a claimed message without sending it: its recipient unsubscribed.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when it is not claimed.
+pub fn suppress(conn: &mut DbConnection, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    finish(
+        conn,
+        id,
+        OutboxStatus::Suppressed,
+        Some("the recipient unsubscribed"),
+        now,
+        now,
+    )
 }
 
 /// Messages, newest first, optionally of one status (`queued` includes claimed ones).

@@ -155,10 +155,13 @@ impl RewardRow {
 
 fn describe(spec: &RewardSpec) -> String {
     match spec.reward_type {
-        RewardType::Discount => format!("{}% discount", spec.value),
-        RewardType::Credit => format!("{} account credit", spec.value),
-        RewardType::Cash => format!("{} cash", spec.value),
-        RewardType::FreeConsultation => format!("free consultation (worth {})", spec.value),
+        RewardType::Discount => format!(
+            "{}% off a consultation",
+            spec.value.to_string().trim_end_matches(".00")
+        ),
+        RewardType::Credit => format!("${} account credit", spec.value),
+        RewardType::Cash => format!("${} cash", spec.value),
+        RewardType::FreeConsultation => format!("a free consultation (worth ${})", spec.value),
     }
 }
 
@@ -281,27 +284,117 @@ pub(crate) fn grant(
             .execute(conn)?,
     };
 
-    if withheld.is_none() && party == Party::Referrer {
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                kind: OutboxKind::Email,
-                idempotency_key: format!("reward-earned:{id}"),
-                recipient: patient.email.as_str().to_owned(),
-                template: "reward_earned".into(),
-                payload: serde_json::json!({
-                    "patient_name": patient.name,
-                    "reward_amount": spec.value.to_string(),
-                    "reward_type": spec.reward_type,
-                    "reward_description": describe(spec),
-                    "pending_approval": status == RewardStatus::PendingApproval,
-                    "referral_id": referral_id,
-                }),
-            },
-            now,
-        )?;
+    if withheld.is_none() {
+        queue_reward_notice(conn, id, referral_id, patient, party, spec, status, now)?;
     }
     get_in(conn, id, now)
+}
+
+/// Queues the email that tells a party about a granted reward: "reward earned" to the
+/// referrer, "welcome bonus" to the referee.
+#[allow(clippy::too_many_arguments)]
+fn queue_reward_notice(
+    conn: &mut DbConnection,
+    id: RewardId,
+    referral_id: ReferralId,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+    status: RewardStatus,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let pending_approval = status == RewardStatus::PendingApproval;
+    let (key, template, payload) = match party {
+        Party::Referrer => {
+            let referee_name: Option<String> = referrals::table
+                .find(DbUuid::from(referral_id))
+                .select(referrals::referee_name)
+                .first(conn)?;
+            (
+                format!("reward-earned:{id}"),
+                "reward_earned",
+                serde_json::json!({
+                    "referee_name": referee_name,
+                    "reward_description": describe(spec),
+                    "pending_approval": pending_approval,
+                    "reward_id": id,
+                    "referral_id": referral_id,
+                }),
+            )
+        }
+        Party::Referee => (
+            format!("welcome-bonus:{id}"),
+            "welcome_bonus",
+            serde_json::json!({
+                "patient_name": patient.name,
+                "reward_description": describe(spec),
+                "pending_approval": pending_approval,
+                "reward_id": id,
+                "referral_id": referral_id,
+            }),
+        ),
+    };
+    outbox::enqueue(
+        conn,
+        &NewMessage {
+            kind: OutboxKind::Email,
+            idempotency_key: key,
+            recipient: patient.email.as_str().to_owned(),
+            template: template.into(),
+            payload,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Queues the "reward expiring" reminder for every available reward that expires within
+/// `notice` of `now` and has not been reminded of; returns how many were queued. The
+/// idempotency key makes a reminder once per reward, however often this runs.
+///
+/// # Errors
+/// Database errors.
+pub fn queue_expiry_reminders(
+    conn: &mut DbConnection,
+    notice: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    write_transaction(conn, |conn| {
+        let due: Vec<RewardRow> = referral_rewards::table
+            .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
+            .filter(referral_rewards::expires_at.gt(DbTime(now)))
+            .filter(referral_rewards::expires_at.le(DbTime(now + notice)))
+            .select(RewardRow::as_select())
+            .load(conn)?;
+        let mut queued = 0;
+        for row in due {
+            let reward = row.into_reward(now)?;
+            let Some(expires_at) = reward.expires_at else {
+                continue;
+            };
+            let patient = patients::get(conn, reward.patient_id)?;
+            let inserted = outbox::enqueue(
+                conn,
+                &NewMessage {
+                    kind: OutboxKind::Email,
+                    idempotency_key: format!("reward-expiring:{}", reward.id),
+                    recipient: patient.email.as_str().to_owned(),
+                    template: "reward_expiring".into(),
+                    payload: serde_json::json!({
+                        "patient_name": patient.name,
+                        "reward_description": reward.reward_description,
+                        "expires_on": expires_at.format("%B %-d, %Y").to_string(),
+                        "reward_id": reward.id,
+                    }),
+                },
+                now,
+            )?;
+            if inserted {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    })
 }
 
 fn get_in(conn: &mut DbConnection, id: RewardId, now: DateTime<Utc>) -> Result<Reward, StoreError> {

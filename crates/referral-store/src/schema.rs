@@ -227,15 +227,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     outbox,
     processed_events,
-    unsubscribes,
+    suppressions,
 );
 
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::*;
 
-    unsubscribes (recipient) {
-        recipient -> Text,
+    suppressions (recipient_hash) {
+        recipient_hash -> Text,
         created_at -> PortableTimestamptz,
     }
 }

@@ -185,7 +185,8 @@ pub async fn audit_trail(
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// Queued, sent and failed messages (without recipients or content).
+/// Queued, sent, failed and suppressed messages (without recipients or content); a failed
+/// message says why in `last_error`.
 #[utoipa::path(get, path = "/api/notifications", operation_id = "list_notifications", tag = "admin", params(ListQuery),
     responses((status = 200, body = NotificationList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
@@ -202,10 +203,11 @@ pub async fn notifications(
         Some("queued") => Some(OutboxStatus::Queued),
         Some("sent") => Some(OutboxStatus::Sent),
         Some("failed") => Some(OutboxStatus::Failed),
+        Some("suppressed") => Some(OutboxStatus::Suppressed),
         Some(other) => {
             return Err(ApiError::Validation(vec![FieldProblem::new(
                 "status",
-                format!("`{other}` is not queued, sent or failed"),
+                format!("`{other}` is not queued, sent, failed or suppressed"),
             )]))
         }
     };

@@ -186,6 +186,15 @@ fn new_referral(
             "an SMS invitation needs the referee's phone",
         ));
     }
+    // The referrer vouches that the friend agreed to a text (TCPA): no consent, no SMS.
+    if referral_source == Some(referral_domain::ReferralSource::Sms)
+        && body.sms_consent != Some(true)
+    {
+        problems.push(FieldProblem::new(
+            "sms_consent",
+            "an SMS invitation needs sms_consent: true (the friend agreed to receive a text)",
+        ));
+    }
     match (referee_email, problems.is_empty()) {
         (Some(referee_email), true) => Ok(NewReferral {
             referrer_id,

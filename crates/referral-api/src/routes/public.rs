@@ -2,7 +2,6 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
-use crate::links;
 use crate::routes::now;
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{PublicReferralView, RegisterRequest, RegistrationView};
@@ -10,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use referral_domain::{Email, PatientId, Phone, ReferralStatus};
 use referral_store::referrals::{self, Registrant, RequestOrigin};
-use referral_store::{programs, unsubscribes};
+use referral_store::{programs, suppressions};
 
 /// What a code's landing page may show: no PHI of anyone.
 #[utoipa::path(get, path = "/api/referrals/{code}", operation_id = "get_referral_by_code", tag = "public",
@@ -171,17 +170,34 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
     }
 }
 
+const UNSUBSCRIBED_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Unsubscribed</title></head><body><main><h1>You are unsubscribed</h1><p>Zappy Health will not send referral messages to this address again.</p></main></body></html>";
+
 /// Follows the signed unsubscribe link of a message: no more email or SMS to that address.
 #[utoipa::path(get, path = "/api/unsubscribe/{token}", operation_id = "unsubscribe", tag = "public",
     params(("token" = String, Path, description = "The signed token of the link")),
     responses((status = 200, description = "Unsubscribed"), (status = 404, body = crate::error::Problem)))]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
+    request: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let recipient = links::verify_unsubscribe(&state.link_key, &token).ok_or(ApiError::NotFound)?;
+    let recipient_hash = state
+        .links
+        .verify_unsubscribe(&token)
+        .ok_or(ApiError::NotFound)?;
     state
-        .db(move |conn| Ok(unsubscribes::add(conn, &recipient, now())?))
+        .db(move |conn| Ok(suppressions::add(conn, &recipient_hash, now())?))
         .await?;
+    // People follow this link from their mail; programs ask for JSON.
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(UNSUBSCRIBED_PAGE));
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({"unsubscribed": true})))
 }

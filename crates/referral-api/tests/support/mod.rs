@@ -4,6 +4,7 @@
 
 use referral_api::auth::{Claims, JwtKeys, Role};
 use referral_api::config::ServeArgs;
+use referral_api::delivery::Delivery;
 use referral_api::state::AppState;
 use referral_api::{app, startup};
 use referral_store::testing::TestDb;
@@ -17,6 +18,10 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 pub struct TestApp {
     pub base: String,
     pub state: Arc<AppState>,
+    /// The outbox delivery of this service (tests run it by hand: no timer).
+    pub delivery: Arc<Delivery>,
+    /// Where messages go when no provider is configured.
+    pub mailbox: tempfile::TempDir,
     pub client: Client,
     handle: actix_web::dev::ServerHandle,
     pub db: TestDb,
@@ -38,9 +43,11 @@ pub fn spawn(db: TestDb) -> TestApp {
 }
 
 pub fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let mailbox = tempfile::tempdir().unwrap();
     let mut args = ServeArgs::for_tests(&db.url, SECRET);
+    args.mailbox_dir = mailbox.path().join("outbox");
     adjust(&mut args);
-    let (service, _delivery) = startup::build(args).expect("service builds");
+    let (service, delivery) = startup::build(args).expect("service builds");
     let state = service.state.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -60,6 +67,8 @@ pub fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
     TestApp {
         base,
         state,
+        delivery,
+        mailbox,
         client,
         handle,
         db,

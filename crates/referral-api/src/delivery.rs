@@ -1,0 +1,278 @@
+//! Outbox delivery: claim due messages, skip suppressed recipients, render and send them
+//! through `referral-notify`, record what left, and retry failures with exponential backoff
+//! and jitter until the attempts run out.
+//!
+//! Several workers (in several processes) may run this at once: claims never overlap, and a
+//! worker that dies leaves its claimed messages to be retried when their lease ends.
+
+use crate::links::LinkKeys;
+use chrono::{DateTime, Duration, Utc};
+use referral_domain::{InteractionType, ReferralId};
+use referral_notify::{Channel, Delivered, Notifier, Outgoing};
+use referral_store::outbox::{self, OutboxKind, OutboxMessage};
+use referral_store::referrals::{self, RequestOrigin};
+use referral_store::{suppressions, DbConnection, Pool, StoreError};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// How failed deliveries are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before a message is given up (the first delivery counts).
+    pub max_attempts: i32,
+    /// The delay after the first failure; it doubles with each further failure.
+    pub base_delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::seconds(30),
+            max_delay: Duration::hours(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before the attempt after `attempts` failed ones: `base × 2^(attempts-1)`,
+    /// capped, of which the upper half is random (`jitter` in `[0, 1)`), so that messages
+    /// that failed together do not all come back together.
+    pub fn backoff(&self, attempts: i32, jitter: f64) -> Duration {
+        let exponent = u32::try_from(attempts.clamp(1, 30) - 1).unwrap_or(0);
+        let full = self
+            .base_delay
+            .checked_mul(2_i32.saturating_pow(exponent))
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay);
+        let half_ms = full.num_milliseconds() / 2;
+        // Truncation is fine: this is a delay in milliseconds.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let random_ms = (half_ms as f64 * jitter.clamp(0.0, 1.0)) as i64;
+        Duration::milliseconds(half_ms + random_ms)
+    }
+}
+
+/// What one round of delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Messages claimed.
+    pub claimed: usize,
+    /// Delivered (to a provider or the mailbox).
+    pub sent: usize,
+    /// Put back for a later attempt.
+    pub retried: usize,
+    /// Given up.
+    pub failed: usize,
+    /// Not sent: the recipient unsubscribed.
+    pub suppressed: usize,
+}
+
+impl RoundReport {
+    fn add(&mut self, other: RoundReport) {
+        self.claimed += other.claimed;
+        self.sent += other.sent;
+        self.retried += other.retried;
+        self.failed += other.failed;
+        self.suppressed += other.suppressed;
+    }
+}
+
+/// Messages claimed at once: small, so a dying worker strands few until their lease ends.
+const BATCH: i64 = 20;
+/// How long a claim lasts: longer than a batch of slow provider calls (15 s timeout each).
+const LEASE_MINUTES: i64 = 10;
+
+/// Delivers due outbox messages.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The database.
+    pub pool: Pool,
+    /// Renders and sends.
+    pub notifier: Notifier,
+    /// Unsubscribe links and suppression hashes.
+    pub links: LinkKeys,
+    /// Base URL of the patient-facing site (registration links).
+    pub public_base_url: String,
+    /// Base URL of this API (unsubscribe links).
+    pub api_base_url: String,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Jitter source.
+    pub rng: SystemRandom,
+}
+
+impl Delivery {
+    fn jitter(&self) -> f64 {
+        let mut bytes = [0u8; 2];
+        match self.rng.fill(&mut bytes) {
+            Ok(()) => f64::from(u16::from_le_bytes(bytes)) / 65_536.0,
+            Err(_) => 0.5,
+        }
+    }
+
+    /// The template data of `message`: its payload plus the links made at sending time.
+    fn payload(&self, message: &OutboxMessage) -> serde_json::Value {
+        let mut payload = message.payload.clone();
+        if let Some(map) = payload.as_object_mut() {
+            if let Some(code) = map.get("referral_code").and_then(|c| c.as_str()) {
+                let url = format!(
+                    "{}/register?ref={code}",
+                    self.public_base_url.trim_end_matches('/')
+                );
+                map.insert("register_url".into(), url.into());
+            }
+            let token = self.links.unsubscribe_token(&message.recipient);
+            map.insert(
+                "unsubscribe_url".into(),
+                format!(
+                    "{}/api/unsubscribe/{token}",
+                    self.api_base_url.trim_end_matches('/')
+                )
+                .into(),
+            );
+        }
+        payload
+    }
+
+    /// Claims one batch of messages due at `now` and settles each; returns what it did.
+    /// (`now` is a parameter so that tests can let time pass.)
+    ///
+    /// # Errors
+    /// Store errors (a message whose outcome could not be stored is retried after its lease).
+    pub fn deliver_batch(&self, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
+        let mut conn = self.pool.get()?;
+        let claimed = outbox::claim(&mut conn, BATCH, Duration::minutes(LEASE_MINUTES), now)?;
+        let mut report = RoundReport {
+            claimed: claimed.len(),
+            ..RoundReport::default()
+        };
+        for message in claimed {
+            self.settle(&mut conn, &message, now, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Delivers batches until nothing is due at `now`, or `max_batches` ran.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn drain(&self, now: DateTime<Utc>, max_batches: usize) -> Result<RoundReport, StoreError> {
+        let mut total = RoundReport::default();
+        for _ in 0..max_batches {
+            let round = self.deliver_batch(now)?;
+            total.add(round);
+            if round.claimed == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    fn settle(
+        &self,
+        conn: &mut DbConnection,
+        message: &OutboxMessage,
+        now: DateTime<Utc>,
+        report: &mut RoundReport,
+    ) -> Result<(), StoreError> {
+        let channel = match message.kind {
+            OutboxKind::Email => Channel::Email,
+            OutboxKind::Sms => Channel::Sms,
+            OutboxKind::Payout => Channel::Payout,
+        };
+        if channel != Channel::Payout
+            && suppressions::contains(conn, &self.links.recipient_hash(&message.recipient))?
+        {
+            outbox::suppress(conn, message.id, now)?;
+            report.suppressed += 1;
+            return Ok(());
+        }
+        let payload = self.payload(message);
+        let outcome = self.notifier.deliver(&Outgoing {
+            message_id: message.id,
+            channel,
+            recipient: &message.recipient,
+            template: &message.template,
+            payload: &payload,
+            idempotency_key: &message.idempotency_key,
+        });
+        match outcome {
+            Ok(delivered) => {
+                referral_store::write_transaction(conn, |conn| {
+                    outbox::complete(conn, message.id, now)?;
+                    record_sent(conn, message, now)
+                })?;
+                if let Delivered::Mailbox(path) = delivered {
+                    tracing::info!(message_id = %message.id, template = %message.template, file = %path.display(), "message written to the mailbox");
+                }
+                report.sent += 1;
+            }
+            Err(e) if e.is_retryable() && message.attempts < self.retry.max_attempts => {
+                let delay = self.retry.backoff(message.attempts, self.jitter());
+                tracing::info!(message_id = %message.id, attempts = message.attempts, retry_in_s = delay.num_seconds(), error = %e, "delivery failed; will retry");
+                outbox::retry(conn, message.id, &e.to_string(), now + delay, now)?;
+                report.retried += 1;
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %message.id, template = %message.template, attempts = message.attempts, error = %e, "message given up");
+                outbox::fail(conn, message.id, &e.to_string(), now)?;
+                report.failed += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An invitation that left is an interaction of its referral (`email_sent`, `sms_sent`).
+fn record_sent(
+    conn: &mut DbConnection,
+    message: &OutboxMessage,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let kind = match message.kind {
+        OutboxKind::Email => InteractionType::EmailSent,
+        OutboxKind::Sms => InteractionType::SmsSent,
+        OutboxKind::Payout => return Ok(()),
+    };
+    let referral = message
+        .payload
+        .get("referral_id")
+        .and_then(|v| v.as_str())
+        .and_then(|id| id.parse::<ReferralId>().ok());
+    match referral {
+        Some(id) if message.template == "referral_invitation" => referrals::record_interaction(
+            conn,
+            id,
+            kind,
+            &RequestOrigin {
+                source: Some("outbox".into()),
+                ..Default::default()
+            },
+            Some(serde_json::json!({"message_id": message.id})),
+            now,
+        ),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered_within_its_upper_half() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1, 0.0), Duration::seconds(15));
+        assert_eq!(policy.backoff(1, 0.999_999), Duration::milliseconds(29_999));
+        assert_eq!(policy.backoff(2, 0.0), Duration::seconds(30));
+        assert_eq!(policy.backoff(3, 0.5), Duration::seconds(90));
+        assert_eq!(policy.backoff(20, 0.0), Duration::minutes(30));
+        assert_eq!(policy.backoff(20, 1.0), Duration::hours(1));
+        for attempts in 1..40 {
+            let d = policy.backoff(attempts, 0.3);
+            assert!(d > Duration::zero() && d <= Duration::hours(1));
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The suppression list: addresses that followed an unsubscribe link get no more email or
+//! SMS. Only a keyed hash of each address is stored (the caller holds the key), so the list
+//! itself reveals nobody.
+
+use crate::conn::{insert_unless_duplicate, DbConnection};
+use crate::error::StoreError;
+use crate::schema::suppressions;
+use crate::sql_types::DbTime;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+/// Adds the address with keyed hash `recipient_hash` (idempotent).
+///
+/// # Errors
+/// Database errors.
+pub fn add(
+    conn: &mut DbConnection,
+    recipient_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    insert_unless_duplicate(conn, |c| {
+        diesel::insert_into(suppressions::table)
+            .values((
+                suppressions::recipient_hash.eq(recipient_hash),
+                suppressions::created_at.eq(DbTime(now)),
+            ))
+            .execute(c)
+    })?;
+    Ok(())
+}
+
+/// Whether the address with keyed hash `recipient_hash` is suppressed.
+///
+/// # Errors
+/// Database errors.
+pub fn contains(conn: &mut DbConnection, recipient_hash: &str) -> Result<bool, StoreError> {
+    let n: i64 = suppressions::table
+        .filter(suppressions::recipient_hash.eq(recipient_hash))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
