@@ -13,6 +13,10 @@ fn binary() -> Command {
         "REFERRAL_BIND",
         "REFERRAL_JWT_SECRET",
         "REFERRAL_PUBLIC_BASE_URL",
+        "REFERRAL_SENDGRID_API_KEY",
+        "REFERRAL_TWILIO_ACCOUNT_SID",
+        "REFERRAL_STRIPE_API_KEY",
+        "REFERRAL_MAILBOX_DIR",
     ] {
         command.env_remove(var);
     }
@@ -36,6 +40,7 @@ fn help_lists_the_commands_and_settings() {
     let text = String::from_utf8(output.stdout).unwrap();
     for word in [
         "serve",
+        "worker",
         "migrate",
         "dev-token",
         "--database-url",
@@ -160,4 +165,68 @@ fn a_bad_database_url_fails_with_the_reason() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("postgres://"));
+}
+
+#[test]
+fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let mailbox = dir.path().join("outbox");
+    let pool = referral_store::open_pool(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    referral_store::run_migrations(&mut conn).unwrap();
+    referral_store::outbox::enqueue(
+        &mut conn,
+        &referral_store::outbox::NewMessage {
+            kind: referral_store::outbox::OutboxKind::Email,
+            idempotency_key: "worker-test".into(),
+            recipient: "bob@example.com".into(),
+            template: "reward_earned".into(),
+            payload: serde_json::json!({"referee_name": null, "reward_description": "$5.00 account credit",
+                                        "pending_approval": false}),
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut worker = KillOnDrop(
+        binary()
+            .args(["worker", "--database-url", &url, "--worker-interval", "1"])
+            .arg("--mailbox-dir")
+            .arg(&mailbox)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = worker.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the worker logs the delivery");
+        assert!(
+            !line.contains("bob@example.com"),
+            "no address in logs: {line}"
+        );
+        if line.contains("message written to the mailbox") {
+            break;
+        }
+    }
+    let files: Vec<_> = std::fs::read_dir(&mailbox).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let pid = worker.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = worker.0.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0, got {status:?}");
 }
