@@ -30,9 +30,23 @@ pub enum Command {
     DevToken(DevTokenArgs),
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Audit-trail tools.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run only the background workers (outbox delivery, expiry sweeps, reminders), for
     /// running them apart from the HTTP instances; stops on SIGTERM or Ctrl-C.
     Worker,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's hash chain (with the key derived from --jwt-secret) and name
+    /// the first broken row; exits 1 when the chain is broken.
+    Verify,
 }
 
 /// `dev-token` options.

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referral_api::auth::{Claims, JwtKeys, Role};
-use referral_api::config::{Cli, Command};
+use referral_api::config::{AuditCommand, Cli, Command};
 use referral_api::startup::{self, StartupError};
 use referral_api::{app, workers};
 use std::process::ExitCode;
@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         }
         Command::DevToken(args) => dev_token(&cli.serve, args),
         Command::Worker => worker(&cli.serve),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => return verify_audit(&cli.serve),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,4 +108,52 @@ fn worker(args: &referral_api::config::ServeArgs) -> Result<(), StartupError> {
         ))?;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// `audit verify`: exit 0 when the chain holds, 1 when it is broken, 2 when it cannot be read.
+fn verify_audit(args: &referral_api::config::ServeArgs) -> ExitCode {
+    let run = || -> Result<referral_store::audit::ChainReport, StartupError> {
+        let pool = startup::open_database(args)?;
+        let (secret, _) = startup::jwt_secret(args)?;
+        let key = referral_store::audit::ChainKey::derive(secret.as_bytes());
+        let mut conn = pool.get().map_err(referral_store::StoreError::from)?;
+        Ok(referral_store::audit::verify_with_progress(
+            &mut conn,
+            &key,
+            |n| eprintln!("verified {n} rows..."),
+        )?)
+    };
+    match run() {
+        Ok(report) => match report.broken {
+            None => {
+                println!(
+                    "audit chain intact: {} rows verified{}",
+                    report.verified,
+                    if report.unchained > 0 {
+                        format!(
+                            ", {} older rows written before the chain began",
+                            report.unchained
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Some(link) => {
+                println!(
+                    "audit chain BROKEN at row {}{}: {} ({} rows before it verified)",
+                    link.seq,
+                    link.id.map(|id| format!(" (id {id})")).unwrap_or_default(),
+                    link.reason,
+                    report.verified
+                );
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("referral-api: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

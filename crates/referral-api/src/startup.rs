@@ -128,6 +128,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         public_base_url: args.public_base_url.clone(),
         rng: ring::rand::SystemRandom::new(),
         links: links.clone(),
+        audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
     let keys = JwtKeys::new(secret.as_bytes());

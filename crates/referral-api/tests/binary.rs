@@ -230,3 +230,65 @@ fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
     let status = worker.0.wait().unwrap();
     assert!(status.success(), "a graceful stop exits 0, got {status:?}");
 }
+
+#[test]
+fn audit_verify_passes_an_intact_chain_and_names_an_altered_row() {
+    use diesel::connection::SimpleConnection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let secret = "binary-test-secret-binary-test-secret";
+    let pool = referral_store::open_pool(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    referral_store::run_migrations(&mut conn).unwrap();
+    let key = referral_store::audit::ChainKey::derive(secret.as_bytes());
+    for i in 0..3 {
+        referral_store::audit::append(
+            &mut conn,
+            &key,
+            &referral_store::audit::NewAuditEntry {
+                actor_id: None,
+                actor_role: "admin".into(),
+                action: "referral.read".into(),
+                resource_type: "referral".into(),
+                resource_id: Some(format!("r{i}")),
+                outcome: "success".into(),
+                ip_address: None,
+                user_agent: None,
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    }
+    let verify = || {
+        binary()
+            .args([
+                "audit",
+                "verify",
+                "--database-url",
+                &url,
+                "--jwt-secret",
+                secret,
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("audit chain intact: 3 rows verified"));
+
+    if let referral_store::DbConnection::Sqlite(c) = &mut *conn {
+        c.batch_execute(
+            "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET resource_id = 'other' WHERE seq = 2;",
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let broken = verify();
+    assert_eq!(broken.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert!(text.contains("audit chain BROKEN at row 2"), "{text}");
+}

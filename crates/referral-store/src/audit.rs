@@ -1,14 +1,22 @@
 //! The audit trail: who read or changed which person's data, when, from where, and with
 //! what outcome. Append-only: there is no update or delete here, and database triggers
 //! refuse them.
+//!
+//! Tamper-evident: each row carries `row_hash = HMAC-SHA256(key, prev_hash ‖ content)` over
+//! the previous row's hash, in `seq` order, and the chain's head (last seq and hash) sits in
+//! its own row, whose lock serialises appends. [`verify`] recomputes the chain and names the
+//! first row that was altered, removed or inserted. Someone with write access to the database
+//! but not the key cannot make a consistent chain; cutting rows from the end and rewinding
+//! the head to match is the one change only an outside copy of the head would reveal.
 
-use crate::conn::DbConnection;
+use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
-use crate::schema::audit_log;
+use crate::schema::{audit_chain_head, audit_log};
 use crate::sql_types::{DbInet, DbTime, DbUuid};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
+use ring::hmac;
 use serde::Serialize;
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -110,31 +118,241 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Appends a row.
+/// The key of the audit chain (derived from the service's secret).
+#[derive(Debug, Clone)]
+pub struct ChainKey(hmac::Key);
+
+impl ChainKey {
+    /// The chain key derived from `secret` (its own purpose string, so it is unrelated to
+    /// the other keys derived from the same secret).
+    pub fn derive(secret: &[u8]) -> Self {
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, secret),
+            b"referral audit chain v1",
+        );
+        ChainKey(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+    }
+
+    /// `HMAC(prev_hash ‖ content)` in hex. The content is a JSON array, so field boundaries
+    /// are unambiguous.
+    fn link(&self, prev_hash: &str, seq: i64, entry: &AuditEntry) -> String {
+        let content = serde_json::json!([
+            seq,
+            entry.id,
+            entry.actor_id,
+            entry.actor_role,
+            entry.action,
+            entry.resource_type,
+            entry.resource_id,
+            entry.outcome,
+            entry.ip_address.map(|ip| ip.to_string()),
+            entry.user_agent,
+            entry
+                .created_at
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+        ]);
+        let mut context = hmac::Context::with_key(&self.0);
+        context.update(prev_hash.as_bytes());
+        context.update(b"\n");
+        context.update(content.to_string().as_bytes());
+        context
+            .sign()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Appends a row to the chain (its own transaction, holding the chain head's lock).
 ///
 /// # Errors
 /// Database errors.
 pub fn append(
     conn: &mut DbConnection,
+    key: &ChainKey,
     entry: &NewAuditEntry,
     now: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
-    let id = Uuid::new_v4();
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::id.eq(DbUuid(id)),
-            audit_log::actor_id.eq(entry.actor_id.map(DbUuid)),
-            audit_log::actor_role.eq(&entry.actor_role),
-            audit_log::action.eq(&entry.action),
-            audit_log::resource_type.eq(&entry.resource_type),
-            audit_log::resource_id.eq(entry.resource_id.as_deref()),
-            audit_log::outcome.eq(&entry.outcome),
-            audit_log::ip_address.eq(entry.ip_address.map(DbInet)),
-            audit_log::user_agent.eq(entry.user_agent.as_deref()),
-            audit_log::created_at.eq(DbTime(now)),
+    // Stored with microseconds on both databases: hash what is stored.
+    let now = now.trunc_subsecs(6);
+    write_transaction(conn, |conn| {
+        let head = audit_chain_head::table
+            .find(1_i16)
+            .select((audit_chain_head::last_seq, audit_chain_head::last_hash));
+        let (last_seq, last_hash): (i64, String) = match conn {
+            DbConnection::Pg(c) => head.for_update().first(c)?,
+            // The write transaction already holds SQLite's only write lock.
+            DbConnection::Sqlite(c) => head.first(c)?,
+        };
+        let seq = last_seq + 1;
+        let row = AuditEntry {
+            id: Uuid::new_v4(),
+            actor_id: entry.actor_id,
+            actor_role: entry.actor_role.clone(),
+            action: entry.action.clone(),
+            resource_type: entry.resource_type.clone(),
+            resource_id: entry.resource_id.clone(),
+            outcome: entry.outcome.clone(),
+            ip_address: entry.ip_address,
+            user_agent: entry.user_agent.clone(),
+            created_at: now,
+        };
+        let row_hash = key.link(&last_hash, seq, &row);
+        diesel::insert_into(audit_log::table)
+            .values((
+                audit_log::id.eq(DbUuid(row.id)),
+                audit_log::actor_id.eq(row.actor_id.map(DbUuid)),
+                audit_log::actor_role.eq(&row.actor_role),
+                audit_log::action.eq(&row.action),
+                audit_log::resource_type.eq(&row.resource_type),
+                audit_log::resource_id.eq(row.resource_id.as_deref()),
+                audit_log::outcome.eq(&row.outcome),
+                audit_log::ip_address.eq(row.ip_address.map(DbInet)),
+                audit_log::user_agent.eq(row.user_agent.as_deref()),
+                audit_log::created_at.eq(DbTime(now)),
+                audit_log::seq.eq(Some(seq)),
+                audit_log::prev_hash.eq(Some(&last_hash)),
+                audit_log::row_hash.eq(Some(&row_hash)),
+            ))
+            .execute(conn)?;
+        diesel::update(audit_chain_head::table.find(1_i16))
+            .set((
+                audit_chain_head::last_seq.eq(seq),
+                audit_chain_head::last_hash.eq(&row_hash),
+            ))
+            .execute(conn)?;
+        Ok(row.id)
+    })
+}
+
+/// The first row where the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    /// Its position in the chain (for a gap: the position expected).
+    pub seq: i64,
+    /// The row's id, when there is a row.
+    pub id: Option<Uuid>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// Rows checked and found intact.
+    pub verified: i64,
+    /// Rows written before the chain began (no seq), not covered.
+    pub unchained: i64,
+    /// The first broken link, if any.
+    pub broken: Option<BrokenLink>,
+}
+
+/// A row with its place in the chain: (row, seq, prev_hash, row_hash).
+type ChainedRow = (AuditRow, Option<i64>, Option<String>, Option<String>);
+
+/// Rows verified per query, so the log never has to fit in memory.
+const VERIFY_PAGE: i64 = 5_000;
+
+/// Recomputes the whole chain, in pages; reports the first row that does not match.
+///
+/// # Errors
+/// Database errors.
+pub fn verify(conn: &mut DbConnection, key: &ChainKey) -> Result<ChainReport, StoreError> {
+    verify_with_progress(conn, key, |_| {})
+}
+
+/// As [`verify`], calling `progress` with the rows verified so far after each page.
+///
+/// # Errors
+/// Database errors.
+pub fn verify_with_progress(
+    conn: &mut DbConnection,
+    key: &ChainKey,
+    mut progress: impl FnMut(i64),
+) -> Result<ChainReport, StoreError> {
+    let unchained: i64 = audit_log::table
+        .filter(audit_log::seq.is_null())
+        .count()
+        .get_result(conn)?;
+    let mut expected_seq = 1_i64;
+    let mut prev_hash = String::new();
+    let broken = |seq, id, reason: &str| BrokenLink {
+        seq,
+        id,
+        reason: reason.to_owned(),
+    };
+    loop {
+        let rows: Vec<ChainedRow> = audit_log::table
+            .filter(audit_log::seq.ge(expected_seq))
+            .order(audit_log::seq.asc())
+            .limit(VERIFY_PAGE)
+            .select((
+                AuditRow::as_select(),
+                audit_log::seq,
+                audit_log::prev_hash,
+                audit_log::row_hash,
+            ))
+            .load(conn)?;
+        let page_len = rows.len();
+        for (row, seq, stored_prev, stored_hash) in rows {
+            let seq = seq.unwrap_or_default();
+            let entry = AuditEntry::from(row);
+            let report = |link| ChainReport {
+                verified: expected_seq - 1,
+                unchained,
+                broken: Some(link),
+            };
+            if seq != expected_seq {
+                return Ok(report(broken(
+                    expected_seq,
+                    None,
+                    &format!("row {expected_seq} is missing (the next row is {seq})"),
+                )));
+            }
+            if stored_prev.as_deref() != Some(prev_hash.as_str()) {
+                return Ok(report(broken(
+                    seq,
+                    Some(entry.id),
+                    "its prev_hash is not the previous row's hash",
+                )));
+            }
+            let computed = key.link(&prev_hash, seq, &entry);
+            if stored_hash.as_deref() != Some(computed.as_str()) {
+                return Ok(report(broken(
+                    seq,
+                    Some(entry.id),
+                    "its content does not match its hash (altered)",
+                )));
+            }
+            prev_hash = computed;
+            expected_seq += 1;
+        }
+        progress(expected_seq - 1);
+        if i64::try_from(page_len).unwrap_or(0) < VERIFY_PAGE {
+            break;
+        }
+    }
+    let (last_seq, last_hash): (i64, String) = audit_chain_head::table
+        .find(1_i16)
+        .select((audit_chain_head::last_seq, audit_chain_head::last_hash))
+        .first(conn)?;
+    let verified = expected_seq - 1;
+    let broken = if last_seq != verified || last_hash != prev_hash {
+        Some(broken(
+            verified + 1,
+            None,
+            &format!("the log ends at row {verified} but its head records row {last_seq} (rows removed from the end)"),
         ))
-        .execute(conn)?;
-    Ok(id)
+    } else {
+        None
+    };
+    Ok(ChainReport {
+        verified,
+        unchained,
+        broken,
+    })
 }
 
 /// Audit rows matching `filter`, newest first.

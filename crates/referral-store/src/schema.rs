@@ -176,6 +176,17 @@ diesel::table! {
         ip_address -> Nullable<PortableInet>,
         user_agent -> Nullable<Text>,
         created_at -> PortableTimestamptz,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        row_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chain_head (id) {
+        id -> SmallInt,
+        last_seq -> BigInt,
+        last_hash -> Text,
     }
 }
 
@@ -225,6 +236,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     referral_interactions,
     referral_rewards,
     audit_log,
+    audit_chain_head,
     outbox,
     processed_events,
     suppressions,

@@ -1,0 +1,121 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The audit log's hash chain: intact after appends (also concurrent ones), and broken, at
+//! the right row, by an edit, a deletion or a forged row made with plain SQL.
+
+use chrono::Utc;
+use diesel::connection::SimpleConnection;
+use referral_store::audit::{self, ChainKey, NewAuditEntry};
+use referral_store::both_databases;
+use referral_store::testing::{TestBackend, TestDb};
+use referral_store::DbConnection;
+
+fn entry(i: usize) -> NewAuditEntry {
+    NewAuditEntry {
+        actor_id: Some(uuid::Uuid::new_v4()),
+        actor_role: "admin".into(),
+        action: "referral.read".into(),
+        resource_type: "referral".into(),
+        resource_id: Some(format!("r{i}")),
+        outcome: "success".into(),
+        ip_address: Some("2001:db8::7".parse().unwrap()),
+        user_agent: Some(format!("agent {i} \"quoted\"")),
+    }
+}
+
+fn key() -> ChainKey {
+    ChainKey::derive(b"chain test secret")
+}
+
+fn append(db: &TestDb, n: usize) -> Vec<uuid::Uuid> {
+    let mut conn = db.conn();
+    (0..n)
+        .map(|i| audit::append(&mut conn, &key(), &entry(i), Utc::now()).unwrap())
+        .collect()
+}
+
+/// Runs SQL with the append-only triggers off, as an intruder with database access would.
+fn tamper(db: &TestDb, sql: &str) {
+    let mut conn = db.conn();
+    let script = match db.backend {
+        TestBackend::Postgres => format!(
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; {sql}; ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;"
+        ),
+        TestBackend::Sqlite => format!(
+            "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; {sql};"
+        ),
+    };
+    match &mut *conn {
+        DbConnection::Pg(c) => c.batch_execute(&script).unwrap(),
+        DbConnection::Sqlite(c) => c.batch_execute(&script).unwrap(),
+    }
+}
+
+both_databases!(an_untouched_chain_verifies, |db: &TestDb| {
+    append(db, 25);
+    let report = audit::verify(&mut db.conn(), &key()).unwrap();
+    assert_eq!(report.verified, 25);
+    assert_eq!(report.broken, None);
+    // Another key cannot vouch for it.
+    let other = audit::verify(&mut db.conn(), &ChainKey::derive(b"other")).unwrap();
+    assert_eq!(other.broken.unwrap().seq, 1);
+});
+
+both_databases!(an_altered_row_is_named, |db: &TestDb| {
+    let ids = append(db, 10);
+    tamper(
+        db,
+        "UPDATE audit_log SET outcome = 'forbidden' WHERE seq = 4",
+    );
+    let report = audit::verify(&mut db.conn(), &key()).unwrap();
+    let broken = report.broken.expect("the edit is noticed");
+    assert_eq!(broken.seq, 4);
+    assert_eq!(broken.id, Some(ids[3]));
+    assert!(broken.reason.contains("altered"), "{}", broken.reason);
+    assert_eq!(report.verified, 3);
+});
+
+both_databases!(a_deleted_row_and_a_cut_tail_are_named, |db: &TestDb| {
+    append(db, 6);
+    tamper(db, "DELETE FROM audit_log WHERE seq = 3");
+    let broken = audit::verify(&mut db.conn(), &key())
+        .unwrap()
+        .broken
+        .unwrap();
+    assert_eq!(broken.seq, 3);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+});
+
+both_databases!(
+    rows_cut_from_the_end_are_noticed_through_the_head,
+    |db: &TestDb| {
+        append(db, 6);
+        tamper(db, "DELETE FROM audit_log WHERE seq >= 5");
+        let report = audit::verify(&mut db.conn(), &key()).unwrap();
+        assert_eq!(report.verified, 4);
+        let broken = report.broken.unwrap();
+        assert!(
+            broken.reason.contains("removed from the end"),
+            "{}",
+            broken.reason
+        );
+    }
+);
+
+both_databases!(concurrent_appends_keep_one_chain, |db: &TestDb| {
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let barrier = &barrier;
+            s.spawn(move || {
+                let mut conn = db.conn();
+                barrier.wait();
+                for i in 0..10 {
+                    audit::append(&mut conn, &key(), &entry(t * 100 + i), Utc::now()).unwrap();
+                }
+            });
+        }
+    });
+    let report = audit::verify(&mut db.conn(), &key()).unwrap();
+    assert_eq!(report.verified, 80);
+    assert_eq!(report.broken, None);
+});
