@@ -1,4 +1,5 @@
-//! Unsubscribe links and the suppression list's keyed hashes.
+//! Keys derived from the service secret: unsubscribe links, the suppression list's keyed
+//! hashes, and the pseudonyms of anonymized analytics.
 //!
 //! An address is known to the suppression list only as `HMAC-SHA256(suppression key,
 //! address)`, cut to 128 bits and hex-encoded. An unsubscribe token is that hash plus a tag
@@ -18,6 +19,7 @@ const TAG_BYTES: usize = 12;
 pub struct LinkKeys {
     signing: hmac::Key,
     suppression: hmac::Key,
+    pseudonyms: hmac::Key,
 }
 
 fn derive(secret: &[u8], purpose: &[u8]) -> hmac::Key {
@@ -50,7 +52,16 @@ impl LinkKeys {
         LinkKeys {
             signing: derive(jwt_secret, b"referral-api unsubscribe links v2"),
             suppression: derive(jwt_secret, b"referral-api suppression list v1"),
+            pseudonyms: derive(jwt_secret, b"referral-api analytics pseudonyms v1"),
         }
+    }
+
+    /// A stable pseudonym of a person for anonymized reports: `P-` and 16 hex digits of a
+    /// keyed HMAC of their id. (The seed's bcrypt idea salts every hash, so the same person
+    /// would look different in every report.)
+    pub fn pseudonym(&self, id: uuid::Uuid) -> String {
+        let tag = hmac::sign(&self.pseudonyms, id.as_bytes());
+        format!("P-{}", hex(&tag.as_ref()[..8]))
     }
 
     /// The suppression list's keyed hash of a normalised address.

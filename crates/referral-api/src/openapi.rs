@@ -69,9 +69,7 @@ program_not_active, no_active_program, not_eligible (422), rate_limited (429), i
         ReferralList, PublicReferralView, RewardView, RewardList, RegistrationView, AuditView, AuditList,
         NotificationView, NotificationList, CreateReferralRequest, RegisterRequest, ConsultationEventRequest,
         OrderEventRequest, EventResultView, RedeemRequest, ApproveRewardRequest, BulkRequest, BulkItemResult,
-        BulkResponse, routes::health::HealthView, routes::provider::AnalyticsView,
-        routes::provider::PerformanceView, routes::provider::ProgramPerformanceView,
-        routes::provider::ReferrerPerformanceView,
+        BulkResponse, routes::health::HealthView, routes::provider::TopReferrerView,
     )),
     modifiers(&BearerAuth),
     tags(

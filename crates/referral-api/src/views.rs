@@ -46,6 +46,9 @@ pub struct ProgramView {
     pub end_date: Option<NaiveDate>,
     pub target_conditions: Vec<String>,
     pub target_demographics: DemographicsView,
+    /// Experiment variants: name, weight, reward overrides, invitation headline.
+    #[schema(value_type = Vec<Object>)]
+    pub variants: serde_json::Value,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -84,6 +87,7 @@ impl From<Program> for ProgramView {
                 max_age: p.target_demographics.max_age,
                 states: p.target_demographics.states,
             },
+            variants: serde_json::to_value(&p.variants).unwrap_or_default(),
             created_by: p.created_by.map(|c| c.as_uuid()),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -130,6 +134,29 @@ pub struct ProgramInput {
     pub target_conditions: Vec<String>,
     #[serde(default)]
     pub target_demographics: DemographicsView,
+    /// Experiment variants: none, or 2 to 10. Each referrer is assigned one, always the
+    /// same, in proportion to the weights.
+    #[serde(default)]
+    pub variants: Vec<VariantInput>,
+}
+
+/// An experiment variant of a program.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantInput {
+    /// Unique in the program, 1 to 50 characters.
+    #[schema(example = "bigger bonus")]
+    pub name: String,
+    /// Relative share of referrers, 1 to 1000 (default 1).
+    pub weight: Option<i64>,
+    /// Referrer reward value instead of the program's.
+    #[schema(value_type = Option<String>, example = "40.00")]
+    pub referrer_reward_value: Option<serde_json::Value>,
+    /// Referee reward value instead of the program's.
+    #[schema(value_type = Option<String>, example = "25")]
+    pub referee_reward_value: Option<serde_json::Value>,
+    /// Invitation headline instead of the default one.
+    pub invitation_headline: Option<String>,
 }
 
 fn decimal(
@@ -211,6 +238,25 @@ impl ProgramInput {
             &self.referee_reward_value,
             &mut problems,
         );
+        let variants = self
+            .variants
+            .into_iter()
+            .map(|v| referral_domain::experiment::VariantDraft {
+                referrer_reward_value: decimal(
+                    "variants.referrer_reward_value",
+                    &v.referrer_reward_value,
+                    &mut problems,
+                ),
+                referee_reward_value: decimal(
+                    "variants.referee_reward_value",
+                    &v.referee_reward_value,
+                    &mut problems,
+                ),
+                name: v.name,
+                weight: v.weight.unwrap_or(1),
+                invitation_headline: v.invitation_headline,
+            })
+            .collect();
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -238,6 +284,7 @@ impl ProgramInput {
                 max_age: self.target_demographics.max_age,
                 states: self.target_demographics.states,
             },
+            variants,
         };
         Ok((draft, status))
     }
@@ -281,6 +328,8 @@ pub struct ReferralView {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The experiment variant the referral was assigned, if its program runs one.
+    pub variant: Option<String>,
 }
 
 impl ReferralView {
@@ -315,6 +364,7 @@ impl ReferralView {
             expires_at: r.expires_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            variant: r.variant,
         }
     }
 }

@@ -176,16 +176,19 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
     assert_eq!(analytics["total_referrals"], 1);
     assert_eq!(analytics["converted"], 1);
     assert_eq!(analytics["conversion_rate"], "100.00");
-    assert_eq!(analytics["total_clicks"], 1);
+    assert_eq!(analytics["funnel"]["clicked"], 1);
     assert_eq!(analytics["rewards_paid"], "25.00");
+    assert_eq!(
+        analytics["top_referrers"][0]["referrer_id"],
+        alice.id.to_string()
+    );
     let performance: Value = app
         .get(Some(&admin), "/api/referrals/performance")
         .json()
         .unwrap();
-    assert_eq!(performance["programs"][0]["converted"], 1);
     assert_eq!(
-        performance["top_referrers"][0]["referrer_id"],
-        alice.id.to_string()
+        performance["programs"][0]["windows"][0]["conversion_rate"],
+        "100.00"
     );
     let listed: Value = app
         .get(

@@ -199,6 +199,23 @@ pub enum FieldError {
     /// A target condition is empty.
     #[error("target_conditions must not contain empty entries")]
     ConditionEmpty,
+    /// One variant, or more than ten.
+    #[error("variants: none, or between 2 and 10")]
+    VariantCount,
+    /// A variant name is empty, too long (over 50 characters) or repeated.
+    #[error("variants: each needs a name of 1 to 50 characters, unique in the program")]
+    VariantName,
+    /// A variant weight is outside 1..=1000.
+    #[error("variants: weight must be between 1 and 1000")]
+    VariantWeight,
+    /// A variant headline is longer than 200 characters.
+    #[error("variants: invitation_headline must be at most 200 characters")]
+    VariantHeadlineTooLong,
+    /// A variant overrides a reward the program does not give, or with an invalid value.
+    #[error(
+        "{0}: a variant may only change the value of a reward the program gives, within its rules"
+    )]
+    VariantReward(&'static str),
 }
 
 impl FieldError {
@@ -220,6 +237,8 @@ impl FieldError {
             MinAgeAboveMaxAge => "target_demographics.min_age",
             StateMalformed => "target_demographics.states",
             ConditionEmpty => "target_conditions",
+            VariantCount | VariantName | VariantWeight | VariantHeadlineTooLong => "variants",
+            VariantReward(f) => f,
         }
     }
 }

@@ -61,6 +61,7 @@
 pub mod code;
 pub mod contact;
 pub mod error;
+pub mod experiment;
 pub mod ids;
 pub mod money;
 pub mod policy;

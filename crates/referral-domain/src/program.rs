@@ -2,6 +2,7 @@
 //! program accepts referrals on a day, and which referrers it targets.
 
 use crate::error::{DomainError, FieldError, ValidationErrors};
+use crate::experiment::{Variant, VariantDraft};
 use crate::money::Money;
 use crate::referral::MAX_EXPIRY_DAYS;
 use crate::status::{ProgramStatus, ProgramType, RewardType};
@@ -66,6 +67,9 @@ pub struct ProgramDraft {
     /// Age range and states the referrer must be in; empty is everyone.
     #[serde(default)]
     pub target_demographics: Demographics,
+    /// Experiment variants (none, or 2 to 10); referrers are assigned one each.
+    #[serde(default)]
+    pub variants: Vec<VariantDraft>,
 }
 
 fn default_program_type() -> ProgramType {
@@ -120,6 +124,9 @@ pub struct ValidProgram {
     pub end_date: Option<NaiveDate>,
     /// Who may refer.
     pub targeting: Targeting,
+    /// Experiment variants (empty: no experiment).
+    #[serde(default)]
+    pub variants: Vec<Variant>,
 }
 
 impl ProgramDraft {
@@ -190,6 +197,33 @@ impl ProgramDraft {
             }
         };
 
+        let variants = crate::experiment::validate_variants(
+            &self.variants,
+            |referrer, value, errors| {
+                let (field, spec) = if referrer {
+                    ("variants.referrer_reward_value", &referrer_reward)
+                } else {
+                    ("variants.referee_reward_value", &referee_reward)
+                };
+                let Some(spec) = spec else {
+                    errors.push(FieldError::VariantReward(field));
+                    return None;
+                };
+                let mut value_errors = Vec::new();
+                let parsed = reward_spec(
+                    field,
+                    Some(spec.reward_type),
+                    Some(value),
+                    &mut value_errors,
+                );
+                if !value_errors.is_empty() {
+                    errors.push(FieldError::VariantReward(field));
+                }
+                parsed.map(|s| s.value)
+            },
+            &mut errors,
+        );
+
         if !errors.is_empty() {
             return Err(DomainError::Validation(ValidationErrors(errors)));
         }
@@ -211,6 +245,7 @@ impl ProgramDraft {
             start_date: self.start_date,
             end_date: self.end_date,
             targeting,
+            variants,
         })
     }
 }

@@ -328,6 +328,25 @@ mod tests {
     }
 
     #[test]
+    fn an_experiment_variant_changes_the_headline() {
+        let t = Templates::new().unwrap();
+        let mut data = invitation();
+        data["headline"] = json!("Skip the waiting room <now>");
+        let e = t.render_email("referral_invitation", &data).unwrap();
+        assert!(
+            e.html
+                .contains("<h2>Skip the waiting room &lt;now&gt;</h2>"),
+            "{}",
+            e.html
+        );
+        assert!(
+            e.text.starts_with("Skip the waiting room <now>"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
     fn rewards_in_words() {
         let t = Templates::new().unwrap();
         for (kind, value, words) in [

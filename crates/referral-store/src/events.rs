@@ -9,6 +9,7 @@ use crate::patients;
 use crate::programs;
 use crate::referrals::{self, ReferralRow, RequestOrigin};
 use crate::rewards::{self, Party, Reward};
+use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{consultations, orders, processed_events, referrals as referrals_table};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
@@ -136,15 +137,44 @@ pub fn record_order(
         if event.amount.is_zero() {
             return Ok(EventOutcome::Recorded);
         }
-        convert(
+        let outcome = convert(
             conn,
             event.patient_id,
             Trigger::Order(event.order_id),
             occurred,
             policy,
             now,
-        )
+        )?;
+        add_referee_revenue(conn, event.patient_id, event.amount.cents())?;
+        Ok(outcome)
     })
+}
+
+/// A paid order of a converted referee is revenue of their referral's cohort (customer
+/// lifetime value in the analytics).
+fn add_referee_revenue(
+    conn: &mut DbConnection,
+    patient_id: PatientId,
+    cents: i64,
+) -> Result<(), StoreError> {
+    let converted: Option<DbUuid> = referrals_table::table
+        .filter(referrals_table::referee_patient_id.eq(Some(DbUuid::from(patient_id))))
+        .filter(referrals_table::status.eq(ReferralStatus::Converted.as_str()))
+        .select(referrals_table::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = converted {
+        let cohort = Cohort::of(conn, referral_domain::ReferralId::from_uuid(id.0))?;
+        rollups::bump(
+            conn,
+            &cohort,
+            Delta {
+                revenue_cents: cents,
+                ..Delta::default()
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Records the event id; `false` when it was processed before. On PostgreSQL a concurrent
@@ -237,6 +267,16 @@ fn convert(
             referral_id: referral.id,
         });
     }
+    let cohort = Cohort::of(conn, referral.id)?;
+    rollups::bump(
+        conn,
+        &cohort,
+        Delta {
+            converted: 1,
+            ..Delta::default()
+        },
+    )?;
+    rollups::bump_referrer(conn, &cohort, 0, 1)?;
     referrals::record_interaction(
         conn,
         referral.id,
@@ -300,7 +340,11 @@ fn count_towards_batch(
             referrals_table::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
-    match program.referrer_reward() {
+    let variant: Option<String> = referrals_table::table
+        .find(carrier)
+        .select(referrals_table::variant)
+        .first(conn)?;
+    match program.referrer_reward_in(variant.as_deref()) {
         Some(spec) => {
             let referrer = patients::get(conn, referrer_id)?;
             let reward = rewards::grant(

@@ -19,6 +19,7 @@ pub mod patients;
 pub mod programs;
 pub mod referrals;
 pub mod rewards;
+pub mod rollups;
 pub mod schema;
 pub mod sql_types;
 pub mod suppressions;

@@ -7,6 +7,7 @@ use crate::schema::{providers, referral_programs, referrals};
 use crate::sql_types::{DbJson, DbTextList, DbTime, DbUuid};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
+use referral_domain::experiment::Variant;
 use referral_domain::program::{ProgramSchedule, ValidProgram};
 use referral_domain::{
     Demographics, Money, ProgramId, ProgramStatus, ProgramType, ProviderId, ReferrerProfile,
@@ -51,6 +52,8 @@ pub struct Program {
     pub target_conditions: Vec<String>,
     /// Targeted ages and states.
     pub target_demographics: Demographics,
+    /// Experiment variants (empty: no experiment).
+    pub variants: Vec<Variant>,
     /// The provider who created it.
     pub created_by: Option<ProviderId>,
     /// Created.
@@ -71,6 +74,36 @@ impl Program {
     /// The referee's reward, if the program gives one.
     pub fn referee_reward(&self) -> Option<RewardSpec> {
         spec(self.referee_reward_type, self.referee_reward_value.as_ref())
+    }
+
+    /// The variant called `name`, if the program has it.
+    pub fn variant(&self, name: Option<&str>) -> Option<&Variant> {
+        let name = name?;
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// The referrer's reward in `variant` (its override of the value, if any).
+    pub fn referrer_reward_in(&self, variant: Option<&str>) -> Option<RewardSpec> {
+        let mut spec = self.referrer_reward()?;
+        if let Some(value) = self
+            .variant(variant)
+            .and_then(|v| v.referrer_reward_value.clone())
+        {
+            spec.value = value;
+        }
+        Some(spec)
+    }
+
+    /// The referee's reward in `variant` (its override of the value, if any).
+    pub fn referee_reward_in(&self, variant: Option<&str>) -> Option<RewardSpec> {
+        let mut spec = self.referee_reward()?;
+        if let Some(value) = self
+            .variant(variant)
+            .and_then(|v| v.referee_reward_value.clone())
+        {
+            spec.value = value;
+        }
+        Some(spec)
     }
 
     /// Status and dates.
@@ -134,6 +167,7 @@ struct ProgramRow {
     created_by: Option<DbUuid>,
     created_at: DbTime,
     updated_at: DbTime,
+    variants: DbJson,
 }
 
 pub(crate) fn corrupt(what: &str) -> StoreError {
@@ -189,6 +223,7 @@ impl TryFrom<ProgramRow> for Program {
             target_conditions: row.target_conditions.0,
             target_demographics: serde_json::from_value(row.target_demographics.0)
                 .map_err(|_| corrupt("target_demographics"))?,
+            variants: serde_json::from_value(row.variants.0).map_err(|_| corrupt("variants"))?,
             created_by: row.created_by.map(|id| ProviderId::from_uuid(id.0)),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -216,6 +251,7 @@ struct ProgramFields<'a> {
     end_date: Option<NaiveDate>,
     target_conditions: DbTextList,
     target_demographics: DbJson,
+    variants: DbJson,
     updated_at: DbTime,
 }
 
@@ -246,6 +282,9 @@ impl<'a> ProgramFields<'a> {
             target_demographics: DbJson(
                 serde_json::to_value(&program.targeting.demographics)
                     .map_err(|_| corrupt("target_demographics"))?,
+            ),
+            variants: DbJson(
+                serde_json::to_value(&program.variants).map_err(|_| corrupt("variants"))?,
             ),
             updated_at: DbTime(now),
         })

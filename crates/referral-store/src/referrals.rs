@@ -8,10 +8,12 @@ use crate::page::{Page, Paged};
 use crate::patients::{self, Patient, PatientDetails};
 use crate::programs::{self, corrupt, money, parse_enum, Program};
 use crate::rewards::{self, Party, Reward};
+use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{patients as patients_table, referral_interactions, referrals};
 use crate::sql_types::{DbInet, DbJson, DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::experiment::Variant;
 use referral_domain::referral::{effective_status, expires_at};
 use referral_domain::{
     ConsultationId, CreationFacts, DomainError, Email, InducementPolicy, InteractionType, Money,
@@ -86,6 +88,8 @@ pub struct Referral {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// The experiment variant it was assigned, if its program runs one.
+    pub variant: Option<String>,
 }
 
 impl Referral {
@@ -129,6 +133,7 @@ pub(crate) struct ReferralRow {
     expires_at: DbTime,
     created_at: DbTime,
     updated_at: DbTime,
+    variant: Option<String>,
 }
 
 impl ReferralRow {
@@ -187,6 +192,7 @@ impl ReferralRow {
             expires_at: self.expires_at.0,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
+            variant: self.variant,
         })
     }
 }
@@ -363,18 +369,37 @@ pub fn create(
 
         let id = ReferralId::new_random();
         let expires = expires_at(now, program.expiry_days)?;
-        let code = insert_with_fresh_code(conn, rng, id, input, &program, expires, now)?;
-        queue_invitation(conn, input, &referrer, &program, &code, id, now)?;
+        let variant =
+            referral_domain::experiment::assign(&program.variants, program.id, referrer.id);
+        let code = insert_with_fresh_code(conn, rng, id, input, &program, variant, expires, now)?;
+        let cohort = Cohort::new(
+            program_id,
+            now,
+            variant.map(|v| v.name.as_str()),
+            DbUuid::from(referrer.id),
+        );
+        rollups::bump(
+            conn,
+            &cohort,
+            Delta {
+                referrals: 1,
+                ..Delta::default()
+            },
+        )?;
+        rollups::bump_referrer(conn, &cohort, 1, 0)?;
+        queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
         get(conn, id, now)
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert_with_fresh_code(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
     id: ReferralId,
     input: &NewReferral,
     program: &Program,
+    variant: Option<&Variant>,
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<ReferralCode, StoreError> {
@@ -398,6 +423,7 @@ fn insert_with_fresh_code(
                     referrals::status.eq(ReferralStatus::Pending.as_str()),
                     referrals::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()),
                     referrals::referee_reward_status.eq(PartyRewardStatus::Pending.as_str()),
+                    referrals::variant.eq(variant.map(|v| v.name.as_str())),
                     referrals::clicks.eq(0),
                     referrals::expires_at.eq(DbTime(expires)),
                     referrals::created_at.eq(DbTime(now)),
@@ -429,11 +455,13 @@ fn insert_with_fresh_code(
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn queue_invitation(
     conn: &mut DbConnection,
     input: &NewReferral,
     referrer: &Patient,
     program: &Program,
+    variant: Option<&Variant>,
     code: &ReferralCode,
     id: ReferralId,
     now: DateTime<Utc>,
@@ -459,8 +487,11 @@ fn queue_invitation(
                 "referee_name": input.referee_name,
                 "referral_message": input.referral_message,
                 "referee_reward_type": program.referee_reward_type,
-                "referee_reward_value": program.referee_reward_value.as_ref().map(ToString::to_string),
+                "referee_reward_value": program
+                    .referee_reward_in(variant.map(|v| v.name.as_str()))
+                    .map(|r| r.value.to_string()),
                 "expiry_days": program.expiry_days,
+                "headline": variant.and_then(|v| v.invitation_headline.clone()),
             }),
         },
         now,
@@ -565,12 +596,33 @@ pub fn record_click(
             .filter(referrals::referral_code.eq(code.to_string()))
             .select(referrals::id)
             .first(conn)?;
-        diesel::update(referrals::table.find(id))
+        // The first click moves the referral into the funnel's "clicked" step: the
+        // conditional update decides which click is first, also between concurrent ones.
+        let first = diesel::update(referrals::table.find(id).filter(referrals::clicks.eq(0)))
             .set((
                 referrals::clicks.eq(referrals::clicks + 1),
                 referrals::last_clicked_at.eq(Some(DbTime(now))),
             ))
-            .execute(conn)?;
+            .execute(conn)?
+            == 1;
+        if first {
+            let cohort = Cohort::of(conn, ReferralId::from_uuid(id.0))?;
+            rollups::bump(
+                conn,
+                &cohort,
+                Delta {
+                    clicked: 1,
+                    ..Delta::default()
+                },
+            )?;
+        } else {
+            diesel::update(referrals::table.find(id))
+                .set((
+                    referrals::clicks.eq(referrals::clicks + 1),
+                    referrals::last_clicked_at.eq(Some(DbTime(now))),
+                ))
+                .execute(conn)?;
+        }
         record_interaction(
             conn,
             ReferralId::from_uuid(id.0),
@@ -669,9 +721,18 @@ pub fn register(
         if updated == 0 {
             return Err(DomainError::AlreadyRegistered.into());
         }
+        let cohort = Cohort::of(conn, referral.id)?;
+        rollups::bump(
+            conn,
+            &cohort,
+            Delta {
+                registered: 1,
+                ..Delta::default()
+            },
+        )?;
 
         let program = programs::get(conn, referral.program_id)?;
-        let referee_reward = match program.referee_reward() {
+        let referee_reward = match program.referee_reward_in(referral.variant.as_deref()) {
             Some(spec) => Some(rewards::grant(
                 conn,
                 referral.id,

@@ -8,6 +8,7 @@ use crate::outbox::{self, NewMessage, OutboxKind};
 use crate::page::{Page, Paged};
 use crate::patients::{self, Patient};
 use crate::programs::{corrupt, money, parse_enum};
+use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{referral_rewards, referrals};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
@@ -259,6 +260,21 @@ pub(crate) fn grant(
         ))
         .execute(conn)?;
 
+    let cohort = Cohort::of(conn, referral_id)?;
+    let delta = match withheld {
+        Some(_) => Delta {
+            rewards_withheld: 1,
+            ..Delta::default()
+        },
+        // Discounts are worth nothing until used (see the domain's policy).
+        None if spec.reward_type != RewardType::Discount => Delta {
+            rewards_granted: 1,
+            reward_value_cents: spec.value.cents(),
+            ..Delta::default()
+        },
+        None => Delta::default(),
+    };
+    rollups::bump(conn, &cohort, delta)?;
     let mirror = match withheld {
         Some(_) => PartyRewardStatus::NotGranted,
         None => PartyRewardStatus::mirror(status),
@@ -536,6 +552,19 @@ pub fn redeem(
         if updated == 0 {
             return Err(DomainError::RedeemAlreadyUsed.into());
         }
+        // Cash counts as paid when approved for payout, discounts are worth nothing: the
+        // rest is paid when used.
+        if !matches!(reward.reward_type, RewardType::Discount | RewardType::Cash) {
+            let cohort = Cohort::of(conn, reward.referral_id)?;
+            rollups::bump(
+                conn,
+                &cohort,
+                Delta {
+                    rewards_paid_cents: reward.reward_amount.as_ref().map_or(0, Money::cents),
+                    ..Delta::default()
+                },
+            )?;
+        }
         set_mirror(
             conn,
             reward.referral_id,
@@ -610,6 +639,24 @@ pub fn decide_approval(
             if updated == 0 {
                 return Err(DomainError::ApproveNotPending(RewardStatus::Available).into());
             }
+            let cents = reward.reward_amount.as_ref().map_or(0, Money::cents);
+            let cohort = Cohort::of(conn, reward.referral_id)?;
+            let delta = if approve && reward.reward_type != RewardType::Cash {
+                Delta::default()
+            } else if approve {
+                // An approved cash reward is paid out.
+                Delta {
+                    rewards_paid_cents: cents,
+                    ..Delta::default()
+                }
+            } else {
+                Delta {
+                    rewards_granted: -1,
+                    reward_value_cents: -cents,
+                    ..Delta::default()
+                }
+            };
+            rollups::bump(conn, &cohort, delta)?;
             set_mirror(
                 conn,
                 reward.referral_id,

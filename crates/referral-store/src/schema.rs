@@ -57,6 +57,7 @@ diesel::table! {
         target_conditions -> PortableTextArray,
         target_demographics -> PortableJson,
         created_by -> Nullable<PortableUuid>,
+        variants -> PortableJson,
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
     }
@@ -119,6 +120,7 @@ diesel::table! {
         expires_at -> PortableTimestamptz,
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
+        variant -> Nullable<Text>,
     }
 }
 
@@ -183,6 +185,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_daily_stats (program_id, day, variant) {
+        program_id -> PortableUuid,
+        day -> Text,
+        variant -> Text,
+        referrals -> BigInt,
+        clicked -> BigInt,
+        registered -> BigInt,
+        converted -> BigInt,
+        rewards_granted -> BigInt,
+        rewards_withheld -> BigInt,
+        reward_value_cents -> BigInt,
+        rewards_paid_cents -> BigInt,
+        revenue_cents -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referrer_stats (program_id, referrer_id) {
+        referrer_id -> PortableUuid,
+        program_id -> PortableUuid,
+        referrals -> BigInt,
+        converted -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_chain_head (id) {
         id -> SmallInt,
         last_seq -> BigInt,
@@ -237,6 +271,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     referral_rewards,
     audit_log,
     audit_chain_head,
+    referral_daily_stats,
+    referrer_stats,
     outbox,
     processed_events,
     suppressions,

@@ -51,7 +51,7 @@ pub struct PortableTextArray;
 pub struct PortableInet;
 
 /// A UUID bound to or read from a [`PortableUuid`] column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = PortableUuid)]
 pub struct DbUuid(pub Uuid);
 

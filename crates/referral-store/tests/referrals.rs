@@ -1064,13 +1064,14 @@ both_databases!(
         assert_eq!(all.converted, 2);
         assert_eq!(all.registered, 3);
         assert_eq!(all.conversion_rate, "50.00");
-        assert_eq!(all.total_clicks, 2);
+        assert_eq!(all.funnel.clicked, 1, "two clicks on one referral");
+        assert_eq!(all.funnel.created, 4);
         assert_eq!(all.active_programs, 2);
-        assert_eq!(all.by_status.get("pending"), Some(&1));
-        // Granted: three referee discounts (b1, b2, c1) and two referrer rewards.
-        assert_eq!(all.rewards_granted, 5);
+        // Granted money rewards: the two referrer rewards (the three referee discounts are
+        // worth nothing until used, so they are not reward cost).
+        assert_eq!(all.rewards_granted, 2);
         assert_eq!(
-            all.rewards_value.to_string(),
+            all.reward_cost.to_string(),
             "65.00",
             "25.00 credit + 40.00 cash; discounts count as zero"
         );
@@ -1079,7 +1080,9 @@ both_databases!(
             "0.00",
             "nothing used, the cash is not approved"
         );
-        assert_eq!(all.average_reward_cost.to_string(), "32.50");
+        assert_eq!(all.avg_reward_cost.to_string(), "32.50");
+        assert_eq!(all.top_referrers.len(), 2);
+        assert!(all.top_referrers.iter().all(|r| r.converted == 1));
 
         let only_p1 = analytics::summary(
             &mut conn,
@@ -1102,24 +1105,27 @@ both_databases!(
         assert_eq!(later.total_referrals, 0);
         assert_eq!(later.conversion_rate, "0.00");
 
-        let performance = analytics::performance(&mut conn, &AnalyticsFilter::default()).unwrap();
-        assert_eq!(performance.programs.len(), 2);
-        let first = performance
-            .programs
-            .iter()
-            .find(|p| p.program_id == p1.id)
-            .unwrap();
+        let performance = analytics::performance(&mut conn, None, t0()).unwrap();
+        assert_eq!(performance.len(), 2);
+        let first = performance.iter().find(|p| p.program_id == p1.id).unwrap();
+        let week = &first.windows[0];
+        assert_eq!(week.days, 7);
         assert_eq!(
             (
-                first.referrals,
-                first.registered,
-                first.converted,
-                first.clicks
+                week.referrals,
+                week.click_through_rate.as_str(),
+                week.registration_rate.as_str(),
+                week.conversion_rate.as_str()
             ),
-            (3, 2, 1, 2)
+            (3, "33.33", "66.67", "33.33")
         );
-        assert_eq!(performance.top_referrers.len(), 2);
-        assert!(performance.top_referrers.iter().all(|r| r.converted == 1));
+        assert_eq!(week.median_hours_to_convert, Some(0.0));
+        assert_eq!(
+            week.reward_cost_per_conversion
+                .as_ref()
+                .map(ToString::to_string),
+            Some("25.00".into())
+        );
     }
 );
 

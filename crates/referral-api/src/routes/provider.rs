@@ -1,17 +1,18 @@
 //! Provider portal: every referral, analytics, performance.
 
 use crate::auth::{Caller, PORTAL_ADMINS};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldProblem};
 use crate::routes::{now, ListQuery};
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
 use crate::views::ReferralList;
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use referral_domain::{PatientId, ProgramId};
 use referral_store::analytics::{self, AnalyticsFilter};
+use referral_store::patients;
 use referral_store::referrals::{self, ReferralFilter};
-use serde::Serialize;
-use std::collections::BTreeMap;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// Referrals, newest first, with filters and paging.
 #[utoipa::path(get, path = "/api/referrals", operation_id = "list_referrals", tag = "provider portal", params(ListQuery),
@@ -49,135 +50,164 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// Dashboard figures (counts only, no PHI).
+/// Query of the analytics endpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnalyticsQuery {
+    /// One program.
+    pub program_id: Option<uuid::Uuid>,
+    /// Referrals created on or after this day (RFC 3339; its UTC day counts whole).
+    pub from: Option<DateTime<Utc>>,
+    /// Referrals created before this time (to the end of its day when not midnight).
+    pub to: Option<DateTime<Utc>>,
+    /// Trend points per `day` (default), `week` or `month`.
+    pub interval: Option<String>,
+    /// `true`: every person is a stable keyed pseudonym; no names, emails or ids.
+    pub anonymize: Option<bool>,
+}
+
+/// One of the top referrers: by name, or (anonymized) by pseudonym only.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AnalyticsView {
-    pub total_referrals: i64,
-    /// Referrals by stored status.
-    pub by_status: BTreeMap<String, i64>,
-    pub registered: i64,
+pub struct TopReferrerView {
+    /// The patient's id (absent when anonymized).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer_id: Option<uuid::Uuid>,
+    /// Name (absent when anonymized).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Email (absent when anonymized).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Stable keyed pseudonym (anonymized only): the same person has the same one in
+    /// every report, and it cannot be turned back into the person without the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pseudonym: Option<String>,
+    pub referrals: i64,
     pub converted: i64,
-    /// Percent, two places.
-    #[schema(example = "12.50")]
-    pub conversion_rate: String,
-    pub total_clicks: i64,
-    pub active_programs: i64,
-    pub rewards_granted: i64,
-    pub rewards_withheld: i64,
-    #[schema(example = "250.00")]
-    pub rewards_value: String,
-    #[schema(example = "100.00")]
-    pub rewards_paid: String,
-    #[schema(example = "25.00")]
-    pub average_reward_cost: String,
+}
+
+/// The analytics document: the store's figures plus the top referrers as people.
+#[derive(Debug, Serialize)]
+pub struct AnalyticsView {
+    #[serde(flatten)]
+    figures: analytics::Analytics,
+    top_referrers: Vec<TopReferrerView>,
+    anonymized: bool,
 }
 
 impl AuditedResource for AnalyticsView {}
 
-fn filter_of(query: &ListQuery) -> Result<AnalyticsFilter, ApiError> {
-    query.check()?;
-    Ok(AnalyticsFilter {
-        program_id: query.program_id.map(ProgramId::from_uuid),
-        from: query.from,
-        to: query.to,
-    })
-}
-
-/// Totals, conversion rate, clicks and reward cost; `program_id`, `from`, `to` narrow them.
-#[utoipa::path(get, path = "/api/referrals/analytics", operation_id = "referral_analytics", tag = "provider portal", params(ListQuery),
-    responses((status = 200, body = AnalyticsView), (status = 403, body = crate::error::Problem)),
+/// Dashboard figures: totals, funnel (created → clicked → registered → converted), trends
+/// by `interval`, per-program reward cost, revenue and ROI, customer LTV, the top referrers
+/// (pseudonyms with `anonymize=true`) and each experiment's variants with a two-proportion
+/// z-test. `program_id`, `from`, `to` narrow it to referrals created in whole UTC days.
+#[utoipa::path(get, path = "/api/referrals/analytics", operation_id = "referral_analytics", tag = "provider portal", params(AnalyticsQuery),
+    responses((status = 200, description = "total_referrals, registered, converted, conversion_rate, active_programs, rewards_granted, rewards_withheld, reward_cost, rewards_paid, avg_reward_cost, revenue, customer_ltv, funnel, trends[], programs[], top_referrers[], experiments[], anonymized", body = Object),
+        (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn analytics(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<ListQuery>,
+    origin: Origin,
+    query: web::Query<AnalyticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(PORTAL_ADMINS)?;
-    let filter = filter_of(&query)?;
-    let a = state
-        .db(move |conn| Ok(analytics::summary(conn, &filter)?))
+    let query = query.into_inner();
+    let mut problems = Vec::new();
+    let interval = match query.interval.as_deref() {
+        None | Some("") => analytics::Interval::Day,
+        Some(text) => text.parse().unwrap_or_else(|()| {
+            problems.push(FieldProblem::new("interval", "must be day, week or month"));
+            analytics::Interval::Day
+        }),
+    };
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if to < from {
+            problems.push(FieldProblem::new("to", "must not be before from"));
+        }
+    }
+    let filter = AnalyticsFilter {
+        program_id: query.program_id.map(ProgramId::from_uuid),
+        from: query.from,
+        to: query.to,
+        interval,
+    };
+    let anonymize = query.anonymize.unwrap_or(false);
+    let links = state.links.clone();
+    let who = caller.clone();
+    let action = if anonymize {
+        "analytics.read_anonymized"
+    } else {
+        "analytics.read"
+    };
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new(action, "analytics", None),
+            move |conn| {
+                who.require(PORTAL_ADMINS)?;
+                if !problems.is_empty() {
+                    return Err(ApiError::Validation(problems));
+                }
+                let figures = analytics::summary(conn, &filter)?;
+                let mut top_referrers = Vec::new();
+                for top in &figures.top_referrers {
+                    let person = if anonymize {
+                        TopReferrerView {
+                            referrer_id: None,
+                            name: None,
+                            email: None,
+                            pseudonym: Some(links.pseudonym(top.referrer_id.as_uuid())),
+                            referrals: top.referrals,
+                            converted: top.converted,
+                        }
+                    } else {
+                        let patient = patients::get(conn, top.referrer_id)?;
+                        TopReferrerView {
+                            referrer_id: Some(top.referrer_id.as_uuid()),
+                            name: patient.name,
+                            email: Some(patient.email.to_string()),
+                            pseudonym: None,
+                            referrals: top.referrals,
+                            converted: top.converted,
+                        }
+                    };
+                    top_referrers.push(person);
+                }
+                Ok(AnalyticsView {
+                    figures,
+                    top_referrers,
+                    anonymized: anonymize,
+                })
+            },
+        )
         .await?;
-    Ok(HttpResponse::Ok().json(AnalyticsView {
-        total_referrals: a.total_referrals,
-        by_status: a.by_status,
-        registered: a.registered,
-        converted: a.converted,
-        conversion_rate: a.conversion_rate,
-        total_clicks: a.total_clicks,
-        active_programs: a.active_programs,
-        rewards_granted: a.rewards_granted,
-        rewards_withheld: a.rewards_withheld,
-        rewards_value: a.rewards_value.to_string(),
-        rewards_paid: a.rewards_paid.to_string(),
-        average_reward_cost: a.average_reward_cost.to_string(),
-    }))
+    Ok(HttpResponse::Ok().json(view))
 }
 
-/// One program's figures.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProgramPerformanceView {
-    pub program_id: uuid::Uuid,
-    pub name: String,
-    pub status: String,
-    pub referrals: i64,
-    pub registered: i64,
-    pub converted: i64,
-    pub conversion_rate: String,
-    pub clicks: i64,
+/// Query of the performance endpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PerformanceQuery {
+    /// One program.
+    pub program_id: Option<uuid::Uuid>,
 }
 
-/// A referrer's figures, by id only.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReferrerPerformanceView {
-    pub referrer_id: uuid::Uuid,
-    pub referrals: i64,
-    pub converted: i64,
-}
-
-/// Per-program figures and the ten referrers with the most conversions.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PerformanceView {
-    pub programs: Vec<ProgramPerformanceView>,
-    pub top_referrers: Vec<ReferrerPerformanceView>,
-}
-
-/// Per-program performance; `program_id`, `from`, `to` narrow it.
-#[utoipa::path(get, path = "/api/referrals/performance", operation_id = "referral_performance", tag = "provider portal", params(ListQuery),
-    responses((status = 200, body = PerformanceView), (status = 403, body = crate::error::Problem)),
+/// Per program, the last 7, 30 and 90 days (today included): referrals, click-through,
+/// registration and conversion rates, median hours to convert, reward cost per conversion.
+#[utoipa::path(get, path = "/api/referrals/performance", operation_id = "referral_performance", tag = "provider portal", params(PerformanceQuery),
+    responses((status = 200, description = "programs[]: program_id, name, status, windows[]: days, referrals, click_through_rate, registration_rate, conversion_rate, median_hours_to_convert, reward_cost_per_conversion", body = Object),
+        (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn performance(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<ListQuery>,
+    query: web::Query<PerformanceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(PORTAL_ADMINS)?;
-    let filter = filter_of(&query)?;
-    let p = state
-        .db(move |conn| Ok(analytics::performance(conn, &filter)?))
+    let program = query.program_id.map(ProgramId::from_uuid);
+    let programs = state
+        .db(move |conn| Ok(analytics::performance(conn, program, now())?))
         .await?;
-    Ok(HttpResponse::Ok().json(PerformanceView {
-        programs: p
-            .programs
-            .into_iter()
-            .map(|r| ProgramPerformanceView {
-                program_id: r.program_id.as_uuid(),
-                name: r.name,
-                status: r.status.to_string(),
-                referrals: r.referrals,
-                registered: r.registered,
-                converted: r.converted,
-                conversion_rate: r.conversion_rate,
-                clicks: r.clicks,
-            })
-            .collect(),
-        top_referrers: p
-            .top_referrers
-            .into_iter()
-            .map(|r| ReferrerPerformanceView {
-                referrer_id: r.referrer_id.as_uuid(),
-                referrals: r.referrals,
-                converted: r.converted,
-            })
-            .collect(),
-    }))
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "programs": programs })))
 }

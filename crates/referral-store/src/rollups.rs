@@ -1,0 +1,176 @@
+//! The analytics rollups, bumped inside the transaction of each change they count, so they
+//! are never ahead of or behind the data: `referral_daily_stats` (per program, creation day
+//! and variant) and `referrer_stats` (per referrer and program, plus an all-programs row).
+//!
+//! A referral's figures go to the row of the day it was *created* (its cohort), whenever
+//! the later steps happen: "of the referrals made in March, how many converted".
+
+use crate::conn::DbConnection;
+use crate::error::StoreError;
+use crate::schema::{referral_daily_stats as daily, referrals, referrer_stats};
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use referral_domain::ReferralId;
+
+/// The program id under which a referrer's totals over all programs are kept.
+pub const ALL_PROGRAMS: uuid::Uuid = uuid::Uuid::nil();
+
+/// The rollup rows a referral counts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cohort {
+    pub program_id: DbUuid,
+    pub day: String,
+    pub variant: String,
+    pub referrer_id: DbUuid,
+}
+
+/// The day key of a creation time (UTC).
+pub(crate) fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+impl Cohort {
+    pub(crate) fn new(
+        program_id: DbUuid,
+        created_at: DateTime<Utc>,
+        variant: Option<&str>,
+        referrer_id: DbUuid,
+    ) -> Self {
+        Cohort {
+            program_id,
+            day: day_of(created_at),
+            variant: variant.unwrap_or_default().to_owned(),
+            referrer_id,
+        }
+    }
+
+    /// The cohort of a stored referral.
+    pub(crate) fn of(conn: &mut DbConnection, referral: ReferralId) -> Result<Self, StoreError> {
+        let (program_id, created_at, variant, referrer_id): (
+            DbUuid,
+            DbTime,
+            Option<String>,
+            DbUuid,
+        ) = referrals::table
+            .find(DbUuid::from(referral))
+            .select((
+                referrals::program_id,
+                referrals::created_at,
+                referrals::variant,
+                referrals::referrer_id,
+            ))
+            .first(conn)?;
+        Ok(Cohort::new(
+            program_id,
+            created_at.0,
+            variant.as_deref(),
+            referrer_id,
+        ))
+    }
+}
+
+/// Changes to one cohort row; unset fields stay as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Delta {
+    pub referrals: i64,
+    pub clicked: i64,
+    pub registered: i64,
+    pub converted: i64,
+    pub rewards_granted: i64,
+    pub rewards_withheld: i64,
+    pub reward_value_cents: i64,
+    pub rewards_paid_cents: i64,
+    pub revenue_cents: i64,
+}
+
+/// Adds `delta` to the cohort's row (creating it).
+pub(crate) fn bump(
+    conn: &mut DbConnection,
+    cohort: &Cohort,
+    delta: Delta,
+) -> Result<(), StoreError> {
+    // Diesel's upsert is per backend; the statement is the same on both.
+    macro_rules! upsert {
+        ($c:expr) => {
+            diesel::insert_into(daily::table)
+                .values((
+                    daily::program_id.eq(cohort.program_id),
+                    daily::day.eq(&cohort.day),
+                    daily::variant.eq(&cohort.variant),
+                    daily::referrals.eq(delta.referrals),
+                    daily::clicked.eq(delta.clicked),
+                    daily::registered.eq(delta.registered),
+                    daily::converted.eq(delta.converted),
+                    daily::rewards_granted.eq(delta.rewards_granted),
+                    daily::rewards_withheld.eq(delta.rewards_withheld),
+                    daily::reward_value_cents.eq(delta.reward_value_cents),
+                    daily::rewards_paid_cents.eq(delta.rewards_paid_cents),
+                    daily::revenue_cents.eq(delta.revenue_cents),
+                ))
+                .on_conflict((daily::program_id, daily::day, daily::variant))
+                .do_update()
+                .set((
+                    daily::referrals.eq(daily::referrals + excluded(daily::referrals)),
+                    daily::clicked.eq(daily::clicked + excluded(daily::clicked)),
+                    daily::registered.eq(daily::registered + excluded(daily::registered)),
+                    daily::converted.eq(daily::converted + excluded(daily::converted)),
+                    daily::rewards_granted
+                        .eq(daily::rewards_granted + excluded(daily::rewards_granted)),
+                    daily::rewards_withheld
+                        .eq(daily::rewards_withheld + excluded(daily::rewards_withheld)),
+                    daily::reward_value_cents
+                        .eq(daily::reward_value_cents + excluded(daily::reward_value_cents)),
+                    daily::rewards_paid_cents
+                        .eq(daily::rewards_paid_cents + excluded(daily::rewards_paid_cents)),
+                    daily::revenue_cents.eq(daily::revenue_cents + excluded(daily::revenue_cents)),
+                ))
+                .execute($c)
+        };
+    }
+    if delta == Delta::default() {
+        return Ok(());
+    }
+    match conn {
+        DbConnection::Pg(c) => upsert!(c)?,
+        DbConnection::Sqlite(c) => upsert!(c)?,
+    };
+    Ok(())
+}
+
+/// Adds to the referrer's totals in the cohort's program and over all programs.
+pub(crate) fn bump_referrer(
+    conn: &mut DbConnection,
+    cohort: &Cohort,
+    referrals_delta: i64,
+    converted_delta: i64,
+) -> Result<(), StoreError> {
+    macro_rules! upsert {
+        ($c:expr, $program:expr) => {
+            diesel::insert_into(referrer_stats::table)
+                .values((
+                    referrer_stats::referrer_id.eq(cohort.referrer_id),
+                    referrer_stats::program_id.eq($program),
+                    referrer_stats::referrals.eq(referrals_delta),
+                    referrer_stats::converted.eq(converted_delta),
+                ))
+                .on_conflict((referrer_stats::program_id, referrer_stats::referrer_id))
+                .do_update()
+                .set((
+                    referrer_stats::referrals
+                        .eq(referrer_stats::referrals + excluded(referrer_stats::referrals)),
+                    referrer_stats::converted
+                        .eq(referrer_stats::converted + excluded(referrer_stats::converted)),
+                ))
+                .execute($c)
+        };
+    }
+    for program in [cohort.program_id, DbUuid(ALL_PROGRAMS)] {
+        match conn {
+            DbConnection::Pg(c) => upsert!(c, program)?,
+            DbConnection::Sqlite(c) => upsert!(c, program)?,
+        };
+    }
+    Ok(())
+}
