@@ -648,10 +648,13 @@ pub struct ApproveRewardRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
-    /// `decline`, `approve_reward` or `reject_reward`.
+    /// `expire`, `decline`, `approve_rewards`, `reject_rewards` or `resend_invitation`.
+    #[schema(example = "decline")]
     pub operation: String,
-    /// At most 500.
+    /// 1 to 1,000 referrals; each succeeds or fails on its own.
     pub referral_ids: Vec<Uuid>,
+    /// Reason recorded with approvals and rejections.
+    pub reason: Option<String>,
 }
 
 /// One referral's result in a bulk operation.

@@ -18,7 +18,7 @@ fn scenario(app: &TestApp) -> (String, String) {
     let service = app.service();
     let alice = app.patient("alice");
     let carol = app.patient("carol");
-    let mut create = |who: &Actor, program: &Value, email: &str| -> Value {
+    let create = |who: &Actor, program: &Value, email: &str| -> Value {
         let r = app.post(
             Some(who),
             "/api/patients/me/referrals",

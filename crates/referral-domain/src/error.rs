@@ -88,6 +88,13 @@ pub enum DomainError {
     /// Marking a referral expired before its `expires_at`.
     #[error("the referral has not reached its expiry time")]
     ExpireTooEarly,
+    /// An invitation can only be sent again for a pending referral that was invited by
+    /// email or SMS.
+    #[error("only a pending referral invited by email or SMS can have its invitation sent again")]
+    ResendNotPossible,
+    /// The invitation was already sent again in this hour.
+    #[error("the invitation was already sent again within the hour")]
+    InvitationRecentlySent,
 
     // --- reward ledger ---------------------------------------------------------------------
     /// Approving a reward that is not waiting for approval.
@@ -139,7 +146,10 @@ impl DomainError {
             ReferralExpired | ConvertExpired => "referral_expired",
             ReferralDeclined | ConvertDeclined => "referral_declined",
             ConvertNotRegistered => "referral_not_registered",
-            DeclineNotPending(_) | ExpireNotPending(_) | ExpireTooEarly => "invalid_transition",
+            DeclineNotPending(_) | ExpireNotPending(_) | ExpireTooEarly | ResendNotPossible => {
+                "invalid_transition"
+            }
+            InvitationRecentlySent => "invitation_recently_sent",
             ApproveNotPending(_) | RejectNotPending(_) => "reward_not_pending_approval",
             RedeemAlreadyUsed | RedeemExpired | RedeemCancelled | RedeemPendingApproval => {
                 "reward_not_available"

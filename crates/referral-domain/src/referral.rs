@@ -265,6 +265,22 @@ impl ReferralLifecycle {
         }
     }
 
+    /// An admin ends a pending referral now, before its `expires_at`: the code stops
+    /// accepting registrations at once.
+    ///
+    /// # Errors
+    /// [`DomainError::ExpireNotPending`] when the referral is not (effectively) pending.
+    pub fn expire_now(&mut self, now: DateTime<Utc>) -> Result<(), DomainError> {
+        match self.effective_status(now) {
+            ReferralStatus::Pending => {
+                self.status = ReferralStatus::Expired;
+                self.expires_at = now;
+                Ok(())
+            }
+            other => Err(DomainError::ExpireNotPending(other)),
+        }
+    }
+
     /// The expiry sweep stores the expiry of a pending referral past `expires_at`.
     ///
     /// # Errors

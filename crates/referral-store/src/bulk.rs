@@ -9,17 +9,21 @@ use referral_domain::ReferralId;
 use std::str::FromStr;
 
 /// Most referrals one bulk operation may name.
-pub const MAX_BULK_IDS: usize = 500;
+pub const MAX_BULK_IDS: usize = 1000;
 
 /// What to do to each referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkOperation {
+    /// End a pending referral now.
+    Expire,
     /// Decline a pending referral.
     Decline,
     /// Approve the cash rewards waiting for approval.
-    ApproveReward,
+    ApproveRewards,
     /// Reject the cash rewards waiting for approval.
-    RejectReward,
+    RejectRewards,
+    /// Queue the invitation of a pending referral again.
+    ResendInvitation,
 }
 
 impl FromStr for BulkOperation {
@@ -27,9 +31,12 @@ impl FromStr for BulkOperation {
 
     fn from_str(s: &str) -> Result<Self, ()> {
         match s {
+            "expire" => Ok(BulkOperation::Expire),
             "decline" => Ok(BulkOperation::Decline),
-            "approve_reward" => Ok(BulkOperation::ApproveReward),
-            "reject_reward" => Ok(BulkOperation::RejectReward),
+            // The singular names were the first release's; both stay accepted.
+            "approve_rewards" | "approve_reward" => Ok(BulkOperation::ApproveRewards),
+            "reject_rewards" | "reject_reward" => Ok(BulkOperation::RejectRewards),
+            "resend_invitation" => Ok(BulkOperation::ResendInvitation),
             _ => Err(()),
         }
     }
@@ -40,18 +47,21 @@ pub fn apply(
     conn: &mut DbConnection,
     operation: BulkOperation,
     ids: &[ReferralId],
+    reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Vec<(ReferralId, Result<(), StoreError>)> {
     ids.iter()
         .map(|&id| {
             let outcome = match operation {
+                BulkOperation::Expire => referrals::expire_now(conn, id, now).map(|_| ()),
                 BulkOperation::Decline => referrals::decline(conn, id, now).map(|_| ()),
-                BulkOperation::ApproveReward => {
-                    rewards::decide_approval(conn, id, true, None, now).map(|_| ())
+                BulkOperation::ApproveRewards => {
+                    rewards::decide_approval(conn, id, true, reason, now).map(|_| ())
                 }
-                BulkOperation::RejectReward => {
-                    rewards::decide_approval(conn, id, false, None, now).map(|_| ())
+                BulkOperation::RejectRewards => {
+                    rewards::decide_approval(conn, id, false, reason, now).map(|_| ())
                 }
+                BulkOperation::ResendInvitation => referrals::resend_invitation(conn, id, now),
             };
             (id, outcome)
         })

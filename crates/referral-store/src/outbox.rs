@@ -319,6 +319,19 @@ pub fn suppress(conn: &mut DbConnection, id: Uuid, now: DateTime<Utc>) -> Result
     )
 }
 
+/// The message queued under `key`, if any.
+///
+/// # Errors
+/// Database errors.
+pub fn by_key(conn: &mut DbConnection, key: &str) -> Result<Option<OutboxMessage>, StoreError> {
+    let row: Option<MessageRow> = outbox::table
+        .filter(outbox::idempotency_key.eq(key))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(OutboxMessage::try_from).transpose()
+}
+
 /// Messages, newest first, optionally of one status (`queued` includes claimed ones).
 ///
 /// # Errors

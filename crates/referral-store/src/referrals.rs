@@ -859,6 +859,81 @@ pub fn decline(
     })
 }
 
+/// An admin ends a pending referral now: its code stops working at once.
+///
+/// # Errors
+/// [`StoreError::NotFound`]; the domain's `ExpireNotPending` when it is not pending.
+pub fn expire_now(
+    conn: &mut DbConnection,
+    id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    write_transaction(conn, |conn| {
+        let referral = get(conn, id, now)?;
+        referral.lifecycle().expire_now(now)?;
+        let updated = diesel::update(
+            referrals::table
+                .find(DbUuid::from(id))
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str())),
+        )
+        .set((
+            referrals::status.eq(ReferralStatus::Expired.as_str()),
+            referrals::expires_at.eq(DbTime(now)),
+            referrals::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(DomainError::ExpireNotPending(referral.status).into());
+        }
+        get(conn, id, now)
+    })
+}
+
+/// Queues the invitation of a pending referral again (the same message as the first), at
+/// most once per referral per clock hour, so a double click sends one.
+///
+/// # Errors
+/// [`StoreError::NotFound`]; the domain's `ResendNotPossible` (not pending, or not invited
+/// by email or SMS) and `InvitationRecentlySent`.
+pub fn resend_invitation(
+    conn: &mut DbConnection,
+    id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    write_transaction(conn, |conn| {
+        let referral = get(conn, id, now)?;
+        if referral.status != ReferralStatus::Pending {
+            return Err(DomainError::ResendNotPossible.into());
+        }
+        let kind = match referral.referral_source {
+            Some(ReferralSource::Email) => OutboxKind::Email,
+            Some(ReferralSource::Sms) => OutboxKind::Sms,
+            _ => return Err(DomainError::ResendNotPossible.into()),
+        };
+        let first = outbox::by_key(conn, &format!("invitation:{id}:{kind}"))?
+            .ok_or(DomainError::ResendNotPossible)?;
+        let queued = outbox::enqueue(
+            conn,
+            &NewMessage {
+                kind,
+                idempotency_key: format!(
+                    "invitation:{id}:{kind}:resend:{}",
+                    now.timestamp().div_euclid(3600)
+                ),
+                recipient: first.recipient,
+                template: first.template,
+                payload: first.payload,
+            },
+            now,
+        )?;
+        if queued {
+            Ok(())
+        } else {
+            Err(DomainError::InvitationRecentlySent.into())
+        }
+    })
+}
+
 /// Stores the expiry of every pending referral past `expires_at`; returns how many.
 ///
 /// # Errors

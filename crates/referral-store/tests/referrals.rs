@@ -1145,6 +1145,7 @@ both_databases!(
             &mut conn,
             BulkOperation::Decline,
             &[pending.id, registered.id, unknown],
+            None,
             t0(),
         );
         assert_eq!(results.len(), 3);
@@ -1167,7 +1168,8 @@ both_databases!(
             ReferralStatus::Registered,
             "a refusal changes nothing"
         );
-        assert_eq!("approve_reward".parse(), Ok(BulkOperation::ApproveReward));
+        assert_eq!("approve_reward".parse(), Ok(BulkOperation::ApproveRewards));
+        assert_eq!("approve_rewards".parse(), Ok(BulkOperation::ApproveRewards));
         assert!("explode".parse::<BulkOperation>().is_err());
     }
 );

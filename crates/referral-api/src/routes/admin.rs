@@ -87,11 +87,14 @@ pub async fn bulk(
                 if operation.is_none() {
                     problems.push(FieldProblem::new(
                         "operation",
-                        "must be decline, approve_reward or reject_reward",
+                        "must be expire, decline, approve_rewards, reject_rewards or resend_invitation",
                     ));
                 }
                 if body.referral_ids.is_empty() || body.referral_ids.len() > MAX_BULK_IDS {
-                    problems.push(FieldProblem::new("referral_ids", "between 1 and 500 ids"));
+                    problems.push(FieldProblem::new(
+                        "referral_ids",
+                        format!("between 1 and {MAX_BULK_IDS} ids"),
+                    ));
                 }
                 let Some(operation) = operation.filter(|_| problems.is_empty()) else {
                     return Err(ApiError::Validation(problems));
@@ -102,7 +105,12 @@ pub async fn bulk(
                     .copied()
                     .map(ReferralId::from_uuid)
                     .collect();
-                let results: Vec<BulkItemResult> = bulk::apply(conn, operation, &ids, now())
+                let reason = body
+                    .reason
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty());
+                let results: Vec<BulkItemResult> = bulk::apply(conn, operation, &ids, reason, now())
                     .into_iter()
                     .map(|(id, outcome)| BulkItemResult {
                         referral_id: id.as_uuid(),
@@ -136,11 +144,57 @@ pub struct AuditQuery {
     pub outcome: Option<String>,
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `json` (default) or `csv` (a download; `limit` up to 10,000).
+    pub format: Option<String>,
 }
 
-/// The audit trail, newest first. Reading it is audited too.
+/// Most rows of one CSV export.
+const CSV_MAX_ROWS: i64 = 10_000;
+
+/// One CSV cell: quoted when needed (RFC 4180), and a leading `=`, `+`, `-` or `@` defused
+/// so that a spreadsheet never runs a user agent string as a formula.
+fn csv_cell(value: &str) -> String {
+    let defused = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+fn audit_csv(rows: &[AuditView]) -> String {
+    let mut out = String::from(
+        "id,created_at,actor_id,actor_role,action,resource_type,resource_id,outcome,ip_address,user_agent\r\n",
+    );
+    for r in rows {
+        let cells = [
+            r.id.to_string(),
+            r.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            r.actor_id.map(|a| a.to_string()).unwrap_or_default(),
+            r.actor_role.clone(),
+            r.action.clone(),
+            r.resource_type.clone(),
+            r.resource_id.clone().unwrap_or_default(),
+            r.outcome.clone(),
+            r.ip_address.clone().unwrap_or_default(),
+            r.user_agent.clone().unwrap_or_default(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The audit trail, newest first, as JSON or (`format=csv`) a CSV download. Reading it is
+/// audited too.
 #[utoipa::path(get, path = "/api/referrals/audit-trail", operation_id = "audit_trail", tag = "admin", params(AuditQuery),
-    responses((status = 200, body = AuditList), (status = 403, body = crate::error::Problem)),
+    responses((status = 200, body = AuditList, description = "JSON, or with format=csv a text/csv download (X-Total-Count: all matching rows)"), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn audit_trail(
     state: web::Data<AppState>,
@@ -149,22 +203,45 @@ pub async fn audit_trail(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldProblem::new(
+                "format",
+                "must be json or csv",
+            )]))
+        }
+    };
     let who = caller.clone();
+    let action = if csv { "audit.export" } else { "audit.read" };
     let list = state
         .audited(
             &caller,
             &origin,
-            AuditAction::new("audit.read", "audit_log", None),
+            AuditAction::new(action, "audit_log", None),
             move |conn| {
                 who.require(ADMINS)?;
+                // A CSV export may be longer than a page of JSON.
+                let csv_limit = q.limit.filter(|_| csv);
+                if csv_limit.is_some_and(|l| !(1..=CSV_MAX_ROWS).contains(&l)) {
+                    return Err(ApiError::Validation(vec![FieldProblem::new(
+                        "limit",
+                        format!("must be between 1 and {CSV_MAX_ROWS} for csv"),
+                    )]));
+                }
                 let paging = ListQuery {
-                    limit: q.limit,
+                    limit: if csv { None } else { q.limit },
                     offset: q.offset,
                     from: q.from,
                     to: q.to,
                     ..Default::default()
                 };
                 paging.check()?;
+                let mut page = paging.page();
+                if csv {
+                    page.limit = csv_limit.unwrap_or(CSV_MAX_ROWS);
+                }
                 let filter = AuditFilter {
                     actor_id: q.actor_id,
                     resource_type: q.resource_type,
@@ -174,7 +251,7 @@ pub async fn audit_trail(
                     from: q.from,
                     to: q.to,
                 };
-                let page = audit::list(conn, &filter, paging.page())?;
+                let page = audit::list(conn, &filter, page)?;
                 Ok(AuditList {
                     items: page.items.into_iter().map(AuditView::from).collect(),
                     total: page.total,
@@ -182,6 +259,16 @@ pub async fn audit_trail(
             },
         )
         .await?;
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit-trail.csv\"",
+            ))
+            .insert_header(("X-Total-Count", list.total.to_string()))
+            .body(audit_csv(&list.items)));
+    }
     Ok(HttpResponse::Ok().json(list))
 }
 
