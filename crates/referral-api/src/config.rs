@@ -30,6 +30,9 @@ pub enum Command {
     DevToken(DevTokenArgs),
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Fill an empty database with realistic demo data (programs, referrers, referrals in
+    /// every status, clicks, rewards, orders), with a progress line as it goes.
+    SeedDemo(SeedDemoArgs),
     /// Audit-trail tools.
     Audit {
         /// What to do.
@@ -39,6 +42,17 @@ pub enum Command {
     /// Run only the background workers (outbox delivery, expiry sweeps, reminders), for
     /// running them apart from the HTTP instances; stops on SIGTERM or Ctrl-C.
     Worker,
+}
+
+/// `seed-demo` options.
+#[derive(Debug, Args)]
+pub struct SeedDemoArgs {
+    /// Referrals to create (about 5 interactions each).
+    #[arg(long, default_value_t = 2000)]
+    pub referrals: usize,
+    /// Seed of the generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `audit` subcommands.

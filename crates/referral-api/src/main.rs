@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         }
         Command::DevToken(args) => dev_token(&cli.serve, args),
         Command::Worker => worker(&cli.serve),
+        Command::SeedDemo(args) => seed_demo(&cli.serve, &args),
         Command::Audit {
             command: AuditCommand::Verify,
         } => return verify_audit(&cli.serve),
@@ -156,4 +157,40 @@ fn verify_audit(args: &referral_api::config::ServeArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn seed_demo(
+    serve: &referral_api::config::ServeArgs,
+    args: &referral_api::config::SeedDemoArgs,
+) -> Result<(), StartupError> {
+    use referral_store::demo;
+    let pool = startup::open_database(serve)?;
+    let mut conn = pool.get().map_err(referral_store::StoreError::from)?;
+    let started = std::time::Instant::now();
+    let report = demo::seed(
+        &mut conn,
+        demo::DemoOptions {
+            referrals: args.referrals,
+            seed: args.seed,
+        },
+        chrono::Utc::now(),
+        |line| eprintln!("seed-demo: {line} ({:.0?})", started.elapsed()),
+    )?;
+    println!(
+        "demo data: {} programs, {} patients, {} referrals, {} interactions, {} rewards, {} orders in {:.1?}",
+        report.programs,
+        report.patients,
+        report.referrals,
+        report.interactions,
+        report.rewards,
+        report.orders,
+        started.elapsed()
+    );
+    println!(
+        "sign in as the demo patient ({}): cargo run -- dev-token --role patient --sub {} --email {}",
+        demo::DEMO_PATIENT_EMAIL,
+        demo::DEMO_PATIENT_ID,
+        demo::DEMO_PATIENT_EMAIL
+    );
+    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod audit;
 pub mod bulk;
 pub mod conn;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod migrate;
