@@ -164,19 +164,23 @@ macro_rules! on_backend {
     };
 }
 
+/// A patient row: id, email, name, conditions, federal payer, lock version, created,
+/// updated.
+type PatientRow = (
+    DbUuid,
+    String,
+    Option<String>,
+    DbTextList,
+    bool,
+    i64,
+    DbTime,
+    DbTime,
+);
+
 /// Rows of one batch.
 #[derive(Default)]
 struct Batch {
-    patients: Vec<(
-        DbUuid,
-        String,
-        Option<String>,
-        DbTextList,
-        bool,
-        i64,
-        DbTime,
-        DbTime,
-    )>,
+    patients: Vec<PatientRow>,
     referrals: Vec<ReferralInsert>,
     interactions: Vec<(DbUuid, DbUuid, &'static str, Option<String>, DbTime)>,
     rewards: Vec<RewardInsert>,
