@@ -20,3 +20,8 @@ ci:
 # Query plans of the hot reads on PostgreSQL (docs/performance.md).
 explain:
     psql "${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" -f docs/explain.sql
+
+# Benchmarks (release build; see docs/performance.md). Seeds 1,000,000 referrals into
+# PostgreSQL once (kept as database bench_analytics_1000000) and 100,000 into SQLite.
+bench:
+    bash bench/analytics.sh
