@@ -112,9 +112,13 @@ impl DatabaseUrl {
                     .map_err(|e| StoreError::Connect(e.to_string()))?;
                 // WAL lets readers work beside the writer; the busy timeout makes writers
                 // queue instead of failing; foreign keys are off by default in SQLite.
+                // `optimize` (with the open-time flags) gathers planner statistics for tables
+                // that lack them, within a small budget: without them SQLite can pick a
+                // per-program index for a per-referrer lookup and read thousands of rows.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA optimize = 0x10002;",
                 )
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
