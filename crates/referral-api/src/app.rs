@@ -154,12 +154,34 @@ pub struct Service {
     pub args: ServeArgs,
 }
 
-/// Starts the HTTP server on `listener`.
+/// How often counted clicks are added to their referrals.
+const CLICK_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Adds counted clicks to the referrals every [`CLICK_FLUSH_EVERY`], off the executor.
+fn spawn_click_flush(state: Arc<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(CLICK_FLUSH_EVERY);
+        loop {
+            ticker.tick().await;
+            let state = state.clone();
+            match web::block(move || state.clicks.flush(&state.pool)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "click counts not flushed; kept for the next try");
+                }
+                Err(e) => tracing::warn!(error = %e, "click flush failed"),
+            }
+        }
+    });
+}
+
+/// Starts the HTTP server on `listener` (and the click counter's flush).
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let state = web::Data::from(service.state);
+    spawn_click_flush(state.clone().into_inner());
     let keys = web::Data::new(service.keys);
     let args = service.args;
     let backend = InMemoryBackend::builder().build();

@@ -75,6 +75,7 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
     let interval = args.worker_interval;
     let reminder_days = args.reward_reminder_days;
     let (service, delivery) = startup::build(args)?;
+    let state = service.state.clone();
     let listener = std::net::TcpListener::bind(&bind)?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     actix_web::rt::System::new().block_on(async move {
@@ -88,6 +89,10 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
         // actix-web stops gracefully on SIGTERM and SIGINT: in-flight requests finish.
         app::run(service, listener)?.await
     })?;
+    // Clicks counted since the last flush are added before the process goes.
+    if let Err(e) = state.clicks.flush(&state.pool) {
+        tracing::warn!(error = %e, "the last click counts could not be added");
+    }
     tracing::info!("stopped");
     Ok(())
 }

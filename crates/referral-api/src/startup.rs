@@ -129,6 +129,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         rng: ring::rand::SystemRandom::new(),
         links: links.clone(),
         audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
+        clicks: crate::clicks::ClickCounter::default(),
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
     let keys = JwtKeys::new(secret.as_bytes());

@@ -27,6 +27,8 @@ pub struct AppState {
     pub links: crate::links::LinkKeys,
     /// The audit chain's key.
     pub audit_key: audit::ChainKey,
+    /// Clicks counted since the last flush.
+    pub clicks: crate::clicks::ClickCounter,
 }
 
 impl AppState {

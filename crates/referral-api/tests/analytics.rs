@@ -42,6 +42,8 @@ fn scenario(app: &TestApp) -> (String, String) {
             302
         );
     }
+    // Clicks are counted in batches (every 250 ms); add them now.
+    app.state.clicks.flush(&app.state.pool).unwrap();
     // Registrations: a1, a2, a3, c1 -> 4 registered.
     let patient_of = |r: &Value, email: &str| -> String {
         app.registers(r["referral_code"].as_str().unwrap(), email)["patient_id"]

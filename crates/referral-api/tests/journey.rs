@@ -83,7 +83,8 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
         "no PHI: {text}"
     );
 
-    // The friend registers.
+    // The friend registers (clicks are counted in batches: add them first).
+    app.state.clicks.flush(&app.state.pool).unwrap();
     let registration = app.registers(&code, "bob@example.com");
     let bob_id = registration["patient_id"].as_str().unwrap().to_owned();
     assert_eq!(registration["referral"]["status"], "registered");

@@ -579,8 +579,12 @@ pub fn interactions(
         .collect()
 }
 
-/// Records a click on a referral link: one short transaction of an in-place increment and
-/// an interaction row (no read-modify-write of the counter).
+/// Records a click on a referral link as its interaction row, in **one statement**
+/// (`INSERT … SELECT` from the code's row), built by the query builder so that its plan is
+/// prepared once per connection. The click counter on the referral is not touched here: a
+/// code shared widely would make every click wait for the previous one on that row. The
+/// caller counts clicks and adds them in batches with [`add_clicks`]; the interaction rows
+/// stay the record of every click.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown code; nothing is recorded then.
@@ -590,48 +594,92 @@ pub fn record_click(
     origin: &RequestOrigin,
     now: DateTime<Utc>,
 ) -> Result<ReferralCode, StoreError> {
+    use crate::sql_types::{PortableInet, PortableTimestamptz, PortableUuid};
+    use diesel::sql_types::{Nullable, Text};
     let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    let source = referrals::table
+        .filter(referrals::referral_code.eq(code.to_string()))
+        .select((
+            DbUuid(uuid::Uuid::new_v4()).into_sql::<PortableUuid>(),
+            referrals::id,
+            InteractionType::Click.as_str().into_sql::<Text>(),
+            origin
+                .ip_address
+                .map(DbInet)
+                .into_sql::<Nullable<PortableInet>>(),
+            origin.user_agent.clone().into_sql::<Nullable<Text>>(),
+            origin.source.clone().into_sql::<Nullable<Text>>(),
+            DbTime(now).into_sql::<PortableTimestamptz>(),
+        ));
+    let inserted = diesel::insert_into(referral_interactions::table)
+        .values(source)
+        .into_columns((
+            referral_interactions::id,
+            referral_interactions::referral_id,
+            referral_interactions::interaction_type,
+            referral_interactions::ip_address,
+            referral_interactions::user_agent,
+            referral_interactions::source,
+            referral_interactions::created_at,
+        ))
+        .execute(conn)?;
+    if inserted == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(code)
+}
+
+/// Clicks counted on some codes since the last batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickCount {
+    /// The code, as stored.
+    pub code: String,
+    /// Clicks on it.
+    pub clicks: i32,
+    /// The last of them.
+    pub last_clicked_at: DateTime<Utc>,
+}
+
+/// Adds counted clicks to their referrals, in one transaction: an in-place increment (no
+/// indexed column changes, so PostgreSQL updates in place, HOT) and, for a referral's first
+/// clicks, the funnel's "clicked" step in the rollups. Unknown codes are skipped.
+///
+/// # Errors
+/// Database errors (nothing is added then: the caller keeps the counts).
+pub fn add_clicks(conn: &mut DbConnection, counts: &[ClickCount]) -> Result<(), StoreError> {
     write_transaction(conn, |conn| {
-        let id: DbUuid = referrals::table
-            .filter(referrals::referral_code.eq(code.to_string()))
-            .select(referrals::id)
-            .first(conn)?;
-        // The first click moves the referral into the funnel's "clicked" step: the
-        // conditional update decides which click is first, also between concurrent ones.
-        let first = diesel::update(referrals::table.find(id).filter(referrals::clicks.eq(0)))
-            .set((
-                referrals::clicks.eq(referrals::clicks + 1),
-                referrals::last_clicked_at.eq(Some(DbTime(now))),
-            ))
-            .execute(conn)?
-            == 1;
-        if first {
-            let cohort = Cohort::of(conn, ReferralId::from_uuid(id.0))?;
-            rollups::bump(
-                conn,
-                &cohort,
-                Delta {
-                    clicked: 1,
-                    ..Delta::default()
-                },
-            )?;
-        } else {
-            diesel::update(referrals::table.find(id))
+        for count in counts {
+            let target = referrals::table.filter(referrals::referral_code.eq(&count.code));
+            // The first clicks move the referral into "clicked"; the guard decides which
+            // batch was first, also between instances.
+            let first = diesel::update(target.filter(referrals::clicks.eq(0)))
                 .set((
-                    referrals::clicks.eq(referrals::clicks + 1),
-                    referrals::last_clicked_at.eq(Some(DbTime(now))),
+                    referrals::clicks.eq(referrals::clicks + count.clicks),
+                    referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
                 ))
-                .execute(conn)?;
+                .execute(conn)?
+                == 1;
+            if first {
+                let id: DbUuid = target.select(referrals::id).first(conn)?;
+                let cohort = Cohort::of(conn, ReferralId::from_uuid(id.0))?;
+                rollups::bump(
+                    conn,
+                    &cohort,
+                    Delta {
+                        clicked: 1,
+                        ..Delta::default()
+                    },
+                )?;
+            } else {
+                diesel::update(target)
+                    .set((
+                        referrals::clicks.eq(referrals::clicks + count.clicks),
+                        referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
+                    ))
+                    .execute(conn)?;
+            }
         }
-        record_interaction(
-            conn,
-            ReferralId::from_uuid(id.0),
-            InteractionType::Click,
-            origin,
-            None,
-            now,
-        )?;
-        Ok(code.clone())
+        Ok(())
     })
 }
 

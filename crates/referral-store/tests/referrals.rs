@@ -275,6 +275,20 @@ both_databases!(
             ..origin.clone()
         };
         referrals::record_click(&mut conn, &code, &v6, t0() + Duration::minutes(1)).unwrap();
+        // A click writes its interaction only; the counter is added in batches.
+        assert_eq!(
+            referrals::get(&mut conn, referral.id, t0()).unwrap().clicks,
+            0
+        );
+        referrals::add_clicks(
+            &mut conn,
+            &[referrals::ClickCount {
+                code: referral.referral_code.to_string(),
+                clicks: 2,
+                last_clicked_at: t0() + Duration::minutes(1),
+            }],
+        )
+        .unwrap();
         let after = referrals::get(&mut conn, referral.id, t0()).unwrap();
         assert_eq!(after.clicks, 2);
         assert_eq!(after.last_clicked_at, Some(t0() + Duration::minutes(1)));
@@ -1049,6 +1063,15 @@ both_databases!(
             )
             .unwrap();
         }
+        referrals::add_clicks(
+            &mut conn,
+            &[referrals::ClickCount {
+                code: pending.referral_code.to_string(),
+                clicks: 2,
+                last_clicked_at: t0(),
+            }],
+        )
+        .unwrap();
         // p2: one converted, cash pending approval.
         let cash = refer(&mut conn, &carol, &p2, "c1@example.com");
         let c1 = register(&mut conn, &cash, "c1@example.com").patient;

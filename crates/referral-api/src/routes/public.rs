@@ -68,16 +68,11 @@ pub async fn click(
         user_agent: origin.user_agent,
         source,
     };
+    let at = now();
     let code = state
-        .db(move |conn| {
-            Ok(referrals::record_click(
-                conn,
-                &code,
-                &request_origin,
-                now(),
-            )?)
-        })
+        .db(move |conn| Ok(referrals::record_click(conn, &code, &request_origin, at)?))
         .await?;
+    state.clicks.add(code.to_string(), at);
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, state.share_url(&code.to_string())))
         .finish())

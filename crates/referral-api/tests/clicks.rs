@@ -1,0 +1,56 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Clicks under load: every click of many concurrent visitors on one code is recorded as an
+//! interaction and counted once, and the referral enters the funnel's "clicked" step once.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+both!(
+    concurrent_clicks_on_one_code_are_all_counted,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let referral = app.refers(&alice, "bob@example.com");
+        let code = referral["referral_code"].as_str().unwrap().to_owned();
+        let barrier = std::sync::Barrier::new(16);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..10 {
+                        let r = app.get(None, &format!("/api/referrals/{code}/click"));
+                        assert_eq!(r.status(), 302);
+                    }
+                });
+            }
+        });
+        app.state.clicks.flush(&app.state.pool).unwrap();
+        let mine: Value = app
+            .get(
+                Some(&alice),
+                &format!(
+                    "/api/patients/me/referrals/{}",
+                    referral["id"].as_str().unwrap()
+                ),
+            )
+            .json()
+            .unwrap();
+        assert_eq!(mine["clicks"], 160);
+        let id: referral_domain::ReferralId = referral["id"].as_str().unwrap().parse().unwrap();
+        let interactions = referral_store::referrals::interactions(&mut app.db.conn(), id).unwrap();
+        assert_eq!(interactions.len(), 160);
+        let analytics: Value = app
+            .get(Some(&app.admin()), "/api/referrals/analytics")
+            .json()
+            .unwrap();
+        assert_eq!(analytics["funnel"]["clicked"], 1);
+        // Unknown codes record nothing.
+        assert_problem(
+            app.get(None, "/api/referrals/ZZZZZZ-ZZZZZZ-ZZZZZZ/click"),
+            404,
+            "not_found",
+        );
+    }
+);

@@ -1,0 +1,2 @@
+-- SQLite has no fillfactor; this keeps both migration sets in step.
+SELECT 1;
