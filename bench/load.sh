@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Throughput of the hot paths against the database's own limit, on this machine:
+#   1. the release server on the PostgreSQL bench database (1,000,000 referrals, seeded by
+#      bench/analytics.sh or here), loaded by wrk at 16 connections for BENCH_DURATION
+#      seconds per request kind: click (uniform codes), click (one viral code), public
+#      get-by-code, create referral, registration, consultation event, analytics;
+#   2. pgbench at the same concurrency running exactly the statements our click and our
+#      conversion send, taken from PostgreSQL's statement log (log_statement = all while
+#      one click and one conversion go through), run back to back with our runs;
+#   3. the click on SQLite (WAL) against a raw SQLite transaction doing the same writes.
+# Prints one table (requests/s, p50, p99, server peak RSS, ratio to the database's own rate)
+# and writes it to bench/results/load.md and load.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_N="${BENCH_PG_REFERRALS:-1000000}"
+SQLITE_N="${BENCH_SQLITE_REFERRALS:-100000}"
+DURATION="${BENCH_DURATION:-10}"
+CONNS=16
+export BENCH_THREADS=4
+PGHOST="${PGHOST:-127.0.0.1}"
+PG_ADMIN="postgres://postgres@${PGHOST}:5432/test"
+PG_DB="bench_analytics_${PG_N}"
+PG_URL="postgres://postgres@${PGHOST}:5432/$PG_DB"
+SECRET="bench-secret-bench-secret-bench-secret"
+BIN=target/release/referral-api
+PORT=18091
+BASE="http://127.0.0.1:$PORT"
+RESULTS=bench/results
+export BENCH_SAMPLES=target/bench/samples
+mkdir -p "$RESULTS" "$BENCH_SAMPLES"
+PG_LOG="$(ls /var/log/postgresql/postgresql-*-main.log 2>/dev/null | head -1 || true)"
+
+command -v wrk >/dev/null || { echo "bench: installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null; }
+command -v pgbench >/dev/null || { echo "bench: pgbench is required (Debian postgresql-client)" >&2; exit 1; }
+pg_isready -h "$PGHOST" -q || { echo "bench: PostgreSQL is not reachable at $PGHOST:5432" >&2; exit 1; }
+
+echo "bench: building the release binary"
+cargo build --release -q -p referral-api
+
+if ! psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
+  psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_DB"
+  "$BIN" seed-demo --referrals "$PG_N" --database-url "$PG_URL" --jwt-secret "$SECRET"
+fi
+psql -q "$PG_URL" -c "VACUUM ANALYZE"
+
+SERVER_PID=
+stop_server() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
+trap 'stop_server; psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET log_statement" >/dev/null 2>&1 || true' EXIT
+start_server() { # url
+  "$BIN" --database-url "$1" --jwt-secret "$SECRET" --bind "127.0.0.1:$PORT" \
+    --db-pool-size 16 --public-rate-limit 1000000000 --worker-interval 0 >target/bench/load-server.log 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 120); do curl -fs "$BASE/ready" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  echo "bench: the server did not become ready; see target/bench/load-server.log" >&2; exit 1
+}
+rss_peak_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"; }
+
+# Samples: codes to click, pending codes to register, registered referees to convert (our
+# half and pgbench's half), referrers to refer from.
+echo "bench: drawing samples"
+psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals TABLESAMPLE SYSTEM (5) LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
+psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' ORDER BY random() LIMIT 40000" >"$BENCH_SAMPLES/pending.txt"
+psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id FROM referrals WHERE status = 'registered' ORDER BY random() LIMIT 80000" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
+head -n 40000 "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f2 >"$BENCH_SAMPLES/registered.txt"
+tail -n +40001 "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1 >"$BENCH_SAMPLES/registered_pgbench.txt"
+VIRAL=$(head -n 1 "$BENCH_SAMPLES/codes.txt")
+psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_codes" -c "CREATE TABLE bench_codes (n serial PRIMARY KEY, code text NOT NULL)" \
+  -c "\\copy bench_codes (code) FROM '$BENCH_SAMPLES/codes.txt'"
+psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_registered" -c "CREATE TABLE bench_registered (n serial PRIMARY KEY, id uuid NOT NULL)" \
+  -c "\\copy bench_registered (id) FROM '$BENCH_SAMPLES/registered_pgbench.txt'"
+CODES_N=$(wc -l <"$BENCH_SAMPLES/codes.txt")
+REG_N=$(wc -l <"$BENCH_SAMPLES/registered_pgbench.txt")
+ADMIN=$("$BIN" dev-token --role admin --sub 11111111-1111-4111-8111-111111111111 --jwt-secret "$SECRET")
+export BENCH_ADMIN_TOKEN="$ADMIN"
+export BENCH_SERVICE_TOKEN=$("$BIN" dev-token --role service --sub 33333333-3333-4333-8333-333333333333 --jwt-secret "$SECRET")
+: >"$BENCH_SAMPLES/tokens.txt"
+psql -qtA "$PG_URL" -c "SELECT id, email FROM patients WHERE email LIKE 'referrer%' LIMIT 64" -F' ' |
+  while read -r id email; do
+    "$BIN" dev-token --role patient --sub "$id" --email "$email" --ttl 7200 --jwt-secret "$SECRET" >>"$BENCH_SAMPLES/tokens.txt"
+  done
+
+# The statements of one click and one conversion, from the statement log. The conversion is
+# of a referral whose program pays the referrer at once (threshold 1), so it writes a ledger row.
+CAPTURE_PATIENT=$(psql -qtA "$PG_URL" -c "SELECT r.referee_patient_id FROM referrals r JOIN referral_programs p ON p.id = r.program_id WHERE r.status = 'registered' AND p.reward_threshold = 1 AND p.referrer_reward_type IS NOT NULL ORDER BY r.created_at DESC LIMIT 1")
+echo "bench: capturing the SQL of a click and a conversion from PostgreSQL's statement log"
+psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB SET log_statement = 'all'"
+LOG_FROM=$(stat -c %s "$PG_LOG")
+start_server "$PG_URL"
+sleep 1
+LOG_CLICK=$(stat -c %s "$PG_LOG")
+curl -fs -o /dev/null "$BASE/api/referrals/$(sed -n 2p "$BENCH_SAMPLES/codes.txt")/click"
+sleep 0.1
+LOG_EVENT=$(stat -c %s "$PG_LOG")
+curl -fs -o /dev/null -H "Authorization: Bearer $BENCH_SERVICE_TOKEN" -H 'content-type: application/json' \
+  -d "{\"patient_id\":\"$CAPTURE_PATIENT\",\"consultation_id\":\"$(cat /proc/sys/kernel/random/uuid)\"}" \
+  "$BASE/api/events/consultations"
+sleep 0.2
+LOG_END=$(stat -c %s "$PG_LOG")
+stop_server
+psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET log_statement"
+python3 bench/pgbench_scripts.py "$PG_LOG" "$LOG_CLICK" "$LOG_EVENT" "$LOG_END" target/bench
+
+ROWS=()
+run_wrk() { # label, then wrk arguments
+  local label="$1"; shift
+  local out
+  # Warm-up: the pool grows to 16 connections and statements get prepared, unmeasured. It
+  # takes one-time resources (codes to register, referees to convert) from the second half
+  # of each thread's sample, the measured run from the first.
+  BENCH_WARMUP=1 wrk -t"$BENCH_THREADS" -c"$CONNS" -d2s "$@" >/dev/null
+  out=$(wrk -t"$BENCH_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@")
+  local parsed
+  parsed=$(printf '%s\n' "$out" | python3 bench/parse_wrk.py)
+  echo "bench: $label: $parsed"
+  ROWS+=("$label|$parsed|$(rss_peak_mb)")
+}
+run_pgbench() { # label script
+  local out parsed
+  rm -f target/bench/pgbench_log.*
+  out=$(pgbench -n -M prepared -c "$CONNS" -j "$BENCH_THREADS" -T "$DURATION" -D codes="$CODES_N" -D pool="$REG_N" \
+    -l --log-prefix=target/bench/pgbench_log -f "$2" "$PG_URL" 2>&1)
+  parsed=$(printf '%s\n' "$out" | python3 bench/parse_pgbench.py)
+  echo "bench: pgbench $1: $parsed"
+  ROWS+=("pgbench: $1|$parsed|")
+}
+
+start_server "$PG_URL"
+hot_counts() { psql -qtA "$PG_URL" -c "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'referrals'" -F' '; }
+read -r UPD0 HOT0 <<<"$(hot_counts)"
+run_wrk "postgres: click, uniform codes" -s bench/wrk/click_uniform.lua "$BASE"
+run_pgbench "the click's statements" target/bench/pgbench-click.sql
+run_wrk "postgres: click, one viral code" "$BASE/api/referrals/$VIRAL/click"
+sleep 1
+read -r UPD1 HOT1 <<<"$(hot_counts)"
+# HOT share of the click counter's updates (the statistics lag by up to a second).
+HOT=$(python3 -c "print(round(100.0 * ($HOT1 - $HOT0) / max($UPD1 - $UPD0, 1), 1))")
+run_wrk "postgres: public get by code" -s bench/wrk/get_code.lua "$BASE"
+run_wrk "postgres: create referral" -s bench/wrk/create.lua "$BASE"
+run_wrk "postgres: registration" -s bench/wrk/register.lua "$BASE"
+run_wrk "postgres: consultation event (conversion)" -s bench/wrk/consultation.lua "$BASE"
+run_pgbench "bare status update + ledger row" target/bench/pgbench-conversion.sql
+run_wrk "postgres: analytics, all time" -s bench/wrk/authorized_get.lua "$BASE/api/referrals/analytics"
+stop_server
+
+# SQLite: the click against a raw transaction doing the same writes.
+SQLITE_FILE="target/bench/analytics-${SQLITE_N}.db"
+if [ ! -f "$SQLITE_FILE" ]; then "$BIN" seed-demo --referrals "$SQLITE_N" --database-url "sqlite://$SQLITE_FILE" --jwt-secret "$SECRET"; fi
+sqlite3 "$SQLITE_FILE" "SELECT referral_code FROM referrals ORDER BY random() LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
+start_server "sqlite://$SQLITE_FILE"
+run_wrk "sqlite: click, uniform codes" -s bench/wrk/click_uniform.lua "$BASE"
+LOCKED=$(grep -c "database is locked" target/bench/load-server.log || true)
+stop_server
+RAW=$(python3 bench/sqlite_raw_click.py "$SQLITE_FILE" "$BENCH_SAMPLES/codes.txt" "$CONNS" "$DURATION")
+echo "bench: raw sqlite click transactions: $RAW"
+ROWS+=("raw sqlite: the same insert, one transaction each|$RAW|")
+
+python3 bench/report.py "$RESULTS/load" "$HOT" "$LOCKED" "$DURATION" "${ROWS[@]}"
+cat "$RESULTS/load.md"
