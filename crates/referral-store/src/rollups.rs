@@ -176,19 +176,25 @@ pub(crate) fn bump_referrer(
 }
 
 /// Recomputes both rollups from the tables (one transaction): after a bulk load, or to
-/// repair them. The statements are the migration's backfill.
+/// repair them. The statements are the migration's own backfill, read from its file.
 ///
 /// # Errors
 /// Database errors.
 pub fn rebuild(conn: &mut DbConnection) -> Result<(), StoreError> {
     use diesel::connection::SimpleConnection;
     crate::conn::write_transaction(conn, |conn| {
-        let script = match conn {
-            DbConnection::Pg(_) => REBUILD_POSTGRES,
-            DbConnection::Sqlite(_) => REBUILD_SQLITE,
+        let migration = match conn {
+            DbConnection::Pg(_) => MIGRATION_POSTGRES,
+            DbConnection::Sqlite(_) => MIGRATION_SQLITE,
         };
+        let backfill = migration
+            .split_once(BACKFILL_MARKER)
+            .map(|(_, statements)| statements)
+            .ok_or_else(|| {
+                StoreError::Corrupt("the analytics migration lost its backfill".into())
+            })?;
         let script =
-            format!("DELETE FROM referral_daily_stats; DELETE FROM referrer_stats; {script}");
+            format!("DELETE FROM referral_daily_stats; DELETE FROM referrer_stats; {backfill}");
         match conn {
             DbConnection::Pg(c) => c.batch_execute(&script)?,
             DbConnection::Sqlite(c) => c.batch_execute(&script)?,
@@ -197,66 +203,9 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<(), StoreError> {
     })
 }
 
-const REBUILD_POSTGRES: &str = r#"INSERT INTO referral_daily_stats (program_id, day, variant, referrals, clicked, registered, converted,
-    rewards_granted, rewards_withheld, reward_value_cents, rewards_paid_cents, revenue_cents)
-SELECT r.program_id, to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), COALESCE(r.variant, ''),
-       count(*),
-       count(*) FILTER (WHERE r.clicks > 0),
-       count(*) FILTER (WHERE r.referee_registered_at IS NOT NULL),
-       count(*) FILTER (WHERE r.status = 'converted'),
-       COALESCE(sum(w.granted), 0), COALESCE(sum(w.withheld), 0), COALESCE(sum(w.value), 0),
-       COALESCE(sum(w.paid), 0), COALESCE(sum(o.revenue), 0)
-FROM referrals r
-LEFT JOIN (
-    SELECT referral_id,
-           count(*) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval')
-                            AND reward_type <> 'discount') AS granted,
-           count(*) FILTER (WHERE withheld_reason IS NOT NULL) AS withheld,
-           sum(reward_amount_cents) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval')
-                                            AND reward_type <> 'discount') AS value,
-           sum(reward_amount_cents) FILTER (WHERE reward_type <> 'discount'
-                                            AND (status = 'used' OR (reward_type = 'cash' AND status = 'available'))) AS paid
-    FROM referral_rewards GROUP BY referral_id
-) w ON w.referral_id = r.id
-LEFT JOIN (SELECT patient_id, sum(amount_cents) AS revenue FROM orders GROUP BY patient_id) o
-    ON o.patient_id = r.referee_patient_id AND r.status = 'converted'
-GROUP BY 1, 2, 3;
-
-INSERT INTO referrer_stats (referrer_id, program_id, referrals, converted)
-SELECT referrer_id, program_id, count(*), count(*) FILTER (WHERE status = 'converted')
-FROM referrals GROUP BY referrer_id, program_id;
-INSERT INTO referrer_stats (referrer_id, program_id, referrals, converted)
-SELECT referrer_id, '00000000-0000-0000-0000-000000000000', count(*), count(*) FILTER (WHERE status = 'converted')
-FROM referrals GROUP BY referrer_id;"#;
-
-const REBUILD_SQLITE: &str = r#"INSERT INTO referral_daily_stats (program_id, day, variant, referrals, clicked, registered, converted,
-    rewards_granted, rewards_withheld, reward_value_cents, rewards_paid_cents, revenue_cents)
-SELECT r.program_id, substr(r.created_at, 1, 10), COALESCE(r.variant, ''),
-       count(*),
-       count(*) FILTER (WHERE r.clicks > 0),
-       count(*) FILTER (WHERE r.referee_registered_at IS NOT NULL),
-       count(*) FILTER (WHERE r.status = 'converted'),
-       COALESCE(sum(w.granted), 0), COALESCE(sum(w.withheld), 0), COALESCE(sum(w.value), 0),
-       COALESCE(sum(w.paid), 0), COALESCE(sum(o.revenue), 0)
-FROM referrals r
-LEFT JOIN (
-    SELECT referral_id,
-           count(*) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval')
-                            AND reward_type <> 'discount') AS granted,
-           count(*) FILTER (WHERE withheld_reason IS NOT NULL) AS withheld,
-           sum(reward_amount_cents) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval')
-                                            AND reward_type <> 'discount') AS value,
-           sum(reward_amount_cents) FILTER (WHERE reward_type <> 'discount'
-                                            AND (status = 'used' OR (reward_type = 'cash' AND status = 'available'))) AS paid
-    FROM referral_rewards GROUP BY referral_id
-) w ON w.referral_id = r.id
-LEFT JOIN (SELECT patient_id, sum(amount_cents) AS revenue FROM orders GROUP BY patient_id) o
-    ON o.patient_id = r.referee_patient_id AND r.status = 'converted'
-GROUP BY 1, 2, 3;
-
-INSERT INTO referrer_stats (referrer_id, program_id, referrals, converted)
-SELECT referrer_id, program_id, count(*), count(*) FILTER (WHERE status = 'converted')
-FROM referrals GROUP BY referrer_id, program_id;
-INSERT INTO referrer_stats (referrer_id, program_id, referrals, converted)
-SELECT referrer_id, '00000000-0000-0000-0000-000000000000', count(*), count(*) FILTER (WHERE status = 'converted')
-FROM referrals GROUP BY referrer_id;"#;
+/// Where the backfill starts in the analytics migration.
+const BACKFILL_MARKER: &str = "-- Backfill from what is already there.";
+const MIGRATION_POSTGRES: &str =
+    include_str!("../../../migrations/postgres/2026-11-24-000005_analytics/up.sql");
+const MIGRATION_SQLITE: &str =
+    include_str!("../../../migrations/sqlite/2026-11-24-000005_analytics/up.sql");
