@@ -175,13 +175,42 @@ fn spawn_click_flush(state: Arc<AppState>) {
     });
 }
 
-/// Starts the HTTP server on `listener` (and the click counter's flush).
+/// How often unchained audit rows are sealed into the hash chain.
+const AUDIT_SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Seals the audit rows written since the last round, every [`AUDIT_SEAL_EVERY`]. Every
+/// instance runs it; the chain head's lock makes them take turns.
+fn spawn_audit_sealer(state: Arc<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(AUDIT_SEAL_EVERY);
+        loop {
+            ticker.tick().await;
+            let state = state.clone();
+            let sealed = web::block(move || {
+                let mut conn = state.pool.get()?;
+                referral_store::audit::seal_all(&mut conn, &state.audit_key)
+            })
+            .await;
+            match sealed {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "audit rows not sealed; next round retries")
+                }
+                Err(e) => tracing::warn!(error = %e, "audit sealing failed"),
+            }
+        }
+    });
+}
+
+/// Starts the HTTP server on `listener` (with the click counter's flush and the audit
+/// sealer).
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let state = web::Data::from(service.state);
     spawn_click_flush(state.clone().into_inner());
+    spawn_audit_sealer(state.clone().into_inner());
     let keys = web::Data::new(service.keys);
     let args = service.args;
     let backend = InMemoryBackend::builder().build();

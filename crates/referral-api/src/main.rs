@@ -93,6 +93,15 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
     if let Err(e) = state.clicks.flush(&state.pool) {
         tracing::warn!(error = %e, "the last click counts could not be added");
     }
+    // And the last audit rows are linked into the chain.
+    let sealed = state
+        .pool
+        .get()
+        .map_err(referral_store::StoreError::from)
+        .and_then(|mut conn| referral_store::audit::seal_all(&mut conn, &state.audit_key));
+    if let Err(e) = sealed {
+        tracing::warn!(error = %e, "the last audit rows could not be sealed; the next start seals them");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -137,7 +146,7 @@ fn verify_audit(args: &referral_api::config::ServeArgs) -> ExitCode {
                     report.verified,
                     if report.unchained > 0 {
                         format!(
-                            ", {} older rows written before the chain began",
+                            ", {} rows not sealed yet (written in the last seconds, or before the chain began)",
                             report.unchained
                         )
                     } else {

@@ -105,7 +105,6 @@ impl AppState {
             ip_address: origin.ip,
             user_agent: origin.user_agent.clone(),
         };
-        let key = self.audit_key.clone();
         self.db(move |conn| {
             let result = work(conn);
             let mut entry = entry_base;
@@ -118,7 +117,7 @@ impl AppState {
                 }
                 Err(e) => entry.outcome = e.code().to_owned(),
             }
-            if let Err(e) = audit::append(conn, &key, &entry, chrono::Utc::now()) {
+            if let Err(e) = audit::append(conn, &entry, chrono::Utc::now()) {
                 tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
                 if result.is_ok() {
                     // Refuse to hand out PHI that could not be audited.

@@ -244,7 +244,6 @@ fn audit_verify_passes_an_intact_chain_and_names_an_altered_row() {
     for i in 0..3 {
         referral_store::audit::append(
             &mut conn,
-            &key,
             &referral_store::audit::NewAuditEntry {
                 actor_id: None,
                 actor_role: "admin".into(),
@@ -255,10 +254,11 @@ fn audit_verify_passes_an_intact_chain_and_names_an_altered_row() {
                 ip_address: None,
                 user_agent: None,
             },
-            chrono::Utc::now(),
+            chrono::Utc::now() + chrono::Duration::milliseconds(i),
         )
         .unwrap();
     }
+    referral_store::audit::seal_all(&mut conn, &key).unwrap();
     let verify = || {
         binary()
             .args([

@@ -4,7 +4,8 @@
 //!
 //! Tamper-evident: each row carries `row_hash = HMAC-SHA256(key, prev_hash ‖ content)` over
 //! the previous row's hash, in `seq` order, and the chain's head (last seq and hash) sits in
-//! its own row, whose lock serialises appends. [`verify`] recomputes the chain and names the
+//! its own row. Requests append rows unchained (no lock to wait for); [`seal`] links them in
+//! batches under the head's lock, and a trigger lets a row change only by being sealed. [`verify`] recomputes the chain and names the
 //! first row that was altered, removed or inserted. Someone with write access to the database
 //! but not the key cannot make a consistent chain; cutting rows from the end and rewinding
 //! the head to match is the one change only an outside copy of the head would reveal.
@@ -165,66 +166,97 @@ impl ChainKey {
     }
 }
 
-/// Appends a row to the chain (its own transaction, holding the chain head's lock).
+/// Appends a row, unchained: one insert, no lock, so audited requests never wait for one
+/// another. [`seal`] links it into the chain within a second or so.
 ///
 /// # Errors
 /// Database errors.
 pub fn append(
     conn: &mut DbConnection,
-    key: &ChainKey,
     entry: &NewAuditEntry,
     now: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
     // Stored with microseconds on both databases: hash what is stored.
     let now = now.trunc_subsecs(6);
+    let id = Uuid::new_v4();
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::id.eq(DbUuid(id)),
+            audit_log::actor_id.eq(entry.actor_id.map(DbUuid)),
+            audit_log::actor_role.eq(&entry.actor_role),
+            audit_log::action.eq(&entry.action),
+            audit_log::resource_type.eq(&entry.resource_type),
+            audit_log::resource_id.eq(entry.resource_id.as_deref()),
+            audit_log::outcome.eq(&entry.outcome),
+            audit_log::ip_address.eq(entry.ip_address.map(DbInet)),
+            audit_log::user_agent.eq(entry.user_agent.as_deref()),
+            audit_log::created_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Links up to `limit` unchained rows into the chain, oldest first, in one transaction that
+/// holds the chain head's lock (so sealers on several instances take turns); returns how
+/// many. Each row gets the next `seq`, the previous row's hash and its own.
+///
+/// # Errors
+/// Database errors.
+pub fn seal(conn: &mut DbConnection, key: &ChainKey, limit: i64) -> Result<usize, StoreError> {
     write_transaction(conn, |conn| {
         let head = audit_chain_head::table
             .find(1_i16)
             .select((audit_chain_head::last_seq, audit_chain_head::last_hash));
-        let (last_seq, last_hash): (i64, String) = match conn {
+        let (mut seq, mut hash): (i64, String) = match conn {
             DbConnection::Pg(c) => head.for_update().first(c)?,
             // The write transaction already holds SQLite's only write lock.
             DbConnection::Sqlite(c) => head.first(c)?,
         };
-        let seq = last_seq + 1;
-        let row = AuditEntry {
-            id: Uuid::new_v4(),
-            actor_id: entry.actor_id,
-            actor_role: entry.actor_role.clone(),
-            action: entry.action.clone(),
-            resource_type: entry.resource_type.clone(),
-            resource_id: entry.resource_id.clone(),
-            outcome: entry.outcome.clone(),
-            ip_address: entry.ip_address,
-            user_agent: entry.user_agent.clone(),
-            created_at: now,
-        };
-        let row_hash = key.link(&last_hash, seq, &row);
-        diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::id.eq(DbUuid(row.id)),
-                audit_log::actor_id.eq(row.actor_id.map(DbUuid)),
-                audit_log::actor_role.eq(&row.actor_role),
-                audit_log::action.eq(&row.action),
-                audit_log::resource_type.eq(&row.resource_type),
-                audit_log::resource_id.eq(row.resource_id.as_deref()),
-                audit_log::outcome.eq(&row.outcome),
-                audit_log::ip_address.eq(row.ip_address.map(DbInet)),
-                audit_log::user_agent.eq(row.user_agent.as_deref()),
-                audit_log::created_at.eq(DbTime(now)),
-                audit_log::seq.eq(Some(seq)),
-                audit_log::prev_hash.eq(Some(&last_hash)),
-                audit_log::row_hash.eq(Some(&row_hash)),
-            ))
-            .execute(conn)?;
-        diesel::update(audit_chain_head::table.find(1_i16))
-            .set((
-                audit_chain_head::last_seq.eq(seq),
-                audit_chain_head::last_hash.eq(&row_hash),
-            ))
-            .execute(conn)?;
-        Ok(row.id)
+        let rows: Vec<AuditRow> = audit_log::table
+            .filter(audit_log::seq.is_null())
+            .order((audit_log::created_at.asc(), audit_log::id.asc()))
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        let sealed = rows.len();
+        for row in rows {
+            let entry = AuditEntry::from(row);
+            seq += 1;
+            let row_hash = key.link(&hash, seq, &entry);
+            diesel::update(audit_log::table.find(DbUuid(entry.id)))
+                .set((
+                    audit_log::seq.eq(Some(seq)),
+                    audit_log::prev_hash.eq(Some(&hash)),
+                    audit_log::row_hash.eq(Some(&row_hash)),
+                ))
+                .execute(conn)?;
+            hash = row_hash;
+        }
+        if sealed > 0 {
+            diesel::update(audit_chain_head::table.find(1_i16))
+                .set((
+                    audit_chain_head::last_seq.eq(seq),
+                    audit_chain_head::last_hash.eq(&hash),
+                ))
+                .execute(conn)?;
+        }
+        Ok(sealed)
     })
+}
+
+/// Seals every unchained row, in batches; returns how many.
+///
+/// # Errors
+/// Database errors.
+pub fn seal_all(conn: &mut DbConnection, key: &ChainKey) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let sealed = seal(conn, key, 5_000)?;
+        total += sealed;
+        if sealed < 5_000 {
+            return Ok(total);
+        }
+    }
 }
 
 /// The first row where the chain does not hold.
@@ -243,7 +275,7 @@ pub struct BrokenLink {
 pub struct ChainReport {
     /// Rows checked and found intact.
     pub verified: i64,
-    /// Rows written before the chain began (no seq), not covered.
+    /// Rows not linked yet (written in the last seconds, or before the chain began).
     pub unchained: i64,
     /// The first broken link, if any.
     pub broken: Option<BrokenLink>,

@@ -26,11 +26,18 @@ fn key() -> ChainKey {
     ChainKey::derive(b"chain test secret")
 }
 
+/// Appends `n` rows and seals them, in order.
 fn append(db: &TestDb, n: usize) -> Vec<uuid::Uuid> {
     let mut conn = db.conn();
-    (0..n)
-        .map(|i| audit::append(&mut conn, &key(), &entry(i), Utc::now()).unwrap())
-        .collect()
+    let ids = (0..n)
+        .map(|i| {
+            // Distinct times, so that sealing order is append order.
+            let at = Utc::now() + chrono::Duration::milliseconds(i as i64);
+            audit::append(&mut conn, &entry(i), at).unwrap()
+        })
+        .collect();
+    audit::seal_all(&mut conn, &key()).unwrap();
+    ids
 }
 
 /// Runs SQL with the append-only triggers off, as an intruder with database access would.
@@ -49,6 +56,38 @@ fn tamper(db: &TestDb, sql: &str) {
         DbConnection::Sqlite(c) => c.batch_execute(&script).unwrap(),
     }
 }
+
+both_databases!(
+    unsealed_rows_are_counted_and_sealing_only_links,
+    |db: &TestDb| {
+        append(db, 3);
+        let mut conn = db.conn();
+        audit::append(&mut conn, &entry(9), Utc::now()).unwrap();
+        let report = audit::verify(&mut conn, &key()).unwrap();
+        assert_eq!(
+            (report.verified, report.unchained, report.broken),
+            (3, 1, None)
+        );
+        // The triggers still refuse any other change, sealed row or not.
+        use diesel::prelude::*;
+        use referral_store::schema::audit_log;
+        let sealed_row = diesel::update(audit_log::table.filter(audit_log::seq.eq(Some(1_i64))))
+            .set(audit_log::outcome.eq("forged"))
+            .execute(&mut conn);
+        assert!(sealed_row.is_err(), "a sealed audit row was changed");
+        let unsealed_row = diesel::update(audit_log::table.filter(audit_log::seq.is_null()))
+            .set(audit_log::outcome.eq("forged"))
+            .execute(&mut conn);
+        assert!(unsealed_row.is_err(), "an unsealed audit row was changed");
+        let resealed = diesel::update(audit_log::table.filter(audit_log::seq.eq(Some(1_i64))))
+            .set(audit_log::seq.eq(Some(99_i64)))
+            .execute(&mut conn);
+        assert!(resealed.is_err(), "a sealed row was moved in the chain");
+        assert!(diesel::delete(audit_log::table).execute(&mut conn).is_err());
+        assert_eq!(audit::seal_all(&mut conn, &key()).unwrap(), 1);
+        assert_eq!(audit::verify(&mut conn, &key()).unwrap().verified, 4);
+    }
+);
 
 both_databases!(an_untouched_chain_verifies, |db: &TestDb| {
     append(db, 25);
@@ -110,12 +149,16 @@ both_databases!(concurrent_appends_keep_one_chain, |db: &TestDb| {
                 let mut conn = db.conn();
                 barrier.wait();
                 for i in 0..10 {
-                    audit::append(&mut conn, &key(), &entry(t * 100 + i), Utc::now()).unwrap();
+                    audit::append(&mut conn, &entry(t * 100 + i), Utc::now()).unwrap();
+                    // Sealers on several instances take turns on the chain's head.
+                    audit::seal(&mut conn, &key(), 3).unwrap();
                 }
             });
         }
     });
+    audit::seal_all(&mut db.conn(), &key()).unwrap();
     let report = audit::verify(&mut db.conn(), &key()).unwrap();
     assert_eq!(report.verified, 80);
+    assert_eq!(report.unchained, 0);
     assert_eq!(report.broken, None);
 });

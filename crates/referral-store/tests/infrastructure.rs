@@ -35,7 +35,6 @@ both_databases!(
         {
             audit::append(
                 &mut conn,
-                &audit::ChainKey::derive(b"test"),
                 &NewAuditEntry {
                     actor_id: Some(actor),
                     actor_role: "patient".into(),
