@@ -15,22 +15,3 @@ CREATE TABLE audit_chain_head (
     last_hash  varchar(64) NOT NULL
 );
 INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, '');
-
--- Rows are written unchained (seq NULL) by the requests, and a sealer links them in
--- batches, so that requests never wait for one another on the chain's head. The one update
--- an audit row accepts is that sealing: setting its place in the chain, once, with every
--- other column unchanged.
-CREATE INDEX idx_audit_log_unsealed ON audit_log(created_at, id) WHERE seq IS NULL;
-CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL AND NEW.row_hash IS NOT NULL
-       AND (NEW.id, NEW.actor_id, NEW.actor_role, NEW.action, NEW.resource_type, NEW.resource_id,
-            NEW.outcome, NEW.ip_address, NEW.user_agent, NEW.created_at)
-           IS NOT DISTINCT FROM
-           (OLD.id, OLD.actor_id, OLD.actor_role, OLD.action, OLD.resource_type, OLD.resource_id,
-            OLD.outcome, OLD.ip_address, OLD.user_agent, OLD.created_at) THEN
-        RETURN NEW;
-    END IF;
-    RAISE EXCEPTION 'audit_log is append-only';
-END;
-$$;
