@@ -159,7 +159,12 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
-        conn.batch_execute("SELECT 1").map_err(StoreError::from)
+        match conn {
+            // A server connection may have been dropped while idle: check before use.
+            DbConnection::Pg(_) => conn.batch_execute("SELECT 1").map_err(StoreError::from),
+            // A SQLite connection is a file handle in this process: nothing to check.
+            DbConnection::Sqlite(_) => Ok(()),
+        }
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
