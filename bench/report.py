@@ -24,7 +24,7 @@ ratios = {
     "postgres: click, uniform codes": ("pgbench: the click's statements", 0.70),
     "postgres: click, one viral code": ("postgres: click, uniform codes", 0.50),
     "postgres: consultation event (conversion)": ("pgbench: bare status update + ledger row", 0.45),
-    "sqlite: click, uniform codes": ("raw sqlite: the same insert, one transaction each", 0.50),
+    "sqlite: click, uniform codes (60 s)": ("raw sqlite: the same insert, one transaction each", 0.50),
 }
 for r in rows:
     base = ratios.get(r["request"])
