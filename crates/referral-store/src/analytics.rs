@@ -628,6 +628,90 @@ fn median(values: &mut [f64]) -> Option<f64> {
     Some((m * 10.0).round() / 10.0)
 }
 
+#[derive(QueryableByName)]
+struct MedianRow {
+    #[diesel(sql_type = crate::sql_types::PortableUuid)]
+    program_id: DbUuid,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    m0: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    m1: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    m2: Option<f64>,
+}
+
+/// The median hours from referral to conversion, per program and window (keyed by the
+/// window's days), of the converted referrals created since each window's start. PostgreSQL
+/// computes them itself (a hundred thousand conversions a quarter need not cross the
+/// wire); SQLite's are computed here.
+fn median_hours(
+    conn: &mut DbConnection,
+    program: Option<ProgramId>,
+    starts: &[DateTime<Utc>],
+) -> Result<HashMap<(DbUuid, u32), Option<f64>>, StoreError> {
+    let [w0, w1, w2] = [starts[0], starts[1], starts[2]];
+    let earliest = w0.min(w1).min(w2);
+    let mut out = HashMap::new();
+    if let DbConnection::Pg(c) = conn {
+        use crate::sql_types::{PortableTimestamptz, PortableUuid};
+        const HOURS: &str = "EXTRACT(EPOCH FROM converted_at - created_at)::float8 / 3600.0";
+        let sql = format!(
+            "SELECT program_id, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY {HOURS}) FILTER (WHERE created_at >= $1) AS m0, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY {HOURS}) FILTER (WHERE created_at >= $2) AS m1, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY {HOURS}) FILTER (WHERE created_at >= $3) AS m2 \
+             FROM referrals WHERE converted_at IS NOT NULL AND created_at >= $4{} GROUP BY program_id",
+            if program.is_some() { " AND program_id = $5" } else { "" }
+        );
+        let query = diesel::sql_query(sql)
+            .bind::<PortableTimestamptz, _>(DbTime(w0))
+            .bind::<PortableTimestamptz, _>(DbTime(w1))
+            .bind::<PortableTimestamptz, _>(DbTime(w2))
+            .bind::<PortableTimestamptz, _>(DbTime(earliest));
+        let rows: Vec<MedianRow> = match program {
+            Some(p) => query.bind::<PortableUuid, _>(DbUuid::from(p)).load(c)?,
+            None => query.load(c)?,
+        };
+        for row in rows {
+            let round = |m: Option<f64>| m.map(|m| (m * 10.0).round() / 10.0);
+            for (days, m) in PERFORMANCE_WINDOWS.iter().zip([row.m0, row.m1, row.m2]) {
+                out.insert((row.program_id, *days), round(m));
+            }
+        }
+        return Ok(out);
+    }
+    let mut converted = referrals::table
+        .filter(referrals::converted_at.is_not_null())
+        .filter(referrals::created_at.ge(DbTime(earliest)))
+        .into_boxed();
+    if let Some(p) = program {
+        converted = converted.filter(referrals::program_id.eq(DbUuid::from(p)));
+    }
+    let conversions: Vec<(DbUuid, DbTime, Option<DbTime>)> = converted
+        .select((
+            referrals::program_id,
+            referrals::created_at,
+            referrals::converted_at,
+        ))
+        .load(conn)?;
+    let programs: std::collections::HashSet<DbUuid> =
+        conversions.iter().map(|(p, ..)| *p).collect();
+    for id in programs {
+        for (days, start) in PERFORMANCE_WINDOWS.iter().zip(starts) {
+            #[allow(clippy::cast_precision_loss)]
+            let mut hours: Vec<f64> = conversions
+                .iter()
+                .filter(|(p, created, _)| *p == id && created.0 >= *start)
+                .filter_map(|(_, created, converted)| {
+                    converted.map(|c| (c.0 - created.0).num_seconds() as f64 / 3600.0)
+                })
+                .collect();
+            out.insert((id, *days), median(&mut hours));
+        }
+    }
+    Ok(out)
+}
+
 /// Per program (or one), the last 7, 30 and 90 days up to `now`.
 ///
 /// # Errors
@@ -646,22 +730,15 @@ pub fn performance(
         Some(&start.format("%Y-%m-%d").to_string()),
         None,
     )?;
-    // Converted referrals of the longest window, for the medians (partial index).
-    let since = start.and_hms_opt(0, 0, 0).map_or(now, |t| t.and_utc());
-    let mut converted = referrals::table
-        .filter(referrals::converted_at.is_not_null())
-        .filter(referrals::created_at.ge(DbTime(since)))
-        .into_boxed();
-    if let Some(p) = program {
-        converted = converted.filter(referrals::program_id.eq(DbUuid::from(p)));
-    }
-    let conversions: Vec<(DbUuid, DbTime, Option<DbTime>)> = converted
-        .select((
-            referrals::program_id,
-            referrals::created_at,
-            referrals::converted_at,
-        ))
-        .load(conn)?;
+    let window_starts: Vec<DateTime<Utc>> = PERFORMANCE_WINDOWS
+        .iter()
+        .map(|days| {
+            (today - Duration::days(i64::from(*days) - 1))
+                .and_hms_opt(0, 0, 0)
+                .map_or(now, |t| t.and_utc())
+        })
+        .collect();
+    let medians = median_hours(conn, program, &window_starts)?;
 
     let mut out = Vec::new();
     for (id, name, status, _) in load_programs(conn, program)? {
@@ -676,22 +753,13 @@ pub fn performance(
             {
                 sum.add(row);
             }
-            let window_start = first.and_hms_opt(0, 0, 0).map_or(now, |t| t.and_utc());
-            #[allow(clippy::cast_precision_loss)]
-            let mut hours: Vec<f64> = conversions
-                .iter()
-                .filter(|(p, created, _)| *p == id && created.0 >= window_start)
-                .filter_map(|(_, created, converted)| {
-                    converted.map(|c| (c.0 - created.0).num_seconds() as f64 / 3600.0)
-                })
-                .collect();
             windows.push(WindowFigures {
                 days,
                 referrals: sum.referrals,
                 click_through_rate: rate(sum.clicked, sum.referrals),
                 registration_rate: rate(sum.registered, sum.referrals),
                 conversion_rate: rate(sum.converted, sum.referrals),
-                median_hours_to_convert: median(&mut hours),
+                median_hours_to_convert: medians.get(&(id, days)).copied().flatten(),
                 reward_cost_per_conversion: (sum.converted > 0)
                     .then(|| per(sum.reward_value_cents, sum.converted))
                     .transpose()?,

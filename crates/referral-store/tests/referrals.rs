@@ -1196,3 +1196,33 @@ both_databases!(
         assert!("explode".parse::<BulkOperation>().is_err());
     }
 );
+
+both_databases!(
+    median_hours_to_convert_is_the_same_on_both_databases,
+    |db: &TestDb| {
+        use referral_store::analytics;
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let policy = InducementPolicy::default();
+        // Conversions 2, 4 and 9 hours after the referrals: median 4; with a fourth at 10
+        // hours, (4 + 9) / 2 = 6.5.
+        for (i, hours) in [2, 9, 4, 10].into_iter().enumerate() {
+            let email = format!("friend{i}@example.com");
+            let referral = refer(&mut conn, &alice, &program, &email);
+            let friend = register(&mut conn, &referral, &email).patient;
+            let event = ConsultationEvent {
+                patient_id: friend.id,
+                consultation_id: ConsultationId::new_random(),
+                occurred_at: Some(t0() + Duration::hours(hours)),
+            };
+            events::record_consultation(&mut conn, &event, &policy, t0()).unwrap();
+            let performance =
+                analytics::performance(&mut conn, Some(program.id), t0() + Duration::days(1))
+                    .unwrap();
+            let median = performance[0].windows[0].median_hours_to_convert;
+            let expected = [2.0, 5.5, 4.0, 6.5][i];
+            assert_eq!(median, Some(expected), "after {} conversions", i + 1);
+        }
+    }
+);
