@@ -656,17 +656,24 @@ fn median_hours(
             referrals::converted_at,
         ))
         .load(conn)?;
-    let programs: std::collections::HashSet<DbUuid> =
-        conversions.iter().map(|(p, ..)| *p).collect();
-    for id in programs {
-        for (days, start) in PERFORMANCE_WINDOWS.iter().zip(starts) {
+    // Each conversion's creation time and hours, by program, computed once.
+    let mut by_program: HashMap<DbUuid, Vec<(DateTime<Utc>, f64)>> = HashMap::new();
+    for (program_id, created, converted) in conversions {
+        if let Some(converted) = converted {
             #[allow(clippy::cast_precision_loss)]
+            let hours = (converted.0 - created.0).num_seconds() as f64 / 3600.0;
+            by_program
+                .entry(program_id)
+                .or_default()
+                .push((created.0, hours));
+        }
+    }
+    for (id, conversions) in by_program {
+        for (days, start) in PERFORMANCE_WINDOWS.iter().zip(starts) {
             let mut hours: Vec<f64> = conversions
                 .iter()
-                .filter(|(p, created, _)| *p == id && created.0 >= *start)
-                .filter_map(|(_, created, converted)| {
-                    converted.map(|c| (c.0 - created.0).num_seconds() as f64 / 3600.0)
-                })
+                .filter(|(created, _)| created >= start)
+                .map(|(_, h)| *h)
                 .collect();
             out.insert((id, *days), median(&mut hours));
         }
