@@ -7,7 +7,6 @@ mod mailbox;
 pub mod templates;
 pub mod transport;
 
-pub use mailbox::default_dir as default_mailbox_dir;
 pub use templates::{RenderedEmail, Templates};
 pub use transport::{
     Channel, Delivered, Notifier, NotifyError, Outgoing, ProviderConfig, Transport,

@@ -5,7 +5,7 @@
 
 use crate::templates::RenderedEmail;
 use crate::transport::{Delivered, NotifyError, Outgoing, Payout};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn write_whole(dir: &Path, file_name: &str, contents: &[u8]) -> Result<Delivered, NotifyError> {
     let failed = |e: std::io::Error| NotifyError::Mailbox(format!("{}: {e}", dir.display()));
@@ -77,9 +77,4 @@ pub(crate) fn write_payout(
         &format!("{}.payout.json", message.message_id),
         text.as_bytes(),
     )
-}
-
-/// The default mailbox directory: `outbox` beside the other development data.
-pub fn default_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("outbox")
 }

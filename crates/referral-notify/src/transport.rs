@@ -172,11 +172,6 @@ impl Notifier {
         })
     }
 
-    /// The templates, for previews.
-    pub fn templates(&self) -> &Templates {
-        &self.templates
-    }
-
     /// Renders and delivers one message (blocking: call it from a worker thread). A message
     /// that does not render is never sent.
     ///

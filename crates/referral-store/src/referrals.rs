@@ -887,24 +887,13 @@ pub fn decline(
     id: ReferralId,
     now: DateTime<Utc>,
 ) -> Result<Referral, StoreError> {
-    write_transaction(conn, |conn| {
-        let referral = get(conn, id, now)?;
-        referral.lifecycle().decline(now)?;
-        let updated = diesel::update(
-            referrals::table
-                .find(DbUuid::from(id))
-                .filter(referrals::status.eq(ReferralStatus::Pending.as_str())),
-        )
-        .set((
-            referrals::status.eq(ReferralStatus::Declined.as_str()),
-            referrals::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?;
-        if updated == 0 {
-            return Err(DomainError::DeclineNotPending(referral.status).into());
-        }
-        get(conn, id, now)
-    })
+    close_pending(
+        conn,
+        id,
+        now,
+        |lifecycle| lifecycle.decline(now),
+        DomainError::DeclineNotPending,
+    )
 }
 
 /// An admin ends a pending referral now: its code stops working at once.
@@ -916,22 +905,42 @@ pub fn expire_now(
     id: ReferralId,
     now: DateTime<Utc>,
 ) -> Result<Referral, StoreError> {
+    close_pending(
+        conn,
+        id,
+        now,
+        |lifecycle| lifecycle.expire_now(now),
+        DomainError::ExpireNotPending,
+    )
+}
+
+/// Moves a pending referral to where the domain's `transition` takes it (status and expiry),
+/// guarded on its still being pending when written; `refused` is the error when another
+/// change got there first.
+fn close_pending(
+    conn: &mut DbConnection,
+    id: ReferralId,
+    now: DateTime<Utc>,
+    transition: impl FnOnce(&mut ReferralLifecycle) -> Result<(), DomainError>,
+    refused: fn(ReferralStatus) -> DomainError,
+) -> Result<Referral, StoreError> {
     write_transaction(conn, |conn| {
         let referral = get(conn, id, now)?;
-        referral.lifecycle().expire_now(now)?;
+        let mut lifecycle = referral.lifecycle();
+        transition(&mut lifecycle)?;
         let updated = diesel::update(
             referrals::table
                 .find(DbUuid::from(id))
                 .filter(referrals::status.eq(ReferralStatus::Pending.as_str())),
         )
         .set((
-            referrals::status.eq(ReferralStatus::Expired.as_str()),
-            referrals::expires_at.eq(DbTime(now)),
+            referrals::status.eq(lifecycle.status().as_str()),
+            referrals::expires_at.eq(DbTime(lifecycle.expires_at())),
             referrals::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
         if updated == 0 {
-            return Err(DomainError::ExpireNotPending(referral.status).into());
+            return Err(refused(referral.status).into());
         }
         get(conn, id, now)
     })
