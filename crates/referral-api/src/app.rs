@@ -75,11 +75,14 @@ fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceRespo
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     );
-    if !is_docs {
+    // Pages set their own policy (their stylesheet and script); the API allows nothing.
+    if !is_docs && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
+    }
+    if !is_docs && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
@@ -248,8 +251,11 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
                     as LocalBoxFuture<'static, _>
             })
             .service(Scalar::with_url("/docs", ApiDoc::openapi()))
-            .configure(move |cfg| {
+            .configure(|cfg| {
                 routes::configure(cfg, &|| public_limiter(backend.clone(), per_minute))
+            })
+            .configure(|cfg| {
+                crate::pages::configure(cfg, &|| public_limiter(backend.clone(), per_minute))
             })
             .default_service(web::to(routes::not_found))
     })

@@ -118,6 +118,11 @@ pub struct ServeArgs {
         global = true
     )]
     pub public_base_url: String,
+    /// Offer demo users (a patient and an admin) on the sign-in page. On by itself in
+    /// development mode (no token secret); never turn it on in production: anyone could
+    /// sign in as the demo admin.
+    #[arg(long, env = "REFERRAL_DEMO_SIGN_IN", global = true)]
+    pub demo_sign_in: bool,
     /// Origins allowed to call the API from a browser (comma-separated).
     #[arg(
         long,
@@ -315,6 +320,7 @@ impl ServeArgs {
             database_url: database_url.to_owned(),
             bind: "127.0.0.1:0".into(),
             jwt_secret: Some(jwt_secret.to_owned()),
+            demo_sign_in: false,
             public_base_url: "http://portal.test".into(),
             cors_origins: vec!["http://portal.test".into()],
             public_rate_limit: 1000,

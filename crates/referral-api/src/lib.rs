@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod error;
 pub mod links;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -23,6 +23,9 @@ pub enum StartupError {
     /// Templates or the HTTP client of the notifier.
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    /// A page template that does not compile.
+    #[error("{0}")]
+    Pages(String),
 }
 
 /// Most connections to a SQLite database (see [`open_database`]).
@@ -137,6 +140,11 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
     if development {
         warn_development(&args);
     }
+    crate::pages::check_templates().map_err(StartupError::Pages)?;
+    let demo_sign_in = development || args.demo_sign_in;
+    if demo_sign_in && !development {
+        tracing::warn!("demo sign-in is on with a real token secret: anyone can sign in as the demo admin; never do this in production");
+    }
     let links = LinkKeys::new(secret.as_bytes());
     let state = Arc::new(AppState {
         pool: pool.clone(),
@@ -146,6 +154,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         links: links.clone(),
         audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
         clicks: crate::clicks::ClickCounter::default(),
+        demo_sign_in,
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
     let keys = JwtKeys::new(secret.as_bytes());

@@ -29,6 +29,8 @@ pub struct AppState {
     pub audit_key: audit::ChainKey,
     /// Clicks counted since the last flush.
     pub clicks: crate::clicks::ClickCounter,
+    /// Whether the sign-in page offers the demo users.
+    pub demo_sign_in: bool,
 }
 
 impl AppState {

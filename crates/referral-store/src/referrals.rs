@@ -824,6 +824,18 @@ pub struct ReferralFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Whether no referral exists yet (the demo sign-in offers demo data then).
+///
+/// # Errors
+/// Database errors.
+pub fn none_yet(conn: &mut DbConnection) -> Result<bool, StoreError> {
+    let any: Option<DbUuid> = referrals::table
+        .select(referrals::id)
+        .first(conn)
+        .optional()?;
+    Ok(any.is_none())
+}
+
 /// Referrals matching `filter`, newest first (ties broken by id, so pages are stable).
 ///
 /// # Errors

@@ -513,6 +513,38 @@ pub fn list_for_patient(
     Ok(Paged { items, total })
 }
 
+/// Rewards waiting for an administrator's approval (cash), oldest first: the queue of the
+/// provider portal's rewards page.
+///
+/// # Errors
+/// Database errors.
+pub fn pending_approval(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    page: Page,
+) -> Result<Paged<Reward>, StoreError> {
+    let pending = RewardStatus::PendingApproval.as_str();
+    let total = referral_rewards::table
+        .filter(referral_rewards::status.eq(pending))
+        .count()
+        .get_result(conn)?;
+    let rows: Vec<RewardRow> = referral_rewards::table
+        .filter(referral_rewards::status.eq(pending))
+        .order((
+            referral_rewards::created_at.asc(),
+            referral_rewards::id.asc(),
+        ))
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(RewardRow::as_select())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(|r| r.into_reward(now))
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
 /// Uses a reward once, on an order or a consultation. With `owner`, only that patient's
 /// reward can be used (another patient's answers not found).
 ///

@@ -31,18 +31,30 @@ pub async fn approve_reward(
     id: web::Path<String>,
     body: web::Json<ApproveRewardRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let raw = id.into_inner();
-    let body = body.into_inner();
+    let rewards =
+        decide_rewards(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(rewards))
+}
+
+/// Approves or rejects the cash rewards of a referral (audited as `reward.approve` or
+/// `reward.reject`).
+pub(crate) async fn decide_rewards(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+    body: ApproveRewardRequest,
+) -> Result<Vec<RewardView>, ApiError> {
     let who = caller.clone();
     let action = if body.approve {
         "reward.approve"
     } else {
         "reward.reject"
     };
-    let rewards = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new(action, "referral", Some(raw.clone())),
             move |conn| {
                 who.require(ADMINS)?;
@@ -59,8 +71,25 @@ pub async fn approve_reward(
                     .collect::<Vec<_>>())
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(rewards))
+        .await
+}
+
+/// The rewards waiting for approval, oldest first, for admins.
+pub(crate) async fn pending_rewards(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    page: referral_store::page::Page,
+) -> Result<crate::views::RewardList, ApiError> {
+    caller.require(ADMINS)?;
+    state
+        .db(move |conn| {
+            let rewards = rewards::pending_approval(conn, now(), page)?;
+            Ok(crate::views::RewardList {
+                items: rewards.items.into_iter().map(RewardView::from).collect(),
+                total: rewards.total,
+            })
+        })
+        .await
 }
 
 /// Applies one operation to many referrals; each succeeds or fails on its own.
@@ -283,6 +312,16 @@ pub async fn notifications(
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let list = list_notifications(&state, &caller, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Messages of the outbox, for admins.
+pub(crate) async fn list_notifications(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    query: ListQuery,
+) -> Result<NotificationList, ApiError> {
     caller.require(ADMINS)?;
     query.check()?;
     let status = match query.status.as_deref() {
@@ -299,7 +338,7 @@ pub async fn notifications(
         }
     };
     let page = query.page();
-    let list = state
+    state
         .db(move |conn| {
             let messages = outbox::list(conn, status, page)?;
             Ok(NotificationList {
@@ -311,6 +350,5 @@ pub async fn notifications(
                 total: messages.total,
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+        .await
 }

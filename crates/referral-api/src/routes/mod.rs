@@ -115,7 +115,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// A resource whose other methods answer 405.
-fn resource(path: &str) -> actix_web::Resource {
+pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 

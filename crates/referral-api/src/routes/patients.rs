@@ -65,13 +65,23 @@ pub async fn list_mine(
     origin: Origin,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let list = my_referrals(&state, &caller, &origin, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// The calling patient's referrals (audited as `referral.list`).
+pub(crate) async fn my_referrals(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    query: ListQuery,
+) -> Result<ReferralList, ApiError> {
     let app = state.clone();
     let who = caller.clone();
-    let list = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("referral.list", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
@@ -87,8 +97,7 @@ pub async fn list_mine(
                 Ok(ReferralList::of(page, &app))
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+        .await
 }
 
 /// Refer someone. With `referral_source` `email` or `sms` the invitation is queued.
@@ -104,13 +113,23 @@ pub async fn create(
     origin: Origin,
     body: web::Json<CreateReferralRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let view = create_referral(&state, &caller, &origin, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Creates a referral for the calling patient (audited as `referral.create`).
+pub(crate) async fn create_referral(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    body: CreateReferralRequest,
+) -> Result<ReferralView, ApiError> {
     let app = state.clone();
     let who = caller.clone();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("referral.create", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
@@ -120,8 +139,7 @@ pub async fn create(
                 Ok(ReferralView::new(referral, &app))
             },
         )
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+        .await
 }
 
 fn new_referral(
@@ -220,24 +238,59 @@ pub async fn get_mine(
     origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let raw = id.into_inner();
+    let detail = my_referral(&state, &caller, &origin, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(detail.referral))
+}
+
+/// One of the caller's referrals with its timeline and rewards.
+#[derive(Debug)]
+pub(crate) struct ReferralDetail {
+    pub referral: ReferralView,
+    pub timeline: Vec<referrals::Interaction>,
+    pub rewards: Vec<RewardView>,
+}
+
+impl crate::state::AuditedResource for ReferralDetail {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.referral.id.to_string())
+    }
+}
+
+/// One of the calling patient's referrals (audited as `referral.read`); another patient's
+/// answers not found.
+pub(crate) async fn my_referral(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+) -> Result<ReferralDetail, ApiError> {
     let app = state.clone();
     let who = caller.clone();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("referral.read", "referral", Some(raw.clone())),
             move |conn| {
                 who.require(&[Role::Patient])?;
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let referral =
                     referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
-                Ok(ReferralView::new(referral, &app))
+                let timeline = referrals::interactions(conn, id)?;
+                // The referrer sees their own side only: the friend's reward is the friend's.
+                let rewards = rewards::for_referral(conn, id, now())?
+                    .into_iter()
+                    .filter(|r| r.patient_id == referral.referrer_id)
+                    .map(RewardView::from)
+                    .collect();
+                Ok(ReferralDetail {
+                    referral: ReferralView::new(referral, &app),
+                    timeline,
+                    rewards,
+                })
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }
 
 /// My rewards, newest first (withheld ones with their reason). `status` filters.
@@ -251,12 +304,22 @@ pub async fn my_rewards(
     origin: Origin,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let list = rewards_of(&state, &caller, &origin, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// The calling patient's rewards (audited as `reward.list`).
+pub(crate) async fn rewards_of(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    query: ListQuery,
+) -> Result<RewardList, ApiError> {
     let who = caller.clone();
-    let list = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("reward.list", "reward", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
@@ -276,6 +339,5 @@ pub async fn my_rewards(
                 })
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+        .await
 }

@@ -22,9 +22,18 @@ pub async fn list(
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let list = list_programs(&state, &caller, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Programs, newest first, for the roles that may read them.
+pub(crate) async fn list_programs(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    query: ListQuery,
+) -> Result<ProgramList, ApiError> {
     caller.require(PROGRAM_READERS)?;
     query.check()?;
-    let query = query.into_inner();
     let status: Option<ProgramStatus> = match query.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(s.parse().map_err(|_| {
@@ -35,7 +44,7 @@ pub async fn list(
         })?),
     };
     let page = query.page();
-    let list = state
+    state
         .db(move |conn| {
             let programs = programs::list(conn, status, page)?;
             Ok(ProgramList {
@@ -43,8 +52,7 @@ pub async fn list(
                 total: programs.total,
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+        .await
 }
 
 /// One program.
@@ -57,12 +65,21 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(PROGRAM_READERS)?;
-    let id = program_id(&id)?;
-    let view = state
-        .db(move |conn| Ok(ProgramView::from(programs::get(conn, id)?)))
-        .await?;
+    let view = get_program(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// One program, for the roles that may read them.
+pub(crate) async fn get_program(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    raw: &str,
+) -> Result<ProgramView, ApiError> {
+    caller.require(PROGRAM_READERS)?;
+    let id = program_id(raw)?;
+    state
+        .db(move |conn| Ok(ProgramView::from(programs::get(conn, id)?)))
+        .await
 }
 
 /// Creates a program (status `active` unless given).
@@ -76,12 +93,22 @@ pub async fn create(
     origin: Origin,
     body: web::Json<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let view = create_program(&state, &caller, &origin, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Creates a program (audited as `program.create`).
+pub(crate) async fn create_program(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    body: ProgramInput,
+) -> Result<ProgramView, ApiError> {
     let who = caller.clone();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("program.create", "program", None),
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
@@ -99,8 +126,7 @@ pub async fn create(
                 Ok(ProgramView::from(program))
             },
         )
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+        .await
 }
 
 /// Replaces a program's fields; `status` moves it (`ended` is final).
@@ -116,13 +142,23 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let raw = id.into_inner();
-    let body = body.into_inner();
+    let view = update_program(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Replaces a program's fields (audited as `program.update`).
+pub(crate) async fn update_program(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+    body: ProgramInput,
+) -> Result<ProgramView, ApiError> {
     let who = caller.clone();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("program.update", "program", Some(raw.clone())),
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
@@ -138,8 +174,7 @@ pub async fn update(
                 )?))
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }
 
 /// Deletes a program without referrals (409 `program_has_referrals` otherwise; end it instead).

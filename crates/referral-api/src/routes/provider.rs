@@ -25,13 +25,23 @@ pub async fn list(
     origin: Origin,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let list = all_referrals(&state, &caller, &origin, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Every referral, for the portal's admins (audited as `referral.list`).
+pub(crate) async fn all_referrals(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    query: ListQuery,
+) -> Result<ReferralList, ApiError> {
     let app = state.clone();
     let who = caller.clone();
-    let list = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("referral.list", "referral", None),
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
@@ -46,12 +56,11 @@ pub async fn list(
                 Ok(ReferralList::of(page, &app))
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+        .await
 }
 
 /// Query of the analytics endpoint.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// One program.
@@ -89,10 +98,13 @@ pub struct TopReferrerView {
 /// The analytics document: the store's figures plus the top referrers as people.
 #[derive(Debug, Serialize)]
 pub struct AnalyticsView {
+    /// The store's figures.
     #[serde(flatten)]
-    figures: analytics::Analytics,
-    top_referrers: Vec<TopReferrerView>,
-    anonymized: bool,
+    pub figures: analytics::Analytics,
+    /// The top referrers, as people or pseudonyms.
+    pub top_referrers: Vec<TopReferrerView>,
+    /// Whether people are pseudonyms.
+    pub anonymized: bool,
 }
 
 impl AuditedResource for AnalyticsView {}
@@ -111,7 +123,17 @@ pub async fn analytics(
     origin: Origin,
     query: web::Query<AnalyticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let view = analytics_of(&state, &caller, &origin, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The analytics document (audited as `analytics.read` or `analytics.read_anonymized`).
+pub(crate) async fn analytics_of(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    query: AnalyticsQuery,
+) -> Result<AnalyticsView, ApiError> {
     let mut problems = Vec::new();
     let interval = match query.interval.as_deref() {
         None | Some("") => analytics::Interval::Day,
@@ -139,10 +161,10 @@ pub async fn analytics(
     } else {
         "analytics.read"
     };
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new(action, "analytics", None),
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
@@ -181,8 +203,7 @@ pub async fn analytics(
                 })
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }
 
 /// Query of the performance endpoint.
@@ -204,10 +225,19 @@ pub async fn performance(
     caller: Caller,
     query: web::Query<PerformanceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(PORTAL_ADMINS)?;
-    let program = query.program_id.map(ProgramId::from_uuid);
-    let programs = state
-        .db(move |conn| Ok(analytics::performance(conn, program, now())?))
-        .await?;
+    let programs = performance_of(&state, &caller, query.program_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "programs": programs })))
+}
+
+/// Per-program performance over the last 7, 30 and 90 days.
+pub(crate) async fn performance_of(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    program: Option<uuid::Uuid>,
+) -> Result<Vec<analytics::ProgramPerformance>, ApiError> {
+    caller.require(PORTAL_ADMINS)?;
+    let program = program.map(ProgramId::from_uuid);
+    state
+        .db(move |conn| Ok(analytics::performance(conn, program, now())?))
+        .await
 }

@@ -20,9 +20,17 @@ pub async fn lookup(
     state: web::Data<AppState>,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = code.into_inner();
+    let view = public_referral(&state, code.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// What a visitor holding `code` may see of its referral.
+pub(crate) async fn public_referral(
+    state: &web::Data<AppState>,
+    code: String,
+) -> Result<PublicReferralView, ApiError> {
     let app = state.clone();
-    let view = state
+    state
         .db(move |conn| {
             let referral = referrals::find_by_code(conn, &code, now())?;
             let program = programs::get(conn, referral.program_id)?;
@@ -42,8 +50,7 @@ pub async fn lookup(
                 referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }
 
 /// Records a click and redirects to the registration page.
@@ -102,11 +109,29 @@ pub async fn register(
     } else {
         None
     };
-    let code = code.into_inner();
-    let body = body.into_inner();
+    let view = register_with_code(
+        &state,
+        caller.as_ref(),
+        &origin,
+        code.into_inner(),
+        body.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Registers a patient with `code` (audited as `referral.register`): a visitor without
+/// `caller`, or a platform service.
+pub(crate) async fn register_with_code(
+    state: &web::Data<AppState>,
+    caller: Option<&Caller>,
+    origin: &Origin,
+    code: String,
+    body: RegisterRequest,
+) -> Result<RegistrationView, ApiError> {
     let app = state.clone();
     let work = {
-        let caller = caller.clone();
+        let caller = caller.cloned();
         move |conn: &mut referral_store::DbConnection| {
             if let Some(c) = &caller {
                 c.require(&[Role::Service])?;
@@ -117,10 +142,7 @@ pub async fn register(
         }
     };
     let action = AuditAction::new("referral.register", "referral", None);
-    let view = state
-        .audited_as(caller.as_ref(), &origin, action, work)
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+    state.audited_as(caller, origin, action, work).await
 }
 
 fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, ApiError> {

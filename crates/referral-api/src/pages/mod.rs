@@ -1,0 +1,517 @@
+//! The portals in the browser: server-rendered HTML from handlebars templates, served by the
+//! same binary as the API. Pages call the same use cases as the JSON handlers (same checks,
+//! same audit rows); only the shape of the answer differs. A little plain JavaScript (the
+//! copy button) is served from `/static`; there is no build step.
+
+pub mod charts;
+pub mod patient;
+pub mod portal;
+pub mod register;
+pub mod session;
+pub mod signin;
+
+use crate::error::{ApiError, FieldProblem};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use chrono::{DateTime, Utc};
+use handlebars::Handlebars;
+use serde_json::{json, Value};
+use session::Visit;
+use std::sync::LazyLock;
+
+/// The content security policy of pages: our own stylesheet and script, inline SVG, and
+/// forms that post only here.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout", include_str!("../../templates/pages/layout.hbs")),
+    ("error", include_str!("../../templates/pages/error.hbs")),
+    ("signin", include_str!("../../templates/pages/signin.hbs")),
+    (
+        "register",
+        include_str!("../../templates/pages/register.hbs"),
+    ),
+    (
+        "registered",
+        include_str!("../../templates/pages/registered.hbs"),
+    ),
+    (
+        "field_errors",
+        include_str!("../../templates/pages/field_errors.hbs"),
+    ),
+    (
+        "referral_form",
+        include_str!("../../templates/pages/referral_form.hbs"),
+    ),
+    (
+        "patient_dashboard",
+        include_str!("../../templates/pages/patient_dashboard.hbs"),
+    ),
+    (
+        "patient_new",
+        include_str!("../../templates/pages/patient_new.hbs"),
+    ),
+    (
+        "patient_referral",
+        include_str!("../../templates/pages/patient_referral.hbs"),
+    ),
+    (
+        "patient_rewards",
+        include_str!("../../templates/pages/patient_rewards.hbs"),
+    ),
+    (
+        "portal_dashboard",
+        include_str!("../../templates/pages/portal_dashboard.hbs"),
+    ),
+    (
+        "portal_programs",
+        include_str!("../../templates/pages/portal_programs.hbs"),
+    ),
+    (
+        "portal_program",
+        include_str!("../../templates/pages/portal_program.hbs"),
+    ),
+    (
+        "portal_program_form",
+        include_str!("../../templates/pages/portal_program_form.hbs"),
+    ),
+    (
+        "portal_analytics",
+        include_str!("../../templates/pages/portal_analytics.hbs"),
+    ),
+    (
+        "portal_rewards",
+        include_str!("../../templates/pages/portal_rewards.hbs"),
+    ),
+];
+
+const STYLESHEET: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
+
+/// Every page template, registered once; strict, so a missing value is an error, not blank.
+static PAGES: LazyLock<Result<Handlebars<'static>, String>> = LazyLock::new(|| {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_helper("field_error", Box::new(field_error));
+    for (name, source) in TEMPLATES {
+        registry
+            .register_template_string(name, *source)
+            .map_err(|e| format!("page template {name}: {e}"))?;
+    }
+    Ok(registry)
+});
+
+/// `{{field_error errors "name"}}`: the message of field `name` of a refused form, as a
+/// paragraph, or nothing. (Strict mode refuses a lookup of a field that has no problem.)
+fn field_error(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let errors = h.param(0).map(|p| p.value());
+    let name = h
+        .param(1)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or_default();
+    let message = errors
+        .and_then(|e| e.get("field"))
+        .and_then(|f| f.get(name))
+        .and_then(Value::as_str);
+    if let Some(message) = message {
+        out.write(&format!(
+            "<p class=\"field-error\" id=\"{}-error\">{}</p>",
+            handlebars::html_escape(name),
+            handlebars::html_escape(message)
+        ))?;
+    }
+    Ok(())
+}
+
+/// Checks at start-up that every page template compiles.
+///
+/// # Errors
+/// The first template that does not.
+pub fn check_templates() -> Result<(), String> {
+    PAGES.as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+/// Why a page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// Nobody is signed in: go to the sign-in page, and come back to `next`.
+    #[error("sign in first")]
+    SignIn {
+        /// Where to come back to.
+        next: String,
+    },
+    /// The signed-in role may not see the page.
+    #[error("forbidden")]
+    Forbidden,
+    /// A form post without the visit's CSRF token (or from another origin).
+    #[error("the form's CSRF token does not match")]
+    Csrf,
+    /// The use case refused or failed.
+    #[error("{0}")]
+    Api(ApiError),
+    /// A page template failed to render.
+    #[error("page rendering failed: {0}")]
+    Render(String),
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Forbidden => PageError::Forbidden,
+            other => PageError::Api(other),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignIn { .. } => StatusCode::SEE_OTHER,
+            PageError::Forbidden | PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::Api(e) => e.status_code(),
+            PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (title, message) = match self {
+            PageError::SignIn { next } => {
+                return HttpResponse::SeeOther()
+                    .insert_header((
+                        header::LOCATION,
+                        format!("/signin?next={}", percent_encode(next)),
+                    ))
+                    .finish();
+            }
+            PageError::Forbidden => (
+                "Not allowed",
+                "Your account may not open this page. Sign in with another account to use it."
+                    .to_owned(),
+            ),
+            PageError::Csrf => (
+                "The form expired",
+                "This form was opened in another session or came from another site. Go back, reload the page and send it again."
+                    .to_owned(),
+            ),
+            PageError::Api(ApiError::NotFound) => (
+                "Not found",
+                "We could not find that page. It may have been removed, or it is not yours."
+                    .to_owned(),
+            ),
+            PageError::Api(e) => {
+                if status.is_server_error() {
+                    tracing::error!(error = ?e, "page failed");
+                }
+                ("Something went wrong", e.problem().detail)
+            }
+            PageError::Render(e) => {
+                tracing::error!(error = %e, "page template failed");
+                (
+                    "Something went wrong",
+                    "An internal error occurred.".to_owned(),
+                )
+            }
+        };
+        let context = json!({
+            "title": title,
+            "message": message,
+            "status": status.as_u16(),
+            "viewer": Value::Null,
+            "csrf": "",
+            "nav": "",
+        });
+        let body = render_html("error", &context).unwrap_or_else(|_| {
+            format!("<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>")
+        });
+        html_response(status, body)
+    }
+}
+
+fn render_html(template: &str, context: &Value) -> Result<String, PageError> {
+    let registry = PAGES.as_ref().map_err(|e| PageError::Render(e.clone()))?;
+    registry
+        .render(template, context)
+        .map_err(|e| PageError::Render(e.to_string()))
+}
+
+fn html_response(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+        .body(body)
+}
+
+/// Renders `template` for `visit` with `status`: adds who is signed in, the navigation and
+/// the CSRF token to `page`, and sets the CSRF cookie on a first visit.
+///
+/// # Errors
+/// [`PageError::Render`].
+pub fn render(
+    visit: &Visit,
+    status: StatusCode,
+    template: &str,
+    mut page: Value,
+) -> Result<HttpResponse, PageError> {
+    let viewer = visit.caller.as_ref().map(|c| {
+        let role = c.role();
+        json!({
+            "name": c.claims.name.clone().unwrap_or_else(|| role_label(role).to_owned()),
+            "role": role_label(role),
+            "is_patient": role == crate::auth::Role::Patient,
+            "is_portal": crate::auth::PORTAL_ADMINS.contains(&role),
+            "is_admin": visit.is_admin(),
+        })
+    });
+    if let Value::Object(map) = &mut page {
+        map.insert("viewer".into(), viewer.unwrap_or(Value::Null));
+        map.insert("csrf".into(), Value::String(visit.csrf.clone()));
+        map.entry("nav").or_insert(Value::String(String::new()));
+        map.entry("flash").or_insert(Value::Null);
+    }
+    let body = render_html(template, &page)?;
+    let mut response = html_response(status, body);
+    if let Some(cookie) = visit.csrf_cookie() {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| PageError::Render(e.to_string()))?;
+    }
+    Ok(response)
+}
+
+/// A 303 to `location` (after a successful form post).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+/// What a form shows when its use case refused: the summary and the message of each field.
+/// Server errors are not the user's to fix: they become the error page.
+///
+/// # Errors
+/// The error itself when it is not about the input.
+pub fn form_problems(e: ApiError) -> Result<(StatusCode, Value), PageError> {
+    let status = e.status_code();
+    if status.is_server_error()
+        || matches!(
+            e,
+            ApiError::Forbidden | ApiError::Unauthenticated | ApiError::NotFound
+        )
+    {
+        return Err(e.into());
+    }
+    let problem = e.problem();
+    let fields: Vec<FieldProblem> = problem.errors.unwrap_or_default();
+    let mut by_field = serde_json::Map::new();
+    for f in &fields {
+        by_field
+            .entry(f.field.replace('.', "_"))
+            .or_insert(Value::String(f.message.clone()));
+    }
+    Ok((
+        status,
+        json!({
+            "summary": problem.detail,
+            "code": problem.code,
+            "list": fields,
+            "field": by_field,
+        }),
+    ))
+}
+
+/// Percent-encodes `text` for a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// A time as people read it, in UTC.
+pub fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A reward as people read it: `$25.00`, `20% off`, `Free consultation`.
+pub fn reward_text(kind: Option<&str>, amount: Option<&str>) -> String {
+    match (kind, amount) {
+        (Some("discount"), Some(a)) => format!("{}% off", trim_zeros(a)),
+        (Some("free_consultation"), _) => "Free consultation".to_owned(),
+        (Some("credit"), Some(a)) => format!("${a} account credit"),
+        (Some("cash"), Some(a)) => format!("${a} cash"),
+        (Some(k), None) => label(k),
+        (None, _) => "No reward".to_owned(),
+        (Some(_), Some(a)) => a.to_owned(),
+    }
+}
+
+fn trim_zeros(amount: &str) -> String {
+    if amount.contains('.') {
+        amount
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    } else {
+        amount.to_owned()
+    }
+}
+
+/// `pending_approval` → `Pending approval`.
+pub fn label(code: &str) -> String {
+    let text = code.replace(['_', '-'], " ");
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().collect::<String>() + chars.as_str()
+    })
+}
+
+fn role_label(role: crate::auth::Role) -> &'static str {
+    match role {
+        crate::auth::Role::Patient => "Patient",
+        crate::auth::Role::Provider => "Provider",
+        crate::auth::Role::ProviderAdmin => "Provider admin",
+        crate::auth::Role::Admin => "Admin",
+        crate::auth::Role::SuperAdmin => "Super admin",
+        crate::auth::Role::Service => "Service",
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(STYLESHEET)
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(SCRIPT)
+}
+
+/// `/`: the signed-in user's portal, or the sign-in page.
+async fn home(visit: Visit) -> HttpResponse {
+    match visit.caller.as_ref().map(crate::auth::Caller::role) {
+        Some(crate::auth::Role::Patient) => see_other("/patient/referrals"),
+        Some(role) if crate::auth::PORTAL_ADMINS.contains(&role) => see_other("/portal/referrals"),
+        _ => see_other("/signin"),
+    }
+}
+
+fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    PageError::Api(ApiError::InvalidJson(format!(
+        "the form could not be read: {err}"
+    )))
+    .into()
+}
+
+/// Registers the pages. `/register` posts share the public endpoints' per-address limit.
+pub fn configure<L, F>(cfg: &mut web::ServiceConfig, public_limit: &L)
+where
+    L: Fn() -> actix_extensible_rate_limit::RateLimiter<
+        actix_extensible_rate_limit::backend::memory::InMemoryBackend,
+        actix_extensible_rate_limit::backend::SimpleOutput,
+        F,
+    >,
+    F: Fn(
+            &actix_web::dev::ServiceRequest,
+        ) -> actix_extensible_rate_limit::backend::SimpleInputFuture
+        + 'static,
+{
+    use crate::routes::resource;
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(crate::app::MAX_BODY_BYTES)
+            .error_handler(form_error),
+    )
+    .service(resource("/").route(web::get().to(home)))
+    .service(resource("/static/app.css").route(web::get().to(stylesheet)))
+    .service(resource("/static/app.js").route(web::get().to(script)))
+    .service(
+        resource("/signin")
+            .route(web::get().to(signin::page))
+            .route(web::post().to(signin::submit)),
+    )
+    .service(resource("/signin/demo-data").route(web::post().to(signin::demo_data)))
+    .service(resource("/signout").route(web::post().to(signin::sign_out)))
+    .service(
+        resource("/register")
+            .wrap(public_limit())
+            .route(web::get().to(register::page))
+            .route(web::post().to(register::submit)),
+    )
+    .service(
+        resource("/patient/referrals")
+            .route(web::get().to(patient::dashboard))
+            .route(web::post().to(patient::create)),
+    )
+    .service(resource("/patient/referrals/new").route(web::get().to(patient::new_form)))
+    .service(resource("/patient/referrals/rewards").route(web::get().to(patient::rewards)))
+    .service(resource("/patient/referrals/{id}").route(web::get().to(patient::detail)))
+    .service(resource("/portal/referrals").route(web::get().to(portal::dashboard)))
+    .service(
+        resource("/portal/referrals/programs")
+            .route(web::get().to(portal::programs))
+            .route(web::post().to(portal::create_program_page)),
+    )
+    .service(resource("/portal/referrals/programs/new").route(web::get().to(portal::new_program)))
+    .service(
+        resource("/portal/referrals/programs/{id}")
+            .route(web::get().to(portal::program))
+            .route(web::post().to(portal::update_program_page)),
+    )
+    .service(
+        resource("/portal/referrals/programs/{id}/edit").route(web::get().to(portal::edit_program)),
+    )
+    .service(resource("/portal/referrals/analytics").route(web::get().to(portal::analytics)))
+    .service(resource("/portal/referrals/rewards").route(web::get().to(portal::rewards)))
+    .service(
+        resource("/portal/referrals/rewards/{referral_id}").route(web::post().to(portal::decide)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        check_templates().unwrap();
+    }
+
+    #[test]
+    fn rewards_read_as_people_say_them() {
+        assert_eq!(reward_text(Some("discount"), Some("20.00")), "20% off");
+        assert_eq!(
+            reward_text(Some("credit"), Some("25.00")),
+            "$25.00 account credit"
+        );
+        assert_eq!(
+            reward_text(Some("free_consultation"), Some("50.00")),
+            "Free consultation"
+        );
+        assert_eq!(label("pending_approval"), "Pending approval");
+    }
+
+    #[test]
+    fn next_paths_are_encoded() {
+        assert_eq!(
+            percent_encode("/portal/referrals/analytics?interval=week"),
+            "/portal/referrals/analytics%3Finterval%3Dweek"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! The patient portal: `/patient/referrals` (dashboard with the refer-a-friend form),
+//! `/new`, `/{id}` (one referral's timeline) and `/rewards`.
+
+use crate::pages::session::Visit;
+use crate::pages::{form_problems, label, render, reward_text, see_other, when, PageError};
+use crate::routes::patients::{create_referral, my_referral, my_referrals, rewards_of};
+use crate::routes::ListQuery;
+use crate::state::{AppState, Origin};
+use crate::views::{CreateReferralRequest, ReferralView, RewardView};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use bigdecimal::BigDecimal;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::str::FromStr;
+
+/// The refer-a-friend form.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReferralForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    referee_email: String,
+    #[serde(default)]
+    referee_phone: String,
+    #[serde(default)]
+    referee_name: String,
+    /// `email`, `sms` or `link`.
+    #[serde(default)]
+    share_method: String,
+    #[serde(default)]
+    referral_message: String,
+    /// A ticked box posts `on`.
+    sms_consent: Option<String>,
+}
+
+impl ReferralForm {
+    fn values(&self) -> Value {
+        json!({
+            "referee_email": self.referee_email,
+            "referee_phone": self.referee_phone,
+            "referee_name": self.referee_name,
+            "share_method": self.share_method,
+            "referral_message": self.referral_message,
+            "sms_consent": self.sms_consent.is_some(),
+        })
+    }
+
+    fn request(&self) -> CreateReferralRequest {
+        let source = match self.share_method.as_str() {
+            "link" => "direct_link",
+            other => other,
+        };
+        CreateReferralRequest {
+            referee_email: self.referee_email.trim().to_owned(),
+            referee_phone: Some(self.referee_phone.clone()),
+            referee_name: Some(self.referee_name.clone()),
+            referral_source: Some(source.to_owned()).filter(|s| !s.is_empty()),
+            referral_message: Some(self.referral_message.clone()),
+            program_id: None,
+            sms_consent: Some(self.sms_consent.is_some()),
+        }
+    }
+}
+
+fn empty_form() -> Value {
+    json!({
+        "referee_email": "", "referee_phone": "", "referee_name": "",
+        "share_method": "link", "referral_message": "", "sms_consent": false,
+    })
+}
+
+fn referral_row(r: &ReferralView) -> Value {
+    json!({
+        "id": r.id,
+        "code": r.referral_code,
+        "friend": r.referee_name.clone().unwrap_or_else(|| "Your friend".to_owned()),
+        "status": r.status,
+        "status_label": label(&r.status),
+        "created": when(r.created_at),
+        "reward": label(&r.referrer_reward_status),
+    })
+}
+
+fn reward_row(r: &RewardView) -> Value {
+    json!({
+        "id": r.id,
+        "referral_id": r.referral_id,
+        "what": reward_text(Some(&r.reward_type), r.reward_amount.as_deref()),
+        "party": if r.party == "referrer" { "For referring a friend" } else { "Welcome bonus" },
+        "status": r.status,
+        "status_label": label(&r.status),
+        "withheld_reason": r.withheld_reason.as_deref().map(label),
+        "expires": r.expires_at.map(when),
+        "created": when(r.created_at),
+    })
+}
+
+/// Money earned: credit and cash rewards that are available or used.
+fn earned(rewards: &[RewardView]) -> String {
+    let total = rewards
+        .iter()
+        .filter(|r| matches!(r.reward_type.as_str(), "credit" | "cash"))
+        .filter(|r| matches!(r.status.as_str(), "available" | "used"))
+        .filter_map(|r| r.reward_amount.as_deref())
+        .filter_map(|a| BigDecimal::from_str(a).ok())
+        .fold(BigDecimal::from(0), |sum, a| sum + a);
+    format!("${}", total.with_scale(2))
+}
+
+fn page_of(limit: i64) -> ListQuery {
+    ListQuery {
+        limit: Some(limit),
+        ..ListQuery::default()
+    }
+}
+
+/// `GET /patient/referrals`: the dashboard.
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.patient()?.clone();
+    dashboard_page(
+        &state,
+        &visit,
+        &caller,
+        &origin,
+        StatusCode::OK,
+        empty_form(),
+        Value::Null,
+    )
+    .await
+}
+
+async fn dashboard_page(
+    state: &web::Data<AppState>,
+    visit: &Visit,
+    caller: &crate::auth::Caller,
+    origin: &Origin,
+    status: StatusCode,
+    form: Value,
+    errors: Value,
+) -> Result<HttpResponse, PageError> {
+    let referrals = my_referrals(state, caller, origin, page_of(50)).await?;
+    let converted = my_referrals(
+        state,
+        caller,
+        origin,
+        ListQuery {
+            status: Some("converted".into()),
+            ..page_of(1)
+        },
+    )
+    .await?;
+    let rewards = rewards_of(state, caller, origin, page_of(500)).await?;
+    let available: Vec<Value> = rewards
+        .items
+        .iter()
+        .filter(|r| r.status == "available")
+        .map(reward_row)
+        .collect();
+    render(
+        visit,
+        status,
+        "patient_dashboard",
+        json!({
+            "title": "Refer friends",
+            "nav": "patient",
+            "total": referrals.total,
+            "successful": converted.total,
+            "earned": earned(&rewards.items),
+            "referrals": referrals.items.iter().map(referral_row).collect::<Vec<_>>(),
+            "available": available,
+            "form": form,
+            "errors": errors,
+        }),
+    )
+}
+
+/// `GET /patient/referrals/new`.
+pub async fn new_form(visit: Visit) -> Result<HttpResponse, PageError> {
+    visit.patient()?;
+    render(
+        &visit,
+        StatusCode::OK,
+        "patient_new",
+        json!({"title": "Refer a friend", "nav": "patient", "form": empty_form(), "errors": Value::Null}),
+    )
+}
+
+/// Where the form was sent from, to show its problems there.
+#[derive(Debug, Default, Deserialize)]
+pub struct FromQuery {
+    from: Option<String>,
+}
+
+/// `POST /patient/referrals`: creates the referral, then shows it (with its share link).
+pub async fn create(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+    query: web::Query<FromQuery>,
+    form: web::Form<ReferralForm>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.patient()?.clone();
+    let form = form.into_inner();
+    visit.check_csrf(&form.csrf)?;
+    match create_referral(&state, &caller, &origin, form.request()).await {
+        Ok(view) => Ok(see_other(&format!(
+            "/patient/referrals/{}?created=1",
+            view.id
+        ))),
+        Err(e) => {
+            let (status, errors) = form_problems(e)?;
+            if query.from.as_deref() == Some("dashboard") {
+                return dashboard_page(
+                    &state,
+                    &visit,
+                    &caller,
+                    &origin,
+                    status,
+                    form.values(),
+                    errors,
+                )
+                .await;
+            }
+            render(
+                &visit,
+                status,
+                "patient_new",
+                json!({"title": "Refer a friend", "nav": "patient", "form": form.values(), "errors": errors}),
+            )
+        }
+    }
+}
+
+/// Query of the referral page.
+#[derive(Debug, Default, Deserialize)]
+pub struct DetailQuery {
+    created: Option<String>,
+}
+
+/// `GET /patient/referrals/{id}`: the referral, its share link and its timeline.
+pub async fn detail(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+    id: web::Path<String>,
+    query: web::Query<DetailQuery>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.patient()?.clone();
+    let detail = my_referral(&state, &caller, &origin, id.into_inner()).await?;
+    let r = &detail.referral;
+    let mut timeline = vec![
+        json!({"what": "Referral created", "when": when(r.created_at), "source": Value::Null}),
+    ];
+    timeline.extend(detail.timeline.iter().map(|i| {
+        json!({
+            "what": match i.interaction_type.as_str() {
+                "click" => "Link opened".to_owned(),
+                "email_sent" => "Invitation email sent".to_owned(),
+                "sms_sent" => "Invitation text sent".to_owned(),
+                "registration" => "Friend registered".to_owned(),
+                "conversion" => "Friend had their first consultation".to_owned(),
+                other => label(other),
+            },
+            "when": when(i.created_at),
+            "source": i.source,
+        })
+    }));
+    let flash = query
+        .created
+        .as_ref()
+        .map(|_| match r.referral_source.as_deref() {
+            Some("email") => "Referral created. We are emailing your friend the invitation.",
+            Some("sms") => "Referral created. We are texting your friend the invitation.",
+            _ => "Referral created. Copy the link below and send it to your friend.",
+        });
+    render(
+        &visit,
+        StatusCode::OK,
+        "patient_referral",
+        json!({
+            "title": "Your referral",
+            "nav": "patient",
+            "flash": flash,
+            "referral": {
+                "code": r.referral_code,
+                "share_url": r.share_url,
+                "friend": r.referee_name.clone().unwrap_or_else(|| "Your friend".to_owned()),
+                "status": r.status,
+                "status_label": label(&r.status),
+                "source": r.referral_source.as_deref().map(label),
+                "expires": when(r.expires_at),
+                "clicks": r.clicks,
+                "reward_status": label(&r.referrer_reward_status),
+            },
+            "timeline": timeline,
+            "rewards": detail.rewards.iter().map(reward_row).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET /patient/referrals/rewards`.
+pub async fn rewards(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.patient()?.clone();
+    let rewards = rewards_of(&state, &caller, &origin, page_of(500)).await?;
+    render(
+        &visit,
+        StatusCode::OK,
+        "patient_rewards",
+        json!({
+            "title": "My rewards",
+            "nav": "patient",
+            "earned": earned(&rewards.items),
+            "rewards": rewards.items.iter().map(reward_row).collect::<Vec<_>>(),
+        }),
+    )
+}

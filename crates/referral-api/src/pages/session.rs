@@ -1,0 +1,204 @@
+//! Who is looking at a page: the same JWT as the API, carried in a secure, HttpOnly,
+//! SameSite cookie; and the CSRF token of the visit (a double-submit cookie whose value
+//! every form posts back).
+
+use crate::auth::{Caller, JwtKeys, Role, ADMINS, PORTAL_ADMINS};
+use crate::pages::PageError;
+use actix_web::cookie::{time, Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use std::future::{ready, Ready};
+
+// Cookies are always `Secure`: browsers keep such cookies on http://127.0.0.1 and
+// http://localhost (development), and everywhere else the site must be served over HTTPS.
+
+/// The session cookie: the caller's JWT.
+pub const SESSION_COOKIE: &str = "referral_session";
+/// The CSRF cookie: a random value that forms post back.
+pub const CSRF_COOKIE: &str = "referral_csrf";
+
+/// A page request: the signed-in caller (if any), the visit's CSRF token and the path.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    /// The caller of a valid session cookie.
+    pub caller: Option<Caller>,
+    /// The CSRF token of this visit.
+    pub csrf: String,
+    /// Whether the CSRF cookie must be set on the response (first visit).
+    pub csrf_is_new: bool,
+    /// The path and query asked for, to come back to after signing in.
+    pub here: String,
+    /// The `Origin` header, when the browser sent one.
+    origin: Option<String>,
+    /// The `Host` header.
+    host: Option<String>,
+}
+
+impl Visit {
+    fn of(req: &HttpRequest) -> Visit {
+        let caller = req.cookie(SESSION_COOKIE).and_then(|cookie| {
+            req.app_data::<web::Data<JwtKeys>>()
+                .and_then(|keys| keys.verify(cookie.value()).ok())
+                .map(|claims| Caller { claims })
+        });
+        let existing = req
+            .cookie(CSRF_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let (csrf, csrf_is_new) = match existing {
+            Some(token) => (token, false),
+            None => (random_token(), true),
+        };
+        let headers = req.headers();
+        let text = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let host = text(header::HOST);
+        Visit {
+            caller,
+            csrf,
+            csrf_is_new,
+            here: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            origin: text(header::ORIGIN),
+            host,
+        }
+    }
+
+    /// The signed-in caller, or a redirect to the sign-in page.
+    ///
+    /// # Errors
+    /// [`PageError::SignIn`].
+    pub fn signed_in(&self) -> Result<&Caller, PageError> {
+        self.caller.as_ref().ok_or_else(|| PageError::SignIn {
+            next: self.here.clone(),
+        })
+    }
+
+    /// A signed-in patient.
+    ///
+    /// # Errors
+    /// Sign in first; [`PageError::Forbidden`] for other roles.
+    pub fn patient(&self) -> Result<&Caller, PageError> {
+        let caller = self.signed_in()?;
+        caller.require(&[Role::Patient])?;
+        Ok(caller)
+    }
+
+    /// A signed-in user of the provider portal (admin roles).
+    ///
+    /// # Errors
+    /// Sign in first; [`PageError::Forbidden`] for other roles.
+    pub fn portal_admin(&self) -> Result<&Caller, PageError> {
+        let caller = self.signed_in()?;
+        caller.require(PORTAL_ADMINS)?;
+        Ok(caller)
+    }
+
+    /// Whether the caller may approve rewards and read the outbox.
+    pub fn is_admin(&self) -> bool {
+        self.caller
+            .as_ref()
+            .is_some_and(|c| ADMINS.contains(&c.role()))
+    }
+
+    /// Checks a posted form's CSRF token against the visit's cookie, and the `Origin` of the
+    /// post (when the browser sends one) against the host.
+    ///
+    /// # Errors
+    /// [`PageError::Csrf`].
+    pub fn check_csrf(&self, posted: &str) -> Result<(), PageError> {
+        if self.csrf_is_new || !constant_time_eq(posted.as_bytes(), self.csrf.as_bytes()) {
+            return Err(PageError::Csrf);
+        }
+        if let (Some(origin), Some(host)) = (&self.origin, &self.host) {
+            let origin_host = origin
+                .split_once("://")
+                .map_or(origin.as_str(), |(_, rest)| rest);
+            if origin_host != host {
+                return Err(PageError::Csrf);
+            }
+        }
+        Ok(())
+    }
+
+    /// The CSRF cookie to set on a first visit.
+    pub fn csrf_cookie(&self) -> Option<Cookie<'static>> {
+        self.csrf_is_new.then(|| {
+            Cookie::build(CSRF_COOKIE, self.csrf.clone())
+                .path("/")
+                .http_only(true)
+                .secure(true)
+                .same_site(SameSite::Strict)
+                .finish()
+        })
+    }
+
+    /// The session cookie holding `token`, for `seconds`.
+    pub fn session_cookie(&self, token: String, seconds: i64) -> Cookie<'static> {
+        Cookie::build(SESSION_COOKIE, token)
+            .path("/")
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::seconds(seconds.max(0)))
+            .finish()
+    }
+
+    /// A cookie that removes the session.
+    pub fn signed_out_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.session_cookie(String::new(), 0);
+        cookie.make_removal();
+        cookie
+    }
+}
+
+impl FromRequest for Visit {
+    type Error = PageError;
+    type Future = Ready<Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Visit::of(req)))
+    }
+}
+
+/// 128 random bits as 32 hex digits.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    // A failing system generator leaves zeros: the token then matches nothing posted by
+    // another visit's form either, since it is only ever compared with this cookie.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether `next` is a path of this site (no open redirect to elsewhere).
+pub fn safe_next(next: Option<&str>) -> Option<String> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(
+            safe_next(Some("/patient/referrals")).as_deref(),
+            Some("/patient/referrals")
+        );
+        assert_eq!(safe_next(Some("//evil.example/")), None);
+        assert_eq!(safe_next(Some("https://evil.example/")), None);
+        assert_eq!(safe_next(Some("/\\evil.example")), None);
+    }
+}
