@@ -164,6 +164,7 @@ impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::Forbidden => PageError::Forbidden,
+            other if other.code() == "not_found" => PageError::Api(ApiError::NotFound),
             other => PageError::Api(other),
         }
     }

@@ -82,7 +82,7 @@ async fn look_up(
             let status = view.status.clone();
             Ok((Some(view), status))
         }
-        Err(ApiError::NotFound) => Ok((None, "unknown".to_owned())),
+        Err(e) if e.code() == "not_found" => Ok((None, "unknown".to_owned())),
         Err(e) => Err(e.into()),
     }
 }
@@ -144,7 +144,7 @@ pub async fn submit(
                 json!({"title": "Welcome to Zappy Health", "bonus": bonus}),
             )
         }
-        Err(ApiError::NotFound) => {
+        Err(e) if e.code() == "not_found" => {
             let mut context = page_context(&code, None, "unknown");
             context["form"] = json!({"email": form.email, "name": form.name, "phone": form.phone});
             render(&visit, StatusCode::NOT_FOUND, "register", context)

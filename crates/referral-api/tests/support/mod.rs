@@ -43,14 +43,20 @@ pub fn spawn(db: TestDb) -> TestApp {
 }
 
 pub fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    spawn_site(db, |args, _| adjust(args))
+}
+
+/// The service whose settings may depend on the address it is served at (`base`): the
+/// pages' share links must lead back to it for a browser to follow them.
+pub fn spawn_site(db: TestDb, adjust: impl FnOnce(&mut ServeArgs, &str)) -> TestApp {
     let mailbox = tempfile::tempdir().unwrap();
-    let mut args = ServeArgs::for_tests(&db.url, SECRET);
-    args.mailbox_dir = mailbox.path().join("outbox");
-    adjust(&mut args);
-    let (service, delivery) = startup::build(args).expect("service builds");
-    let state = service.state.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut args = ServeArgs::for_tests(&db.url, SECRET);
+    args.mailbox_dir = mailbox.path().join("outbox");
+    adjust(&mut args, &base);
+    let (service, delivery) = startup::build(args).expect("service builds");
+    let state = service.state.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {

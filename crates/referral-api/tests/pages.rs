@@ -1,0 +1,545 @@
+//! The portals' pages over real HTTP, on SQLite and PostgreSQL: who may see what, the
+//! session and CSRF cookies, form posts refused without their token, the registration
+//! page's messages, the API's validation messages on forms, and labelled inputs.
+
+mod support;
+
+use referral_api::auth::Role;
+use referral_store::testing::TestDb;
+use reqwest::blocking::RequestBuilder;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use support::{spawn_site, token, TestApp};
+
+/// A browser-like visitor: keeps the cookies it is given and sends them back.
+struct Visitor<'a> {
+    app: &'a TestApp,
+    cookies: RefCell<BTreeMap<String, String>>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl<'a> Visitor<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        let visitor = Visitor {
+            app,
+            cookies: RefCell::new(BTreeMap::new()),
+        };
+        // The first page of a visit hands out the CSRF cookie.
+        assert_eq!(visitor.get("/signin").status, 200);
+        visitor
+    }
+
+    fn send(&self, request: RequestBuilder) -> Page {
+        let cookie_header = self
+            .cookies
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = request
+            .header("cookie", cookie_header)
+            .send()
+            .expect("the page answers");
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in &set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.borrow_mut().remove(name);
+            } else {
+                self.cookies
+                    .borrow_mut()
+                    .insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned()),
+            set_cookies,
+            body: response.text().unwrap(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Page {
+        self.send(self.app.client.get(self.app.url(path)))
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies.borrow()["referral_csrf"].clone()
+    }
+
+    /// Posts `fields` with the visit's CSRF token.
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf();
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.send(self.app.client.post(self.app.url(path)).form(&form))
+    }
+
+    fn sign_in_as(&self, user: &str) -> Page {
+        let page = self.post("/signin", &[("user", user)]);
+        assert_eq!(page.status, 303, "{}", page.body);
+        page
+    }
+}
+
+/// The service with demo sign-in, its share links pointing at itself.
+fn site(db: TestDb) -> TestApp {
+    spawn_site(db, |args, base| {
+        args.demo_sign_in = true;
+        args.public_base_url = base.to_owned();
+    })
+}
+
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let body: fn(&TestApp) = $body;
+                body(&site(TestDb::sqlite()));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = TestDb::postgres() {
+                    let body: fn(&TestApp) = $body;
+                    body(&site(db));
+                }
+            }
+        }
+    };
+}
+
+fn referrals_of(app: &TestApp, token: &str) -> Value {
+    app.client
+        .get(app.url("/api/patients/me/referrals"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+on_both!(anonymous_visitors_are_sent_to_sign_in, |app| {
+    let visitor = Visitor::new(app);
+    for path in [
+        "/patient/referrals",
+        "/patient/referrals/rewards",
+        "/portal/referrals",
+        "/portal/referrals/analytics?interval=week",
+    ] {
+        let page = visitor.get(path);
+        assert_eq!(page.status, 303, "{path}");
+        let location = page.location.unwrap();
+        assert!(location.starts_with("/signin?next=/"), "{location}");
+    }
+    assert_eq!(
+        visitor.get("/").location.as_deref(),
+        Some("/signin"),
+        "the start page sends a visitor to sign in"
+    );
+});
+
+on_both!(each_role_sees_only_its_portal, |app| {
+    let patient = Visitor::new(app);
+    let landed = patient.sign_in_as("patient");
+    assert_eq!(landed.location.as_deref(), Some("/patient/referrals"));
+    assert_eq!(patient.get("/patient/referrals").status, 200);
+    let refused = patient.get("/portal/referrals");
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("Not allowed"));
+    assert_eq!(patient.get("/portal/referrals/programs/new").status, 403);
+
+    let admin = Visitor::new(app);
+    assert_eq!(
+        admin.sign_in_as("admin").location.as_deref(),
+        Some("/portal/referrals")
+    );
+    for path in [
+        "/portal/referrals",
+        "/portal/referrals/programs",
+        "/portal/referrals/programs/new",
+        "/portal/referrals/analytics",
+        "/portal/referrals/rewards",
+    ] {
+        assert_eq!(admin.get(path).status, 200, "{path}");
+    }
+    assert_eq!(admin.get("/patient/referrals").status, 403);
+
+    // Signing in comes back to the page asked for.
+    let returning = Visitor::new(app);
+    let page = returning.post(
+        "/signin",
+        &[("user", "admin"), ("next", "/portal/referrals/analytics")],
+    );
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/portal/referrals/analytics")
+    );
+    // ... but never to another site.
+    let page = returning.post("/signin", &[("user", "admin"), ("next", "//evil.example/")]);
+    assert_eq!(page.location.as_deref(), Some("/portal/referrals"));
+
+    // Signing out ends the session.
+    let out = admin.post("/signout", &[]);
+    assert_eq!(out.status, 303);
+    assert_eq!(admin.get("/portal/referrals").status, 303);
+});
+
+on_both!(cookies_are_secure_httponly_and_samesite, |app| {
+    let visitor = Visitor {
+        app,
+        cookies: RefCell::new(BTreeMap::new()),
+    };
+    let first = visitor.get("/signin");
+    let csrf = first
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("referral_csrf="))
+        .expect("the first page sets the CSRF cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(csrf.contains(attribute), "{csrf} lacks {attribute}");
+    }
+    let signed_in = visitor.sign_in_as("patient");
+    let session = signed_in
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("referral_session="))
+        .expect("signing in sets the session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(session.contains(attribute), "{session} lacks {attribute}");
+    }
+    // The cookie holds the same JWT as the API's bearer token.
+    let jwt = visitor.cookies.borrow()["referral_session"].clone();
+    let mine = app
+        .client
+        .get(app.url("/api/patients/me/rewards"))
+        .bearer_auth(&jwt)
+        .send()
+        .unwrap();
+    assert_eq!(mine.status(), 200);
+});
+
+on_both!(form_posts_need_the_visits_csrf_token, |app| {
+    app.program(json!({}));
+    let visitor = Visitor::new(app);
+    visitor.sign_in_as("patient");
+    let jwt = visitor.cookies.borrow()["referral_session"].clone();
+    let fields = [
+        ("referee_email", "friend@example.com"),
+        ("referee_name", "Fran Friend"),
+        ("share_method", "link"),
+    ];
+
+    // No token, another token, or a post from another site: refused, nothing created.
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    let bare = visitor.send(app.client.post(app.url("/patient/referrals")).form(&form));
+    assert_eq!(bare.status, 403);
+    assert!(bare.body.contains("The form expired"));
+    form.push(("csrf", "0123456789abcdef0123456789abcdef"));
+    let forged = visitor.send(app.client.post(app.url("/patient/referrals")).form(&form));
+    assert_eq!(forged.status, 403);
+    let csrf = visitor.csrf();
+    let mut good: Vec<(&str, &str)> = fields.to_vec();
+    good.push(("csrf", csrf.as_str()));
+    let cross_site = visitor.send(
+        app.client
+            .post(app.url("/patient/referrals"))
+            .header("origin", "http://evil.example")
+            .form(&good),
+    );
+    assert_eq!(cross_site.status, 403);
+    assert_eq!(referrals_of(app, &jwt)["total"], 0);
+
+    // With it: created, and the page it leads to names the referral by id only.
+    let created = visitor.post("/patient/referrals", &fields);
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location.unwrap();
+    assert!(location.starts_with("/patient/referrals/"));
+    assert!(
+        !location.contains('@') && !location.contains("Fran"),
+        "no PHI in URLs: {location}"
+    );
+    let list = referrals_of(app, &jwt);
+    assert_eq!(list["total"], 1);
+    let page = visitor.get(&location);
+    assert_eq!(page.status, 200);
+    let code = list["items"][0]["referral_code"].as_str().unwrap();
+    assert!(
+        page.body.contains(&format!("/register?ref&#x3D;{code}")),
+        "the page shows the share link"
+    );
+    assert!(page.body.contains("data-copy=\"share-url\""));
+});
+
+on_both!(the_referral_form_shows_the_apis_messages, |app| {
+    app.program(json!({}));
+    let visitor = Visitor::new(app);
+    visitor.sign_in_as("patient");
+    let jwt = visitor.cookies.borrow()["referral_session"].clone();
+    let page = visitor.post(
+        "/patient/referrals?from=dashboard",
+        &[
+            ("referee_email", "not-an-email"),
+            ("share_method", "sms"),
+            ("referee_phone", "+15551234567"),
+        ],
+    );
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("Please check the form"));
+    assert!(page.body.contains("id=\"referee_email-error\""));
+    assert!(page.body.contains("id=\"sms_consent-error\""));
+    // What was typed is kept.
+    assert!(page.body.contains("value=\"not-an-email\""));
+    assert_eq!(referrals_of(app, &jwt)["total"], 0);
+
+    // Referring yourself is the domain's refusal, shown as such.
+    let page = visitor.post(
+        "/patient/referrals",
+        &[
+            ("referee_email", referral_store::demo::DEMO_PATIENT_EMAIL),
+            ("share_method", "link"),
+        ],
+    );
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("Please check the form"));
+    assert_eq!(referrals_of(app, &jwt)["total"], 0);
+});
+
+on_both!(demo_users_only_when_configured, |app| {
+    // `site` turns demo sign-in on; a service with a real secret and no flag does not.
+    let _ = app;
+    let plain = support::spawn(TestDb::sqlite());
+    let visitor = Visitor::new(&plain);
+    assert!(!visitor.get("/signin").body.contains("Demo users"));
+    let page = visitor.post("/signin", &[("user", "admin")]);
+    assert_eq!(page.status, 404);
+    assert!(!visitor.cookies.borrow().contains_key("referral_session"));
+    let page = visitor.post("/signin/demo-data", &[]);
+    assert_eq!(page.status, 404);
+});
+
+on_both!(platform_tokens_sign_in, |app| {
+    let visitor = Visitor::new(app);
+    let bad = visitor.post("/signin", &[("token", "not.a.token")]);
+    assert_eq!(bad.status, 401);
+    assert!(bad.body.contains("not valid or has expired"));
+    let service = token(Role::Service, uuid::Uuid::new_v4(), None, 600);
+    let refused = visitor.post("/signin", &[("token", &service)]);
+    assert_eq!(refused.status, 403);
+    let admin = token(Role::ProviderAdmin, uuid::Uuid::new_v4(), None, 600);
+    let page = visitor.post("/signin", &[("token", &admin)]);
+    assert_eq!(page.location.as_deref(), Some("/portal/referrals"));
+    assert_eq!(visitor.get("/portal/referrals/analytics").status, 200);
+    // A provider admin may not approve rewards: the page says so.
+    assert_eq!(visitor.get("/portal/referrals/rewards").status, 403);
+});
+
+on_both!(the_registration_page_explains_every_code, |app| {
+    app.program(json!({}));
+    let referrer = app.patient("ann");
+    let fresh = app.refers(&referrer, "fresh@example.com");
+    let used = app.refers(&referrer, "used@example.com");
+    let expired = app.refers(&referrer, "late@example.com");
+    app.registers(used["referral_code"].as_str().unwrap(), "used@example.com");
+    let bulk = app.post(
+        Some(&app.admin()),
+        "/api/referrals/bulk-operations",
+        json!({"operation": "expire", "referral_ids": [expired["id"]]}),
+    );
+    assert_eq!(bulk.status(), 200);
+
+    let visitor = Visitor::new(app);
+    let code = |r: &Value| r["referral_code"].as_str().unwrap().to_owned();
+    let page = visitor.get(&format!("/register?ref={}", code(&fresh)));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("You've been referred by a friend!"));
+    assert!(
+        page.body.contains("20% off"),
+        "the referee's bonus is shown"
+    );
+    assert!(
+        !page.body.contains("ann@example.com"),
+        "no PHI of the referrer"
+    );
+
+    let page = visitor.get("/register?ref=NOPE-NOPE-NOPE");
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("recognise this referral code"));
+    let page = visitor.get(&format!("/register?ref={}", code(&expired)));
+    assert_eq!(page.status, 410);
+    assert!(page.body.contains("This invitation has expired"));
+    let page = visitor.get(&format!("/register?ref={}", code(&used)));
+    assert_eq!(page.status, 409);
+    assert!(page.body.contains("already been used"));
+
+    // A bad email: the message, and the code still unused.
+    let fresh_code = code(&fresh);
+    let page = visitor.post(
+        "/register",
+        &[("ref", &fresh_code), ("email", "nope"), ("name", "Fran")],
+    );
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("id=\"email-error\""));
+    let lookup: Value = app
+        .get(None, &format!("/api/referrals/{fresh_code}"))
+        .json()
+        .unwrap();
+    assert_eq!(lookup["status"], "pending");
+
+    // Registering: the welcome bonus.
+    let page = visitor.post(
+        "/register",
+        &[
+            ("ref", &fresh_code),
+            ("email", "fresh@example.com"),
+            ("name", "Fran"),
+        ],
+    );
+    assert_eq!(page.status, 201, "{}", page.body);
+    assert!(page.body.contains("20% off"));
+    let page = visitor.post(
+        "/register",
+        &[("ref", &fresh_code), ("email", "again@example.com")],
+    );
+    assert_eq!(page.status, 409);
+    assert!(page.body.contains("already been used"));
+});
+
+on_both!(the_program_form_shows_the_apis_messages, |app| {
+    let admin = Visitor::new(app);
+    admin.sign_in_as("admin");
+    let fields = |name: &'static str, expiry: &'static str| {
+        vec![
+            ("name", name),
+            ("program_type", "seasonal"),
+            ("description", "Winter campaign"),
+            ("referrer_reward_type", "credit"),
+            ("referrer_reward_value", "30.00"),
+            ("referee_reward_type", "discount"),
+            ("referee_reward_value", "15"),
+            ("max_referrals_per_patient", "5"),
+            ("reward_threshold", "1"),
+            ("expiry_days", expiry),
+            ("reward_validity_days", "90"),
+        ]
+    };
+    let refused = admin.post("/portal/referrals/programs", &fields("Winter", "soon"));
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("id=\"expiry_days-error\""));
+    assert!(
+        refused.body.contains(">Winter campaign</textarea>"),
+        "kept as typed"
+    );
+    let refused = admin.post("/portal/referrals/programs", &fields("", "30"));
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("id=\"name-error\""));
+    let programs: Value = app
+        .get(Some(&app.admin()), "/api/referral-programs")
+        .json()
+        .unwrap();
+    assert_eq!(programs["total"], 0, "nothing saved");
+
+    let created = admin.post("/portal/referrals/programs", &fields("Winter", "30"));
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location.unwrap();
+    let page = admin.get(&location);
+    assert!(page.body.contains("Program saved."));
+    assert!(page.body.contains("$30.00 account credit"));
+    let id = location
+        .trim_start_matches("/portal/referrals/programs/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let edit = admin.get(&format!("/portal/referrals/programs/{id}/edit"));
+    assert!(edit.body.contains("value=\"Winter\""));
+    let mut paused = fields("Winter", "30");
+    paused.push(("status", "paused"));
+    let saved = admin.post(&format!("/portal/referrals/programs/{id}"), &paused);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let program: Value = app
+        .get(Some(&app.admin()), &format!("/api/referral-programs/{id}"))
+        .json()
+        .unwrap();
+    assert_eq!(program["status"], "paused");
+    assert_eq!(program["program_type"], "seasonal");
+});
+
+/// Every visible input, select and textarea has a `<label for>`.
+fn assert_labelled(path: &str, html: &str) {
+    let mut rest = html;
+    while let Some(start) = rest.find(['<']) {
+        rest = &rest[start + 1..];
+        let tag_end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..tag_end];
+        let is_control = ["input ", "select ", "textarea "]
+            .iter()
+            .any(|t| tag.starts_with(t));
+        if is_control && !tag.contains("type=\"hidden\"") {
+            let id = tag
+                .split("id=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("{path}: a control without an id: <{tag}>"));
+            assert!(
+                html.contains(&format!("for=\"{id}\"")),
+                "{path}: no label for #{id}"
+            );
+        }
+    }
+}
+
+on_both!(every_input_is_labelled, |app| {
+    app.program(json!({}));
+    let patient = Visitor::new(app);
+    assert_labelled("/signin", &patient.get("/signin").body);
+    patient.sign_in_as("patient");
+    let created = patient.post(
+        "/patient/referrals",
+        &[("referee_email", "f@example.com"), ("share_method", "link")],
+    );
+    let mut paths = vec![
+        "/patient/referrals".to_owned(),
+        "/patient/referrals/new".to_owned(),
+        "/patient/referrals/rewards".to_owned(),
+    ];
+    paths.push(created.location.unwrap());
+    for path in &paths {
+        let page = patient.get(path);
+        assert_eq!(page.status, 200, "{path}");
+        assert_labelled(path, &page.body);
+    }
+    let admin = Visitor::new(app);
+    admin.sign_in_as("admin");
+    for path in [
+        "/portal/referrals",
+        "/portal/referrals/programs",
+        "/portal/referrals/programs/new",
+        "/portal/referrals/analytics",
+        "/portal/referrals/rewards",
+    ] {
+        let page = admin.get(path);
+        assert_eq!(page.status, 200, "{path}");
+        assert_labelled(path, &page.body);
+    }
+});
