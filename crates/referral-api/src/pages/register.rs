@@ -2,7 +2,6 @@
 //! welcome bonus, takes the registration, and says plainly when a code is unknown, expired
 //! or already used.
 
-use crate::error::ApiError;
 use crate::pages::session::Visit;
 use crate::pages::{form_problems, render, reward_text, PageError};
 use crate::routes::public::{public_referral, register_with_code};
