@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The portals' pages over real HTTP, on SQLite and PostgreSQL: who may see what, the
 //! session and CSRF cookies, form posts refused without their token, the registration
 //! page's messages, the API's validation messages on forms, and labelled inputs.
