@@ -191,7 +191,7 @@ pub fn bar_chart(id: &str, title: &str, bars: &[Bar]) -> String {
         .map(|b| b.value)
         .fold(0.0_f64, f64::max)
         .max(1.0);
-    let plot_w = WIDTH - left - 120.0;
+    let plot_w = WIDTH - left - 230.0;
     let description = bars
         .iter()
         .map(|b| format!("{}: {}", b.label, b.text))
@@ -265,7 +265,10 @@ fn format_number(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else {
-        format!("{v:.1}")
+        format!("{v:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
     }
 }
 

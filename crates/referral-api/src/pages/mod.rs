@@ -246,6 +246,9 @@ fn html_response(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+        // Browsers then send `Origin` on the pages' own form posts (checked with the CSRF
+        // token); other sites still get no referrer.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .body(body)
 }
 

@@ -105,7 +105,7 @@ fn earned(rewards: &[RewardView]) -> String {
         .filter_map(|r| r.reward_amount.as_deref())
         .filter_map(|a| BigDecimal::from_str(a).ok())
         .fold(BigDecimal::from(0), |sum, a| sum + a);
-    format!("${}", total.with_scale(2))
+    format!("${total:.2}")
 }
 
 fn page_of(limit: i64) -> ListQuery {
@@ -295,7 +295,11 @@ pub async fn detail(
                 "source": r.referral_source.as_deref().map(label),
                 "expires": when(r.expires_at),
                 "clicks": r.clicks,
-                "reward_status": label(&r.referrer_reward_status),
+                // The ledger says more than the referral's mirror ("pending approval").
+                "reward_status": detail.rewards.first().map_or_else(
+                    || label(&r.referrer_reward_status),
+                    |reward| label(&reward.status),
+                ),
             },
             "timeline": timeline,
             "rewards": detail.rewards.iter().map(reward_row).collect::<Vec<_>>(),

@@ -31,7 +31,7 @@ fn program_bars(figures: &Analytics) -> Vec<Bar> {
             label: p.name.clone(),
             value: p.funnel.converted as f64,
             text: format!(
-                "{} converted of {} ({}%)",
+                "{} of {} converted ({}%)",
                 p.funnel.converted, p.funnel.created, p.conversion_rate
             ),
         })

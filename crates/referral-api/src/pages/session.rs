@@ -117,10 +117,11 @@ impl Visit {
         if self.csrf_is_new || !constant_time_eq(posted.as_bytes(), self.csrf.as_bytes()) {
             return Err(PageError::Csrf);
         }
-        if let (Some(origin), Some(host)) = (&self.origin, &self.host) {
-            let origin_host = origin
-                .split_once("://")
-                .map_or(origin.as_str(), |(_, rest)| rest);
+        // `null` is what a browser sends when it will not say (privacy settings, some
+        // redirects); the token above is the defence then.
+        let origin = self.origin.as_deref().filter(|o| *o != "null");
+        if let (Some(origin), Some(host)) = (origin, &self.host) {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
             if origin_host != host {
                 return Err(PageError::Csrf);
             }
