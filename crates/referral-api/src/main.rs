@@ -77,7 +77,14 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
     let (service, delivery) = startup::build(args)?;
     let state = service.state.clone();
     let listener = std::net::TcpListener::bind(&bind)?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    let demo = if state.demo_sign_in {
+        " (sign in as a demo patient or admin)"
+    } else {
+        ""
+    };
+    tracing::info!("portals: open http://{address}/ in a browser{demo}");
     actix_web::rt::System::new().block_on(async move {
         if interval > 0 {
             workers::spawn(
