@@ -544,3 +544,20 @@ on_both!(every_input_is_labelled, |app| {
         assert_labelled(path, &page.body);
     }
 });
+
+on_both!(another_patients_referral_is_not_found, |app| {
+    app.program(json!({}));
+    let other = app.patient("olga");
+    let theirs = app.refers(&other, "someone@example.com");
+    let visitor = Visitor::new(app);
+    visitor.sign_in_as("patient");
+    for path in [
+        format!("/patient/referrals/{}", theirs["id"].as_str().unwrap()),
+        "/patient/referrals/not-a-uuid".to_owned(),
+    ] {
+        let page = visitor.get(&path);
+        assert_eq!(page.status, 404, "{path}");
+        assert!(page.body.contains("We could not find that page"));
+        assert!(!page.body.contains("someone@example.com"));
+    }
+});
