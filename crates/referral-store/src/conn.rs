@@ -232,22 +232,26 @@ where
     }
 }
 
-/// Runs one insert in a savepoint and answers `false` when a unique index refused it (the
-/// row is already there). The savepoint matters on PostgreSQL, where a failed statement would
-/// otherwise abort the caller's whole transaction.
-///
-/// # Errors
-/// Any other database error.
-pub fn insert_unless_duplicate<F>(conn: &mut DbConnection, insert: F) -> Result<bool, StoreError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<usize, diesel::result::Error>,
-{
-    match conn.transaction(insert).map_err(StoreError::from) {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_unique_violation() => Ok(false),
-        Err(e) => Err(e),
-    }
+/// Runs `$insert` (an `insert_into(...).values(...)`) with `ON CONFLICT DO NOTHING` on the
+/// connection's backend; `Ok(true)` when a row was inserted, `Ok(false)` when a unique key
+/// already held it. One statement, no savepoint: on PostgreSQL a concurrent insert of the
+/// same key waits for the first to commit and then inserts nothing.
+macro_rules! insert_new {
+    ($conn:expr, $insert:expr) => {{
+        let inserted = match $conn {
+            $crate::conn::DbConnection::Pg(c) => {
+                diesel::RunQueryDsl::execute($insert.on_conflict_do_nothing(), c)
+            }
+            $crate::conn::DbConnection::Sqlite(c) => {
+                diesel::RunQueryDsl::execute($insert.on_conflict_do_nothing(), c)
+            }
+        };
+        inserted
+            .map(|rows| rows > 0)
+            .map_err($crate::error::StoreError::from)
+    }};
 }
+pub(crate) use insert_new;
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //! converts their referral, and every `reward_threshold` conversions of a referrer in a
 //! program earn the referrer a reward.
 
-use crate::conn::{insert_unless_duplicate, write_transaction, DbConnection};
+use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::patients;
 use crate::programs;
@@ -87,16 +87,15 @@ pub fn record_consultation(
         )? {
             return Ok(EventOutcome::Duplicate);
         }
-        insert_unless_duplicate(conn, |c| {
-            diesel::insert_into(consultations::table)
-                .values((
-                    consultations::id.eq(DbUuid::from(event.consultation_id)),
-                    consultations::patient_id.eq(DbUuid::from(event.patient_id)),
-                    consultations::occurred_at.eq(DbTime(occurred)),
-                    consultations::created_at.eq(DbTime(now)),
-                ))
-                .execute(c)
-        })?;
+        insert_new!(
+            conn,
+            diesel::insert_into(consultations::table).values((
+                consultations::id.eq(DbUuid::from(event.consultation_id)),
+                consultations::patient_id.eq(DbUuid::from(event.patient_id)),
+                consultations::occurred_at.eq(DbTime(occurred)),
+                consultations::created_at.eq(DbTime(now)),
+            ))
+        )?;
         convert(
             conn,
             event.patient_id,
@@ -123,17 +122,16 @@ pub fn record_order(
         if !mark_processed(conn, "order", DbUuid::from(event.order_id), now)? {
             return Ok(EventOutcome::Duplicate);
         }
-        insert_unless_duplicate(conn, |c| {
-            diesel::insert_into(orders::table)
-                .values((
-                    orders::id.eq(DbUuid::from(event.order_id)),
-                    orders::patient_id.eq(DbUuid::from(event.patient_id)),
-                    orders::amount_cents.eq(event.amount.cents()),
-                    orders::occurred_at.eq(DbTime(occurred)),
-                    orders::created_at.eq(DbTime(now)),
-                ))
-                .execute(c)
-        })?;
+        insert_new!(
+            conn,
+            diesel::insert_into(orders::table).values((
+                orders::id.eq(DbUuid::from(event.order_id)),
+                orders::patient_id.eq(DbUuid::from(event.patient_id)),
+                orders::amount_cents.eq(event.amount.cents()),
+                orders::occurred_at.eq(DbTime(occurred)),
+                orders::created_at.eq(DbTime(now)),
+            ))
+        )?;
         if event.amount.is_zero() {
             return Ok(EventOutcome::Recorded);
         }
@@ -186,15 +184,14 @@ fn mark_processed(
     id: DbUuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    insert_unless_duplicate(conn, |c| {
-        diesel::insert_into(processed_events::table)
-            .values((
-                processed_events::event_type.eq(kind),
-                processed_events::event_id.eq(id),
-                processed_events::processed_at.eq(DbTime(now)),
-            ))
-            .execute(c)
-    })
+    insert_new!(
+        conn,
+        diesel::insert_into(processed_events::table).values((
+            processed_events::event_type.eq(kind),
+            processed_events::event_id.eq(id),
+            processed_events::processed_at.eq(DbTime(now)),
+        ))
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -267,7 +264,7 @@ fn convert(
             referral_id: referral.id,
         });
     }
-    let cohort = Cohort::of(conn, referral.id)?;
+    let cohort = Cohort::of_referral(&referral);
     rollups::bump(
         conn,
         &cohort,
@@ -286,14 +283,7 @@ fn convert(
         now,
     )?;
 
-    let referrer_reward = count_towards_batch(
-        conn,
-        referral.id,
-        referral.referrer_id,
-        referral.program_id,
-        policy,
-        now,
-    )?;
+    let referrer_reward = count_towards_batch(conn, &referral, &cohort, policy, now)?;
     Ok(EventOutcome::Converted {
         referral_id: referral.id,
         referrer_reward,
@@ -305,12 +295,13 @@ fn convert(
 /// reward.
 fn count_towards_batch(
     conn: &mut DbConnection,
-    referral_id: ReferralId,
-    referrer_id: PatientId,
-    program_id: referral_domain::ProgramId,
+    referral: &referrals::Referral,
+    cohort: &Cohort,
     policy: &InducementPolicy,
     now: DateTime<Utc>,
 ) -> Result<Option<Reward>, StoreError> {
+    let (referral_id, referrer_id, program_id) =
+        (referral.id, referral.referrer_id, referral.program_id);
     let program = programs::get(conn, program_id)?;
     let uncounted: Vec<DbUuid> = referrals_table::table
         .filter(referrals_table::referrer_id.eq(DbUuid::from(referrer_id)))
@@ -334,22 +325,22 @@ fn count_towards_batch(
         .filter(|id| *id != carrier)
         .take(batch_size.saturating_sub(1))
         .collect();
-    diesel::update(referrals_table::table.filter(referrals_table::id.eq_any(&others)))
-        .set((
-            referrals_table::referrer_reward_status.eq(PartyRewardStatus::Counted.as_str()),
-            referrals_table::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?;
-    let variant: Option<String> = referrals_table::table
-        .find(carrier)
-        .select(referrals_table::variant)
-        .first(conn)?;
-    match program.referrer_reward_in(variant.as_deref()) {
+    // With a threshold of one (the usual case) the carrier is the whole batch.
+    if !others.is_empty() {
+        diesel::update(referrals_table::table.filter(referrals_table::id.eq_any(&others)))
+            .set((
+                referrals_table::referrer_reward_status.eq(PartyRewardStatus::Counted.as_str()),
+                referrals_table::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+    }
+    match program.referrer_reward_in(referral.variant.as_deref()) {
         Some(spec) => {
             let referrer = patients::get(conn, referrer_id)?;
             let reward = rewards::grant(
                 conn,
-                referral_id,
+                referral,
+                cohort,
                 &referrer,
                 Party::Referrer,
                 &spec,

@@ -7,7 +7,7 @@
 //! claimed again when the lease runs out. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`
 //! so that several workers never claim the same message.
 
-use crate::conn::{insert_unless_duplicate, write_transaction, DbConnection};
+use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
 use crate::programs::{corrupt, parse_enum};
@@ -169,23 +169,22 @@ pub fn enqueue(
     message: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    insert_unless_duplicate(conn, |c| {
-        diesel::insert_into(outbox::table)
-            .values((
-                outbox::id.eq(DbUuid(Uuid::new_v4())),
-                outbox::kind.eq(message.kind.as_str()),
-                outbox::idempotency_key.eq(&message.idempotency_key),
-                outbox::recipient.eq(&message.recipient),
-                outbox::template.eq(&message.template),
-                outbox::payload.eq(DbJson(message.payload.clone())),
-                outbox::status.eq(OutboxStatus::Queued.as_str()),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(DbTime(now)),
-                outbox::created_at.eq(DbTime(now)),
-                outbox::updated_at.eq(DbTime(now)),
-            ))
-            .execute(c)
-    })
+    insert_new!(
+        conn,
+        diesel::insert_into(outbox::table).values((
+            outbox::id.eq(DbUuid(Uuid::new_v4())),
+            outbox::kind.eq(message.kind.as_str()),
+            outbox::idempotency_key.eq(&message.idempotency_key),
+            outbox::recipient.eq(&message.recipient),
+            outbox::template.eq(&message.template),
+            outbox::payload.eq(DbJson(message.payload.clone())),
+            outbox::status.eq(OutboxStatus::Queued.as_str()),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(DbTime(now)),
+            outbox::created_at.eq(DbTime(now)),
+            outbox::updated_at.eq(DbTime(now)),
+        ))
+    )
 }
 
 /// Claims up to `limit` due messages for `lease`: they become `sending` with one more

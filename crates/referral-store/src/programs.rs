@@ -1,6 +1,6 @@
 //! Referral programs: create, update, delete (refused while it has referrals), read, list.
 
-use crate::conn::{insert_unless_duplicate, write_transaction, DbConnection};
+use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
 use crate::schema::{providers, referral_programs, referrals};
@@ -364,14 +364,13 @@ fn ensure_provider(
         .get_result(conn)?;
     if exists == 0 {
         // A provider created concurrently by another request is just as good.
-        insert_unless_duplicate(conn, |c| {
-            diesel::insert_into(providers::table)
-                .values((
-                    providers::id.eq(DbUuid(id.as_uuid())),
-                    providers::created_at.eq(DbTime(now)),
-                ))
-                .execute(c)
-        })?;
+        insert_new!(
+            conn,
+            diesel::insert_into(providers::table).values((
+                providers::id.eq(DbUuid(id.as_uuid())),
+                providers::created_at.eq(DbTime(now)),
+            ))
+        )?;
     }
     Ok(())
 }

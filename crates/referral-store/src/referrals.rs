@@ -769,7 +769,7 @@ pub fn register(
         if updated == 0 {
             return Err(DomainError::AlreadyRegistered.into());
         }
-        let cohort = Cohort::of(conn, referral.id)?;
+        let cohort = Cohort::of_referral(&referral);
         rollups::bump(
             conn,
             &cohort,
@@ -783,7 +783,8 @@ pub fn register(
         let referee_reward = match program.referee_reward_in(referral.variant.as_deref()) {
             Some(spec) => Some(rewards::grant(
                 conn,
-                referral.id,
+                &referral,
+                &cohort,
                 &patient,
                 Party::Referee,
                 &spec,

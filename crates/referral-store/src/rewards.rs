@@ -8,7 +8,9 @@ use crate::outbox::{self, NewMessage, OutboxKind};
 use crate::page::{Page, Paged};
 use crate::patients::{self, Patient};
 use crate::programs::{corrupt, money, parse_enum};
+use crate::referrals as referrals_model;
 use crate::rollups::{self, Cohort, Delta};
+use chrono::SubsecRound;
 use crate::schema::{referral_rewards, referrals};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
@@ -222,7 +224,8 @@ fn granted_this_year(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn grant(
     conn: &mut DbConnection,
-    referral_id: ReferralId,
+    referral: &referrals_model::Referral,
+    cohort: &Cohort,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
@@ -230,6 +233,9 @@ pub(crate) fn grant(
     validity_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Reward, StoreError> {
+    let referral_id = referral.id;
+    // Stored times have microseconds; the reward handed back says what a read would.
+    let now = now.trunc_subsecs(6);
     let standing = RecipientStanding {
         federal_payer: patient.federal_payer,
         granted_this_year: granted_this_year(conn, patient.id, now)?,
@@ -260,7 +266,6 @@ pub(crate) fn grant(
         ))
         .execute(conn)?;
 
-    let cohort = Cohort::of(conn, referral_id)?;
     let delta = match withheld {
         Some(_) => Delta {
             rewards_withheld: 1,
@@ -274,7 +279,7 @@ pub(crate) fn grant(
         },
         None => Delta::default(),
     };
-    rollups::bump(conn, &cohort, delta)?;
+    rollups::bump(conn, cohort, delta)?;
     let mirror = match withheld {
         Some(_) => PartyRewardStatus::NotGranted,
         None => PartyRewardStatus::mirror(status),
@@ -301,31 +306,55 @@ pub(crate) fn grant(
     };
 
     if withheld.is_none() {
-        queue_reward_notice(conn, id, referral_id, patient, party, spec, status, now)?;
+        let notice = Notice {
+            id,
+            referral_id,
+            referee_name: referral.referee_name.as_deref(),
+            status,
+        };
+        queue_reward_notice(conn, &notice, patient, party, spec, now)?;
     }
-    get_in(conn, id, now)
+    // What was just written, without reading it back.
+    Ok(Reward {
+        id,
+        referral_id,
+        patient_id: patient.id,
+        party,
+        reward_type: spec.reward_type,
+        reward_amount: Some(spec.value.clone()),
+        reward_description: Some(describe(spec)),
+        status,
+        withheld_reason: withheld,
+        used_on_order_id: None,
+        used_on_consultation_id: None,
+        used_at: None,
+        expires_at,
+        created_at: now,
+    })
+}
+
+/// The reward a notice is about.
+struct Notice<'a> {
+    id: RewardId,
+    referral_id: ReferralId,
+    referee_name: Option<&'a str>,
+    status: RewardStatus,
 }
 
 /// Queues the email that tells a party about a granted reward: "reward earned" to the
 /// referrer, "welcome bonus" to the referee.
-#[allow(clippy::too_many_arguments)]
 fn queue_reward_notice(
     conn: &mut DbConnection,
-    id: RewardId,
-    referral_id: ReferralId,
+    notice: &Notice<'_>,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
-    status: RewardStatus,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let pending_approval = status == RewardStatus::PendingApproval;
+    let (id, referral_id, referee_name) = (notice.id, notice.referral_id, notice.referee_name);
+    let pending_approval = notice.status == RewardStatus::PendingApproval;
     let (key, template, payload) = match party {
         Party::Referrer => {
-            let referee_name: Option<String> = referrals::table
-                .find(DbUuid::from(referral_id))
-                .select(referrals::referee_name)
-                .first(conn)?;
             (
                 format!("reward-earned:{id}"),
                 "reward_earned",

@@ -2,7 +2,7 @@
 //! SMS. Only a keyed hash of each address is stored (the caller holds the key), so the list
 //! itself reveals nobody.
 
-use crate::conn::{insert_unless_duplicate, DbConnection};
+use crate::conn::{insert_new, DbConnection};
 use crate::error::StoreError;
 use crate::schema::suppressions;
 use crate::sql_types::DbTime;
@@ -18,14 +18,13 @@ pub fn add(
     recipient_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    insert_unless_duplicate(conn, |c| {
-        diesel::insert_into(suppressions::table)
-            .values((
-                suppressions::recipient_hash.eq(recipient_hash),
-                suppressions::created_at.eq(DbTime(now)),
-            ))
-            .execute(c)
-    })?;
+    insert_new!(
+        conn,
+        diesel::insert_into(suppressions::table).values((
+            suppressions::recipient_hash.eq(recipient_hash),
+            suppressions::created_at.eq(DbTime(now)),
+        ))
+    )?;
     Ok(())
 }
 
