@@ -10,9 +10,9 @@ use crate::patients::{self, Patient};
 use crate::programs::{corrupt, money, parse_enum};
 use crate::referrals as referrals_model;
 use crate::rollups::{self, Cohort, Delta};
-use chrono::SubsecRound;
 use crate::schema::{referral_rewards, referrals};
 use crate::sql_types::{DbTime, DbUuid};
+use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::policy::{calendar_year_of, RecipientStanding};
@@ -354,19 +354,17 @@ fn queue_reward_notice(
     let (id, referral_id, referee_name) = (notice.id, notice.referral_id, notice.referee_name);
     let pending_approval = notice.status == RewardStatus::PendingApproval;
     let (key, template, payload) = match party {
-        Party::Referrer => {
-            (
-                format!("reward-earned:{id}"),
-                "reward_earned",
-                serde_json::json!({
-                    "referee_name": referee_name,
-                    "reward_description": describe(spec),
-                    "pending_approval": pending_approval,
-                    "reward_id": id,
-                    "referral_id": referral_id,
-                }),
-            )
-        }
+        Party::Referrer => (
+            format!("reward-earned:{id}"),
+            "reward_earned",
+            serde_json::json!({
+                "referee_name": referee_name,
+                "reward_description": describe(spec),
+                "pending_approval": pending_approval,
+                "reward_id": id,
+                "referral_id": referral_id,
+            }),
+        ),
         Party::Referee => (
             format!("welcome-bonus:{id}"),
             "welcome_bonus",
