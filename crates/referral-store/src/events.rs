@@ -208,6 +208,12 @@ fn convert(
     policy: &InducementPolicy,
     now: DateTime<Utc>,
 ) -> Result<EventOutcome, StoreError> {
+    // One referrer's conversions are decided one at a time, so that two conversions never
+    // complete the same batch and none is lost: the referrer's lock comes first, then the
+    // referral is read as the lock holder sees it.
+    if !patients::lock_referrer_of(conn, patient_id)? {
+        return Ok(EventOutcome::Recorded);
+    }
     let row: Option<ReferralRow> = referrals_table::table
         .filter(referrals_table::referee_patient_id.eq(Some(DbUuid::from(patient_id))))
         .select(ReferralRow::as_select())
@@ -217,11 +223,6 @@ fn convert(
         return Ok(EventOutcome::Recorded);
     };
     let referral = row.into_referral(now)?;
-
-    // One referrer's conversions are decided one at a time, so that two conversions never
-    // complete the same batch and none is lost.
-    patients::lock(conn, referral.referrer_id)?;
-    let referral = referrals::get(conn, referral.id, now)?;
     if referral.status == ReferralStatus::Converted {
         return Ok(EventOutcome::AlreadyConverted {
             referral_id: referral.id,

@@ -254,3 +254,20 @@ pub(crate) fn lock(conn: &mut DbConnection, id: PatientId) -> Result<(), StoreEr
     }
     Ok(())
 }
+
+/// Takes the row lock (as [`lock`]) of the referrer of the referral that `referee` registered
+/// with, in one statement; `false` when the referee registered with no referral.
+pub(crate) fn lock_referrer_of(
+    conn: &mut DbConnection,
+    referee: PatientId,
+) -> Result<bool, StoreError> {
+    use crate::schema::referrals;
+    let referrer = referrals::table
+        .filter(referrals::referee_patient_id.eq(Some(DbUuid(referee.as_uuid()))))
+        .select(referrals::referrer_id)
+        .single_value();
+    let updated = diesel::update(patients::table.filter(patients::id.nullable().eq(referrer)))
+        .set(patients::lock_version.eq(patients::lock_version + 1))
+        .execute(conn)?;
+    Ok(updated > 0)
+}
