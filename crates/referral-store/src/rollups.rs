@@ -156,15 +156,20 @@ pub(crate) fn bump_referrer(
     referrals_delta: i64,
     converted_delta: i64,
 ) -> Result<(), StoreError> {
+    // Both rows (the program's and all programs') in one statement.
+    let row = |program: DbUuid| {
+        (
+            referrer_stats::referrer_id.eq(cohort.referrer_id),
+            referrer_stats::program_id.eq(program),
+            referrer_stats::referrals.eq(referrals_delta),
+            referrer_stats::converted.eq(converted_delta),
+        )
+    };
+    let rows = vec![row(cohort.program_id), row(DbUuid(ALL_PROGRAMS))];
     macro_rules! upsert {
-        ($c:expr, $program:expr) => {
+        ($c:expr) => {
             diesel::insert_into(referrer_stats::table)
-                .values((
-                    referrer_stats::referrer_id.eq(cohort.referrer_id),
-                    referrer_stats::program_id.eq($program),
-                    referrer_stats::referrals.eq(referrals_delta),
-                    referrer_stats::converted.eq(converted_delta),
-                ))
+                .values(&rows)
                 .on_conflict((referrer_stats::program_id, referrer_stats::referrer_id))
                 .do_update()
                 .set((
@@ -176,12 +181,10 @@ pub(crate) fn bump_referrer(
                 .execute($c)
         };
     }
-    for program in [cohort.program_id, DbUuid(ALL_PROGRAMS)] {
-        match conn {
-            DbConnection::Pg(c) => upsert!(c, program)?,
-            DbConnection::Sqlite(c) => upsert!(c, program)?,
-        };
-    }
+    match conn {
+        DbConnection::Pg(c) => upsert!(c)?,
+        DbConnection::Sqlite(c) => upsert!(c)?,
+    };
     Ok(())
 }
 
