@@ -156,6 +156,11 @@ impl RewardRow {
     }
 }
 
+/// Stored rows as rewards seen at `now`.
+fn rewards_at(rows: Vec<RewardRow>, now: DateTime<Utc>) -> Result<Vec<Reward>, StoreError> {
+    rows.into_iter().map(|r| r.into_reward(now)).collect()
+}
+
 fn describe(spec: &RewardSpec) -> String {
     match spec.reward_type {
         RewardType::Discount => format!(
@@ -533,11 +538,10 @@ pub fn list_for_patient(
         .offset(page.offset)
         .select(RewardRow::as_select())
         .load(conn)?;
-    let items = rows
-        .into_iter()
-        .map(|r| r.into_reward(now))
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items: rewards_at(rows, now)?,
+        total,
+    })
 }
 
 /// Rewards waiting for an administrator's approval (cash), oldest first: the queue of the
@@ -565,11 +569,10 @@ pub fn pending_approval(
         .offset(page.offset)
         .select(RewardRow::as_select())
         .load(conn)?;
-    let items = rows
-        .into_iter()
-        .map(|r| r.into_reward(now))
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items: rewards_at(rows, now)?,
+        total,
+    })
 }
 
 /// Uses a reward once, on an order or a consultation. With `owner`, only that patient's

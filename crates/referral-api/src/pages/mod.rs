@@ -426,11 +426,7 @@ fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> act
 /// Registers the pages. `/register` posts share the public endpoints' per-address limit.
 pub fn configure<L, F>(cfg: &mut web::ServiceConfig, public_limit: &L)
 where
-    L: Fn() -> actix_extensible_rate_limit::RateLimiter<
-        actix_extensible_rate_limit::backend::memory::InMemoryBackend,
-        actix_extensible_rate_limit::backend::SimpleOutput,
-        F,
-    >,
+    L: Fn() -> crate::routes::PublicLimiter<F>,
     F: Fn(
             &actix_web::dev::ServiceRequest,
         ) -> actix_extensible_rate_limit::backend::SimpleInputFuture

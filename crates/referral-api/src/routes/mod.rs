@@ -119,15 +119,18 @@ pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
+/// The per-address limiter of the public endpoints (see `app::public_limiter`).
+pub type PublicLimiter<F> = actix_extensible_rate_limit::RateLimiter<
+    actix_extensible_rate_limit::backend::memory::InMemoryBackend,
+    actix_extensible_rate_limit::backend::SimpleOutput,
+    F,
+>;
+
 /// Registers every route. `public_limit` makes the per-address limiter of the public code
 /// endpoints and registration.
 pub fn configure<L, F>(cfg: &mut web::ServiceConfig, public_limit: &L)
 where
-    L: Fn() -> actix_extensible_rate_limit::RateLimiter<
-        actix_extensible_rate_limit::backend::memory::InMemoryBackend,
-        actix_extensible_rate_limit::backend::SimpleOutput,
-        F,
-    >,
+    L: Fn() -> PublicLimiter<F>,
     F: Fn(
             &actix_web::dev::ServiceRequest,
         ) -> actix_extensible_rate_limit::backend::SimpleInputFuture
