@@ -59,7 +59,9 @@ rss_peak_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/stat
 # Samples: codes to click, pending codes to register, registered referees to convert (our
 # half and pgbench's half), referrers to refer from.
 echo "bench: drawing samples"
-psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals TABLESAMPLE SYSTEM (5) LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
+# Row-level sampling: SYSTEM sampling takes whole pages, which would put every sampled code
+# next to others on the same page and make the click counter's updates collide there.
+psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals TABLESAMPLE BERNOULLI (2) LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
 psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' ORDER BY random() LIMIT 40000" >"$BENCH_SAMPLES/pending.txt"
 psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id FROM referrals WHERE status = 'registered' ORDER BY random() LIMIT 80000" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
 head -n 40000 "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f2 >"$BENCH_SAMPLES/registered.txt"
@@ -73,6 +75,10 @@ CODES_N=$(wc -l <"$BENCH_SAMPLES/codes.txt")
 REG_N=$(wc -l <"$BENCH_SAMPLES/registered_pgbench.txt")
 ADMIN=$("$BIN" dev-token --role admin --sub 11111111-1111-4111-8111-111111111111 --jwt-secret "$SECRET")
 export BENCH_ADMIN_TOKEN="$ADMIN"
+# Referrals are created in the program without a per-patient limit, so that the run measures
+# creation rather than referral_limit_reached answers once a referrer reaches a capped one.
+BENCH_PROGRAM_ID=$(psql -qtA "$PG_URL" -c "SELECT id FROM referral_programs WHERE status = 'active' AND max_referrals_per_patient IS NULL AND target_conditions = '{}' ORDER BY created_at LIMIT 1")
+export BENCH_PROGRAM_ID
 export BENCH_SERVICE_TOKEN=$("$BIN" dev-token --role service --sub 33333333-3333-4333-8333-333333333333 --jwt-secret "$SECRET")
 : >"$BENCH_SAMPLES/tokens.txt"
 psql -qtA "$PG_URL" -c "SELECT id, email FROM patients WHERE email LIKE 'referrer%' LIMIT 64" -F' ' |
