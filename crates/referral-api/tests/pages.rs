@@ -309,6 +309,13 @@ on_both!(the_referral_form_shows_the_apis_messages, |app| {
     assert!(page.body.contains("Please check the form"));
     assert!(page.body.contains("id=\"referee_email-error\""));
     assert!(page.body.contains("id=\"sms_consent-error\""));
+    // Screen readers hear which field is wrong and why.
+    assert!(page
+        .body
+        .contains("aria-invalid=\"true\" aria-describedby=\"referee_email-error\""));
+    assert!(!page
+        .body
+        .contains("aria-describedby=\"referee_name-error\""));
     // What was typed is kept.
     assert!(page.body.contains("value=\"not-an-email\""));
     assert_eq!(referrals_of(app, &jwt)["total"], 0);

@@ -93,6 +93,7 @@ static PAGES: LazyLock<Result<Handlebars<'static>, String>> = LazyLock::new(|| {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
     registry.register_helper("field_error", Box::new(field_error));
+    registry.register_helper("invalid", Box::new(invalid));
     for (name, source) in TEMPLATES {
         registry
             .register_template_string(name, *source)
@@ -124,6 +125,33 @@ fn field_error(
             "<p class=\"field-error\" id=\"{}-error\">{}</p>",
             handlebars::html_escape(name),
             handlebars::html_escape(message)
+        ))?;
+    }
+    Ok(())
+}
+
+/// `{{invalid errors "name"}}` inside a control's tag: marks it invalid and points it at its
+/// message (for screen readers) when field `name` has a problem; nothing otherwise.
+fn invalid(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let name = h
+        .param(1)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or_default();
+    let has_problem = h
+        .param(0)
+        .and_then(|p| p.value().get("field"))
+        .and_then(|f| f.get(name))
+        .is_some();
+    if has_problem {
+        out.write(&format!(
+            " aria-invalid=\"true\" aria-describedby=\"{}-error\"",
+            handlebars::html_escape(name)
         ))?;
     }
     Ok(())
