@@ -92,3 +92,68 @@ lines.append(bind(ledger[1], ledger[2], special) + ";")
 lines.append("COMMIT;")
 open(f"{out}/pgbench-conversion.sql", "w").write("\n".join(lines) + "\n")
 print(f"pgbench scripts written to {out} (click: {len(click)} statements logged, conversion: {len(event)})")
+
+# Not a target: every statement our conversion sent (on its connection: the pool's check, the
+# transaction and the audit row), replayed on a fresh registered referral each time. Ids and
+# keys that must be new become gen_random_uuid(); the referral, its referee, referrer,
+# program, day and variant come from bench_conv, one row per transaction.
+ALL_PROGRAMS = "'00000000-0000-0000-0000-000000000000'"
+own = [s for s in event if s[0] == update[0] and not s[1].startswith("SET ")]
+referral = update[2][id_param]
+
+
+def insert_columns(sql):
+    cols = re.search(r'INSERT INTO "[a-z_]+" \(([^)]*)\)', sql).group(1)
+    return [c.strip().strip('"') for c in cols.split(",")]
+
+
+def insert_params(sql):
+    """Column of each $n of an INSERT (multi-row VALUES included)."""
+    cols = insert_columns(sql)
+    values = sql.split(" VALUES ", 1)[1].split(" ON CONFLICT", 1)[0]
+    out_map = {}
+    for row in re.findall(r"\(([^()]*)\)", values):
+        for col, ph in zip(cols, row.split(",")):
+            out_map[int(ph.strip()[1:])] = col
+    return out_map
+
+
+consultation = next(s for s in own if s[1].startswith('INSERT INTO "consultations"'))
+referee = consultation[2][{v: k for k, v in insert_params(consultation[1]).items()}["patient_id"]]
+referrer = ledger[2][{v: k for k, v in insert_params(ledger[1]).items()}["patient_id"]]
+row = lambda col: f"(SELECT {col} FROM bench_conv WHERE n = :n)"
+by_value = {referral: row("id"), referee: row("referee"), referrer: row("referrer")}
+lines = ["-- Every statement of one conversion, from PostgreSQL's statement log.",
+         "SELECT nextval('bench_conv_seq') AS n \\gset"]
+for _pid, sql, params in own:
+    special = {}
+    if sql.startswith("INSERT INTO"):
+        for k, col in insert_params(sql).items():
+            v = params.get(k)
+            if col in ("id", "event_id"):
+                special[k] = "gen_random_uuid()"
+            elif col == "idempotency_key":
+                special[k] = "'bench-' || gen_random_uuid()"
+            elif col in ("referral_id",):
+                special[k] = row("id")
+            elif col in ("patient_id", "referrer_id") and v in by_value:
+                special[k] = by_value[v]
+            elif col == "program_id" and v != ALL_PROGRAMS:
+                special[k] = row("program")
+            elif col == "day":
+                special[k] = row("day")
+            elif col == "variant":
+                special[k] = row("variant")
+        lines.append(bind(sql, params, special) + ";")
+    else:
+        for k, v in params.items():
+            if v in by_value:
+                special[k] = by_value[v]
+        if sql.startswith("UPDATE"):
+            lines.append(bind(sql, params, special) + ";")
+        else:
+            # Reads keep their logged times (the yearly cap's range, say).
+            for k, v in params.items():
+                special.setdefault(k, v)
+            lines.append(bind(sql, params, special) + ";")
+open(f"{out}/pgbench-conversion-full.sql", "w").write("\n".join(lines) + "\n")
