@@ -38,6 +38,17 @@ pg_isready -h "$PGHOST" -q || { echo "bench: PostgreSQL is not reachable at $PGH
 echo "bench: building the release binary"
 cargo build --release -q -p referral-api
 
+# Every run converts registered referrals (ours, and pgbench's): about 40,000 of them. The three
+# pools below need 90,000 unconverted ones, or the runs would update rows that are already
+# converted and measure nothing; a database that has run out is seeded again.
+REGISTERED_NEEDED=90000
+if psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
+  left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'registered'")
+  if [ "$left" -lt "$REGISTERED_NEEDED" ]; then
+    echo "bench: only $left registered referrals left in $PG_DB (need $REGISTERED_NEEDED): seeding it again"
+    psql -q "$PG_ADMIN" -c "DROP DATABASE $PG_DB"
+  fi
+fi
 if ! psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
   psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_DB"
   "$BIN" seed-demo --referrals "$PG_N" --database-url "$PG_URL" --jwt-secret "$SECRET"
@@ -87,6 +98,7 @@ export BENCH_ADMIN_TOKEN="$ADMIN"
 # Referrals are created in the program without a per-patient limit, so that the run measures
 # creation rather than referral_limit_reached answers once a referrer reaches a capped one.
 BENCH_PROGRAM_ID=$(psql -qtA "$PG_URL" -c "SELECT id FROM referral_programs WHERE status = 'active' AND max_referrals_per_patient IS NULL AND target_conditions = '{}' ORDER BY created_at LIMIT 1")
+[ -n "$BENCH_PROGRAM_ID" ] || { echo "bench: no active program without a per-patient cap in $PG_DB" >&2; exit 1; }
 export BENCH_PROGRAM_ID
 export BENCH_SERVICE_TOKEN=$("$BIN" dev-token --role service --sub 33333333-3333-4333-8333-333333333333 --jwt-secret "$SECRET")
 : >"$BENCH_SAMPLES/tokens.txt"

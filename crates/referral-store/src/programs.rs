@@ -358,20 +358,14 @@ fn ensure_provider(
     id: ProviderId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let exists: i64 = providers::table
-        .filter(providers::id.eq(DbUuid(id.as_uuid())))
-        .count()
-        .get_result(conn)?;
-    if exists == 0 {
-        // A provider created concurrently by another request is just as good.
-        insert_new!(
-            conn,
-            diesel::insert_into(providers::table).values((
-                providers::id.eq(DbUuid(id.as_uuid())),
-                providers::created_at.eq(DbTime(now)),
-            ))
-        )?;
-    }
+    // Known already, or created concurrently by another request: just as good.
+    insert_new!(
+        conn,
+        diesel::insert_into(providers::table).values((
+            providers::id.eq(DbUuid(id.as_uuid())),
+            providers::created_at.eq(DbTime(now)),
+        ))
+    )?;
     Ok(())
 }
 

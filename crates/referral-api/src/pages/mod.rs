@@ -102,6 +102,20 @@ static PAGES: LazyLock<Result<Handlebars<'static>, String>> = LazyLock::new(|| {
     Ok(registry)
 });
 
+/// The field name a helper was given (`helper errors "name"`) and that field's problem, if any.
+fn field_message<'a>(h: &'a handlebars::Helper<'_>) -> (&'a str, Option<&'a str>) {
+    let name = h
+        .param(1)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or_default();
+    let message = h
+        .param(0)
+        .and_then(|p| p.value().get("field"))
+        .and_then(|f| f.get(name))
+        .and_then(Value::as_str);
+    (name, message)
+}
+
 /// `{{field_error errors "name"}}`: the message of field `name` of a refused form, as a
 /// paragraph, or nothing. (Strict mode refuses a lookup of a field that has no problem.)
 fn field_error(
@@ -111,15 +125,7 @@ fn field_error(
     _: &mut handlebars::RenderContext<'_, '_>,
     out: &mut dyn handlebars::Output,
 ) -> handlebars::HelperResult {
-    let errors = h.param(0).map(|p| p.value());
-    let name = h
-        .param(1)
-        .and_then(|p| p.value().as_str())
-        .unwrap_or_default();
-    let message = errors
-        .and_then(|e| e.get("field"))
-        .and_then(|f| f.get(name))
-        .and_then(Value::as_str);
+    let (name, message) = field_message(h);
     if let Some(message) = message {
         out.write(&format!(
             "<p class=\"field-error\" id=\"{}-error\">{}</p>",
@@ -139,16 +145,8 @@ fn invalid(
     _: &mut handlebars::RenderContext<'_, '_>,
     out: &mut dyn handlebars::Output,
 ) -> handlebars::HelperResult {
-    let name = h
-        .param(1)
-        .and_then(|p| p.value().as_str())
-        .unwrap_or_default();
-    let has_problem = h
-        .param(0)
-        .and_then(|p| p.value().get("field"))
-        .and_then(|f| f.get(name))
-        .is_some();
-    if has_problem {
+    let (name, message) = field_message(h);
+    if message.is_some() {
         out.write(&format!(
             " aria-invalid=\"true\" aria-describedby=\"{}-error\"",
             handlebars::html_escape(name)

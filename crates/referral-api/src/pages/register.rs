@@ -61,7 +61,6 @@ fn page_context(code: &str, referral: Option<&PublicReferralView>, status: &str)
     json!({
         "title": "Join Zappy Health",
         "code": code,
-        "has_code": !code.is_empty(),
         "problem": problem,
         "usable": referral.is_some() && problem.is_none(),
         "program_name": referral.map(|r| r.program_name.clone()),
