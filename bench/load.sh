@@ -5,8 +5,9 @@
 #      seconds per request kind: click (uniform codes), click (one viral code), public
 #      get-by-code, create referral, registration, consultation event, analytics;
 #   2. pgbench at the same concurrency running exactly the statements our click and our
-#      conversion send, taken from PostgreSQL's statement log (log_statement = all while
-#      one click and one conversion go through), run back to back with our runs;
+#      conversion send, taken from PostgreSQL's statement log (log_statement = all, and
+#      auto_explain for the statements inside the conversion's functions, while one click
+#      and one conversion go through), run back to back with our runs;
 #   3. the click on SQLite (WAL) against a raw SQLite transaction doing the same writes.
 # Prints one table (requests/s, p50, p99, server peak RSS, ratio to the database's own rate)
 # and writes it to bench/results/load.md and load.json.
@@ -57,7 +58,7 @@ psql -q "$PG_URL" -c "VACUUM ANALYZE"
 
 SERVER_PID=
 stop_server() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
-trap 'stop_server; psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET log_statement" >/dev/null 2>&1 || true' EXIT
+trap 'stop_server; psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET ALL" >/dev/null 2>&1 || true' EXIT
 start_server() { # url
   "$BIN" --database-url "$1" --jwt-secret "$SECRET" --bind "127.0.0.1:$PORT" \
     --db-pool-size 16 --public-rate-limit 1000000000 --worker-interval 0 >target/bench/load-server.log 2>&1 &
@@ -111,7 +112,12 @@ psql -qtA "$PG_URL" -c "SELECT id, email FROM patients WHERE email LIKE 'referre
 # of a referral whose program pays the referrer at once (threshold 1), so it writes a ledger row.
 CAPTURE_PATIENT=$(psql -qtA "$PG_URL" -c "SELECT r.referee_patient_id FROM referrals r JOIN referral_programs p ON p.id = r.program_id WHERE r.status = 'registered' AND p.reward_threshold = 1 AND p.referrer_reward_type IS NOT NULL ORDER BY r.created_at DESC LIMIT 1")
 echo "bench: capturing the SQL of a click and a conversion from PostgreSQL's statement log"
-psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB SET log_statement = 'all'"
+# auto_explain logs the statements the conversion's functions run, with their text.
+psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB SET log_statement = 'all'" \
+  -c "ALTER DATABASE $PG_DB SET session_preload_libraries = 'auto_explain'" \
+  -c "ALTER DATABASE $PG_DB SET auto_explain.log_min_duration = 0" \
+  -c "ALTER DATABASE $PG_DB SET auto_explain.log_nested_statements = on" \
+  -c "ALTER DATABASE $PG_DB SET auto_explain.log_format = 'json'"
 LOG_FROM=$(stat -c %s "$PG_LOG")
 start_server "$PG_URL"
 sleep 1
@@ -125,7 +131,7 @@ curl -fs -o /dev/null -H "Authorization: Bearer $BENCH_SERVICE_TOKEN" -H 'conten
 sleep 0.2
 LOG_END=$(stat -c %s "$PG_LOG")
 stop_server
-psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET log_statement"
+psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET ALL"
 python3 bench/pgbench_scripts.py "$PG_LOG" "$LOG_CLICK" "$LOG_EVENT" "$LOG_END" target/bench
 
 ROWS=()

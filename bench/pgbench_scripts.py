@@ -1,15 +1,20 @@
 """Turns the statements PostgreSQL logged for one click and one conversion into pgbench
 scripts: the statement texts exactly as sent, with the logged parameters as literals, except
 those that must differ per run (new ids, the code or referral acted on, the time, the unique
-party of a ledger row), which become pgbench expressions. Usage:
-pgbench_scripts.py LOG CLICK_FROM EVENT_FROM END OUT_DIR"""
+party of a ledger row), which become pgbench expressions. A conversion sends two function
+calls; the statements those functions run come from auto_explain's log of nested
+statements (their "Query Text"), with the function's variables bound to the values the
+logged call passed. Usage: pgbench_scripts.py LOG CLICK_FROM EVENT_FROM END OUT_DIR"""
+import json
 import re
 import sys
 
 log, click_from, event_from, end, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 raw = open(log, "rb").read()
 
-ENTRY = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] \S*\s*(LOG|DETAIL):\s+(.*)$")
+# Every message starts a line like "2026-11-24 17:56:45.520 UTC [31835] user@db LOG:  ...";
+# CONTEXT and other kinds are kept apart so their continuation lines do not join a LOG entry.
+ENTRY = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] \S*\s*([A-Z]+):\s+(.*)$")
 
 
 def statements(start, stop):
@@ -24,6 +29,8 @@ def statements(start, stop):
             entries[-1][2] += "\n" + line[1:]
     out_list = []
     for pid, kind, body in entries:
+        if kind == "LOG" and body.startswith("duration:") and "plan:" in body:
+            continue  # auto_explain's plans: see nested()
         if kind == "LOG":
             m = re.match(r"(?:execute [^:]*|statement): (.*)$", body, re.S)
             if m:
@@ -34,6 +41,26 @@ def statements(start, stop):
                 params[int(k)] = v
             out_list[-1][2] = params
     return out_list
+
+
+def nested(start, stop):
+    """Query texts of the statements that auto_explain logged (with log_format = json), in
+    order: for a function call, the statements it ran, then the call itself."""
+    text = raw[start:stop].decode("utf-8", "replace")
+    texts, current = [], None
+    for line in text.split("\n"):
+        m = ENTRY.match(line)
+        if m:
+            if current is not None:
+                texts.append(json.loads(current)["Query Text"])
+            current = None
+            if m.group(2) == "LOG" and m.group(3).startswith("duration:") and m.group(3).rstrip().endswith("plan:"):
+                current = ""
+        elif current is not None and line.startswith("\t"):
+            current += line[1:] + "\n"
+    if current is not None:
+        texts.append(json.loads(current)["Query Text"])
+    return texts
 
 
 UUID = re.compile(r"^'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'$")
@@ -65,95 +92,100 @@ if checks:
 lines.append(bind(insert[1], insert[2], special) + ";")
 open(f"{out}/pgbench-click.sql", "w").write("\n".join(lines) + "\n")
 
-# The conversion: its status update and the ledger row, in one transaction.
+# The conversion: two calls, referral_event_begin (record the event, gather the facts) and
+# referral_conversion_apply (write the decision), in one transaction.
 event = statements(event_from, end)
-update = next(s for s in event if s[1].startswith('UPDATE "referrals" SET "status"'))
-ledger = next((s for s in event if s[1].startswith('INSERT INTO "referral_rewards"')), None)
-if ledger is None:
+begin_call = next(s for s in event if "referral_event_begin(" in s[1])
+apply_call = next(s for s in event if "referral_conversion_apply(" in s[1])
+writes = json.loads(apply_call[2][1][1:-1].replace("''", "'"))
+if writes.get("reward") is None:
     sys.exit("the captured conversion wrote no ledger row; pick a referral whose program rewards at once")
-id_param = int(re.search(r'"referrals"\."id" = \$(\d+)', update[1]).group(1))
-lines = ["-- A conversion's status update and ledger row, from PostgreSQL's statement log.",
-         "\\set n random(1, :pool)", "\\set p random(1, 999999999)", "BEGIN;"]
-lines.append(bind(update[1], update[2], {id_param: "(SELECT id FROM bench_registered WHERE n = :n)"}) + ";")
-columns = re.search(r'INSERT INTO "referral_rewards" \(([^)]*)\)', ledger[1]).group(1)
-columns = [c.strip().strip('"') for c in columns.split(",")]
-values = re.search(r"VALUES \(([^)]*)\)", ledger[1]).group(1)
-params = [int(v.strip()[1:]) for v in values.split(",")]
-special = {}
-for column, k in zip(columns, params):
-    if column == "id":
-        special[k] = "gen_random_uuid()"
-    elif column == "referral_id":
-        special[k] = "(SELECT id FROM bench_registered WHERE n = :n)"
-    elif column == "party":
+inner = nested(event_from, end)
+update = next(q for q in inner if q.lstrip().startswith("UPDATE referrals SET") and "'converted'" in q)
+ledger = next(q for q in inner if q.lstrip().startswith("INSERT INTO referral_rewards"))
+REFERRAL = "(SELECT id FROM bench_registered WHERE n = :n)"
+TIMES = {"converted_at", "now", "reward_created_at"}
+
+
+def literal(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def bind_function(sql, fresh_reward_id):
+    """The function's statement with its variables (v_x, w->>'x', r->>'x') as values."""
+    reward = writes["reward"]
+
+    def reward_field(m):
+        key = m.group(1)
         # Unique per (referral, party): a distinct party keeps repeated draws legal.
-        special[k] = "'b' || :p"
-lines.append(bind(ledger[1], ledger[2], special) + ";")
-lines.append("COMMIT;")
+        return "('b' || :p)" if key == "party" else literal(reward.get(key))
+
+    sql = re.sub(r"r->>'(\w+)'", reward_field, sql)
+    sql = re.sub(r"w->>'(\w+)'", lambda m: literal(writes.get(m.group(1))), sql)
+
+    def variable(m):
+        name = m.group(1)
+        if name == "referral_id":
+            return REFERRAL
+        if name == "reward_id":
+            return "gen_random_uuid()" if fresh_reward_id else literal(reward["id"])
+        if name in TIMES:
+            return "now()"
+        if name in writes:
+            return literal(writes[name])
+        return literal(reward.get(name.removeprefix("reward_")))
+
+    return re.sub(r"\bv_(\w+)\b", variable, sql)
+
+
+lines = ["-- A conversion's status update and ledger row: the statements referral_conversion_apply",
+         "-- runs for them, from auto_explain's log.",
+         "\\set n random(1, :pool)", "\\set p random(1, 999999999)", "BEGIN;",
+         bind_function(update.strip(), False) + ";",
+         bind_function(ledger.strip(), True) + ";",
+         "COMMIT;"]
 open(f"{out}/pgbench-conversion.sql", "w").write("\n".join(lines) + "\n")
-print(f"pgbench scripts written to {out} (click: {len(click)} statements logged, conversion: {len(event)})")
+print(f"pgbench scripts written to {out} (click: {len(click)} statements logged, conversion: {len(event)}, "
+      f"{len(inner)} nested)")
 
-# Not a target: every statement our conversion sent (on its connection: the pool's check, the
-# transaction and the audit row), replayed on a fresh registered referral each time. Ids and
-# keys that must be new become gen_random_uuid(); the referral, its referee, referrer,
-# program, day and variant come from bench_conv, one row per transaction.
-ALL_PROGRAMS = "'00000000-0000-0000-0000-000000000000'"
-own = [s for s in event if s[0] == update[0] and not s[1].startswith("SET ")]
-referral = update[2][id_param]
-
-
-def insert_columns(sql):
-    cols = re.search(r'INSERT INTO "[a-z_]+" \(([^)]*)\)', sql).group(1)
-    return [c.strip().strip('"') for c in cols.split(",")]
-
-
-def insert_params(sql):
-    """Column of each $n of an INSERT (multi-row VALUES included)."""
-    cols = insert_columns(sql)
-    values = sql.split(" VALUES ", 1)[1].split(" ON CONFLICT", 1)[0]
-    out_map = {}
-    for row in re.findall(r"\(([^()]*)\)", values):
-        for col, ph in zip(cols, row.split(",")):
-            out_map[int(ph.strip()[1:])] = col
-    return out_map
-
-
-consultation = next(s for s in own if s[1].startswith('INSERT INTO "consultations"'))
-referee = consultation[2][{v: k for k, v in insert_params(consultation[1]).items()}["patient_id"]]
-referrer = ledger[2][{v: k for k, v in insert_params(ledger[1]).items()}["patient_id"]]
+# Not a target: every statement our conversion sent on its connection (the transaction and
+# the two calls), replayed on a fresh registered referral each time: new ids become
+# gen_random_uuid(); the referral, its referee, referrer, program, day and variant come from
+# bench_conv, one row per transaction.
+own = [s for s in event if s[0] == apply_call[0] and not s[1].startswith("SET ")]
 row = lambda col: f"(SELECT {col} FROM bench_conv WHERE n = :n)"
-by_value = {referral: row("id"), referee: row("referee"), referrer: row("referrer")}
+fresh = {
+    "referral_id": "id", "program_id": "program", "referrer_id": "referrer", "day": "day",
+    "variant": "variant",
+}
+per_run = ", ".join(f"'{k}', c.{v}" for k, v in fresh.items())
+reward_fresh = "jsonb_build_object('id', gen_random_uuid(), 'patient_id', c.referrer)"
+notice_fresh = "jsonb_build_object('id', gen_random_uuid(), 'idempotency_key', 'bench-' || gen_random_uuid())"
+writes_sql = (
+    f"(SELECT ({literal(json.dumps(writes))}::jsonb || jsonb_build_object({per_run}, "
+    f"'interaction_id', gen_random_uuid(), "
+    f"'reward', {literal(json.dumps(writes['reward']))}::jsonb || {reward_fresh}, "
+    f"'notice', {literal(json.dumps(writes['notice']))}::jsonb || {notice_fresh}, "
+    f"'audit', {literal(json.dumps(writes['audit']))}::jsonb || jsonb_build_object('id', gen_random_uuid())"
+    f"))::text FROM bench_conv c WHERE c.n = :n)"
+)
 lines = ["-- Every statement of one conversion, from PostgreSQL's statement log.",
          "SELECT nextval('bench_conv_seq') AS n \\gset"]
 for _pid, sql, params in own:
-    special = {}
-    if sql.startswith("INSERT INTO"):
-        for k, col in insert_params(sql).items():
-            v = params.get(k)
-            if col in ("id", "event_id"):
-                special[k] = "gen_random_uuid()"
-            elif col == "idempotency_key":
-                special[k] = "'bench-' || gen_random_uuid()"
-            elif col in ("referral_id",):
-                special[k] = row("id")
-            elif col in ("patient_id", "referrer_id") and v in by_value:
-                special[k] = by_value[v]
-            elif col == "program_id" and v != ALL_PROGRAMS:
-                special[k] = row("program")
-            elif col == "day":
-                special[k] = row("day")
-            elif col == "variant":
-                special[k] = row("variant")
-        lines.append(bind(sql, params, special) + ";")
-    else:
+    if "referral_event_begin(" in sql:
+        # event id, patient, the event's times; the yearly cap's range stays as logged.
+        special = {2: "gen_random_uuid()", 3: row("referee"), 5: "now()", 6: "now()"}
         for k, v in params.items():
-            if v in by_value:
-                special[k] = by_value[v]
-        if sql.startswith("UPDATE"):
-            lines.append(bind(sql, params, special) + ";")
-        else:
-            # Reads keep their logged times (the yearly cap's range, say).
-            for k, v in params.items():
-                special.setdefault(k, v)
-            lines.append(bind(sql, params, special) + ";")
+            special.setdefault(k, v)
+        lines.append(bind(sql, params, special) + ";")
+    elif "referral_conversion_apply(" in sql:
+        lines.append(bind(sql, params, {1: writes_sql}) + ";")
+    else:
+        lines.append(bind(sql, params, {}) + ";")
 open(f"{out}/pgbench-conversion-full.sql", "w").write("\n".join(lines) + "\n")

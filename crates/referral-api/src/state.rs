@@ -97,16 +97,7 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static + AuditedResource,
     {
-        let entry_base = NewAuditEntry {
-            actor_id: caller.map(Caller::id),
-            actor_role: caller.map_or("visitor", |c| c.role().as_str()).to_owned(),
-            action: action.action.to_owned(),
-            resource_type: action.resource_type.to_owned(),
-            resource_id: action.resource_id,
-            outcome: String::new(),
-            ip_address: origin.ip,
-            user_agent: origin.user_agent.clone(),
-        };
+        let entry_base = audit_entry(caller, origin, action);
         self.db(move |conn| {
             let result = work(conn);
             let mut entry = entry_base;
@@ -129,6 +120,52 @@ impl AppState {
             result
         })
         .await
+    }
+
+    /// As [`AppState::audited`], for work that writes its own audit row, with outcome
+    /// `success`, inside its transaction (so that the change and its record commit
+    /// together): it gets the row to write. A failed attempt is audited here, as usual.
+    ///
+    /// # Errors
+    /// The work's error.
+    pub async fn audited_within<T, F>(
+        &self,
+        caller: &Caller,
+        origin: &Origin,
+        action: AuditAction,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &NewAuditEntry) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let entry_base = audit_entry(Some(caller), origin, action);
+        self.db(move |conn| {
+            let result = work(conn, &entry_base);
+            if let Err(e) = &result {
+                let mut entry = entry_base;
+                entry.outcome = e.code().to_owned();
+                if let Err(e) = audit::append(conn, &entry, chrono::Utc::now()) {
+                    tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
+                }
+            }
+            result
+        })
+        .await
+    }
+}
+
+/// The audit row of a request, before its outcome is known.
+fn audit_entry(caller: Option<&Caller>, origin: &Origin, action: AuditAction) -> NewAuditEntry {
+    NewAuditEntry {
+        actor_id: caller.map(Caller::id),
+        actor_role: caller.map_or("visitor", |c| c.role().as_str()).to_owned(),
+        action: action.action.to_owned(),
+        resource_type: action.resource_type.to_owned(),
+        resource_id: action.resource_id,
+        outcome: String::new(),
+        ip_address: origin.ip,
+        user_agent: origin.user_agent.clone(),
     }
 }
 

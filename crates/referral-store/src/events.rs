@@ -3,21 +3,24 @@
 //! converts their referral, and every `reward_threshold` conversions of a referrer in a
 //! program earn the referrer a reward.
 
+use crate::audit::NewAuditEntry;
 use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::StoreError;
-use crate::patients;
-use crate::programs;
-use crate::referrals::{self, ReferralRow, RequestOrigin};
-use crate::rewards::{self, Party, Reward};
+use crate::outbox;
+use crate::patients::{self, Patient, PatientRow};
+use crate::programs::{self, Program, ProgramRow};
+use crate::referrals::{self, Referral, ReferralRow};
+use crate::rewards::{self, Grant, Party, Reward};
 use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{consultations, orders, processed_events, referrals as referrals_table};
 use crate::sql_types::{DbTime, DbUuid};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
+use referral_domain::policy::calendar_year_of;
 use referral_domain::referral::completes_batch;
 use referral_domain::{
     ConsultationId, ConversionTrigger, InducementPolicy, InteractionType, Money, OrderId,
-    PartyRewardStatus, PatientId, ReferralId, ReferralStatus,
+    PartyRewardStatus, PatientId, ReferralId, ReferralStatus, RewardRefusal,
 };
 use serde::Serialize;
 
@@ -69,6 +72,10 @@ pub enum EventOutcome {
 
 /// Records a consultation; converts the patient's referral if it is their first.
 ///
+/// `audit` is the caller's audit row, written in the same transaction with outcome
+/// `success` (and the referral as its resource, when there is one): the change and its
+/// record commit together.
+///
 /// # Errors
 /// Database errors.
 pub fn record_consultation(
@@ -76,38 +83,21 @@ pub fn record_consultation(
     event: &ConsultationEvent,
     policy: &InducementPolicy,
     now: DateTime<Utc>,
+    audit: Option<&NewAuditEntry>,
 ) -> Result<EventOutcome, StoreError> {
-    let occurred = event.occurred_at.unwrap_or(now);
-    write_transaction(conn, |conn| {
-        if !mark_processed(
-            conn,
-            "consultation",
-            DbUuid::from(event.consultation_id),
-            now,
-        )? {
-            return Ok(EventOutcome::Duplicate);
-        }
-        insert_new!(
-            conn,
-            diesel::insert_into(consultations::table).values((
-                consultations::id.eq(DbUuid::from(event.consultation_id)),
-                consultations::patient_id.eq(DbUuid::from(event.patient_id)),
-                consultations::occurred_at.eq(DbTime(occurred)),
-                consultations::created_at.eq(DbTime(now)),
-            ))
-        )?;
-        convert(
-            conn,
-            event.patient_id,
-            Trigger::Consultation(event.consultation_id),
-            occurred,
-            policy,
-            now,
-        )
-    })
+    let record = EventRecord {
+        kind: EventKind::Consultation(event.consultation_id),
+        patient_id: event.patient_id,
+        amount_cents: None,
+        occurred: event.occurred_at.unwrap_or(now),
+        now,
+    };
+    write_transaction(conn, |conn| record_event(conn, &record, policy, audit))
 }
 
-/// Records an order; converts the patient's referral if it is their first paid one.
+/// Records an order; converts the patient's referral if it is their first paid one. A paid
+/// order of a converted referee counts as revenue of their referral's cohort. `audit` as
+/// for [`record_consultation`].
 ///
 /// # Errors
 /// Database errors.
@@ -116,197 +106,242 @@ pub fn record_order(
     event: &OrderEvent,
     policy: &InducementPolicy,
     now: DateTime<Utc>,
+    audit: Option<&NewAuditEntry>,
 ) -> Result<EventOutcome, StoreError> {
-    let occurred = event.occurred_at.unwrap_or(now);
-    write_transaction(conn, |conn| {
-        if !mark_processed(conn, "order", DbUuid::from(event.order_id), now)? {
-            return Ok(EventOutcome::Duplicate);
-        }
-        insert_new!(
-            conn,
-            diesel::insert_into(orders::table).values((
-                orders::id.eq(DbUuid::from(event.order_id)),
-                orders::patient_id.eq(DbUuid::from(event.patient_id)),
-                orders::amount_cents.eq(event.amount.cents()),
-                orders::occurred_at.eq(DbTime(occurred)),
-                orders::created_at.eq(DbTime(now)),
-            ))
-        )?;
-        if event.amount.is_zero() {
-            return Ok(EventOutcome::Recorded);
-        }
-        let outcome = convert(
-            conn,
-            event.patient_id,
-            Trigger::Order(event.order_id),
-            occurred,
-            policy,
-            now,
-        )?;
-        add_referee_revenue(conn, event.patient_id, event.amount.cents())?;
-        Ok(outcome)
-    })
+    let record = EventRecord {
+        kind: EventKind::Order(event.order_id),
+        patient_id: event.patient_id,
+        amount_cents: Some(event.amount.cents()),
+        occurred: event.occurred_at.unwrap_or(now),
+        now,
+    };
+    write_transaction(conn, |conn| record_event(conn, &record, policy, audit))
 }
 
-/// A paid order of a converted referee is revenue of their referral's cohort (customer
-/// lifetime value in the analytics).
-fn add_referee_revenue(
-    conn: &mut DbConnection,
+/// The event being recorded.
+struct EventRecord {
+    kind: EventKind,
     patient_id: PatientId,
-    cents: i64,
-) -> Result<(), StoreError> {
-    let converted: Option<DbUuid> = referrals_table::table
-        .filter(referrals_table::referee_patient_id.eq(Some(DbUuid::from(patient_id))))
-        .filter(referrals_table::status.eq(ReferralStatus::Converted.as_str()))
-        .select(referrals_table::id)
-        .first(conn)
-        .optional()?;
-    if let Some(id) = converted {
-        let cohort = Cohort::of(conn, referral_domain::ReferralId::from_uuid(id.0))?;
-        rollups::bump(
-            conn,
-            &cohort,
-            Delta {
-                revenue_cents: cents,
-                ..Delta::default()
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// Records the event id; `false` when it was processed before. On PostgreSQL a concurrent
-/// delivery of the same event waits on the primary key until the first commits, then
-/// fails here and changes nothing.
-fn mark_processed(
-    conn: &mut DbConnection,
-    kind: &str,
-    id: DbUuid,
+    /// Orders only.
+    amount_cents: Option<i64>,
+    occurred: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    insert_new!(
-        conn,
-        diesel::insert_into(processed_events::table).values((
-            processed_events::event_type.eq(kind),
-            processed_events::event_id.eq(id),
-            processed_events::processed_at.eq(DbTime(now)),
-        ))
-    )
 }
 
 #[derive(Clone, Copy)]
-enum Trigger {
+enum EventKind {
     Consultation(ConsultationId),
     Order(OrderId),
 }
 
-fn convert(
+impl EventRecord {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            EventKind::Consultation(_) => "consultation",
+            EventKind::Order(_) => "order",
+        }
+    }
+
+    fn event_id(&self) -> uuid::Uuid {
+        match self.kind {
+            EventKind::Consultation(id) => id.as_uuid(),
+            EventKind::Order(id) => id.as_uuid(),
+        }
+    }
+
+    /// An order of 0.00 is not a paid order: it is recorded and converts nothing.
+    fn converts(&self) -> bool {
+        self.amount_cents.is_none_or(|cents| cents > 0)
+    }
+
+    fn revenue_cents(&self) -> i64 {
+        self.amount_cents.unwrap_or(0)
+    }
+}
+
+/// What a conversion decides on, read under the referrer's lock.
+struct ConversionFacts {
+    /// The patient's referral, registered.
+    referral: Referral,
+    program: Program,
+    referrer: Patient,
+    /// The referrer's converted referrals in the program not yet counted towards a batch,
+    /// oldest first (this one not among them yet).
+    uncounted: Vec<DbUuid>,
+    /// What the referrer was granted this calendar year (for the yearly cap).
+    granted_this_year: Money,
+}
+
+/// How far recording an event got before anything was decided.
+enum Begun {
+    /// The same event was processed before.
+    Duplicate,
+    /// Recorded; the patient was not referred, or the event does not convert.
+    Recorded,
+    /// Recorded; the patient's referral is not registered (converted before, or never
+    /// registered).
+    NotRegistered(Box<Referral>),
+    /// Recorded; the patient's registered referral may convert.
+    Convertible(Box<ConversionFacts>),
+}
+
+/// The event's whole transaction: record it, read the facts, decide, write the decision.
+fn record_event(
     conn: &mut DbConnection,
-    patient_id: PatientId,
-    trigger: Trigger,
-    occurred: DateTime<Utc>,
+    record: &EventRecord,
     policy: &InducementPolicy,
+    audit: Option<&NewAuditEntry>,
+) -> Result<EventOutcome, StoreError> {
+    let now = record.now;
+    let outcome = match begin(conn, record)? {
+        Begun::Duplicate => EventOutcome::Duplicate,
+        Begun::Recorded => EventOutcome::Recorded,
+        Begun::NotRegistered(referral) if referral.status == ReferralStatus::Converted => {
+            if record.revenue_cents() > 0 {
+                let delta = Delta {
+                    revenue_cents: record.revenue_cents(),
+                    ..Delta::default()
+                };
+                rollups::bump(conn, &Cohort::of_referral(&referral), delta)?;
+            }
+            EventOutcome::AlreadyConverted {
+                referral_id: referral.id,
+            }
+        }
+        // Only registered referrals link a patient; anything else is left as it is.
+        Begun::NotRegistered(_) => EventOutcome::Recorded,
+        Begun::Convertible(facts) => {
+            let Some(mut writes) = decide(&facts, record, policy) else {
+                return finish(conn, EventOutcome::Recorded, audit, now);
+            };
+            writes.audit = audit.map(|entry| success(entry, Some(facts.referral.id), now));
+            if !apply(conn, &writes)? {
+                // Not reachable under the referrer's lock; said plainly if it ever is.
+                return finish(
+                    conn,
+                    EventOutcome::AlreadyConverted {
+                        referral_id: facts.referral.id,
+                    },
+                    audit,
+                    now,
+                );
+            }
+            return Ok(EventOutcome::Converted {
+                referral_id: facts.referral.id,
+                referrer_reward: writes.reward.map(|grant| grant.reward),
+            });
+        }
+    };
+    finish(conn, outcome, audit, now)
+}
+
+/// Writes the audit row of an outcome that wrote no conversion.
+fn finish(
+    conn: &mut DbConnection,
+    outcome: EventOutcome,
+    audit: Option<&NewAuditEntry>,
     now: DateTime<Utc>,
 ) -> Result<EventOutcome, StoreError> {
-    // One referrer's conversions are decided one at a time, so that two conversions never
-    // complete the same batch and none is lost: the referrer's lock comes first, then the
-    // referral is read as the lock holder sees it.
-    if !patients::lock_referrer_of(conn, patient_id)? {
-        return Ok(EventOutcome::Recorded);
+    if let Some(entry) = audit {
+        let referral = match &outcome {
+            EventOutcome::AlreadyConverted { referral_id }
+            | EventOutcome::Converted { referral_id, .. } => Some(*referral_id),
+            EventOutcome::Duplicate | EventOutcome::Recorded => None,
+        };
+        crate::audit::append(conn, &success(entry, referral, now).entry, now)?;
+    }
+    Ok(outcome)
+}
+
+fn success(entry: &NewAuditEntry, referral: Option<ReferralId>, now: DateTime<Utc>) -> AuditRow {
+    let mut entry = entry.clone();
+    entry.outcome = "success".into();
+    if entry.resource_id.is_none() {
+        entry.resource_id = referral.map(|id| id.to_string());
+    }
+    AuditRow {
+        id: uuid::Uuid::new_v4(),
+        entry,
+        created_at: now.trunc_subsecs(6),
+    }
+}
+
+/// An audit row written with the conversion.
+struct AuditRow {
+    id: uuid::Uuid,
+    entry: NewAuditEntry,
+    created_at: DateTime<Utc>,
+}
+
+/// Records the event (once: by its id) and reads what a conversion decides on, taking the
+/// referrer's lock first so that one referrer's conversions are decided one at a time: two
+/// conversions never complete the same batch and none is lost.
+fn begin(conn: &mut DbConnection, record: &EventRecord) -> Result<Begun, StoreError> {
+    match conn {
+        DbConnection::Pg(c) => begin_in_postgres(c, record),
+        DbConnection::Sqlite(_) => begin_by_statements(conn, record),
+    }
+}
+
+fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<Begun, StoreError> {
+    let now = record.now;
+    let event_id = DbUuid(record.event_id());
+    let processed = insert_new!(
+        conn,
+        diesel::insert_into(processed_events::table).values((
+            processed_events::event_type.eq(record.kind_name()),
+            processed_events::event_id.eq(event_id),
+            processed_events::processed_at.eq(DbTime(now)),
+        ))
+    )?;
+    if !processed {
+        return Ok(Begun::Duplicate);
+    }
+    let patient = DbUuid::from(record.patient_id);
+    match record.kind {
+        EventKind::Consultation(_) => insert_new!(
+            conn,
+            diesel::insert_into(consultations::table).values((
+                consultations::id.eq(event_id),
+                consultations::patient_id.eq(patient),
+                consultations::occurred_at.eq(DbTime(record.occurred)),
+                consultations::created_at.eq(DbTime(now)),
+            ))
+        )?,
+        EventKind::Order(_) => insert_new!(
+            conn,
+            diesel::insert_into(orders::table).values((
+                orders::id.eq(event_id),
+                orders::patient_id.eq(patient),
+                orders::amount_cents.eq(record.revenue_cents()),
+                orders::occurred_at.eq(DbTime(record.occurred)),
+                orders::created_at.eq(DbTime(now)),
+            ))
+        )?,
+    };
+    if !record.converts() {
+        return Ok(Begun::Recorded);
+    }
+    if !patients::lock_referrer_of(conn, record.patient_id)? {
+        return Ok(Begun::Recorded);
     }
     let row: Option<ReferralRow> = referrals_table::table
-        .filter(referrals_table::referee_patient_id.eq(Some(DbUuid::from(patient_id))))
+        .filter(referrals_table::referee_patient_id.eq(Some(patient)))
         .select(ReferralRow::as_select())
         .first(conn)
         .optional()?;
     let Some(row) = row else {
-        return Ok(EventOutcome::Recorded);
+        return Ok(Begun::Recorded);
     };
     let referral = row.into_referral(now)?;
-    if referral.status == ReferralStatus::Converted {
-        return Ok(EventOutcome::AlreadyConverted {
-            referral_id: referral.id,
-        });
+    if referral.status != ReferralStatus::Registered {
+        return Ok(Begun::NotRegistered(Box::new(referral)));
     }
-    let mut lifecycle = referral_domain::ReferralLifecycle::from_stored(
-        referral.status,
-        referral.expires_at,
-        referral.referee_registered_at,
-        referral.converted_at,
-    );
-    let domain_trigger = match trigger {
-        Trigger::Consultation(_) => ConversionTrigger::Consultation,
-        Trigger::Order(_) => ConversionTrigger::Order,
-    };
-    if lifecycle.convert(occurred, domain_trigger).is_err() {
-        // Only registered referrals link a patient; anything else is left as it is.
-        return Ok(EventOutcome::Recorded);
-    }
-    let converted_at = lifecycle.converted_at().unwrap_or(occurred);
-    let (consultation, order) = match trigger {
-        Trigger::Consultation(c) => (Some(DbUuid::from(c)), None),
-        Trigger::Order(o) => (None, Some(DbUuid::from(o))),
-    };
-    let updated = diesel::update(
-        referrals_table::table
-            .find(DbUuid::from(referral.id))
-            .filter(referrals_table::status.eq(ReferralStatus::Registered.as_str())),
-    )
-    .set((
-        referrals_table::status.eq(ReferralStatus::Converted.as_str()),
-        referrals_table::converted_at.eq(Some(DbTime(converted_at))),
-        referrals_table::first_consultation_id.eq(consultation),
-        referrals_table::first_order_id.eq(order),
-        referrals_table::updated_at.eq(DbTime(now)),
-    ))
-    .execute(conn)?;
-    if updated == 0 {
-        return Ok(EventOutcome::AlreadyConverted {
-            referral_id: referral.id,
-        });
-    }
-    let cohort = Cohort::of_referral(&referral);
-    rollups::bump(
-        conn,
-        &cohort,
-        Delta {
-            converted: 1,
-            ..Delta::default()
-        },
-    )?;
-    rollups::bump_referrer(conn, &cohort, 0, 1)?;
-    referrals::record_interaction(
-        conn,
-        referral.id,
-        InteractionType::Conversion,
-        &RequestOrigin::default(),
-        None,
-        now,
-    )?;
-
-    let referrer_reward = count_towards_batch(conn, &referral, &cohort, policy, now)?;
-    Ok(EventOutcome::Converted {
-        referral_id: referral.id,
-        referrer_reward,
-    })
-}
-
-/// After a conversion: if the referrer's uncounted conversions in the program complete a
-/// batch, the oldest `threshold` of them are counted, the newest (this one) carries the
-/// reward.
-fn count_towards_batch(
-    conn: &mut DbConnection,
-    referral: &referrals::Referral,
-    cohort: &Cohort,
-    policy: &InducementPolicy,
-    now: DateTime<Utc>,
-) -> Result<Option<Reward>, StoreError> {
-    let (referral_id, referrer_id, program_id) =
-        (referral.id, referral.referrer_id, referral.program_id);
-    let program = programs::get(conn, program_id)?;
+    let program = programs::get(conn, referral.program_id)?;
+    let referrer = patients::get(conn, referral.referrer_id)?;
     let uncounted: Vec<DbUuid> = referrals_table::table
-        .filter(referrals_table::referrer_id.eq(DbUuid::from(referrer_id)))
-        .filter(referrals_table::program_id.eq(DbUuid::from(program_id)))
+        .filter(referrals_table::referrer_id.eq(DbUuid::from(referral.referrer_id)))
+        .filter(referrals_table::program_id.eq(DbUuid::from(referral.program_id)))
         .filter(referrals_table::status.eq(ReferralStatus::Converted.as_str()))
         .filter(referrals_table::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()))
         .order((
@@ -315,50 +350,340 @@ fn count_towards_batch(
         ))
         .select(referrals_table::id)
         .load(conn)?;
-    let count = u32::try_from(uncounted.len()).unwrap_or(u32::MAX);
-    if !completes_batch(count, program.reward_threshold) {
-        return Ok(None);
+    let granted_this_year = rewards::granted_this_year(conn, referral.referrer_id, now)?;
+    Ok(Begun::Convertible(Box::new(ConversionFacts {
+        referral,
+        program,
+        referrer,
+        uncounted,
+        granted_this_year,
+    })))
+}
+
+diesel::define_sql_function! {
+    /// `referral_event_begin` (migration 000008): [`begin_by_statements`] in one round trip.
+    #[allow(clippy::too_many_arguments)]
+    fn referral_event_begin(
+        event_type: diesel::sql_types::Text,
+        event_id: diesel::sql_types::Uuid,
+        patient_id: diesel::sql_types::Uuid,
+        amount_cents: diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        occurred_at: diesel::sql_types::Timestamptz,
+        now: diesel::sql_types::Timestamptz,
+        converts: diesel::sql_types::Bool,
+        year_start: diesel::sql_types::Timestamptz,
+        year_end: diesel::sql_types::Timestamptz,
+    ) -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
+    /// `referral_conversion_apply` (migration 000008): [`apply_by_statements`] in one
+    /// round trip; `false` when the referral was no longer registered.
+    fn referral_conversion_apply(writes: diesel::sql_types::Text) -> diesel::sql_types::Bool;
+}
+
+/// What `referral_event_begin` answers, as JSON: the rows as PostgreSQL's `row_to_json`
+/// writes them.
+#[derive(serde::Deserialize)]
+struct BegunJson {
+    duplicate: bool,
+    referral: Option<ReferralRow>,
+    program: Option<ProgramRow>,
+    referrer: Option<PatientRow>,
+    #[serde(default)]
+    uncounted: Vec<DbUuid>,
+    #[serde(default)]
+    granted_this_year_cents: i64,
+}
+
+fn begin_in_postgres(
+    c: &mut diesel::PgConnection,
+    record: &EventRecord,
+) -> Result<Begun, StoreError> {
+    let (year_start, year_end) = calendar_year_of(record.now);
+    let answer: String = diesel::select(referral_event_begin(
+        record.kind_name(),
+        record.event_id(),
+        record.patient_id.as_uuid(),
+        record.amount_cents,
+        record.occurred,
+        record.now,
+        record.converts(),
+        year_start,
+        year_end,
+    ))
+    .get_result(c)?;
+    let begun: BegunJson = serde_json::from_str(&answer)
+        .map_err(|e| StoreError::Corrupt(format!("referral_event_begin answered {e}")))?;
+    if begun.duplicate {
+        return Ok(Begun::Duplicate);
     }
-    let batch_size = usize::try_from(program.reward_threshold).unwrap_or(usize::MAX);
-    let carrier = DbUuid::from(referral_id);
-    let others: Vec<DbUuid> = uncounted
-        .into_iter()
-        .filter(|id| *id != carrier)
-        .take(batch_size.saturating_sub(1))
-        .collect();
-    // With a threshold of one (the usual case) the carrier is the whole batch.
-    if !others.is_empty() {
-        diesel::update(referrals_table::table.filter(referrals_table::id.eq_any(&others)))
+    let Some(row) = begun.referral else {
+        return Ok(Begun::Recorded);
+    };
+    let referral = row.into_referral(record.now)?;
+    let (Some(program), Some(referrer)) = (begun.program, begun.referrer) else {
+        return Ok(Begun::NotRegistered(Box::new(referral)));
+    };
+    Ok(Begun::Convertible(Box::new(ConversionFacts {
+        referral,
+        program: Program::try_from(program)?,
+        referrer: Patient::try_from(referrer)?,
+        uncounted: begun.uncounted,
+        granted_this_year: Money::from_cents(begun.granted_this_year_cents)
+            .map_err(|_| StoreError::Corrupt("yearly reward total".into()))?,
+    })))
+}
+
+/// Everything a conversion writes, decided before the first write.
+struct ConversionWrites {
+    referral_id: ReferralId,
+    converted_at: DateTime<Utc>,
+    trigger: EventKind,
+    now: DateTime<Utc>,
+    cohort: Cohort,
+    /// The cohort's rollup change: the conversion, the reward, the order's revenue.
+    delta: Delta,
+    /// Older conversions that this one's batch counts.
+    counted: Vec<DbUuid>,
+    /// This referral's referrer mirror status, when the batch is complete.
+    referrer_reward_status: Option<PartyRewardStatus>,
+    /// The referrer reward this conversion carries.
+    reward: Option<Grant>,
+    interaction_id: uuid::Uuid,
+    audit: Option<AuditRow>,
+}
+
+/// The domain's decision on the facts; `None` when the referral cannot convert.
+fn decide(
+    facts: &ConversionFacts,
+    record: &EventRecord,
+    policy: &InducementPolicy,
+) -> Option<ConversionWrites> {
+    let referral = &facts.referral;
+    let mut lifecycle = referral_domain::ReferralLifecycle::from_stored(
+        referral.status,
+        referral.expires_at,
+        referral.referee_registered_at,
+        referral.converted_at,
+    );
+    let trigger = match record.kind {
+        EventKind::Consultation(_) => ConversionTrigger::Consultation,
+        EventKind::Order(_) => ConversionTrigger::Order,
+    };
+    lifecycle.convert(record.occurred, trigger).ok()?;
+    let cohort = Cohort::of_referral(referral);
+    let mut delta = Delta {
+        converted: 1,
+        revenue_cents: record.revenue_cents(),
+        ..Delta::default()
+    };
+    // After this conversion, the uncounted ones are the older ones plus this one.
+    let carrier = DbUuid::from(referral.id);
+    let carrier_uncounted = referral.referrer_reward_status == PartyRewardStatus::Pending;
+    let count = facts.uncounted.len() + usize::from(carrier_uncounted);
+    let threshold = facts.program.reward_threshold;
+    let complete = completes_batch(u32::try_from(count).unwrap_or(u32::MAX), threshold);
+    let (counted, referrer_reward_status, reward) = if complete {
+        let batch_size = usize::try_from(threshold).unwrap_or(usize::MAX);
+        let counted: Vec<DbUuid> = facts
+            .uncounted
+            .iter()
+            .copied()
+            .filter(|id| *id != carrier)
+            .take(batch_size.saturating_sub(1))
+            .collect();
+        match facts
+            .program
+            .referrer_reward_in(referral.variant.as_deref())
+        {
+            Some(spec) => {
+                let grant = rewards::plan_grant(
+                    referral,
+                    &facts.referrer,
+                    Party::Referrer,
+                    &spec,
+                    policy,
+                    facts.program.reward_validity_days,
+                    facts.granted_this_year.clone(),
+                    record.now,
+                );
+                delta = delta.plus(grant.delta);
+                (counted, Some(grant.mirror), Some(grant))
+            }
+            // No reward to give: the batch is still complete, so its carrier is counted too.
+            None => (counted, Some(PartyRewardStatus::Counted), None),
+        }
+    } else {
+        (Vec::new(), None, None)
+    };
+    Some(ConversionWrites {
+        referral_id: referral.id,
+        converted_at: lifecycle.converted_at().unwrap_or(record.occurred),
+        trigger: record.kind,
+        now: record.now,
+        cohort,
+        delta,
+        counted,
+        referrer_reward_status,
+        reward,
+        interaction_id: uuid::Uuid::new_v4(),
+        audit: None,
+    })
+}
+
+/// Writes a decided conversion; `false` (and nothing written) when the referral was no
+/// longer registered.
+fn apply(conn: &mut DbConnection, writes: &ConversionWrites) -> Result<bool, StoreError> {
+    match conn {
+        DbConnection::Pg(c) => {
+            let json = writes_json(writes).to_string();
+            Ok(diesel::select(referral_conversion_apply(json)).get_result(c)?)
+        }
+        DbConnection::Sqlite(_) => apply_by_statements(conn, writes),
+    }
+}
+
+fn apply_by_statements(
+    conn: &mut DbConnection,
+    writes: &ConversionWrites,
+) -> Result<bool, StoreError> {
+    let now = writes.now;
+    let (consultation, order) = match writes.trigger {
+        EventKind::Consultation(c) => (Some(DbUuid::from(c)), None),
+        EventKind::Order(o) => (None, Some(DbUuid::from(o))),
+    };
+    let target = referrals_table::table.find(DbUuid::from(writes.referral_id));
+    let updated = diesel::update(
+        target.filter(referrals_table::status.eq(ReferralStatus::Registered.as_str())),
+    )
+    .set((
+        referrals_table::status.eq(ReferralStatus::Converted.as_str()),
+        referrals_table::converted_at.eq(Some(DbTime(writes.converted_at))),
+        referrals_table::first_consultation_id.eq(consultation),
+        referrals_table::first_order_id.eq(order),
+        referrals_table::updated_at.eq(DbTime(now)),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    if let Some(mirror) = writes.referrer_reward_status {
+        match &writes.reward {
+            Some(grant) => diesel::update(target)
+                .set((
+                    referrals_table::referrer_reward_status.eq(mirror.as_str()),
+                    referrals_table::referrer_reward_earned_at
+                        .eq(Some(DbTime(grant.reward.created_at))),
+                    referrals_table::referrer_reward_amount_cents.eq(grant.reward.amount_granted()),
+                ))
+                .execute(conn)?,
+            None => diesel::update(target)
+                .set(referrals_table::referrer_reward_status.eq(mirror.as_str()))
+                .execute(conn)?,
+        };
+    }
+    rollups::bump(conn, &writes.cohort, writes.delta)?;
+    rollups::bump_referrer(conn, &writes.cohort, 0, 1)?;
+    referrals::record_interaction_with_id(
+        conn,
+        writes.interaction_id,
+        writes.referral_id,
+        InteractionType::Conversion,
+        now,
+    )?;
+    if !writes.counted.is_empty() {
+        diesel::update(referrals_table::table.filter(referrals_table::id.eq_any(&writes.counted)))
             .set((
                 referrals_table::referrer_reward_status.eq(PartyRewardStatus::Counted.as_str()),
                 referrals_table::updated_at.eq(DbTime(now)),
             ))
             .execute(conn)?;
     }
-    match program.referrer_reward_in(referral.variant.as_deref()) {
-        Some(spec) => {
-            let referrer = patients::get(conn, referrer_id)?;
-            let reward = rewards::grant(
-                conn,
-                referral,
-                cohort,
-                &referrer,
-                Party::Referrer,
-                &spec,
-                policy,
-                program.reward_validity_days,
-                now,
-            )?;
-            Ok(Some(reward))
-        }
-        None => {
-            // No reward to give: the batch is still complete, so its carrier is counted too.
-            diesel::update(referrals_table::table.find(carrier))
-                .set(
-                    referrals_table::referrer_reward_status.eq(PartyRewardStatus::Counted.as_str()),
-                )
-                .execute(conn)?;
-            Ok(None)
+    if let Some(grant) = &writes.reward {
+        rewards::insert(conn, &grant.reward)?;
+        if let Some(notice) = &grant.notice {
+            outbox::enqueue(conn, notice, grant.reward.created_at)?;
         }
     }
+    if let Some(audit) = &writes.audit {
+        crate::audit::append(conn, &audit.entry, audit.created_at)?;
+    }
+    Ok(true)
+}
+
+/// The writes as `referral_conversion_apply` reads them.
+fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
+    use serde_json::json;
+    let (consultation, order) = match writes.trigger {
+        EventKind::Consultation(c) => (Some(c.as_uuid()), None),
+        EventKind::Order(o) => (None, Some(o.as_uuid())),
+    };
+    let d = writes.delta;
+    let reward = writes.reward.as_ref().map(|grant| {
+        let r = &grant.reward;
+        json!({
+            "id": r.id,
+            "patient_id": r.patient_id,
+            "party": r.party.as_str(),
+            "reward_type": r.reward_type.as_str(),
+            "reward_amount_cents": r.reward_amount.as_ref().map(Money::cents),
+            "mirror_amount_cents": r.amount_granted(),
+            "reward_description": r.reward_description,
+            "status": r.status.as_str(),
+            "withheld_reason": r.withheld_reason.map(RewardRefusal::as_str),
+            "expires_at": r.expires_at,
+            "created_at": r.created_at,
+        })
+    });
+    let notice = writes
+        .reward
+        .as_ref()
+        .and_then(|grant| grant.notice.as_ref())
+        .map(|n| {
+            json!({
+                "id": uuid::Uuid::new_v4(),
+                "kind": n.kind.as_str(),
+                "idempotency_key": n.idempotency_key,
+                "recipient": n.recipient,
+                "template": n.template,
+                "payload": n.payload,
+            })
+        });
+    let audit = writes.audit.as_ref().map(|a| {
+        json!({
+            "id": a.id,
+            "actor_id": a.entry.actor_id,
+            "actor_role": a.entry.actor_role,
+            "action": a.entry.action,
+            "resource_type": a.entry.resource_type,
+            "resource_id": a.entry.resource_id,
+            "outcome": a.entry.outcome,
+            "ip_address": a.entry.ip_address.map(|ip| ip.to_string()),
+            "user_agent": a.entry.user_agent,
+            "created_at": a.created_at,
+        })
+    });
+    json!({
+        "referral_id": writes.referral_id,
+        "converted_at": writes.converted_at,
+        "first_consultation_id": consultation,
+        "first_order_id": order,
+        "now": writes.now,
+        "program_id": writes.cohort.program_id.0,
+        "day": writes.cohort.day,
+        "variant": writes.cohort.variant,
+        "referrer_id": writes.cohort.referrer_id.0,
+        "converted": d.converted,
+        "rewards_granted": d.rewards_granted,
+        "rewards_withheld": d.rewards_withheld,
+        "reward_value_cents": d.reward_value_cents,
+        "revenue_cents": d.revenue_cents,
+        "counted": writes.counted.iter().map(|id| id.0).collect::<Vec<_>>(),
+        "referrer_reward_status": writes.referrer_reward_status.map(PartyRewardStatus::as_str),
+        "interaction_id": writes.interaction_id,
+        "reward": reward,
+        "notice": notice,
+        "audit": audit,
+    })
 }

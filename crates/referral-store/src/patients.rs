@@ -45,9 +45,9 @@ impl Patient {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = patients)]
-struct PatientRow {
+pub(crate) struct PatientRow {
     id: DbUuid,
     email: String,
     name: Option<String>,

@@ -144,9 +144,9 @@ fn spec(reward_type: Option<RewardType>, value: Option<&Money>) -> Option<Reward
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = referral_programs)]
-struct ProgramRow {
+pub(crate) struct ProgramRow {
     id: DbUuid,
     name: String,
     description: Option<String>,

@@ -103,7 +103,7 @@ impl Referral {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = referrals)]
 pub(crate) struct ReferralRow {
     id: DbUuid,
@@ -531,6 +531,25 @@ pub fn record_interaction(
             referral_interactions::user_agent.eq(origin.user_agent.as_deref()),
             referral_interactions::source.eq(origin.source.as_deref()),
             referral_interactions::metadata.eq(metadata.map(DbJson)),
+            referral_interactions::created_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records an interaction without request details, under an id chosen beforehand.
+pub(crate) fn record_interaction_with_id(
+    conn: &mut DbConnection,
+    id: uuid::Uuid,
+    referral_id: ReferralId,
+    kind: InteractionType,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(referral_interactions::table)
+        .values((
+            referral_interactions::id.eq(DbUuid(id)),
+            referral_interactions::referral_id.eq(DbUuid::from(referral_id)),
+            referral_interactions::interaction_type.eq(kind.as_str()),
             referral_interactions::created_at.eq(DbTime(now)),
         ))
         .execute(conn)?;

@@ -204,7 +204,7 @@ pub(crate) fn set_mirror(
 
 /// The value of the rewards granted to `patient` in the calendar year of `now` (every
 /// reward not cancelled; discounts count as zero, see the domain's policy).
-fn granted_this_year(
+pub(crate) fn granted_this_year(
     conn: &mut DbConnection,
     patient: PatientId,
     now: DateTime<Utc>,
@@ -238,12 +238,74 @@ pub(crate) fn grant(
     validity_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Reward, StoreError> {
-    let referral_id = referral.id;
+    let granted_this_year = granted_this_year(conn, patient.id, now)?;
+    let grant = plan_grant(
+        referral,
+        patient,
+        party,
+        spec,
+        policy,
+        validity_days,
+        granted_this_year,
+        now,
+    );
+    insert(conn, &grant.reward)?;
+    rollups::bump(conn, cohort, grant.delta)?;
+    let target = referrals::table.find(DbUuid::from(referral.id));
+    let amount = grant.reward.amount_granted();
+    match party {
+        Party::Referrer => diesel::update(target)
+            .set((
+                referrals::referrer_reward_status.eq(grant.mirror.as_str()),
+                referrals::referrer_reward_earned_at.eq(Some(DbTime(grant.reward.created_at))),
+                referrals::referrer_reward_amount_cents.eq(amount),
+                referrals::updated_at.eq(DbTime(grant.reward.created_at)),
+            ))
+            .execute(conn)?,
+        Party::Referee => diesel::update(target)
+            .set((
+                referrals::referee_reward_status.eq(grant.mirror.as_str()),
+                referrals::referee_reward_amount_cents.eq(amount),
+                referrals::updated_at.eq(DbTime(grant.reward.created_at)),
+            ))
+            .execute(conn)?,
+    };
+    if let Some(notice) = &grant.notice {
+        outbox::enqueue(conn, notice, grant.reward.created_at)?;
+    }
+    Ok(grant.reward)
+}
+
+/// What granting a reward writes, decided before anything is written: the ledger row, the
+/// rollup change, the referral's mirror status and the notice to queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    /// The ledger row, as a read would return it.
+    pub reward: Reward,
+    pub delta: Delta,
+    pub mirror: PartyRewardStatus,
+    /// The "reward earned" / "welcome bonus" email; none for a withheld reward.
+    pub notice: Option<NewMessage>,
+}
+
+/// Decides a grant (see [`grant`]); `granted_this_year` is what the patient was granted in
+/// `now`'s calendar year, read under their lock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan_grant(
+    referral: &referrals_model::Referral,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+    policy: &InducementPolicy,
+    validity_days: u32,
+    granted_this_year: Money,
+    now: DateTime<Utc>,
+) -> Grant {
     // Stored times have microseconds; the reward handed back says what a read would.
     let now = now.trunc_subsecs(6);
     let standing = RecipientStanding {
         federal_payer: patient.federal_payer,
-        granted_this_year: granted_this_year(conn, patient.id, now)?,
+        granted_this_year,
     };
     let (status, withheld) = match policy.decide(spec, &standing) {
         RewardDecision::Grant { .. } => (initial_status(spec.reward_type), None),
@@ -254,23 +316,6 @@ pub(crate) fn grant(
         Some(_) => None,
     };
     let id = RewardId::new_random();
-    diesel::insert_into(referral_rewards::table)
-        .values((
-            referral_rewards::id.eq(DbUuid::from(id)),
-            referral_rewards::referral_id.eq(DbUuid::from(referral_id)),
-            referral_rewards::patient_id.eq(DbUuid::from(patient.id)),
-            referral_rewards::party.eq(party.as_str()),
-            referral_rewards::reward_type.eq(spec.reward_type.as_str()),
-            referral_rewards::reward_amount_cents.eq(Some(spec.value.cents())),
-            referral_rewards::reward_description.eq(Some(describe(spec))),
-            referral_rewards::status.eq(status.as_str()),
-            referral_rewards::withheld_reason.eq(withheld.map(RewardRefusal::as_str)),
-            referral_rewards::expires_at.eq(expires_at.map(DbTime)),
-            referral_rewards::created_at.eq(DbTime(now)),
-            referral_rewards::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?;
-
     let delta = match withheld {
         Some(_) => Delta {
             rewards_withheld: 1,
@@ -284,58 +329,76 @@ pub(crate) fn grant(
         },
         None => Delta::default(),
     };
-    rollups::bump(conn, cohort, delta)?;
     let mirror = match withheld {
         Some(_) => PartyRewardStatus::NotGranted,
         None => PartyRewardStatus::mirror(status),
     };
-    let target = referrals::table.find(DbUuid::from(referral_id));
-    match party {
-        Party::Referrer => diesel::update(target)
-            .set((
-                referrals::referrer_reward_status.eq(mirror.as_str()),
-                referrals::referrer_reward_earned_at.eq(Some(DbTime(now))),
-                referrals::referrer_reward_amount_cents
-                    .eq(withheld.is_none().then_some(spec.value.cents())),
-                referrals::updated_at.eq(DbTime(now)),
-            ))
-            .execute(conn)?,
-        Party::Referee => diesel::update(target)
-            .set((
-                referrals::referee_reward_status.eq(mirror.as_str()),
-                referrals::referee_reward_amount_cents
-                    .eq(withheld.is_none().then_some(spec.value.cents())),
-                referrals::updated_at.eq(DbTime(now)),
-            ))
-            .execute(conn)?,
-    };
-
-    if withheld.is_none() {
-        let notice = Notice {
+    let notice = withheld.is_none().then(|| {
+        reward_notice(
+            &Notice {
+                id,
+                referral_id: referral.id,
+                referee_name: referral.referee_name.as_deref(),
+                status,
+            },
+            patient,
+            party,
+            spec,
+        )
+    });
+    Grant {
+        reward: Reward {
             id,
-            referral_id,
-            referee_name: referral.referee_name.as_deref(),
+            referral_id: referral.id,
+            patient_id: patient.id,
+            party,
+            reward_type: spec.reward_type,
+            reward_amount: Some(spec.value.clone()),
+            reward_description: Some(describe(spec)),
             status,
-        };
-        queue_reward_notice(conn, &notice, patient, party, spec, now)?;
+            withheld_reason: withheld,
+            used_on_order_id: None,
+            used_on_consultation_id: None,
+            used_at: None,
+            expires_at,
+            created_at: now,
+        },
+        delta,
+        mirror,
+        notice,
     }
-    // What was just written, without reading it back.
-    Ok(Reward {
-        id,
-        referral_id,
-        patient_id: patient.id,
-        party,
-        reward_type: spec.reward_type,
-        reward_amount: Some(spec.value.clone()),
-        reward_description: Some(describe(spec)),
-        status,
-        withheld_reason: withheld,
-        used_on_order_id: None,
-        used_on_consultation_id: None,
-        used_at: None,
-        expires_at,
-        created_at: now,
-    })
+}
+
+impl Reward {
+    /// The amount the referral's mirror records: none when the policy withheld the reward.
+    pub(crate) fn amount_granted(&self) -> Option<i64> {
+        match self.withheld_reason {
+            Some(_) => None,
+            None => self.reward_amount.as_ref().map(Money::cents),
+        }
+    }
+}
+
+/// Writes a new ledger row.
+pub(crate) fn insert(conn: &mut DbConnection, reward: &Reward) -> Result<(), StoreError> {
+    diesel::insert_into(referral_rewards::table)
+        .values((
+            referral_rewards::id.eq(DbUuid::from(reward.id)),
+            referral_rewards::referral_id.eq(DbUuid::from(reward.referral_id)),
+            referral_rewards::patient_id.eq(DbUuid::from(reward.patient_id)),
+            referral_rewards::party.eq(reward.party.as_str()),
+            referral_rewards::reward_type.eq(reward.reward_type.as_str()),
+            referral_rewards::reward_amount_cents
+                .eq(reward.reward_amount.as_ref().map(Money::cents)),
+            referral_rewards::reward_description.eq(reward.reward_description.as_deref()),
+            referral_rewards::status.eq(reward.status.as_str()),
+            referral_rewards::withheld_reason.eq(reward.withheld_reason.map(RewardRefusal::as_str)),
+            referral_rewards::expires_at.eq(reward.expires_at.map(DbTime)),
+            referral_rewards::created_at.eq(DbTime(reward.created_at)),
+            referral_rewards::updated_at.eq(DbTime(reward.created_at)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The reward a notice is about.
@@ -346,16 +409,14 @@ struct Notice<'a> {
     status: RewardStatus,
 }
 
-/// Queues the email that tells a party about a granted reward: "reward earned" to the
-/// referrer, "welcome bonus" to the referee.
-fn queue_reward_notice(
-    conn: &mut DbConnection,
+/// The email that tells a party about a granted reward: "reward earned" to the referrer,
+/// "welcome bonus" to the referee.
+fn reward_notice(
     notice: &Notice<'_>,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> NewMessage {
     let (id, referral_id, referee_name) = (notice.id, notice.referral_id, notice.referee_name);
     let pending_approval = notice.status == RewardStatus::PendingApproval;
     let (key, template, payload) = match party {
@@ -382,18 +443,13 @@ fn queue_reward_notice(
             }),
         ),
     };
-    outbox::enqueue(
-        conn,
-        &NewMessage {
-            kind: OutboxKind::Email,
-            idempotency_key: key,
-            recipient: patient.email.as_str().to_owned(),
-            template: template.into(),
-            payload,
-        },
-        now,
-    )?;
-    Ok(())
+    NewMessage {
+        kind: OutboxKind::Email,
+        idempotency_key: key,
+        recipient: patient.email.as_str().to_owned(),
+        template: template.into(),
+        payload,
+    }
 }
 
 /// Queues the "reward expiring" reminder for every available reward that expires within

@@ -95,6 +95,23 @@ pub(crate) struct Delta {
     pub revenue_cents: i64,
 }
 
+impl Delta {
+    /// Both changes at once.
+    pub(crate) fn plus(self, other: Delta) -> Delta {
+        Delta {
+            referrals: self.referrals + other.referrals,
+            clicked: self.clicked + other.clicked,
+            registered: self.registered + other.registered,
+            converted: self.converted + other.converted,
+            rewards_granted: self.rewards_granted + other.rewards_granted,
+            rewards_withheld: self.rewards_withheld + other.rewards_withheld,
+            reward_value_cents: self.reward_value_cents + other.reward_value_cents,
+            rewards_paid_cents: self.rewards_paid_cents + other.rewards_paid_cents,
+            revenue_cents: self.revenue_cents + other.revenue_cents,
+        }
+    }
+}
+
 /// Adds `delta` to the cohort's row (creating it).
 pub(crate) fn bump(
     conn: &mut DbConnection,

@@ -51,22 +51,30 @@ pub struct PortableTextArray;
 pub struct PortableInet;
 
 /// A UUID bound to or read from a [`PortableUuid`] column.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, AsExpression, FromSqlRow, serde::Deserialize,
+)]
+#[serde(transparent)]
 #[diesel(sql_type = PortableUuid)]
 pub struct DbUuid(pub Uuid);
 
 /// An instant bound to or read from a [`PortableTimestamptz`] column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow, serde::Deserialize,
+)]
+#[serde(transparent)]
 #[diesel(sql_type = PortableTimestamptz)]
 pub struct DbTime(pub DateTime<Utc>);
 
 /// A JSON document bound to or read from a [`PortableJson`] column.
-#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow, serde::Deserialize)]
+#[serde(transparent)]
 #[diesel(sql_type = PortableJson)]
 pub struct DbJson(pub serde_json::Value);
 
 /// A list of strings bound to or read from a [`PortableTextArray`] column.
-#[derive(Debug, Clone, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, PartialEq, Eq, AsExpression, FromSqlRow, serde::Deserialize)]
+#[serde(transparent)]
 #[diesel(sql_type = PortableTextArray)]
 pub struct DbTextList(pub Vec<String>);
 

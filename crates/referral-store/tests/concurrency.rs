@@ -73,7 +73,7 @@ both_databases!(
                 consultation_id: ConsultationId::new_random(),
                 occurred_at: None,
             };
-            events::record_consultation(conn, &event, &policy, t0()).unwrap()
+            events::record_consultation(conn, &event, &policy, t0(), None).unwrap()
         });
         let converted = outcomes
             .iter()
@@ -244,7 +244,7 @@ both_databases!(
         };
         let policy = InducementPolicy::default();
         let outcomes = together(db, 5, |_, conn| {
-            events::record_consultation(conn, &event, &policy, t0()).unwrap()
+            events::record_consultation(conn, &event, &policy, t0(), None).unwrap()
         });
         assert_eq!(
             outcomes

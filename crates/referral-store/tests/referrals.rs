@@ -441,9 +441,14 @@ both_databases!(
             consultation_id: consultation,
             occurred_at: Some(t0() + Duration::hours(2)),
         };
-        let outcome =
-            events::record_consultation(&mut conn, &event, &policy, t0() + Duration::hours(3))
-                .unwrap();
+        let outcome = events::record_consultation(
+            &mut conn,
+            &event,
+            &policy,
+            t0() + Duration::hours(3),
+            None,
+        )
+        .unwrap();
         let EventOutcome::Converted {
             referral_id,
             referrer_reward: Some(reward),
@@ -472,7 +477,7 @@ both_databases!(
 
         // The same event again, and a later event, change nothing.
         assert_eq!(
-            events::record_consultation(&mut conn, &event, &policy, t0()).unwrap(),
+            events::record_consultation(&mut conn, &event, &policy, t0(), None).unwrap(),
             EventOutcome::Duplicate
         );
         let order = OrderEvent {
@@ -482,7 +487,7 @@ both_databases!(
             occurred_at: None,
         };
         assert_eq!(
-            events::record_order(&mut conn, &order, &policy, t0()).unwrap(),
+            events::record_order(&mut conn, &order, &policy, t0(), None).unwrap(),
             EventOutcome::AlreadyConverted {
                 referral_id: referral.id
             }
@@ -506,7 +511,7 @@ both_databases!(
             occurred_at: None,
         };
         assert_eq!(
-            events::record_consultation(&mut conn, &stranger, &policy, t0()).unwrap(),
+            events::record_consultation(&mut conn, &stranger, &policy, t0(), None).unwrap(),
             EventOutcome::Recorded
         );
     }
@@ -526,7 +531,7 @@ both_databases!(unpaid_orders_do_not_convert, |db: &TestDb| {
         occurred_at: None,
     };
     assert_eq!(
-        events::record_order(&mut conn, &free, &policy, t0()).unwrap(),
+        events::record_order(&mut conn, &free, &policy, t0(), None).unwrap(),
         EventOutcome::Recorded
     );
     let paid = OrderEvent {
@@ -536,7 +541,7 @@ both_databases!(unpaid_orders_do_not_convert, |db: &TestDb| {
         occurred_at: None,
     };
     assert!(matches!(
-        events::record_order(&mut conn, &paid, &policy, t0()).unwrap(),
+        events::record_order(&mut conn, &paid, &policy, t0(), None).unwrap(),
         EventOutcome::Converted { .. }
     ));
     assert_eq!(
@@ -573,7 +578,7 @@ both_databases!(
             if let EventOutcome::Converted {
                 referrer_reward: Some(_),
                 ..
-            } = events::record_consultation(&mut conn, &event, &policy, at).unwrap()
+            } = events::record_consultation(&mut conn, &event, &policy, at, None).unwrap()
             {
                 rewards_earned += 1;
             }
@@ -614,7 +619,7 @@ both_databases!(
                 consultation_id: ConsultationId::new_random(),
                 occurred_at: None,
             };
-            events::record_consultation(conn, &event, &policy, t0()).unwrap();
+            events::record_consultation(conn, &event, &policy, t0(), None).unwrap();
             referral
         };
         let first = convert(&mut conn, "bob@example.com");
@@ -825,9 +830,14 @@ both_databases!(
             consultation_id: ConsultationId::new_random(),
             occurred_at: None,
         };
-        let outcome =
-            events::record_consultation(&mut conn, &event, &InducementPolicy::default(), t0())
-                .unwrap();
+        let outcome = events::record_consultation(
+            &mut conn,
+            &event,
+            &InducementPolicy::default(),
+            t0(),
+            None,
+        )
+        .unwrap();
         let EventOutcome::Converted {
             referrer_reward: Some(reward),
             ..
@@ -870,7 +880,7 @@ both_databases!(
                 consultation_id: ConsultationId::new_random(),
                 occurred_at: None,
             };
-            outcomes.push(events::record_consultation(&mut conn, &e, &tight, t0()).unwrap());
+            outcomes.push(events::record_consultation(&mut conn, &e, &tight, t0(), None).unwrap());
         }
         let statuses: Vec<(RewardStatus, Option<RewardRefusal>)> = outcomes
             .into_iter()
@@ -1050,7 +1060,7 @@ both_databases!(
             consultation_id: ConsultationId::new_random(),
             occurred_at: None,
         };
-        events::record_consultation(&mut conn, &e, &policy, t0()).unwrap();
+        events::record_consultation(&mut conn, &e, &policy, t0(), None).unwrap();
         let registered = refer(&mut conn, &alice, &p1, "b2@example.com");
         register(&mut conn, &registered, "b2@example.com");
         let pending = refer(&mut conn, &carol, &p1, "b3@example.com");
@@ -1080,7 +1090,7 @@ both_databases!(
             consultation_id: ConsultationId::new_random(),
             occurred_at: None,
         };
-        events::record_consultation(&mut conn, &e, &policy, t0()).unwrap();
+        events::record_consultation(&mut conn, &e, &policy, t0(), None).unwrap();
 
         let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
         assert_eq!(all.total_referrals, 4);
@@ -1216,7 +1226,7 @@ both_databases!(
                 consultation_id: ConsultationId::new_random(),
                 occurred_at: Some(t0() + Duration::hours(hours)),
             };
-            events::record_consultation(&mut conn, &event, &policy, t0()).unwrap();
+            events::record_consultation(&mut conn, &event, &policy, t0(), None).unwrap();
             let performance =
                 analytics::performance(&mut conn, Some(program.id), t0() + Duration::days(1))
                     .unwrap();
@@ -1224,5 +1234,86 @@ both_databases!(
             let expected = [2.0, 5.5, 4.0, 6.5][i];
             assert_eq!(median, Some(expected), "after {} conversions", i + 1);
         }
+    }
+);
+
+both_databases!(
+    a_conversion_writes_its_audit_row_with_its_change,
+    |db: &TestDb| {
+        use referral_store::audit::{self, AuditFilter, NewAuditEntry};
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let entry = NewAuditEntry {
+            actor_id: Some(uuid::Uuid::new_v4()),
+            actor_role: "service".into(),
+            action: "event.consultation".into(),
+            resource_type: "referral".into(),
+            resource_id: None,
+            outcome: String::new(),
+            ip_address: Some("10.1.2.3".parse().unwrap()),
+            user_agent: Some("platform/1.0".into()),
+        };
+        let event = ConsultationEvent {
+            patient_id: bob.id,
+            consultation_id: ConsultationId::new_random(),
+            occurred_at: None,
+        };
+        let policy = InducementPolicy::default();
+        let EventOutcome::Converted {
+            referrer_reward: Some(reward),
+            ..
+        } = events::record_consultation(&mut conn, &event, &policy, t0(), Some(&entry)).unwrap()
+        else {
+            panic!("expected a conversion with a reward");
+        };
+        // The reward handed back is the stored one.
+        assert_eq!(
+            rewards::get(&mut conn, reward.id, None, t0()).unwrap(),
+            reward
+        );
+        // The timeline and the "reward earned" email were written with it.
+        let kinds: Vec<_> = referrals::interactions(&mut conn, referral.id)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.interaction_type)
+            .collect();
+        assert_eq!(kinds.last(), Some(&InteractionType::Conversion));
+        let queued = outbox::list(&mut conn, None, Page::new(Some(50), None)).unwrap();
+        assert!(queued
+            .items
+            .iter()
+            .any(|m| m.idempotency_key == format!("reward-earned:{}", reward.id)));
+
+        // A duplicate delivery is audited too, without a resource.
+        assert_eq!(
+            events::record_consultation(&mut conn, &event, &policy, t0(), Some(&entry)).unwrap(),
+            EventOutcome::Duplicate
+        );
+        let rows = audit::list(
+            &mut conn,
+            &AuditFilter {
+                action: Some("event.consultation".into()),
+                ..AuditFilter::default()
+            },
+            Page::new(Some(10), None),
+        )
+        .unwrap()
+        .items;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let converted = rows
+            .iter()
+            .find(|r| r.resource_id.is_some())
+            .expect("the conversion's row");
+        assert_eq!(converted.resource_id, Some(referral.id.to_string()));
+        assert_eq!(converted.outcome, "success");
+        assert_eq!(converted.actor_id, entry.actor_id);
+        assert_eq!(converted.ip_address, entry.ip_address);
+        assert_eq!(converted.user_agent.as_deref(), Some("platform/1.0"));
+        assert!(rows
+            .iter()
+            .any(|r| r.resource_id.is_none() && r.outcome == "success"));
     }
 );

@@ -3,17 +3,11 @@
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::now;
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{ConsultationEventRequest, EventResultView, OrderEventRequest, RewardView};
 use actix_web::{web, HttpResponse};
 use referral_domain::{ConsultationId, Money, OrderId, PatientId};
 use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
-
-impl AuditedResource for EventResultView {
-    fn audit_id(&self) -> Option<String> {
-        self.referral_id.map(|r| r.to_string())
-    }
-}
 
 fn view(outcome: EventOutcome) -> EventResultView {
     match outcome {
@@ -58,11 +52,11 @@ pub async fn consultation(
     let app = state.clone();
     let who = caller.clone();
     let result = state
-        .audited(
+        .audited_within(
             &caller,
             &origin,
             AuditAction::new("event.consultation", "referral", None),
-            move |conn| {
+            move |conn, audit| {
                 who.require(&[Role::Service])?;
                 let event = ConsultationEvent {
                     patient_id: PatientId::from_uuid(body.patient_id),
@@ -74,6 +68,7 @@ pub async fn consultation(
                     &event,
                     &app.policy,
                     now(),
+                    Some(audit),
                 )?))
             },
         )
@@ -96,11 +91,11 @@ pub async fn order(
     let app = state.clone();
     let who = caller.clone();
     let result = state
-        .audited(
+        .audited_within(
             &caller,
             &origin,
             AuditAction::new("event.order", "referral", None),
-            move |conn| {
+            move |conn, audit| {
                 who.require(&[Role::Service])?;
                 let amount: Money = serde_json::from_value(body.amount.clone()).map_err(|e| {
                     ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())])
@@ -116,6 +111,7 @@ pub async fn order(
                     &event,
                     &app.policy,
                     now(),
+                    Some(audit),
                 )?))
             },
         )

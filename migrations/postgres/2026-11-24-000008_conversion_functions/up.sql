@@ -1,0 +1,163 @@
+-- A conversion in two round trips instead of about twenty: on a busy machine each round trip
+-- costs about as much as the work it carries. The rules stay in Rust (referral-domain):
+-- `referral_event_begin` records the event and gathers the facts, Rust decides, and
+-- `referral_conversion_apply` writes the decision. Both run inside the caller's transaction.
+-- The same steps, statement by statement, are `begin_by_statements` and
+-- `apply_by_statements` in crates/referral-store/src/events.rs (the SQLite path); the store
+-- tests run both.
+
+-- Records the event once (by its id); for a converting event, takes the referrer's lock
+-- (through the referee's referral) and answers, as JSON text: {"duplicate": bool,
+-- "referral": row, and for a registered referral "program", "referrer", "uncounted" (the
+-- referrer's converted referrals in the program not yet counted towards a batch, oldest
+-- first) and "granted_this_year_cents"}.
+CREATE FUNCTION referral_event_begin(
+    p_event_type text, p_event_id uuid, p_patient_id uuid, p_amount_cents bigint,
+    p_occurred_at timestamptz, p_now timestamptz, p_converts boolean,
+    p_year_start timestamptz, p_year_end timestamptz
+) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_referral referrals%ROWTYPE;
+    v_program referral_programs%ROWTYPE;
+    v_referrer patients%ROWTYPE;
+    v_uncounted uuid[];
+    v_granted bigint;
+BEGIN
+    INSERT INTO processed_events (event_type, event_id, processed_at)
+    VALUES (p_event_type, p_event_id, p_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN '{"duplicate": true}';
+    END IF;
+    IF p_event_type = 'consultation' THEN
+        INSERT INTO consultations (id, patient_id, occurred_at, created_at)
+        VALUES (p_event_id, p_patient_id, p_occurred_at, p_now)
+        ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO orders (id, patient_id, amount_cents, occurred_at, created_at)
+        VALUES (p_event_id, p_patient_id, p_amount_cents, p_occurred_at, p_now)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF NOT p_converts THEN
+        RETURN '{"duplicate": false}';
+    END IF;
+
+    UPDATE patients SET lock_version = lock_version + 1
+    WHERE id = (SELECT referrer_id FROM referrals WHERE referee_patient_id = p_patient_id);
+    IF NOT FOUND THEN
+        RETURN '{"duplicate": false}';
+    END IF;
+    -- Read after the lock: the referral as the lock holder left it.
+    SELECT * INTO v_referral FROM referrals WHERE referee_patient_id = p_patient_id LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN '{"duplicate": false}';
+    END IF;
+    IF v_referral.status <> 'registered' THEN
+        RETURN json_build_object('duplicate', false, 'referral', row_to_json(v_referral))::text;
+    END IF;
+
+    SELECT * INTO v_program FROM referral_programs WHERE id = v_referral.program_id;
+    SELECT * INTO v_referrer FROM patients WHERE id = v_referral.referrer_id;
+    SELECT coalesce(array_agg(id ORDER BY converted_at, id), '{}') INTO v_uncounted
+    FROM referrals
+    WHERE referrer_id = v_referral.referrer_id AND program_id = v_referral.program_id
+      AND status = 'converted' AND referrer_reward_status = 'pending';
+    SELECT coalesce(sum(reward_amount_cents), 0) INTO v_granted
+    FROM referral_rewards
+    WHERE patient_id = v_referral.referrer_id AND status <> 'cancelled'
+      AND reward_type <> 'discount'
+      AND created_at >= p_year_start AND created_at < p_year_end;
+    RETURN json_build_object(
+        'duplicate', false,
+        'referral', row_to_json(v_referral),
+        'program', row_to_json(v_program),
+        'referrer', row_to_json(v_referrer),
+        'uncounted', v_uncounted,
+        'granted_this_year_cents', v_granted)::text;
+END;
+$$;
+
+-- Writes a decided conversion (JSON text, see `writes_json` in events.rs); false, writing
+-- nothing, when the referral is no longer registered.
+CREATE FUNCTION referral_conversion_apply(p_writes text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    w jsonb := p_writes::jsonb;
+    v_referral_id uuid := w->>'referral_id';
+    v_converted_at timestamptz := w->>'converted_at';
+    v_first_consultation_id uuid := w->>'first_consultation_id';
+    v_first_order_id uuid := w->>'first_order_id';
+    v_now timestamptz := w->>'now';
+    v_program_id uuid := w->>'program_id';
+    v_referrer_id uuid := w->>'referrer_id';
+    v_referrer_reward_status text := w->>'referrer_reward_status';
+    r jsonb := w->'reward';
+    v_reward_id uuid := r->>'id';
+    v_reward_created_at timestamptz := r->>'created_at';
+    n jsonb := w->'notice';
+    a jsonb := w->'audit';
+BEGIN
+    UPDATE referrals SET
+        status = 'converted',
+        converted_at = v_converted_at,
+        first_consultation_id = v_first_consultation_id,
+        first_order_id = v_first_order_id,
+        updated_at = v_now,
+        referrer_reward_status = coalesce(v_referrer_reward_status, referrer_reward_status),
+        referrer_reward_earned_at = CASE WHEN v_reward_id IS NULL
+            THEN referrer_reward_earned_at ELSE v_reward_created_at END,
+        referrer_reward_amount_cents = CASE WHEN v_reward_id IS NULL
+            THEN referrer_reward_amount_cents ELSE (r->>'mirror_amount_cents')::bigint END
+    WHERE id = v_referral_id AND status = 'registered';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    INSERT INTO referral_daily_stats AS s (program_id, day, variant, converted, rewards_granted,
+        rewards_withheld, reward_value_cents, revenue_cents)
+    VALUES (v_program_id, w->>'day', w->>'variant', (w->>'converted')::bigint,
+        (w->>'rewards_granted')::bigint, (w->>'rewards_withheld')::bigint,
+        (w->>'reward_value_cents')::bigint, (w->>'revenue_cents')::bigint)
+    ON CONFLICT (program_id, day, variant) DO UPDATE SET
+        converted = s.converted + excluded.converted,
+        rewards_granted = s.rewards_granted + excluded.rewards_granted,
+        rewards_withheld = s.rewards_withheld + excluded.rewards_withheld,
+        reward_value_cents = s.reward_value_cents + excluded.reward_value_cents,
+        revenue_cents = s.revenue_cents + excluded.revenue_cents;
+    INSERT INTO referrer_stats AS s (referrer_id, program_id, referrals, converted)
+    VALUES (v_referrer_id, v_program_id, 0, 1),
+           (v_referrer_id, '00000000-0000-0000-0000-000000000000', 0, 1)
+    ON CONFLICT (program_id, referrer_id) DO UPDATE SET converted = s.converted + excluded.converted;
+    INSERT INTO referral_interactions (id, referral_id, interaction_type, created_at)
+    VALUES ((w->>'interaction_id')::uuid, v_referral_id, 'conversion', v_now);
+
+    IF jsonb_array_length(w->'counted') > 0 THEN
+        UPDATE referrals SET referrer_reward_status = 'counted', updated_at = v_now
+        WHERE id IN (SELECT jsonb_array_elements_text(w->'counted')::uuid);
+    END IF;
+    IF v_reward_id IS NOT NULL THEN
+        INSERT INTO referral_rewards (id, referral_id, patient_id, party, reward_type,
+            reward_amount_cents, reward_description, status, withheld_reason, expires_at,
+            created_at, updated_at)
+        VALUES (v_reward_id, v_referral_id, (r->>'patient_id')::uuid, r->>'party',
+            r->>'reward_type', (r->>'reward_amount_cents')::bigint, r->>'reward_description',
+            r->>'status', r->>'withheld_reason', (r->>'expires_at')::timestamptz,
+            v_reward_created_at, v_reward_created_at);
+    END IF;
+    IF jsonb_typeof(n) = 'object' THEN
+        INSERT INTO outbox (id, kind, idempotency_key, recipient, template, payload, status,
+            attempts, next_attempt_at, created_at, updated_at)
+        VALUES ((n->>'id')::uuid, n->>'kind', n->>'idempotency_key', n->>'recipient',
+            n->>'template', n->'payload', 'queued', 0, v_reward_created_at,
+            v_reward_created_at, v_reward_created_at)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF jsonb_typeof(a) = 'object' THEN
+        INSERT INTO audit_log (id, actor_id, actor_role, action, resource_type, resource_id,
+            outcome, ip_address, user_agent, created_at)
+        VALUES ((a->>'id')::uuid, (a->>'actor_id')::uuid, a->>'actor_role', a->>'action',
+            a->>'resource_type', a->>'resource_id', a->>'outcome', (a->>'ip_address')::inet,
+            a->>'user_agent', (a->>'created_at')::timestamptz);
+    END IF;
+    RETURN true;
+END;
+$$;
