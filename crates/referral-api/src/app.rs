@@ -192,8 +192,9 @@ fn spawn_audit_sealer(state: Arc<AppState>) {
             ticker.tick().await;
             let state = state.clone();
             let sealed = web::block(move || {
-                let mut conn = state.pool.get()?;
-                referral_store::audit::seal_all(&mut conn, &state.audit_key)
+                referral_store::with_connection(&state.pool, |conn| {
+                    referral_store::audit::seal_all(conn, &state.audit_key)
+                })
             })
             .await;
             match sealed {

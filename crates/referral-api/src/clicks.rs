@@ -58,10 +58,8 @@ impl ClickCounter {
         if taken.is_empty() {
             return Ok(0);
         }
-        let result = pool
-            .get()
-            .map_err(StoreError::from)
-            .and_then(|mut conn| referrals::add_clicks(&mut conn, &taken));
+        let result =
+            referral_store::with_connection(pool, |conn| referrals::add_clicks(conn, &taken));
         if let Err(e) = result {
             for count in taken {
                 let mut pending = self

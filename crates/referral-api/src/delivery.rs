@@ -142,16 +142,17 @@ impl Delivery {
     /// # Errors
     /// Store errors (a message whose outcome could not be stored is retried after its lease).
     pub fn deliver_batch(&self, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
-        let mut conn = self.pool.get()?;
-        let claimed = outbox::claim(&mut conn, BATCH, Duration::minutes(LEASE_MINUTES), now)?;
-        let mut report = RoundReport {
-            claimed: claimed.len(),
-            ..RoundReport::default()
-        };
-        for message in claimed {
-            self.settle(&mut conn, &message, now, &mut report)?;
-        }
-        Ok(report)
+        referral_store::with_connection(&self.pool, |conn| {
+            let claimed = outbox::claim(conn, BATCH, Duration::minutes(LEASE_MINUTES), now)?;
+            let mut report = RoundReport {
+                claimed: claimed.len(),
+                ..RoundReport::default()
+            };
+            for message in claimed {
+                self.settle(conn, &message, now, &mut report)?;
+            }
+            Ok(report)
+        })
     }
 
     /// Delivers batches until nothing is due at `now`, or `max_batches` ran.

@@ -70,6 +70,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl referral_store::ConnectionLoss for ApiError {
+    fn lost_connection(&self) -> bool {
+        matches!(self, ApiError::Store(e) if e.is_unavailable())
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         ApiError::Domain(e)

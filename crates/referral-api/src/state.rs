@@ -7,7 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use referral_domain::InducementPolicy;
 use referral_store::audit::{self, NewAuditEntry};
-use referral_store::{DbConnection, Pool, StoreError};
+use referral_store::{DbConnection, Pool};
 use ring::rand::SystemRandom;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
@@ -52,14 +52,9 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| ApiError::from(StoreError::from(e)))?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|_| ApiError::Internal)?
+        web::block(move || referral_store::with_connection(&pool, work))
+            .await
+            .map_err(|_| ApiError::Internal)?
     }
 
     /// Runs `work` for an authenticated caller and appends the audit row of the attempt,

@@ -27,18 +27,19 @@ pub fn sweep_once(
     reminder_days: u32,
     now: DateTime<Utc>,
 ) -> Result<SweepReport, StoreError> {
-    let mut conn = pool.get()?;
-    let referrals_expired = referrals::expire_due(&mut conn, now)?;
-    let rewards_expired = rewards::expire_due(&mut conn, now)?;
-    let reminders_queued = if reminder_days > 0 {
-        rewards::queue_expiry_reminders(&mut conn, Duration::days(reminder_days.into()), now)?
-    } else {
-        0
-    };
-    Ok(SweepReport {
-        referrals_expired,
-        rewards_expired,
-        reminders_queued,
+    referral_store::with_connection(pool, |conn| {
+        let referrals_expired = referrals::expire_due(conn, now)?;
+        let rewards_expired = rewards::expire_due(conn, now)?;
+        let reminders_queued = if reminder_days > 0 {
+            rewards::queue_expiry_reminders(conn, Duration::days(reminder_days.into()), now)?
+        } else {
+            0
+        };
+        Ok(SweepReport {
+            referrals_expired,
+            rewards_expired,
+            reminders_queued,
+        })
     })
 }
 

@@ -280,7 +280,7 @@ fn audit_verify_passes_an_intact_chain_and_names_an_altered_row() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("audit chain intact: 3 rows verified"));
 
-    if let referral_store::DbConnection::Sqlite(c) = &mut *conn {
+    if let referral_store::DbConnection::Sqlite(c) = &mut **conn {
         c.batch_execute(
             "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET resource_id = 'other' WHERE seq = 2;",
         )

@@ -321,7 +321,7 @@ on_both!(nothing_is_sent_to_a_suppressed_address, |db| {
         use diesel::prelude::*;
         referral_store::schema::suppressions::table
             .select(referral_store::schema::suppressions::recipient_hash)
-            .load(&mut conn)
+            .load(&mut **conn)
             .unwrap()
     };
     assert_eq!(

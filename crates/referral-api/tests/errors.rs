@@ -249,7 +249,7 @@ both!(expired_codes_answer_gone, |app: &TestApp| {
             .set(
                 referrals::expires_at.eq(DbTime(chrono::Utc::now() - chrono::Duration::minutes(1))),
             )
-            .execute(&mut *conn)
+            .execute(&mut **conn)
             .unwrap();
     }
     let code = referral["referral_code"].as_str().unwrap();
@@ -404,3 +404,56 @@ both!(
         assert_eq!(app.get(None, "/ready").status(), 200);
     }
 );
+
+/// The pool does not test a connection before each use (that doubled a click's round
+/// trips). When PostgreSQL drops the service's connections (a restart, a failover), each one
+/// fails the one request that takes it with 503 `unavailable`, never a 500, and is replaced.
+#[test]
+fn connections_the_database_dropped_fail_once_with_503_and_are_replaced() {
+    use diesel::{Connection, RunQueryDsl};
+    let Some(db) = referral_store::testing::TestDb::postgres() else {
+        return;
+    };
+    let admin_url = referral_store::testing::postgres_url().unwrap();
+    let tag = format!("referral-test-{}", uuid::Uuid::new_v4().simple());
+    let pool_size = 3;
+    let app = spawn_with(db, |args| {
+        args.database_url = format!("{}&application_name={tag}", args.database_url);
+        args.db_pool_size = pool_size;
+    });
+    let admin = app.admin();
+    for _ in 0..5 {
+        assert_eq!(
+            app.get(Some(&admin), "/api/referral-programs").status(),
+            200
+        );
+    }
+    let mut conn = diesel::PgConnection::establish(&admin_url).unwrap();
+    let dropped = diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{tag}'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert!(dropped >= 1, "the service held no connection");
+
+    let mut failures = 0;
+    for _ in 0..(2 * pool_size + 2) {
+        let response = app.get(Some(&admin), "/api/referral-programs");
+        match response.status().as_u16() {
+            200 => {}
+            503 => {
+                assert_problem(response, 503, "unavailable");
+                failures += 1;
+            }
+            other => panic!("a dropped connection answered {other}"),
+        }
+    }
+    assert!(
+        failures <= dropped,
+        "{failures} failures for {dropped} dropped connections"
+    );
+    assert_eq!(
+        app.get(Some(&admin), "/api/referral-programs").status(),
+        200
+    );
+}

@@ -151,31 +151,105 @@ pub struct ConnectionManager {
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PoolConnection;
     type Error = StoreError;
 
-    fn connect(&self) -> Result<DbConnection, StoreError> {
-        self.url.connect()
+    fn connect(&self) -> Result<PoolConnection, StoreError> {
+        self.url.connect().map(|conn| PoolConnection {
+            conn,
+            dropped: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
-        // Only called for connections the pool hands out to its own health checks: the pool
-        // does not test on check-out (see `open_pool`).
-        match conn {
-            DbConnection::Pg(_) => conn.batch_execute("SELECT 1").map_err(StoreError::from),
+    fn is_valid(&self, conn: &mut PoolConnection) -> Result<(), StoreError> {
+        // Not called on check-out (see `open_pool`); r2d2 calls it for its own checks.
+        match &mut conn.conn {
+            DbConnection::Pg(c) => c.batch_execute("SELECT 1").map_err(StoreError::from),
             // A SQLite connection is a file handle in this process: nothing to check.
             DbConnection::Sqlite(_) => Ok(()),
         }
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        // A connection whose server went away, or left in a failed transaction, is closed
-        // when it comes back instead of being handed out again.
-        match conn {
-            DbConnection::Pg(c) => diesel::r2d2::R2D2Connection::is_broken(c),
-            DbConnection::Sqlite(c) => diesel::r2d2::R2D2Connection::is_broken(c),
-        }
+    fn has_broken(&self, conn: &mut PoolConnection) -> bool {
+        // A connection the server dropped, or left in a failed transaction, is closed when it
+        // comes back instead of being handed out again.
+        conn.dropped
+            || match &mut conn.conn {
+                DbConnection::Pg(c) => diesel::r2d2::R2D2Connection::is_broken(c),
+                DbConnection::Sqlite(c) => diesel::r2d2::R2D2Connection::is_broken(c),
+            }
     }
+}
+
+/// A connection as the pool holds it: the connection, and whether its server dropped it.
+/// It dereferences to the [`DbConnection`].
+pub struct PoolConnection {
+    conn: DbConnection,
+    dropped: bool,
+}
+
+impl PoolConnection {
+    /// Keeps this connection out of the pool, once it is returned, when `error` says that the
+    /// database dropped it (diesel cannot tell otherwise, and the pool does not test
+    /// connections before use); returns `error`.
+    pub fn unless_dropped<E: ConnectionLoss>(&mut self, error: E) -> E {
+        if error.lost_connection() {
+            self.dropped = true;
+        }
+        error
+    }
+}
+
+/// An error that can say the database connection was lost.
+pub trait ConnectionLoss {
+    /// Whether the connection it happened on is gone.
+    fn lost_connection(&self) -> bool;
+}
+
+impl ConnectionLoss for StoreError {
+    fn lost_connection(&self) -> bool {
+        self.is_unavailable()
+    }
+}
+
+impl std::fmt::Debug for PoolConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.conn {
+            DbConnection::Pg(_) => "postgres",
+            DbConnection::Sqlite(_) => "sqlite",
+        };
+        f.debug_struct("PoolConnection")
+            .field("backend", &backend)
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for PoolConnection {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// Runs `work` on a connection from `pool`; a connection the database dropped during the
+/// work is not handed out again.
+///
+/// # Errors
+/// The work's error, or [`StoreError::Unavailable`] when no connection can be had.
+pub fn with_connection<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StoreError> + ConnectionLoss,
+{
+    let mut conn = pool.get().map_err(|e| E::from(StoreError::from(e)))?;
+    work(&mut conn).map_err(|e| conn.unless_dropped(e))
 }
 
 /// A pool of connections to one database.

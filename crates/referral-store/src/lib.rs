@@ -26,7 +26,8 @@ pub mod sql_types;
 pub mod suppressions;
 
 pub use conn::{
-    open_pool, write_transaction, BackendKind, DatabaseUrl, DbConnection, Pool, PooledConnection,
+    open_pool, with_connection, write_transaction, BackendKind, ConnectionLoss, DatabaseUrl,
+    DbConnection, Pool, PoolConnection, PooledConnection,
 };
 pub use error::StoreError;
 pub use migrate::run_migrations;

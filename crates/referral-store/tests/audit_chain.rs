@@ -51,7 +51,7 @@ fn tamper(db: &TestDb, sql: &str) {
             "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; {sql};"
         ),
     };
-    match &mut *conn {
+    match &mut **conn {
         DbConnection::Pg(c) => c.batch_execute(&script).unwrap(),
         DbConnection::Sqlite(c) => c.batch_execute(&script).unwrap(),
     }
@@ -73,17 +73,19 @@ both_databases!(
         use referral_store::schema::audit_log;
         let sealed_row = diesel::update(audit_log::table.filter(audit_log::seq.eq(Some(1_i64))))
             .set(audit_log::outcome.eq("forged"))
-            .execute(&mut conn);
+            .execute(&mut **conn);
         assert!(sealed_row.is_err(), "a sealed audit row was changed");
         let unsealed_row = diesel::update(audit_log::table.filter(audit_log::seq.is_null()))
             .set(audit_log::outcome.eq("forged"))
-            .execute(&mut conn);
+            .execute(&mut **conn);
         assert!(unsealed_row.is_err(), "an unsealed audit row was changed");
         let resealed = diesel::update(audit_log::table.filter(audit_log::seq.eq(Some(1_i64))))
             .set(audit_log::seq.eq(Some(99_i64)))
-            .execute(&mut conn);
+            .execute(&mut **conn);
         assert!(resealed.is_err(), "a sealed row was moved in the chain");
-        assert!(diesel::delete(audit_log::table).execute(&mut conn).is_err());
+        assert!(diesel::delete(audit_log::table)
+            .execute(&mut **conn)
+            .is_err());
         assert_eq!(audit::seal_all(&mut conn, &key()).unwrap(), 1);
         assert_eq!(audit::verify(&mut conn, &key()).unwrap().verified, 4);
     }

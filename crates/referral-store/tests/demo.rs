@@ -28,11 +28,11 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
         "{lines:?}"
     );
     assert_eq!(report.referrals, 600);
-    let stored: i64 = referrals::table.count().get_result(&mut conn).unwrap();
+    let stored: i64 = referrals::table.count().get_result(&mut **conn).unwrap();
     assert_eq!(stored, 600);
     let interactions: i64 = referral_interactions::table
         .count()
-        .get_result(&mut conn)
+        .get_result(&mut **conn)
         .unwrap();
     assert_eq!(interactions as usize, report.interactions);
 
@@ -40,21 +40,21 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
     let converted: i64 = referrals::table
         .filter(referrals::status.eq("converted"))
         .count()
-        .get_result(&mut conn)
+        .get_result(&mut **conn)
         .unwrap();
     let registered: i64 = referrals::table
         .filter(referrals::referee_registered_at.is_not_null())
         .count()
-        .get_result(&mut conn)
+        .get_result(&mut **conn)
         .unwrap();
     let clicked: i64 = referrals::table
         .filter(referrals::clicks.gt(0))
         .count()
-        .get_result(&mut conn)
+        .get_result(&mut **conn)
         .unwrap();
     let revenue: Vec<i64> = orders::table
         .select(orders::amount_cents)
-        .load(&mut conn)
+        .load(&mut **conn)
         .unwrap();
     assert_eq!(figures.total_referrals, 600);
     assert_eq!(figures.converted, converted);

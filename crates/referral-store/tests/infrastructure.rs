@@ -95,9 +95,9 @@ both_databases!(
         // The database itself refuses edits and deletes.
         let edit = diesel::update(audit_log::table)
             .set(audit_log::outcome.eq("success"))
-            .execute(&mut *conn);
+            .execute(&mut **conn);
         assert!(edit.is_err(), "audit rows must not be editable");
-        let delete = diesel::delete(audit_log::table).execute(&mut *conn);
+        let delete = diesel::delete(audit_log::table).execute(&mut **conn);
         assert!(delete.is_err(), "audit rows must not be deletable");
         assert_eq!(
             audit::list(&mut conn, &AuditFilter::default(), Page::default())

@@ -42,8 +42,12 @@ BEGIN
         RETURN '{"duplicate": false}';
     END IF;
 
-    UPDATE patients SET lock_version = lock_version + 1
-    WHERE id = (SELECT referrer_id FROM referrals WHERE referee_patient_id = p_patient_id);
+    -- The referrer's row lock (FOR UPDATE: a lock without writing a new row version, which
+    -- the statement path's lock_version bump does; the two conflict, so they serialise the
+    -- same way).
+    PERFORM 1 FROM patients
+    WHERE id = (SELECT referrer_id FROM referrals WHERE referee_patient_id = p_patient_id)
+    FOR UPDATE;
     IF NOT FOUND THEN
         RETURN '{"duplicate": false}';
     END IF;

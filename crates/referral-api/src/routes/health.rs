@@ -29,7 +29,9 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let pool = state.pool.clone();
     let ready = web::block(move || {
         let mut conn = pool.get_timeout(Duration::from_secs(2)).ok()?;
-        referral_store::migrate::migrations_complete(&mut conn).ok()
+        referral_store::migrate::migrations_complete(&mut conn)
+            .map_err(|e| conn.unless_dropped(e))
+            .ok()
     })
     .await
     .map_err(|_| ApiError::Internal)?;
