@@ -83,9 +83,19 @@ insert = next(s for s in click if s[1].startswith('INSERT INTO "referral_interac
 checks = [s for s in click if s[0] == insert[0] and s[1] == "SELECT 1"]
 code_param = int(re.search(r'"referral_code" = \$(\d+)', insert[1]).group(1))
 special = {code_param: "(SELECT code FROM bench_codes WHERE n = :n)"}
+# A new row id as the service makes it: random (v4), or time-ordered (v7, whose keys land at
+# the end of the primary key's index) when the logged one is.
+V7 = ("(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' "
+      "|| substr(md5(random()::text), 1, 19))::uuid")
+
+
+def new_id(logged):
+    return V7 if logged.strip("'")[14] == "7" else "gen_random_uuid()"
+
+
 for k, v in insert[2].items():
     if UUID.match(v) and k != code_param:
-        special[k] = "gen_random_uuid()"
+        special[k] = new_id(v)
 lines = ["-- The statements of one click, from PostgreSQL's statement log.", "\\set n random(1, :codes)"]
 if checks:
     lines.append("SELECT 1;")
@@ -114,7 +124,12 @@ def literal(value):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    text = "'" + str(value).replace("'", "''") + "'"
+    # pgbench reads ":name" as a variable even inside a string literal ("reward-earned:c1d7…"):
+    # split the literal there so that no colon is followed by a letter.
+    if re.search(r":[A-Za-z_]", text):
+        text = "(" + re.sub(r":(?=[A-Za-z_])", ":' || '", text) + ")"
+    return text
 
 
 def bind_function(sql, fresh_reward_id):
@@ -170,13 +185,14 @@ fresh = {
 }
 per_run = ", ".join(f"'{k}', c.{v}" for k, v in fresh.items())
 reward_fresh = "jsonb_build_object('id', gen_random_uuid(), 'patient_id', c.referrer)"
-notice_fresh = "jsonb_build_object('id', gen_random_uuid(), 'idempotency_key', 'bench-' || gen_random_uuid())"
+notice_fresh = (f"jsonb_build_object('id', {new_id(writes['notice']['id'])}, "
+                "'idempotency_key', 'bench-' || gen_random_uuid())")
 writes_sql = (
     f"(SELECT ({literal(json.dumps(writes))}::jsonb || jsonb_build_object({per_run}, "
-    f"'interaction_id', gen_random_uuid(), "
+    f"'interaction_id', {new_id(writes['interaction_id'])}, "
     f"'reward', {literal(json.dumps(writes['reward']))}::jsonb || {reward_fresh}, "
     f"'notice', {literal(json.dumps(writes['notice']))}::jsonb || {notice_fresh}, "
-    f"'audit', {literal(json.dumps(writes['audit']))}::jsonb || jsonb_build_object('id', gen_random_uuid())"
+    f"'audit', {literal(json.dumps(writes['audit']))}::jsonb || jsonb_build_object('id', {new_id(writes['audit']['id'])})"
     f"))::text FROM bench_conv c WHERE c.n = :n)"
 )
 lines = ["-- Every statement of one conversion, from PostgreSQL's statement log.",

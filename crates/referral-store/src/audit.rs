@@ -178,7 +178,7 @@ pub fn append(
 ) -> Result<Uuid, StoreError> {
     // Stored with microseconds on both databases: hash what is stored.
     let now = now.trunc_subsecs(6);
-    let id = Uuid::new_v4();
+    let id = crate::conn::new_row_id();
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::id.eq(DbUuid(id)),

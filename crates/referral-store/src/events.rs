@@ -260,7 +260,7 @@ fn success(entry: &NewAuditEntry, referral: Option<ReferralId>, now: DateTime<Ut
         entry.resource_id = referral.map(|id| id.to_string());
     }
     AuditRow {
-        id: uuid::Uuid::new_v4(),
+        id: crate::conn::new_row_id(),
         entry,
         created_at: now.trunc_subsecs(6),
     }
@@ -339,17 +339,21 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
     }
     let program = programs::get(conn, referral.program_id)?;
     let referrer = patients::get(conn, referral.referrer_id)?;
-    let uncounted: Vec<DbUuid> = referrals_table::table
-        .filter(referrals_table::referrer_id.eq(DbUuid::from(referral.referrer_id)))
-        .filter(referrals_table::program_id.eq(DbUuid::from(referral.program_id)))
-        .filter(referrals_table::status.eq(ReferralStatus::Converted.as_str()))
-        .filter(referrals_table::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()))
-        .order((
-            referrals_table::converted_at.asc(),
-            referrals_table::id.asc(),
-        ))
-        .select(referrals_table::id)
-        .load(conn)?;
+    let uncounted: Vec<DbUuid> = if !reads_uncounted(&program, &referral) {
+        Vec::new()
+    } else {
+        referrals_table::table
+            .filter(referrals_table::referrer_id.eq(DbUuid::from(referral.referrer_id)))
+            .filter(referrals_table::program_id.eq(DbUuid::from(referral.program_id)))
+            .filter(referrals_table::status.eq(ReferralStatus::Converted.as_str()))
+            .filter(referrals_table::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()))
+            .order((
+                referrals_table::converted_at.asc(),
+                referrals_table::id.asc(),
+            ))
+            .select(referrals_table::id)
+            .load(conn)?
+    };
     let granted_this_year = rewards::granted_this_year(conn, referral.referrer_id, now)?;
     Ok(Begun::Convertible(Box::new(ConversionFacts {
         referral,
@@ -358,6 +362,13 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
         uncounted,
         granted_this_year,
     })))
+}
+
+/// With a threshold of one, a pending carrier completes its batch alone and no older
+/// conversion is counted with it: the list is not needed (`referral_event_begin` skips it
+/// the same way).
+fn reads_uncounted(program: &Program, referral: &Referral) -> bool {
+    program.reward_threshold > 1 || referral.referrer_reward_status != PartyRewardStatus::Pending
 }
 
 diesel::define_sql_function! {
@@ -527,7 +538,7 @@ fn decide(
         counted,
         referrer_reward_status,
         reward,
-        interaction_id: uuid::Uuid::new_v4(),
+        interaction_id: crate::conn::new_row_id(),
         audit: None,
     })
 }
@@ -642,7 +653,7 @@ fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
         .and_then(|grant| grant.notice.as_ref())
         .map(|n| {
             json!({
-                "id": uuid::Uuid::new_v4(),
+                "id": crate::conn::new_row_id(),
                 "kind": n.kind.as_str(),
                 "idempotency_key": n.idempotency_key,
                 "recipient": n.recipient,

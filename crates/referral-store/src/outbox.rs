@@ -172,7 +172,7 @@ pub fn enqueue(
     insert_new!(
         conn,
         diesel::insert_into(outbox::table).values((
-            outbox::id.eq(DbUuid(Uuid::new_v4())),
+            outbox::id.eq(DbUuid(crate::conn::new_row_id())),
             outbox::kind.eq(message.kind.as_str()),
             outbox::idempotency_key.eq(&message.idempotency_key),
             outbox::recipient.eq(&message.recipient),

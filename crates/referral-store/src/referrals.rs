@@ -524,7 +524,7 @@ pub fn record_interaction(
 ) -> Result<(), StoreError> {
     diesel::insert_into(referral_interactions::table)
         .values((
-            referral_interactions::id.eq(DbUuid(uuid::Uuid::new_v4())),
+            referral_interactions::id.eq(DbUuid(crate::conn::new_row_id())),
             referral_interactions::referral_id.eq(DbUuid::from(referral_id)),
             referral_interactions::interaction_type.eq(kind.as_str()),
             referral_interactions::ip_address.eq(origin.ip_address.map(DbInet)),
@@ -619,7 +619,7 @@ pub fn record_click(
     let source = referrals::table
         .filter(referrals::referral_code.eq(code.to_string()))
         .select((
-            DbUuid(uuid::Uuid::new_v4()).into_sql::<PortableUuid>(),
+            DbUuid(crate::conn::new_row_id()).into_sql::<PortableUuid>(),
             referrals::id,
             InteractionType::Click.as_str().into_sql::<Text>(),
             origin

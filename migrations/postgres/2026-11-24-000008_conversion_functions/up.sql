@@ -62,10 +62,16 @@ BEGIN
 
     SELECT * INTO v_program FROM referral_programs WHERE id = v_referral.program_id;
     SELECT * INTO v_referrer FROM patients WHERE id = v_referral.referrer_id;
-    SELECT coalesce(array_agg(id ORDER BY converted_at, id), '{}') INTO v_uncounted
-    FROM referrals
-    WHERE referrer_id = v_referral.referrer_id AND program_id = v_referral.program_id
-      AND status = 'converted' AND referrer_reward_status = 'pending';
+    -- With a threshold of one, a pending carrier completes its batch alone and counts no
+    -- older conversion: the list is not needed (`reads_uncounted` in events.rs).
+    IF v_program.reward_threshold > 1 OR v_referral.referrer_reward_status <> 'pending' THEN
+        SELECT coalesce(array_agg(id ORDER BY converted_at, id), '{}') INTO v_uncounted
+        FROM referrals
+        WHERE referrer_id = v_referral.referrer_id AND program_id = v_referral.program_id
+          AND status = 'converted' AND referrer_reward_status = 'pending';
+    ELSE
+        v_uncounted := '{}';
+    END IF;
     SELECT coalesce(sum(reward_amount_cents), 0) INTO v_granted
     FROM referral_rewards
     WHERE patient_id = v_referral.referrer_id AND status <> 'cancelled'
