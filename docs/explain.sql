@@ -6,6 +6,7 @@ BEGIN;
 CREATE SCHEMA explain_scratch;
 SET LOCAL search_path = explain_scratch;
 \i migrations/postgres/2026-11-24-000001_initial/up.sql
+\i migrations/postgres/2026-11-24-000009_write_path_indexes/up.sql
 
 -- 20,000 patients, 2 programs, 200,000 referrals, 100,000 rewards.
 INSERT INTO patients (id, email, created_at, updated_at)
