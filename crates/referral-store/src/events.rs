@@ -596,11 +596,13 @@ fn apply_by_statements(
     }
     rollups::bump(conn, &writes.cohort, writes.delta)?;
     rollups::bump_referrer(conn, &writes.cohort, 0, 1)?;
-    referrals::record_interaction_with_id(
+    referrals::insert_interaction(
         conn,
         writes.interaction_id,
         writes.referral_id,
         InteractionType::Conversion,
+        &referrals::RequestOrigin::default(),
+        None,
         now,
     )?;
     if !writes.counted.is_empty() {

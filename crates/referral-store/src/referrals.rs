@@ -522,27 +522,26 @@ pub fn record_interaction(
     metadata: Option<serde_json::Value>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(referral_interactions::table)
-        .values((
-            referral_interactions::id.eq(DbUuid(crate::conn::new_row_id())),
-            referral_interactions::referral_id.eq(DbUuid::from(referral_id)),
-            referral_interactions::interaction_type.eq(kind.as_str()),
-            referral_interactions::ip_address.eq(origin.ip_address.map(DbInet)),
-            referral_interactions::user_agent.eq(origin.user_agent.as_deref()),
-            referral_interactions::source.eq(origin.source.as_deref()),
-            referral_interactions::metadata.eq(metadata.map(DbJson)),
-            referral_interactions::created_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    insert_interaction(
+        conn,
+        crate::conn::new_row_id(),
+        referral_id,
+        kind,
+        origin,
+        metadata,
+        now,
+    )
 }
 
-/// Records an interaction without request details, under an id chosen beforehand.
-pub(crate) fn record_interaction_with_id(
+/// As [`record_interaction`], under an id chosen beforehand (a conversion decides its
+/// writes, ids included, before writing any).
+pub(crate) fn insert_interaction(
     conn: &mut DbConnection,
     id: uuid::Uuid,
     referral_id: ReferralId,
     kind: InteractionType,
+    origin: &RequestOrigin,
+    metadata: Option<serde_json::Value>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     diesel::insert_into(referral_interactions::table)
@@ -550,6 +549,10 @@ pub(crate) fn record_interaction_with_id(
             referral_interactions::id.eq(DbUuid(id)),
             referral_interactions::referral_id.eq(DbUuid::from(referral_id)),
             referral_interactions::interaction_type.eq(kind.as_str()),
+            referral_interactions::ip_address.eq(origin.ip_address.map(DbInet)),
+            referral_interactions::user_agent.eq(origin.user_agent.as_deref()),
+            referral_interactions::source.eq(origin.source.as_deref()),
+            referral_interactions::metadata.eq(metadata.map(DbJson)),
             referral_interactions::created_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
