@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.serve),
-        Command::Migrate => startup::open_database(&cli.serve).map(|_| ()),
+        Command::Migrate => startup::migrate(&cli.serve),
         Command::Openapi => {
             println!(
                 "{}",
