@@ -77,10 +77,9 @@ def bind(sql, params, special):
     return sql
 
 
-# The click: the pool's connection check and the insert.
+# The click: one statement, the insert of its interaction row by code.
 click = statements(click_from, event_from)
 insert = next(s for s in click if s[1].startswith('INSERT INTO "referral_interactions"'))
-checks = [s for s in click if s[0] == insert[0] and s[1] == "SELECT 1"]
 code_param = int(re.search(r'"referral_code" = \$(\d+)', insert[1]).group(1))
 special = {code_param: "(SELECT code FROM bench_codes WHERE n = :n)"}
 # A new row id as the service makes it: random (v4), or time-ordered (v7, whose keys land at
@@ -96,10 +95,8 @@ def new_id(logged):
 for k, v in insert[2].items():
     if UUID.match(v) and k != code_param:
         special[k] = new_id(v)
-lines = ["-- The statements of one click, from PostgreSQL's statement log.", "\\set n random(1, :codes)"]
-if checks:
-    lines.append("SELECT 1;")
-lines.append(bind(insert[1], insert[2], special) + ";")
+lines = ["-- The statement of one click, from PostgreSQL's statement log.", "\\set n random(1, :codes)",
+         bind(insert[1], insert[2], special) + ";"]
 open(f"{out}/pgbench-click.sql", "w").write("\n".join(lines) + "\n")
 
 # The conversion: two calls, referral_event_begin (record the event, gather the facts) and

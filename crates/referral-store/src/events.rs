@@ -214,7 +214,7 @@ fn record_event(
             let Some(mut writes) = decide(&facts, record, policy) else {
                 return finish(conn, EventOutcome::Recorded, audit, now);
             };
-            writes.audit = audit.map(|entry| success(entry, Some(facts.referral.id), now));
+            writes.audit = audit.map(|entry| success(entry, Some(facts.referral.id)));
             if !apply(conn, &writes)? {
                 // Not reachable under the referrer's lock; said plainly if it ever is.
                 return finish(
@@ -248,29 +248,20 @@ fn finish(
             | EventOutcome::Converted { referral_id, .. } => Some(*referral_id),
             EventOutcome::Duplicate | EventOutcome::Recorded => None,
         };
-        crate::audit::append(conn, &success(entry, referral, now).entry, now)?;
+        crate::audit::append(conn, &success(entry, referral), now)?;
     }
     Ok(outcome)
 }
 
-fn success(entry: &NewAuditEntry, referral: Option<ReferralId>, now: DateTime<Utc>) -> AuditRow {
+/// The caller's audit row with outcome `success`, naming the referral when it did not name
+/// a resource itself.
+fn success(entry: &NewAuditEntry, referral: Option<ReferralId>) -> NewAuditEntry {
     let mut entry = entry.clone();
     entry.outcome = "success".into();
     if entry.resource_id.is_none() {
         entry.resource_id = referral.map(|id| id.to_string());
     }
-    AuditRow {
-        id: crate::conn::new_row_id(),
-        entry,
-        created_at: now.trunc_subsecs(6),
-    }
-}
-
-/// An audit row written with the conversion.
-struct AuditRow {
-    id: uuid::Uuid,
-    entry: NewAuditEntry,
-    created_at: DateTime<Utc>,
+    entry
 }
 
 /// Records the event (once: by its id) and reads what a conversion decides on, taking the
@@ -462,7 +453,8 @@ struct ConversionWrites {
     /// The referrer reward this conversion carries.
     reward: Option<Grant>,
     interaction_id: uuid::Uuid,
-    audit: Option<AuditRow>,
+    /// The caller's audit row, written with the conversion.
+    audit: Option<NewAuditEntry>,
 }
 
 /// The domain's decision on the facts; `None` when the referral cannot convert.
@@ -620,7 +612,7 @@ fn apply_by_statements(
         }
     }
     if let Some(audit) = &writes.audit {
-        crate::audit::append(conn, &audit.entry, audit.created_at)?;
+        crate::audit::append(conn, audit, now)?;
     }
     Ok(true)
 }
@@ -665,16 +657,17 @@ fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
         });
     let audit = writes.audit.as_ref().map(|a| {
         json!({
-            "id": a.id,
-            "actor_id": a.entry.actor_id,
-            "actor_role": a.entry.actor_role,
-            "action": a.entry.action,
-            "resource_type": a.entry.resource_type,
-            "resource_id": a.entry.resource_id,
-            "outcome": a.entry.outcome,
-            "ip_address": a.entry.ip_address.map(|ip| ip.to_string()),
-            "user_agent": a.entry.user_agent,
-            "created_at": a.created_at,
+            // As `audit::append` writes it: a new id, the time to the microsecond.
+            "id": crate::conn::new_row_id(),
+            "actor_id": a.actor_id,
+            "actor_role": a.actor_role,
+            "action": a.action,
+            "resource_type": a.resource_type,
+            "resource_id": a.resource_id,
+            "outcome": a.outcome,
+            "ip_address": a.ip_address.map(|ip| ip.to_string()),
+            "user_agent": a.user_agent,
+            "created_at": writes.now.trunc_subsecs(6),
         })
     });
     json!({
