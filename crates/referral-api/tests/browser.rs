@@ -137,6 +137,23 @@ async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+/// Waits (up to 10 s) until the text of `css` is `expected`: for text a script sets after a
+/// promise settles, such as the copy button's "Link copied".
+async fn wait_for_text(client: &Client, css: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let text = text_of(client, css).await;
+        if text == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{css} says {text:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Clicks `css` and waits until the browser has left `from` (a form post or a link).
 async fn click_away(client: &Client, css: &str) {
     let from = client.current_url().await.unwrap();
@@ -315,7 +332,8 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
         "no PHI in {path}"
     );
     click(&client, "#copy-link").await;
-    assert_eq!(text_of(&client, ".copied").await, "Link copied");
+    // The page writes to the clipboard first and says so when that promise settles.
+    wait_for_text(&client, ".copied", "Link copied").await;
     camera.shoot(&client, "patient-referral-link").await;
     let referral_page = client.current_url().await.unwrap();
     sign_out(&client).await;
