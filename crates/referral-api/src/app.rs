@@ -180,43 +180,55 @@ fn spawn_click_flush(state: Arc<AppState>) {
     });
 }
 
-/// How often unchained audit rows are sealed into the hash chain.
-const AUDIT_SEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often unchained audit rows are sealed into the hash chain, and queued conversions
+/// added to the referrers' totals.
+const EVERY_SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Seals the audit rows written since the last round, every [`AUDIT_SEAL_EVERY`]. Every
-/// instance runs it; the chain head's lock makes them take turns.
-fn spawn_audit_sealer(state: Arc<AppState>) {
+/// Every [`EVERY_SECOND`], off the executor: seals the audit rows written since the last
+/// round (every instance runs it; the chain head's lock makes them take turns), and adds
+/// the conversions queued since to `referrer_stats` (reads fold them too, so this only
+/// keeps the queue short).
+fn spawn_every_second(state: Arc<AppState>) {
     actix_web::rt::spawn(async move {
-        let mut ticker = actix_web::rt::time::interval(AUDIT_SEAL_EVERY);
+        let mut ticker = actix_web::rt::time::interval(EVERY_SECOND);
         loop {
             ticker.tick().await;
             let state = state.clone();
-            let sealed = web::block(move || {
-                referral_store::with_connection(&state.pool, |conn| {
+            let done = web::block(move || {
+                let sealed = referral_store::with_connection(&state.pool, |conn| {
                     referral_store::audit::seal_all(conn, &state.audit_key)
-                })
+                });
+                let folded = referral_store::with_connection(
+                    &state.pool,
+                    referral_store::rollups::fold_referrer_conversions,
+                );
+                (sealed, folded)
             })
             .await;
-            match sealed {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "audit rows not sealed; next round retries")
+            match done {
+                Ok((sealed, folded)) => {
+                    if let Err(e) = sealed {
+                        tracing::warn!(error = %e, "audit rows not sealed; next round retries");
+                    }
+                    if let Err(e) = folded {
+                        tracing::warn!(error = %e, "queued conversions not added to the referrers' totals; next round retries");
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "audit sealing failed"),
+                Err(e) => tracing::warn!(error = %e, "audit sealing and rollup fold failed"),
             }
         }
     });
 }
 
-/// Starts the HTTP server on `listener` (with the click counter's flush and the audit
-/// sealer).
+/// Starts the HTTP server on `listener` (with the click counter's flush, the audit sealer
+/// and the referrer totals' fold).
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let state = web::Data::from(service.state);
     spawn_click_flush(state.clone().into_inner());
-    spawn_audit_sealer(state.clone().into_inner());
+    spawn_every_second(state.clone().into_inner());
     let keys = web::Data::new(service.keys);
     let args = service.args;
     let backend = InMemoryBackend::builder().build();

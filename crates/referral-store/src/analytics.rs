@@ -1,5 +1,6 @@
 //! Figures for the provider dashboard, read from the rollups (`referral_daily_stats`,
-//! `referrer_stats`) that every change keeps current, so a dashboard over a million
+//! `referrer_stats`, with the conversions still queued for it folded in first) that every
+//! change keeps current, so a dashboard over a million
 //! referrals reads a few thousand small rows. Only counts, money and ids leave this module:
 //! no PHI.
 //!
@@ -499,6 +500,8 @@ fn top_referrers(
     limit: i64,
 ) -> Result<Vec<TopReferrer>, StoreError> {
     if filter.is_all_time() {
+        // The conversions still queued for referrer_stats first, so the list is exact.
+        crate::rollups::fold_referrer_conversions(conn)?;
         let program = filter.program_id.map_or(ALL_PROGRAMS, |p| p.as_uuid());
         let rows: Vec<(DbUuid, i64, i64)> = referrer_stats::table
             .filter(referrer_stats::program_id.eq(DbUuid(program)))

@@ -587,7 +587,7 @@ fn apply_by_statements(
         };
     }
     rollups::bump(conn, &writes.cohort, writes.delta)?;
-    rollups::bump_referrer(conn, &writes.cohort, 0, 1)?;
+    rollups::queue_referrer_conversion(conn, writes.interaction_id, &writes.cohort)?;
     referrals::insert_interaction(
         conn,
         writes.interaction_id,

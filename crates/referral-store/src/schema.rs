@@ -217,6 +217,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referrer_stats_pending (id) {
+        id -> PortableUuid,
+        program_id -> PortableUuid,
+        referrer_id -> PortableUuid,
+    }
+}
+
+diesel::table! {
     audit_chain_head (id) {
         id -> SmallInt,
         last_seq -> BigInt,
@@ -273,6 +284,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_chain_head,
     referral_daily_stats,
     referrer_stats,
+    referrer_stats_pending,
     outbox,
     processed_events,
     suppressions,

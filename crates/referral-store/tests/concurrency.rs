@@ -329,3 +329,82 @@ both_databases!(
         }
     }
 );
+
+/// Rows still queued for `referrer_stats`.
+fn queued(conn: &mut referral_store::DbConnection) -> i64 {
+    use diesel::prelude::*;
+    use referral_store::schema::referrer_stats_pending as pending;
+    match conn {
+        referral_store::DbConnection::Pg(c) => pending::table.count().get_result(c).unwrap(),
+        referral_store::DbConnection::Sqlite(c) => pending::table.count().get_result(c).unwrap(),
+    }
+}
+
+both_databases!(
+    folds_running_at_once_count_each_queued_conversion_once,
+    |db: &TestDb| {
+        use referral_store::analytics::{self, AnalyticsFilter};
+        use referral_store::rollups;
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let policy = InducementPolicy {
+            annual_cap_per_patient: referral_domain::Money::parse("10000").unwrap(),
+            ..InducementPolicy::default()
+        };
+        for i in 0..12 {
+            let email = format!("friend{i}@example.com");
+            let referral = refer(&mut conn, &alice, &program, &email);
+            let friend = register(&mut conn, &referral, &email).patient;
+            let event = consultation(&friend);
+            let outcome = events::record_consultation(&mut conn, &event, &policy, t0(), None);
+            assert!(matches!(outcome, Ok(EventOutcome::Converted { .. })));
+        }
+        assert_eq!(
+            queued(&mut conn),
+            12,
+            "each conversion queued its referrer's count"
+        );
+        drop(conn);
+
+        let folded = together(db, 4, |_, conn| {
+            rollups::fold_referrer_conversions(conn).unwrap()
+        });
+        assert_eq!(folded.iter().sum::<usize>(), 12, "{folded:?}");
+
+        let mut conn = db.conn();
+        assert_eq!(queued(&mut conn), 0);
+        let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+        assert_eq!(all.top_referrers.len(), 1);
+        assert_eq!(all.top_referrers[0].converted, 12);
+        assert_eq!(all.top_referrers[0].referrals, 12);
+        let one = analytics::summary(
+            &mut conn,
+            &AnalyticsFilter {
+                program_id: Some(program.id),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(one.top_referrers[0].converted, 12);
+    }
+);
+
+both_databases!(
+    a_read_of_the_top_referrers_counts_conversions_still_queued,
+    |db: &TestDb| {
+        use referral_store::analytics::{self, AnalyticsFilter};
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let event = consultation(&bob);
+        events::record_consultation(&mut conn, &event, &InducementPolicy::default(), t0(), None)
+            .unwrap();
+        assert_eq!(queued(&mut conn), 1);
+        let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+        assert_eq!(all.top_referrers[0].converted, 1, "folded before the read");
+        assert_eq!(queued(&mut conn), 0);
+    }
+);

@@ -97,3 +97,12 @@ pub fn register(conn: &mut DbConnection, referral: &Referral, email: &str) -> Re
     )
     .unwrap()
 }
+
+/// A new consultation of `patient`, now.
+pub fn consultation(patient: &Patient) -> referral_store::events::ConsultationEvent {
+    referral_store::events::ConsultationEvent {
+        patient_id: patient.id,
+        consultation_id: referral_domain::ConsultationId::new_random(),
+        occurred_at: None,
+    }
+}
