@@ -39,10 +39,12 @@ pg_isready -h "$PGHOST" -q || { echo "bench: PostgreSQL is not reachable at $PGH
 echo "bench: building the release binary"
 cargo build --release -q -p referral-api
 
-# Every run converts registered referrals (ours, and pgbench's): about 40,000 of them. The three
-# pools below need 90,000 unconverted ones, or the runs would update rows that are already
-# converted and measure nothing; a database that has run out is seeded again.
-REGISTERED_NEEDED=90000
+# Every run converts registered referrals (ours, and pgbench's), each once. The three pools
+# below need 145,000 unconverted ones, or the runs would update rows that are already converted
+# and measure nothing; a database that has run out is seeded again (a fresh seed holds about
+# 200,000, so most runs seed again: about 3 minutes).
+OURS_N=50000 BARE_N=70000 FULL_N=25000
+REGISTERED_NEEDED=$((OURS_N + BARE_N + FULL_N))
 if psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
   left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'registered'")
   if [ "$left" -lt "$REGISTERED_NEEDED" ]; then
@@ -54,7 +56,9 @@ if ! psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB
   psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_DB"
   "$BIN" seed-demo --referrals "$PG_N" --database-url "$PG_URL" --jwt-secret "$SECRET"
 fi
-psql -q "$PG_URL" -c "VACUUM ANALYZE"
+# A checkpoint after the seed and the vacuum, so that the runs do not start in the train of
+# checkpoints that writing a fresh database sets off.
+psql -q "$PG_URL" -c "VACUUM ANALYZE" -c "CHECKPOINT"
 
 SERVER_PID=
 stop_server() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; fi; }
@@ -68,6 +72,12 @@ start_server() { # url
 }
 rss_peak_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"; }
 
+# The referral whose conversion is captured below (its program pays the referrer at once,
+# so the conversion writes a ledger row). Chosen first and kept out of the samples: a pool
+# that held it would convert it a second time.
+CAPTURE_PATIENT=$(psql -qtA "$PG_URL" -c "SELECT r.referee_patient_id FROM referrals r JOIN referral_programs p ON p.id = r.program_id WHERE r.status = 'registered' AND p.reward_threshold = 1 AND p.referrer_reward_type IS NOT NULL ORDER BY r.created_at DESC LIMIT 1")
+[ -n "$CAPTURE_PATIENT" ] || { echo "bench: no registered referral in a program that pays the referrer at once" >&2; exit 1; }
+
 # Samples: codes to click, pending codes to register, registered referees to convert (our
 # half and pgbench's half), referrers to refer from.
 echo "bench: drawing samples"
@@ -75,17 +85,19 @@ echo "bench: drawing samples"
 # next to others on the same page and make the click counter's updates collide there.
 psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals TABLESAMPLE BERNOULLI (2) LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
 psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' ORDER BY random() LIMIT 40000" >"$BENCH_SAMPLES/pending.txt"
-psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id FROM referrals WHERE status = 'registered' ORDER BY random() LIMIT 90000" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
+psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id, referrer_id FROM referrals WHERE status = 'registered' AND referee_patient_id <> '$CAPTURE_PATIENT' ORDER BY random() LIMIT $REGISTERED_NEEDED" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
 # Three disjoint pools: our conversions, pgbench's bare update + ledger row, and pgbench
 # replaying every statement of a conversion.
-head -n 30000 "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f2 >"$BENCH_SAMPLES/registered.txt"
-sed -n '30001,70000p' "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1 >"$BENCH_SAMPLES/registered_pgbench.txt"
-tail -n +70001 "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1 >"$BENCH_SAMPLES/registered_full.txt"
+head -n "$OURS_N" "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f2 >"$BENCH_SAMPLES/registered.txt"
+sed -n "$((OURS_N + 1)),$((OURS_N + BARE_N))p" "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1,3 >"$BENCH_SAMPLES/registered_pgbench.txt"
+tail -n +$((OURS_N + BARE_N + 1)) "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1 >"$BENCH_SAMPLES/registered_full.txt"
 VIRAL=$(head -n 1 "$BENCH_SAMPLES/codes.txt")
 psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_codes" -c "CREATE TABLE bench_codes (n serial PRIMARY KEY, code text NOT NULL)" \
   -c "\\copy bench_codes (code) FROM '$BENCH_SAMPLES/codes.txt'"
-psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_registered" -c "CREATE TABLE bench_registered (n serial PRIMARY KEY, id uuid NOT NULL)" \
-  -c "\\copy bench_registered (id) FROM '$BENCH_SAMPLES/registered_pgbench.txt'"
+psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_registered" -c "DROP SEQUENCE IF EXISTS bench_registered_seq" \
+  -c "CREATE TABLE bench_registered (n serial PRIMARY KEY, id uuid NOT NULL, referrer uuid NOT NULL)" \
+  -c "\\copy bench_registered (id, referrer) FROM '$BENCH_SAMPLES/registered_pgbench.txt' WITH (DELIMITER ' ')" \
+  -c "CREATE SEQUENCE bench_registered_seq"
 psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_conv" -c "DROP SEQUENCE IF EXISTS bench_conv_seq" \
   -c "CREATE TABLE bench_conv (n serial PRIMARY KEY, id uuid NOT NULL)" \
   -c "\\copy bench_conv (id) FROM '$BENCH_SAMPLES/registered_full.txt'" \
@@ -93,7 +105,6 @@ psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_conv" -c "DROP SEQUENCE IF EXIS
   -c "UPDATE bench_conv b SET referee = r.referee_patient_id, referrer = r.referrer_id, program = r.program_id, day = to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), variant = coalesce(r.variant, '') FROM referrals r WHERE r.id = b.id" \
   -c "CREATE SEQUENCE bench_conv_seq"
 CODES_N=$(wc -l <"$BENCH_SAMPLES/codes.txt")
-REG_N=$(wc -l <"$BENCH_SAMPLES/registered_pgbench.txt")
 ADMIN=$("$BIN" dev-token --role admin --sub 11111111-1111-4111-8111-111111111111 --jwt-secret "$SECRET")
 export BENCH_ADMIN_TOKEN="$ADMIN"
 # Referrals are created in the program without a per-patient limit, so that the run measures
@@ -110,7 +121,6 @@ psql -qtA "$PG_URL" -c "SELECT id, email FROM patients WHERE email LIKE 'referre
 
 # The statements of one click and one conversion, from the statement log. The conversion is
 # of a referral whose program pays the referrer at once (threshold 1), so it writes a ledger row.
-CAPTURE_PATIENT=$(psql -qtA "$PG_URL" -c "SELECT r.referee_patient_id FROM referrals r JOIN referral_programs p ON p.id = r.program_id WHERE r.status = 'registered' AND p.reward_threshold = 1 AND p.referrer_reward_type IS NOT NULL ORDER BY r.created_at DESC LIMIT 1")
 echo "bench: capturing the SQL of a click and a conversion from PostgreSQL's statement log"
 # auto_explain logs the statements the conversion's functions run, with their text.
 psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB SET log_statement = 'all'" \
@@ -151,8 +161,9 @@ run_wrk() { # label, then wrk arguments
 run_pgbench() { # label script
   local out parsed
   rm -f target/bench/pgbench_log.*
-  out=$(pgbench -n -M prepared -c "$CONNS" -j "$BENCH_THREADS" -T "$DURATION" -D codes="$CODES_N" -D pool="$REG_N" \
-    -l --log-prefix=target/bench/pgbench_log -f "$2" "$PG_URL" 2>&1)
+  out=$(pgbench -n -M prepared -c "$CONNS" -j "$BENCH_THREADS" -T "$DURATION" -D codes="$CODES_N" \
+    -l --log-prefix=target/bench/pgbench_log -f "$2" "$PG_URL" 2>&1) ||
+    { printf '%s\n' "$out" | tail -20 >&2; echo "bench: pgbench $1 failed" >&2; exit 1; }
   parsed=$(printf '%s\n' "$out" | python3 bench/parse_pgbench.py)
   echo "bench: pgbench $1: $parsed"
   ROWS+=("pgbench: $1|$parsed|")
@@ -172,6 +183,12 @@ run_wrk "postgres: public get by code" -s bench/wrk/get_code.lua "$BASE"
 run_wrk "postgres: create referral" -s bench/wrk/create.lua "$BASE"
 run_wrk "postgres: registration" -s bench/wrk/register.lua "$BASE"
 run_wrk "postgres: consultation event (conversion)" -s bench/wrk/consultation.lua "$BASE"
+# Each thread's measured run takes the first half of its share of the pool: beyond it, the
+# requests would meet referees converted already (a cheaper answer) and the rate would lie.
+CONVERTED=$(python3 -c "import sys; print(int(float(sys.argv[1].split('|')[1]) * $DURATION))" "${ROWS[-1]}")
+if [ "$CONVERTED" -gt $((OURS_N / 2)) ]; then
+  echo "bench: $CONVERTED conversions outran the pool of $((OURS_N / 2)); raise OURS_N" >&2; exit 1
+fi
 run_pgbench "bare status update + ledger row" target/bench/pgbench-conversion.sql
 # Not a target: every statement of our conversion replayed by pgbench, which separates the
 # service's own cost from the database work the conversion does.

@@ -110,7 +110,15 @@ if writes.get("reward") is None:
 inner = nested(event_from, end)
 update = next(q for q in inner if q.lstrip().startswith("UPDATE referrals SET") and "'converted'" in q)
 ledger = next(q for q in inner if q.lstrip().startswith("INSERT INTO referral_rewards"))
-REFERRAL = "(SELECT id FROM bench_registered WHERE n = :n)"
+# Each transaction converts a referral of its own, drawn in order from bench_registered: the
+# status update takes the next one (a random draw would repeat referrals, and an update of an
+# already converted one changes nothing), the ledger row goes to that referral and its
+# referrer. Scalar subqueries, so that the sequence is read once and the index is used.
+NEXT = "(SELECT nextval('bench_registered_seq'))"
+SAME = "(SELECT currval('bench_registered_seq'))"
+REFERRAL = f"(SELECT id FROM bench_registered WHERE n = {NEXT})"
+LEDGER_REFERRAL = f"(SELECT id FROM bench_registered WHERE n = {SAME})"
+LEDGER_REFERRER = f"(SELECT referrer FROM bench_registered WHERE n = {SAME})"
 TIMES = {"converted_at", "now", "reward_created_at"}
 
 
@@ -129,14 +137,16 @@ def literal(value):
     return text
 
 
-def bind_function(sql, fresh_reward_id):
-    """The function's statement with its variables (v_x, w->>'x', r->>'x') as values."""
+def bind_function(sql, referral):
+    """The function's statement with its variables (v_x, w->>'x', r->>'x') as values;
+    `referral` is the expression that names the referral."""
     reward = writes["reward"]
 
     def reward_field(m):
         key = m.group(1)
-        # Unique per (referral, party): a distinct party keeps repeated draws legal.
-        return "('b' || :p)" if key == "party" else literal(reward.get(key))
+        if key == "patient_id":
+            return LEDGER_REFERRER
+        return literal(reward.get(key))
 
     sql = re.sub(r"r->>'(\w+)'", reward_field, sql)
     sql = re.sub(r"w->>'(\w+)'", lambda m: literal(writes.get(m.group(1))), sql)
@@ -144,9 +154,9 @@ def bind_function(sql, fresh_reward_id):
     def variable(m):
         name = m.group(1)
         if name == "referral_id":
-            return REFERRAL
+            return referral
         if name == "reward_id":
-            return "gen_random_uuid()" if fresh_reward_id else literal(reward["id"])
+            return "gen_random_uuid()" if referral == LEDGER_REFERRAL else literal(reward["id"])
         if name in TIMES:
             return "now()"
         if name in writes:
@@ -158,9 +168,9 @@ def bind_function(sql, fresh_reward_id):
 
 lines = ["-- A conversion's status update and ledger row: the statements referral_conversion_apply",
          "-- runs for them, from auto_explain's log.",
-         "\\set n random(1, :pool)", "\\set p random(1, 999999999)", "BEGIN;",
-         bind_function(update.strip(), False) + ";",
-         bind_function(ledger.strip(), True) + ";",
+         "BEGIN;",
+         bind_function(update.strip(), REFERRAL) + ";",
+         bind_function(ledger.strip(), LEDGER_REFERRAL) + ";",
          "COMMIT;"]
 open(f"{out}/pgbench-conversion.sql", "w").write("\n".join(lines) + "\n")
 print(f"pgbench scripts written to {out} (click: {len(click)} statements logged, conversion: {len(event)}, "
