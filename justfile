@@ -22,8 +22,9 @@ explain:
     psql "${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" -f docs/explain.sql
 
 # Benchmarks (release build; see docs/performance.md and docs/scaling.md). Seeds 1,000,000
-# referrals into PostgreSQL once (kept as database bench_analytics_1000000) and 100,000 into
-# SQLite, times the analytics endpoints, then loads the hot paths with wrk against pgbench.
+# referrals into PostgreSQL (kept as database bench_analytics_1000000, and seeded again once
+# the conversion runs have used up its registered referrals, which is most runs) and 100,000
+# into SQLite, times the analytics endpoints, then loads the hot paths with wrk against pgbench.
 bench:
     bash bench/analytics.sh
     bash bench/load.sh
