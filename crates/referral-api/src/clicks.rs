@@ -1,14 +1,22 @@
-//! Click counting in batches. A click request writes only its interaction row (one
-//! statement); the clicks are counted here and added to the referrals every few hundred
-//! milliseconds, so a code shared by thousands of people at once does not make their clicks
-//! queue on one row. The interaction rows remain the record: a count lost with a crashed
-//! process can be recomputed from them.
+//! Clicks in batches.
+//!
+//! - **Counting.** A click request writes only its interaction row (one statement); the
+//!   clicks are counted here and added to the referrals every few hundred milliseconds, so a
+//!   code shared by thousands of people at once does not make their clicks queue on one row.
+//!   The interaction rows remain the record: a count lost with a crashed process can be
+//!   recomputed from them.
+//! - **Rows on SQLite.** SQLite lets one writer in at a time, and sixteen clients each taking
+//!   the write lock for one row spend their time in SQLite's busy loop. On SQLite one thread
+//!   takes the clicks waiting and commits them together ([`ClickWriter`]); each request
+//!   still answers only after its own row is committed.
 
 use chrono::{DateTime, Utc};
-use referral_store::referrals::{self, ClickCount};
+use referral_domain::ReferralCode;
+use referral_store::referrals::{self, ClickCount, ClickToRecord};
 use referral_store::{Pool, StoreError};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
+use tokio::sync::oneshot;
 
 /// Clicks counted since the last flush, by code.
 #[derive(Debug, Default)]
@@ -75,5 +83,81 @@ impl ClickCounter {
             return Err(e);
         }
         Ok(taken.len())
+    }
+}
+
+/// The most clicks one SQLite transaction takes: enough for any burst of waiting requests,
+/// small enough that one group holds the write lock for milliseconds, not longer.
+const MAX_GROUP: usize = 256;
+
+/// A click waiting for [`ClickWriter`]'s thread, and where its answer goes.
+#[derive(Debug)]
+struct ClickJob {
+    click: ClickToRecord,
+    answer: oneshot::Sender<Result<ReferralCode, StoreError>>,
+}
+
+/// Writes click rows on SQLite in groups, on a thread of its own. See the module's head.
+#[derive(Debug)]
+pub struct ClickWriter {
+    jobs: mpsc::Sender<ClickJob>,
+}
+
+impl ClickWriter {
+    /// Starts the writer's thread; it ends when the writer is dropped.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn start(pool: Pool) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-clicks".into())
+            .spawn(move || write_groups(&pool, &queue))?;
+        Ok(Self { jobs })
+    }
+
+    /// Records `click` with whatever other clicks are waiting, and answers once its row is
+    /// committed: its code, or [`StoreError::NotFound`] for an unknown code.
+    ///
+    /// # Errors
+    /// As [`referrals::record_click`]; [`StoreError::Unavailable`] if the writer has stopped.
+    pub async fn record(&self, click: ClickToRecord) -> Result<ReferralCode, StoreError> {
+        let stopped = || StoreError::Unavailable("the click writer has stopped".into());
+        let (answer, answered) = oneshot::channel();
+        self.jobs
+            .send(ClickJob { click, answer })
+            .map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer's loop: waits for a click, takes every other click waiting (up to
+/// [`MAX_GROUP`]) and commits them in one transaction.
+fn write_groups(pool: &Pool, queue: &mpsc::Receiver<ClickJob>) {
+    while let Ok(first) = queue.recv() {
+        let (clicks, answers): (Vec<_>, Vec<_>) = std::iter::once(first)
+            .chain(queue.try_iter().take(MAX_GROUP - 1))
+            .map(|job| (job.click, job.answer))
+            .unzip();
+        match referral_store::with_connection(pool, |conn| referrals::record_clicks(conn, &clicks))
+        {
+            Ok(results) => {
+                for (answer, result) in answers.into_iter().zip(results) {
+                    // A request that went away no longer waits for its answer.
+                    let _ = answer.send(result);
+                }
+            }
+            Err(e) => {
+                // Nothing of the group was written. One at a time, so that each click gets
+                // its own outcome and one that cannot be written does not fail the others.
+                tracing::warn!(error = %e, clicks = clicks.len(), "a group of clicks failed; writing them one by one");
+                for (answer, click) in answers.into_iter().zip(clicks) {
+                    let result = referral_store::with_connection(pool, |conn| {
+                        referrals::record_click(conn, &click.code, &click.origin, click.at)
+                    });
+                    let _ = answer.send(result);
+                }
+            }
+        }
     }
 }

@@ -3,12 +3,13 @@
 
 use crate::app::Service;
 use crate::auth::{dev_secret_path, load_or_create_dev_secret, JwtKeys};
+use crate::clicks::ClickWriter;
 use crate::config::ServeArgs;
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::links::LinkKeys;
 use crate::state::AppState;
 use referral_notify::{Notifier, NotifyError, Transport};
-use referral_store::{open_pool, run_migrations, DatabaseUrl, StoreError};
+use referral_store::{open_pool, run_migrations, BackendKind, DatabaseUrl, StoreError};
 use std::sync::Arc;
 
 /// Why the service could not start.
@@ -166,6 +167,10 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         tracing::warn!("demo sign-in is on with a real token secret: anyone can sign in as the demo admin; never do this in production");
     }
     let links = LinkKeys::new(secret.as_bytes());
+    let click_writer = match DatabaseUrl::parse(&args.database_url)?.kind() {
+        BackendKind::Sqlite => Some(ClickWriter::start(pool.clone())?),
+        BackendKind::Postgres => None,
+    };
     let state = Arc::new(AppState {
         pool: pool.clone(),
         policy: args.policy(),
@@ -174,6 +179,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         links: links.clone(),
         audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
         clicks: crate::clicks::ClickCounter::default(),
+        click_writer,
         demo_sign_in,
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);

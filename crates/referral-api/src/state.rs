@@ -5,8 +5,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use referral_domain::InducementPolicy;
+use referral_domain::{InducementPolicy, ReferralCode};
 use referral_store::audit::{self, NewAuditEntry};
+use referral_store::referrals::{self, ClickToRecord};
 use referral_store::{DbConnection, Pool};
 use ring::rand::SystemRandom;
 use std::future::{ready, Ready};
@@ -29,6 +30,9 @@ pub struct AppState {
     pub audit_key: audit::ChainKey,
     /// Clicks counted since the last flush.
     pub clicks: crate::clicks::ClickCounter,
+    /// On SQLite, the thread that commits click rows in groups; `None` on PostgreSQL, where
+    /// clicks write side by side.
+    pub click_writer: Option<crate::clicks::ClickWriter>,
     /// Whether the sign-in page offers the demo users.
     pub demo_sign_in: bool,
 }
@@ -55,6 +59,30 @@ impl AppState {
         web::block(move || referral_store::with_connection(&pool, work))
             .await
             .map_err(|_| ApiError::Internal)?
+    }
+
+    /// Records a click's interaction row (through the click writer on SQLite) and counts it.
+    ///
+    /// # Errors
+    /// `not_found` for an unknown code; store errors.
+    pub async fn record_click(&self, click: ClickToRecord) -> Result<ReferralCode, ApiError> {
+        let at = click.at;
+        let code = match &self.click_writer {
+            Some(writer) => writer.record(click).await?,
+            None => {
+                self.db(move |conn| {
+                    Ok(referrals::record_click(
+                        conn,
+                        &click.code,
+                        &click.origin,
+                        click.at,
+                    )?)
+                })
+                .await?
+            }
+        };
+        self.clicks.add(code.to_string(), at);
+        Ok(code)
     }
 
     /// Runs `work` for an authenticated caller and appends the audit row of the attempt,

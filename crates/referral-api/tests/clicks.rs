@@ -22,6 +22,10 @@ both!(
                     for _ in 0..10 {
                         let r = app.get(None, &format!("/api/referrals/{code}/click"));
                         assert_eq!(r.status(), 302);
+                        // Unknown codes among them (on SQLite, in the same groups) are
+                        // refused alone and record nothing.
+                        let r = app.get(None, "/api/referrals/ZZZZZZ-ZZZZZZ-ZZZZZZ/click");
+                        assert_eq!(r.status(), 404);
                     }
                 });
             }

@@ -651,6 +651,41 @@ pub fn record_click(
     Ok(code)
 }
 
+/// One click to record with [`record_clicks`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClickToRecord {
+    /// The code as the visitor sent it.
+    pub code: String,
+    /// Where the click came from.
+    pub origin: RequestOrigin,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Records several clicks in **one write transaction**, each as [`record_click`] does: on
+/// SQLite, where writers take turns, a group of waiting clicks then costs one write lock and
+/// one commit instead of one each. Each click gets its own answer, in order: its code, or
+/// [`StoreError::NotFound`] for an unknown code, which does not stop the others.
+///
+/// # Errors
+/// A database error fails the whole group, and nothing of it is recorded.
+pub fn record_clicks(
+    conn: &mut DbConnection,
+    clicks: &[ClickToRecord],
+) -> Result<Vec<Result<ReferralCode, StoreError>>, StoreError> {
+    write_transaction(conn, |conn| {
+        clicks
+            .iter()
+            .map(
+                |click| match record_click(conn, &click.code, &click.origin, click.at) {
+                    Err(StoreError::NotFound) => Ok(Err(StoreError::NotFound)),
+                    other => other.map(Ok),
+                },
+            )
+            .collect()
+    })
+}
+
 /// Clicks counted on some codes since the last batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickCount {
@@ -662,44 +697,98 @@ pub struct ClickCount {
     pub last_clicked_at: DateTime<Utc>,
 }
 
+/// Codes read at once by [`add_clicks`]: well under SQLite's limit of bound parameters.
+const CLICK_CODES_PER_READ: usize = 500;
+
+/// What [`add_clicks`] reads of a clicked referral.
+#[derive(Queryable)]
+struct ClickedReferral {
+    code: String,
+    id: DbUuid,
+    clicks: i32,
+    program_id: DbUuid,
+    created_at: DbTime,
+    variant: Option<String>,
+    referrer_id: DbUuid,
+}
+
 /// Adds counted clicks to their referrals, in one transaction: an in-place increment (no
 /// indexed column changes, so PostgreSQL updates in place, HOT) and, for a referral's first
 /// clicks, the funnel's "clicked" step in the rollups. Unknown codes are skipped.
+///
+/// A batch holds thousands of codes when clicks are spread wide, and on SQLite it holds the
+/// write lock throughout: the referrals are read a few hundred codes at a time, each is
+/// updated by its key once, and the rollups get one upsert per cohort.
 ///
 /// # Errors
 /// Database errors (nothing is added then: the caller keeps the counts).
 pub fn add_clicks(conn: &mut DbConnection, counts: &[ClickCount]) -> Result<(), StoreError> {
     write_transaction(conn, |conn| {
-        for count in counts {
-            let target = referrals::table.filter(referrals::referral_code.eq(&count.code));
-            // The first clicks move the referral into "clicked"; the guard decides which
-            // batch was first, also between instances.
-            let first = diesel::update(target.filter(referrals::clicks.eq(0)))
-                .set((
+        let mut first_clicks: Vec<Cohort> = Vec::new();
+        for chunk in counts.chunks(CLICK_CODES_PER_READ) {
+            let codes: Vec<&str> = chunk.iter().map(|c| c.code.as_str()).collect();
+            let found: Vec<ClickedReferral> = referrals::table
+                .filter(referrals::referral_code.eq_any(&codes))
+                .select((
+                    referrals::referral_code,
+                    referrals::id,
+                    referrals::clicks,
+                    referrals::program_id,
+                    referrals::created_at,
+                    referrals::variant,
+                    referrals::referrer_id,
+                ))
+                .load(conn)?;
+            let by_code: std::collections::HashMap<&str, &ClickCount> =
+                chunk.iter().map(|c| (c.code.as_str(), c)).collect();
+            for referral in found {
+                let Some(count) = by_code.get(referral.code.as_str()) else {
+                    continue;
+                };
+                let add = (
                     referrals::clicks.eq(referrals::clicks + count.clicks),
                     referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
-                ))
-                .execute(conn)?
-                == 1;
-            if first {
-                let id: DbUuid = target.select(referrals::id).first(conn)?;
-                let cohort = Cohort::of(conn, ReferralId::from_uuid(id.0))?;
-                rollups::bump(
-                    conn,
-                    &cohort,
-                    Delta {
-                        clicked: 1,
-                        ..Delta::default()
-                    },
-                )?;
-            } else {
-                diesel::update(target)
-                    .set((
-                        referrals::clicks.eq(referrals::clicks + count.clicks),
-                        referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
-                    ))
-                    .execute(conn)?;
+                );
+                // The first clicks move the referral into "clicked"; the guard decides which
+                // batch was first, also between instances.
+                let first = referral.clicks == 0
+                    && diesel::update(
+                        referrals::table
+                            .find(referral.id)
+                            .filter(referrals::clicks.eq(0)),
+                    )
+                    .set(add)
+                    .execute(conn)?
+                        == 1;
+                if first {
+                    first_clicks.push(Cohort::new(
+                        referral.program_id,
+                        referral.created_at.0,
+                        referral.variant.as_deref(),
+                        referral.referrer_id,
+                    ));
+                } else {
+                    diesel::update(referrals::table.find(referral.id))
+                        .set(add)
+                        .execute(conn)?;
+                }
             }
+        }
+        first_clicks.sort_by(|a, b| {
+            (a.program_id.0, &a.day, &a.variant).cmp(&(b.program_id.0, &b.day, &b.variant))
+        });
+        for cohort in first_clicks.chunk_by(|a, b| {
+            (a.program_id, &a.day, &a.variant) == (b.program_id, &b.day, &b.variant)
+        }) {
+            let clicked = i64::try_from(cohort.len()).unwrap_or(i64::MAX);
+            rollups::bump(
+                conn,
+                &cohort[0],
+                Delta {
+                    clicked,
+                    ..Delta::default()
+                },
+            )?;
         }
         Ok(())
     })

@@ -310,6 +310,117 @@ both_databases!(
 );
 
 both_databases!(
+    counted_clicks_move_each_referral_into_clicked_once_per_cohort,
+    |db: &TestDb| {
+        use referral_store::analytics::{self, AnalyticsFilter};
+        let mut conn = db.conn();
+        let p1 = program(&mut conn, serde_json::json!({}));
+        let p2 = program(&mut conn, serde_json::json!({"name": "Other"}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let a = refer(&mut conn, &alice, &p1, "a@example.com");
+        let b = refer(&mut conn, &alice, &p1, "b@example.com");
+        let c = refer(&mut conn, &alice, &p2, "c@example.com");
+        let d = refer(&mut conn, &alice, &p1, "d@example.com");
+        let count = |r: &referrals::Referral, clicks: i32, minutes: i64| referrals::ClickCount {
+            code: r.referral_code.to_string(),
+            clicks,
+            last_clicked_at: t0() + Duration::minutes(minutes),
+        };
+        let unknown = referrals::ClickCount {
+            code: "ZZZZZZ-ZZZZZZ-ZZZZZZ".into(),
+            clicks: 9,
+            last_clicked_at: t0(),
+        };
+        referrals::add_clicks(
+            &mut conn,
+            &[
+                count(&a, 3, 1),
+                unknown.clone(),
+                count(&b, 1, 2),
+                count(&c, 2, 3),
+            ],
+        )
+        .unwrap();
+        // A later batch: more clicks on one already clicked, the first on another.
+        referrals::add_clicks(&mut conn, &[count(&a, 2, 4), count(&d, 1, 5), unknown]).unwrap();
+        for (referral, clicks, last) in [(&a, 5, 4), (&b, 1, 2), (&c, 2, 3), (&d, 1, 5)] {
+            let stored = referrals::get(&mut conn, referral.id, t0()).unwrap();
+            assert_eq!(stored.clicks, clicks);
+            assert_eq!(stored.last_clicked_at, Some(t0() + Duration::minutes(last)));
+        }
+        let funnel_clicked = |program_id| {
+            analytics::summary(
+                &mut db.conn(),
+                &AnalyticsFilter {
+                    program_id,
+                    ..AnalyticsFilter::default()
+                },
+            )
+            .unwrap()
+            .funnel
+            .clicked
+        };
+        assert_eq!(funnel_clicked(None), 4);
+        assert_eq!(funnel_clicked(Some(p1.id)), 3);
+        assert_eq!(funnel_clicked(Some(p2.id)), 1);
+    }
+);
+
+both_databases!(
+    a_group_of_clicks_answers_each_and_records_the_known_codes,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let first = refer(&mut conn, &alice, &program, "bob@example.com");
+        let second = refer(&mut conn, &alice, &program, "carol@example.com");
+        let click = |code: String, minutes: i64| referrals::ClickToRecord {
+            code,
+            origin: RequestOrigin {
+                source: Some("sms".into()),
+                ..RequestOrigin::default()
+            },
+            at: t0() + Duration::minutes(minutes),
+        };
+        let group = [
+            click(first.referral_code.to_string(), 1),
+            click("ZZZZZZ-ZZZZZZ-ZZZZZZ".into(), 2),
+            click(second.referral_code.to_string().to_lowercase(), 3),
+            click("garbage".into(), 4),
+            click(first.referral_code.to_string(), 5),
+        ];
+        let answers = referrals::record_clicks(&mut conn, &group).unwrap();
+        assert_eq!(answers.len(), 5);
+        assert_eq!(answers[0].as_ref().unwrap(), &first.referral_code);
+        assert!(matches!(answers[1], Err(StoreError::NotFound)));
+        assert_eq!(answers[2].as_ref().unwrap(), &second.referral_code);
+        assert!(matches!(answers[3], Err(StoreError::NotFound)));
+        assert_eq!(answers[4].as_ref().unwrap(), &first.referral_code);
+        let times = |id| {
+            referrals::interactions(&mut db.conn(), id)
+                .unwrap()
+                .into_iter()
+                .map(|i| (i.interaction_type, i.created_at))
+                .collect::<Vec<_>>()
+        };
+        let mut first_times = times(first.id);
+        first_times.sort_by_key(|(_, at)| *at);
+        assert_eq!(
+            first_times,
+            [
+                (InteractionType::Click, t0() + Duration::minutes(1)),
+                (InteractionType::Click, t0() + Duration::minutes(5))
+            ]
+        );
+        assert_eq!(
+            times(second.id),
+            [(InteractionType::Click, t0() + Duration::minutes(3))]
+        );
+        assert!(referrals::record_clicks(&mut conn, &[]).unwrap().is_empty());
+    }
+);
+
+both_databases!(
     registration_creates_the_patient_and_grants_the_referee_reward,
     |db: &TestDb| {
         let mut conn = db.conn();

@@ -8,7 +8,7 @@ use crate::views::{PublicReferralView, RegisterRequest, RegistrationView};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use referral_domain::{Email, PatientId, Phone, ReferralStatus};
-use referral_store::referrals::{self, Registrant, RequestOrigin};
+use referral_store::referrals::{self, ClickToRecord, Registrant, RequestOrigin};
 use referral_store::{programs, suppressions};
 
 /// What a code's landing page may show: no PHI of anyone.
@@ -70,16 +70,16 @@ pub async fn click(
             .ok()
             .and_then(|q| q.get("source").or(q.get("utm_source")).cloned())
             .map(|s| s.chars().take(100).collect());
-    let request_origin = RequestOrigin {
-        ip_address: origin.ip,
-        user_agent: origin.user_agent,
-        source,
+    let click = ClickToRecord {
+        code,
+        origin: RequestOrigin {
+            ip_address: origin.ip,
+            user_agent: origin.user_agent,
+            source,
+        },
+        at: now(),
     };
-    let at = now();
-    let code = state
-        .db(move |conn| Ok(referrals::record_click(conn, &code, &request_origin, at)?))
-        .await?;
-    state.clicks.add(code.to_string(), at);
+    let code = state.record_click(click).await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, state.share_url(&code.to_string())))
         .finish())
