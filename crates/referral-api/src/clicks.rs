@@ -147,6 +147,12 @@ fn write_groups(pool: &Pool, queue: &mpsc::Receiver<ClickJob>) {
                     let _ = answer.send(result);
                 }
             }
+            Err(StoreError::Unavailable(why)) => {
+                // No connection: trying each click again would wait the pool's timeout each.
+                for answer in answers {
+                    let _ = answer.send(Err(StoreError::Unavailable(why.clone())));
+                }
+            }
             Err(e) => {
                 // Nothing of the group was written. One at a time, so that each click gets
                 // its own outcome and one that cannot be written does not fail the others.
