@@ -190,11 +190,23 @@ pub(crate) fn bump_referrer(
             referrer_stats::converted.eq(converted_delta),
         )
     };
-    let rows = vec![row(cohort.program_id), row(DbUuid(ALL_PROGRAMS))];
+    add_to_referrer_rows(conn, &[row(cohort.program_id), row(DbUuid(ALL_PROGRAMS))])
+}
+
+/// One `referrer_stats` row to add to: referrer, program, referrals and conversions.
+type ReferrerRow = (
+    diesel::dsl::Eq<referrer_stats::referrer_id, DbUuid>,
+    diesel::dsl::Eq<referrer_stats::program_id, DbUuid>,
+    diesel::dsl::Eq<referrer_stats::referrals, i64>,
+    diesel::dsl::Eq<referrer_stats::converted, i64>,
+);
+
+/// Adds each row's counts to its `referrer_stats` row (creating it), in one statement.
+fn add_to_referrer_rows(conn: &mut DbConnection, rows: &[ReferrerRow]) -> Result<(), StoreError> {
     macro_rules! upsert {
         ($c:expr) => {
             diesel::insert_into(referrer_stats::table)
-                .values(&rows)
+                .values(rows)
                 .on_conflict((referrer_stats::program_id, referrer_stats::referrer_id))
                 .do_update()
                 .set((
@@ -305,23 +317,7 @@ fn fold_batch(conn: &mut DbConnection) -> Result<usize, StoreError> {
     let ids: Vec<DbUuid> = taken.iter().map(|(id, _, _)| *id).collect();
     // 4 parameters a row: chunks stay well under SQLite's limit of 32,766.
     for chunk in rows.chunks(1_000) {
-        macro_rules! upsert {
-            ($c:expr) => {
-                diesel::insert_into(referrer_stats::table)
-                    .values(chunk)
-                    .on_conflict((referrer_stats::program_id, referrer_stats::referrer_id))
-                    .do_update()
-                    .set(
-                        referrer_stats::converted
-                            .eq(referrer_stats::converted + excluded(referrer_stats::converted)),
-                    )
-                    .execute($c)
-            };
-        }
-        match conn {
-            DbConnection::Pg(c) => upsert!(c)?,
-            DbConnection::Sqlite(c) => upsert!(c)?,
-        };
+        add_to_referrer_rows(conn, chunk)?;
     }
     for chunk in ids.chunks(1_000) {
         let gone = pending::table.filter(pending::id.eq_any(chunk));
