@@ -343,7 +343,6 @@ fn queued(conn: &mut referral_store::DbConnection) -> i64 {
 both_databases!(
     folds_running_at_once_count_each_queued_conversion_once,
     |db: &TestDb| {
-        use referral_store::analytics::{self, AnalyticsFilter};
         use referral_store::rollups;
         let mut conn = db.conn();
         let program = program(&mut conn, serde_json::json!({}));
@@ -374,18 +373,11 @@ both_databases!(
 
         let mut conn = db.conn();
         assert_eq!(queued(&mut conn), 0);
-        let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+        let all = summary(&mut conn, None);
         assert_eq!(all.top_referrers.len(), 1);
         assert_eq!(all.top_referrers[0].converted, 12);
         assert_eq!(all.top_referrers[0].referrals, 12);
-        let one = analytics::summary(
-            &mut conn,
-            &AnalyticsFilter {
-                program_id: Some(program.id),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let one = summary(&mut conn, Some(program.id));
         assert_eq!(one.top_referrers[0].converted, 12);
     }
 );
@@ -393,7 +385,6 @@ both_databases!(
 both_databases!(
     a_read_of_the_top_referrers_counts_conversions_still_queued,
     |db: &TestDb| {
-        use referral_store::analytics::{self, AnalyticsFilter};
         let mut conn = db.conn();
         let program = program(&mut conn, serde_json::json!({}));
         let alice = patient(&mut conn, "alice@example.com");
@@ -403,7 +394,7 @@ both_databases!(
         events::record_consultation(&mut conn, &event, &InducementPolicy::default(), t0(), None)
             .unwrap();
         assert_eq!(queued(&mut conn), 1);
-        let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+        let all = summary(&mut conn, None);
         assert_eq!(all.top_referrers[0].converted, 1, "folded before the read");
         assert_eq!(queued(&mut conn), 0);
     }

@@ -312,7 +312,6 @@ both_databases!(
 both_databases!(
     counted_clicks_move_each_referral_into_clicked_once_per_cohort,
     |db: &TestDb| {
-        use referral_store::analytics::{self, AnalyticsFilter};
         let mut conn = db.conn();
         let p1 = program(&mut conn, serde_json::json!({}));
         let p2 = program(&mut conn, serde_json::json!({"name": "Other"}));
@@ -348,18 +347,7 @@ both_databases!(
             assert_eq!(stored.clicks, clicks);
             assert_eq!(stored.last_clicked_at, Some(t0() + Duration::minutes(last)));
         }
-        let funnel_clicked = |program_id| {
-            analytics::summary(
-                &mut db.conn(),
-                &AnalyticsFilter {
-                    program_id,
-                    ..AnalyticsFilter::default()
-                },
-            )
-            .unwrap()
-            .funnel
-            .clicked
-        };
+        let funnel_clicked = |program_id| summary(&mut db.conn(), program_id).funnel.clicked;
         assert_eq!(funnel_clicked(None), 4);
         assert_eq!(funnel_clicked(Some(p1.id)), 3);
         assert_eq!(funnel_clicked(Some(p2.id)), 1);
@@ -1203,7 +1191,7 @@ both_databases!(
         };
         events::record_consultation(&mut conn, &e, &policy, t0(), None).unwrap();
 
-        let all = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+        let all = summary(&mut conn, None);
         assert_eq!(all.total_referrals, 4);
         assert_eq!(all.converted, 2);
         assert_eq!(all.registered, 3);
@@ -1228,14 +1216,7 @@ both_databases!(
         assert_eq!(all.top_referrers.len(), 2);
         assert!(all.top_referrers.iter().all(|r| r.converted == 1));
 
-        let only_p1 = analytics::summary(
-            &mut conn,
-            &AnalyticsFilter {
-                program_id: Some(p1.id),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let only_p1 = summary(&mut conn, Some(p1.id));
         assert_eq!(only_p1.total_referrals, 3);
         assert_eq!(only_p1.conversion_rate, "33.33");
         let later = analytics::summary(

@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use referral_domain::{Email, InducementPolicy, PatientId, ProgramDraft, ProgramStatus};
+use referral_domain::{Email, InducementPolicy, PatientId, ProgramDraft, ProgramId, ProgramStatus};
 use referral_store::conn::DbConnection;
 use referral_store::patients::{self, Patient, PatientDetails};
 use referral_store::programs::{self, Program};
@@ -105,4 +105,19 @@ pub fn consultation(patient: &Patient) -> referral_store::events::ConsultationEv
         consultation_id: referral_domain::ConsultationId::new_random(),
         occurred_at: None,
     }
+}
+
+/// The all-time analytics, of one program or of all.
+pub fn summary(
+    conn: &mut DbConnection,
+    program_id: Option<ProgramId>,
+) -> referral_store::analytics::Analytics {
+    referral_store::analytics::summary(
+        conn,
+        &referral_store::analytics::AnalyticsFilter {
+            program_id,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
