@@ -716,64 +716,19 @@ struct ClickedReferral {
 /// indexed column changes, so PostgreSQL updates in place, HOT) and, for a referral's first
 /// clicks, the funnel's "clicked" step in the rollups. Unknown codes are skipped.
 ///
-/// A batch holds thousands of codes when clicks are spread wide, and on SQLite it holds the
-/// write lock throughout: the referrals are read a few hundred codes at a time, each is
-/// updated by its key once, and the rollups get one upsert per cohort.
+/// A batch holds thousands of codes when clicks are spread wide. PostgreSQL adds them all in
+/// one statement; SQLite, which holds the write lock throughout, reads the referrals a few
+/// hundred codes at a time and updates each by its key once. The rollups get one upsert per
+/// cohort.
 ///
 /// # Errors
 /// Database errors (nothing is added then: the caller keeps the counts).
 pub fn add_clicks(conn: &mut DbConnection, counts: &[ClickCount]) -> Result<(), StoreError> {
     write_transaction(conn, |conn| {
-        let mut first_clicks: Vec<Cohort> = Vec::new();
-        for chunk in counts.chunks(CLICK_CODES_PER_READ) {
-            let codes: Vec<&str> = chunk.iter().map(|c| c.code.as_str()).collect();
-            let found: Vec<ClickedReferral> = referrals::table
-                .filter(referrals::referral_code.eq_any(&codes))
-                .select((
-                    referrals::referral_code,
-                    referrals::id,
-                    referrals::clicks,
-                    referrals::program_id,
-                    referrals::created_at,
-                    referrals::variant,
-                    referrals::referrer_id,
-                ))
-                .load(conn)?;
-            let by_code: std::collections::HashMap<&str, &ClickCount> =
-                chunk.iter().map(|c| (c.code.as_str(), c)).collect();
-            for referral in found {
-                let Some(count) = by_code.get(referral.code.as_str()) else {
-                    continue;
-                };
-                let add = (
-                    referrals::clicks.eq(referrals::clicks + count.clicks),
-                    referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
-                );
-                // The first clicks move the referral into "clicked"; the guard decides which
-                // batch was first, also between instances.
-                let first = referral.clicks == 0
-                    && diesel::update(
-                        referrals::table
-                            .find(referral.id)
-                            .filter(referrals::clicks.eq(0)),
-                    )
-                    .set(add)
-                    .execute(conn)?
-                        == 1;
-                if first {
-                    first_clicks.push(Cohort::new(
-                        referral.program_id,
-                        referral.created_at.0,
-                        referral.variant.as_deref(),
-                        referral.referrer_id,
-                    ));
-                } else {
-                    diesel::update(referrals::table.find(referral.id))
-                        .set(add)
-                        .execute(conn)?;
-                }
-            }
-        }
+        let mut first_clicks = match conn {
+            DbConnection::Pg(c) => add_clicks_in_postgres(c, counts)?,
+            DbConnection::Sqlite(_) => add_clicks_by_key(conn, counts)?,
+        };
         first_clicks.sort_by(|a, b| {
             (a.program_id.0, &a.day, &a.variant).cmp(&(b.program_id.0, &b.day, &b.variant))
         });
@@ -792,6 +747,121 @@ pub fn add_clicks(conn: &mut DbConnection, counts: &[ClickCount]) -> Result<(), 
         }
         Ok(())
     })
+}
+
+/// A referral that [`add_clicks_in_postgres`] moved into "clicked".
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct FirstClicked {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    program_id: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    variant: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    referrer_id: uuid::Uuid,
+}
+
+/// The whole batch in one statement: one round trip and one plan instead of one update per
+/// code, which under clicks on uniform codes had cost the click path a third of its rate.
+/// The referrals whose count started at zero are the first clicks; the row lock decides
+/// which batch was first, also between instances. Codes go in sorted, so that two instances
+/// flushing at once lock their rows in the same order.
+fn add_clicks_in_postgres(
+    c: &mut diesel::PgConnection,
+    counts: &[ClickCount],
+) -> Result<Vec<Cohort>, StoreError> {
+    use diesel::sql_types::{Array, Int4, Text, Timestamptz};
+    let mut sorted: Vec<&ClickCount> = counts.iter().collect();
+    sorted.sort_by(|a, b| a.code.cmp(&b.code));
+    let codes: Vec<&str> = sorted.iter().map(|c| c.code.as_str()).collect();
+    let clicks: Vec<i32> = sorted.iter().map(|c| c.clicks).collect();
+    let last: Vec<DateTime<Utc>> = sorted.iter().map(|c| c.last_clicked_at).collect();
+    let first: Vec<FirstClicked> = diesel::sql_query(
+        "WITH added AS ( \
+           UPDATE referrals AS r \
+              SET clicks = r.clicks + u.clicks, last_clicked_at = u.last_clicked_at \
+             FROM unnest($1, $2, $3) AS u(code, clicks, last_clicked_at) \
+            WHERE r.referral_code = u.code \
+           RETURNING r.program_id, r.created_at, r.variant, r.referrer_id, \
+                     r.clicks = u.clicks AS first_click) \
+         SELECT program_id, created_at, variant, referrer_id FROM added WHERE first_click",
+    )
+    .bind::<Array<Text>, _>(codes)
+    .bind::<Array<Int4>, _>(clicks)
+    .bind::<Array<Timestamptz>, _>(last)
+    .load(c)?;
+    Ok(first
+        .into_iter()
+        .map(|f| {
+            Cohort::new(
+                DbUuid(f.program_id),
+                f.created_at,
+                f.variant.as_deref(),
+                DbUuid(f.referrer_id),
+            )
+        })
+        .collect())
+}
+
+/// SQLite's way: the referrals read [`CLICK_CODES_PER_READ`] codes at a time, each updated
+/// by its key once.
+fn add_clicks_by_key(
+    conn: &mut DbConnection,
+    counts: &[ClickCount],
+) -> Result<Vec<Cohort>, StoreError> {
+    let mut first_clicks: Vec<Cohort> = Vec::new();
+    for chunk in counts.chunks(CLICK_CODES_PER_READ) {
+        let codes: Vec<&str> = chunk.iter().map(|c| c.code.as_str()).collect();
+        let found: Vec<ClickedReferral> = referrals::table
+            .filter(referrals::referral_code.eq_any(&codes))
+            .select((
+                referrals::referral_code,
+                referrals::id,
+                referrals::clicks,
+                referrals::program_id,
+                referrals::created_at,
+                referrals::variant,
+                referrals::referrer_id,
+            ))
+            .load(conn)?;
+        let by_code: std::collections::HashMap<&str, &ClickCount> =
+            chunk.iter().map(|c| (c.code.as_str(), c)).collect();
+        for referral in found {
+            let Some(count) = by_code.get(referral.code.as_str()) else {
+                continue;
+            };
+            let add = (
+                referrals::clicks.eq(referrals::clicks + count.clicks),
+                referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
+            );
+            // The first clicks move the referral into "clicked"; the guard decides which
+            // batch was first.
+            let first = referral.clicks == 0
+                && diesel::update(
+                    referrals::table
+                        .find(referral.id)
+                        .filter(referrals::clicks.eq(0)),
+                )
+                .set(add)
+                .execute(conn)?
+                    == 1;
+            if first {
+                first_clicks.push(Cohort::new(
+                    referral.program_id,
+                    referral.created_at.0,
+                    referral.variant.as_deref(),
+                    referral.referrer_id,
+                ));
+            } else {
+                diesel::update(referrals::table.find(referral.id))
+                    .set(add)
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(first_clicks)
 }
 
 /// Who registers with a code.

@@ -399,3 +399,44 @@ both_databases!(
         assert_eq!(queued(&mut conn), 0);
     }
 );
+
+both_databases!(
+    instances_flushing_the_same_codes_at_once_count_each_click_and_first_click_once,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let codes: Vec<String> = (0..30)
+            .map(|i| {
+                refer(&mut conn, &alice, &program, &format!("f{i}@example.com"))
+                    .referral_code
+                    .to_string()
+            })
+            .collect();
+        drop(conn);
+        // Six instances each counted two clicks on every code, in orders of their own.
+        let flushed = together(db, 6, |i, conn| {
+            let mut batch: Vec<referrals::ClickCount> = codes
+                .iter()
+                .map(|code| referrals::ClickCount {
+                    code: code.clone(),
+                    clicks: 2,
+                    last_clicked_at: t0(),
+                })
+                .collect();
+            batch.rotate_left(i * 5);
+            referrals::add_clicks(conn, &batch)
+        });
+        assert!(flushed.iter().all(Result::is_ok), "{flushed:?}");
+        let mut conn = db.conn();
+        for code in &codes {
+            let referral = referrals::find_by_code(&mut conn, code, t0()).unwrap();
+            assert_eq!(referral.clicks, 12, "every instance's clicks are added");
+        }
+        assert_eq!(
+            summary(&mut conn, None).funnel.clicked,
+            30,
+            "each referral enters \"clicked\" once"
+        );
+    }
+);
