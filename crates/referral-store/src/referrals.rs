@@ -700,7 +700,7 @@ pub struct ClickCount {
 /// Codes read at once by [`add_clicks`]: well under SQLite's limit of bound parameters.
 const CLICK_CODES_PER_READ: usize = 500;
 
-/// What [`add_clicks`] reads of a clicked referral.
+/// What [`add_clicks_by_key`] reads of a clicked referral.
 #[derive(Queryable)]
 struct ClickedReferral {
     code: String,
@@ -766,8 +766,9 @@ struct FirstClicked {
 /// The whole batch in one statement: one round trip and one plan instead of one update per
 /// code, which under clicks on uniform codes had cost the click path a third of its rate.
 /// The referrals whose count started at zero are the first clicks; the row lock decides
-/// which batch was first, also between instances. Codes go in sorted, so that two instances
-/// flushing at once lock their rows in the same order.
+/// which batch was first, also between instances. Codes go in sorted, so that instances
+/// flushing at once tend to lock their rows in the same order; should two still deadlock,
+/// PostgreSQL fails one and its instance keeps the counts for its next flush.
 fn add_clicks_in_postgres(
     c: &mut diesel::PgConnection,
     counts: &[ClickCount],
