@@ -232,10 +232,7 @@ both_databases!(
     one_event_delivered_five_times_converts_once,
     |db: &TestDb| {
         let mut conn = db.conn();
-        let program = program(&mut conn, serde_json::json!({}));
-        let alice = patient(&mut conn, "alice@example.com");
-        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
-        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let AliceReferredBob { alice, bob, .. } = alice_referred_bob(&mut conn);
         drop(conn);
         let event = ConsultationEvent {
             patient_id: bob.id,
@@ -386,10 +383,7 @@ both_databases!(
     a_read_of_the_top_referrers_counts_conversions_still_queued,
     |db: &TestDb| {
         let mut conn = db.conn();
-        let program = program(&mut conn, serde_json::json!({}));
-        let alice = patient(&mut conn, "alice@example.com");
-        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
-        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let AliceReferredBob { bob, .. } = alice_referred_bob(&mut conn);
         let event = consultation(&bob);
         events::record_consultation(&mut conn, &event, &InducementPolicy::default(), t0(), None)
             .unwrap();

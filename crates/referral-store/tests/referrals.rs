@@ -529,10 +529,12 @@ both_databases!(
     consultation_converts_once_and_earns_the_referrer_reward,
     |db: &TestDb| {
         let mut conn = db.conn();
-        let program = program(&mut conn, serde_json::json!({}));
-        let alice = patient(&mut conn, "alice@example.com");
-        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
-        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let AliceReferredBob {
+            alice,
+            referral,
+            bob,
+            ..
+        } = alice_referred_bob(&mut conn);
         let policy = InducementPolicy::default();
         let consultation = ConsultationId::new_random();
         let event = ConsultationEvent {
@@ -618,10 +620,7 @@ both_databases!(
 
 both_databases!(unpaid_orders_do_not_convert, |db: &TestDb| {
     let mut conn = db.conn();
-    let program = program(&mut conn, serde_json::json!({}));
-    let alice = patient(&mut conn, "alice@example.com");
-    let referral = refer(&mut conn, &alice, &program, "bob@example.com");
-    let bob = register(&mut conn, &referral, "bob@example.com").patient;
+    let AliceReferredBob { referral, bob, .. } = alice_referred_bob(&mut conn);
     let policy = InducementPolicy::default();
     let free = OrderEvent {
         patient_id: bob.id,
@@ -1334,10 +1333,7 @@ both_databases!(
     |db: &TestDb| {
         use referral_store::audit::{self, AuditFilter, NewAuditEntry};
         let mut conn = db.conn();
-        let program = program(&mut conn, serde_json::json!({}));
-        let alice = patient(&mut conn, "alice@example.com");
-        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
-        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let AliceReferredBob { referral, bob, .. } = alice_referred_bob(&mut conn);
         let entry = NewAuditEntry {
             actor_id: Some(uuid::Uuid::new_v4()),
             actor_role: "service".into(),

@@ -98,6 +98,27 @@ pub fn register(conn: &mut DbConnection, referral: &Referral, email: &str) -> Re
     .unwrap()
 }
 
+/// The most common start: Alice refers Bob in a program with the defaults, and Bob registers.
+pub struct AliceReferredBob {
+    pub program: Program,
+    pub alice: Patient,
+    pub referral: Referral,
+    pub bob: Patient,
+}
+
+pub fn alice_referred_bob(conn: &mut DbConnection) -> AliceReferredBob {
+    let program = program(conn, serde_json::json!({}));
+    let alice = patient(conn, "alice@example.com");
+    let referral = refer(conn, &alice, &program, "bob@example.com");
+    let bob = register(conn, &referral, "bob@example.com").patient;
+    AliceReferredBob {
+        program,
+        alice,
+        referral,
+        bob,
+    }
+}
+
 /// A new consultation of `patient`, now.
 pub fn consultation(patient: &Patient) -> referral_store::events::ConsultationEvent {
     referral_store::events::ConsultationEvent {
