@@ -177,8 +177,10 @@ run_pgbench "the click's statements" target/bench/pgbench-click.sql
 run_wrk "postgres: click, one viral code" "$BASE/api/referrals/$VIRAL/click"
 sleep 1
 read -r UPD1 HOT1 <<<"$(hot_counts)"
-# HOT share of the click counter's updates (the statistics lag by up to a second).
-HOT=$(python3 -c "print(round(100.0 * ($HOT1 - $HOT0) / max($UPD1 - $UPD0, 1), 1))")
+# HOT share of the referral updates the clicks made (first clicks marked; the statistics lag
+# by up to a second). None at all is reported as such, not as 0%.
+UPDATES=$((UPD1 - UPD0))
+HOT=$(python3 -c "print(round(100.0 * ($HOT1 - $HOT0) / $UPDATES, 1) if $UPDATES else '')")
 run_wrk "postgres: public get by code" -s bench/wrk/get_code.lua "$BASE"
 run_wrk "postgres: create referral" -s bench/wrk/create.lua "$BASE"
 run_wrk "postgres: registration" -s bench/wrk/register.lua "$BASE"
@@ -212,5 +214,5 @@ RAW=$(python3 bench/sqlite_raw_click.py "$SQLITE_FILE" "$BENCH_SAMPLES/codes.txt
 echo "bench: raw sqlite click transactions: $RAW"
 ROWS+=("raw sqlite: the same insert, one transaction each|$RAW|")
 
-python3 bench/report.py "$RESULTS/load" "$HOT" "$LOCKED" "$DURATION" "${ROWS[@]}"
+python3 bench/report.py "$RESULTS/load" "$HOT" "$UPDATES" "$LOCKED" "$DURATION" "${ROWS[@]}"
 cat "$RESULTS/load.md"

@@ -159,10 +159,10 @@ pub struct Service {
     pub args: ServeArgs,
 }
 
-/// How often counted clicks are added to their referrals.
+/// How often the referrals behind clicked codes are marked as clicked.
 const CLICK_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Adds counted clicks to the referrals every [`CLICK_FLUSH_EVERY`], off the executor.
+/// Marks clicked referrals every [`CLICK_FLUSH_EVERY`], off the executor.
 fn spawn_click_flush(state: Arc<AppState>) {
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(CLICK_FLUSH_EVERY);
@@ -172,7 +172,7 @@ fn spawn_click_flush(state: Arc<AppState>) {
             match web::block(move || state.clicks.flush(&state.pool)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "click counts not flushed; kept for the next try");
+                    tracing::warn!(error = %e, "clicked codes not marked; kept for the next try");
                 }
                 Err(e) => tracing::warn!(error = %e, "click flush failed"),
             }

@@ -1,10 +1,11 @@
 //! Clicks in batches.
 //!
-//! - **Counting.** A click request writes only its interaction row (one statement); the
-//!   clicks are counted here and added to the referrals every few hundred milliseconds, so a
-//!   code shared by thousands of people at once does not make their clicks queue on one row.
-//!   The interaction rows remain the record: a count lost with a crashed process can be
-//!   recomputed from them.
+//! - **Counting.** A click request writes only its interaction row (one statement): the rows
+//!   are the count, read with the referral ([`referrals::click_tallies`]). What the referral
+//!   itself keeps, when it was first clicked (for the funnel), is marked here every few
+//!   hundred milliseconds for the codes clicked meanwhile; codes clicked before cost a lookup
+//!   and no write, and a code shared by thousands of people at once does not make their
+//!   clicks queue on one row.
 //! - **Rows on SQLite.** SQLite lets one writer in at a time, and sixteen clients each taking
 //!   the write lock for one row spend their time in SQLite's busy loop. On SQLite one thread
 //!   takes the clicks waiting and commits them together ([`ClickWriter`]); each request
@@ -12,35 +13,35 @@
 
 use chrono::{DateTime, Utc};
 use referral_domain::ReferralCode;
-use referral_store::referrals::{self, ClickCount, ClickToRecord};
+use referral_store::referrals::{self, ClickToRecord, ClickedCode};
 use referral_store::{Pool, StoreError};
 use std::collections::HashMap;
 use std::sync::{mpsc, Mutex};
 use tokio::sync::oneshot;
 
-/// Clicks counted since the last flush, by code.
+/// Codes clicked since the last flush, each with its earliest click meanwhile.
 #[derive(Debug, Default)]
-pub struct ClickCounter {
-    pending: Mutex<HashMap<String, (i32, DateTime<Utc>)>>,
-    /// Held for a whole flush, so that a flush returns only after every click counted
-    /// before it is stored, also when another flush had already taken them.
+pub struct ClickedCodes {
+    pending: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Held for a whole flush, so that a flush returns only after every click seen before it
+    /// is marked, also when another flush had already taken it.
     flushing: Mutex<()>,
 }
 
-impl ClickCounter {
-    /// Counts one click on `code` at `at`.
+impl ClickedCodes {
+    /// Notes a click on `code` at `at`.
     pub fn add(&self, code: String, at: DateTime<Utc>) {
         let mut pending = self
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = pending.entry(code).or_insert((0, at));
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = entry.1.max(at);
+        let first = pending.entry(code).or_insert(at);
+        *first = (*first).min(at);
     }
 
-    /// Adds the counted clicks to the referrals; returns how many codes. On failure the
-    /// counts are kept for the next flush.
+    /// Marks the referrals behind the codes clicked since the last flush as clicked
+    /// ([`referrals::mark_clicked`]); returns how many codes. On failure the codes are kept
+    /// for the next flush.
     ///
     /// # Errors
     /// Store errors.
@@ -49,17 +50,16 @@ impl ClickCounter {
             .flushing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let taken: Vec<ClickCount> = {
+        let taken: Vec<ClickedCode> = {
             let mut pending = self
                 .pending
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             pending
                 .drain()
-                .map(|(code, (clicks, last_clicked_at))| ClickCount {
+                .map(|(code, first_clicked_at)| ClickedCode {
                     code,
-                    clicks,
-                    last_clicked_at,
+                    first_clicked_at,
                 })
                 .collect()
         };
@@ -67,18 +67,10 @@ impl ClickCounter {
             return Ok(0);
         }
         let result =
-            referral_store::with_connection(pool, |conn| referrals::add_clicks(conn, &taken));
+            referral_store::with_connection(pool, |conn| referrals::mark_clicked(conn, &taken));
         if let Err(e) = result {
-            for count in taken {
-                let mut pending = self
-                    .pending
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let entry = pending
-                    .entry(count.code)
-                    .or_insert((0, count.last_clicked_at));
-                entry.0 = entry.0.saturating_add(count.clicks);
-                entry.1 = entry.1.max(count.last_clicked_at);
+            for clicked in taken {
+                self.add(clicked.code, clicked.first_clicked_at);
             }
             return Err(e);
         }

@@ -96,9 +96,9 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
         // actix-web stops gracefully on SIGTERM and SIGINT: in-flight requests finish.
         app::run(service, listener)?.await
     })?;
-    // Clicks counted since the last flush are added before the process goes.
+    // Codes clicked since the last flush are marked before the process goes.
     if let Err(e) = state.clicks.flush(&state.pool) {
-        tracing::warn!(error = %e, "the last click counts could not be added");
+        tracing::warn!(error = %e, "the last clicked codes could not be marked");
     }
     // And the last audit rows are linked into the chain.
     let sealed = state

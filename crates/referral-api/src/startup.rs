@@ -178,7 +178,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         rng: ring::rand::SystemRandom::new(),
         links: links.clone(),
         audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
-        clicks: crate::clicks::ClickCounter::default(),
+        clicks: crate::clicks::ClickedCodes::default(),
         click_writer,
         demo_sign_in,
     });

@@ -28,8 +28,8 @@ pub struct AppState {
     pub links: crate::links::LinkKeys,
     /// The audit chain's key.
     pub audit_key: audit::ChainKey,
-    /// Clicks counted since the last flush.
-    pub clicks: crate::clicks::ClickCounter,
+    /// Codes clicked since the last flush, to mark as clicked.
+    pub clicks: crate::clicks::ClickedCodes,
     /// On SQLite, the thread that commits click rows in groups; `None` on PostgreSQL, where
     /// clicks write side by side.
     pub click_writer: Option<crate::clicks::ClickWriter>,

@@ -5,13 +5,14 @@ use crate::error::FieldProblem;
 use crate::state::{AppState, AuditedResource};
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
-use referral_domain::{Demographics, ProgramDraft};
+use referral_domain::{Demographics, ProgramDraft, ReferralId};
 use referral_store::audit::AuditEntry;
 use referral_store::outbox::OutboxMessage;
 use referral_store::programs::Program;
-use referral_store::referrals::{Referral, Registration};
+use referral_store::referrals::{ClickTally, Referral, Registration};
 use referral_store::rewards::Reward;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::str::FromStr;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -323,7 +324,8 @@ pub struct ReferralView {
     pub referee_reward_status: String,
     pub referee_reward_redeemed_at: Option<DateTime<Utc>>,
     pub referee_reward_amount: Option<String>,
-    pub clicks: i32,
+    /// Clicks on its link, counted from the click rows as of the read.
+    pub clicks: i64,
     pub last_clicked_at: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -333,8 +335,8 @@ pub struct ReferralView {
 }
 
 impl ReferralView {
-    /// The view of `r`, with its share link on the patient site.
-    pub fn new(r: Referral, state: &AppState) -> Self {
+    /// The view of `r` with its clicks, and its share link on the patient site.
+    pub fn new(r: Referral, clicks: ClickTally, state: &AppState) -> Self {
         ReferralView {
             id: r.id.as_uuid(),
             referral_code: r.referral_code.to_string(),
@@ -359,8 +361,8 @@ impl ReferralView {
             referee_reward_status: r.referee_reward_status.to_string(),
             referee_reward_redeemed_at: r.referee_reward_redeemed_at,
             referee_reward_amount: text(&r.referee_reward_amount),
-            clicks: r.clicks,
-            last_clicked_at: r.last_clicked_at,
+            clicks: clicks.clicks,
+            last_clicked_at: clicks.last_clicked_at,
             expires_at: r.expires_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -452,11 +454,11 @@ pub struct RegistrationView {
 }
 
 impl RegistrationView {
-    /// The view of a registration.
-    pub fn new(r: Registration, state: &AppState) -> Self {
+    /// The view of a registration; `clicks` are its referral's.
+    pub fn new(r: Registration, clicks: ClickTally, state: &AppState) -> Self {
         RegistrationView {
             patient_id: r.patient.id.as_uuid(),
-            referral: ReferralView::new(r.referral, state),
+            referral: ReferralView::new(r.referral, clicks, state),
             referee_reward: r.referee_reward.map(RewardView::from),
         }
     }
@@ -492,13 +494,21 @@ list_type!(/// A page of notifications.
     NotificationList, NotificationView);
 
 impl ReferralList {
-    /// A page of referral views.
-    pub fn of(page: referral_store::page::Paged<Referral>, state: &AppState) -> Self {
+    /// A page of referral views, with their clicks (a referral missing from `clicks` has
+    /// none).
+    pub fn of(
+        page: referral_store::page::Paged<Referral>,
+        clicks: &HashMap<ReferralId, ClickTally>,
+        state: &AppState,
+    ) -> Self {
         ReferralList {
             items: page
                 .items
                 .into_iter()
-                .map(|r| ReferralView::new(r, state))
+                .map(|r| {
+                    let tally = clicks.get(&r.id).copied().unwrap_or_default();
+                    ReferralView::new(r, tally, state)
+                })
                 .collect(),
             total: page.total,
         }

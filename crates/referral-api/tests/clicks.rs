@@ -42,6 +42,31 @@ both!(
             .json()
             .unwrap();
         assert_eq!(mine["clicks"], 160);
+        assert!(mine["last_clicked_at"].is_string());
+        // Lists count each referral's clicks too; a referral never clicked has none.
+        let unclicked = app.refers(&alice, "carol@example.com");
+        let clicks_in = |list: &Value, referral: &Value| {
+            let item = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == referral["id"])
+                .unwrap()
+                .clone();
+            (item["clicks"].clone(), item["last_clicked_at"].is_null())
+        };
+        let patient_list: Value = app
+            .get(Some(&alice), "/api/patients/me/referrals")
+            .json()
+            .unwrap();
+        let admin_list: Value = app
+            .get(Some(&app.admin()), "/api/referrals")
+            .json()
+            .unwrap();
+        for list in [&patient_list, &admin_list] {
+            assert_eq!(clicks_in(list, &referral), (json!(160), false));
+            assert_eq!(clicks_in(list, &unclicked), (json!(0), true));
+        }
         let id: referral_domain::ReferralId = referral["id"].as_str().unwrap().parse().unwrap();
         let interactions = referral_store::referrals::interactions(&mut app.db.conn(), id).unwrap();
         assert_eq!(interactions.len(), 160);

@@ -203,8 +203,7 @@ struct ReferralInsert {
     converted_at: Option<DbTime>,
     referrer_reward_status: &'static str,
     referee_reward_status: &'static str,
-    clicks: i32,
-    last_clicked_at: Option<DbTime>,
+    first_clicked_at: Option<DbTime>,
     expires_at: DbTime,
     created_at: DbTime,
     updated_at: DbTime,
@@ -452,7 +451,7 @@ pub fn seed(
             ));
             report.patients += 1;
         }
-        let mut last_clicked = None;
+        let mut first_clicked = None;
         if source == "email" {
             batch.interactions.push((
                 DbUuid(rng.uuid()),
@@ -464,7 +463,7 @@ pub fn seed(
         }
         for c in 0..clicks {
             let at = created + Duration::minutes(i64::try_from(10 + c * 37).unwrap_or(10));
-            last_clicked = Some(DbTime(at));
+            first_clicked = first_clicked.or(Some(DbTime(at)));
             let via = ["email", "whatsapp", "facebook", "sms"]
                 [usize::try_from(rng.below(4)).unwrap_or(0)];
             batch.interactions.push((
@@ -557,8 +556,7 @@ pub fn seed(
             converted_at: converted_at.map(DbTime),
             referrer_reward_status: referrer_status,
             referee_reward_status: referee_status,
-            clicks: i32::try_from(clicks).unwrap_or(0),
-            last_clicked_at: last_clicked,
+            first_clicked_at: first_clicked,
             expires_at: DbTime(expires),
             created_at: DbTime(created),
             updated_at: DbTime(converted_at.or(registered_at).unwrap_or(created)),

@@ -78,10 +78,6 @@ pub struct Referral {
     pub referee_reward_redeemed_at: Option<DateTime<Utc>>,
     /// The referee's reward amount.
     pub referee_reward_amount: Option<Money>,
-    /// Link clicks.
-    pub clicks: i32,
-    /// Last click.
-    pub last_clicked_at: Option<DateTime<Utc>>,
     /// When the code stops accepting registrations.
     pub expires_at: DateTime<Utc>,
     /// Created.
@@ -128,8 +124,6 @@ pub(crate) struct ReferralRow {
     referee_reward_status: String,
     referee_reward_redeemed_at: Option<DbTime>,
     referee_reward_amount_cents: Option<i64>,
-    clicks: i32,
-    last_clicked_at: Option<DbTime>,
     expires_at: DbTime,
     created_at: DbTime,
     updated_at: DbTime,
@@ -187,8 +181,6 @@ impl ReferralRow {
                 self.referee_reward_amount_cents,
                 "referee reward amount",
             )?,
-            clicks: self.clicks,
-            last_clicked_at: self.last_clicked_at.map(|t| t.0),
             expires_at: self.expires_at.0,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
@@ -424,7 +416,6 @@ fn insert_with_fresh_code(
                     referrals::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()),
                     referrals::referee_reward_status.eq(PartyRewardStatus::Pending.as_str()),
                     referrals::variant.eq(variant.map(|v| v.name.as_str())),
-                    referrals::clicks.eq(0),
                     referrals::expires_at.eq(DbTime(expires)),
                     referrals::created_at.eq(DbTime(now)),
                     referrals::updated_at.eq(DbTime(now)),
@@ -603,10 +594,10 @@ pub fn interactions(
 
 /// Records a click on a referral link as its interaction row, in **one statement**
 /// (`INSERT … SELECT` from the code's row), built by the query builder so that its plan is
-/// prepared once per connection. The click counter on the referral is not touched here: a
-/// code shared widely would make every click wait for the previous one on that row. The
-/// caller counts clicks and adds them in batches with [`add_clicks`]; the interaction rows
-/// stay the record of every click.
+/// prepared once per connection. The referral itself is not touched here: a code shared
+/// widely would make every click wait for the previous one on that row. The interaction rows
+/// are the count ([`click_tallies`]); the caller marks first clicks, for the funnel, in
+/// batches with [`mark_clicked`].
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown code; nothing is recorded then.
@@ -686,48 +677,103 @@ pub fn record_clicks(
     })
 }
 
-/// Clicks counted on some codes since the last batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClickCount {
-    /// The code, as stored.
-    pub code: String,
-    /// Clicks on it.
-    pub clicks: i32,
+/// A referral's link clicks, counted from its interaction rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClickTally {
+    /// Clicks on its link.
+    pub clicks: i64,
     /// The last of them.
-    pub last_clicked_at: DateTime<Utc>,
+    pub last_clicked_at: Option<DateTime<Utc>>,
 }
 
-/// Codes read at once by [`add_clicks`]: well under SQLite's limit of bound parameters.
-const CLICK_CODES_PER_READ: usize = 500;
+/// The click tallies of the referrals `ids`, counted from their interaction rows in one
+/// query (a range of `idx_referral_interactions_referral` each, read from the index alone). A
+/// referral never clicked is not in the map: its tally is the default, no clicks.
+///
+/// Clicks are counted on read rather than added to a counter on the referral: with clicks
+/// spread over many codes, such a counter costs one more row update per click.
+///
+/// # Errors
+/// Database errors.
+pub fn click_tallies(
+    conn: &mut DbConnection,
+    ids: &[ReferralId],
+) -> Result<std::collections::HashMap<ReferralId, ClickTally>, StoreError> {
+    use crate::sql_types::PortableTimestamptz;
+    use diesel::sql_types::Nullable;
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let keys: Vec<DbUuid> = ids.iter().map(|&id| DbUuid::from(id)).collect();
+    let rows: Vec<(DbUuid, i64, Option<DbTime>)> = referral_interactions::table
+        .filter(referral_interactions::referral_id.eq_any(&keys))
+        .filter(referral_interactions::interaction_type.eq(InteractionType::Click.as_str()))
+        .group_by(referral_interactions::referral_id)
+        .select((
+            referral_interactions::referral_id,
+            diesel::dsl::count_star(),
+            // `max` of diesel wants a built-in type; the column's type is the portable one.
+            diesel::dsl::sql::<Nullable<PortableTimestamptz>>("max(created_at)"),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, clicks, last)| {
+            (
+                ReferralId::from_uuid(id.0),
+                ClickTally {
+                    clicks,
+                    last_clicked_at: last.map(|t| t.0),
+                },
+            )
+        })
+        .collect())
+}
 
-/// What [`add_clicks_by_key`] reads of a clicked referral.
+/// The click tally of one referral (see [`click_tallies`]).
+///
+/// # Errors
+/// Database errors.
+pub fn click_tally(conn: &mut DbConnection, id: ReferralId) -> Result<ClickTally, StoreError> {
+    Ok(click_tallies(conn, &[id])?.remove(&id).unwrap_or_default())
+}
+
+/// A code clicked since the last batch, with the earliest of those clicks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickedCode {
+    /// The code, as stored.
+    pub code: String,
+    /// Its first click since the last batch.
+    pub first_clicked_at: DateTime<Utc>,
+}
+
+/// Codes read at once by [`mark_clicked`] on SQLite: well under its limit of bound parameters.
+const CLICKED_CODES_PER_READ: usize = 500;
+
+/// What [`mark_clicked_by_key`] reads of a referral not clicked before.
 #[derive(Queryable)]
-struct ClickedReferral {
+struct UnclickedReferral {
     code: String,
     id: DbUuid,
-    clicks: i32,
     program_id: DbUuid,
     created_at: DbTime,
     variant: Option<String>,
     referrer_id: DbUuid,
 }
 
-/// Adds counted clicks to their referrals, in one transaction: an in-place increment (no
-/// indexed column changes, so PostgreSQL updates in place, HOT) and, for a referral's first
-/// clicks, the funnel's "clicked" step in the rollups. Unknown codes are skipped.
-///
-/// A batch holds thousands of codes when clicks are spread wide. PostgreSQL adds them all in
-/// one statement; SQLite, which holds the write lock throughout, reads the referrals a few
-/// hundred codes at a time and updates each by its key once. The rollups get one upsert per
-/// cohort.
+/// Marks the referrals behind clicked codes as clicked, in one transaction: a referral not
+/// clicked before gets its `first_clicked_at` and enters the funnel's "clicked" step in the
+/// rollups (one upsert per cohort). Referrals clicked before and unknown codes are left as
+/// they are, so a batch of clicks on codes clicked before writes nothing. The clicks
+/// themselves are the interaction rows [`record_click`] wrote; see [`click_tallies`].
 ///
 /// # Errors
-/// Database errors (nothing is added then: the caller keeps the counts).
-pub fn add_clicks(conn: &mut DbConnection, counts: &[ClickCount]) -> Result<(), StoreError> {
+/// Database errors (nothing is marked then: the caller keeps the codes).
+pub fn mark_clicked(conn: &mut DbConnection, clicked: &[ClickedCode]) -> Result<(), StoreError> {
     write_transaction(conn, |conn| {
         let mut first_clicks = match conn {
-            DbConnection::Pg(c) => add_clicks_in_postgres(c, counts)?,
-            DbConnection::Sqlite(_) => add_clicks_by_key(conn, counts)?,
+            DbConnection::Pg(c) => mark_clicked_in_postgres(c, clicked)?,
+            DbConnection::Sqlite(_) => mark_clicked_by_key(conn, clicked)?,
         };
         first_clicks.sort_by(|a, b| {
             (a.program_id.0, &a.day, &a.variant).cmp(&(b.program_id.0, &b.day, &b.variant))
@@ -749,7 +795,7 @@ pub fn add_clicks(conn: &mut DbConnection, counts: &[ClickCount]) -> Result<(), 
     })
 }
 
-/// A referral that [`add_clicks_in_postgres`] moved into "clicked".
+/// A referral that [`mark_clicked_in_postgres`] marked as clicked.
 #[derive(QueryableByName)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 struct FirstClicked {
@@ -763,35 +809,29 @@ struct FirstClicked {
     referrer_id: uuid::Uuid,
 }
 
-/// The whole batch in one statement: one round trip and one plan instead of one update per
-/// code, which under clicks on uniform codes had cost the click path a third of its rate.
-/// The referrals whose count started at zero are the first clicks; the row lock decides
-/// which batch was first, also between instances. Codes go in sorted, so that instances
-/// flushing at once tend to lock their rows in the same order; should two still deadlock,
-/// PostgreSQL fails one and its instance keeps the counts for its next flush.
-fn add_clicks_in_postgres(
+/// The whole batch in one statement: one round trip, and only the referrals not clicked
+/// before are written. The row lock decides which batch was first, also between instances:
+/// a second batch waiting on the row finds `first_clicked_at` set and skips it. Codes go in
+/// sorted, so that instances marking at once tend to lock their rows in the same order;
+/// should two still deadlock, PostgreSQL fails one and its instance keeps the codes for its
+/// next batch.
+fn mark_clicked_in_postgres(
     c: &mut diesel::PgConnection,
-    counts: &[ClickCount],
+    clicked: &[ClickedCode],
 ) -> Result<Vec<Cohort>, StoreError> {
-    use diesel::sql_types::{Array, Int4, Text, Timestamptz};
-    let mut sorted: Vec<&ClickCount> = counts.iter().collect();
+    use diesel::sql_types::{Array, Text, Timestamptz};
+    let mut sorted: Vec<&ClickedCode> = clicked.iter().collect();
     sorted.sort_by(|a, b| a.code.cmp(&b.code));
     let codes: Vec<&str> = sorted.iter().map(|c| c.code.as_str()).collect();
-    let clicks: Vec<i32> = sorted.iter().map(|c| c.clicks).collect();
-    let last: Vec<DateTime<Utc>> = sorted.iter().map(|c| c.last_clicked_at).collect();
+    let times: Vec<DateTime<Utc>> = sorted.iter().map(|c| c.first_clicked_at).collect();
     let first: Vec<FirstClicked> = diesel::sql_query(
-        "WITH added AS ( \
-           UPDATE referrals AS r \
-              SET clicks = r.clicks + u.clicks, last_clicked_at = u.last_clicked_at \
-             FROM unnest($1, $2, $3) AS u(code, clicks, last_clicked_at) \
-            WHERE r.referral_code = u.code \
-           RETURNING r.program_id, r.created_at, r.variant, r.referrer_id, \
-                     r.clicks = u.clicks AS first_click) \
-         SELECT program_id, created_at, variant, referrer_id FROM added WHERE first_click",
+        "UPDATE referrals AS r SET first_clicked_at = u.first_clicked_at \
+           FROM unnest($1, $2) AS u(code, first_clicked_at) \
+          WHERE r.referral_code = u.code AND r.first_clicked_at IS NULL \
+         RETURNING r.program_id, r.created_at, r.variant, r.referrer_id",
     )
     .bind::<Array<Text>, _>(codes)
-    .bind::<Array<Int4>, _>(clicks)
-    .bind::<Array<Timestamptz>, _>(last)
+    .bind::<Array<Timestamptz>, _>(times)
     .load(c)?;
     Ok(first
         .into_iter()
@@ -806,59 +846,49 @@ fn add_clicks_in_postgres(
         .collect())
 }
 
-/// SQLite's way: the referrals read [`CLICK_CODES_PER_READ`] codes at a time, each updated
-/// by its key once.
-fn add_clicks_by_key(
+/// SQLite's way: the referrals not clicked before read [`CLICKED_CODES_PER_READ`] codes at
+/// a time, each marked by its key.
+fn mark_clicked_by_key(
     conn: &mut DbConnection,
-    counts: &[ClickCount],
+    clicked: &[ClickedCode],
 ) -> Result<Vec<Cohort>, StoreError> {
     let mut first_clicks: Vec<Cohort> = Vec::new();
-    for chunk in counts.chunks(CLICK_CODES_PER_READ) {
+    for chunk in clicked.chunks(CLICKED_CODES_PER_READ) {
         let codes: Vec<&str> = chunk.iter().map(|c| c.code.as_str()).collect();
-        let found: Vec<ClickedReferral> = referrals::table
+        let unclicked: Vec<UnclickedReferral> = referrals::table
             .filter(referrals::referral_code.eq_any(&codes))
+            .filter(referrals::first_clicked_at.is_null())
             .select((
                 referrals::referral_code,
                 referrals::id,
-                referrals::clicks,
                 referrals::program_id,
                 referrals::created_at,
                 referrals::variant,
                 referrals::referrer_id,
             ))
             .load(conn)?;
-        let by_code: std::collections::HashMap<&str, &ClickCount> =
+        let by_code: std::collections::HashMap<&str, &ClickedCode> =
             chunk.iter().map(|c| (c.code.as_str(), c)).collect();
-        for referral in found {
-            let Some(count) = by_code.get(referral.code.as_str()) else {
+        for referral in unclicked {
+            let Some(code) = by_code.get(referral.code.as_str()) else {
                 continue;
             };
-            let add = (
-                referrals::clicks.eq(referrals::clicks + count.clicks),
-                referrals::last_clicked_at.eq(Some(DbTime(count.last_clicked_at))),
-            );
-            // The first clicks move the referral into "clicked"; the guard decides which
-            // batch was first.
-            let first = referral.clicks == 0
-                && diesel::update(
-                    referrals::table
-                        .find(referral.id)
-                        .filter(referrals::clicks.eq(0)),
-                )
-                .set(add)
-                .execute(conn)?
-                    == 1;
-            if first {
+            // The guard keeps the mark once-only should another writer have set it between
+            // the read and this update.
+            let marked = diesel::update(
+                referrals::table
+                    .find(referral.id)
+                    .filter(referrals::first_clicked_at.is_null()),
+            )
+            .set(referrals::first_clicked_at.eq(Some(DbTime(code.first_clicked_at))))
+            .execute(conn)?;
+            if marked == 1 {
                 first_clicks.push(Cohort::new(
                     referral.program_id,
                     referral.created_at.0,
                     referral.variant.as_deref(),
                     referral.referrer_id,
                 ));
-            } else {
-                diesel::update(referrals::table.find(referral.id))
-                    .set(add)
-                    .execute(conn)?;
             }
         }
     }

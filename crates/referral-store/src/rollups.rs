@@ -330,23 +330,18 @@ fn fold_batch(conn: &mut DbConnection) -> Result<usize, StoreError> {
 }
 
 /// Recomputes both rollups from the tables (one transaction): after a bulk load, or to
-/// repair them. The statements are the migration's own backfill, read from its file.
+/// repair them. The statements are the analytics migration's backfill as of the current
+/// schema, in `crates/referral-store/sql/`.
 ///
 /// # Errors
 /// Database errors.
 pub fn rebuild(conn: &mut DbConnection) -> Result<(), StoreError> {
     use diesel::connection::SimpleConnection;
     crate::conn::write_transaction(conn, |conn| {
-        let migration = match conn {
-            DbConnection::Pg(_) => MIGRATION_POSTGRES,
-            DbConnection::Sqlite(_) => MIGRATION_SQLITE,
+        let backfill = match conn {
+            DbConnection::Pg(_) => REBUILD_POSTGRES,
+            DbConnection::Sqlite(_) => REBUILD_SQLITE,
         };
-        let backfill = migration
-            .split_once(BACKFILL_MARKER)
-            .map(|(_, statements)| statements)
-            .ok_or_else(|| {
-                StoreError::Corrupt("the analytics migration lost its backfill".into())
-            })?;
         let script = format!(
             "DELETE FROM referral_daily_stats; DELETE FROM referrer_stats; \
                  DELETE FROM referrer_stats_pending; {backfill}"
@@ -359,9 +354,5 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<(), StoreError> {
     })
 }
 
-/// Where the backfill starts in the analytics migration.
-const BACKFILL_MARKER: &str = "-- Backfill from what is already there.";
-const MIGRATION_POSTGRES: &str =
-    include_str!("../../../migrations/postgres/2026-11-24-000005_analytics/up.sql");
-const MIGRATION_SQLITE: &str =
-    include_str!("../../../migrations/sqlite/2026-11-24-000005_analytics/up.sql");
+const REBUILD_POSTGRES: &str = include_str!("../sql/rollups_rebuild.postgres.sql");
+const REBUILD_SQLITE: &str = include_str!("../sql/rollups_rebuild.sqlite.sql");

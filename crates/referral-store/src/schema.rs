@@ -115,12 +115,11 @@ diesel::table! {
         referee_reward_status -> Text,
         referee_reward_redeemed_at -> Nullable<PortableTimestamptz>,
         referee_reward_amount_cents -> Nullable<BigInt>,
-        clicks -> Integer,
-        last_clicked_at -> Nullable<PortableTimestamptz>,
         expires_at -> PortableTimestamptz,
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
         variant -> Nullable<Text>,
+        first_clicked_at -> Nullable<PortableTimestamptz>,
     }
 }
 

@@ -48,7 +48,7 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
         .get_result(&mut **conn)
         .unwrap();
     let clicked: i64 = referrals::table
-        .filter(referrals::clicks.gt(0))
+        .filter(referrals::first_clicked_at.is_not_null())
         .count()
         .get_result(&mut **conn)
         .unwrap();

@@ -16,6 +16,7 @@ use referral_store::page::Page;
 use referral_store::patients::{self, PatientProfileUpdate};
 use referral_store::referrals::{self, ReferralFilter, RequestOrigin};
 use referral_store::rewards::{self, Party};
+use referral_store::rollups;
 use referral_store::testing::TestDb;
 use referral_store::{both_databases, programs, StoreError};
 use ring::rand::SystemRandom;
@@ -36,7 +37,10 @@ both_databases!(create_and_find_by_code, |db: &TestDb| {
     assert_eq!(referral.referee_email.as_str(), "bob@example.com");
     assert_eq!(referral.expires_at, t0() + Duration::days(30));
     assert_eq!(referral.referrer_reward_status, PartyRewardStatus::Pending);
-    assert_eq!(referral.clicks, 0);
+    assert_eq!(
+        referrals::click_tally(&mut conn, referral.id).unwrap(),
+        referrals::ClickTally::default()
+    );
 
     let shown = referral.referral_code.to_string();
     let mangled = shown.to_lowercase().replace('-', " ");
@@ -257,12 +261,13 @@ both_databases!(invitations_are_queued_in_the_outbox, |db: &TestDb| {
 });
 
 both_databases!(
-    clicks_increment_and_unknown_codes_record_nothing,
+    clicks_are_counted_from_their_rows_and_unknown_codes_record_nothing,
     |db: &TestDb| {
         let mut conn = db.conn();
         let program = program(&mut conn, serde_json::json!({}));
         let alice = patient(&mut conn, "alice@example.com");
         let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let never_clicked = refer(&mut conn, &alice, &program, "carol@example.com");
         let origin = RequestOrigin {
             ip_address: Some("203.0.113.7".parse().unwrap()),
             user_agent: Some("test".into()),
@@ -275,29 +280,33 @@ both_databases!(
             ..origin.clone()
         };
         referrals::record_click(&mut conn, &code, &v6, t0() + Duration::minutes(1)).unwrap();
-        // A click writes its interaction only; the counter is added in batches.
-        assert_eq!(
-            referrals::get(&mut conn, referral.id, t0()).unwrap().clicks,
-            0
-        );
-        referrals::add_clicks(
+        // Another kind of interaction is not a click.
+        referrals::record_interaction(
             &mut conn,
-            &[referrals::ClickCount {
-                code: referral.referral_code.to_string(),
-                clicks: 2,
-                last_clicked_at: t0() + Duration::minutes(1),
-            }],
+            referral.id,
+            InteractionType::EmailSent,
+            &origin,
+            None,
+            t0() + Duration::minutes(2),
         )
         .unwrap();
-        let after = referrals::get(&mut conn, referral.id, t0()).unwrap();
-        assert_eq!(after.clicks, 2);
-        assert_eq!(after.last_clicked_at, Some(t0() + Duration::minutes(1)));
+        // The rows are the count: no batch has run.
+        let tallies =
+            referrals::click_tallies(&mut conn, &[referral.id, never_clicked.id]).unwrap();
+        assert_eq!(
+            tallies.get(&referral.id),
+            Some(&referrals::ClickTally {
+                clicks: 2,
+                last_clicked_at: Some(t0() + Duration::minutes(1)),
+            })
+        );
+        assert!(!tallies.contains_key(&never_clicked.id));
+        assert!(referrals::click_tallies(&mut conn, &[]).unwrap().is_empty());
         let interactions = referrals::interactions(&mut conn, referral.id).unwrap();
-        assert_eq!(interactions.len(), 2);
+        assert_eq!(interactions.len(), 3);
         assert!(interactions
             .iter()
-            .all(|i| i.interaction_type == InteractionType::Click
-                && i.source.as_deref() == Some("twitter")));
+            .all(|i| i.source.as_deref() == Some("twitter")));
         assert!(matches!(
             referrals::record_click(&mut conn, "ZZZZZZ-ZZZZZZ-ZZZZZZ", &origin, t0()),
             Err(StoreError::NotFound)
@@ -306,11 +315,15 @@ both_databases!(
             referrals::record_click(&mut conn, "garbage", &origin, t0()),
             Err(StoreError::NotFound)
         ));
+        assert_eq!(
+            referrals::click_tally(&mut conn, never_clicked.id).unwrap(),
+            referrals::ClickTally::default()
+        );
     }
 );
 
 both_databases!(
-    counted_clicks_move_each_referral_into_clicked_once_per_cohort,
+    clicked_codes_move_each_referral_into_clicked_once_per_cohort,
     |db: &TestDb| {
         let mut conn = db.conn();
         let p1 = program(&mut conn, serde_json::json!({}));
@@ -320,37 +333,66 @@ both_databases!(
         let b = refer(&mut conn, &alice, &p1, "b@example.com");
         let c = refer(&mut conn, &alice, &p2, "c@example.com");
         let d = refer(&mut conn, &alice, &p1, "d@example.com");
-        let count = |r: &referrals::Referral, clicks: i32, minutes: i64| referrals::ClickCount {
+        let clicked = |r: &referrals::Referral, minutes: i64| referrals::ClickedCode {
             code: r.referral_code.to_string(),
-            clicks,
-            last_clicked_at: t0() + Duration::minutes(minutes),
+            first_clicked_at: t0() + Duration::minutes(minutes),
         };
-        let unknown = referrals::ClickCount {
+        let unknown = referrals::ClickedCode {
             code: "ZZZZZZ-ZZZZZZ-ZZZZZZ".into(),
-            clicks: 9,
-            last_clicked_at: t0(),
+            first_clicked_at: t0(),
         };
-        referrals::add_clicks(
+        referrals::mark_clicked(
             &mut conn,
             &[
-                count(&a, 3, 1),
+                clicked(&a, 1),
                 unknown.clone(),
-                count(&b, 1, 2),
-                count(&c, 2, 3),
+                clicked(&b, 2),
+                clicked(&c, 3),
             ],
         )
         .unwrap();
-        // A later batch: more clicks on one already clicked, the first on another.
-        referrals::add_clicks(&mut conn, &[count(&a, 2, 4), count(&d, 1, 5), unknown]).unwrap();
-        for (referral, clicks, last) in [(&a, 5, 4), (&b, 1, 2), (&c, 2, 3), (&d, 1, 5)] {
-            let stored = referrals::get(&mut conn, referral.id, t0()).unwrap();
-            assert_eq!(stored.clicks, clicks);
-            assert_eq!(stored.last_clicked_at, Some(t0() + Duration::minutes(last)));
-        }
         let funnel_clicked = |program_id| summary(&mut db.conn(), program_id).funnel.clicked;
+        assert_eq!(funnel_clicked(None), 3);
+        // A later batch: one clicked before, the first click on another.
+        referrals::mark_clicked(&mut conn, &[clicked(&a, 4), clicked(&d, 5), unknown]).unwrap();
         assert_eq!(funnel_clicked(None), 4);
         assert_eq!(funnel_clicked(Some(p1.id)), 3);
         assert_eq!(funnel_clicked(Some(p2.id)), 1);
+        // The rollups agree with the tables: a rebuild counts the same first clicks.
+        rollups::rebuild(&mut conn).unwrap();
+        assert_eq!(funnel_clicked(Some(p1.id)), 3);
+        assert_eq!(funnel_clicked(Some(p2.id)), 1);
+    }
+);
+
+both_databases!(
+    a_rebuild_marks_first_clicks_that_a_stopped_process_had_not,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        // Its click row was written, and the process stopped before marking it.
+        referrals::record_click(
+            &mut conn,
+            &referral.referral_code.to_string(),
+            &RequestOrigin::default(),
+            t0(),
+        )
+        .unwrap();
+        assert_eq!(summary(&mut conn, None).funnel.clicked, 0);
+        rollups::rebuild(&mut conn).unwrap();
+        assert_eq!(summary(&mut conn, None).funnel.clicked, 1);
+        // And marked once: a batch that arrives later does not count it again.
+        referrals::mark_clicked(
+            &mut conn,
+            &[referrals::ClickedCode {
+                code: referral.referral_code.to_string(),
+                first_clicked_at: t0(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(summary(&mut conn, None).funnel.clicked, 1);
     }
 );
 
@@ -1171,12 +1213,11 @@ both_databases!(
             )
             .unwrap();
         }
-        referrals::add_clicks(
+        referrals::mark_clicked(
             &mut conn,
-            &[referrals::ClickCount {
+            &[referrals::ClickedCode {
                 code: pending.referral_code.to_string(),
-                clicks: 2,
-                last_clicked_at: t0(),
+                first_clicked_at: t0(),
             }],
         )
         .unwrap();

@@ -11,7 +11,7 @@ use actix_web::{web, HttpResponse};
 use referral_domain::{Email, PatientId, Phone, ProgramId, ReferralId};
 use referral_store::page::Page;
 use referral_store::patients::{self, PatientDetails};
-use referral_store::referrals::{self, NewReferral, ReferralFilter};
+use referral_store::referrals::{self, ClickTally, NewReferral, ReferralFilter};
 use referral_store::{rewards, DbConnection, StoreError};
 
 /// Creates or refreshes the calling patient from the token's claims.
@@ -94,7 +94,9 @@ pub(crate) async fn my_referrals(
                     to: query.to,
                 };
                 let page = referrals::list(conn, &filter, now(), query.page())?;
-                Ok(ReferralList::of(page, &app))
+                let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
+                let clicks = referrals::click_tallies(conn, &ids)?;
+                Ok(ReferralList::of(page, &clicks, &app))
             },
         )
         .await
@@ -136,7 +138,8 @@ pub(crate) async fn create_referral(
                 let input = new_referral(PatientId::from_uuid(who.id()), body)?;
                 ensure_patient(conn, &who)?;
                 let referral = referrals::create(conn, &app.rng, &input, now())?;
-                Ok(ReferralView::new(referral, &app))
+                // A new referral: no clicks yet.
+                Ok(ReferralView::new(referral, ClickTally::default(), &app))
             },
         )
         .await
@@ -277,6 +280,7 @@ pub(crate) async fn my_referral(
                 let referral =
                     referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
                 let timeline = referrals::interactions(conn, id)?;
+                let clicks = referrals::click_tally(conn, id)?;
                 // The referrer sees their own side only: the friend's reward is the friend's.
                 let rewards = rewards::for_referral(conn, id, now())?
                     .into_iter()
@@ -284,7 +288,7 @@ pub(crate) async fn my_referral(
                     .map(RewardView::from)
                     .collect();
                 Ok(ReferralDetail {
-                    referral: ReferralView::new(referral, &app),
+                    referral: ReferralView::new(referral, clicks, &app),
                     timeline,
                     rewards,
                 })

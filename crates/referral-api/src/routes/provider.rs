@@ -53,7 +53,9 @@ pub(crate) async fn all_referrals(
                     to: query.to,
                 };
                 let page = referrals::list(conn, &filter, now(), query.page())?;
-                Ok(ReferralList::of(page, &app))
+                let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
+                let clicks = referrals::click_tallies(conn, &ids)?;
+                Ok(ReferralList::of(page, &clicks, &app))
             },
         )
         .await

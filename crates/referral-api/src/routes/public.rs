@@ -138,7 +138,8 @@ pub(crate) async fn register_with_code(
             }
             let registrant = registrant(body, caller.is_some())?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
-            Ok(RegistrationView::new(registration, &app))
+            let clicks = referrals::click_tally(conn, registration.referral.id)?;
+            Ok(RegistrationView::new(registration, clicks, &app))
         }
     };
     let action = AuditAction::new("referral.register", "referral", None);
