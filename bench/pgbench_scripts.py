@@ -180,7 +180,7 @@ print(f"pgbench scripts written to {out} (click: {len(click)} statements logged,
 # the two calls), replayed on a fresh registered referral each time: new ids become
 # gen_random_uuid(); the referral, its referee, referrer, program, day and variant come from
 # bench_conv, one row per transaction.
-# The conversion's transaction only: the same connection may also have flushed click counts.
+# The conversion's transaction only: the same connection may also have marked first clicks.
 on_connection = [s for s in event if s[0] == apply_call[0]]
 first = max(i for i, s in enumerate(on_connection[:on_connection.index(begin_call)]) if s[1] == "BEGIN")
 last = next(i for i in range(on_connection.index(apply_call), len(on_connection)) if on_connection[i][1] == "COMMIT")

@@ -331,17 +331,19 @@ fn fold_batch(conn: &mut DbConnection) -> Result<usize, StoreError> {
 
 /// Recomputes both rollups from the tables (one transaction): after a bulk load, or to
 /// repair them. The statements are the analytics migration's backfill as of the current
-/// schema, in `crates/referral-store/sql/`.
+/// schema, in `crates/referral-store/sql/rollups_rebuild.sql`.
 ///
 /// # Errors
 /// Database errors.
 pub fn rebuild(conn: &mut DbConnection) -> Result<(), StoreError> {
     use diesel::connection::SimpleConnection;
     crate::conn::write_transaction(conn, |conn| {
-        let backfill = match conn {
-            DbConnection::Pg(_) => REBUILD_POSTGRES,
-            DbConnection::Sqlite(_) => REBUILD_SQLITE,
+        let created_day = match conn {
+            DbConnection::Pg(_) => "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            // Stored as fixed-width UTC text (sql_types.rs).
+            DbConnection::Sqlite(_) => "substr(r.created_at, 1, 10)",
         };
+        let backfill = REBUILD.replace("{created_day}", created_day);
         let script = format!(
             "DELETE FROM referral_daily_stats; DELETE FROM referrer_stats; \
                  DELETE FROM referrer_stats_pending; {backfill}"
@@ -354,5 +356,5 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<(), StoreError> {
     })
 }
 
-const REBUILD_POSTGRES: &str = include_str!("../sql/rollups_rebuild.postgres.sql");
-const REBUILD_SQLITE: &str = include_str!("../sql/rollups_rebuild.sqlite.sql");
+/// The rebuild's statements; see [`rebuild`].
+const REBUILD: &str = include_str!("../sql/rollups_rebuild.sql");

@@ -1,5 +1,6 @@
 -- The analytics rollups recomputed from the tables ([rollups::rebuild]): migration 000005's
 -- backfill, as of the current schema (a referral's first click is its first_clicked_at).
+-- {created_day} is the referral's UTC day as text, written per database by rollups.rs.
 -- First, the first clicks of a process that stopped before marking them.
 UPDATE referrals SET first_clicked_at = (
         SELECT min(i.created_at) FROM referral_interactions i
@@ -9,7 +10,7 @@ UPDATE referrals SET first_clicked_at = (
                 WHERE i.referral_id = referrals.id AND i.interaction_type = 'click');
 INSERT INTO referral_daily_stats (program_id, day, variant, referrals, clicked, registered, converted,
     rewards_granted, rewards_withheld, reward_value_cents, rewards_paid_cents, revenue_cents)
-SELECT r.program_id, substr(r.created_at, 1, 10), COALESCE(r.variant, ''),
+SELECT r.program_id, {created_day}, COALESCE(r.variant, ''),
        count(*),
        count(*) FILTER (WHERE r.first_clicked_at IS NOT NULL),
        count(*) FILTER (WHERE r.referee_registered_at IS NOT NULL),
