@@ -79,8 +79,9 @@ def bind(sql, params, special):
 
 # The click: one statement, the insert of its interaction row by code.
 click = statements(click_from, event_from)
-insert = next(s for s in click if s[1].startswith('INSERT INTO "referral_interactions"'))
-code_param = int(re.search(r'"referral_code" = \$(\d+)', insert[1]).group(1))
+# (Identifiers are quoted when Diesel builds the statement, bare in pg_clicks' own text.)
+insert = next(s for s in click if re.match(r'INSERT INTO "?referral_interactions"?', s[1]))
+code_param = int(re.search(r'"?referral_code"? = \$(\d+)', insert[1]).group(1))
 special = {code_param: "(SELECT code FROM bench_codes WHERE n = :n)"}
 # A new row id as the service makes it: random (v4), or time-ordered (v7, whose keys land at
 # the end of the primary key's index) when the logged one is.

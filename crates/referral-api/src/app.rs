@@ -220,6 +220,12 @@ fn spawn_every_second(state: Arc<AppState>) {
     });
 }
 
+/// HTTP workers: one per core, as actix would choose, but fixed here because each worker
+/// opens its own click connections on PostgreSQL (a share of `--db-pool-size`).
+pub fn http_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 /// Starts the HTTP server on `listener` (with the click counter's flush, the audit sealer
 /// and the referrer totals' fold).
 ///
@@ -248,8 +254,14 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
                 cors = cors.allowed_origin(origin.trim());
             }
         }
+        // Made here, in each worker, so that its connections run on this worker's loop.
+        let worker_clicks = web::Data::new(match &state.click_pools {
+            Some(settings) => settings.worker_pool(),
+            None => crate::clicks::WorkerClickPool(None),
+        });
         App::new()
             .app_data(state.clone())
+            .app_data(worker_clicks)
             .app_data(keys.clone())
             .app_data(
                 web::JsonConfig::default()
@@ -274,6 +286,7 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
             })
             .default_service(web::to(routes::not_found))
     })
+    .workers(http_workers())
     .shutdown_timeout(10)
     .listen(listener)?
     .run();

@@ -10,9 +10,14 @@
 //!   the write lock for one row spend their time in SQLite's busy loop. On SQLite one thread
 //!   takes the clicks waiting and commits them together ([`ClickWriter`]); each request
 //!   still answers only after its own row is committed.
+//! - **Rows on PostgreSQL.** Each HTTP worker has a pool of asynchronous connections of its
+//!   own ([`WorkerClickPool`], [`referral_store::pg_clicks`]): a click's insert goes out
+//!   from the worker's thread and its answer comes back to it, without the two thread
+//!   hand-offs of the blocking pool that every other query uses.
 
 use chrono::{DateTime, Utc};
 use referral_domain::ReferralCode;
+use referral_store::pg_clicks::PgClickPool;
 use referral_store::referrals::{self, ClickToRecord, ClickedCode};
 use referral_store::{Pool, StoreError};
 use std::collections::HashMap;
@@ -77,6 +82,59 @@ impl ClickedCodes {
         Ok(taken.len())
     }
 }
+
+/// How to make each HTTP worker's [`WorkerClickPool`] on PostgreSQL.
+#[derive(Clone)]
+pub struct ClickPoolSettings {
+    /// The database URL (it may hold a password: never printed).
+    url: String,
+    /// Connections of each worker's pool.
+    per_worker: usize,
+}
+
+impl std::fmt::Debug for ClickPoolSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickPoolSettings")
+            .field("per_worker", &self.per_worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClickPoolSettings {
+    /// Settings for `workers` HTTP workers sharing `connections` click connections, or
+    /// `None`, with the reason logged, when the asynchronous driver cannot use `url` (it
+    /// asks for TLS, which only libpq does here): clicks then go through the blocking pool.
+    pub fn for_url(url: &str, connections: usize, workers: usize) -> Option<Self> {
+        let per_worker = connections.div_ceil(workers.max(1)).max(1);
+        match PgClickPool::new(url, per_worker) {
+            Ok(_) => Some(Self {
+                url: url.to_owned(),
+                per_worker,
+            }),
+            Err(e) => {
+                tracing::info!(reason = %e, "clicks are written through the blocking pool");
+                None
+            }
+        }
+    }
+
+    /// A new pool for one HTTP worker; its connections open when its clicks first need them.
+    pub fn worker_pool(&self) -> WorkerClickPool {
+        match PgClickPool::new(&self.url, self.per_worker) {
+            Ok(pool) => WorkerClickPool(Some(pool)),
+            Err(e) => {
+                // for_url took the same URL: this is not expected.
+                tracing::warn!(reason = %e, "clicks are written through the blocking pool");
+                WorkerClickPool(None)
+            }
+        }
+    }
+}
+
+/// One HTTP worker's click connections on PostgreSQL (`None` on SQLite, or when the
+/// asynchronous driver cannot be used).
+#[derive(Debug)]
+pub struct WorkerClickPool(pub Option<PgClickPool>);
 
 /// The most clicks one SQLite transaction takes: enough for any burst of waiting requests,
 /// small enough that one group holds the write lock for milliseconds, not longer.

@@ -180,7 +180,8 @@ impl ApiError {
                 | StoreError::Config(_)
                 | StoreError::Migration(_)
                 | StoreError::Corrupt(_)
-                | StoreError::Database(_) => (
+                | StoreError::Database(_)
+                | StoreError::Driver(_) => (
                     S::INTERNAL_SERVER_ERROR,
                     "internal",
                     "an internal error occurred".into(),

@@ -3,7 +3,7 @@
 
 use crate::app::Service;
 use crate::auth::{dev_secret_path, load_or_create_dev_secret, JwtKeys};
-use crate::clicks::ClickWriter;
+use crate::clicks::{ClickPoolSettings, ClickWriter};
 use crate::config::ServeArgs;
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::links::LinkKeys;
@@ -167,9 +167,16 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         tracing::warn!("demo sign-in is on with a real token secret: anyone can sign in as the demo admin; never do this in production");
     }
     let links = LinkKeys::new(secret.as_bytes());
-    let click_writer = match DatabaseUrl::parse(&args.database_url)?.kind() {
-        BackendKind::Sqlite => Some(ClickWriter::start(pool.clone())?),
-        BackendKind::Postgres => None,
+    let (click_writer, click_pools) = match DatabaseUrl::parse(&args.database_url)?.kind() {
+        BackendKind::Sqlite => (Some(ClickWriter::start(pool.clone())?), None),
+        BackendKind::Postgres => (
+            None,
+            ClickPoolSettings::for_url(
+                &args.database_url,
+                usize::try_from(args.db_pool_size).unwrap_or(usize::MAX),
+                crate::app::http_workers(),
+            ),
+        ),
     };
     let state = Arc::new(AppState {
         pool: pool.clone(),
@@ -180,6 +187,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
         clicks: crate::clicks::ClickedCodes::default(),
         click_writer,
+        click_pools,
         demo_sign_in,
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);

@@ -33,6 +33,8 @@ pub struct AppState {
     /// On SQLite, the thread that commits click rows in groups; `None` on PostgreSQL, where
     /// clicks write side by side.
     pub click_writer: Option<crate::clicks::ClickWriter>,
+    /// On PostgreSQL, how each HTTP worker makes its own asynchronous click connections.
+    pub click_pools: Option<crate::clicks::ClickPoolSettings>,
     /// Whether the sign-in page offers the demo users.
     pub demo_sign_in: bool,
 }
@@ -61,15 +63,24 @@ impl AppState {
             .map_err(|_| ApiError::Internal)?
     }
 
-    /// Records a click's interaction row (through the click writer on SQLite) and counts it.
+    /// Records a click's interaction row (through the click writer on SQLite, and this HTTP
+    /// worker's own connections on PostgreSQL) and notes it for the first-click mark.
     ///
     /// # Errors
     /// `not_found` for an unknown code; store errors.
-    pub async fn record_click(&self, click: ClickToRecord) -> Result<ReferralCode, ApiError> {
+    pub async fn record_click(
+        &self,
+        worker: &crate::clicks::WorkerClickPool,
+        click: ClickToRecord,
+    ) -> Result<ReferralCode, ApiError> {
         let at = click.at;
-        let code = match &self.click_writer {
-            Some(writer) => writer.record(click).await?,
-            None => {
+        let code = match (&self.click_writer, &worker.0) {
+            (Some(writer), _) => writer.record(click).await?,
+            (None, Some(pg)) => {
+                pg.record_click(&click.code, &click.origin, click.at)
+                    .await?
+            }
+            (None, None) => {
                 self.db(move |conn| {
                     Ok(referrals::record_click(
                         conn,

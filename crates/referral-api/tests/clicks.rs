@@ -14,6 +14,11 @@ both!(
         let alice = app.patient("alice");
         let referral = app.refers(&alice, "bob@example.com");
         let code = referral["referral_code"].as_str().unwrap().to_owned();
+        // On PostgreSQL each HTTP worker writes clicks over connections of its own.
+        assert_eq!(
+            app.state.click_pools.is_some(),
+            app.db.backend == referral_store::testing::TestBackend::Postgres
+        );
         let barrier = std::sync::Barrier::new(16);
         std::thread::scope(|s| {
             for _ in 0..16 {
@@ -83,3 +88,40 @@ both!(
         );
     }
 );
+
+/// A URL that requires TLS, which only libpq does here: clicks then go through the blocking
+/// pool, and are all counted just the same.
+#[test]
+fn clicks_on_a_postgres_url_that_requires_tls_go_through_the_blocking_pool() {
+    let Some(db) = referral_store::testing::TestDb::postgres() else {
+        return;
+    };
+    let url = format!("{}&sslmode=require", db.url);
+    let app = spawn_with(db, |args| args.database_url = url);
+    assert!(app.state.click_pools.is_none());
+    app.program(json!({}));
+    let alice = app.patient("alice");
+    let referral = app.refers(&alice, "bob@example.com");
+    let code = referral["referral_code"].as_str().unwrap().to_owned();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    let r = app.get(None, &format!("/api/referrals/{code}/click"));
+                    assert_eq!(r.status(), 302);
+                }
+            });
+        }
+    });
+    let mine: Value = app
+        .get(
+            Some(&alice),
+            &format!(
+                "/api/patients/me/referrals/{}",
+                referral["id"].as_str().unwrap()
+            ),
+        )
+        .json()
+        .unwrap();
+    assert_eq!(mine["clicks"], 20);
+}

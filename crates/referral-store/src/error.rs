@@ -38,6 +38,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(diesel::result::Error),
+    /// Any other error of the asynchronous click path's driver (see [`crate::pg_clicks`]).
+    #[error("database error: {0}")]
+    Driver(String),
 }
 
 impl StoreError {

@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod page;
 pub mod patients;
+pub mod pg_clicks;
 pub mod programs;
 pub mod referrals;
 pub mod rewards;

@@ -60,6 +60,7 @@ pub(crate) async fn public_referral(
         (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn click(
     state: web::Data<AppState>,
+    worker_clicks: web::Data<crate::clicks::WorkerClickPool>,
     origin: Origin,
     code: web::Path<String>,
     req: HttpRequest,
@@ -79,7 +80,7 @@ pub async fn click(
         },
         at: now(),
     };
-    let code = state.record_click(click).await?;
+    let code = state.record_click(&worker_clicks, click).await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, state.share_url(&code.to_string())))
         .finish())
