@@ -7,6 +7,15 @@ mod support;
 use serde_json::{json, Value};
 use support::*;
 
+/// The referral as its referrer reads it (with its click count).
+fn as_its_referrer(app: &TestApp, referrer: &Actor, referral: &Value) -> Value {
+    let path = format!(
+        "/api/patients/me/referrals/{}",
+        referral["id"].as_str().unwrap()
+    );
+    app.get(Some(referrer), &path).json().unwrap()
+}
+
 both!(
     concurrent_clicks_on_one_code_are_all_counted,
     |app: &TestApp| {
@@ -36,16 +45,7 @@ both!(
             }
         });
         app.state.clicks.flush(&app.state.pool).unwrap();
-        let mine: Value = app
-            .get(
-                Some(&alice),
-                &format!(
-                    "/api/patients/me/referrals/{}",
-                    referral["id"].as_str().unwrap()
-                ),
-            )
-            .json()
-            .unwrap();
+        let mine = as_its_referrer(app, &alice, &referral);
         assert_eq!(mine["clicks"], 160);
         assert!(mine["last_clicked_at"].is_string());
         // Lists count each referral's clicks too; a referral never clicked has none.
@@ -113,15 +113,6 @@ fn clicks_on_a_postgres_url_that_requires_tls_go_through_the_blocking_pool() {
             });
         }
     });
-    let mine: Value = app
-        .get(
-            Some(&alice),
-            &format!(
-                "/api/patients/me/referrals/{}",
-                referral["id"].as_str().unwrap()
-            ),
-        )
-        .json()
-        .unwrap();
+    let mine = as_its_referrer(&app, &alice, &referral);
     assert_eq!(mine["clicks"], 20);
 }

@@ -118,8 +118,9 @@ impl PgClickPool {
     }
 }
 
-/// A lost connection is [`StoreError::Unavailable`]; anything else is the database's own
-/// error, kept as text (it never reaches a response).
+/// An error that did not come from the database (a refused, lost or timed-out connection)
+/// is [`StoreError::Unavailable`]; the database's own errors are kept as text (they never
+/// reach a response).
 fn driver_error(error: tokio_postgres::Error) -> StoreError {
     if error.is_closed() || error.as_db_error().is_none() {
         StoreError::Unavailable(error.to_string())
