@@ -78,17 +78,17 @@ fn concurrent_clicks_through_a_small_pool_are_all_recorded() {
     // Three connections for 200 clicks at once: the rest wait for one, none is lost.
     let pool = PgClickPool::new(&db.url, 3).unwrap();
     runtime().block_on(async {
-        let clicks = (0..200).map(|i| {
+        let mut clicks = tokio::task::JoinSet::new();
+        for i in 0..200 {
             let pool = pool.clone();
             let code = if i % 4 == 0 { &other } else { &viral }
                 .referral_code
                 .to_string();
-            tokio::spawn(
-                async move { pool.record_click(&code, &origin("203.0.113.7"), t0()).await },
-            )
-        });
-        for click in futures_join(clicks).await {
-            click.unwrap();
+            clicks
+                .spawn(async move { pool.record_click(&code, &origin("203.0.113.7"), t0()).await });
+        }
+        while let Some(click) = clicks.join_next().await {
+            click.expect("the click task panicked").unwrap();
         }
     });
     assert_eq!(
@@ -99,17 +99,6 @@ fn concurrent_clicks_through_a_small_pool_are_all_recorded() {
         referrals::click_tally(&mut conn, other.id).unwrap().clicks,
         50
     );
-}
-
-/// Awaits every task, in order.
-async fn futures_join<T>(
-    tasks: impl Iterator<Item = tokio::task::JoinHandle<Result<T, StoreError>>>,
-) -> Vec<Result<T, StoreError>> {
-    let mut results = Vec::new();
-    for task in tasks.collect::<Vec<_>>() {
-        results.push(task.await.expect("the click task panicked"));
-    }
-    results
 }
 
 #[test]
