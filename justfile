@@ -28,3 +28,8 @@ explain:
 bench:
     bash bench/analytics.sh
     bash bench/load.sh
+
+# Not a target: where a conversion's cost goes, by pgbench alone, against copies of the
+# bench database (after `just bench`; docs/scaling.md reads the table).
+bench-conversion-parts:
+    bash bench/conversion_parts/run.sh
