@@ -4,7 +4,6 @@
 use crate::auth::JwtKeys;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
-use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
 use actix_cors::Cors;
@@ -21,8 +20,7 @@ use futures_util::FutureExt;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use utoipa::OpenApi;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -58,9 +56,15 @@ fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound.into()
 }
 
-/// Adds the security headers; the docs page may load its script, nothing else may.
+/// The content security policy of the docs UI: its own vendored script and stylesheet
+/// (served by this binary), the inline styles Swagger UI's React components set, and the
+/// OpenAPI document from this origin. Nothing from another origin.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Adds the security headers; the docs UI gets its own policy, the API allows nothing.
 fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceResponse<B> {
-    let is_docs = res.request().path() == "/docs";
+    let path = res.request().path();
+    let is_docs = path == "/docs" || path.starts_with("/docs/");
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -78,7 +82,12 @@ fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceRespo
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     );
     // Pages set their own policy (their stylesheet and script); the API allows nothing.
-    if !is_docs && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+    if is_docs {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        );
+    } else if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
@@ -184,6 +193,32 @@ fn spawn_click_flush(state: Arc<AppState>) {
 /// added to the referrers' totals.
 const EVERY_SECOND: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How old an audit row must be before it is sealed: a row whose transaction commits late
+/// still lands in the chain in time order.
+const SETTLE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Seals the audit rows written more than `settle` ago and records the new chain head with
+/// the witness. Blocking.
+///
+/// # Errors
+/// Database errors; a witness that cannot be written is logged, not fatal (the next seal
+/// writes the newer head).
+pub fn seal_and_witness(
+    state: &AppState,
+    settle: chrono::Duration,
+) -> Result<referral_store::audit::SealReport, referral_store::StoreError> {
+    let now = chrono::Utc::now();
+    let report = referral_store::with_connection(&state.pool, |conn| {
+        referral_store::audit::seal_all(conn, &state.keyring, now - settle)
+    })?;
+    if let Some(head) = &report.head {
+        if let Err(e) = state.witness.record(head, now) {
+            tracing::error!(error = %e, "the audit witness could not be written");
+        }
+    }
+    Ok(report)
+}
+
 /// Every [`EVERY_SECOND`], off the executor: seals the audit rows written since the last
 /// round (every instance runs it; the chain head's lock makes them take turns), and adds
 /// the conversions queued since to `referrer_stats` (reads fold them too, so this only
@@ -195,9 +230,7 @@ fn spawn_every_second(state: Arc<AppState>) {
             ticker.tick().await;
             let state = state.clone();
             let done = web::block(move || {
-                let sealed = referral_store::with_connection(&state.pool, |conn| {
-                    referral_store::audit::seal_all(conn, &state.audit_key)
-                });
+                let sealed = seal_and_witness(&state, SETTLE);
                 let folded = referral_store::with_connection(
                     &state.pool,
                     referral_store::rollups::fold_referrer_conversions,
@@ -277,7 +310,9 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
                 async move { fut.await.map(security_headers) }.boxed_local()
                     as LocalBoxFuture<'static, _>
             })
-            .service(Scalar::with_url("/docs", ApiDoc::openapi()))
+            // The vendored Swagger UI at /docs/ reads the document the API serves.
+            .service(web::redirect("/docs", "/docs/"))
+            .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/api/openapi.json"])))
             .configure(|cfg| {
                 routes::configure(cfg, &|| public_limiter(backend.clone(), per_minute))
             })

@@ -1,14 +1,20 @@
-//! Authentication (HS256 JWT with a required `exp`) and the role matrix of the contract.
+//! Authentication (JWTs: HS256 with a shared secret, RS256 and ES256 from the identity
+//! provider's JWKS or a PEM key; `exp` required) and the role matrix of the contract.
 
 use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
-use std::future::{ready, Ready};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Clock skew tolerated on `exp`, in seconds.
@@ -86,6 +92,13 @@ pub struct Claims {
     pub role: Role,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// Issued at, seconds since the epoch (the identity provider sets it; the lifetime
+    /// `exp - iat` is bounded by `--jwt-max-lifetime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Providers and provider admins: the provider they act for (required for those roles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
     /// Patients: email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -94,48 +107,430 @@ pub struct Claims {
     pub name: Option<String>,
 }
 
-/// Signs and checks tokens.
+impl Claims {
+    /// Claims for `sub` in `role`, valid for `ttl_seconds` from `now`.
+    pub fn new(sub: Uuid, role: Role, now: i64, ttl_seconds: i64) -> Self {
+        Claims {
+            sub,
+            role,
+            exp: now + ttl_seconds,
+            iat: Some(now),
+            provider_id: None,
+            email: None,
+            name: None,
+        }
+    }
+}
+
+/// Shortest HS256 secret accepted (RFC 7518 3.2: a key at least as long as the hash).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// How tokens are checked: the settings behind [`JwtKeys::from_config`].
+#[derive(Debug, Clone, Default)]
+pub struct TokenConfig {
+    /// HS256 secret (development, tests, and platforms that share a secret).
+    pub hs256_secret: Option<Vec<u8>>,
+    /// A PEM public key (RSA for RS256 or P-256 for ES256).
+    pub public_key_pem: Option<Vec<u8>>,
+    /// The identity provider's JWKS URL (RS256 and ES256 keys, by `kid`).
+    pub jwks_url: Option<String>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Required `aud`, when set.
+    pub audience: Option<String>,
+    /// Longest `exp - iat` accepted, in seconds.
+    pub max_lifetime_seconds: i64,
+}
+
+/// Default of `--jwt-max-lifetime`: 24 hours.
+pub const DEFAULT_MAX_LIFETIME_SECONDS: i64 = 24 * 3600;
+
+/// Why token settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenConfigError {
+    /// The HS256 secret is too short.
+    #[error("REFERRAL_JWT_SECRET (--jwt-secret) must be at least {MIN_HS256_SECRET_BYTES} bytes; generate one with `openssl rand -hex 32`")]
+    ShortSecret,
+    /// The PEM file is neither an RSA nor a P-256 public key.
+    #[error("--jwt-public-key-file is not an RSA or EC (P-256) public key in PEM: {0}")]
+    BadPublicKey(String),
+    /// The JWKS URL cannot be used.
+    #[error("--jwt-jwks-url cannot be used: {0}")]
+    BadJwksUrl(String),
+}
+
+/// Why a token was refused (all answer 401; the kind decides whether a JWKS refetch helps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rejection {
+    /// Signed with a key id we do not know (yet).
+    UnknownKey,
+    /// Anything else: forged, expired, wrong issuer or audience, too long-lived.
+    Invalid,
+}
+
+/// The identity provider's keys, fetched from its JWKS URL and cached by `kid`.
+pub struct Jwks {
+    url: String,
+    client: reqwest::Client,
+    keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
+    status: Mutex<JwksStatus>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct JwksStatus {
+    last_attempt: Option<Instant>,
+    last_ok: bool,
+    last_error: Option<String>,
+}
+
+impl fmt::Debug for Jwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwks").field("url", &self.url).finish()
+    }
+}
+
+/// How long one JWKS fetch may take.
+pub const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Fewest seconds between two fetches caused by unknown `kid`s, so that tokens with made-up
+/// key ids cannot turn every request into a fetch.
+pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+/// How often the keys are fetched again in the background (key rotation at the provider).
+pub const JWKS_REFRESH_EVERY: Duration = Duration::from_secs(300);
+
+impl Jwks {
+    fn new(url: &str) -> Result<Self, TokenConfigError> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| TokenConfigError::BadJwksUrl(e.to_string()))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(TokenConfigError::BadJwksUrl(
+                "the scheme must be https".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(JWKS_TIMEOUT)
+            // The client is shared by the HTTP workers' runtimes: no pooled connections
+            // tied to one of them.
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TokenConfigError::BadJwksUrl(e.to_string()))?;
+        Ok(Jwks {
+            url: url.to_owned(),
+            client,
+            keys: RwLock::new(HashMap::new()),
+            status: Mutex::new(JwksStatus::default()),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+        self.keys.read().ok()?.get(kid).cloned()
+    }
+
+    /// The only key of an algorithm, for tokens without `kid`.
+    fn only_key(&self, alg: Algorithm) -> Option<DecodingKey> {
+        let keys = self.keys.read().ok()?;
+        let mut matching = keys.values().filter(|(_, a)| *a == alg);
+        match (matching.next(), matching.next()) {
+            (Some((key, _)), None) => Some(key.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether the last fetch succeeded (what `/ready` reports).
+    pub fn is_healthy(&self) -> bool {
+        self.status.lock().map(|s| s.last_ok).unwrap_or(false)
+    }
+
+    /// The last fetch's error, if it failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.status.lock().ok().and_then(|s| s.last_error.clone())
+    }
+
+    /// Fetches the key set now and replaces the cache; returns how many keys it holds.
+    ///
+    /// # Errors
+    /// A fetch that fails, times out, or returns no usable key (the old keys are kept).
+    pub async fn refresh(&self) -> Result<usize, String> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        self.fetch_and_store().await
+    }
+
+    /// Refetches unless a fetch happened in the last [`JWKS_MIN_REFETCH`].
+    async fn refresh_for_unknown_kid(&self) {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let recent = self
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.last_attempt)
+            .is_some_and(|at| at.elapsed() < JWKS_MIN_REFETCH);
+        if !recent {
+            let _ = self.fetch_and_store().await;
+        }
+    }
+
+    async fn fetch_and_store(&self) -> Result<usize, String> {
+        let result = self.fetch().await;
+        let mut status = self.status.lock().map_err(|_| "poisoned".to_owned())?;
+        status.last_attempt = Some(Instant::now());
+        match result {
+            Ok(keys) => {
+                let count = keys.len();
+                if let Ok(mut cache) = self.keys.write() {
+                    *cache = keys;
+                }
+                status.last_ok = true;
+                status.last_error = None;
+                Ok(count)
+            }
+            Err(e) => {
+                tracing::warn!(url = %self.url, error = %e, "the identity provider's JWKS could not be fetched");
+                status.last_ok = false;
+                status.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
+        let response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| format!("fetch failed: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|e| format!("not a JWK set: {e}"))?;
+        let keys: HashMap<_, _> = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let alg = jwk_algorithm(jwk)?;
+                let key = DecodingKey::from_jwk(jwk).ok()?;
+                Some((kid, (key, alg)))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err("the set holds no RS256 or ES256 key with a kid".into());
+        }
+        Ok(keys)
+    }
+}
+
+/// The algorithm a JWK is for: its `alg`, or what its key type implies; only RS256 and
+/// ES256 are taken.
+fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
+    match jwk.common.key_algorithm {
+        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
+        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
+        Some(_) => None,
+        None => match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                Some(Algorithm::ES256)
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Signs (development and demo sessions only) and checks tokens.
 #[derive(Clone)]
-pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+pub struct JwtKeys(Arc<KeysInner>);
+
+struct KeysInner {
+    signing: Option<EncodingKey>,
+    hs256: Option<DecodingKey>,
+    public_key: Option<(DecodingKey, Algorithm)>,
+    jwks: Option<Arc<Jwks>>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    max_lifetime_seconds: i64,
 }
 
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JwtKeys(<secret>)")
+        f.debug_struct("JwtKeys")
+            .field("hs256", &self.0.hs256.is_some())
+            .field("public_key", &self.0.public_key.as_ref().map(|(_, a)| *a))
+            .field("jwks", &self.0.jwks)
+            .finish()
     }
 }
 
 impl JwtKeys {
-    /// Keys for an HS256 secret.
+    /// Keys for an HS256 secret alone (development and tests).
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+        JwtKeys(Arc::new(KeysInner {
+            signing: Some(EncodingKey::from_secret(secret)),
+            hs256: Some(DecodingKey::from_secret(secret)),
+            public_key: None,
+            jwks: None,
+            issuer: None,
+            audience: None,
+            max_lifetime_seconds: DEFAULT_MAX_LIFETIME_SECONDS,
+        }))
     }
 
-    /// Signs `claims`.
+    /// Keys for these settings. Fetches nothing: call [`Jwks::refresh`] (the server does,
+    /// at start and every [`JWKS_REFRESH_EVERY`]).
     ///
     /// # Errors
-    /// When signing fails.
-    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    /// See [`TokenConfigError`].
+    pub fn from_config(config: &TokenConfig) -> Result<Self, TokenConfigError> {
+        let hs = match &config.hs256_secret {
+            Some(secret) if secret.len() < MIN_HS256_SECRET_BYTES => {
+                return Err(TokenConfigError::ShortSecret)
+            }
+            Some(secret) => Some(secret.as_slice()),
+            None => None,
+        };
+        let public_key = match &config.public_key_pem {
+            None => None,
+            Some(pem) => Some(match DecodingKey::from_rsa_pem(pem) {
+                Ok(key) => (key, Algorithm::RS256),
+                Err(_) => DecodingKey::from_ec_pem(pem)
+                    .map(|key| (key, Algorithm::ES256))
+                    .map_err(|e| TokenConfigError::BadPublicKey(e.to_string()))?,
+            }),
+        };
+        let jwks = config
+            .jwks_url
+            .as_deref()
+            .map(Jwks::new)
+            .transpose()?
+            .map(Arc::new);
+        Ok(JwtKeys(Arc::new(KeysInner {
+            signing: hs.map(EncodingKey::from_secret),
+            hs256: hs.map(DecodingKey::from_secret),
+            public_key,
+            jwks,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            max_lifetime_seconds: config.max_lifetime_seconds,
+        })))
     }
 
-    /// Checks a token: HS256 only, `exp` required and not past (60 s leeway).
+    /// The JWKS cache, when a JWKS URL is configured.
+    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+        self.0.jwks.as_ref()
+    }
+
+    /// Whether this service can sign tokens itself (it holds an HS256 secret): demo
+    /// sign-in needs it.
+    pub fn can_sign(&self) -> bool {
+        self.0.signing.is_some()
+    }
+
+    /// Signs `claims` with the HS256 secret.
+    ///
+    /// # Errors
+    /// When signing fails or there is no HS256 secret.
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        let key = self
+            .0
+            .signing
+            .as_ref()
+            .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, key)
+    }
+
+    /// Checks a token with the keys at hand: HS256, RS256 or ES256 (each only when its key
+    /// is configured), `exp` required and not past (60 s leeway), `iss` and `aud` when
+    /// configured, a lifetime within the limit, and `provider_id` for provider roles.
     ///
     /// # Errors
     /// [`ApiError::Unauthenticated`].
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
+        self.check(token).map_err(|_| ApiError::Unauthenticated)
+    }
+
+    /// As [`JwtKeys::verify`], fetching the JWKS again first when the token names a key id
+    /// not yet known (at most once every [`JWKS_MIN_REFETCH`]).
+    ///
+    /// # Errors
+    /// [`ApiError::Unauthenticated`].
+    pub async fn verify_fresh(&self, token: &str) -> Result<Claims, ApiError> {
+        match self.check(token) {
+            Ok(claims) => Ok(claims),
+            Err(Rejection::UnknownKey) => {
+                if let Some(jwks) = &self.0.jwks {
+                    jwks.refresh_for_unknown_kid().await;
+                }
+                self.verify(token)
+            }
+            Err(Rejection::Invalid) => Err(ApiError::Unauthenticated),
+        }
+    }
+
+    fn check(&self, token: &str) -> Result<Claims, Rejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Invalid)?;
+        let key = match header.alg {
+            Algorithm::HS256 => self.0.hs256.clone().ok_or(Rejection::Invalid)?,
+            alg @ (Algorithm::RS256 | Algorithm::ES256) => {
+                self.public_key_for(alg, header.kid.as_deref())?
+            }
+            _ => return Err(Rejection::Invalid),
+        };
+        let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_exp = true;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        if let Some(issuer) = &self.0.issuer {
+            validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".into());
+        }
+        match &self.0.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.required_spec_claims.insert("aud".into());
+            }
+            None => validation.validate_aud = false,
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
-            .map_err(|_| ApiError::Unauthenticated)
+            .map_err(|_| Rejection::Invalid)?;
+        // A token without `iat` counts from now: its remaining life must fit the limit.
+        let issued = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp());
+        if claims.exp.saturating_sub(issued) > self.0.max_lifetime_seconds {
+            return Err(Rejection::Invalid);
+        }
+        if matches!(claims.role, Role::Provider | Role::ProviderAdmin)
+            && claims.provider_id.is_none()
+        {
+            return Err(Rejection::Invalid);
+        }
+        Ok(claims)
+    }
+
+    fn public_key_for(&self, alg: Algorithm, kid: Option<&str>) -> Result<DecodingKey, Rejection> {
+        if let Some(jwks) = &self.0.jwks {
+            let found = match kid {
+                Some(kid) => jwks.key(kid).filter(|(_, a)| *a == alg).map(|(k, _)| k),
+                None => jwks.only_key(alg),
+            };
+            if let Some(key) = found {
+                return Ok(key);
+            }
+        }
+        if let Some((key, a)) = &self.0.public_key {
+            if *a == alg {
+                return Ok(key.clone());
+            }
+        }
+        match (&self.0.jwks, kid) {
+            (Some(_), Some(_)) => Err(Rejection::UnknownKey),
+            _ => Err(Rejection::Invalid),
+        }
     }
 }
 
@@ -211,10 +606,11 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Caller::from_http(req))
+        let req = req.clone();
+        async move { Caller::from_http(&req).await }.boxed_local()
     }
 }
 
@@ -223,8 +619,15 @@ impl Caller {
     ///
     /// # Errors
     /// [`ApiError::Unauthenticated`] for a missing, malformed, forged or expired token.
-    pub fn from_http(req: &HttpRequest) -> Result<Caller, ApiError> {
-        caller_of(req)
+    pub async fn from_http(req: &HttpRequest) -> Result<Caller, ApiError> {
+        let keys = req
+            .app_data::<web::Data<JwtKeys>>()
+            .ok_or(ApiError::Internal)?
+            .clone();
+        let token = bearer_token(req.headers()).ok_or(ApiError::Unauthenticated)?;
+        Ok(Caller {
+            claims: keys.verify_fresh(token).await?,
+        })
     }
 }
 
@@ -240,27 +643,14 @@ pub fn bearer_token(headers: &actix_web::http::header::HeaderMap) -> Option<&str
         .map(str::trim)
 }
 
-fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let keys = req
-        .app_data::<web::Data<JwtKeys>>()
-        .ok_or(ApiError::Internal)?;
-    let token = bearer_token(req.headers()).ok_or(ApiError::Unauthenticated)?;
-    Ok(Caller {
-        claims: keys.verify(token)?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
         Claims {
-            sub: Uuid::new_v4(),
-            role: Role::Patient,
             exp,
-            email: None,
-            name: None,
+            ..Claims::new(Uuid::new_v4(), Role::Patient, exp - 60, 60)
         }
     }
 

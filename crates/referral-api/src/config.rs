@@ -39,6 +39,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The data keyring: generate or rotate.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Run only the background workers (outbox delivery, expiry sweeps, reminders), for
     /// running them apart from the HTTP instances; stops on SIGTERM or Ctrl-C.
     Worker,
@@ -58,9 +64,32 @@ pub struct SeedDemoArgs {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the audit log's hash chain (with the key derived from --jwt-secret) and name
-    /// the first broken row; exits 1 when the chain is broken.
-    Verify,
+    /// Recompute the audit log's MACs and hash chain with the data keyring and name the
+    /// first broken row; exits 1 when the chain is broken.
+    Verify {
+        /// A witness directory: also check that the chain still holds the last head it
+        /// recorded (detects rows cut from the end with the head rewound).
+        #[arg(long)]
+        witness: Option<std::path::PathBuf>,
+    },
+}
+
+/// `keys` subcommands (the data keyring; docs/operations.md).
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new keyring of one key, for REFERRAL_DATA_KEYS or a --data-keys-file.
+    Generate {
+        /// The key's id.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Print the configured keyring with a new signing key in front; the old keys stay for
+    /// verification.
+    Rotate {
+        /// The new key's id (unused in the keyring).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 /// `dev-token` options.
@@ -81,6 +110,9 @@ pub struct DevTokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl: i64,
+    /// Provider claim (roles provider and provider-admin need it).
+    #[arg(long)]
+    pub provider_id: Option<uuid::Uuid>,
 }
 
 /// Settings of the service.
@@ -102,7 +134,8 @@ pub struct ServeArgs {
         global = true
     )]
     pub bind: String,
-    /// HS256 secret for tokens; without it the service runs in development mode.
+    /// HS256 secret for tokens (at least 32 bytes). With no secret, JWKS URL or public key
+    /// the service runs in development mode, which only a loopback bind allows.
     #[arg(
         long,
         env = "REFERRAL_JWT_SECRET",
@@ -110,6 +143,72 @@ pub struct ServeArgs {
         global = true
     )]
     pub jwt_secret: Option<String>,
+    /// The identity provider's JWKS URL: RS256 and ES256 tokens are checked against its
+    /// keys (cached; fetched again on an unknown `kid`, at most every 10 s).
+    #[arg(long, env = "REFERRAL_JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+    /// A PEM public key (RSA or P-256) that RS256 or ES256 tokens are checked against.
+    #[arg(long, env = "REFERRAL_JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "REFERRAL_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "REFERRAL_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+    /// Longest token lifetime (`exp - iat`) accepted: seconds, or with a unit (`90m`, `24h`, `7d`).
+    #[arg(
+        long,
+        env = "REFERRAL_JWT_MAX_LIFETIME",
+        default_value = "24h",
+        value_parser = parse_duration_seconds,
+        global = true
+    )]
+    pub jwt_max_lifetime: i64,
+    /// The data keyring: named keys for the audit MACs, unsubscribe links, the suppression
+    /// list and pseudonyms, as `ID=HEX,...` (each key 32 bytes or more, hex); the first
+    /// signs, all verify. Required outside development (or --data-keys-file).
+    #[arg(
+        long,
+        env = "REFERRAL_DATA_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub data_keys: Option<String>,
+    /// A file holding the data keyring, one `ID=HEX` a line (the first signs).
+    #[arg(long, env = "REFERRAL_DATA_KEYS_FILE", global = true)]
+    pub data_keys_file: Option<std::path::PathBuf>,
+    /// Where each audit seal appends the signed chain head, outside the database
+    /// (default: `audit-witness` beside the SQLite database, or `./data/audit-witness`).
+    #[arg(long, env = "REFERRAL_AUDIT_WITNESS_DIR", global = true)]
+    pub audit_witness_dir: Option<std::path::PathBuf>,
+    /// Proxies (CIDRs, comma-separated) whose `X-Forwarded-For` or `Forwarded` header names
+    /// the client. Default none: the peer address is the client.
+    #[arg(
+        long,
+        env = "REFERRAL_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_cidr,
+        global = true
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Referrals (invitations included) one patient may create a day.
+    #[arg(
+        long,
+        env = "REFERRAL_PATIENT_DAILY_REFERRALS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub patient_daily_referrals: u32,
+    /// Requests a minute one verified `service` token may make to the public endpoints;
+    /// 0 (the default) means no limit for platform services.
+    #[arg(
+        long,
+        env = "REFERRAL_SERVICE_RATE_LIMIT",
+        default_value_t = 0,
+        global = true
+    )]
+    pub service_rate_limit: u64,
     /// Base URL of the patient-facing site, for share links and redirects.
     #[arg(
         long,
@@ -273,7 +372,138 @@ pub struct ServeArgs {
     pub stripe_base_url: String,
 }
 
+/// Parses `86400`, `90s`, `30m`, `24h` or `7d` into seconds.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_duration_seconds(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let multiplier = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d")),
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("`{text}` is not a duration such as 3600, 90m or 24h"))
+}
+
+/// Parses a CIDR (`10.0.0.0/8`) or a single address (`10.0.0.7`, taken as `/32` or `/128`).
+///
+/// # Errors
+/// A message with the text that is neither.
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is not a CIDR such as 10.0.0.0/8 or an address"))
+}
+
+/// Whether `bind` (`HOST:PORT`) listens on loopback only: `127.0.0.0/8`, `::1` or
+/// `localhost`. Anything else, `0.0.0.0` and `::` included, is not.
+pub fn is_loopback_bind(bind: &str) -> bool {
+    let host = match bind.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => bind,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The data keyring of [`ServeArgs::for_tests`].
+pub const TEST_DATA_KEYS: &str =
+    "test1=7465737420646174612b6b65792d746573742064617461206b65792d74657374";
+
 impl ServeArgs {
+    /// Whether any token verification is configured (a secret, a JWKS URL or a public key).
+    pub fn has_token_verification(&self) -> bool {
+        self.jwt_secret.as_deref().is_some_and(|s| !s.is_empty())
+            || self.jwt_jwks_url.is_some()
+            || self.jwt_public_key_file.is_some()
+    }
+
+    /// Refuses settings that would open the service to anyone: development mode (generated
+    /// secret, demo users) or demo sign-in on an address other than loopback, and a short
+    /// HS256 secret. The message names the setting to give.
+    ///
+    /// # Errors
+    /// The first unsafe setting, in words.
+    pub fn check_safe(&self) -> Result<(), String> {
+        let loopback = is_loopback_bind(&self.bind);
+        if let Some(secret) = self.jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+            if secret.len() < crate::auth::MIN_HS256_SECRET_BYTES {
+                return Err(format!(
+                    "REFERRAL_JWT_SECRET (--jwt-secret) is {} bytes; at least {} are required (generate one with `openssl rand -hex 32`)",
+                    secret.len(),
+                    crate::auth::MIN_HS256_SECRET_BYTES
+                ));
+            }
+        }
+        if !loopback && !self.has_token_verification() {
+            return Err(format!(
+                "refusing to listen on {} without token verification: set --jwt-jwks-url (REFERRAL_JWT_JWKS_URL), --jwt-public-key-file (REFERRAL_JWT_PUBLIC_KEY_FILE) or REFERRAL_JWT_SECRET; development mode (generated secret, demo sign-in) is allowed only on a loopback address such as 127.0.0.1:8080",
+                self.bind
+            ));
+        }
+        if !loopback && self.demo_sign_in {
+            return Err(format!(
+                "refusing to listen on {} with REFERRAL_DEMO_SIGN_IN (--demo-sign-in): anyone could sign in as the demo admin; demo sign-in is allowed only on a loopback address",
+                self.bind
+            ));
+        }
+        if !loopback && self.data_keys.is_none() && self.data_keys_file.is_none() {
+            return Err(format!(
+                "refusing to listen on {} without a data keyring: set REFERRAL_DATA_KEYS (--data-keys) or REFERRAL_DATA_KEYS_FILE (--data-keys-file); `referral-api keys generate` makes one",
+                self.bind
+            ));
+        }
+        Ok(())
+    }
+
+    /// The token settings.
+    ///
+    /// # Errors
+    /// When the public key file cannot be read.
+    pub fn token_config(
+        &self,
+        dev_secret: Option<String>,
+    ) -> std::io::Result<crate::auth::TokenConfig> {
+        let public_key_pem = match &self.jwt_public_key_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("--jwt-public-key-file {}: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
+        Ok(crate::auth::TokenConfig {
+            hs256_secret: self
+                .jwt_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or(dev_secret)
+                .map(String::into_bytes),
+            public_key_pem,
+            jwks_url: self.jwt_jwks_url.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            max_lifetime_seconds: self.jwt_max_lifetime,
+        })
+    }
+
     /// The inducement policy these settings describe.
     pub fn policy(&self) -> InducementPolicy {
         InducementPolicy {
@@ -320,6 +550,19 @@ impl ServeArgs {
             database_url: database_url.to_owned(),
             bind: "127.0.0.1:0".into(),
             jwt_secret: Some(jwt_secret.to_owned()),
+            jwt_jwks_url: None,
+            jwt_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_max_lifetime: crate::auth::DEFAULT_MAX_LIFETIME_SECONDS,
+            data_keys: Some(TEST_DATA_KEYS.to_owned()),
+            data_keys_file: None,
+            audit_witness_dir: Some(
+                std::env::temp_dir().join(format!("referral-witness-{}", uuid::Uuid::new_v4())),
+            ),
+            trusted_proxies: Vec::new(),
+            patient_daily_referrals: 1000,
+            service_rate_limit: 0,
             demo_sign_in: false,
             public_base_url: "http://portal.test".into(),
             cors_origins: vec!["http://portal.test".into()],

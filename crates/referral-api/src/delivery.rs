@@ -184,7 +184,7 @@ impl Delivery {
             OutboxKind::Payout => Channel::Payout,
         };
         if channel != Channel::Payout
-            && suppressions::contains(conn, &self.links.recipient_hash(&message.recipient))?
+            && suppressions::contains(conn, &self.links.recipient_hashes(&message.recipient))?
         {
             outbox::suppress(conn, message.id, now)?;
             report.suppressed += 1;

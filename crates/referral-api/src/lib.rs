@@ -14,4 +14,5 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod views;
+pub mod witness;
 pub mod workers;

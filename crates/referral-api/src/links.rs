@@ -1,12 +1,14 @@
-//! Keys derived from the service secret: unsubscribe links, the suppression list's keyed
-//! hashes, and the pseudonyms of anonymized analytics.
+//! Keys from the data keyring: unsubscribe links, the suppression list's keyed hashes, and
+//! the pseudonyms of anonymized analytics.
 //!
-//! An address is known to the suppression list only as `HMAC-SHA256(suppression key,
-//! address)`, cut to 128 bits and hex-encoded. An unsubscribe token is that hash plus a tag
-//! that only the service can make: `hash.tag`. So the link carries no email or phone (no PHI
-//! in URLs or logs), it cannot be altered to unsubscribe someone else, and following it
-//! needs no lookup. Both keys derive from the token secret: one secret to manage.
+//! An address is known to the suppression list only as `KEYID.HASH`, where HASH is
+//! `HMAC-SHA256(suppression key, address)` cut to 128 bits, hex. An unsubscribe token is
+//! that value plus a tag only the service can make: `KEYID.HASH.TAG`. So the link carries no
+//! email or phone (no PHI in URLs or logs), it cannot be altered to unsubscribe someone
+//! else, following it needs no lookup, and every token and stored hash names the key that
+//! made it: after a rotation old links still work and old entries still suppress.
 
+use referral_store::keyring::{hex, mac_hex, same_bytes, Keyring, Purpose};
 use ring::hmac;
 
 /// Bytes of the keyed hash (128 bits: collisions are out of reach for any address list).
@@ -14,26 +16,10 @@ const HASH_BYTES: usize = 16;
 /// Bytes of the link's tag (96 bits: forging one is out of reach at any request rate).
 const TAG_BYTES: usize = 12;
 
-/// The keys of unsubscribe links and of the suppression list.
+/// The keys of unsubscribe links, the suppression list and pseudonyms.
 #[derive(Debug, Clone)]
 pub struct LinkKeys {
-    signing: hmac::Key,
-    suppression: hmac::Key,
-    pseudonyms: hmac::Key,
-}
-
-fn derive(secret: &[u8], purpose: &[u8]) -> hmac::Key {
-    let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), purpose);
-    hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares without an early exit, so the time taken says nothing about the tag.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    keyring: Keyring,
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -46,49 +32,68 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+fn hash_with(key: &hmac::Key, recipient: &str) -> String {
+    hex(&hmac::sign(key, recipient.as_bytes()).as_ref()[..HASH_BYTES])
+}
+
 impl LinkKeys {
-    /// The keys derived from the token secret.
-    pub fn new(jwt_secret: &[u8]) -> Self {
-        LinkKeys {
-            signing: derive(jwt_secret, b"referral-api unsubscribe links v2"),
-            suppression: derive(jwt_secret, b"referral-api suppression list v1"),
-            pseudonyms: derive(jwt_secret, b"referral-api analytics pseudonyms v1"),
-        }
+    /// The keys of `keyring`.
+    pub fn new(keyring: Keyring) -> Self {
+        LinkKeys { keyring }
     }
 
     /// A stable pseudonym of a person for anonymized reports: `P-` and 16 hex digits of a
-    /// keyed HMAC of their id. (The seed's bcrypt idea salts every hash, so the same person
-    /// would look different in every report.)
+    /// keyed HMAC of their id, with the signing key (pseudonyms are not stored). (The
+    /// seed's bcrypt idea salts every hash, so the same person would look different in
+    /// every report.)
     pub fn pseudonym(&self, id: uuid::Uuid) -> String {
-        let tag = hmac::sign(&self.pseudonyms, id.as_bytes());
+        let (_, key) = self.keyring.active(Purpose::Pseudonym);
+        let tag = hmac::sign(&key, id.as_bytes());
         format!("P-{}", hex(&tag.as_ref()[..8]))
     }
 
-    /// The suppression list's keyed hash of a normalised address.
+    /// The suppression list's value for a normalised address, made with the signing key:
+    /// `KEYID.HASH`.
     pub fn recipient_hash(&self, recipient: &str) -> String {
-        let tag = hmac::sign(&self.suppression, recipient.as_bytes());
-        hex(&tag.as_ref()[..HASH_BYTES])
+        let (id, key) = self.keyring.active(Purpose::Suppression);
+        format!("{id}.{}", hash_with(&key, recipient))
     }
 
-    fn tag(&self, hash: &str) -> Vec<u8> {
-        hmac::sign(&self.signing, hash.as_bytes()).as_ref()[..TAG_BYTES].to_vec()
+    /// The suppression list's values of an address under every key of the keyring: an
+    /// entry made before a rotation still matches.
+    pub fn recipient_hashes(&self, recipient: &str) -> Vec<String> {
+        self.keyring
+            .all(Purpose::Suppression)
+            .into_iter()
+            .map(|(id, key)| format!("{id}.{}", hash_with(&key, recipient)))
+            .collect()
     }
 
-    /// The token of the unsubscribe link for `recipient`.
+    fn tag(&self, key_id: &str, hash: &str) -> Option<Vec<u8>> {
+        let key = self.keyring.by_id(key_id, Purpose::UnsubscribeLink)?;
+        let full = mac_hex(&key, &[key_id.as_bytes(), hash.as_bytes()]);
+        unhex(&full[..TAG_BYTES * 2])
+    }
+
+    /// The token of the unsubscribe link for `recipient`: `KEYID.HASH.TAG`.
     pub fn unsubscribe_token(&self, recipient: &str) -> String {
-        let hash = self.recipient_hash(recipient);
-        let tag = hex(&self.tag(&hash));
-        format!("{hash}.{tag}")
+        let value = self.recipient_hash(recipient);
+        let (id, hash) = value.split_once('.').unwrap_or_default();
+        let tag = self.tag(id, hash).map(|t| hex(&t)).unwrap_or_default();
+        format!("{value}.{tag}")
     }
 
-    /// The keyed hash named by a genuine token; `None` for anything else.
+    /// The suppression value (`KEYID.HASH`) named by a genuine token; `None` for anything
+    /// else, a token made with a key no longer in the keyring included.
     pub fn verify_unsubscribe(&self, token: &str) -> Option<String> {
-        let (hash, tag) = token.split_once('.')?;
-        if hash.len() != HASH_BYTES * 2 || unhex(hash).is_none() {
+        let mut parts = token.split('.');
+        let (id, hash, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || hash.len() != HASH_BYTES * 2 || unhex(hash).is_none() {
             return None;
         }
         let hash = hash.to_ascii_lowercase();
-        same_bytes(&self.tag(&hash), &unhex(tag)?).then_some(hash)
+        let expected = self.tag(id, &hash)?;
+        same_bytes(&expected, &unhex(tag)?).then(|| format!("{id}.{hash}"))
     }
 }
 
@@ -96,28 +101,34 @@ impl LinkKeys {
 mod tests {
     use super::*;
 
+    fn keys(fill: u8) -> LinkKeys {
+        LinkKeys::new(Keyring::single(&format!("k{fill}"), &[fill; 32]).unwrap())
+    }
+
     #[test]
     fn tokens_verify_carry_no_address_and_resist_tampering() {
-        let keys = LinkKeys::new(b"secret");
+        let keys = keys(1);
         let token = keys.unsubscribe_token("bob@example.com");
         assert!(!token.contains("bob") && !token.contains(&hex(b"bob")));
-        assert_eq!(token.len(), 32 + 1 + 24);
+        assert_eq!(token.len(), 2 + 1 + 32 + 1 + 24);
         assert_eq!(
             keys.verify_unsubscribe(&token),
             Some(keys.recipient_hash("bob@example.com"))
         );
-        let (_, tag) = token.split_once('.').unwrap();
+        let tag = token.rsplit('.').next().unwrap();
         let forged = format!("{}.{tag}", keys.recipient_hash("eve@example.com"));
         assert_eq!(keys.verify_unsubscribe(&forged), None);
-        assert_eq!(LinkKeys::new(b"other").verify_unsubscribe(&token), None);
-        for junk in ["zz.zz", "nodot", "", ".", "00.00"] {
+        assert_eq!(self::keys(2).verify_unsubscribe(&token), None);
+        for junk in [
+            "zz.zz", "nodot", "", ".", "00.00", "k1.00.00", "k1..", "k9.a.b.c",
+        ] {
             assert_eq!(keys.verify_unsubscribe(junk), None, "{junk}");
         }
     }
 
     #[test]
     fn hashes_are_stable_keyed_and_distinct() {
-        let keys = LinkKeys::new(b"secret");
+        let keys = keys(1);
         assert_eq!(
             keys.recipient_hash("a@b.test"),
             keys.recipient_hash("a@b.test")
@@ -128,7 +139,23 @@ mod tests {
         );
         assert_ne!(
             keys.recipient_hash("a@b.test"),
-            LinkKeys::new(b"other").recipient_hash("a@b.test")
+            self::keys(2).recipient_hash("a@b.test")
         );
+    }
+
+    #[test]
+    fn after_a_rotation_old_links_and_entries_still_work() {
+        let old = keys(1);
+        let old_token = old.unsubscribe_token("bob@example.com");
+        let old_entry = old.recipient_hash("bob@example.com");
+        let rotated = LinkKeys::new(old.keyring.rotated("k2", &[2; 32]).unwrap());
+        assert_eq!(
+            rotated.verify_unsubscribe(&old_token),
+            Some(old_entry.clone())
+        );
+        assert!(rotated
+            .recipient_hashes("bob@example.com")
+            .contains(&old_entry));
+        assert!(rotated.recipient_hash("bob@example.com").starts_with("k2."));
     }
 }

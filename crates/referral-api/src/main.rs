@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referral_api::auth::{Claims, JwtKeys, Role};
-use referral_api::config::{AuditCommand, Cli, Command};
+use referral_api::config::{AuditCommand, Cli, Command, KeysCommand};
 use referral_api::startup::{self, StartupError};
 use referral_api::{app, workers};
 use std::process::ExitCode;
@@ -35,8 +35,14 @@ fn main() -> ExitCode {
         Command::Worker => worker(&cli.serve),
         Command::SeedDemo(args) => seed_demo(&cli.serve, &args),
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => return verify_audit(&cli.serve),
+            command: AuditCommand::Verify { witness },
+        } => return verify_audit(&cli.serve, witness.as_deref()),
+        Command::Keys {
+            command: KeysCommand::Generate { id },
+        } => keys_generate(&id),
+        Command::Keys {
+            command: KeysCommand::Rotate { id },
+        } => keys_rotate(&cli.serve, &id),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,11 +63,15 @@ fn dev_token(
         .map_err(|e: String| StartupError::Io(std::io::Error::other(e)))?;
     let (secret, _) = startup::jwt_secret(serve)?;
     let claims = Claims {
-        sub: args.sub,
-        role,
-        exp: chrono::Utc::now().timestamp() + args.ttl.max(1),
+        provider_id: args.provider_id,
         email: args.email,
         name: args.name,
+        ..Claims::new(
+            args.sub,
+            role,
+            chrono::Utc::now().timestamp(),
+            args.ttl.max(1),
+        )
     };
     let token = JwtKeys::new(secret.as_bytes())
         .sign(&claims)
@@ -101,11 +111,7 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
         tracing::warn!(error = %e, "the last clicked codes could not be marked");
     }
     // And the last audit rows are linked into the chain.
-    let sealed = state
-        .pool
-        .get()
-        .map_err(referral_store::StoreError::from)
-        .and_then(|mut conn| referral_store::audit::seal_all(&mut conn, &state.audit_key));
+    let sealed = app::seal_and_witness(&state, chrono::Duration::zero());
     if let Err(e) = sealed {
         tracing::warn!(error = %e, "the last audit rows could not be sealed; the next start seals them");
     }
@@ -133,17 +139,33 @@ fn worker(args: &referral_api::config::ServeArgs) -> Result<(), StartupError> {
 }
 
 /// `audit verify`: exit 0 when the chain holds, 1 when it is broken, 2 when it cannot be read.
-fn verify_audit(args: &referral_api::config::ServeArgs) -> ExitCode {
+fn verify_audit(
+    args: &referral_api::config::ServeArgs,
+    witness: Option<&std::path::Path>,
+) -> ExitCode {
     let run = || -> Result<referral_store::audit::ChainReport, StartupError> {
+        let keyring = startup::data_keyring(args)?;
         let pool = startup::open_database(args)?;
-        let (secret, _) = startup::jwt_secret(args)?;
-        let key = referral_store::audit::ChainKey::derive(secret.as_bytes());
         let mut conn = pool.get().map_err(referral_store::StoreError::from)?;
-        Ok(referral_store::audit::verify_with_progress(
-            &mut conn,
-            &key,
-            |n| eprintln!("verified {n} rows..."),
-        )?)
+        let mut report = referral_store::audit::verify_with_progress(&mut conn, &keyring, |n| {
+            eprintln!("verified {n} rows...")
+        })?;
+        if let (None, Some(dir)) = (&report.broken, witness) {
+            let heads = referral_api::witness::read(dir, &keyring).map_err(StartupError::Config)?;
+            eprintln!(
+                "witness: {} signed heads read from {}",
+                heads.len(),
+                dir.display()
+            );
+            if let Some(problem) = referral_api::witness::check(&mut conn, &heads)? {
+                report.broken = Some(referral_store::audit::BrokenLink {
+                    seq: report.verified + 1,
+                    id: None,
+                    reason: problem,
+                });
+            }
+        }
+        Ok(report)
     };
     match run() {
         Ok(report) => match report.broken {
@@ -212,6 +234,28 @@ fn seed_demo(
         demo::DEMO_PATIENT_EMAIL,
         demo::DEMO_PATIENT_ID,
         demo::DEMO_PATIENT_EMAIL
+    );
+    Ok(())
+}
+
+/// `keys generate`: a new keyring of one key, printed.
+fn keys_generate(id: &str) -> Result<(), StartupError> {
+    let keyring = referral_store::keyring::Keyring::single(id, &startup::random_key()?)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    print!("{}", keyring.to_text());
+    Ok(())
+}
+
+/// `keys rotate`: the configured keyring with a new signing key first, printed; the old
+/// keys stay after it so that everything they made still verifies.
+fn keys_rotate(args: &referral_api::config::ServeArgs, id: &str) -> Result<(), StartupError> {
+    let keyring = startup::data_keyring(args)?
+        .rotated(id, &startup::random_key()?)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    print!("{}", keyring.to_text());
+    eprintln!(
+        "keys: `{id}` signs from now on; {} older keys kept for verification. Store this keyring as REFERRAL_DATA_KEYS or in the --data-keys-file, then restart every instance.",
+        keyring.ids().count() - 1
     );
     Ok(())
 }

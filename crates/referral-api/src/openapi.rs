@@ -66,7 +66,7 @@ program_not_active, no_active_program, not_eligible (422), rate_limited (429), i
     ),
     components(schemas(
         Problem, FieldProblem, ProgramView, ProgramInput, DemographicsView, ProgramList, ReferralView,
-        ReferralList, PublicReferralView, RewardView, RewardList, RegistrationView, AuditView, AuditList,
+        ReferralList, PublicReferralView, RewardView, RewardList, RegistrationView, crate::views::RegisteredReferralView, AuditView, AuditList,
         NotificationView, NotificationList, CreateReferralRequest, RegisterRequest, ConsultationEventRequest,
         OrderEventRequest, EventResultView, RedeemRequest, ApproveRewardRequest, BulkRequest, BulkItemResult,
         BulkResponse, routes::health::HealthView, routes::provider::TopReferrerView,

@@ -9,6 +9,7 @@ use crate::delivery::{Delivery, RetryPolicy};
 use crate::links::LinkKeys;
 use crate::state::AppState;
 use referral_notify::{Notifier, NotifyError, Transport};
+use referral_store::keyring::Keyring;
 use referral_store::{open_pool, run_migrations, BackendKind, DatabaseUrl, StoreError};
 use std::sync::Arc;
 
@@ -27,6 +28,9 @@ pub enum StartupError {
     /// A page template that does not compile.
     #[error("{0}")]
     Pages(String),
+    /// Settings that are missing, malformed or unsafe; the message names the setting.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Most connections to a SQLite database (see [`open_database`]).
@@ -85,6 +89,71 @@ fn create_sqlite_dir(url: &DatabaseUrl) -> Result<(), StartupError> {
         }
     }
     Ok(())
+}
+
+/// The data keyring: `--data-keys`, `--data-keys-file`, or (development, loopback only) a
+/// generated file beside the development secret.
+///
+/// # Errors
+/// A keyring that is malformed or too weak, a file that cannot be read or written.
+pub fn data_keyring(args: &ServeArgs) -> Result<Keyring, StartupError> {
+    let bad = |e: referral_store::keyring::KeyringError, from: &str| {
+        StartupError::Config(format!("{from}: {e}"))
+    };
+    if let Some(text) = &args.data_keys {
+        return Keyring::parse(text).map_err(|e| bad(e, "REFERRAL_DATA_KEYS (--data-keys)"));
+    }
+    if let Some(path) = &args.data_keys_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            StartupError::Config(format!("--data-keys-file {}: {e}", path.display()))
+        })?;
+        return Keyring::parse(&text).map_err(|e| bad(e, "--data-keys-file"));
+    }
+    let path = dev_secret_path(&args.database_url).with_file_name("dev-data-keys");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Keyring::parse(&text).map_err(|e| bad(e, &path.display().to_string()));
+    }
+    let keyring = Keyring::single("dev1", &random_key()?)
+        .map_err(|e| bad(e, "the generated development keyring"))?;
+    write_private(&path, &keyring.to_text())?;
+    tracing::warn!(path = %path.display(), "development: generated a data keyring");
+    Ok(keyring)
+}
+
+/// 32 bytes from the system's secure generator.
+///
+/// # Errors
+/// When the generator fails.
+pub fn random_key() -> std::io::Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| std::io::Error::other("secure random generator failed"))?;
+    Ok(bytes)
+}
+
+/// Writes `text` to `path` readable by its owner only.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Where the audit witness writes: `--audit-witness-dir`, or `audit-witness` beside the
+/// development files.
+pub fn witness_dir(args: &ServeArgs) -> std::path::PathBuf {
+    args.audit_witness_dir
+        .clone()
+        .unwrap_or_else(|| dev_secret_path(&args.database_url).with_file_name("audit-witness"))
 }
 
 /// The token secret: the configured one, or (development mode) one kept in the data
@@ -156,17 +225,33 @@ pub fn delivery(
 /// # Errors
 /// See [`StartupError`].
 pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> {
-    let pool = open_database(&args)?;
-    let (secret, development) = jwt_secret(&args)?;
-    if development {
+    // Refused before anything is opened: a misconfigured deployment never listens.
+    args.check_safe().map_err(StartupError::Config)?;
+    let development = !args.has_token_verification();
+    let dev_secret = if development {
         warn_development(&args);
-    }
+        Some(load_or_create_dev_secret(&dev_secret_path(
+            &args.database_url,
+        ))?)
+    } else {
+        None
+    };
+    let keys = JwtKeys::from_config(&args.token_config(dev_secret)?)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    let keyring = Arc::new(data_keyring(&args)?);
+    let pool = open_database(&args)?;
     crate::pages::check_templates().map_err(StartupError::Pages)?;
     let demo_sign_in = development || args.demo_sign_in;
+    if demo_sign_in && !keys.can_sign() {
+        return Err(StartupError::Config(
+            "demo sign-in (--demo-sign-in) needs REFERRAL_JWT_SECRET to sign its sessions".into(),
+        ));
+    }
     if demo_sign_in && !development {
         tracing::warn!("demo sign-in is on with a real token secret: anyone can sign in as the demo admin; never do this in production");
     }
-    let links = LinkKeys::new(secret.as_bytes());
+    let witness = crate::witness::Witness::open(&witness_dir(&args), keyring.clone())?;
+    let links = LinkKeys::new((*keyring).clone());
     let (click_writer, click_pools) = match DatabaseUrl::parse(&args.database_url)?.kind() {
         BackendKind::Sqlite => (Some(ClickWriter::start(pool.clone())?), None),
         BackendKind::Postgres => (
@@ -184,14 +269,14 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         public_base_url: args.public_base_url.clone(),
         rng: ring::rand::SystemRandom::new(),
         links: links.clone(),
-        audit_key: referral_store::audit::ChainKey::derive(secret.as_bytes()),
+        keyring,
+        witness,
         clicks: crate::clicks::ClickedCodes::default(),
         click_writer,
         click_pools,
         demo_sign_in,
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
-    let keys = JwtKeys::new(secret.as_bytes());
     Ok((Service { state, keys, args }, delivery))
 }
 
@@ -200,11 +285,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
 /// # Errors
 /// See [`StartupError`].
 pub fn build_worker(args: &ServeArgs) -> Result<Arc<Delivery>, StartupError> {
+    let keyring = data_keyring(args)?;
     let pool = open_database(args)?;
-    let (secret, _) = jwt_secret(args)?;
-    Ok(Arc::new(delivery(
-        args,
-        pool,
-        LinkKeys::new(secret.as_bytes()),
-    )?))
+    Ok(Arc::new(delivery(args, pool, LinkKeys::new(keyring))?))
 }

@@ -7,6 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use referral_domain::{InducementPolicy, ReferralCode};
 use referral_store::audit::{self, NewAuditEntry};
+use referral_store::events::AuditWith;
 use referral_store::referrals::{self, ClickToRecord};
 use referral_store::{DbConnection, Pool};
 use ring::rand::SystemRandom;
@@ -26,8 +27,10 @@ pub struct AppState {
     pub rng: SystemRandom,
     /// Unsubscribe links and suppression hashes.
     pub links: crate::links::LinkKeys,
-    /// The audit chain's key.
-    pub audit_key: audit::ChainKey,
+    /// The data keyring: audit MACs and chain, witness, links.
+    pub keyring: std::sync::Arc<referral_store::keyring::Keyring>,
+    /// Where each seal records the chain head, outside the database.
+    pub witness: crate::witness::Witness,
     /// Codes clicked since the last flush, to mark as clicked.
     pub clicks: crate::clicks::ClickedCodes,
     /// On SQLite, the thread that commits click rows in groups; `None` on PostgreSQL, where
@@ -132,6 +135,7 @@ impl AppState {
         T: Send + 'static + AuditedResource,
     {
         let entry_base = audit_entry(caller, origin, action);
+        let keyring = self.keyring.clone();
         self.db(move |conn| {
             let result = work(conn);
             let mut entry = entry_base;
@@ -144,7 +148,7 @@ impl AppState {
                 }
                 Err(e) => entry.outcome = e.code().to_owned(),
             }
-            if let Err(e) = audit::append(conn, &entry, chrono::Utc::now()) {
+            if let Err(e) = audit::append(conn, &keyring, &entry, chrono::Utc::now()) {
                 tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
                 if result.is_ok() {
                     // Refuse to hand out PHI that could not be audited.
@@ -170,16 +174,17 @@ impl AppState {
         work: F,
     ) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut DbConnection, &NewAuditEntry) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, AuditWith<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let entry_base = audit_entry(Some(caller), origin, action);
+        let keyring = self.keyring.clone();
         self.db(move |conn| {
-            let result = work(conn, &entry_base);
+            let result = work(conn, (&entry_base, &keyring));
             if let Err(e) = &result {
                 let mut entry = entry_base;
                 entry.outcome = e.code().to_owned();
-                if let Err(e) = audit::append(conn, &entry, chrono::Utc::now()) {
+                if let Err(e) = audit::append(conn, &keyring, &entry, chrono::Utc::now()) {
                     tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
                 }
             }

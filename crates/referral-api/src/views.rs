@@ -444,21 +444,37 @@ impl AuditedResource for RewardView {
     }
 }
 
-/// The result of registering with a code.
+/// The result of registering with a code: only what the registrant needs. Never the
+/// invited person's contact data, the referrer's message or the referrer's id: whoever
+/// holds a share link could register with a throwaway address and read them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegistrationView {
     /// The new patient's id.
     pub patient_id: Uuid,
-    pub referral: ReferralView,
+    /// The referral the registration completed.
+    pub referral: RegisteredReferralView,
+    /// The registrant's own welcome reward, if the program gives one.
     pub referee_reward: Option<RewardView>,
 }
 
+/// The referral as its registrant sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredReferralView {
+    /// The referral's id.
+    pub id: Uuid,
+    /// Its status (`registered`).
+    pub status: String,
+}
+
 impl RegistrationView {
-    /// The view of a registration; `clicks` are its referral's.
-    pub fn new(r: Registration, clicks: ClickTally, state: &AppState) -> Self {
+    /// The view of a registration.
+    pub fn new(r: Registration) -> Self {
         RegistrationView {
             patient_id: r.patient.id.as_uuid(),
-            referral: ReferralView::new(r.referral, clicks, state),
+            referral: RegisteredReferralView {
+                id: r.referral.id.as_uuid(),
+                status: r.referral.status.as_str().to_owned(),
+            },
             referee_reward: r.referee_reward.map(RewardView::from),
         }
     }

@@ -17,6 +17,12 @@ fn binary() -> Command {
         "REFERRAL_TWILIO_ACCOUNT_SID",
         "REFERRAL_STRIPE_API_KEY",
         "REFERRAL_MAILBOX_DIR",
+        "REFERRAL_DEMO_SIGN_IN",
+        "REFERRAL_JWT_JWKS_URL",
+        "REFERRAL_JWT_PUBLIC_KEY_FILE",
+        "REFERRAL_DATA_KEYS",
+        "REFERRAL_DATA_KEYS_FILE",
+        "REFERRAL_AUDIT_WITNESS_DIR",
     ] {
         command.env_remove(var);
     }
@@ -231,48 +237,74 @@ fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
     assert!(status.success(), "a graceful stop exits 0, got {status:?}");
 }
 
+const DATA_KEYS: &str = "b1=62696e6172792d746573742d646174612d6b65792d62696e6172792d74657374";
+
+fn entry(i: i64) -> referral_store::audit::NewAuditEntry {
+    referral_store::audit::NewAuditEntry {
+        actor_id: None,
+        actor_role: "admin".into(),
+        action: "referral.read".into(),
+        resource_type: "referral".into(),
+        resource_id: Some(format!("r{i}")),
+        outcome: "success".into(),
+        ip_address: None,
+        user_agent: None,
+    }
+}
+
+/// Appends and seals `n` rows with the test keyring; records each head with `witness`.
+fn sealed_rows(
+    conn: &mut referral_store::DbConnection,
+    n: i64,
+    witness: Option<&referral_api::witness::Witness>,
+) {
+    let keyring = referral_store::keyring::Keyring::parse(DATA_KEYS).unwrap();
+    for i in 0..n {
+        referral_store::audit::append(
+            conn,
+            &keyring,
+            &entry(i),
+            chrono::Utc::now() + chrono::Duration::milliseconds(i),
+        )
+        .unwrap();
+        let report = referral_store::audit::seal_all(
+            conn,
+            &keyring,
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .unwrap();
+        if let (Some(w), Some(head)) = (witness, report.head) {
+            w.record(&head, chrono::Utc::now()).unwrap();
+        }
+    }
+}
+
+fn verify_audit(url: &str, witness: Option<&std::path::Path>) -> std::process::Output {
+    let mut command = binary();
+    command.args([
+        "audit",
+        "verify",
+        "--database-url",
+        url,
+        "--data-keys",
+        DATA_KEYS,
+    ]);
+    if let Some(dir) = witness {
+        command.arg("--witness").arg(dir);
+    }
+    command.output().unwrap()
+}
+
 #[test]
 fn audit_verify_passes_an_intact_chain_and_names_an_altered_row() {
     use diesel::connection::SimpleConnection;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/referrals.db", dir.path().display());
-    let secret = "binary-test-secret-binary-test-secret";
     let pool = referral_store::open_pool(&url, 1).unwrap();
     let mut conn = pool.get().unwrap();
     referral_store::run_migrations(&mut conn).unwrap();
-    let key = referral_store::audit::ChainKey::derive(secret.as_bytes());
-    for i in 0..3 {
-        referral_store::audit::append(
-            &mut conn,
-            &referral_store::audit::NewAuditEntry {
-                actor_id: None,
-                actor_role: "admin".into(),
-                action: "referral.read".into(),
-                resource_type: "referral".into(),
-                resource_id: Some(format!("r{i}")),
-                outcome: "success".into(),
-                ip_address: None,
-                user_agent: None,
-            },
-            chrono::Utc::now() + chrono::Duration::milliseconds(i),
-        )
-        .unwrap();
-    }
-    referral_store::audit::seal_all(&mut conn, &key).unwrap();
-    let verify = || {
-        binary()
-            .args([
-                "audit",
-                "verify",
-                "--database-url",
-                &url,
-                "--jwt-secret",
-                secret,
-            ])
-            .output()
-            .unwrap()
-    };
-    let ok = verify();
+    sealed_rows(&mut conn, 3, None);
+    let ok = verify_audit(&url, None);
     assert!(
         ok.status.success(),
         "{}",
@@ -287,8 +319,132 @@ fn audit_verify_passes_an_intact_chain_and_names_an_altered_row() {
         .unwrap();
     }
     drop(conn);
-    let broken = verify();
+    let broken = verify_audit(&url, None);
     assert_eq!(broken.status.code(), Some(1));
     let text = String::from_utf8_lossy(&broken.stdout);
     assert!(text.contains("audit chain BROKEN at row 2"), "{text}");
+}
+
+#[test]
+fn the_witness_catches_rows_cut_from_the_end_with_the_head_rewound() {
+    use diesel::connection::SimpleConnection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let witness_dir = dir.path().join("witness");
+    let keyring = std::sync::Arc::new(referral_store::keyring::Keyring::parse(DATA_KEYS).unwrap());
+    let witness = referral_api::witness::Witness::open(&witness_dir, keyring).unwrap();
+    let pool = referral_store::open_pool(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    referral_store::run_migrations(&mut conn).unwrap();
+    sealed_rows(&mut conn, 5, Some(&witness));
+    assert!(verify_audit(&url, Some(&witness_dir)).status.success());
+
+    // An insider cuts the last two rows and rewinds the head to row 3: the chain alone
+    // still verifies, the witness does not agree.
+    let head3: String = {
+        use diesel::prelude::*;
+        use referral_store::schema::audit_log;
+        audit_log::table
+            .filter(audit_log::seq.eq(Some(3_i64)))
+            .select(audit_log::row_hash)
+            .first::<Option<String>>(&mut **conn)
+            .unwrap()
+            .unwrap()
+    };
+    if let referral_store::DbConnection::Sqlite(c) = &mut **conn {
+        c.batch_execute(&format!(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq > 3; \
+             UPDATE audit_chain_head SET last_seq = 3, last_hash = '{head3}';"
+        ))
+        .unwrap();
+    }
+    drop(conn);
+    let alone = verify_audit(&url, None);
+    assert!(
+        alone.status.success(),
+        "the rewound chain verifies on its own"
+    );
+    let witnessed = verify_audit(&url, Some(&witness_dir));
+    assert_eq!(witnessed.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&witnessed.stdout);
+    assert!(text.contains("rows cut from the end"), "{text}");
+
+    // A witness line altered by hand is refused, naming the line.
+    let file = witness_dir.join(referral_api::witness::WITNESS_FILE);
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("5 ", "3 ", 1);
+    std::fs::write(&file, edited).unwrap();
+    let altered = verify_audit(&url, Some(&witness_dir));
+    assert_eq!(altered.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&altered.stderr).contains("witness line"));
+}
+
+/// Runs `serve` with `args`; returns its exit status, stderr and how long it took.
+fn serve_refused(args: &[&str]) -> (std::process::ExitStatus, String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let started = std::time::Instant::now();
+    let mut child = KillOnDrop(
+        binary()
+            .args(["serve", "--database-url", &url, "--worker-interval", "0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not refuse {args:?}: it is running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr, took)
+}
+
+#[test]
+fn a_public_bind_without_token_verification_refuses_to_start_and_names_the_setting() {
+    let (status, stderr, took) = serve_refused(&["--bind", "0.0.0.0:0"]);
+    assert!(!status.success());
+    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+    assert!(
+        stderr.contains("REFERRAL_JWT_SECRET") && stderr.contains("--jwt-jwks-url"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+#[test]
+fn demo_sign_in_on_a_public_bind_refuses_to_start() {
+    let secret = "a-real-secret-a-real-secret-a-real-secret";
+    let (status, stderr, _) = serve_refused(&[
+        "--bind",
+        "0.0.0.0:0",
+        "--jwt-secret",
+        secret,
+        "--data-keys",
+        DATA_KEYS,
+        "--demo-sign-in",
+    ]);
+    assert!(!status.success());
+    assert!(stderr.contains("REFERRAL_DEMO_SIGN_IN"), "{stderr}");
+    let (status, stderr, _) = serve_refused(&["--bind", "[::]:0", "--jwt-secret", secret]);
+    assert!(!status.success());
+    assert!(stderr.contains("REFERRAL_DATA_KEYS"), "{stderr}");
+}
+
+#[test]
+fn a_short_token_secret_is_refused_even_on_loopback() {
+    let (status, stderr, _) = serve_refused(&["--bind", "127.0.0.1:0", "--jwt-secret", "short"]);
+    assert!(!status.success());
+    assert!(stderr.contains("at least 32"), "{stderr}");
 }

@@ -359,7 +359,9 @@ on_both!(two_workers_deliver_200_messages_exactly_once_each, |db| {
     let second = referral_api::startup::delivery(
         &args,
         referral_store::open_pool(&app.db.url, 4).unwrap(),
-        referral_api::links::LinkKeys::new(SECRET.as_bytes()),
+        referral_api::links::LinkKeys::new(
+            referral_store::keyring::Keyring::parse(referral_api::config::TEST_DATA_KEYS).unwrap(),
+        ),
     )
     .unwrap();
     let barrier = std::sync::Barrier::new(2);

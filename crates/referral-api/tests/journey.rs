@@ -88,14 +88,43 @@ both!(refer_click_register_convert_redeem, |app: &TestApp| {
     let registration = app.registers(&code, "bob@example.com");
     let bob_id = registration["patient_id"].as_str().unwrap().to_owned();
     assert_eq!(registration["referral"]["status"], "registered");
-    assert_eq!(
-        registration["referral"]["referee_patient_id"],
-        bob_id.as_str()
-    );
-    assert_eq!(registration["referral"]["clicks"], 1);
-    assert!(registration["referral"]["referee_registered_at"].is_string());
-    assert_eq!(registration["referral"]["referee_reward_status"], "earned");
-    assert_eq!(registration["referral"]["referee_reward_amount"], "20.00");
+    // Only what the registrant needs: never the invitation's contact data, the message
+    // or the referrer (anyone holding the link could register and read them).
+    let keys: Vec<_> = registration.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["patient_id", "referee_reward", "referral"]);
+    let referral_keys: Vec<_> = registration["referral"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(referral_keys, ["id", "status"]);
+    let text = registration.to_string();
+    for secret in [
+        "referee_email",
+        "referee_phone",
+        "referee_name",
+        "referral_message",
+        "referrer_id",
+        "Bob",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let referral = app
+        .get(
+            Some(&alice),
+            &format!(
+                "/api/patients/me/referrals/{}",
+                registration["referral"]["id"].as_str().unwrap()
+            ),
+        )
+        .json::<serde_json::Value>()
+        .unwrap();
+    assert_eq!(referral["referee_patient_id"], bob_id.as_str());
+    assert_eq!(referral["clicks"], 1);
+    assert!(referral["referee_registered_at"].is_string());
+    assert_eq!(referral["referee_reward_status"], "earned");
+    assert_eq!(referral["referee_reward_amount"], "20.00");
     assert_eq!(registration["referee_reward"]["reward_type"], "discount");
     assert_eq!(registration["referee_reward"]["reward_amount"], "20.00");
     assert_eq!(registration["referee_reward"]["status"], "available");

@@ -196,13 +196,8 @@ both!(tokens_must_be_valid_signed_and_current, |app: &TestApp| {
         200
     );
     let forged = {
-        let claims = referral_api::auth::Claims {
-            sub: id,
-            role: Role::Admin,
-            exp: chrono::Utc::now().timestamp() + 600,
-            email: None,
-            name: None,
-        };
+        let claims =
+            referral_api::auth::Claims::new(id, Role::Admin, chrono::Utc::now().timestamp(), 600);
         referral_api::auth::JwtKeys::new(b"someone-elses-secret-0123456789ab")
             .sign(&claims)
             .unwrap()
@@ -440,9 +435,37 @@ both!(browser_protections, |app: &TestApp| {
     assert!(!stranger
         .headers()
         .contains_key("access-control-allow-origin"));
+    // The docs UI is served by the binary itself: nothing from another origin.
     let docs = app.get(None, "/docs");
+    assert_eq!(docs.status(), 307);
+    let docs = app.get(None, "/docs/");
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().unwrap().contains("openapi"));
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(csp, referral_api::app::DOCS_CSP);
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("http"),
+        "{csp}"
+    );
+    let html = docs.text().unwrap();
+    for attribute in ["src=\"", "href=\""] {
+        for url in html.split(attribute).skip(1) {
+            assert!(
+                !url.starts_with("http") && !url.starts_with("//"),
+                "external asset: {url}"
+            );
+        }
+    }
+    let initializer = app
+        .get(None, "/docs/swagger-initializer.js")
+        .text()
+        .unwrap();
+    assert!(initializer.contains("/api/openapi.json"), "{initializer}");
+    let bundle = app.get(None, "/docs/swagger-ui-bundle.js");
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.text().unwrap().len() > 100_000);
 });
 
 #[test]

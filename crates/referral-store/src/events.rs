@@ -4,6 +4,11 @@
 //! program earn the referrer a reward.
 
 use crate::audit::NewAuditEntry;
+use crate::keyring::Keyring;
+
+/// The caller's audit row and the keyring that signs it, for a use case that writes the
+/// row in its own transaction.
+pub type AuditWith<'a> = (&'a NewAuditEntry, &'a Keyring);
 use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::outbox;
@@ -14,7 +19,7 @@ use crate::rewards::{self, Grant, Party, Reward};
 use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{consultations, orders, processed_events, referrals as referrals_table};
 use crate::sql_types::{DbTime, DbUuid};
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::policy::calendar_year_of;
 use referral_domain::referral::completes_batch;
@@ -83,7 +88,7 @@ pub fn record_consultation(
     event: &ConsultationEvent,
     policy: &InducementPolicy,
     now: DateTime<Utc>,
-    audit: Option<&NewAuditEntry>,
+    audit: Option<AuditWith<'_>>,
 ) -> Result<EventOutcome, StoreError> {
     let record = EventRecord {
         kind: EventKind::Consultation(event.consultation_id),
@@ -106,7 +111,7 @@ pub fn record_order(
     event: &OrderEvent,
     policy: &InducementPolicy,
     now: DateTime<Utc>,
-    audit: Option<&NewAuditEntry>,
+    audit: Option<AuditWith<'_>>,
 ) -> Result<EventOutcome, StoreError> {
     let record = EventRecord {
         kind: EventKind::Order(event.order_id),
@@ -190,7 +195,7 @@ fn record_event(
     conn: &mut DbConnection,
     record: &EventRecord,
     policy: &InducementPolicy,
-    audit: Option<&NewAuditEntry>,
+    audit: Option<AuditWith<'_>>,
 ) -> Result<EventOutcome, StoreError> {
     let now = record.now;
     let outcome = match begin(conn, record)? {
@@ -214,8 +219,8 @@ fn record_event(
             let Some(mut writes) = decide(&facts, record, policy) else {
                 return finish(conn, EventOutcome::Recorded, audit, now);
             };
-            writes.audit = audit.map(|entry| success(entry, Some(facts.referral.id)));
-            if !apply(conn, &writes)? {
+            writes.audit = audit.map(|(entry, _)| success(entry, Some(facts.referral.id)));
+            if !apply(conn, &writes, audit.map(|(_, keyring)| keyring))? {
                 // Not reachable under the referrer's lock; said plainly if it ever is.
                 return finish(
                     conn,
@@ -239,16 +244,16 @@ fn record_event(
 fn finish(
     conn: &mut DbConnection,
     outcome: EventOutcome,
-    audit: Option<&NewAuditEntry>,
+    audit: Option<AuditWith<'_>>,
     now: DateTime<Utc>,
 ) -> Result<EventOutcome, StoreError> {
-    if let Some(entry) = audit {
+    if let Some((entry, keyring)) = audit {
         let referral = match &outcome {
             EventOutcome::AlreadyConverted { referral_id }
             | EventOutcome::Converted { referral_id, .. } => Some(*referral_id),
             EventOutcome::Duplicate | EventOutcome::Recorded => None,
         };
-        crate::audit::append(conn, &success(entry, referral), now)?;
+        crate::audit::append(conn, keyring, &success(entry, referral), now)?;
     }
     Ok(outcome)
 }
@@ -537,14 +542,24 @@ fn decide(
 
 /// Writes a decided conversion; `false` (and nothing written) when the referral was no
 /// longer registered.
-fn apply(conn: &mut DbConnection, writes: &ConversionWrites) -> Result<bool, StoreError> {
-    match conn {
+fn apply(
+    conn: &mut DbConnection,
+    writes: &ConversionWrites,
+    keyring: Option<&Keyring>,
+) -> Result<bool, StoreError> {
+    let applied = match conn {
         DbConnection::Pg(c) => {
             let json = writes_json(writes).to_string();
-            Ok(diesel::select(referral_conversion_apply(json)).get_result(c)?)
+            diesel::select(referral_conversion_apply(json)).get_result(c)?
         }
-        DbConnection::Sqlite(_) => apply_by_statements(conn, writes),
+        DbConnection::Sqlite(_) => apply_by_statements(conn, writes)?,
+    };
+    // The audit row carries a MAC only the service can make, so it is written here, in
+    // the same transaction, rather than by the SQL function.
+    if let (true, Some(audit), Some(keyring)) = (applied, &writes.audit, keyring) {
+        crate::audit::append(conn, keyring, audit, writes.now)?;
     }
+    Ok(applied)
 }
 
 fn apply_by_statements(
@@ -611,9 +626,6 @@ fn apply_by_statements(
             outbox::enqueue(conn, notice, grant.reward.created_at)?;
         }
     }
-    if let Some(audit) = &writes.audit {
-        crate::audit::append(conn, audit, now)?;
-    }
     Ok(true)
 }
 
@@ -655,21 +667,8 @@ fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
                 "payload": n.payload,
             })
         });
-    let audit = writes.audit.as_ref().map(|a| {
-        json!({
-            // As `audit::append` writes it: a new id, the time to the microsecond.
-            "id": crate::conn::new_row_id(),
-            "actor_id": a.actor_id,
-            "actor_role": a.actor_role,
-            "action": a.action,
-            "resource_type": a.resource_type,
-            "resource_id": a.resource_id,
-            "outcome": a.outcome,
-            "ip_address": a.ip_address.map(|ip| ip.to_string()),
-            "user_agent": a.user_agent,
-            "created_at": writes.now.trunc_subsecs(6),
-        })
-    });
+    // Written by `apply` with its MAC; the SQL function writes none.
+    let audit: Option<serde_json::Value> = None;
     json!({
         "referral_id": writes.referral_id,
         "converted_at": writes.converted_at,

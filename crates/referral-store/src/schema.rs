@@ -180,6 +180,8 @@ diesel::table! {
         seq -> Nullable<BigInt>,
         prev_hash -> Nullable<Text>,
         row_hash -> Nullable<Text>,
+        mac -> Nullable<Text>,
+        key_id -> Nullable<Text>,
     }
 }
 

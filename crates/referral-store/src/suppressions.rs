@@ -28,13 +28,14 @@ pub fn add(
     Ok(())
 }
 
-/// Whether the address with keyed hash `recipient_hash` is suppressed.
+/// Whether the address is suppressed: `recipient_hashes` are its keyed hashes under every
+/// key of the keyring (an entry names the key that made it).
 ///
 /// # Errors
 /// Database errors.
-pub fn contains(conn: &mut DbConnection, recipient_hash: &str) -> Result<bool, StoreError> {
+pub fn contains(conn: &mut DbConnection, recipient_hashes: &[String]) -> Result<bool, StoreError> {
     let n: i64 = suppressions::table
-        .filter(suppressions::recipient_hash.eq(recipient_hash))
+        .filter(suppressions::recipient_hash.eq_any(recipient_hashes))
         .count()
         .get_result(conn)?;
     Ok(n > 0)

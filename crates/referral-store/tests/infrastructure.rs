@@ -35,6 +35,7 @@ both_databases!(
         {
             audit::append(
                 &mut conn,
+                &referral_store::keyring::Keyring::single("i1", &[1u8; 32]).unwrap(),
                 &NewAuditEntry {
                     actor_id: Some(actor),
                     actor_role: "patient".into(),

@@ -1391,10 +1391,12 @@ both_databases!(
             occurred_at: None,
         };
         let policy = InducementPolicy::default();
+        let keyring = referral_store::keyring::Keyring::single("r1", &[3u8; 32]).unwrap();
         let EventOutcome::Converted {
             referrer_reward: Some(reward),
             ..
-        } = events::record_consultation(&mut conn, &event, &policy, t0(), Some(&entry)).unwrap()
+        } = events::record_consultation(&mut conn, &event, &policy, t0(), Some((&entry, &keyring)))
+            .unwrap()
         else {
             panic!("expected a conversion with a reward");
         };
@@ -1418,7 +1420,8 @@ both_databases!(
 
         // A duplicate delivery is audited too, without a resource.
         assert_eq!(
-            events::record_consultation(&mut conn, &event, &policy, t0(), Some(&entry)).unwrap(),
+            events::record_consultation(&mut conn, &event, &policy, t0(), Some((&entry, &keyring)))
+                .unwrap(),
             EventOutcome::Duplicate
         );
         let rows = audit::list(

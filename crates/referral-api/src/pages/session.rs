@@ -184,8 +184,57 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether `next` is a path of this site (no open redirect to elsewhere).
 pub fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_owned)
+    let next = next?;
+    // Checked as written and once percent-decoded: a browser strips tabs and newlines,
+    // reads `\` as `/`, and some proxies decode before the browser sees the Location.
+    let plain_path = |text: &str| {
+        text.starts_with('/')
+            && !text.starts_with("//")
+            && !text
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    };
+    if next.len() > 2048 || !plain_path(next) || !plain_path(&percent_decode(next)) {
+        return None;
+    }
+    // And as a URL parser resolves it against this site: it must stay here.
+    let base = url::Url::parse("https://this-site.invalid/").ok()?;
+    let resolved = base.join(next).ok()?;
+    (resolved.host_str() == Some("this-site.invalid") && resolved.scheme() == "https")
+        .then(|| next.to_owned())
+}
+
+/// `%XX` sequences decoded (repeatedly, so double encoding is seen through); invalid ones
+/// kept as they are.
+fn percent_decode(text: &str) -> String {
+    let mut current = text.to_owned();
+    for _ in 0..3 {
+        let bytes = current.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        let decoded = String::from_utf8_lossy(&out).into_owned();
+        if decoded == current {
+            break;
+        }
+        current = decoded;
+    }
+    current
 }
 
 #[cfg(test)]
@@ -201,5 +250,31 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), None);
         assert_eq!(safe_next(Some("https://evil.example/")), None);
         assert_eq!(safe_next(Some("/\\evil.example")), None);
+    }
+
+    #[test]
+    fn next_refuses_what_a_browser_would_read_as_another_host() {
+        for attack in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%2f/evil.example",
+            "/%2F%2Fevil.example",
+            "%2F%2Fevil.example",
+            "/%5cevil.example",
+            "/%255c/evil.example",
+            "\\/evil.example",
+            "/\\/evil.example",
+            " /evil",
+            "javascript:alert(1)",
+            "/ /evil.example",
+        ] {
+            assert_eq!(safe_next(Some(attack)), None, "{attack:?}");
+        }
+        for fine in ["/portal/referrals?tab=1", "/patient/referrals/abc#x", "/"] {
+            assert_eq!(safe_next(Some(fine)).as_deref(), Some(fine));
+        }
     }
 }

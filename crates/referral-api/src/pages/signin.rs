@@ -162,11 +162,9 @@ pub async fn submit(
                 .filter(|_| state.demo_sign_in)
                 .ok_or(PageError::Api(ApiError::NotFound))?;
             Claims {
-                sub: user.id,
-                role: user.role,
-                exp: now().timestamp() + SESSION_SECONDS,
                 email: user.email.map(str::to_owned),
                 name: Some(user.name.to_owned()),
+                ..Claims::new(user.id, user.role, now().timestamp(), SESSION_SECONDS)
             }
         }
         (None, Some(token)) if !token.is_empty() => match keys.verify(token) {

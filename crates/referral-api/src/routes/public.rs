@@ -106,7 +106,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     // Visitors come without a token; a token that is there must be valid.
     let caller = if req.headers().contains_key(header::AUTHORIZATION) {
-        Some(Caller::from_http(&req)?)
+        Some(Caller::from_http(&req).await?)
     } else {
         None
     };
@@ -139,8 +139,7 @@ pub(crate) async fn register_with_code(
             }
             let registrant = registrant(body, caller.is_some())?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
-            let clicks = referrals::click_tally(conn, registration.referral.id)?;
-            Ok(RegistrationView::new(registration, clicks, &app))
+            Ok(RegistrationView::new(registration))
         }
     };
     let action = AuditAction::new("referral.register", "referral", None);

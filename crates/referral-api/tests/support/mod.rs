@@ -81,13 +81,26 @@ pub fn spawn_site(db: TestDb, adjust: impl FnOnce(&mut ServeArgs, &str)) -> Test
     }
 }
 
+/// The provider of provider and provider-admin tokens made by [`token`].
+pub const TEST_PROVIDER: Uuid = uuid::uuid!("00000000-0000-4000-8000-0000000000b1");
+
 pub fn token(role: Role, sub: Uuid, email: Option<&str>, exp_in: i64) -> String {
+    let provider = matches!(role, Role::Provider | Role::ProviderAdmin).then_some(TEST_PROVIDER);
+    token_with(role, sub, email, exp_in, provider)
+}
+
+pub fn token_with(
+    role: Role,
+    sub: Uuid,
+    email: Option<&str>,
+    exp_in: i64,
+    provider_id: Option<Uuid>,
+) -> String {
     let claims = Claims {
-        sub,
-        role,
-        exp: chrono::Utc::now().timestamp() + exp_in,
+        provider_id,
         email: email.map(str::to_owned),
         name: email.map(|e| e.split('@').next().unwrap().to_owned()),
+        ..Claims::new(sub, role, chrono::Utc::now().timestamp(), exp_in)
     };
     JwtKeys::new(SECRET.as_bytes()).sign(&claims).unwrap()
 }
