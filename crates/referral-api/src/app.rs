@@ -253,6 +253,23 @@ fn spawn_every_second(state: Arc<AppState>) {
     });
 }
 
+/// Fetches the identity provider's keys now and every [`JWKS_REFRESH_EVERY`] (every 10 s
+/// while fetching fails, so that `/ready` recovers soon after the provider does).
+fn spawn_jwks_refresh(jwks: Arc<crate::auth::Jwks>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            let wait = match jwks.refresh().await {
+                Ok(keys) => {
+                    tracing::debug!(keys, "JWKS fetched");
+                    crate::auth::JWKS_REFRESH_EVERY
+                }
+                Err(_) => crate::auth::JWKS_MIN_REFETCH,
+            };
+            actix_web::rt::time::sleep(wait).await;
+        }
+    });
+}
+
 /// HTTP workers: one per core, as actix would choose, but fixed here because each worker
 /// opens its own click connections on PostgreSQL (a share of `--db-pool-size`).
 pub fn http_workers() -> usize {
@@ -268,6 +285,9 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let state = web::Data::from(service.state);
     spawn_click_flush(state.clone().into_inner());
     spawn_every_second(state.clone().into_inner());
+    if let Some(jwks) = service.keys.jwks() {
+        spawn_jwks_refresh(jwks.clone());
+    }
     let keys = web::Data::new(service.keys);
     let args = service.args;
     let backend = InMemoryBackend::builder().build();

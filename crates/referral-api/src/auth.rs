@@ -180,6 +180,8 @@ pub struct Jwks {
 #[derive(Debug, Default, Clone)]
 struct JwksStatus {
     last_attempt: Option<Instant>,
+    /// The last fetch an unknown `kid` caused (they are throttled; the timer's are not).
+    last_unknown_kid_fetch: Option<Instant>,
     last_ok: bool,
     last_error: Option<String>,
 }
@@ -264,9 +266,12 @@ impl Jwks {
             .status
             .lock()
             .ok()
-            .and_then(|s| s.last_attempt)
+            .and_then(|s| s.last_unknown_kid_fetch)
             .is_some_and(|at| at.elapsed() < JWKS_MIN_REFETCH);
         if !recent {
+            if let Ok(mut status) = self.status.lock() {
+                status.last_unknown_kid_fetch = Some(Instant::now());
+            }
             let _ = self.fetch_and_store().await;
         }
     }

@@ -197,8 +197,23 @@ on_both!(each_role_sees_only_its_portal, |app| {
         Some("/portal/referrals/analytics")
     );
     // ... but never to another site.
-    let page = returning.post("/signin", &[("user", "admin"), ("next", "//evil.example/")]);
-    assert_eq!(page.location.as_deref(), Some("/portal/referrals"));
+    for attack in [
+        "//evil.example/",
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/\n/evil.example",
+        "/%2F%2Fevil.example",
+        "/\\evil.example",
+        "/%5C%5Cevil.example",
+        "https://evil.example/",
+    ] {
+        let page = returning.post("/signin", &[("user", "admin"), ("next", attack)]);
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/portal/referrals"),
+            "{attack:?}"
+        );
+    }
 
     // Signing out ends the session.
     let out = admin.post("/signout", &[]);

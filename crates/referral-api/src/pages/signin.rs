@@ -154,21 +154,27 @@ pub async fn submit(
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
     let next = safe_next(form.next.as_deref());
-    let claims = match (form.user.as_deref(), form.token.as_deref().map(str::trim)) {
+    // A pasted token becomes the session as it is (the service may hold no signing key:
+    // tokens from the identity provider); demo users get a session signed here.
+    let (claims, token) = match (form.user.as_deref(), form.token.as_deref().map(str::trim)) {
         (Some(key), _) => {
             let user = DEMO_USERS
                 .iter()
                 .find(|u| u.key == key)
                 .filter(|_| state.demo_sign_in)
                 .ok_or(PageError::Api(ApiError::NotFound))?;
-            Claims {
+            let claims = Claims {
                 email: user.email.map(str::to_owned),
                 name: Some(user.name.to_owned()),
                 ..Claims::new(user.id, user.role, now().timestamp(), SESSION_SECONDS)
-            }
+            };
+            let token = keys
+                .sign(&claims)
+                .map_err(|_| PageError::Api(ApiError::Internal))?;
+            (claims, token)
         }
-        (None, Some(token)) if !token.is_empty() => match keys.verify(token) {
-            Ok(claims) if claims.role != Role::Service => claims,
+        (None, Some(token)) if !token.is_empty() => match keys.verify_fresh(token).await {
+            Ok(claims) if claims.role != Role::Service => (claims, token.to_owned()),
             Ok(_) => {
                 return sign_in_page(
                     &state,
@@ -204,9 +210,6 @@ pub async fn submit(
             .await
         }
     };
-    let token = keys
-        .sign(&claims)
-        .map_err(|_| PageError::Api(ApiError::Internal))?;
     let lifetime = claims.exp - now().timestamp();
     let location = next.unwrap_or_else(|| home_of(claims.role).to_owned());
     let mut response = see_other(&location);

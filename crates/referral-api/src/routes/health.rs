@@ -22,10 +22,21 @@ pub async fn health() -> HttpResponse {
     })
 }
 
-/// The database is reachable and migrated; 503 otherwise.
+/// The database is reachable and migrated, and the identity provider's keys (when a JWKS
+/// URL is set) were fetched at the last try; 503 otherwise.
 #[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "operations",
     responses((status = 200, body = HealthView), (status = 503, body = crate::error::Problem)))]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn ready(
+    state: web::Data<AppState>,
+    keys: web::Data<crate::auth::JwtKeys>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(jwks) = keys.jwks() {
+        if !jwks.is_healthy() {
+            return Err(ApiError::Store(referral_store::StoreError::Unavailable(
+                "the identity provider's keys could not be fetched".into(),
+            )));
+        }
+    }
     let pool = state.pool.clone();
     let ready = web::block(move || {
         let mut conn = pool.get_timeout(Duration::from_secs(2)).ok()?;
