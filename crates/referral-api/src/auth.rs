@@ -596,6 +596,19 @@ impl Caller {
         self.claims.role
     }
 
+    /// The provider a provider or provider-admin acts for: they see only that provider's
+    /// programs and what hangs off them. `None` for every other role (admins are
+    /// platform-wide; patients and services never reach the provider routes).
+    pub fn provider_scope(&self) -> Option<referral_domain::ProviderId> {
+        match self.claims.role {
+            Role::Provider | Role::ProviderAdmin => self
+                .claims
+                .provider_id
+                .map(referral_domain::ProviderId::from_uuid),
+            _ => None,
+        }
+    }
+
     /// Refuses callers whose role is not in `roles`.
     ///
     /// # Errors

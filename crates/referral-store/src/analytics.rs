@@ -64,6 +64,8 @@ impl Interval {
 pub struct AnalyticsFilter {
     /// One program, or all.
     pub program_id: Option<ProgramId>,
+    /// Only these programs (a provider's own), when set: tenancy.
+    pub within: Option<Vec<ProgramId>>,
     /// Referrals created on or after this day (the day of this time, UTC).
     pub from: Option<DateTime<Utc>>,
     /// Referrals created before this time, to the end of its day when it is not midnight.
@@ -87,6 +89,13 @@ impl AnalyticsFilter {
 
     fn is_all_time(&self) -> bool {
         self.from.is_none() && self.to.is_none()
+    }
+
+    /// The ids of `within`, for `eq_any`.
+    fn within_ids(&self) -> Option<Vec<DbUuid>> {
+        self.within
+            .as_ref()
+            .map(|ids| ids.iter().map(|p| DbUuid::from(*p)).collect())
     }
 }
 
@@ -292,13 +301,16 @@ impl DayRow {
 
 fn load_days(
     conn: &mut DbConnection,
-    program: Option<ProgramId>,
+    filter: &AnalyticsFilter,
     from_day: Option<&str>,
     to_day: Option<&str>,
 ) -> Result<Vec<DayRow>, StoreError> {
     let mut query = daily::table.into_boxed();
-    if let Some(p) = program {
+    if let Some(p) = filter.program_id {
         query = query.filter(daily::program_id.eq(DbUuid::from(p)));
+    }
+    if let Some(ids) = filter.within_ids() {
+        query = query.filter(daily::program_id.eq_any(ids));
     }
     if let Some(from) = from_day {
         query = query.filter(daily::day.ge(from.to_owned()));
@@ -328,11 +340,14 @@ type ProgramHead = (DbUuid, String, String, crate::sql_types::DbJson);
 
 fn load_programs(
     conn: &mut DbConnection,
-    program: Option<ProgramId>,
+    filter: &AnalyticsFilter,
 ) -> Result<Vec<ProgramHead>, StoreError> {
     let mut query = referral_programs::table.into_boxed();
-    if let Some(p) = program {
+    if let Some(p) = filter.program_id {
         query = query.filter(referral_programs::id.eq(DbUuid::from(p)));
+    }
+    if let Some(ids) = filter.within_ids() {
+        query = query.filter(referral_programs::id.eq_any(ids));
     }
     Ok(query
         .order((
@@ -354,12 +369,7 @@ fn load_programs(
 /// Database errors.
 pub fn summary(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Analytics, StoreError> {
     let (from_day, to_day) = filter.day_range();
-    let rows = load_days(
-        conn,
-        filter.program_id,
-        from_day.as_deref(),
-        to_day.as_deref(),
-    )?;
+    let rows = load_days(conn, filter, from_day.as_deref(), to_day.as_deref())?;
     let mut total = DayRow::default();
     let mut by_program: HashMap<DbUuid, DayRow> = HashMap::new();
     let mut by_variant: HashMap<(DbUuid, String), DayRow> = HashMap::new();
@@ -381,14 +391,17 @@ pub fn summary(conn: &mut DbConnection, filter: &AnalyticsFilter) -> Result<Anal
             .add(row);
     }
 
-    let active_programs: i64 = referral_programs::table
+    let mut active = referral_programs::table
         .filter(referral_programs::status.eq(ProgramStatus::Active.as_str()))
-        .count()
-        .get_result(conn)?;
+        .into_boxed();
+    if let Some(ids) = filter.within_ids() {
+        active = active.filter(referral_programs::id.eq_any(ids));
+    }
+    let active_programs: i64 = active.count().get_result(conn)?;
 
     let mut programs = Vec::new();
     let mut experiments = Vec::new();
-    for (id, name, status, variants) in load_programs(conn, filter.program_id)? {
+    for (id, name, status, variants) in load_programs(conn, filter)? {
         let figures = by_program.get(&id).cloned().unwrap_or_default();
         let program_id = ProgramId::from_uuid(id.0);
         programs.push(ProgramFigures {
@@ -499,7 +512,8 @@ fn top_referrers(
     filter: &AnalyticsFilter,
     limit: i64,
 ) -> Result<Vec<TopReferrer>, StoreError> {
-    if filter.is_all_time() {
+    // The all-time leaderboard is kept per program and for all programs, not per provider.
+    if filter.is_all_time() && filter.within.is_none() {
         // The conversions still queued for referrer_stats first, so the list is exact.
         crate::rollups::fold_referrer_conversions(conn)?;
         let program = filter.program_id.map_or(ALL_PROGRAMS, |p| p.as_uuid());
@@ -533,6 +547,9 @@ fn top_referrers(
     if let Some(p) = filter.program_id {
         query = query.filter(referrals::program_id.eq(DbUuid::from(p)));
     }
+    if let Some(ids) = filter.within_ids() {
+        query = query.filter(referrals::program_id.eq_any(ids));
+    }
     if let Some(from) = from {
         query = query.filter(referrals::created_at.ge(DbTime(from)));
     }
@@ -554,6 +571,9 @@ fn top_referrers(
             .into_boxed();
         if let Some(p) = filter.program_id {
             made = made.filter(referrals::program_id.eq(DbUuid::from(p)));
+        }
+        if let Some(ids) = filter.within_ids() {
+            made = made.filter(referrals::program_id.eq_any(ids));
         }
         if let Some(from) = from {
             made = made.filter(referrals::created_at.ge(DbTime(from)));
@@ -696,9 +716,13 @@ pub fn performance(
     let today = now.date_naive();
     let longest = PERFORMANCE_WINDOWS.iter().copied().max().unwrap_or(90);
     let start = today - Duration::days(i64::from(longest) - 1);
+    let scope = AnalyticsFilter {
+        program_id: program,
+        ..AnalyticsFilter::default()
+    };
     let rows = load_days(
         conn,
-        program,
+        &scope,
         Some(&start.format("%Y-%m-%d").to_string()),
         None,
     )?;
@@ -713,7 +737,7 @@ pub fn performance(
     let medians = median_hours(conn, program, &window_starts)?;
 
     let mut out = Vec::new();
-    for (id, name, status, _) in load_programs(conn, program)? {
+    for (id, name, status, _) in load_programs(conn, &scope)? {
         let mut windows = Vec::new();
         for days in PERFORMANCE_WINDOWS {
             let first = today - Duration::days(i64::from(days) - 1);

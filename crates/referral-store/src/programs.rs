@@ -315,6 +315,7 @@ pub fn get(conn: &mut DbConnection, id: ProgramId) -> Result<Program, StoreError
 pub fn list(
     conn: &mut DbConnection,
     status: Option<ProgramStatus>,
+    created_by: Option<ProviderId>,
     page: Page,
 ) -> Result<Paged<Program>, StoreError> {
     let mut query = referral_programs::table.into_boxed();
@@ -322,6 +323,11 @@ pub fn list(
     if let Some(status) = status {
         query = query.filter(referral_programs::status.eq(status.as_str()));
         count = count.filter(referral_programs::status.eq(status.as_str()));
+    }
+    if let Some(provider) = created_by {
+        let provider = Some(DbUuid(provider.as_uuid()));
+        query = query.filter(referral_programs::created_by.eq(provider));
+        count = count.filter(referral_programs::created_by.eq(provider));
     }
     let total = count.count().get_result(conn)?;
     let rows: Vec<ProgramRow> = query
@@ -338,6 +344,24 @@ pub fn list(
         .map(Program::try_from)
         .collect::<Result<_, _>>()?;
     Ok(Paged { items, total })
+}
+
+/// The ids of the programs a provider created (what its staff may see).
+///
+/// # Errors
+/// Database errors.
+pub fn ids_created_by(
+    conn: &mut DbConnection,
+    provider: ProviderId,
+) -> Result<Vec<ProgramId>, StoreError> {
+    let ids: Vec<DbUuid> = referral_programs::table
+        .filter(referral_programs::created_by.eq(Some(DbUuid(provider.as_uuid()))))
+        .select(referral_programs::id)
+        .load(conn)?;
+    Ok(ids
+        .into_iter()
+        .map(|id| ProgramId::from_uuid(id.0))
+        .collect())
 }
 
 /// Active programs, oldest first: the candidates when a referral names no program.

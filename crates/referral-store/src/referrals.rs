@@ -1029,6 +1029,8 @@ pub struct ReferralFilter {
     pub status: Option<ReferralStatus>,
     /// Program.
     pub program_id: Option<ProgramId>,
+    /// Only these programs (a provider's own), when set: tenancy.
+    pub within: Option<Vec<ProgramId>>,
     /// Referrer.
     pub referrer_id: Option<PatientId>,
     /// Created at or after.
@@ -1077,6 +1079,12 @@ pub fn list(
         };
         if let Some(p) = filter.program_id {
             q = q.filter(referrals::program_id.eq(DbUuid::from(p)));
+        }
+        if let Some(ids) = &filter.within {
+            q = q.filter(
+                referrals::program_id
+                    .eq_any(ids.iter().map(|p| DbUuid::from(*p)).collect::<Vec<_>>()),
+            );
         }
         if let Some(r) = filter.referrer_id {
             q = q.filter(referrals::referrer_id.eq(DbUuid::from(r)));

@@ -75,12 +75,18 @@ both_databases!(program_round_trip, |db: &TestDb| {
         StoreError::Domain(referral_domain::DomainError::ProgramAlreadyEnded)
     ));
 
-    let listed = programs::list(&mut conn, Some(ProgramStatus::Ended), Page::default()).unwrap();
+    let listed =
+        programs::list(&mut conn, Some(ProgramStatus::Ended), None, Page::default()).unwrap();
     assert_eq!(listed.total, 1);
     assert_eq!(
-        programs::list(&mut conn, Some(ProgramStatus::Active), Page::default())
-            .unwrap()
-            .total,
+        programs::list(
+            &mut conn,
+            Some(ProgramStatus::Active),
+            None,
+            Page::default()
+        )
+        .unwrap()
+        .total,
         0
     );
 

@@ -146,7 +146,7 @@ both_databases!(programs_must_accept_the_referral, |db: &TestDb| {
         referrals::create(&mut conn, &rng, &nobody, t0()),
         Err(StoreError::NoActiveProgram)
     ));
-    let future = programs::list(&mut conn, None, Page::default())
+    let future = programs::list(&mut conn, None, None, Page::default())
         .unwrap()
         .items
         .remove(0);

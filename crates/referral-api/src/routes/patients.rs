@@ -87,6 +87,7 @@ pub(crate) async fn my_referrals(
                 who.require(&[Role::Patient])?;
                 refresh_patient(conn, &who)?;
                 let filter = ReferralFilter {
+                    within: None,
                     status: query.status()?,
                     referrer_id: Some(PatientId::from_uuid(who.id())),
                     program_id: query.program_id.map(ProgramId::from_uuid),

@@ -44,9 +44,10 @@ pub(crate) async fn list_programs(
         })?),
     };
     let page = query.page();
+    let scope = caller.provider_scope();
     state
         .db(move |conn| {
-            let programs = programs::list(conn, status, page)?;
+            let programs = programs::list(conn, status, scope, page)?;
             Ok(ProgramList {
                 items: programs.items.into_iter().map(ProgramView::from).collect(),
                 total: programs.total,
@@ -77,9 +78,41 @@ pub(crate) async fn get_program(
 ) -> Result<ProgramView, ApiError> {
     caller.require(PROGRAM_READERS)?;
     let id = program_id(raw)?;
+    let who = caller.clone();
     state
-        .db(move |conn| Ok(ProgramView::from(programs::get(conn, id)?)))
+        .db(move |conn| Ok(ProgramView::from(visible_program(conn, &who, id)?)))
         .await
+}
+
+/// The program `id` if `caller` may see it: any program for admins, their own provider's
+/// for provider roles. Another provider's program is `not_found`, as if it did not exist.
+///
+/// # Errors
+/// `not_found`; store errors.
+pub(crate) fn visible_program(
+    conn: &mut referral_store::DbConnection,
+    caller: &Caller,
+    id: referral_domain::ProgramId,
+) -> Result<referral_store::programs::Program, ApiError> {
+    let program = programs::get(conn, id)?;
+    match caller.provider_scope() {
+        Some(provider) if program.created_by != Some(provider) => Err(ApiError::NotFound),
+        _ => Ok(program),
+    }
+}
+
+/// The programs a provider-scoped caller may see; `None` (every program) for admins.
+///
+/// # Errors
+/// Store errors.
+pub(crate) fn programs_in_scope(
+    conn: &mut referral_store::DbConnection,
+    caller: &Caller,
+) -> Result<Option<Vec<referral_domain::ProgramId>>, ApiError> {
+    Ok(match caller.provider_scope() {
+        Some(provider) => Some(programs::ids_created_by(conn, provider)?),
+        None => None,
+    })
 }
 
 /// Creates a program (status `active` unless given).
@@ -116,13 +149,12 @@ pub(crate) async fn create_program(
                 let valid = draft.validate()?;
                 let status =
                     ProgramStatus::Active.transition_to(status.unwrap_or(ProgramStatus::Active))?;
-                let program = programs::create(
-                    conn,
-                    &valid,
-                    status,
-                    Some(ProviderId::from_uuid(who.id())),
-                    now(),
-                )?;
+                // A provider's staff create programs of their provider; an admin's belong
+                // to the admin, as before (admins see every program anyway).
+                let owner = who
+                    .provider_scope()
+                    .unwrap_or_else(|| ProviderId::from_uuid(who.id()));
+                let program = programs::create(conn, &valid, status, Some(owner), now())?;
                 Ok(ProgramView::from(program))
             },
         )
@@ -163,6 +195,7 @@ pub(crate) async fn update_program(
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
                 let id = program_id(&raw)?;
+                visible_program(conn, &who, id)?;
                 let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
                 let valid = draft.validate()?;
                 Ok(ProgramView::from(programs::update(
@@ -198,7 +231,9 @@ pub async fn delete(
             AuditAction::new("program.delete", "program", Some(raw.clone())),
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
-                Ok(programs::delete(conn, program_id(&raw)?)?)
+                let id = program_id(&raw)?;
+                visible_program(conn, &who, id)?;
+                Ok(programs::delete(conn, id)?)
             },
         )
         .await?;

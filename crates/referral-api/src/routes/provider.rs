@@ -2,6 +2,7 @@
 
 use crate::auth::{Caller, PORTAL_ADMINS};
 use crate::error::{ApiError, FieldProblem};
+use crate::routes::programs::{programs_in_scope, visible_program};
 use crate::routes::{now, ListQuery};
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
 use crate::views::ReferralList;
@@ -45,9 +46,14 @@ pub(crate) async fn all_referrals(
             AuditAction::new("referral.list", "referral", None),
             move |conn| {
                 who.require(PORTAL_ADMINS)?;
+                let program_id = query.program_id.map(ProgramId::from_uuid);
+                if let Some(id) = program_id {
+                    visible_program(conn, &who, id)?;
+                }
                 let filter = ReferralFilter {
                     status: query.status()?,
-                    program_id: query.program_id.map(ProgramId::from_uuid),
+                    program_id,
+                    within: programs_in_scope(conn, &who)?,
                     referrer_id: query.referrer_id.map(PatientId::from_uuid),
                     from: query.from,
                     to: query.to,
@@ -149,8 +155,9 @@ pub(crate) async fn analytics_of(
             problems.push(FieldProblem::new("to", "must not be before from"));
         }
     }
-    let filter = AnalyticsFilter {
+    let mut filter = AnalyticsFilter {
         program_id: query.program_id.map(ProgramId::from_uuid),
+        within: None,
         from: query.from,
         to: query.to,
         interval,
@@ -173,6 +180,10 @@ pub(crate) async fn analytics_of(
                 if !problems.is_empty() {
                     return Err(ApiError::Validation(problems));
                 }
+                if let Some(id) = filter.program_id {
+                    visible_program(conn, &who, id)?;
+                }
+                filter.within = programs_in_scope(conn, &who)?;
                 let figures = analytics::summary(conn, &filter)?;
                 let mut top_referrers = Vec::new();
                 for top in &figures.top_referrers {
@@ -239,7 +250,18 @@ pub(crate) async fn performance_of(
 ) -> Result<Vec<analytics::ProgramPerformance>, ApiError> {
     caller.require(PORTAL_ADMINS)?;
     let program = program.map(ProgramId::from_uuid);
+    let who = caller.clone();
     state
-        .db(move |conn| Ok(analytics::performance(conn, program, now())?))
+        .db(move |conn| {
+            if let Some(id) = program {
+                visible_program(conn, &who, id)?;
+            }
+            let scope = programs_in_scope(conn, &who)?;
+            let mut figures = analytics::performance(conn, program, now())?;
+            if let Some(visible) = scope {
+                figures.retain(|p| visible.contains(&p.program_id));
+            }
+            Ok(figures)
+        })
         .await
 }
