@@ -99,17 +99,40 @@ fn security_headers<B: MessageBody>(mut res: ServiceResponse<B>) -> ServiceRespo
     res
 }
 
-/// Requests a minute a platform service (a valid `service` token) may make to the public
-/// endpoints: it registers patients on their behalf, from few addresses.
-pub const SERVICE_REQUESTS_PER_MINUTE: u64 = 10_000;
+/// Audits every 401 of an API route (a missing, forged or expired token never reaches the
+/// handler's own audit row), by route pattern, never the path's values. 403s are audited
+/// by the handlers, which know the resource.
+fn audit_unauthenticated<B: MessageBody>(res: ServiceResponse<B>) -> ServiceResponse<B> {
+    let req = res.request();
+    if res.status() == actix_web::http::StatusCode::UNAUTHORIZED && req.path().starts_with("/api/")
+    {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            let origin = crate::state::Origin::of(req);
+            let route = req
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned());
+            state.clone().into_inner().audit_denial(
+                origin,
+                "auth.denied",
+                route,
+                "unauthenticated",
+            );
+        }
+    }
+    res
+}
 
 /// The per-address limit of the public endpoints. One backend is shared by every resource,
 /// so a visitor has one budget across lookups, clicks and registrations. The key is the
-/// peer address (IPv6 grouped by /64), not `X-Forwarded-For`, which a client could forge.
-/// Platform services are keyed by their token's subject, with a budget of their own.
+/// client address (IPv6 grouped by /64): the peer, or behind a trusted proxy the address
+/// it forwarded, never a header an untrusted client wrote. Platform services (a verified
+/// `service` token) are keyed by their token's subject with a budget of their own,
+/// `service_per_minute`, or none when it is 0: one busy platform service registers many
+/// patients from few addresses.
 pub fn public_limiter(
     backend: InMemoryBackend,
     per_minute: u64,
+    service_per_minute: u64,
 ) -> RateLimiter<
     InMemoryBackend,
     SimpleOutput,
@@ -126,7 +149,11 @@ pub fn public_limiter(
         let input = match service {
             Some(claims) => SimpleInput {
                 interval,
-                max_requests: SERVICE_REQUESTS_PER_MINUTE,
+                max_requests: if service_per_minute == 0 {
+                    u64::MAX
+                } else {
+                    service_per_minute
+                },
                 key: format!("service:{}", claims.sub),
             },
             None => SimpleInput {
@@ -145,9 +172,14 @@ pub fn public_limiter(
         .build()
 }
 
-/// The peer address as a limit key; IPv6 clients get a /64 each, as providers hand out.
+/// The client address as a limit key (the peer, or behind a trusted proxy the address it
+/// forwarded); IPv6 clients get a /64 each, as providers hand out.
 fn client_key(req: &ServiceRequest) -> String {
-    match req.peer_addr().map(|a| a.ip()) {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    match crate::client_ip::client_ip(req.peer_addr().map(|a| a.ip()), req.headers(), trusted) {
         Some(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -292,6 +324,7 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let args = service.args;
     let backend = InMemoryBackend::builder().build();
     let per_minute = args.public_rate_limit.max(1);
+    let service_per_minute = args.service_rate_limit;
     let server = HttpServer::new(move || {
         let backend = backend.clone();
         let mut cors = Cors::default()
@@ -327,17 +360,21 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
             .wrap(cors)
             .wrap_fn(|req: ServiceRequest, srv| {
                 let fut = actix_web::dev::Service::call(srv, req);
-                async move { fut.await.map(security_headers) }.boxed_local()
-                    as LocalBoxFuture<'static, _>
+                async move { fut.await.map(audit_unauthenticated).map(security_headers) }
+                    .boxed_local() as LocalBoxFuture<'static, _>
             })
             // The vendored Swagger UI at /docs/ reads the document the API serves.
             .service(web::redirect("/docs", "/docs/"))
             .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/api/openapi.json"])))
             .configure(|cfg| {
-                routes::configure(cfg, &|| public_limiter(backend.clone(), per_minute))
+                routes::configure(cfg, &|| {
+                    public_limiter(backend.clone(), per_minute, service_per_minute)
+                })
             })
             .configure(|cfg| {
-                crate::pages::configure(cfg, &|| public_limiter(backend.clone(), per_minute))
+                crate::pages::configure(cfg, &|| {
+                    public_limiter(backend.clone(), per_minute, service_per_minute)
+                })
             })
             .default_service(web::to(routes::not_found))
     })

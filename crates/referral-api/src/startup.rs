@@ -275,6 +275,9 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         click_writer,
         click_pools,
         demo_sign_in,
+        trusted_proxies: args.trusted_proxies.clone(),
+        patient_daily_referrals: args.patient_daily_referrals,
+        denials: crate::state::DenialBudget::default(),
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
     Ok((Service { state, keys, args }, delivery))

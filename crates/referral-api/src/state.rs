@@ -40,6 +40,85 @@ pub struct AppState {
     pub click_pools: Option<crate::clicks::ClickPoolSettings>,
     /// Whether the sign-in page offers the demo users.
     pub demo_sign_in: bool,
+    /// Referrals one patient may create in 24 hours.
+    pub patient_daily_referrals: u32,
+    /// Proxies whose forwarded headers name the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How many denials (failed sign-ins, 401s) were audited in the current window.
+    pub denials: DenialBudget,
+}
+
+/// Denial audit rows each instance writes per [`DenialBudget::WINDOW`] at most: enough for
+/// every real mistake, too few for a flood of bad tokens to fill the log. The rest are
+/// counted in a warning.
+#[derive(Debug, Default)]
+pub struct DenialBudget {
+    window: std::sync::Mutex<(Option<std::time::Instant>, u32, u64)>,
+}
+
+impl DenialBudget {
+    /// The window.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+    /// Rows a window.
+    pub const ROWS: u32 = 100;
+
+    /// Whether one more denial may be audited now.
+    pub fn take(&self) -> bool {
+        let Ok(mut w) = self.window.lock() else {
+            return false;
+        };
+        let (started, _, dropped) = &mut *w;
+        if started.is_none_or(|s| s.elapsed() >= Self::WINDOW) {
+            if *dropped > 0 {
+                tracing::warn!(
+                    dropped = *dropped,
+                    "denials not audited: over the budget of the last window"
+                );
+            }
+            *w = (Some(std::time::Instant::now()), 0, 0);
+        }
+        let (_, used, dropped) = &mut *w;
+        if *used < Self::ROWS {
+            *used += 1;
+            true
+        } else {
+            *dropped += 1;
+            false
+        }
+    }
+}
+
+impl AppState {
+    /// Audits a denial (a failed sign-in, a 401 on an API route) without holding up the
+    /// answer, within the [`DenialBudget`]. `resource` is a route pattern, never a value.
+    pub fn audit_denial(
+        self: &std::sync::Arc<Self>,
+        origin: Origin,
+        action: &'static str,
+        resource: String,
+        outcome: &'static str,
+    ) {
+        if !self.denials.take() {
+            return;
+        }
+        let state = self.clone();
+        actix_web::rt::spawn(async move {
+            let mut entry = audit_entry(
+                None,
+                &origin,
+                AuditAction::new(action, "route", Some(resource)),
+            );
+            entry.actor_role = "anonymous".into();
+            entry.outcome = outcome.to_owned();
+            let keyring = state.keyring.clone();
+            let written = state
+                .db(move |conn| Ok(audit::append(conn, &keyring, &entry, chrono::Utc::now())?))
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "a denial could not be audited");
+            }
+        });
+    }
 }
 
 impl AppState {
@@ -256,12 +335,24 @@ impl FromRequest for Origin {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ip = req.peer_addr().map(|a| a.ip());
+        ready(Ok(Origin::of(req)))
+    }
+}
+
+impl Origin {
+    /// The client of `req`: its address (see [`crate::client_ip`]) and user agent.
+    pub fn of(req: &HttpRequest) -> Origin {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        let ip =
+            crate::client_ip::client_ip(req.peer_addr().map(|a| a.ip()), req.headers(), trusted);
         let user_agent = req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(500).collect());
-        ready(Ok(Origin { ip, user_agent }))
+        Origin { ip, user_agent }
     }
 }

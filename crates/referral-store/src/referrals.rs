@@ -1039,6 +1039,30 @@ pub struct ReferralFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// How many referrals `referrer` created at or after `since`, and when the oldest of them
+/// was created (a per-patient daily limit frees up a place then).
+///
+/// # Errors
+/// Database errors.
+pub fn created_since(
+    conn: &mut DbConnection,
+    referrer: PatientId,
+    since: DateTime<Utc>,
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    let mine = || {
+        referrals::table
+            .filter(referrals::referrer_id.eq(DbUuid::from(referrer)))
+            .filter(referrals::created_at.ge(DbTime(since)))
+    };
+    let count: i64 = mine().count().get_result(conn)?;
+    let oldest: Option<DbTime> = mine()
+        .select(referrals::created_at)
+        .order(referrals::created_at.asc())
+        .first(conn)
+        .optional()?;
+    Ok((count, oldest.map(|t| t.0)))
+}
+
 /// Whether no referral exists yet (the demo sign-in offers demo data then).
 ///
 /// # Errors

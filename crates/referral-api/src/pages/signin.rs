@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::pages::session::{safe_next, Visit};
 use crate::pages::{render, see_other, PageError};
 use crate::routes::now;
-use crate::state::AppState;
+use crate::state::{AppState, Origin};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use referral_store::{demo, referrals};
@@ -149,11 +149,20 @@ pub async fn submit(
     state: web::Data<AppState>,
     keys: web::Data<JwtKeys>,
     visit: Visit,
+    origin: Origin,
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
     let next = safe_next(form.next.as_deref());
+    let denied = |outcome| {
+        state.clone().into_inner().audit_denial(
+            origin.clone(),
+            "auth.signin",
+            "/signin".to_owned(),
+            outcome,
+        );
+    };
     // A pasted token becomes the session as it is (the service may hold no signing key:
     // tokens from the identity provider); demo users get a session signed here.
     let (claims, token) = match (form.user.as_deref(), form.token.as_deref().map(str::trim)) {
@@ -176,6 +185,7 @@ pub async fn submit(
         (None, Some(token)) if !token.is_empty() => match keys.verify_fresh(token).await {
             Ok(claims) if claims.role != Role::Service => (claims, token.to_owned()),
             Ok(_) => {
+                denied("forbidden");
                 return sign_in_page(
                     &state,
                     &visit,
@@ -184,9 +194,10 @@ pub async fn submit(
                     Some("Service tokens cannot sign in to the portals."),
                     None,
                 )
-                .await
+                .await;
             }
             Err(_) => {
+                denied("unauthenticated");
                 return sign_in_page(
                     &state,
                     &visit,
@@ -195,7 +206,7 @@ pub async fn submit(
                     Some("This token is not valid or has expired."),
                     None,
                 )
-                .await
+                .await;
             }
         },
         _ => {

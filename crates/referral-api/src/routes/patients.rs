@@ -137,6 +137,16 @@ pub(crate) async fn create_referral(
             move |conn| {
                 who.require(&[Role::Patient])?;
                 let input = new_referral(PatientId::from_uuid(who.id()), body)?;
+                // Per patient, not per address: invitations are messages sent in the
+                // platform's name, so one account cannot send them without bound. The
+                // refusal is audited with outcome `rate_limited`.
+                let day_ago = now() - chrono::Duration::hours(24);
+                let (made, oldest) = referrals::created_since(conn, input.referrer_id, day_ago)?;
+                if made >= i64::from(app.patient_daily_referrals) {
+                    let frees_at = oldest.unwrap_or_else(now) + chrono::Duration::hours(24);
+                    let wait = (frees_at - now()).num_seconds().max(1);
+                    return Err(ApiError::RateLimited(u64::try_from(wait).unwrap_or(1)));
+                }
                 ensure_patient(conn, &who)?;
                 let referral = referrals::create(conn, &app.rng, &input, now())?;
                 // A new referral: no clicks yet.
