@@ -448,3 +448,74 @@ fn a_short_token_secret_is_refused_even_on_loopback() {
     assert!(!status.success());
     assert!(stderr.contains("at least 32"), "{stderr}");
 }
+
+#[test]
+fn keys_rotate_keeps_what_the_old_key_made_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = binary()
+        .args(["keys", "generate", "--id", "k1"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let k1 = String::from_utf8(generated.stdout).unwrap();
+    assert!(k1.starts_with("k1=") && k1.trim().len() == 3 + 64, "{k1}");
+    let file = dir.path().join("keys");
+    std::fs::write(&file, &k1).unwrap();
+
+    // Rows sealed with k1 ...
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let pool = referral_store::open_pool(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    referral_store::run_migrations(&mut conn).unwrap();
+    let keyring = referral_store::keyring::Keyring::parse(&k1).unwrap();
+    referral_store::audit::append(&mut conn, &keyring, &entry(1), chrono::Utc::now()).unwrap();
+    referral_store::audit::seal_all(
+        &mut conn,
+        &keyring,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    )
+    .unwrap();
+    drop(conn);
+
+    // ... still verify with the rotated keyring, whose new key signs.
+    let rotated = binary()
+        .args(["keys", "rotate", "--id", "k2", "--data-keys-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let text = String::from_utf8(rotated.stdout).unwrap();
+    let ids: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
+    assert_eq!(ids, ["k2", "k1"]);
+    assert!(String::from_utf8_lossy(&rotated.stderr).contains("restart every instance"));
+    std::fs::write(&file, &text).unwrap();
+    let verified = binary()
+        .args([
+            "audit",
+            "verify",
+            "--database-url",
+            &url,
+            "--data-keys-file",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+
+    // An id already in use is refused, with the reason.
+    let again = binary()
+        .args(["keys", "rotate", "--id", "k1", "--data-keys-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("appears twice"));
+}
