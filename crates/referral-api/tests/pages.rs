@@ -583,3 +583,49 @@ on_both!(another_patients_referral_is_not_found, |app| {
         assert!(!page.body.contains("someone@example.com"));
     }
 });
+
+on_both!(failed_sign_ins_are_audited_without_the_token, |app| {
+    let visitor = Visitor::new(app);
+    let forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged-signature";
+    let page = visitor.post("/signin", &[("token", forged)]);
+    assert_eq!(page.status, 401);
+    let service = support::token(
+        referral_api::auth::Role::Service,
+        uuid::Uuid::new_v4(),
+        None,
+        600,
+    );
+    assert_eq!(
+        visitor
+            .post("/signin", &[("token", service.as_str())])
+            .status,
+        403
+    );
+    let admin = app.admin();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let rows = loop {
+        let rows: Value = app
+            .get(
+                Some(&admin),
+                "/api/referrals/audit-trail?action=auth.signin",
+            )
+            .json()
+            .unwrap();
+        if rows["items"].as_array().unwrap().len() >= 2 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let outcomes: Vec<_> = rows["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        outcomes.contains(&"unauthenticated".to_owned()),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&"forbidden".to_owned()), "{outcomes:?}");
+    assert!(!rows.to_string().contains("forged-signature"));
+});
