@@ -34,6 +34,49 @@ impl From<&FieldError> for FieldProblem {
     }
 }
 
+/// Every stable error code with its HTTP status: the one table the domain's codes are
+/// mapped through and the OpenAPI document lists (the Problem schema's `code` enum and each
+/// status's description).
+pub const CODES: &[(&str, u16)] = &[
+    ("invalid_json", 400),
+    ("unauthenticated", 401),
+    ("forbidden", 403),
+    ("not_found", 404),
+    ("method_not_allowed", 405),
+    ("duplicate_referee", 409),
+    ("already_registered", 409),
+    ("program_has_referrals", 409),
+    ("reward_not_available", 409),
+    ("reward_not_pending_approval", 409),
+    ("program_ended", 409),
+    ("referral_declined", 409),
+    ("referral_not_registered", 409),
+    ("invalid_transition", 409),
+    ("invitation_recently_sent", 409),
+    ("email_in_use", 409),
+    ("referral_expired", 410),
+    ("payload_too_large", 413),
+    ("validation_failed", 422),
+    ("self_referral", 422),
+    ("referral_limit_reached", 422),
+    ("program_not_active", 422),
+    ("no_active_program", 422),
+    ("not_eligible", 422),
+    ("rate_limited", 429),
+    ("internal", 500),
+    ("unavailable", 503),
+];
+
+/// The status of a stable code (500 for a code missing from [`CODES`], which a test
+/// forbids).
+fn status_of(code: &str) -> StatusCode {
+    CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .and_then(|(_, s)| StatusCode::from_u16(*s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// Every error an endpoint can answer with.
 #[derive(Debug)]
 pub enum ApiError {
@@ -144,17 +187,7 @@ impl ApiError {
                 "an internal error occurred".into(),
             ),
             ApiError::Domain(d) => {
-                let status = match d.code() {
-                    "validation_failed"
-                    | "self_referral"
-                    | "referral_limit_reached"
-                    | "program_not_active"
-                    | "not_eligible" => S::UNPROCESSABLE_ENTITY,
-                    "referral_expired" => S::GONE,
-                    "not_found" => S::NOT_FOUND,
-                    "internal" => S::INTERNAL_SERVER_ERROR,
-                    _ => S::CONFLICT,
-                };
+                let status = status_of(d.code());
                 let detail = if status == S::INTERNAL_SERVER_ERROR {
                     "an internal error occurred".into()
                 } else {
@@ -243,5 +276,44 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_answered_is_in_the_table_with_its_status() {
+        let errors = vec![
+            ApiError::Unauthenticated,
+            ApiError::Forbidden,
+            ApiError::NotFound,
+            ApiError::InvalidJson(String::new()),
+            ApiError::Validation(Vec::new()),
+            ApiError::PayloadTooLarge,
+            ApiError::MethodNotAllowed,
+            ApiError::RateLimited(1),
+            ApiError::Internal,
+            ApiError::Store(StoreError::NotFound),
+            ApiError::Store(StoreError::ProgramHasReferrals),
+            ApiError::Store(StoreError::NoActiveProgram),
+            ApiError::Store(StoreError::EmailInUse),
+            ApiError::Store(StoreError::Unavailable(String::new())),
+            ApiError::Domain(DomainError::SelfReferral),
+            ApiError::Domain(DomainError::DuplicateReferee),
+            ApiError::Domain(DomainError::ReferralExpired),
+            ApiError::Domain(DomainError::ReferralLimitReached),
+            ApiError::Domain(DomainError::AlreadyRegistered),
+            ApiError::Domain(DomainError::RedeemAlreadyUsed),
+            ApiError::Domain(DomainError::ProgramAlreadyEnded),
+            ApiError::Domain(DomainError::InvitationRecentlySent),
+            ApiError::Domain(DomainError::ConvertNotRegistered),
+        ];
+        for e in errors {
+            let (status, code, _) = e.parts();
+            let listed = CODES.iter().find(|(c, _)| *c == code);
+            assert_eq!(listed.map(|(_, s)| *s), Some(status.as_u16()), "{code}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod client_ip;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod json_body;
 pub mod links;
 pub mod openapi;
 pub mod pages;

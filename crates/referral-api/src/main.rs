@@ -6,7 +6,6 @@ use referral_api::config::{AuditCommand, Cli, Command, KeysCommand};
 use referral_api::startup::{self, StartupError};
 use referral_api::{app, workers};
 use std::process::ExitCode;
-use utoipa::OpenApi;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -25,9 +24,7 @@ fn main() -> ExitCode {
         Command::Openapi => {
             println!(
                 "{}",
-                referral_api::openapi::ApiDoc::openapi()
-                    .to_pretty_json()
-                    .unwrap_or_default()
+                serde_json::to_string_pretty(&*referral_api::openapi::DOCUMENT).unwrap_or_default()
             );
             Ok(())
         }

@@ -1,10 +1,17 @@
 //! The OpenAPI 3 document of every endpoint, served at `/api/openapi.json`, with a docs UI at
-//! `/docs` (the UI's script is loaded by the browser; nothing is downloaded at build time).
+//! `/docs/` (Swagger UI, vendored in the binary).
+//!
+//! utoipa describes each operation from its handler; [`complete`] then adds what holds for
+//! every operation, so that the document says what the service really answers: errors as
+//! `application/problem+json` with the problem schema, every status an operation can
+//! answer, the bounds and enums of query parameters, the roles of each operation, and links
+//! from a create to the reads and changes of what it made.
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes;
 use crate::views::*;
 use actix_web::HttpResponse;
+use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -31,11 +38,7 @@ impl Modify for BearerAuth {
     info(
         title = "Referral management service",
         description = "Patients refer friends and earn rewards; providers run programs; platform services report events. \
-Errors are application/problem+json with a stable `code`: invalid_json (400), unauthenticated (401), forbidden (403), \
-not_found (404), method_not_allowed (405), duplicate_referee, already_registered, program_has_referrals, \
-reward_not_available, reward_not_pending_approval, program_ended, referral_declined, email_in_use (409), \
-referral_expired (410), payload_too_large (413), validation_failed, self_referral, referral_limit_reached, \
-program_not_active, no_active_program, not_eligible (422), rate_limited (429), internal (500), unavailable (503).",
+Errors are application/problem+json with a stable `code` (the Problem schema lists every code; each operation lists the codes of each status it answers).",
     ),
     paths(
         routes::health::health,
@@ -86,5 +89,378 @@ pub struct ApiDoc;
 
 /// `GET /api/openapi.json`.
 pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok().json(&*DOCUMENT)
+}
+
+/// The served document, built once.
+pub static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(document_json);
+
+/// The document as served: utoipa's, completed.
+pub fn document_json() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+    complete(&mut doc);
+    doc
+}
+
+/// The methods the document declares at a route pattern (`/api/referral-programs/{id}`),
+/// upper-case: what a 405 answer's `Allow` lists.
+pub fn allowed_methods(pattern: &str) -> Option<Vec<String>> {
+    let item = DOCUMENT["paths"].get(pattern)?.as_object()?;
+    let methods: Vec<String> = item
+        .keys()
+        .filter(|m| HTTP_METHODS.contains(&m.as_str()))
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    (!methods.is_empty()).then_some(methods)
+}
+
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
+
+/// Who may call each operation (also in its description): `x-roles`.
+fn roles_of(operation_id: &str) -> &'static [&'static str] {
+    match operation_id {
+        "list_my_referrals" | "create_referral" | "get_my_referral" | "list_my_rewards" => {
+            &["patient"]
+        }
+        "redeem_reward" => &["patient", "service"],
+        "report_consultation" | "report_order" => &["service"],
+        "list_programs" | "get_program" => &["provider", "provider-admin", "admin", "super-admin"],
+        "create_program"
+        | "update_program"
+        | "delete_program"
+        | "list_referrals"
+        | "referral_analytics"
+        | "referral_performance" => &["provider-admin", "admin", "super-admin"],
+        "approve_reward" | "bulk_operations" | "audit_trail" | "list_notifications" => {
+            &["admin", "super-admin"]
+        }
+        "register_with_code" => &["anyone", "service"],
+        _ => &["anyone"],
+    }
+}
+
+/// The values a `status` query parameter takes, per operation.
+fn status_values(operation_id: &str) -> Option<Vec<&'static str>> {
+    use referral_domain::{ProgramStatus, ReferralStatus, RewardStatus};
+    match operation_id {
+        "list_my_referrals" | "list_referrals" => {
+            Some(ReferralStatus::ALL.iter().map(|s| s.as_str()).collect())
+        }
+        "list_my_rewards" => Some(RewardStatus::ALL.iter().map(|s| s.as_str()).collect()),
+        "list_programs" => Some(ProgramStatus::ALL.iter().map(|s| s.as_str()).collect()),
+        "list_notifications" => Some(vec!["queued", "sent", "failed", "suppressed"]),
+        _ => None,
+    }
+}
+
+/// Links from a create to what can be done with what it made (the stateful tests follow
+/// them): `(operation that creates, [(link name, target operation, path parameter)])`.
+type Link = (&'static str, &'static str, &'static str);
+const LINKS: &[(&str, &[Link])] = &[
+    (
+        "create_program",
+        &[
+            ("GetProgram", "get_program", "id"),
+            ("UpdateProgram", "update_program", "id"),
+            ("DeleteProgram", "delete_program", "id"),
+        ],
+    ),
+    (
+        "create_referral",
+        &[("GetMyReferral", "get_my_referral", "id")],
+    ),
+];
+
+/// Adds to every operation what the service answers beyond its handler's own description.
+fn complete(doc: &mut Value) {
+    let problem =
+        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+    if let Some(code) = doc.pointer_mut("/components/schemas/Problem/properties/code") {
+        code["enum"] = json!(crate::error::CODES
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>());
+    }
+    tighten_requests(doc);
+    tighten_variants(doc);
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if !HTTP_METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            complete_operation(path, op, &problem);
+        }
+    }
+}
+
+/// An RFC 3339 time as the service reads it.
+const DATE_TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
+/// A plain address (`name@example.com`), as the service accepts one.
+const EMAIL_PATTERN: &str = r"^\s*[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\s*$";
+/// A phone number in E.164 (`+14155550100`), or nothing.
+const PHONE_PATTERN: &str = r"^\s*((\+|00)[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*)?\s*$";
+/// As [`PHONE_PATTERN`], but a number must be there.
+const PHONE_REQUIRED_PATTERN: &str = r"^\s*(\+|00)[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*\s*$";
+
+/// Sets `schema` on property `field` of component `component`.
+fn set_property(doc: &mut Value, component: &str, field: &str, schema: Value) {
+    if let Some(property) = doc.pointer_mut(&format!(
+        "/components/schemas/{component}/properties/{field}"
+    )) {
+        *property = schema;
+    }
+}
+
+/// Request schemas say what the handlers accept: formats as patterns, lengths, bounds,
+/// enums, and which of two fields is required.
+fn tighten_requests(doc: &mut Value) {
+    let date_time =
+        || json!({"type": ["string", "null"], "format": "date-time", "pattern": DATE_TIME_PATTERN});
+    let email =
+        json!({"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "maxLength": 254});
+    let text = |most: u32| json!({"type": ["string", "null"], "maxLength": most});
+    let money = money_schema(false);
+    let uuid = || json!({"type": "string", "format": "uuid"});
+    for component in ["ConsultationEventRequest", "OrderEventRequest"] {
+        set_property(doc, component, "occurred_at", date_time());
+    }
+    set_property(doc, "OrderEventRequest", "amount", money);
+    set_property(doc, "CreateReferralRequest", "referee_email", email.clone());
+    set_property(doc, "CreateReferralRequest", "referee_name", text(200));
+    set_property(doc, "CreateReferralRequest", "referral_message", text(2000));
+    set_property(
+        doc,
+        "CreateReferralRequest",
+        "referral_source",
+        json!({"type": ["string", "null"], "enum": ["email", "sms", "social", "direct_link", null]}),
+    );
+    set_property(doc, "RegisterRequest", "email", email);
+    let phone = json!({"type": ["string", "null"], "pattern": PHONE_PATTERN});
+    set_property(doc, "RegisterRequest", "phone", phone.clone());
+    set_property(doc, "CreateReferralRequest", "referee_phone", phone);
+    // An SMS invitation needs the friend's phone and their consent.
+    if let Some(create) = doc.pointer_mut("/components/schemas/CreateReferralRequest") {
+        create["if"] = json!({"required": ["referral_source"], "properties": {"referral_source": {"const": "sms"}}});
+        create["then"] = json!({
+            "required": ["referee_phone", "sms_consent"],
+            "properties": {
+                "referee_phone": {"type": "string", "pattern": PHONE_REQUIRED_PATTERN},
+                "sms_consent": {"const": true}
+            }
+        });
+    }
+    set_property(doc, "RegisterRequest", "name", text(200));
+    set_property(
+        doc,
+        "BulkRequest",
+        "operation",
+        json!({"type": "string", "enum": ["expire", "decline", "approve_rewards", "reject_rewards", "resend_invitation"]}),
+    );
+    set_property(
+        doc,
+        "BulkRequest",
+        "referral_ids",
+        json!({"type": "array", "items": uuid(), "minItems": 1, "maxItems": 1000}),
+    );
+    // Exactly one of order_id and consultation_id.
+    if let Some(redeem) = doc.pointer_mut("/components/schemas/RedeemRequest") {
+        redeem["anyOf"] = json!([
+            {"required": ["order_id"], "properties": {"order_id": uuid(), "consultation_id": {"type": "null"}}},
+            {"required": ["consultation_id"], "properties": {"consultation_id": uuid(), "order_id": {"type": "null"}}}
+        ]);
+    }
+    if let Some(program) = doc.pointer_mut("/components/schemas/ProgramInput/properties") {
+        use referral_domain::{ProgramStatus, ProgramType, RewardType};
+        let values = |all: Vec<&'static str>| {
+            let mut v: Vec<Value> = all.into_iter().map(Value::from).collect();
+            v.push(Value::Null);
+            json!({"type": ["string", "null"], "enum": v})
+        };
+        program["program_type"] = values(ProgramType::ALL.iter().map(|t| t.as_str()).collect());
+        program["status"] = values(ProgramStatus::ALL.iter().map(|t| t.as_str()).collect());
+        for field in ["referrer_reward_type", "referee_reward_type"] {
+            program[field] = values(RewardType::ALL.iter().map(|t| t.as_str()).collect());
+        }
+        program["target_conditions"] =
+            json!({"type": "array", "items": {"type": "string", "pattern": "\\S"}});
+        program["variants"] = json!({"type": "array", "maxItems": 10,
+            "not": {"minItems": 1, "maxItems": 1},
+            "items": {"$ref": "#/components/schemas/VariantInput"}});
+        program["name"] =
+            json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"});
+        for field in ["max_referrals_per_patient", "reward_threshold"] {
+            // Counts are u32 in the domain.
+            program[field] =
+                json!({"type": ["integer", "null"], "minimum": 1, "maximum": u32::MAX});
+        }
+        for field in ["expiry_days", "reward_validity_days"] {
+            program[field] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 3650});
+        }
+    }
+}
+
+/// An amount as the service reads one: a decimal string with at most two places, or a
+/// whole number.
+fn money_schema(nullable: bool) -> Value {
+    let mut options = vec![
+        json!({"type": "string", "pattern": "^\\s*[0-9]{1,8}(\\.[0-9]{1,2})?\\s*$"}),
+        json!({"type": "integer", "minimum": 0, "maximum": 99_999_999}),
+    ];
+    if nullable {
+        options.push(json!({"type": "null"}));
+    }
+    json!({"anyOf": options})
+}
+
+fn tighten_variants(doc: &mut Value) {
+    for component in ["ProgramInput", "VariantInput"] {
+        for field in ["referrer_reward_value", "referee_reward_value"] {
+            set_property(doc, component, field, money_schema(true));
+        }
+    }
+    // A reward needs both its type and its value, or neither.
+    if let Some(program) = doc.pointer_mut("/components/schemas/ProgramInput") {
+        let both_or_neither = |party: &str| {
+            let (kind, value) = (
+                format!("{party}_reward_type"),
+                format!("{party}_reward_value"),
+            );
+            let absent = |field: &str| {
+                json!({"anyOf": [
+                    {"not": {"required": [field]}},
+                    {"properties": {field: {"type": "null"}}, "required": [field]}
+                ]})
+            };
+            json!({"anyOf": [
+                {"allOf": [absent(&kind), absent(&value)]},
+                {"required": [kind, value], "properties": {kind.clone(): {"type": "string"}, value.clone(): {"type": ["string", "integer"]}}}
+            ]})
+        };
+        program["allOf"] = json!([both_or_neither("referrer"), both_or_neither("referee")]);
+    }
+    if let Some(target) = doc.pointer_mut("/components/schemas/DemographicsView/properties") {
+        for field in ["min_age", "max_age"] {
+            target[field] = json!({"type": ["integer", "null"], "minimum": 0, "maximum": 130});
+        }
+        target["states"] = json!({"type": "array", "items": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*$"}});
+    }
+    if let Some(variant) = doc.pointer_mut("/components/schemas/VariantInput/properties") {
+        variant["name"] =
+            json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": "\\S"});
+        variant["weight"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 1000});
+        variant["invitation_headline"] = json!({"type": ["string", "null"], "maxLength": 200});
+    }
+}
+
+fn complete_operation(path: &str, op: &mut Value, problem: &Value) {
+    let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+    let operations_route = path == "/health" || path == "/ready";
+    let secured = op.get("security").is_some() || id == "register_with_code";
+    let has_body = op.get("requestBody").is_some();
+    let has_parameters = op.get("parameters").is_some();
+    let public_limited = path.starts_with("/api/referrals/{code}");
+    let roles = roles_of(&id);
+    op["x-roles"] = json!(roles);
+    if let Some(description) = op.get("description").and_then(Value::as_str) {
+        op["description"] = json!(format!("{description}\n\nRoles: {}.", roles.join(", ")));
+    } else {
+        op["description"] = json!(format!("Roles: {}.", roles.join(", ")));
+    }
+
+    // Query parameters: the bounds and values the handlers enforce.
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        for p in params.iter_mut() {
+            let location = p["in"].as_str().unwrap_or_default().to_owned();
+            let name = p["name"].as_str().unwrap_or_default().to_owned();
+            match (location.as_str(), name.as_str()) {
+                ("query", "limit") => {
+                    let most = if id == "audit_trail" { 10_000 } else { 500 };
+                    p["schema"] = json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": most});
+                }
+                ("query", "offset") => {
+                    p["schema"] = json!({"type": "integer", "format": "int64", "minimum": 0});
+                }
+                ("query", "interval") => {
+                    p["schema"] = json!({"type": "string", "enum": ["day", "week", "month", ""]});
+                }
+                ("query", "format") => {
+                    p["schema"] = json!({"type": "string", "enum": ["json", "csv"]});
+                }
+                ("query", "status") => {
+                    // An empty filter is no filter.
+                    if let Some(mut values) = status_values(&id) {
+                        values.push("");
+                        p["schema"] = json!({"type": "string", "enum": values});
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if id == "audit_trail" {
+        if let Some(ok) = responses.get_mut("200") {
+            ok["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+        }
+    }
+    // Errors are problem documents.
+    for (status, response) in responses.iter_mut() {
+        if status.starts_with('4') || status.starts_with('5') {
+            response["content"] = problem.clone();
+        }
+    }
+    if operations_route {
+        return;
+    }
+    let mut statuses: Vec<u16> = vec![404, 500, 503];
+    if secured {
+        statuses.extend([401, 403]);
+    }
+    if has_body {
+        statuses.extend([400, 413, 422]);
+    }
+    if has_parameters {
+        statuses.push(422);
+    }
+    if public_limited || id == "create_referral" {
+        statuses.push(429);
+    }
+    for status in statuses {
+        let key = status.to_string();
+        if !responses.contains_key(&key) {
+            let codes: Vec<&str> = crate::error::CODES
+                .iter()
+                .filter(|(_, s)| *s == status)
+                .map(|(c, _)| *c)
+                .collect();
+            responses.insert(
+                key,
+                json!({"description": format!("code: {}", codes.join(", ")), "content": problem}),
+            );
+        }
+    }
+    // Links from a create to its resource.
+    if let Some((_, links)) = LINKS.iter().find(|(from, _)| *from == id) {
+        if let Some(created) = responses.get_mut("201") {
+            let mut map = serde_json::Map::new();
+            for (name, target, param) in links.iter() {
+                map.insert(
+                    (*name).to_owned(),
+                    json!({"operationId": target, "parameters": {*param: "$response.body#/id"}}),
+                );
+            }
+            created["links"] = Value::Object(map);
+        }
+    }
 }

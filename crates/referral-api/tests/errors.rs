@@ -45,12 +45,22 @@ both!(body_and_routing_errors, |app: &TestApp| {
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
+    // The documented bounds are checked first, every field at once ...
     assert!(
-        fields.contains(&"name")
-            && fields.contains(&"reward_threshold")
-            && fields.contains(&"referee_reward_value"),
+        fields.contains(&"name") && fields.contains(&"reward_threshold"),
         "{fields:?}"
     );
+    // ... then the rules that depend on other fields (a discount is a percentage).
+    let body = assert_problem(
+        app.post(
+            Some(&admin),
+            "/api/referral-programs",
+            json!({"name": "x", "referee_reward_type": "discount", "referee_reward_value": "150"}),
+        ),
+        422,
+        "validation_failed",
+    );
+    assert_eq!(body["errors"][0]["field"], "referee_reward_value", "{body}");
     let body = assert_problem(
         app.post(
             Some(&admin),

@@ -29,7 +29,7 @@ pub async fn approve_reward(
     caller: Caller,
     origin: Origin,
     id: web::Path<String>,
-    body: web::Json<ApproveRewardRequest>,
+    body: crate::json_body::JsonBody<ApproveRewardRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let rewards =
         decide_rewards(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
@@ -100,7 +100,7 @@ pub async fn bulk(
     state: web::Data<AppState>,
     caller: Caller,
     origin: Origin,
-    body: web::Json<BulkRequest>,
+    body: crate::json_body::JsonBody<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let who = caller.clone();
@@ -163,6 +163,8 @@ pub async fn bulk(
 /// Filters of the audit trail.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// A misspelt filter is refused, not silently ignored.
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -173,7 +175,7 @@ pub struct AuditQuery {
     pub outcome: Option<String>,
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     pub to: Option<chrono::DateTime<chrono::Utc>>,
-    /// `json` (default) or `csv` (a download; `limit` up to 10,000).
+    /// `json` (default) or `csv` (a download); `limit` up to 10,000 either way.
     pub format: Option<String>,
 }
 
@@ -251,16 +253,15 @@ pub async fn audit_trail(
             AuditAction::new(action, "audit_log", None),
             move |conn| {
                 who.require(ADMINS)?;
-                // A CSV export may be longer than a page of JSON.
-                let csv_limit = q.limit.filter(|_| csv);
-                if csv_limit.is_some_and(|l| !(1..=CSV_MAX_ROWS).contains(&l)) {
+                // The audit trail pages up to 10,000 rows, as JSON or as a CSV export.
+                if q.limit.is_some_and(|l| !(1..=CSV_MAX_ROWS).contains(&l)) {
                     return Err(ApiError::Validation(vec![FieldProblem::new(
                         "limit",
-                        format!("must be between 1 and {CSV_MAX_ROWS} for csv"),
+                        format!("must be between 1 and {CSV_MAX_ROWS}"),
                     )]));
                 }
                 let paging = ListQuery {
-                    limit: if csv { None } else { q.limit },
+                    limit: None,
                     offset: q.offset,
                     from: q.from,
                     to: q.to,
@@ -268,9 +269,9 @@ pub async fn audit_trail(
                 };
                 paging.check()?;
                 let mut page = paging.page();
-                if csv {
-                    page.limit = csv_limit.unwrap_or(CSV_MAX_ROWS);
-                }
+                page.limit = q
+                    .limit
+                    .unwrap_or(if csv { CSV_MAX_ROWS } else { page.limit });
                 let filter = AuditFilter {
                     actor_id: q.actor_id,
                     resource_type: q.resource_type,

@@ -46,7 +46,7 @@ pub async fn consultation(
     state: web::Data<AppState>,
     caller: Caller,
     origin: Origin,
-    body: web::Json<ConsultationEventRequest>,
+    body: crate::json_body::JsonBody<ConsultationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let app = state.clone();
@@ -85,7 +85,7 @@ pub async fn order(
     state: web::Data<AppState>,
     caller: Caller,
     origin: Origin,
-    body: web::Json<OrderEventRequest>,
+    body: crate::json_body::JsonBody<OrderEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let app = state.clone();

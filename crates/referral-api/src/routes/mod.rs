@@ -26,6 +26,8 @@ pub fn now() -> DateTime<Utc> {
 /// Filters and paging of list endpoints.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// A misspelt filter is refused, not silently ignored.
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Rows per page (default 50, at most 500).
     pub limit: Option<i64>,
@@ -61,11 +63,7 @@ impl ListQuery {
         if self.offset.is_some_and(|o| o < 0) {
             problems.push(FieldProblem::new("offset", "must not be negative"));
         }
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if to < from {
-                problems.push(FieldProblem::new("to", "must not be before from"));
-            }
-        }
+        // A window whose `to` is before its `from` is not an error: it holds nothing.
         if problems.is_empty() {
             Ok(())
         } else {
@@ -104,9 +102,21 @@ fn parse_status<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, 
     }
 }
 
-/// 405 for a known path with another method.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// 405 for a known path with another method, with `Allow` listing the methods the
+/// OpenAPI document declares there (RFC 9110 15.5.6).
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
+    let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+    let allowed = req
+        .match_pattern()
+        .and_then(|pattern| crate::openapi::allowed_methods(&pattern));
+    if let Some(methods) = allowed {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+    }
+    response
 }
 
 /// 404 for unknown paths.

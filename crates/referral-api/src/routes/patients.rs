@@ -114,7 +114,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     origin: Origin,
-    body: web::Json<CreateReferralRequest>,
+    body: crate::json_body::JsonBody<CreateReferralRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let view = create_referral(&state, &caller, &origin, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))

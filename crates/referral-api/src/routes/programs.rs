@@ -124,7 +124,7 @@ pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     origin: Origin,
-    body: web::Json<ProgramInput>,
+    body: crate::json_body::JsonBody<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
     let view = create_program(&state, &caller, &origin, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
@@ -172,7 +172,7 @@ pub async fn update(
     caller: Caller,
     origin: Origin,
     id: web::Path<String>,
-    body: web::Json<ProgramInput>,
+    body: crate::json_body::JsonBody<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
     let view = update_program(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))

@@ -70,6 +70,8 @@ pub(crate) async fn all_referrals(
 /// Query of the analytics endpoint.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// A misspelt filter is refused, not silently ignored.
+#[serde(deny_unknown_fields)]
 pub struct AnalyticsQuery {
     /// One program.
     pub program_id: Option<uuid::Uuid>,
@@ -150,11 +152,7 @@ pub(crate) async fn analytics_of(
             analytics::Interval::Day
         }),
     };
-    if let (Some(from), Some(to)) = (query.from, query.to) {
-        if to < from {
-            problems.push(FieldProblem::new("to", "must not be before from"));
-        }
-    }
+    // A window whose `to` is before its `from` holds nothing: zero figures, not an error.
     let mut filter = AnalyticsFilter {
         program_id: query.program_id.map(ProgramId::from_uuid),
         within: None,
@@ -222,6 +220,8 @@ pub(crate) async fn analytics_of(
 /// Query of the performance endpoint.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// A misspelt filter is refused, not silently ignored.
+#[serde(deny_unknown_fields)]
 pub struct PerformanceQuery {
     /// One program.
     pub program_id: Option<uuid::Uuid>,

@@ -101,7 +101,7 @@ pub async fn register(
     state: web::Data<AppState>,
     origin: Origin,
     code: web::Path<String>,
-    body: web::Json<RegisterRequest>,
+    body: crate::json_body::JsonBody<RegisterRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Visitors come without a token; a token that is there must be valid.

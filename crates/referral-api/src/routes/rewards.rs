@@ -22,7 +22,7 @@ pub async fn redeem(
     caller: Caller,
     origin: Origin,
     id: web::Path<String>,
-    body: web::Json<RedeemRequest>,
+    body: crate::json_body::JsonBody<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
     let body = body.into_inner();

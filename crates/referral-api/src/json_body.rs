@@ -1,0 +1,172 @@
+//! Request bodies: JSON read with the service's limits and errors (`web::JsonConfig` in
+//! `app.rs`), checked against the body's schema in the served OpenAPI document, then parsed
+//! into the typed request. So the document is the contract in both directions: what it
+//! refuses is refused (serde alone would take an array for an object, or ignore a pattern),
+//! and schemathesis holds what it allows to what the handlers accept.
+//!
+//! Numbers such as `25.0` are taken as the integers they equal: JSON and JSON Schema make
+//! no difference between `25` and `25.0`; serde does.
+
+use crate::error::{ApiError, FieldProblem};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use utoipa::ToSchema;
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> JsonBody<T> {
+    /// The parsed body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// Integral floats (`3.0`) become integers, recursively.
+fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// The validator of component `name` of the served document, compiled once.
+fn validator(name: &str) -> Option<Arc<jsonschema::Validator>> {
+    static VALIDATORS: LazyLock<Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>> =
+        LazyLock::new(Default::default);
+    let mut cache = VALIDATORS.lock().ok()?;
+    cache
+        .entry(name.to_owned())
+        .or_insert_with(|| {
+            // The whole document is the schema's root, so `#/components/...` references
+            // resolve; its other members are not keywords and are ignored.
+            let mut root = crate::openapi::DOCUMENT.clone();
+            root.as_object_mut()?
+                .insert("$ref".into(), format!("#/components/schemas/{name}").into());
+            match jsonschema::validator_for(&root) {
+                Ok(v) => Some(Arc::new(v)),
+                Err(e) => {
+                    tracing::error!(schema = name, error = %e, "request schema does not compile");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// The problems of `value` against the schema of `name`: wrong shapes as `invalid_json`,
+/// values out of bounds as `validation_failed` naming the field.
+fn check_against_schema(name: &str, value: &Value) -> Result<(), ApiError> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let Some(validator) = validator(name) else {
+        return Ok(());
+    };
+    let mut shape = None;
+    let mut problems = Vec::new();
+    for error in validator.iter_errors(value) {
+        let field = error.instance_path.to_string();
+        let field = field.trim_start_matches('/').replace('/', ".");
+        // A field required only with another (`if`/`then`) is a validation problem of
+        // that field; anything else missing or of the wrong type is a malformed body.
+        if let Kind::Required { property } = &error.kind {
+            if error.schema_path.to_string().contains("/then/") {
+                let name = property.as_str().unwrap_or_default().to_owned();
+                problems.push(FieldProblem::new(&name, "is required here"));
+                continue;
+            }
+        }
+        match &error.kind {
+            Kind::Type { .. } | Kind::Required { .. } | Kind::AdditionalProperties { .. } => {
+                shape.get_or_insert_with(|| format!("the body is not valid: {error}"));
+            }
+            other => {
+                let message = match other {
+                    Kind::Pattern { .. } | Kind::Format { .. } if field.ends_with("email") => {
+                        "not a valid email address"
+                    }
+                    Kind::Pattern { .. } | Kind::Format { .. } if field.ends_with("phone") => {
+                        "not a valid phone number (E.164, such as +14155550100)"
+                    }
+                    Kind::Pattern { .. } | Kind::Format { .. } => {
+                        "does not have the documented format"
+                    }
+                    Kind::MaxLength { .. } => "is too long",
+                    Kind::MinLength { .. } => "is too short",
+                    Kind::Minimum { .. }
+                    | Kind::Maximum { .. }
+                    | Kind::ExclusiveMinimum { .. }
+                    | Kind::ExclusiveMaximum { .. } => "is out of range",
+                    Kind::Enum { .. } | Kind::Constant { .. } => {
+                        "is not one of the documented values"
+                    }
+                    Kind::MinItems { .. } | Kind::MaxItems { .. } => {
+                        "has too few or too many items"
+                    }
+                    _ => "does not match the documented schema",
+                };
+                problems.push(FieldProblem::new(
+                    if field.is_empty() { "body" } else { &field },
+                    message,
+                ));
+            }
+        }
+    }
+    if let Some(detail) = shape {
+        return Err(ApiError::InvalidJson(detail));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.dedup();
+        Err(ApiError::Validation(problems))
+    }
+}
+
+impl<T: DeserializeOwned + ToSchema + 'static> FromRequest for JsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let raw = web::Json::<Value>::from_request(req, payload);
+        async move {
+            let mut value = raw.await?.into_inner();
+            integral_floats_as_integers(&mut value);
+            check_against_schema(&T::name(), &value)?;
+            serde_json::from_value(value)
+                .map(JsonBody)
+                .map_err(|e| ApiError::InvalidJson(format!("the body is not valid: {e}")).into())
+        }
+        .boxed_local()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_become_integers_and_others_stay() {
+        let mut v = serde_json::json!({"a": 3.0, "b": [1.0, 2.5], "c": {"d": -7.0}, "e": "4.0"});
+        integral_floats_as_integers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 3, "b": [1, 2.5], "c": {"d": -7}, "e": "4.0"})
+        );
+    }
+}
