@@ -811,14 +811,18 @@ pub fn decide_approval(
     })
 }
 
-/// Stores the expiry of every available reward past `expires_at`; returns how many.
+/// Stores the expiry of every available reward past `expires_at`, paid-out cash rewards
+/// aside; returns how many.
 ///
 /// # Errors
 /// Database errors.
 pub fn expire_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
     write_transaction(conn, |conn| {
+        // An available cash reward was approved and paid out: there is nothing left to
+        // expire (expiring it would take a payout back out of the figures).
         let due: Vec<(DbUuid, DbUuid, String)> = referral_rewards::table
             .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
+            .filter(referral_rewards::reward_type.ne(RewardType::Cash.as_str()))
             .filter(referral_rewards::expires_at.le(DbTime(now)))
             .select((
                 referral_rewards::id,
