@@ -191,13 +191,18 @@ impl Delivery {
             return Ok(());
         }
         let payload = self.payload(message);
-        let outcome = self.notifier.deliver(&Outgoing {
-            message_id: message.id,
-            channel,
-            recipient: &message.recipient,
-            template: &message.template,
-            payload: &payload,
-            idempotency_key: &message.idempotency_key,
+        // The payload must be the message its template names; one that is not could never
+        // be sent, and is given up at once.
+        let typed = referral_notify::Message::from_parts(&message.template, &message.payload);
+        let outcome = typed.and_then(|_| {
+            self.notifier.deliver(&Outgoing {
+                message_id: message.id,
+                channel,
+                recipient: &message.recipient,
+                template: &message.template,
+                payload: &payload,
+                idempotency_key: &message.idempotency_key,
+            })
         });
         match outcome {
             Ok(delivered) => {
@@ -237,13 +242,13 @@ fn record_sent(
         OutboxKind::Sms => InteractionType::SmsSent,
         OutboxKind::Payout => return Ok(()),
     };
-    let referral = message
-        .payload
-        .get("referral_id")
-        .and_then(|v| v.as_str())
-        .and_then(|id| id.parse::<ReferralId>().ok());
-    match referral {
-        Some(id) if message.template == "referral_invitation" => referrals::record_interaction(
+    let invitation = match referral_notify::Message::from_parts(&message.template, &message.payload)
+    {
+        Ok(m @ referral_notify::Message::ReferralInvitation(_)) => m.referral_id(),
+        _ => None,
+    };
+    match invitation.map(ReferralId::from_uuid) {
+        Some(id) => referrals::record_interaction(
             conn,
             id,
             kind,

@@ -187,9 +187,15 @@ fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
             kind: referral_store::outbox::OutboxKind::Email,
             idempotency_key: "worker-test".into(),
             recipient: "bob@example.com".into(),
-            template: "reward_earned".into(),
-            payload: serde_json::json!({"referee_name": null, "reward_description": "$5.00 account credit",
-                                        "pending_approval": false}),
+            message: referral_notify::Message::RewardEarned(
+                referral_notify::messages::RewardNotice {
+                    referee_name: None,
+                    reward_description: "$5.00 account credit".into(),
+                    pending_approval: false,
+                    reward_id: uuid::Uuid::new_v4(),
+                    referral_id: uuid::Uuid::new_v4(),
+                },
+            ),
         },
         chrono::Utc::now(),
     )

@@ -299,8 +299,14 @@ on_both!(nothing_is_sent_to_a_suppressed_address, |db| {
             kind: OutboxKind::Email,
             idempotency_key: "later:dora".into(),
             recipient: "dora@example.com".into(),
-            template: "reward_expiring".into(),
-            payload: json!({"patient_name": null, "reward_description": "$5.00 account credit", "expires_on": "soon"}),
+            message: referral_notify::Message::RewardExpiring(
+                referral_notify::messages::RewardExpiring {
+                    patient_name: None,
+                    reward_description: Some("$5.00 account credit".into()),
+                    expires_on: "soon".into(),
+                    reward_id: uuid::Uuid::new_v4(),
+                },
+            ),
         },
         Utc::now(),
     )
@@ -343,9 +349,15 @@ on_both!(two_workers_deliver_200_messages_exactly_once_each, |db| {
                     kind: OutboxKind::Email,
                     idempotency_key: format!("load:{i}"),
                     recipient: format!("patient{i}@example.com"),
-                    template: "reward_earned".into(),
-                    payload: json!({"referee_name": null, "reward_description": "$5.00 account credit",
-                                    "pending_approval": false}),
+                    message: referral_notify::Message::RewardEarned(
+                        referral_notify::messages::RewardNotice {
+                            referee_name: None,
+                            reward_description: "$5.00 account credit".into(),
+                            pending_approval: false,
+                            reward_id: uuid::Uuid::new_v4(),
+                            referral_id: uuid::Uuid::new_v4(),
+                        },
+                    ),
                 },
                 Utc::now(),
             )

@@ -4,9 +4,11 @@
 //! worker claims outbox rows and hands them to [`Notifier::deliver`].
 
 mod mailbox;
+pub mod messages;
 pub mod templates;
 pub mod transport;
 
+pub use messages::Message;
 pub use templates::{RenderedEmail, Templates};
 pub use transport::{
     Channel, Delivered, Notifier, NotifyError, Outgoing, ProviderConfig, Transport,

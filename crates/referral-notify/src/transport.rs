@@ -328,31 +328,23 @@ pub struct Payout {
 }
 
 impl Payout {
+    /// The payout of a `cash_payout` message's payload, read as its type.
     fn from_payload(payload: &Value) -> Result<Self, NotifyError> {
-        let cents = payload
-            .get("amount")
-            .and_then(Value::as_str)
-            .and_then(|a| a.parse::<referral_domain::Money>().ok())
+        let crate::Message::CashPayout(payout) =
+            crate::Message::from_parts("cash_payout", payload)?
+        else {
+            return Err(NotifyError::Incomplete("a cash payout"));
+        };
+        let cents = payout
+            .amount
             .map(|m| m.cents())
             .filter(|c| *c > 0)
             .ok_or(NotifyError::Incomplete("amount"))?;
-        let reward_id = payload
-            .get("reward_id")
-            .and_then(Value::as_str)
-            .ok_or(NotifyError::Incomplete("reward_id"))?
-            .to_owned();
         Ok(Payout {
             cents,
-            currency: payload
-                .get("currency")
-                .and_then(Value::as_str)
-                .unwrap_or("usd")
-                .to_ascii_lowercase(),
-            reward_id,
-            destination: payload
-                .get("stripe_account")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            currency: payout.currency.to_ascii_lowercase(),
+            reward_id: payout.reward_id.to_string(),
+            destination: payout.stripe_account,
         })
     }
 }

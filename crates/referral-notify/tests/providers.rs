@@ -165,7 +165,7 @@ async fn stripe_gets_the_outbox_id_as_idempotency_key_and_a_4xx_is_final_with_it
         }),
         ..Default::default()
     });
-    let payload = json!({"amount": "50.00", "currency": "usd", "reward_id": "r1", "stripe_account": "acct_1"});
+    let payload = json!({"amount": "50.00", "currency": "usd", "reward_id": "00000000-0000-4000-8000-00000000a0a1", "patient_id": "00000000-0000-4000-8000-00000000b0b1", "stripe_account": "acct_1"});
     let err = deliver(transport, Channel::Payout, id, "p1", "cash_payout", payload).unwrap_err();
     assert!(!err.is_retryable());
     assert!(
@@ -178,7 +178,10 @@ async fn stripe_gets_the_outbox_id_as_idempotency_key_and_a_4xx_is_final_with_it
         ("amount", "5000"),
         ("currency", "usd"),
         ("destination", "acct_1"),
-        ("metadata[reward_id]", "r1"),
+        (
+            "metadata[reward_id]",
+            "00000000-0000-4000-8000-00000000a0a1",
+        ),
         ("metadata[patient_id]", "p1"),
     ] {
         assert!(
@@ -197,7 +200,7 @@ fn a_payout_without_an_account_is_incomplete_and_never_sent() {
         }),
         ..Default::default()
     });
-    let payload = json!({"amount": "50.00", "reward_id": "r1"});
+    let payload = json!({"amount": "50.00", "currency": "usd", "reward_id": "00000000-0000-4000-8000-00000000a0a1", "patient_id": "00000000-0000-4000-8000-00000000b0b1"});
     let err = deliver(
         transport,
         Channel::Payout,
@@ -291,7 +294,7 @@ fn the_mailbox_holds_each_message_as_a_file() {
         .starts_with("To: +14155550100\n\nAlice invited you"));
 
     let payout_id = Uuid::new_v4();
-    let payload = json!({"amount": "50.00", "reward_id": "r1"});
+    let payload = json!({"amount": "50.00", "currency": "usd", "reward_id": "00000000-0000-4000-8000-00000000a0a1", "patient_id": "00000000-0000-4000-8000-00000000b0b1"});
     let Delivered::Mailbox(payout) = deliver(
         transport,
         Channel::Payout,

@@ -663,8 +663,8 @@ fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
                 "kind": n.kind.as_str(),
                 "idempotency_key": n.idempotency_key,
                 "recipient": n.recipient,
-                "template": n.template,
-                "payload": n.payload,
+                "template": n.message.template(),
+                "payload": n.message.payload(),
             })
         });
     // Written by `apply` with its MAC; the SQL function writes none.

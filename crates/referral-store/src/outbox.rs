@@ -82,10 +82,8 @@ pub struct NewMessage {
     pub idempotency_key: String,
     /// Email address, phone number, or (payouts) the patient id.
     pub recipient: String,
-    /// Template name (see `referral-notify`).
-    pub template: String,
-    /// Template data.
-    pub payload: serde_json::Value,
+    /// The message: its template and typed fields.
+    pub message: referral_notify::Message,
 }
 
 /// A queued message.
@@ -176,8 +174,8 @@ pub fn enqueue(
             outbox::kind.eq(message.kind.as_str()),
             outbox::idempotency_key.eq(&message.idempotency_key),
             outbox::recipient.eq(&message.recipient),
-            outbox::template.eq(&message.template),
-            outbox::payload.eq(DbJson(message.payload.clone())),
+            outbox::template.eq(message.message.template()),
+            outbox::payload.eq(DbJson(message.message.payload())),
             outbox::status.eq(OutboxStatus::Queued.as_str()),
             outbox::attempts.eq(0),
             outbox::next_attempt_at.eq(DbTime(now)),

@@ -20,6 +20,8 @@ use referral_domain::{
     OrderId, PartyRewardStatus, PatientId, Phone, ProgramId, ReferralCode, ReferralId,
     ReferralLifecycle, ReferralSource, ReferralStatus,
 };
+use referral_notify::messages::Invitation;
+use referral_notify::Message;
 use ring::rand::SecureRandom;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -470,19 +472,18 @@ fn queue_invitation(
             kind,
             idempotency_key: format!("invitation:{id}:{kind}"),
             recipient,
-            template: "referral_invitation".into(),
-            payload: serde_json::json!({
-                "referral_id": id,
-                "referral_code": code.to_string(),
-                "referrer_name": referrer.name,
-                "referee_name": input.referee_name,
-                "referral_message": input.referral_message,
-                "referee_reward_type": program.referee_reward_type,
-                "referee_reward_value": program
+            message: Message::ReferralInvitation(Invitation {
+                referral_id: id.as_uuid(),
+                referral_code: code.to_string(),
+                referrer_name: referrer.name.clone(),
+                referee_name: input.referee_name.clone(),
+                referral_message: input.referral_message.clone(),
+                referee_reward_type: program.referee_reward_type,
+                referee_reward_value: program
                     .referee_reward_in(variant.map(|v| v.name.as_str()))
                     .map(|r| r.value.to_string()),
-                "expiry_days": program.expiry_days,
-                "headline": variant.and_then(|v| v.invitation_headline.clone()),
+                expiry_days: program.expiry_days,
+                headline: variant.and_then(|v| v.invitation_headline.clone()),
             }),
         },
         now,
@@ -1235,8 +1236,8 @@ pub fn resend_invitation(
                     now.timestamp().div_euclid(3600)
                 ),
                 recipient: first.recipient,
-                template: first.template,
-                payload: first.payload,
+                message: Message::from_parts(&first.template, &first.payload)
+                    .map_err(|_| DomainError::ResendNotPossible)?,
             },
             now,
         )?;

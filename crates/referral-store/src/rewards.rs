@@ -22,6 +22,8 @@ use referral_domain::{
     RedemptionTarget, ReferralId, RewardDecision, RewardId, RewardLedgerEntry, RewardRefusal,
     RewardSpec, RewardStatus, RewardType,
 };
+use referral_notify::messages::{CashPayout, RewardExpiring, RewardNotice, WelcomeBonus};
+use referral_notify::Message;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -419,27 +421,25 @@ fn reward_notice(
 ) -> NewMessage {
     let (id, referral_id, referee_name) = (notice.id, notice.referral_id, notice.referee_name);
     let pending_approval = notice.status == RewardStatus::PendingApproval;
-    let (key, template, payload) = match party {
+    let (key, message) = match party {
         Party::Referrer => (
             format!("reward-earned:{id}"),
-            "reward_earned",
-            serde_json::json!({
-                "referee_name": referee_name,
-                "reward_description": describe(spec),
-                "pending_approval": pending_approval,
-                "reward_id": id,
-                "referral_id": referral_id,
+            Message::RewardEarned(RewardNotice {
+                referee_name: referee_name.map(str::to_owned),
+                reward_description: describe(spec),
+                pending_approval,
+                reward_id: id.as_uuid(),
+                referral_id: referral_id.as_uuid(),
             }),
         ),
         Party::Referee => (
             format!("welcome-bonus:{id}"),
-            "welcome_bonus",
-            serde_json::json!({
-                "patient_name": patient.name,
-                "reward_description": describe(spec),
-                "pending_approval": pending_approval,
-                "reward_id": id,
-                "referral_id": referral_id,
+            Message::WelcomeBonus(WelcomeBonus {
+                patient_name: patient.name.clone(),
+                reward_description: describe(spec),
+                pending_approval,
+                reward_id: id.as_uuid(),
+                referral_id: referral_id.as_uuid(),
             }),
         ),
     };
@@ -447,8 +447,7 @@ fn reward_notice(
         kind: OutboxKind::Email,
         idempotency_key: key,
         recipient: patient.email.as_str().to_owned(),
-        template: template.into(),
-        payload,
+        message,
     }
 }
 
@@ -483,12 +482,11 @@ pub fn queue_expiry_reminders(
                     kind: OutboxKind::Email,
                     idempotency_key: format!("reward-expiring:{}", reward.id),
                     recipient: patient.email.as_str().to_owned(),
-                    template: "reward_expiring".into(),
-                    payload: serde_json::json!({
-                        "patient_name": patient.name,
-                        "reward_description": reward.reward_description,
-                        "expires_on": expires_at.format("%B %-d, %Y").to_string(),
-                        "reward_id": reward.id,
+                    message: Message::RewardExpiring(RewardExpiring {
+                        patient_name: patient.name.clone(),
+                        reward_description: reward.reward_description.clone(),
+                        expires_on: expires_at.format("%B %-d, %Y").to_string(),
+                        reward_id: reward.id.as_uuid(),
                     }),
                 },
                 now,
@@ -791,12 +789,12 @@ pub fn decide_approval(
                         kind: OutboxKind::Payout,
                         idempotency_key: format!("payout:{}", reward.id),
                         recipient: owner.id.to_string(),
-                        template: "cash_payout".into(),
-                        payload: serde_json::json!({
-                            "reward_id": reward.id,
-                            "patient_id": owner.id,
-                            "amount": reward.reward_amount.as_ref().map(ToString::to_string),
-                            "currency": "usd",
+                        message: Message::CashPayout(CashPayout {
+                            reward_id: reward.id.as_uuid(),
+                            patient_id: owner.id.as_uuid(),
+                            amount: reward.reward_amount.clone(),
+                            currency: "usd".into(),
+                            stripe_account: None,
                         }),
                     },
                     now,

@@ -273,8 +273,19 @@ both_databases!(
                 kind: OutboxKind::Email,
                 idempotency_key: format!("k{i}"),
                 recipient: format!("r{i}@example.com"),
-                template: "referral_invitation".into(),
-                payload: serde_json::json!({}),
+                message: referral_notify::Message::ReferralInvitation(
+                    referral_notify::messages::Invitation {
+                        referral_id: uuid::Uuid::new_v4(),
+                        referral_code: "X".into(),
+                        referrer_name: None,
+                        referee_name: None,
+                        referral_message: None,
+                        referee_reward_type: None,
+                        referee_reward_value: None,
+                        expiry_days: 30,
+                        headline: None,
+                    },
+                ),
             };
             assert!(outbox::enqueue(&mut conn, &message, t0()).unwrap());
         }

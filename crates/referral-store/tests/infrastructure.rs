@@ -114,8 +114,19 @@ fn message(key: &str) -> NewMessage {
         kind: OutboxKind::Email,
         idempotency_key: key.into(),
         recipient: "bob@example.com".into(),
-        template: "referral_invitation".into(),
-        payload: serde_json::json!({"referral_code": "X"}),
+        message: referral_notify::Message::ReferralInvitation(
+            referral_notify::messages::Invitation {
+                referral_id: uuid::Uuid::new_v4(),
+                referral_code: "X".into(),
+                referrer_name: None,
+                referee_name: None,
+                referral_message: None,
+                referee_reward_type: None,
+                referee_reward_value: None,
+                expiry_days: 30,
+                headline: None,
+            },
+        ),
     }
 }
 

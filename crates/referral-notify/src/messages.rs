@@ -1,0 +1,192 @@
+//! The messages the service sends, as types: what the store queues in the outbox and what
+//! delivery reads back. A message missing a field is a compile error where it is made, not
+//! a delivery that fails later.
+//!
+//! In the outbox a message is two columns, its template name and its payload (the variant's
+//! fields as JSON): [`Message::template`], [`Message::payload`], and back with
+//! [`Message::from_parts`]. The JSON is what earlier versions wrote, so queued rows still
+//! read.
+
+use referral_domain::{Money, RewardType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "template", content = "payload", rename_all = "snake_case")]
+pub enum Message {
+    /// The invitation to a referred friend (email or SMS).
+    ReferralInvitation(Invitation),
+    /// The referrer's notice of a reward.
+    RewardEarned(RewardNotice),
+    /// The friend's welcome bonus.
+    WelcomeBonus(WelcomeBonus),
+    /// A reminder that a reward expires soon.
+    RewardExpiring(RewardExpiring),
+    /// A cash payout (Stripe).
+    CashPayout(CashPayout),
+}
+
+/// An invitation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The referral.
+    pub referral_id: Uuid,
+    /// Its code (the registration link is made from it at sending time).
+    pub referral_code: String,
+    /// The referrer's name, as the platform knows it.
+    pub referrer_name: Option<String>,
+    /// The friend's name, as the referrer typed it.
+    pub referee_name: Option<String>,
+    /// The referrer's message.
+    pub referral_message: Option<String>,
+    /// The friend's reward type.
+    pub referee_reward_type: Option<RewardType>,
+    /// The friend's reward value.
+    pub referee_reward_value: Option<String>,
+    /// Days the code is valid.
+    pub expiry_days: u32,
+    /// An experiment variant's headline.
+    pub headline: Option<String>,
+}
+
+/// A referrer's reward notice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewardNotice {
+    /// The friend's name, as the referrer typed it.
+    pub referee_name: Option<String>,
+    /// The reward in words.
+    pub reward_description: String,
+    /// Whether an admin must approve it first.
+    pub pending_approval: bool,
+    /// The reward.
+    pub reward_id: Uuid,
+    /// Its referral.
+    pub referral_id: Uuid,
+}
+
+/// A friend's welcome bonus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WelcomeBonus {
+    /// The friend's name.
+    pub patient_name: Option<String>,
+    /// The reward in words.
+    pub reward_description: String,
+    /// Whether an admin must approve it first.
+    pub pending_approval: bool,
+    /// The reward.
+    pub reward_id: Uuid,
+    /// Its referral.
+    pub referral_id: Uuid,
+}
+
+/// A reminder of a reward about to expire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewardExpiring {
+    /// The owner's name.
+    pub patient_name: Option<String>,
+    /// The reward in words.
+    pub reward_description: Option<String>,
+    /// The day it expires, in words.
+    pub expires_on: String,
+    /// The reward.
+    pub reward_id: Uuid,
+}
+
+/// A cash payout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CashPayout {
+    /// The reward paid.
+    pub reward_id: Uuid,
+    /// Its owner.
+    pub patient_id: Uuid,
+    /// The amount.
+    pub amount: Option<Money>,
+    /// ISO currency, lower case.
+    pub currency: String,
+    /// The patient's connected Stripe account, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_account: Option<String>,
+}
+
+impl Message {
+    /// The template's name (the outbox's `template` column).
+    pub fn template(&self) -> &'static str {
+        match self {
+            Message::ReferralInvitation(_) => "referral_invitation",
+            Message::RewardEarned(_) => "reward_earned",
+            Message::WelcomeBonus(_) => "welcome_bonus",
+            Message::RewardExpiring(_) => "reward_expiring",
+            Message::CashPayout(_) => "cash_payout",
+        }
+    }
+
+    /// The fields as JSON (the outbox's `payload` column, and the template's data).
+    pub fn payload(&self) -> Value {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|mut tagged| tagged.get_mut("payload").map(Value::take))
+            .unwrap_or(Value::Null)
+    }
+
+    /// The message stored as `template` and `payload`.
+    ///
+    /// # Errors
+    /// [`crate::NotifyError::Incomplete`] for an unknown template or a payload that does not
+    /// fit it.
+    pub fn from_parts(template: &str, payload: &Value) -> Result<Self, crate::NotifyError> {
+        serde_json::from_value(serde_json::json!({"template": template, "payload": payload}))
+            .map_err(|_| crate::NotifyError::Incomplete("a payload that fits its template"))
+    }
+
+    /// The referral the message is about, when it is about one.
+    pub fn referral_id(&self) -> Option<Uuid> {
+        match self {
+            Message::ReferralInvitation(m) => Some(m.referral_id),
+            Message::RewardEarned(m) => Some(m.referral_id),
+            Message::WelcomeBonus(m) => Some(m.referral_id),
+            Message::RewardExpiring(_) | Message::CashPayout(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn messages_go_through_the_outbox_columns_unchanged() {
+        let message = Message::CashPayout(CashPayout {
+            reward_id: Uuid::new_v4(),
+            patient_id: Uuid::new_v4(),
+            amount: Some(Money::from_cents(1000).unwrap()),
+            currency: "usd".into(),
+            stripe_account: None,
+        });
+        let payload = message.payload();
+        assert_eq!(payload["amount"], "10.00");
+        assert_eq!(
+            Message::from_parts(message.template(), &payload).unwrap(),
+            message
+        );
+    }
+
+    #[test]
+    fn a_payload_that_does_not_fit_its_template_is_refused() {
+        let payload = serde_json::json!({"reward_id": "not-a-uuid"});
+        assert!(Message::from_parts("cash_payout", &payload).is_err());
+        assert!(Message::from_parts("no_such_template", &serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn rows_written_before_the_types_still_read() {
+        let old = serde_json::json!({"referee_name": null, "reward_description": "$5.00 account credit",
+            "pending_approval": false, "reward_id": Uuid::new_v4(), "referral_id": Uuid::new_v4()});
+        assert!(matches!(
+            Message::from_parts("reward_earned", &old),
+            Ok(Message::RewardEarned(_))
+        ));
+    }
+}
