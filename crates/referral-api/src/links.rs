@@ -8,7 +8,7 @@
 //! else, following it needs no lookup, and every token and stored hash names the key that
 //! made it: after a rotation old links still work and old entries still suppress.
 
-use referral_store::keyring::{hex, mac_hex, same_bytes, Keyring, Purpose};
+use referral_store::keyring::{hex, mac_hex, same_bytes, unhex, Keyring, Purpose};
 use ring::hmac;
 
 /// Bytes of the keyed hash (128 bits: collisions are out of reach for any address list).
@@ -20,16 +20,6 @@ const TAG_BYTES: usize = 12;
 #[derive(Debug, Clone)]
 pub struct LinkKeys {
     keyring: Keyring,
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn hash_with(key: &hmac::Key, recipient: &str) -> String {

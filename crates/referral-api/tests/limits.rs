@@ -9,7 +9,7 @@ mod support;
 use referral_store::testing::TestDb;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{assert_problem, spawn_with, TestApp};
+use support::{assert_problem, each_database, spawn_with, TestApp};
 
 fn lookup_from(app: &TestApp, forwarded_for: &str) -> u16 {
     app.client
@@ -38,13 +38,6 @@ fn audit_rows(app: &TestApp, action: &str, at_least: usize) -> Vec<Value> {
             return rows;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn each_database(test: impl Fn(TestDb)) {
-    test(TestDb::sqlite());
-    if let Some(db) = TestDb::postgres() {
-        test(db);
     }
 }
 

@@ -13,7 +13,7 @@ use referral_store::testing::TestDb;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{spawn_with, TestApp};
+use support::{each_database, spawn_with, TestApp};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -134,13 +134,6 @@ fn wait_ready(app: &TestApp, expected: u16) {
         }
         assert!(Instant::now() < deadline, "/ready stayed {status}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn each_database(test: impl Fn(TestDb)) {
-    test(TestDb::sqlite());
-    if let Some(db) = TestDb::postgres() {
-        test(db);
     }
 }
 

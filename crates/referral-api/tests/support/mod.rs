@@ -250,3 +250,12 @@ macro_rules! both {
         }
     };
 }
+
+/// Runs `test` on SQLite and, with TEST_DATABASE_URL, on PostgreSQL (for tests whose
+/// service needs settings of its own).
+pub fn each_database(test: impl Fn(TestDb)) {
+    test(TestDb::sqlite());
+    if let Some(db) = TestDb::postgres() {
+        test(db);
+    }
+}
