@@ -24,6 +24,8 @@ PG_ADMIN="postgres://postgres@${PGHOST}:5432/test"
 PG_DB="bench_analytics_${PG_N}"
 PG_URL="postgres://postgres@${PGHOST}:5432/$PG_DB"
 SECRET="bench-secret-bench-secret-bench-secret"
+# The data keyring of the bench instances (a fixed one: nothing here is kept).
+export REFERRAL_DATA_KEYS="bench=62656e63682d646174612d6b65792d62656e63682d646174612d6b65792d3031"
 BIN=target/release/referral-api
 PORT=18091
 BASE="http://127.0.0.1:$PORT"

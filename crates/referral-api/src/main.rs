@@ -141,7 +141,7 @@ fn verify_audit(
     witness: Option<&std::path::Path>,
 ) -> ExitCode {
     let run = || -> Result<referral_store::audit::ChainReport, StartupError> {
-        let keyring = startup::data_keyring(args)?;
+        let keyring = startup::data_keyring(args, false)?;
         let pool = startup::open_database(args)?;
         let mut conn = pool.get().map_err(referral_store::StoreError::from)?;
         let mut report = referral_store::audit::verify_with_progress(&mut conn, &keyring, |n| {
@@ -246,7 +246,7 @@ fn keys_generate(id: &str) -> Result<(), StartupError> {
 /// `keys rotate`: the configured keyring with a new signing key first, printed; the old
 /// keys stay after it so that everything they made still verifies.
 fn keys_rotate(args: &referral_api::config::ServeArgs, id: &str) -> Result<(), StartupError> {
-    let keyring = startup::data_keyring(args)?
+    let keyring = startup::data_keyring(args, false)?
         .rotated(id, &startup::random_key()?)
         .map_err(|e| StartupError::Config(e.to_string()))?;
     print!("{}", keyring.to_text());

@@ -91,12 +91,15 @@ fn create_sqlite_dir(url: &DatabaseUrl) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// The data keyring: `--data-keys`, `--data-keys-file`, or (development, loopback only) a
-/// generated file beside the development secret.
+/// The data keyring: `--data-keys`, `--data-keys-file`, or the development keyring beside
+/// the development secret. Only `serve` in development mode (no token verification, on
+/// loopback) creates that file (`may_generate`); every other process reads it if it is
+/// there, and otherwise refuses, naming the setting: a worker or a production instance
+/// with a keyring of its own would make links and MACs no other instance can check.
 ///
 /// # Errors
-/// A keyring that is malformed or too weak, a file that cannot be read or written.
-pub fn data_keyring(args: &ServeArgs) -> Result<Keyring, StartupError> {
+/// A keyring that is missing, malformed or too weak, a file that cannot be read or written.
+pub fn data_keyring(args: &ServeArgs, may_generate: bool) -> Result<Keyring, StartupError> {
     let bad = |e: referral_store::keyring::KeyringError, from: &str| {
         StartupError::Config(format!("{from}: {e}"))
     };
@@ -112,6 +115,12 @@ pub fn data_keyring(args: &ServeArgs) -> Result<Keyring, StartupError> {
     let path = dev_secret_path(&args.database_url).with_file_name("dev-data-keys");
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Keyring::parse(&text).map_err(|e| bad(e, &path.display().to_string()));
+    }
+    if !may_generate {
+        return Err(StartupError::Config(format!(
+            "no data keyring: set REFERRAL_DATA_KEYS (--data-keys) or REFERRAL_DATA_KEYS_FILE (--data-keys-file) to the keyring the service uses (no development keyring at {})",
+            path.display()
+        )));
     }
     let keyring = Keyring::single("dev1", &random_key()?)
         .map_err(|e| bad(e, "the generated development keyring"))?;
@@ -238,7 +247,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
     };
     let keys = JwtKeys::from_config(&args.token_config(dev_secret)?)
         .map_err(|e| StartupError::Config(e.to_string()))?;
-    let keyring = Arc::new(data_keyring(&args)?);
+    let keyring = Arc::new(data_keyring(&args, development)?);
     let pool = open_database(&args)?;
     crate::pages::check_templates().map_err(StartupError::Pages)?;
     let demo_sign_in = development || args.demo_sign_in;
@@ -288,7 +297,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
 /// # Errors
 /// See [`StartupError`].
 pub fn build_worker(args: &ServeArgs) -> Result<Arc<Delivery>, StartupError> {
-    let keyring = data_keyring(args)?;
+    let keyring = data_keyring(args, false)?;
     let pool = open_database(args)?;
     Ok(Arc::new(delivery(args, pool, LinkKeys::new(keyring))?))
 }

@@ -205,6 +205,7 @@ fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
     let mut worker = KillOnDrop(
         binary()
             .args(["worker", "--database-url", &url, "--worker-interval", "1"])
+            .args(["--data-keys", DATA_KEYS])
             .arg("--mailbox-dir")
             .arg(&mailbox)
             .stdout(Stdio::null())
@@ -524,4 +525,26 @@ fn keys_rotate_keeps_what_the_old_key_made_verifiable() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("appears twice"));
+}
+
+#[test]
+fn a_worker_without_the_keyring_refuses_instead_of_making_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let output = binary()
+        .args(["worker", "--database-url", &url, "--worker-interval", "1"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("REFERRAL_DATA_KEYS"));
+    assert!(!dir.path().join("dev-data-keys").exists());
+    // And serve with a real secret, even on loopback, needs the keyring too.
+    let (status, stderr, _) = serve_refused(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--jwt-secret",
+        "a-real-secret-a-real-secret-a-real-secret",
+    ]);
+    assert!(!status.success());
+    assert!(stderr.contains("REFERRAL_DATA_KEYS"), "{stderr}");
 }
