@@ -9,6 +9,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod json_body;
+pub mod jwks;
 pub mod links;
 pub mod openapi;
 pub mod pages;
