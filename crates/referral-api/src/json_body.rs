@@ -92,8 +92,30 @@ fn check_against_schema(name: &str, value: &Value) -> Result<(), ApiError> {
             }
         }
         match &error.kind {
-            Kind::Type { .. } | Kind::Required { .. } | Kind::AdditionalProperties { .. } => {
-                shape.get_or_insert_with(|| format!("the body is not valid: {error}"));
+            // Said without the value: the body may hold a person's data.
+            Kind::Type { .. } => {
+                let at = if field.is_empty() {
+                    "the body"
+                } else {
+                    field.as_str()
+                };
+                shape.get_or_insert_with(|| {
+                    format!("the body is not valid: {at} has the wrong type")
+                });
+            }
+            Kind::Required { property } => {
+                let name = property.as_str().unwrap_or_default().to_owned();
+                shape.get_or_insert_with(|| {
+                    format!("the body is not valid: missing field `{name}`")
+                });
+            }
+            Kind::AdditionalProperties { unexpected } => {
+                shape.get_or_insert_with(|| {
+                    format!(
+                        "the body is not valid: unknown field `{}`",
+                        unexpected.join("`, `")
+                    )
+                });
             }
             other => {
                 let message = match other {

@@ -73,6 +73,22 @@ fn bodies_are_held_to_their_documented_schema() {
         400,
         "invalid_json",
     );
+    // The answer names the field, never the value sent (it may be a person's data).
+    let patient = app.patient("alice");
+    let problem = assert_problem(
+        app.post(
+            Some(&patient),
+            "/api/patients/me/referrals",
+            json!({"referee_email": ["bob.private@example.com"]}),
+        ),
+        400,
+        "invalid_json",
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("referee_email") && !detail.contains("bob.private"),
+        "{detail}"
+    );
     // A whole number written as a float is that number.
     let created = app.post(
         Some(&admin),
