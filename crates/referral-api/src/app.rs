@@ -175,11 +175,7 @@ pub fn public_limiter(
 /// The client address as a limit key (the peer, or behind a trusted proxy the address it
 /// forwarded); IPv6 clients get a /64 each, as providers hand out.
 fn client_key(req: &ServiceRequest) -> String {
-    let trusted = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.trusted_proxies.as_slice())
-        .unwrap_or_default();
-    match crate::client_ip::client_ip(req.peer_addr().map(|a| a.ip()), req.headers(), trusted) {
+    match crate::state::Origin::of(req.request()).ip {
         Some(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])

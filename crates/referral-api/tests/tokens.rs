@@ -287,3 +287,13 @@ fn rs256_tokens_are_checked_against_a_pem_public_key_file() {
         assert_eq!(app.get(None, "/ready").status(), 200);
     });
 }
+
+#[test]
+fn a_jwks_url_in_the_clear_to_another_host_is_refused_at_start() {
+    let db = TestDb::sqlite();
+    let mut args = referral_api::config::ServeArgs::for_tests(&db.url, support::SECRET);
+    args.jwt_secret = None;
+    args.jwt_jwks_url = Some("http://idp.example.test/.well-known/jwks.json".into());
+    let err = referral_api::startup::build(args).unwrap_err().to_string();
+    assert!(err.contains("https"), "{err}");
+}

@@ -346,6 +346,36 @@ pub fn list(
     Ok(Paged { items, total })
 }
 
+/// The program `id` as a caller scoped to `provider` may see it: any program when
+/// `provider` is `None` (platform staff), only that provider's own otherwise. Another
+/// provider's program is [`StoreError::NotFound`], as if it did not exist.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn get_within(
+    conn: &mut DbConnection,
+    id: ProgramId,
+    provider: Option<ProviderId>,
+) -> Result<Program, StoreError> {
+    let program = get(conn, id)?;
+    match provider {
+        Some(p) if program.created_by != Some(p) => Err(StoreError::NotFound),
+        _ => Ok(program),
+    }
+}
+
+/// The programs a caller scoped to `provider` may see; `None` (every program) when not
+/// scoped.
+///
+/// # Errors
+/// Database errors.
+pub fn ids_within(
+    conn: &mut DbConnection,
+    provider: Option<ProviderId>,
+) -> Result<Option<Vec<ProgramId>>, StoreError> {
+    provider.map(|p| ids_created_by(conn, p)).transpose()
+}
+
 /// The ids of the programs a provider created (what its staff may see).
 ///
 /// # Errors

@@ -84,8 +84,8 @@ pub(crate) async fn get_program(
         .await
 }
 
-/// The program `id` if `caller` may see it: any program for admins, their own provider's
-/// for provider roles. Another provider's program is `not_found`, as if it did not exist.
+/// The program `id` if `caller` may see it (`programs::get_within` with the caller's
+/// provider scope); another provider's program is `not_found`.
 ///
 /// # Errors
 /// `not_found`; store errors.
@@ -94,11 +94,7 @@ pub(crate) fn visible_program(
     caller: &Caller,
     id: referral_domain::ProgramId,
 ) -> Result<referral_store::programs::Program, ApiError> {
-    let program = programs::get(conn, id)?;
-    match caller.provider_scope() {
-        Some(provider) if program.created_by != Some(provider) => Err(ApiError::NotFound),
-        _ => Ok(program),
-    }
+    Ok(programs::get_within(conn, id, caller.provider_scope())?)
 }
 
 /// The programs a provider-scoped caller may see; `None` (every program) for admins.
@@ -109,10 +105,7 @@ pub(crate) fn programs_in_scope(
     conn: &mut referral_store::DbConnection,
     caller: &Caller,
 ) -> Result<Option<Vec<referral_domain::ProgramId>>, ApiError> {
-    Ok(match caller.provider_scope() {
-        Some(provider) => Some(programs::ids_created_by(conn, provider)?),
-        None => None,
-    })
+    Ok(programs::ids_within(conn, caller.provider_scope())?)
 }
 
 /// Creates a program (status `active` unless given).
