@@ -108,7 +108,7 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
         tracing::warn!(error = %e, "the last clicked codes could not be marked");
     }
     // And the last audit rows are linked into the chain.
-    let sealed = app::seal_and_witness(&state, chrono::Duration::zero());
+    let sealed = referral_api::workers::seal_and_witness(&state, chrono::Duration::zero());
     if let Err(e) = sealed {
         tracing::warn!(error = %e, "the last audit rows could not be sealed; the next start seals them");
     }

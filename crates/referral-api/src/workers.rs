@@ -1,8 +1,11 @@
-//! Background work on a timer: the expiry sweeps, the reward-expiry reminders and the outbox
-//! delivery. Every instance may run them (in-process with `serve`, or alone with `worker`):
-//! the sweeps are idempotent and outbox claims never overlap.
+//! Every timer of the service, in one place: the expiry sweeps, the reward-expiry reminders
+//! and the outbox delivery; the click flush; the audit sealer and the referrer totals'
+//! fold; the JWKS refresh. Every instance may run them (in-process with `serve`, or alone
+//! with `worker`): the sweeps are idempotent and outbox claims never overlap.
 
 use crate::delivery::{Delivery, RoundReport};
+use crate::state::AppState;
+use actix_web::web;
 use chrono::{DateTime, Duration, Utc};
 use referral_store::{referrals, rewards, Pool, StoreError};
 use std::sync::Arc;
@@ -111,4 +114,106 @@ pub async fn run_until_stopped(
         }
     }
     Ok(())
+}
+
+/// How often the referrals behind clicked codes are marked as clicked.
+const CLICK_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Marks clicked referrals every [`CLICK_FLUSH_EVERY`], off the executor.
+pub(crate) fn spawn_click_flush(state: Arc<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(CLICK_FLUSH_EVERY);
+        loop {
+            ticker.tick().await;
+            let state = state.clone();
+            match web::block(move || state.clicks.flush(&state.pool)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "clicked codes not marked; kept for the next try");
+                }
+                Err(e) => tracing::warn!(error = %e, "click flush failed"),
+            }
+        }
+    });
+}
+
+/// How often unchained audit rows are sealed into the hash chain, and queued conversions
+/// added to the referrers' totals.
+const EVERY_SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How old an audit row must be before it is sealed: a row whose transaction commits late
+/// still lands in the chain in time order.
+const SETTLE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Seals the audit rows written more than `settle` ago and records the new chain head with
+/// the witness. Blocking.
+///
+/// # Errors
+/// Database errors; a witness that cannot be written is logged, not fatal (the next seal
+/// writes the newer head).
+pub fn seal_and_witness(
+    state: &AppState,
+    settle: chrono::Duration,
+) -> Result<referral_store::audit::SealReport, referral_store::StoreError> {
+    let now = chrono::Utc::now();
+    let report = referral_store::with_connection(&state.pool, |conn| {
+        referral_store::audit::seal_all(conn, &state.keyring, now - settle)
+    })?;
+    if let Some(head) = &report.head {
+        if let Err(e) = state.witness.record(head, now) {
+            tracing::error!(error = %e, "the audit witness could not be written");
+        }
+    }
+    Ok(report)
+}
+
+/// Every [`EVERY_SECOND`], off the executor: seals the audit rows written since the last
+/// round (every instance runs it; the chain head's lock makes them take turns), and adds
+/// the conversions queued since to `referrer_stats` (reads fold them too, so this only
+/// keeps the queue short).
+pub(crate) fn spawn_every_second(state: Arc<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(EVERY_SECOND);
+        loop {
+            ticker.tick().await;
+            let state = state.clone();
+            let done = web::block(move || {
+                let sealed = seal_and_witness(&state, SETTLE);
+                let folded = referral_store::with_connection(
+                    &state.pool,
+                    referral_store::rollups::fold_referrer_conversions,
+                );
+                (sealed, folded)
+            })
+            .await;
+            match done {
+                Ok((sealed, folded)) => {
+                    if let Err(e) = sealed {
+                        tracing::warn!(error = %e, "audit rows not sealed; next round retries");
+                    }
+                    if let Err(e) = folded {
+                        tracing::warn!(error = %e, "queued conversions not added to the referrers' totals; next round retries");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "audit sealing and rollup fold failed"),
+            }
+        }
+    });
+}
+
+/// Fetches the identity provider's keys now and every [`JWKS_REFRESH_EVERY`] (every 10 s
+/// while fetching fails, so that `/ready` recovers soon after the provider does).
+pub(crate) fn spawn_jwks_refresh(jwks: Arc<crate::auth::Jwks>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            let wait = match jwks.refresh().await {
+                Ok(keys) => {
+                    tracing::debug!(keys, "JWKS fetched");
+                    crate::auth::JWKS_REFRESH_EVERY
+                }
+                Err(_) => crate::auth::JWKS_MIN_REFETCH,
+            };
+            actix_web::rt::time::sleep(wait).await;
+        }
+    });
 }

@@ -2,7 +2,7 @@
 //!
 //! This crate holds every rule of the referral programme as plain types and functions:
 //! referral codes, contact details, money, program validation and targeting, the referral
-//! lifecycle, the threshold that earns a referrer reward, the reward ledger and the
+//! lifecycle, the conversion decision and the threshold that earns a referrer reward, the reward ledger and the
 //! healthcare inducement policy. It does no I/O and never reads a clock: every function that
 //! depends on time takes `now` (or `today`) as a parameter, so other platform services can
 //! link it and get the same answers the referral service gets.
@@ -60,6 +60,7 @@
 
 pub mod code;
 pub mod contact;
+pub mod conversion;
 pub mod error;
 pub mod experiment;
 pub mod ids;

@@ -20,7 +20,7 @@
 
 use crate::money::Money;
 use crate::program::RewardSpec;
-use crate::status::RewardType;
+use crate::status::{RewardStatus, RewardType};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -120,6 +120,28 @@ impl RewardDecision {
     pub const fn is_granted(&self) -> bool {
         matches!(self, RewardDecision::Grant { .. })
     }
+}
+
+/// The ledger statuses whose rewards count towards the yearly caps: every reward granted,
+/// used or not. Cancelled rows (withheld or rejected) gave the patient nothing.
+pub const CAP_COUNTED_STATUSES: [RewardStatus; 4] = [
+    RewardStatus::PendingApproval,
+    RewardStatus::Available,
+    RewardStatus::Used,
+    RewardStatus::Expired,
+];
+
+/// The reward types whose value counts towards the yearly caps at grant time (a discount's
+/// value is only known when it is used; see the module docs).
+pub const CAP_COUNTED_TYPES: [RewardType; 3] = [
+    RewardType::Credit,
+    RewardType::Cash,
+    RewardType::FreeConsultation,
+];
+
+/// Whether a ledger row of `reward_type` in `status` counts towards the yearly caps.
+pub fn counts_toward_caps(status: RewardStatus, reward_type: RewardType) -> bool {
+    CAP_COUNTED_STATUSES.contains(&status) && CAP_COUNTED_TYPES.contains(&reward_type)
 }
 
 /// The value a reward counts for against the caps (zero for a discount; see the module

@@ -97,6 +97,24 @@ pub struct RewardSpec {
     pub value: Money,
 }
 
+impl RewardSpec {
+    /// The reward in words, the one wording every message, page and ledger row uses:
+    /// `20% off a consultation`, `$25.00 account credit`, `$25.00 cash`,
+    /// `a free consultation`.
+    pub fn description(&self) -> String {
+        match self.reward_type {
+            RewardType::Discount => {
+                let percent = self.value.to_string();
+                let percent = percent.trim_end_matches(".00");
+                format!("{percent}% off a consultation")
+            }
+            RewardType::Credit => format!("${} account credit", self.value),
+            RewardType::Cash => format!("${} cash", self.value),
+            RewardType::FreeConsultation => "a free consultation".to_owned(),
+        }
+    }
+}
+
 /// The validated rules of a program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidProgram {

@@ -9,7 +9,7 @@
 
 use crate::contact::Email;
 use crate::error::DomainError;
-use crate::status::ReferralStatus;
+use crate::status::{ReferralSource, ReferralStatus};
 use chrono::{DateTime, Duration, Utc};
 
 /// Longest referral validity accepted, so that `created_at + expiry_days` never overflows.
@@ -90,6 +90,35 @@ pub fn effective_status(
     } else {
         stored
     }
+}
+
+/// The stored statuses of a referral that always count towards the referrer's limit per
+/// program; a `pending` one counts too while it has not expired ([`counts_toward_limit`]).
+/// Declined and expired referrals free their place.
+pub const LIMIT_COUNTED_STATUSES: [ReferralStatus; 2] =
+    [ReferralStatus::Registered, ReferralStatus::Converted];
+
+/// Whether a referral stored as `status`, open until `expires_at`, counts at `now` towards
+/// the referrer's `max_referrals_per_patient`.
+pub fn counts_toward_limit(
+    status: ReferralStatus,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    LIMIT_COUNTED_STATUSES.contains(&status)
+        || (status == ReferralStatus::Pending && expires_at > now)
+}
+
+/// Checks that the referee can be reached the way the referrer chose: an SMS invitation
+/// needs a phone number.
+///
+/// # Errors
+/// [`DomainError::InvalidPhone`] for `sms` without a phone.
+pub fn check_reachable(source: Option<ReferralSource>, has_phone: bool) -> Result<(), DomainError> {
+    if source == Some(ReferralSource::Sms) && !has_phone {
+        return Err(DomainError::InvalidPhone);
+    }
+    Ok(())
 }
 
 /// Whether a referral with `uncounted_conversions` converted referrals not yet counted

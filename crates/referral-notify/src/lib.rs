@@ -3,13 +3,15 @@
 //! or, with no provider configured, files in a mailbox directory. No SQL here: the API's
 //! worker claims outbox rows and hands them to [`Notifier::deliver`].
 
+pub mod error;
 mod mailbox;
 pub mod messages;
+pub mod outgoing;
 pub mod templates;
 pub mod transport;
 
+pub use error::NotifyError;
 pub use messages::Message;
+pub use outgoing::{Channel, Delivered, Outgoing};
 pub use templates::{RenderedEmail, Templates};
-pub use transport::{
-    Channel, Delivered, Notifier, NotifyError, Outgoing, ProviderConfig, Transport,
-};
+pub use transport::{Notifier, ProviderConfig, Transport};

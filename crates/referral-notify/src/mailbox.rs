@@ -3,8 +3,9 @@
 //! sent without any provider account. Files are written whole (temporary file, then
 //! rename), so a reader never sees half a message and a retry overwrites the same file.
 
+use crate::error::NotifyError;
+use crate::outgoing::{Delivered, Outgoing, Payout};
 use crate::templates::RenderedEmail;
-use crate::transport::{Delivered, NotifyError, Outgoing, Payout};
 use std::path::Path;
 
 fn write_whole(dir: &Path, file_name: &str, contents: &[u8]) -> Result<Delivered, NotifyError> {

@@ -6,7 +6,7 @@
 //! SMS are plain text, where markup is inert. Every message carries the FTC disclosure that
 //! the referrer may receive a reward, and an unsubscribe link.
 
-use crate::transport::NotifyError;
+use crate::error::NotifyError;
 use handlebars::Handlebars;
 use serde_json::Value;
 

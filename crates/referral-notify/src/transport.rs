@@ -2,53 +2,13 @@
 //! (payouts). Each message carries its outbox idempotency key; Stripe honours it as
 //! `Idempotency-Key`, SendGrid gets it as a custom argument for reconciliation.
 
+use crate::error::NotifyError;
 use crate::mailbox;
+use crate::outgoing::{Channel, Delivered, Outgoing, Payout};
 use crate::templates::{RenderedEmail, Templates};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
-use uuid::Uuid;
-
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// A template is missing or broken.
-    #[error("template error: {0}")]
-    Template(String),
-    /// No provider is configured for this kind of message.
-    #[error("no {0} provider is configured")]
-    NotConfigured(&'static str),
-    /// The provider answered with an error status.
-    #[error("the provider answered {status}: {detail}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// Whether trying again later may work (429 and 5xx).
-        retryable: bool,
-        /// The start of the provider's answer.
-        detail: String,
-    },
-    /// The mailbox directory could not be written.
-    #[error("the mailbox could not be written: {0}")]
-    Mailbox(String),
-    /// The provider could not be reached.
-    #[error("the provider could not be reached")]
-    Network,
-    /// The message lacks something it needs.
-    #[error("the message is incomplete: {0}")]
-    Incomplete(&'static str),
-}
-
-impl NotifyError {
-    /// Whether a later attempt may succeed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            NotifyError::Rejected { retryable, .. } => *retryable,
-            NotifyError::Network | NotifyError::NotConfigured(_) | NotifyError::Mailbox(_) => true,
-            NotifyError::Template(_) | NotifyError::Incomplete(_) => false,
-        }
-    }
-}
 
 /// SendGrid settings.
 #[derive(Debug, Clone)]
@@ -101,49 +61,12 @@ impl ProviderConfig {
     }
 }
 
-/// The channel a message goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// Email (SendGrid).
-    Email,
-    /// SMS (Twilio).
-    Sms,
-    /// Cash payout (Stripe).
-    Payout,
-}
-
-/// One message to deliver.
-#[derive(Debug, Clone)]
-pub struct Outgoing<'a> {
-    /// The outbox row's id: Stripe's `Idempotency-Key`, and the mailbox file name.
-    pub message_id: Uuid,
-    /// The channel.
-    pub channel: Channel,
-    /// Email, phone, or patient id (payouts).
-    pub recipient: &'a str,
-    /// Template name.
-    pub template: &'a str,
-    /// Template data, with `register_url` and `unsubscribe_url` added by the caller.
-    pub payload: &'a Value,
-    /// The outbox idempotency key (SendGrid gets it as a custom argument).
-    pub idempotency_key: &'a str,
-}
-
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub enum Transport {
     /// The providers' APIs.
     Providers(ProviderConfig),
     /// Files in a directory (development: nothing leaves the machine).
-    Mailbox(PathBuf),
-}
-
-/// What became of a delivered message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivered {
-    /// The provider accepted it.
-    Provider,
-    /// It was written to this file.
     Mailbox(PathBuf),
 }
 
@@ -311,41 +234,6 @@ impl Notifier {
                 ("metadata[patient_id]", message.recipient),
             ]);
         send(request)
-    }
-}
-
-/// A cash payout, read from its outbox payload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Payout {
-    /// Amount in cents.
-    pub cents: i64,
-    /// ISO currency, lower case.
-    pub currency: String,
-    /// The reward paid.
-    pub reward_id: String,
-    /// The patient's connected Stripe account, when known.
-    pub destination: Option<String>,
-}
-
-impl Payout {
-    /// The payout of a `cash_payout` message's payload, read as its type.
-    fn from_payload(payload: &Value) -> Result<Self, NotifyError> {
-        let crate::Message::CashPayout(payout) =
-            crate::Message::from_parts("cash_payout", payload)?
-        else {
-            return Err(NotifyError::Incomplete("a cash payout"));
-        };
-        let cents = payout
-            .amount
-            .map(|m| m.cents())
-            .filter(|c| *c > 0)
-            .ok_or(NotifyError::Incomplete("amount"))?;
-        Ok(Payout {
-            cents,
-            currency: payout.currency.to_ascii_lowercase(),
-            reward_id: payout.reward_id.to_string(),
-            destination: payout.stripe_account,
-        })
     }
 }
 

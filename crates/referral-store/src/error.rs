@@ -1,6 +1,6 @@
 //! The store's one error type. The API maps it to HTTP once, in its error module.
 
-use referral_domain::DomainError;
+use referral_domain::{DomainError, Money};
 
 /// Everything a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -82,4 +82,24 @@ impl From<r2d2::Error> for StoreError {
     fn from(error: r2d2::Error) -> Self {
         StoreError::Unavailable(error.to_string())
     }
+}
+
+// Decoding stored values: a row the service cannot read is corrupt, never a panic.
+
+/// A stored value that does not decode.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+/// A stored enum's text as `T`.
+pub(crate) fn parse_enum<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|_| corrupt(what))
+}
+
+/// Stored cents as money.
+pub(crate) fn money(cents: Option<i64>, what: &str) -> Result<Option<Money>, StoreError> {
+    cents
+        .map(Money::from_cents)
+        .transpose()
+        .map_err(|_| corrupt(what))
 }

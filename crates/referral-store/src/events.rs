@@ -207,7 +207,7 @@ fn record_event(
                     revenue_cents: record.revenue_cents(),
                     ..Delta::default()
                 };
-                rollups::bump(conn, &Cohort::of_referral(&referral), delta)?;
+                rollups::bump(conn, &referral.cohort(), delta)?;
             }
             EventOutcome::AlreadyConverted {
                 referral_id: referral.id,
@@ -480,7 +480,7 @@ fn decide(
         EventKind::Order(_) => ConversionTrigger::Order,
     };
     lifecycle.convert(record.occurred, trigger).ok()?;
-    let cohort = Cohort::of_referral(referral);
+    let cohort = referral.cohort();
     let mut delta = Delta {
         converted: 1,
         revenue_cents: record.revenue_cents(),
@@ -507,7 +507,7 @@ fn decide(
         {
             Some(spec) => {
                 let grant = rewards::plan_grant(
-                    referral,
+                    referral.reward_for(),
                     &facts.referrer,
                     Party::Referrer,
                     &spec,

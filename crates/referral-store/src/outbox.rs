@@ -9,8 +9,8 @@
 
 use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::StoreError;
+use crate::error::{corrupt, parse_enum};
 use crate::page::{Page, Paged};
-use crate::programs::{corrupt, parse_enum};
 use crate::schema::outbox;
 use crate::sql_types::{DbJson, DbTime, DbUuid};
 use chrono::{DateTime, Duration, Utc};

@@ -1,7 +1,7 @@
 //! Referral programs: create, update, delete (refused while it has referrals), read, list.
 
 use crate::conn::{insert_new, write_transaction, DbConnection};
-use crate::error::StoreError;
+use crate::error::{corrupt, money, parse_enum, StoreError};
 use crate::page::{Page, Paged};
 use crate::schema::{providers, referral_programs, referrals};
 use crate::sql_types::{DbJson, DbTextList, DbTime, DbUuid};
@@ -168,21 +168,6 @@ pub(crate) struct ProgramRow {
     created_at: DbTime,
     updated_at: DbTime,
     variants: DbJson,
-}
-
-pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(what.to_owned())
-}
-
-pub(crate) fn parse_enum<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, StoreError> {
-    text.parse().map_err(|_| corrupt(what))
-}
-
-pub(crate) fn money(cents: Option<i64>, what: &str) -> Result<Option<Money>, StoreError> {
-    cents
-        .map(Money::from_cents)
-        .transpose()
-        .map_err(|_| corrupt(what))
 }
 
 fn positive(n: i32, what: &str) -> Result<u32, StoreError> {

@@ -54,16 +54,6 @@ impl Cohort {
         }
     }
 
-    /// The cohort of a referral already read (no query).
-    pub(crate) fn of_referral(referral: &crate::referrals::Referral) -> Self {
-        Cohort::new(
-            DbUuid::from(referral.program_id),
-            referral.created_at,
-            referral.variant.as_deref(),
-            DbUuid::from(referral.referrer_id),
-        )
-    }
-
     /// The cohort of a stored referral.
     pub(crate) fn of(conn: &mut DbConnection, referral: ReferralId) -> Result<Self, StoreError> {
         let (program_id, created_at, variant, referrer_id): (

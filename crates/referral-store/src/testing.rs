@@ -112,28 +112,60 @@ impl TestDb {
     }
 }
 
-/// Runs a test body on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set:
-/// `both_databases!(name, |db: &TestDb| { ... })` makes `name::sqlite` and
-/// `name::postgres`.
+/// Runs `body(fixture(db))` with `db` a fresh database of each backend.
+pub fn run_with_fixture<F>(db: TestDb, fixture: impl FnOnce(TestDb) -> F, body: fn(&F)) {
+    let fixture = fixture(db);
+    body(&fixture);
+}
+
+/// The one way a test runs on both databases: `name::sqlite` always, and `name::postgres`
+/// when `TEST_DATABASE_URL` is set.
+///
+/// - `both_databases!(name, |db: &TestDb| { ... })`: the body gets the database;
+/// - `both_databases!(name, fixture = spawn, |app: &TestApp| { ... })`: the body gets what
+///   `fixture(db)` makes of it (a running service, say);
+/// - `both_databases!(name, owned, |db: TestDb| { ... })`: the body takes the database.
+///
+/// The PostgreSQL variant is compiled as ignored when `TEST_DATABASE_URL` was not set at
+/// build time (the `postgres_tests` cfg of the package's build script), so `cargo test`'s
+/// summary line says how many were skipped instead of counting them as passed.
 #[macro_export]
 macro_rules! both_databases {
+    ($name:ident, owned, $body:expr) => {
+        $crate::both_databases!(@tests $name,
+            |db: $crate::testing::TestDb| { let body: fn($crate::testing::TestDb) = $body; body(db) });
+    };
+    ($name:ident, fixture = $fixture:expr, $body:expr) => {
+        $crate::both_databases!(@tests $name,
+            |db: $crate::testing::TestDb| $crate::testing::run_with_fixture(db, $fixture, $body));
+    };
     ($name:ident, $body:expr) => {
+        $crate::both_databases!(@tests $name,
+            |db: $crate::testing::TestDb| {
+                let body: fn(&$crate::testing::TestDb) = $body;
+                body(&db)
+            });
+    };
+    (@tests $name:ident, $run:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
             #[test]
             fn sqlite() {
-                let db = $crate::testing::TestDb::sqlite();
-                let body: fn(&$crate::testing::TestDb) = $body;
-                body(&db);
+                let run = $run;
+                run($crate::testing::TestDb::sqlite());
             }
 
             #[test]
+            #[cfg_attr(
+                not(postgres_tests),
+                ignore = "TEST_DATABASE_URL was not set when the tests were built"
+            )]
             fn postgres() {
                 if let Some(db) = $crate::testing::TestDb::postgres() {
-                    let body: fn(&$crate::testing::TestDb) = $body;
-                    body(&db);
+                    let run = $run;
+                    run(db);
                 }
             }
         }

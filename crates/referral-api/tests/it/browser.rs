@@ -1,0 +1,497 @@
+//! The portals in headless Chromium, driven over WebDriver (chromedriver): an admin creates
+//! a program; a patient refers a friend by link; the friend opens it, sees the banner and
+//! registers; a consultation event arrives; the patient sees the referral converted; the
+//! admin approves the cash reward and reads the analytics; the patient sees the reward.
+//! Every step saves a screenshot under `target/screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
+//! the tests say so and pass, unless `REQUIRE_BROWSER` is set (CI), when they fail.
+
+use crate::support::{spawn_site, token, TestApp};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use referral_api::auth::Role;
+use referral_store::testing::TestDb;
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver, or says why not (and fails under `REQUIRE_BROWSER`).
+fn driver() -> Option<Driver> {
+    let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.to_owned());
+    if !std::path::Path::new(&driver).exists() {
+        assert!(
+            std::env::var_os("REQUIRE_BROWSER").is_none(),
+            "REQUIRE_BROWSER is set but {driver} is missing: apt-get install chromium chromium-driver"
+        );
+        eprintln!(
+            "browser tests skipped: {driver} not found (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned());
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,1000", "--lang=en-US"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Saves screenshots as `target/screenshots/<journey>-<nn>-<step>.png`.
+struct Camera {
+    prefix: String,
+    shots: usize,
+}
+
+impl Camera {
+    fn dir() -> PathBuf {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        );
+        target.join("screenshots")
+    }
+
+    async fn shoot(&mut self, client: &Client, step: &str) {
+        self.shots += 1;
+        let png = client.screenshot().await.expect("a screenshot");
+        let dir = Self::dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}-{:02}-{step}.png", self.prefix, self.shots));
+        std::fs::write(&path, &png).unwrap();
+        assert!(png.len() > 1000, "{} looks empty", path.display());
+    }
+}
+
+/// The text of `css`, waiting (up to 10 s) for it to exist; an element that a navigation
+/// replaced under our feet is looked up again.
+async fn text_of(client: &Client, css: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let attempt = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await,
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok(text) => return text,
+            Err(e) if started.elapsed() > Duration::from_secs(10) => panic!("{css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Waits (up to 10 s) until the text of `css` is `expected`: for text a script sets after a
+/// promise settles, such as the copy button's "Link copied".
+async fn wait_for_text(client: &Client, css: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let text = text_of(client, css).await;
+        if text == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{css} says {text:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks `css` and waits until the browser has left `from` (a form post or a link).
+async fn click_away(client: &Client, css: &str) {
+    let from = client.current_url().await.unwrap();
+    click(client, css).await;
+    let started = Instant::now();
+    while client.current_url().await.unwrap() == from {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{css} did not leave {from}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn path_of(client: &Client) -> String {
+    let url = client.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+async fn sign_in(client: &Client, base: &str, user: &str) {
+    client.goto(&format!("{base}/signin")).await.unwrap();
+    click_away(client, &format!("#demo-{user}")).await;
+    let heading = text_of(client, "main h1").await;
+    assert_ne!(heading, "The form expired", "signing in as {user}");
+}
+
+async fn sign_out(client: &Client) {
+    click_away(client, "form.signout button").await;
+    assert_eq!(path_of(client).await, "/signin");
+}
+
+/// Whether the page fits the window's width (no sideways scrolling).
+async fn fits_width(client: &Client) -> bool {
+    client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap()
+}
+
+/// The site, its share links pointing back at it, with demo sign-in.
+fn site(db: TestDb) -> TestApp {
+    spawn_site(db, |args, base| {
+        args.demo_sign_in = true;
+        args.public_base_url = base.to_owned();
+    })
+}
+
+async fn service_post(base: &str, path: &str, body: Value) -> Value {
+    let service = token(Role::Service, uuid::Uuid::new_v4(), None, 600);
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(service)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+async fn journey(base: String, prefix: &str, driver: &Driver) {
+    let client = browser(driver).await;
+    let mut camera = Camera {
+        prefix: prefix.to_owned(),
+        shots: 0,
+    };
+
+    // An anonymous visitor is sent to sign in; the page is usable from the keyboard.
+    client
+        .goto(&format!("{base}/patient/referrals"))
+        .await
+        .unwrap();
+    assert!(path_of(&client)
+        .await
+        .starts_with("/signin?next=/patient/referrals"));
+    let body = client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(&Key::Tab.to_string()).await.unwrap();
+    body.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let focus: Value = client
+        .execute(
+            "const e = document.activeElement; const s = getComputedStyle(e); \
+             return [e.tagName, s.outlineStyle, s.outlineWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_ne!(focus[1], "none", "the focused element is outlined: {focus}");
+    camera.shoot(&client, "sign-in").await;
+
+    // The admin creates a program with a cash reward for referrers.
+    sign_in(&client, &base, "admin").await;
+    assert_eq!(path_of(&client).await, "/portal/referrals");
+    click_away(&client, "a.button[href='/portal/referrals/programs/new']").await;
+    fill(&client, "#name", "Friends & Family").await;
+    fill(&client, "#description", "Refer a friend, both of you save.").await;
+    client
+        .find(Locator::Css("#referrer_reward_type"))
+        .await
+        .unwrap()
+        .select_by_value("cash")
+        .await
+        .unwrap();
+    fill(&client, "#referrer_reward_value", "25.00").await;
+    fill(&client, "#referee_reward_value", "20").await;
+    camera.shoot(&client, "admin-new-program").await;
+    click_away(&client, "form.stack button[type=submit]").await;
+    assert_eq!(text_of(&client, "p.flash").await, "Program saved.");
+    assert_eq!(
+        text_of(&client, "#program-referrer-reward").await,
+        "$25.00 cash"
+    );
+    camera.shoot(&client, "admin-program-saved").await;
+    sign_out(&client).await;
+
+    // The patient refers a friend by link and copies it.
+    sign_in(&client, &base, "patient").await;
+    assert_eq!(path_of(&client).await, "/patient/referrals");
+    camera.shoot(&client, "patient-dashboard-empty").await;
+    fill(&client, "#referee_email", "fran.friend@example.com").await;
+    fill(&client, "#referee_name", "Fran").await;
+    client
+        .find(Locator::Css("#share_method"))
+        .await
+        .unwrap()
+        .select_by_value("link")
+        .await
+        .unwrap();
+    fill(&client, "#referral_message", "You'll like it here.").await;
+    click_away(&client, ".grid-form button[type=submit]").await;
+    assert!(text_of(&client, "p.flash")
+        .await
+        .contains("Copy the link below"));
+    let share_url = client
+        .find(Locator::Css("#share-url"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        share_url.starts_with(&format!("{base}/register?ref=")),
+        "{share_url}"
+    );
+    let path = path_of(&client).await;
+    assert!(
+        !path.contains('@') && !path.contains("Fran"),
+        "no PHI in {path}"
+    );
+    click(&client, "#copy-link").await;
+    // The page writes to the clipboard first and says so when that promise settles.
+    wait_for_text(&client, ".copied", "Link copied").await;
+    camera.shoot(&client, "patient-referral-link").await;
+    let referral_page = client.current_url().await.unwrap();
+    sign_out(&client).await;
+
+    // The friend opens the link, sees the banner with the bonus, and registers.
+    client.goto(&share_url).await.unwrap();
+    assert_eq!(
+        text_of(&client, ".banner h1").await,
+        "You've been referred by a friend!"
+    );
+    assert_eq!(text_of(&client, ".banner .bonus").await, "20% off");
+    camera.shoot(&client, "friend-register").await;
+    fill(&client, "#email", "fran.friend@example.com").await;
+    fill(&client, "#name", "Fran Friend").await;
+    click_away(&client, "form.stack button[type=submit]").await;
+    assert_eq!(
+        text_of(&client, "main h1").await,
+        "Welcome to Zappy Health!"
+    );
+    assert_eq!(text_of(&client, ".bonus").await, "20% off");
+    camera.shoot(&client, "friend-registered").await;
+    // Opening the used link again says so.
+    client.goto(&share_url).await.unwrap();
+    assert_eq!(
+        text_of(&client, "main h1").await,
+        "This invitation has already been used"
+    );
+
+    // The platform reports the friend's first consultation.
+    let code = share_url.rsplit('=').next().unwrap().to_owned();
+    let admin_token = token(Role::Admin, uuid::Uuid::new_v4(), None, 600);
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{base}/api/referrals"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let referral = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["referral_code"] == code.as_str())
+        .unwrap()
+        .clone();
+    let converted = service_post(
+        &base,
+        "/api/events/consultations",
+        json!({"patient_id": referral["referee_patient_id"], "consultation_id": uuid::Uuid::new_v4()}),
+    )
+    .await;
+    assert_eq!(converted["outcome"], "converted");
+
+    // The patient sees the referral converted, the cash reward waiting for approval.
+    sign_in(&client, &base, "patient").await;
+    assert_eq!(text_of(&client, "#stat-total").await, "1");
+    assert_eq!(text_of(&client, "#stat-successful").await, "1");
+    client.goto(referral_page.as_str()).await.unwrap();
+    assert_eq!(text_of(&client, "#referral-status").await, "Converted");
+    assert_eq!(
+        text_of(&client, "#referral-reward-status").await,
+        "Pending approval"
+    );
+    let timeline = text_of(&client, "ol.timeline").await;
+    assert!(timeline.contains("Friend registered"), "{timeline}");
+    assert!(
+        timeline.contains("Friend had their first consultation"),
+        "{timeline}"
+    );
+    camera.shoot(&client, "patient-referral-converted").await;
+    sign_out(&client).await;
+
+    // The admin approves the cash reward and reads the analytics.
+    sign_in(&client, &base, "admin").await;
+    assert_eq!(text_of(&client, "#metric-total").await, "1");
+    camera.shoot(&client, "admin-dashboard").await;
+    click_away(&client, "nav a[href='/portal/referrals/rewards']").await;
+    let pending = text_of(&client, "#pending-heading").await;
+    assert_eq!(pending, "Waiting for approval (1)");
+    camera.shoot(&client, "admin-rewards-pending").await;
+    click_away(&client, "form.decision button[value=approve]").await;
+    assert_eq!(
+        text_of(&client, "p.flash").await,
+        "Reward approved; the payout is queued."
+    );
+    assert_eq!(
+        text_of(&client, "#pending-heading").await,
+        "Waiting for approval (0)"
+    );
+    click_away(&client, "nav a[href='/portal/referrals/analytics']").await;
+    assert_eq!(text_of(&client, "#analytics-total").await, "1");
+    for chart in ["trend", "funnel", "program-performance"] {
+        let title = client
+            .find(Locator::Css(&format!("svg title#{chart}-title")))
+            .await
+            .unwrap()
+            .prop("textContent")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(!title.is_empty(), "the {chart} chart has a title");
+    }
+    let funnel = client
+        .find(Locator::Css("svg[aria-labelledby^=funnel] desc"))
+        .await
+        .unwrap()
+        .html(true)
+        .await
+        .unwrap();
+    assert!(funnel.contains("Converted: 1 (100.0%)"), "{funnel}");
+    camera.shoot(&client, "admin-analytics").await;
+    // At 375 px the analytics page still fits.
+    client.set_window_size(375, 900).await.unwrap();
+    client.refresh().await.unwrap();
+    assert!(fits_width(&client).await, "the analytics page fits 375 px");
+    camera.shoot(&client, "admin-analytics-375px").await;
+    client.set_window_size(1280, 1000).await.unwrap();
+    sign_out(&client).await;
+
+    // The patient sees the reward available and counted as earned, on a phone too.
+    sign_in(&client, &base, "patient").await;
+    client.set_window_size(375, 900).await.unwrap();
+    client.refresh().await.unwrap();
+    assert_eq!(text_of(&client, "#stat-earned").await, "$25.00");
+    assert!(fits_width(&client).await, "the dashboard fits 375 px");
+    camera.shoot(&client, "patient-dashboard-375px").await;
+    click_away(&client, "nav a[href='/patient/referrals/rewards']").await;
+    let rewards = text_of(&client, "table tbody").await;
+    assert!(rewards.contains("$25.00 cash"), "{rewards}");
+    assert!(rewards.contains("Available"), "{rewards}");
+    camera.shoot(&client, "patient-rewards-375px").await;
+
+    client.close().await.unwrap();
+}
+
+fn run(db: TestDb, prefix: &str) {
+    let Some(driver) = driver() else { return };
+    let app = site(db);
+    let base = app.base.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(journey(base, prefix, &driver));
+    drop(app);
+}
+
+#[test]
+fn browser_journey_sqlite() {
+    run(TestDb::sqlite(), "journey-sqlite");
+}
+
+#[test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL was not set when the tests were built"
+)]
+fn browser_journey_postgres() {
+    if let Some(db) = TestDb::postgres() {
+        run(db, "journey-postgres");
+    }
+}

@@ -1,0 +1,140 @@
+//! The served OpenAPI document tells the truth: errors are documented as problem+json,
+//! bounds are in the schema and enforced, 405 lists what is allowed, and bodies are held to
+//! their documented schema (schemathesis checks the rest in CI: `.ci/schemathesis.sh`).
+
+use crate::support::{assert_problem, spawn};
+use serde_json::{json, Value};
+
+#[test]
+fn every_error_response_is_documented_as_a_problem() {
+    let app = spawn(referral_store::testing::TestDb::sqlite());
+    let doc: Value = app.get(None, "/api/openapi.json").json().unwrap();
+    let codes = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(codes, referral_api::error::CODES.len());
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(op["x-roles"].is_array(), "{method} {path}");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            let secured = op.get("security").is_some();
+            if secured {
+                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["name"] == "limit" {
+                    assert_eq!(p["schema"]["minimum"], 1, "{method} {path}");
+                }
+            }
+        }
+    }
+    assert!(operations >= 25);
+    let links = &doc["paths"]["/api/referral-programs"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["GetProgram"]["operationId"], "get_program");
+}
+
+#[test]
+fn method_not_allowed_lists_the_allowed_methods() {
+    let app = spawn(referral_store::testing::TestDb::sqlite());
+    let response = app
+        .client
+        .patch(app.url("/api/referral-programs/x"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "DELETE, GET, PUT");
+    assert_problem(response, 405, "method_not_allowed");
+}
+
+#[test]
+fn bodies_are_held_to_their_documented_schema() {
+    let app = spawn(referral_store::testing::TestDb::sqlite());
+    let admin = app.admin();
+    // serde alone would read an array as the object's fields.
+    assert_problem(
+        app.post(
+            Some(&admin),
+            "/api/referral-programs",
+            json!(["Friends", null]),
+        ),
+        400,
+        "invalid_json",
+    );
+    // The answer names the field, never the value sent (it may be a person's data).
+    let patient = app.patient("alice");
+    let problem = assert_problem(
+        app.post(
+            Some(&patient),
+            "/api/patients/me/referrals",
+            json!({"referee_email": ["bob.private@example.com"]}),
+        ),
+        400,
+        "invalid_json",
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("referee_email") && !detail.contains("bob.private"),
+        "{detail}"
+    );
+    // A whole number written as a float is that number.
+    let created = app.post(
+        Some(&admin),
+        "/api/referral-programs",
+        json!({"name": "Floats", "expiry_days": 30.0, "referrer_reward_type": "credit",
+               "referrer_reward_value": "5.00"}),
+    );
+    assert_eq!(created.status(), 201);
+    // Out of the documented bounds: 422 naming the field.
+    let problem = assert_problem(
+        app.post(
+            Some(&admin),
+            "/api/referral-programs",
+            json!({"name": "x", "expiry_days": 9999}),
+        ),
+        422,
+        "validation_failed",
+    );
+    assert_eq!(problem["errors"][0]["field"], "expiry_days");
+    // A reward type without its value.
+    assert_problem(
+        app.post(
+            Some(&admin),
+            "/api/referral-programs",
+            json!({"name": "x", "referrer_reward_type": "credit"}),
+        ),
+        422,
+        "validation_failed",
+    );
+}
+
+#[test]
+fn queries_refuse_unknown_filters_and_take_reversed_windows_as_empty() {
+    let app = spawn(referral_store::testing::TestDb::sqlite());
+    let admin = app.admin();
+    let typo = app.get(Some(&admin), "/api/referrals?stauts=pending");
+    assert!(
+        matches!(typo.status().as_u16(), 400 | 422),
+        "{}",
+        typo.status()
+    );
+    let reversed: Value = app
+        .get(
+            Some(&admin),
+            "/api/referrals?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        )
+        .json()
+        .unwrap();
+    assert_eq!(reversed["total"], 0);
+    let big = app.get(Some(&admin), "/api/referrals/audit-trail?limit=10000");
+    assert_eq!(big.status(), 200);
+}

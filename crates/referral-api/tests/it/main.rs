@@ -1,0 +1,20 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[macro_use]
+extern crate referral_store;
+#[macro_use]
+mod support;
+mod admin;
+mod analytics;
+mod binary;
+mod browser;
+mod clicks;
+mod contract;
+mod db_roles;
+mod delivery;
+mod errors;
+mod journey;
+mod limits;
+mod pages;
+mod security;
+mod tenancy;
+mod tokens;

@@ -1,0 +1,234 @@
+//! `TestApp`: the real service on a free port over a throw-away database, and a client that
+//! speaks as a patient, a provider, an admin or a platform service.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use referral_api::auth::{Claims, JwtKeys, Role};
+use referral_api::config::ServeArgs;
+use referral_api::delivery::Delivery;
+use referral_api::state::AppState;
+use referral_api::{app, startup};
+use referral_store::testing::TestDb;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    /// The outbox delivery of this service (tests run it by hand: no timer).
+    pub delivery: Arc<Delivery>,
+    /// Where messages go when no provider is configured.
+    pub mailbox: tempfile::TempDir,
+    pub client: Client,
+    handle: actix_web::dev::ServerHandle,
+    pub db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(self.handle.stop(false));
+        }
+    }
+}
+
+pub fn spawn(db: TestDb) -> TestApp {
+    spawn_with(db, |_| {})
+}
+
+pub fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    spawn_site(db, |args, _| adjust(args))
+}
+
+/// The service whose settings may depend on the address it is served at (`base`): the
+/// pages' share links must lead back to it for a browser to follow them.
+pub fn spawn_site(db: TestDb, adjust: impl FnOnce(&mut ServeArgs, &str)) -> TestApp {
+    let mailbox = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut args = ServeArgs::for_tests(&db.url, SECRET);
+    args.mailbox_dir = mailbox.path().join("outbox");
+    adjust(&mut args, &base);
+    let (service, delivery) = startup::build(args).expect("service builds");
+    let state = service.state.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = app::run(service, listener).unwrap();
+            tx.send(server.handle()).unwrap();
+            server.await
+        })
+    });
+    let handle = rx.recv().unwrap();
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        state,
+        delivery,
+        mailbox,
+        client,
+        handle,
+        db,
+    }
+}
+
+/// The provider of provider and provider-admin tokens made by [`token`].
+pub const TEST_PROVIDER: Uuid = uuid::uuid!("00000000-0000-4000-8000-0000000000b1");
+
+pub fn token(role: Role, sub: Uuid, email: Option<&str>, exp_in: i64) -> String {
+    let provider = matches!(role, Role::Provider | Role::ProviderAdmin).then_some(TEST_PROVIDER);
+    token_with(role, sub, email, exp_in, provider)
+}
+
+pub fn token_with(
+    role: Role,
+    sub: Uuid,
+    email: Option<&str>,
+    exp_in: i64,
+    provider_id: Option<Uuid>,
+) -> String {
+    let claims = Claims {
+        provider_id,
+        email: email.map(str::to_owned),
+        name: email.map(|e| e.split('@').next().unwrap().to_owned()),
+        ..Claims::new(sub, role, chrono::Utc::now().timestamp(), exp_in)
+    };
+    JwtKeys::new(SECRET.as_bytes()).sign(&claims).unwrap()
+}
+
+/// Someone calling the API.
+#[derive(Clone)]
+pub struct Actor {
+    pub id: Uuid,
+    pub role: Role,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn actor(&self, role: Role, email: Option<&str>) -> Actor {
+        let id = Uuid::new_v4();
+        Actor {
+            id,
+            role,
+            token: token(role, id, email, 600),
+        }
+    }
+
+    pub fn patient(&self, name: &str) -> Actor {
+        self.actor(Role::Patient, Some(&format!("{name}@example.com")))
+    }
+
+    pub fn admin(&self) -> Actor {
+        self.actor(Role::Admin, None)
+    }
+
+    pub fn service(&self) -> Actor {
+        self.actor(Role::Service, None)
+    }
+
+    pub fn get(&self, who: Option<&Actor>, path: &str) -> Response {
+        self.send(self.client.get(self.url(path)), who)
+    }
+
+    pub fn post(&self, who: Option<&Actor>, path: &str, body: Value) -> Response {
+        self.send(self.client.post(self.url(path)).json(&body), who)
+    }
+
+    pub fn put(&self, who: Option<&Actor>, path: &str, body: Value) -> Response {
+        self.send(self.client.put(self.url(path)).json(&body), who)
+    }
+
+    pub fn delete(&self, who: Option<&Actor>, path: &str) -> Response {
+        self.send(self.client.delete(self.url(path)), who)
+    }
+
+    fn send(&self, request: RequestBuilder, who: Option<&Actor>) -> Response {
+        let request = match who {
+            Some(a) => request.bearer_auth(&a.token),
+            None => request,
+        };
+        request.send().expect("request reaches the server")
+    }
+
+    /// A program made by an admin, with `overrides` on top of a credit/discount program.
+    pub fn program(&self, overrides: Value) -> Value {
+        let mut body = json!({
+            "name": "Friends and family",
+            "referrer_reward_type": "credit",
+            "referrer_reward_value": "25.00",
+            "referee_reward_type": "discount",
+            "referee_reward_value": "20",
+        });
+        for (k, v) in overrides.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let response = self.post(Some(&self.admin()), "/api/referral-programs", body);
+        assert_eq!(response.status(), 201);
+        response.json().unwrap()
+    }
+
+    /// `referrer` refers `referee_email`; returns the referral.
+    pub fn refers(&self, referrer: &Actor, referee_email: &str) -> Value {
+        let response = self.post(
+            Some(referrer),
+            "/api/patients/me/referrals",
+            json!({"referee_email": referee_email, "referee_name": "Bob"}),
+        );
+        assert_eq!(response.status(), 201, "{:?}", response.text());
+        response.json().unwrap()
+    }
+
+    pub fn registers(&self, code: &str, email: &str) -> Value {
+        let response = self.post(
+            None,
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": email, "name": "Bob"}),
+        );
+        assert_eq!(response.status(), 201);
+        response.json().unwrap()
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`.
+pub fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "expected {status} {code}"
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}
+
+/// Runs `test` on SQLite and, with TEST_DATABASE_URL, on PostgreSQL (for tests whose
+/// service needs settings of its own).
+pub fn each_database(test: impl Fn(TestDb)) {
+    test(TestDb::sqlite());
+    if let Some(db) = TestDb::postgres() {
+        test(db);
+    }
+}

@@ -1,0 +1,275 @@
+//! Creating a referral: the program's rules checked against the stored facts, a fresh code,
+//! and the invitation queued.
+
+use super::*;
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::outbox::{self, NewMessage, OutboxKind};
+use crate::patients::{self, Patient};
+use crate::programs::{self, Program};
+use crate::rollups::{self, Cohort, Delta};
+use crate::schema::{patients as patients_table, referrals};
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::experiment::Variant;
+use referral_domain::referral::expires_at;
+use referral_domain::{
+    CreationFacts, DomainError, Email, PartyRewardStatus, PatientId, Phone, ProgramId,
+    ReferralCode, ReferralId, ReferralSource, ReferralStatus,
+};
+use referral_notify::messages::Invitation;
+use referral_notify::Message;
+use ring::rand::SecureRandom;
+
+/// Attempts at a fresh code before giving up (a collision at 90 bits is already unheard of).
+const CODE_ATTEMPTS: usize = 5;
+
+/// What a patient submits to refer someone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReferral {
+    /// The referring patient.
+    pub referrer_id: PatientId,
+    /// The program; `None` picks the oldest active program that accepts the referrer.
+    pub program_id: Option<ProgramId>,
+    /// Referee's email.
+    pub referee_email: Email,
+    /// Referee's phone (needed for `sms`).
+    pub referee_phone: Option<Phone>,
+    /// Referee's name.
+    pub referee_name: Option<String>,
+    /// How to share: `email` and `sms` queue an invitation.
+    pub referral_source: Option<ReferralSource>,
+    /// A personal message.
+    pub referral_message: Option<String>,
+}
+
+fn pick_program(
+    conn: &mut DbConnection,
+    referrer: &Patient,
+    wanted: Option<ProgramId>,
+    now: DateTime<Utc>,
+) -> Result<Program, StoreError> {
+    let today = now.date_naive();
+    match wanted {
+        Some(id) => {
+            let program = programs::get(conn, id)?;
+            program.admits(&referrer.profile(), today)?;
+            Ok(program)
+        }
+        None => programs::active(conn)?
+            .into_iter()
+            .find(|p| p.admits(&referrer.profile(), today).is_ok())
+            .ok_or(StoreError::NoActiveProgram),
+    }
+}
+
+/// Creates a referral: picks or checks the program, enforces self-referral, duplicate
+/// referee and the referral limit against the stored facts, generates a unique code and
+/// queues the invitation when it is to be sent by email or SMS. One transaction, holding
+/// the referrer's lock; the partial unique index on open referrals backs the duplicate
+/// check when two referrers invite the same person at once.
+///
+/// # Errors
+/// [`StoreError::NotFound`] (referrer or program), [`StoreError::NoActiveProgram`], and the
+/// domain's `ProgramNotActive`, `NotEligible`, `SelfReferral`, `DuplicateReferee`,
+/// `ReferralLimitReached`, `InvalidPhone` (SMS without a phone).
+pub fn create(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    input: &NewReferral,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    if input.referral_source == Some(ReferralSource::Sms) && input.referee_phone.is_none() {
+        return Err(DomainError::InvalidPhone.into());
+    }
+    write_transaction(conn, |conn| {
+        patients::lock(conn, input.referrer_id)?;
+        let referrer = patients::get(conn, input.referrer_id)?;
+        let program = pick_program(conn, &referrer, input.program_id, now)?;
+        let program_id = DbUuid::from(program.id);
+        let email = input.referee_email.as_str();
+
+        // Pending referrals past their expiry are expired, sweep or not: store it for this
+        // referee so that the unique index on open referrals lets a new one in.
+        diesel::update(
+            referrals::table
+                .filter(referrals::program_id.eq(program_id))
+                .filter(referrals::referee_email.eq(email))
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str()))
+                .filter(referrals::expires_at.le(DbTime(now))),
+        )
+        .set((
+            referrals::status.eq(ReferralStatus::Expired.as_str()),
+            referrals::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+
+        let referee_is_patient: i64 = patients_table::table
+            .filter(patients_table::email.eq(email))
+            .count()
+            .get_result(conn)?;
+        let open_for_referee: i64 = referrals::table
+            .filter(referrals::program_id.eq(program_id))
+            .filter(referrals::referee_email.eq(email))
+            .filter(referrals::status.eq_any([
+                ReferralStatus::Pending.as_str(),
+                ReferralStatus::Registered.as_str(),
+            ]))
+            .count()
+            .get_result(conn)?;
+        let counted_for_referrer: i64 = referrals::table
+            .filter(referrals::program_id.eq(program_id))
+            .filter(referrals::referrer_id.eq(DbUuid::from(referrer.id)))
+            .filter(
+                referrals::status
+                    .eq_any([
+                        ReferralStatus::Registered.as_str(),
+                        ReferralStatus::Converted.as_str(),
+                    ])
+                    .or(referrals::status
+                        .eq(ReferralStatus::Pending.as_str())
+                        .and(referrals::expires_at.gt(DbTime(now)))),
+            )
+            .count()
+            .get_result(conn)?;
+        CreationFacts {
+            referrer_email: Some(&referrer.email),
+            referee_email: &input.referee_email,
+            referee_is_patient: referee_is_patient > 0,
+            referee_has_open_referral_in_program: open_for_referee > 0,
+            referrer_open_referrals_in_program: u32::try_from(counted_for_referrer)
+                .unwrap_or(u32::MAX),
+            max_referrals_per_patient: program.max_referrals_per_patient,
+        }
+        .decide()?;
+
+        let id = ReferralId::new_random();
+        let expires = expires_at(now, program.expiry_days)?;
+        let variant =
+            referral_domain::experiment::assign(&program.variants, program.id, referrer.id);
+        let code = insert_with_fresh_code(conn, rng, id, input, &program, variant, expires, now)?;
+        let cohort = Cohort::new(
+            program_id,
+            now,
+            variant.map(|v| v.name.as_str()),
+            DbUuid::from(referrer.id),
+        );
+        rollups::bump(
+            conn,
+            &cohort,
+            Delta {
+                referrals: 1,
+                ..Delta::default()
+            },
+        )?;
+        rollups::bump_referrer(conn, &cohort, 1, 0)?;
+        queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
+        get(conn, id, now)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_with_fresh_code(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    id: ReferralId,
+    input: &NewReferral,
+    program: &Program,
+    variant: Option<&Variant>,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ReferralCode, StoreError> {
+    for _ in 0..CODE_ATTEMPTS {
+        let code = ReferralCode::generate(rng)?;
+        // A savepoint, so that a lost race on a unique index does not abort the whole
+        // transaction on PostgreSQL.
+        let inserted = conn.transaction(|c| {
+            diesel::insert_into(referrals::table)
+                .values((
+                    referrals::id.eq(DbUuid::from(id)),
+                    referrals::referral_code.eq(code.to_string()),
+                    referrals::referrer_id.eq(DbUuid::from(input.referrer_id)),
+                    referrals::referee_email.eq(input.referee_email.as_str()),
+                    referrals::referee_phone.eq(input.referee_phone.as_ref().map(Phone::as_str)),
+                    referrals::referee_name.eq(input.referee_name.as_deref()),
+                    referrals::program_id.eq(DbUuid::from(program.id)),
+                    referrals::referral_source
+                        .eq(input.referral_source.map(ReferralSource::as_str)),
+                    referrals::referral_message.eq(input.referral_message.as_deref()),
+                    referrals::status.eq(ReferralStatus::Pending.as_str()),
+                    referrals::referrer_reward_status.eq(PartyRewardStatus::Pending.as_str()),
+                    referrals::referee_reward_status.eq(PartyRewardStatus::Pending.as_str()),
+                    referrals::variant.eq(variant.map(|v| v.name.as_str())),
+                    referrals::expires_at.eq(DbTime(expires)),
+                    referrals::created_at.eq(DbTime(now)),
+                    referrals::updated_at.eq(DbTime(now)),
+                ))
+                .execute(c)
+        });
+        match inserted {
+            Ok(_) => return Ok(code),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info,
+            )) => {
+                let on_code = info
+                    .constraint_name()
+                    .is_some_and(|c| c.contains("referral_code"))
+                    || info.message().contains("referral_code");
+                if !on_code {
+                    // The open-referee index: someone else invited this person just now.
+                    return Err(DomainError::DuplicateReferee.into());
+                }
+                tracing::warn!("referral code collision; generating another");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Corrupt(
+        "could not generate a unique referral code".into(),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn queue_invitation(
+    conn: &mut DbConnection,
+    input: &NewReferral,
+    referrer: &Patient,
+    program: &Program,
+    variant: Option<&Variant>,
+    code: &ReferralCode,
+    id: ReferralId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (kind, recipient) = match (input.referral_source, &input.referee_phone) {
+        (Some(ReferralSource::Email), _) => {
+            (OutboxKind::Email, input.referee_email.as_str().to_owned())
+        }
+        (Some(ReferralSource::Sms), Some(phone)) => (OutboxKind::Sms, phone.as_str().to_owned()),
+        _ => return Ok(()),
+    };
+    outbox::enqueue(
+        conn,
+        &NewMessage {
+            kind,
+            idempotency_key: format!("invitation:{id}:{kind}"),
+            recipient,
+            message: Message::ReferralInvitation(Invitation {
+                referral_id: id.as_uuid(),
+                referral_code: code.to_string(),
+                referrer_name: referrer.name.clone(),
+                referee_name: input.referee_name.clone(),
+                referral_message: input.referral_message.clone(),
+                referee_reward_type: program.referee_reward_type,
+                referee_reward_value: program
+                    .referee_reward_in(variant.map(|v| v.name.as_str()))
+                    .map(|r| r.value.to_string()),
+                expiry_days: program.expiry_days,
+                headline: variant.and_then(|v| v.invitation_headline.clone()),
+            }),
+        },
+        now,
+    )?;
+    Ok(())
+}

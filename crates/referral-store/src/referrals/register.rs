@@ -1,0 +1,146 @@
+//! Registering with a code: the referee becomes a patient, the referral `registered`, and
+//! the referee's welcome reward is granted.
+
+use super::*;
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::patients::{self, Patient, PatientDetails};
+use crate::programs::{self};
+use crate::rewards::{self, Party, Reward};
+use crate::rollups::{self, Delta};
+use crate::schema::referrals;
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::{
+    DomainError, Email, InducementPolicy, InteractionType, PatientId, Phone, ReferralCode,
+    ReferralId, ReferralStatus,
+};
+use serde::Serialize;
+
+/// Who registers with a code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registrant {
+    /// The platform's id for the new patient; `None` makes one (a visitor registering).
+    pub patient_id: Option<PatientId>,
+    /// Email of the new patient.
+    pub email: Email,
+    /// Name.
+    pub name: Option<String>,
+    /// Phone.
+    pub phone: Option<Phone>,
+}
+
+/// The result of registering with a code.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Registration {
+    /// The new patient.
+    pub patient: Patient,
+    /// The referral, now registered.
+    pub referral: Referral,
+    /// The referee's reward (withheld ones carry their reason), if the program gives one.
+    pub referee_reward: Option<Reward>,
+}
+
+/// Registers a new patient with a referral code: creates the patient, links them to the
+/// referral and grants the referee reward, in one transaction. Of several registrations
+/// with one code at once, exactly one wins.
+///
+/// # Errors
+/// [`StoreError::NotFound`] (unknown code), the domain's `AlreadyRegistered`,
+/// `ReferralExpired`, `ReferralDeclined`, `SelfReferral` (the referrer's own email) and
+/// `DuplicateReferee` (the email is already a patient's).
+pub fn register(
+    conn: &mut DbConnection,
+    code: &str,
+    registrant: &Registrant,
+    policy: &InducementPolicy,
+    now: DateTime<Utc>,
+) -> Result<Registration, StoreError> {
+    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    write_transaction(conn, |conn| {
+        let id: DbUuid = referrals::table
+            .filter(referrals::referral_code.eq(code.to_string()))
+            .select(referrals::id)
+            .first(conn)?;
+        // Lock the referral row first: concurrent registrations with this code queue here
+        // and see the winner's result.
+        diesel::update(referrals::table.find(id))
+            .set(referrals::updated_at.eq(DbTime(now)))
+            .execute(conn)?;
+        let referral = get(conn, ReferralId::from_uuid(id.0), now)?;
+        let mut lifecycle = referral.lifecycle();
+        lifecycle.register(now)?;
+
+        let referrer = patients::get(conn, referral.referrer_id)?;
+        if referrer.email == registrant.email || registrant.patient_id == Some(referrer.id) {
+            return Err(DomainError::SelfReferral.into());
+        }
+        let details = PatientDetails {
+            id: registrant.patient_id.unwrap_or_else(PatientId::new_random),
+            email: registrant.email.clone(),
+            name: registrant.name.clone().or(referral.referee_name.clone()),
+            phone: registrant.phone.clone(),
+        };
+        // The unique indexes on patients decide whether this person is already one, also
+        // when the same email registers with two codes at once.
+        let patient = match patients::insert(conn, &details, now) {
+            Err(StoreError::EmailInUse) => return Err(DomainError::DuplicateReferee.into()),
+            other => other?,
+        };
+
+        let updated = diesel::update(
+            referrals::table
+                .find(id)
+                .filter(referrals::status.eq(ReferralStatus::Pending.as_str())),
+        )
+        .set((
+            referrals::status.eq(ReferralStatus::Registered.as_str()),
+            referrals::referee_patient_id.eq(Some(DbUuid::from(patient.id))),
+            referrals::referee_registered_at.eq(Some(DbTime(now))),
+            referrals::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(DomainError::AlreadyRegistered.into());
+        }
+        let cohort = referral.cohort();
+        rollups::bump(
+            conn,
+            &cohort,
+            Delta {
+                registered: 1,
+                ..Delta::default()
+            },
+        )?;
+
+        let program = programs::get(conn, referral.program_id)?;
+        let referee_reward = match program.referee_reward_in(referral.variant.as_deref()) {
+            Some(spec) => Some(rewards::grant(
+                conn,
+                referral.reward_for(),
+                &cohort,
+                &patient,
+                Party::Referee,
+                &spec,
+                policy,
+                program.reward_validity_days,
+                now,
+            )?),
+            None => None,
+        };
+        record_interaction(
+            conn,
+            referral.id,
+            InteractionType::Registration,
+            &RequestOrigin::default(),
+            None,
+            now,
+        )?;
+        Ok(Registration {
+            patient,
+            referral: get(conn, referral.id, now)?,
+            referee_reward,
+        })
+    })
+}

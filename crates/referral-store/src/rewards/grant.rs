@@ -1,0 +1,290 @@
+//! Granting a reward: the inducement policy's decision planned before anything is written
+//! (the ledger row, the rollup change, the referral's mirror, the notice), then written.
+
+use super::*;
+use crate::conn::DbConnection;
+use crate::error::corrupt;
+use crate::error::StoreError;
+use crate::outbox::{self, NewMessage, OutboxKind};
+use crate::patients::Patient;
+use crate::rollups::{self, Cohort, Delta};
+use crate::schema::{referral_rewards, referrals};
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::SubsecRound;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::policy::{calendar_year_of, RecipientStanding};
+use referral_domain::reward::{initial_status, reward_expires_at};
+use referral_domain::{
+    InducementPolicy, Money, PartyRewardStatus, PatientId, ReferralId, RewardDecision, RewardId,
+    RewardRefusal, RewardSpec, RewardStatus, RewardType,
+};
+use referral_notify::messages::{RewardNotice, WelcomeBonus};
+use referral_notify::Message;
+
+fn describe(spec: &RewardSpec) -> String {
+    match spec.reward_type {
+        RewardType::Discount => format!(
+            "{}% off a consultation",
+            spec.value.to_string().trim_end_matches(".00")
+        ),
+        RewardType::Credit => format!("${} account credit", spec.value),
+        RewardType::Cash => format!("${} cash", spec.value),
+        RewardType::FreeConsultation => format!("a free consultation (worth ${})", spec.value),
+    }
+}
+
+/// The value of the rewards granted to `patient` in the calendar year of `now` (every
+/// reward not cancelled; discounts count as zero, see the domain's policy).
+pub(crate) fn granted_this_year(
+    conn: &mut DbConnection,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Money, StoreError> {
+    let (start, end) = calendar_year_of(now);
+    let amounts: Vec<Option<i64>> = referral_rewards::table
+        .filter(referral_rewards::patient_id.eq(DbUuid::from(patient)))
+        .filter(referral_rewards::status.ne(RewardStatus::Cancelled.as_str()))
+        .filter(referral_rewards::reward_type.ne(RewardType::Discount.as_str()))
+        .filter(referral_rewards::created_at.ge(DbTime(start)))
+        .filter(referral_rewards::created_at.lt(DbTime(end)))
+        .select(referral_rewards::reward_amount_cents)
+        .load(conn)?;
+    let cents: i64 = amounts.into_iter().flatten().sum();
+    Money::from_cents(cents).map_err(|_| corrupt("yearly reward total"))
+}
+
+/// The referral a reward is for, as granting needs it (rewards do not read referrals).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RewardFor<'a> {
+    pub referral_id: ReferralId,
+    /// Named in the notice to the referrer.
+    pub referee_name: Option<&'a str>,
+}
+
+/// Grants `spec` to `patient` for `referral_id`, or records why the policy withholds it.
+/// Runs inside the caller's transaction, which must hold the patient's lock (the yearly
+/// cap reads before it writes). Sets the referral's mirror status and, for a granted reward,
+/// queues the "reward earned" email.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grant(
+    conn: &mut DbConnection,
+    referral: RewardFor<'_>,
+    cohort: &Cohort,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+    policy: &InducementPolicy,
+    validity_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Reward, StoreError> {
+    let granted_this_year = granted_this_year(conn, patient.id, now)?;
+    let grant = plan_grant(
+        referral,
+        patient,
+        party,
+        spec,
+        policy,
+        validity_days,
+        granted_this_year,
+        now,
+    );
+    insert(conn, &grant.reward)?;
+    rollups::bump(conn, cohort, grant.delta)?;
+    let target = referrals::table.find(DbUuid::from(referral.referral_id));
+    let amount = grant.reward.amount_granted();
+    match party {
+        Party::Referrer => diesel::update(target)
+            .set((
+                referrals::referrer_reward_status.eq(grant.mirror.as_str()),
+                referrals::referrer_reward_earned_at.eq(Some(DbTime(grant.reward.created_at))),
+                referrals::referrer_reward_amount_cents.eq(amount),
+                referrals::updated_at.eq(DbTime(grant.reward.created_at)),
+            ))
+            .execute(conn)?,
+        Party::Referee => diesel::update(target)
+            .set((
+                referrals::referee_reward_status.eq(grant.mirror.as_str()),
+                referrals::referee_reward_amount_cents.eq(amount),
+                referrals::updated_at.eq(DbTime(grant.reward.created_at)),
+            ))
+            .execute(conn)?,
+    };
+    if let Some(notice) = &grant.notice {
+        outbox::enqueue(conn, notice, grant.reward.created_at)?;
+    }
+    Ok(grant.reward)
+}
+
+/// What granting a reward writes, decided before anything is written: the ledger row, the
+/// rollup change, the referral's mirror status and the notice to queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    /// The ledger row, as a read would return it.
+    pub reward: Reward,
+    pub delta: Delta,
+    pub mirror: PartyRewardStatus,
+    /// The "reward earned" / "welcome bonus" email; none for a withheld reward.
+    pub notice: Option<NewMessage>,
+}
+
+/// Decides a grant (see [`grant`]); `granted_this_year` is what the patient was granted in
+/// `now`'s calendar year, read under their lock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan_grant(
+    referral: RewardFor<'_>,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+    policy: &InducementPolicy,
+    validity_days: u32,
+    granted_this_year: Money,
+    now: DateTime<Utc>,
+) -> Grant {
+    // Stored times have microseconds; the reward handed back says what a read would.
+    let now = now.trunc_subsecs(6);
+    let standing = RecipientStanding {
+        federal_payer: patient.federal_payer,
+        granted_this_year,
+    };
+    let (status, withheld) = match policy.decide(spec, &standing) {
+        RewardDecision::Grant { .. } => (initial_status(spec.reward_type), None),
+        RewardDecision::Refuse(reason) => (RewardStatus::Cancelled, Some(reason)),
+    };
+    let expires_at = match withheld {
+        None => reward_expires_at(now, validity_days),
+        Some(_) => None,
+    };
+    let id = RewardId::new_random();
+    let delta = match withheld {
+        Some(_) => Delta {
+            rewards_withheld: 1,
+            ..Delta::default()
+        },
+        // Discounts are worth nothing until used (see the domain's policy).
+        None if spec.reward_type != RewardType::Discount => Delta {
+            rewards_granted: 1,
+            reward_value_cents: spec.value.cents(),
+            ..Delta::default()
+        },
+        None => Delta::default(),
+    };
+    let mirror = match withheld {
+        Some(_) => PartyRewardStatus::NotGranted,
+        None => PartyRewardStatus::mirror(status),
+    };
+    let notice = withheld.is_none().then(|| {
+        reward_notice(
+            &Notice {
+                id,
+                referral_id: referral.referral_id,
+                referee_name: referral.referee_name,
+                status,
+            },
+            patient,
+            party,
+            spec,
+        )
+    });
+    Grant {
+        reward: Reward {
+            id,
+            referral_id: referral.referral_id,
+            patient_id: patient.id,
+            party,
+            reward_type: spec.reward_type,
+            reward_amount: Some(spec.value.clone()),
+            reward_description: Some(describe(spec)),
+            status,
+            withheld_reason: withheld,
+            used_on_order_id: None,
+            used_on_consultation_id: None,
+            used_at: None,
+            expires_at,
+            created_at: now,
+        },
+        delta,
+        mirror,
+        notice,
+    }
+}
+
+impl Reward {
+    /// The amount the referral's mirror records: none when the policy withheld the reward.
+    pub(crate) fn amount_granted(&self) -> Option<i64> {
+        match self.withheld_reason {
+            Some(_) => None,
+            None => self.reward_amount.as_ref().map(Money::cents),
+        }
+    }
+}
+
+/// Writes a new ledger row.
+pub(crate) fn insert(conn: &mut DbConnection, reward: &Reward) -> Result<(), StoreError> {
+    diesel::insert_into(referral_rewards::table)
+        .values((
+            referral_rewards::id.eq(DbUuid::from(reward.id)),
+            referral_rewards::referral_id.eq(DbUuid::from(reward.referral_id)),
+            referral_rewards::patient_id.eq(DbUuid::from(reward.patient_id)),
+            referral_rewards::party.eq(reward.party.as_str()),
+            referral_rewards::reward_type.eq(reward.reward_type.as_str()),
+            referral_rewards::reward_amount_cents
+                .eq(reward.reward_amount.as_ref().map(Money::cents)),
+            referral_rewards::reward_description.eq(reward.reward_description.as_deref()),
+            referral_rewards::status.eq(reward.status.as_str()),
+            referral_rewards::withheld_reason.eq(reward.withheld_reason.map(RewardRefusal::as_str)),
+            referral_rewards::expires_at.eq(reward.expires_at.map(DbTime)),
+            referral_rewards::created_at.eq(DbTime(reward.created_at)),
+            referral_rewards::updated_at.eq(DbTime(reward.created_at)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The reward a notice is about.
+struct Notice<'a> {
+    id: RewardId,
+    referral_id: ReferralId,
+    referee_name: Option<&'a str>,
+    status: RewardStatus,
+}
+
+/// The email that tells a party about a granted reward: "reward earned" to the referrer,
+/// "welcome bonus" to the referee.
+fn reward_notice(
+    notice: &Notice<'_>,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+) -> NewMessage {
+    let (id, referral_id, referee_name) = (notice.id, notice.referral_id, notice.referee_name);
+    let pending_approval = notice.status == RewardStatus::PendingApproval;
+    let (key, message) = match party {
+        Party::Referrer => (
+            format!("reward-earned:{id}"),
+            Message::RewardEarned(RewardNotice {
+                referee_name: referee_name.map(str::to_owned),
+                reward_description: describe(spec),
+                pending_approval,
+                reward_id: id.as_uuid(),
+                referral_id: referral_id.as_uuid(),
+            }),
+        ),
+        Party::Referee => (
+            format!("welcome-bonus:{id}"),
+            Message::WelcomeBonus(WelcomeBonus {
+                patient_name: patient.name.clone(),
+                reward_description: describe(spec),
+                pending_approval,
+                reward_id: id.as_uuid(),
+                referral_id: referral_id.as_uuid(),
+            }),
+        ),
+    };
+    NewMessage {
+        kind: OutboxKind::Email,
+        idempotency_key: key,
+        recipient: patient.email.as_str().to_owned(),
+        message,
+    }
+}

@@ -1,0 +1,83 @@
+//! The demo data set: what it reports is what the tables hold, the rebuilt rollups agree
+//! with the tables, and it refuses a database that already has referrals.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use referral_store::analytics::{self, AnalyticsFilter};
+use referral_store::both_databases;
+use referral_store::demo::{self, DemoOptions};
+use referral_store::schema::{orders, referral_interactions, referrals};
+use referral_store::testing::TestDb;
+
+both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
+    let mut conn = db.conn();
+    let mut lines = Vec::new();
+    let report = demo::seed(
+        &mut conn,
+        DemoOptions {
+            referrals: 600,
+            seed: 7,
+        },
+        Utc::now(),
+        |l| lines.push(l.to_owned()),
+    )
+    .unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("600 of 600 referrals")),
+        "{lines:?}"
+    );
+    assert_eq!(report.referrals, 600);
+    let stored: i64 = referrals::table.count().get_result(&mut **conn).unwrap();
+    assert_eq!(stored, 600);
+    let interactions: i64 = referral_interactions::table
+        .count()
+        .get_result(&mut **conn)
+        .unwrap();
+    assert_eq!(interactions as usize, report.interactions);
+
+    let figures = analytics::summary(&mut conn, &AnalyticsFilter::default()).unwrap();
+    let converted: i64 = referrals::table
+        .filter(referrals::status.eq("converted"))
+        .count()
+        .get_result(&mut **conn)
+        .unwrap();
+    let registered: i64 = referrals::table
+        .filter(referrals::referee_registered_at.is_not_null())
+        .count()
+        .get_result(&mut **conn)
+        .unwrap();
+    let clicked: i64 = referrals::table
+        .filter(referrals::first_clicked_at.is_not_null())
+        .count()
+        .get_result(&mut **conn)
+        .unwrap();
+    let revenue: Vec<i64> = orders::table
+        .select(orders::amount_cents)
+        .load(&mut **conn)
+        .unwrap();
+    assert_eq!(figures.total_referrals, 600);
+    assert_eq!(figures.converted, converted);
+    assert_eq!(figures.registered, registered);
+    assert_eq!(figures.funnel.clicked, clicked);
+    assert_eq!(
+        figures.revenue.cents(),
+        revenue.iter().sum::<i64>(),
+        "orders are all converted referees'"
+    );
+    assert!(converted > 0 && registered > converted && clicked > registered);
+    assert_eq!(figures.programs.len(), 6);
+    assert_eq!(figures.experiments.len(), 1);
+    assert!(!figures.top_referrers.is_empty());
+
+    // A second run would mix demo data into real data: refused.
+    let again = demo::seed(
+        &mut conn,
+        DemoOptions {
+            referrals: 1,
+            seed: 1,
+        },
+        Utc::now(),
+        |_| {},
+    );
+    assert!(matches!(again, Err(referral_store::StoreError::Config(_))));
+});

@@ -1,0 +1,135 @@
+//! Programs and patients on both databases.
+
+use chrono::{TimeZone, Utc};
+use referral_domain::{Email, PatientId, ProgramDraft, ProgramStatus, ProviderId};
+use referral_store::page::Page;
+use referral_store::patients::{self, PatientDetails, PatientProfileUpdate};
+use referral_store::testing::TestDb;
+use referral_store::{both_databases, programs, StoreError};
+
+fn draft() -> ProgramDraft {
+    serde_json::from_value(serde_json::json!({
+        "name": "Spring",
+        "referrer_reward_type": "credit",
+        "referrer_reward_value": "25.00",
+        "referee_reward_type": "discount",
+        "referee_reward_value": "20",
+        "max_referrals_per_patient": 3,
+        "target_conditions": ["Diabetes"],
+        "target_demographics": {"min_age": 18, "states": ["ca"]},
+        "start_date": "2026-01-01",
+    }))
+    .unwrap()
+}
+
+both_databases!(program_round_trip, |db: &TestDb| {
+    let mut conn = db.conn();
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+    let provider = ProviderId::new_random();
+    let valid = draft().validate().unwrap();
+    let created = programs::create(
+        &mut conn,
+        &valid,
+        ProgramStatus::Active,
+        Some(provider),
+        now,
+    )
+    .unwrap();
+    assert_eq!(created.name, "Spring");
+    assert_eq!(
+        created.referrer_reward_value.as_ref().unwrap().to_string(),
+        "25.00"
+    );
+    assert_eq!(created.target_conditions, vec!["diabetes".to_string()]);
+    assert_eq!(created.target_demographics.states, vec!["CA".to_string()]);
+    assert_eq!(created.created_at, now);
+    assert_eq!(created.created_by, Some(provider));
+    let fetched = programs::get(&mut conn, created.id).unwrap();
+    assert_eq!(fetched, created);
+
+    let mut changed = draft();
+    changed.name = "Summer".into();
+    let later = now + chrono::Duration::days(1);
+    let updated = programs::update(
+        &mut conn,
+        created.id,
+        &changed.validate().unwrap(),
+        Some(ProgramStatus::Ended),
+        later,
+    )
+    .unwrap();
+    assert_eq!(updated.name, "Summer");
+    assert_eq!(updated.status, ProgramStatus::Ended);
+    assert_eq!(updated.updated_at, later);
+    let err = programs::update(
+        &mut conn,
+        created.id,
+        &valid,
+        Some(ProgramStatus::Active),
+        later,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Domain(referral_domain::DomainError::ProgramAlreadyEnded)
+    ));
+
+    let listed =
+        programs::list(&mut conn, Some(ProgramStatus::Ended), None, Page::default()).unwrap();
+    assert_eq!(listed.total, 1);
+    assert_eq!(
+        programs::list(
+            &mut conn,
+            Some(ProgramStatus::Active),
+            None,
+            Page::default()
+        )
+        .unwrap()
+        .total,
+        0
+    );
+
+    programs::delete(&mut conn, created.id).unwrap();
+    assert!(matches!(
+        programs::get(&mut conn, created.id),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        programs::delete(&mut conn, created.id),
+        Err(StoreError::NotFound)
+    ));
+});
+
+both_databases!(patients_from_claims, |db: &TestDb| {
+    let mut conn = db.conn();
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+    let id = PatientId::new_random();
+    let details = PatientDetails {
+        id,
+        email: Email::parse("Alice@Example.com").unwrap(),
+        name: Some("Alice".into()),
+        phone: None,
+    };
+    let p = patients::upsert_from_claims(&mut conn, &details, now).unwrap();
+    assert_eq!(p.email.as_str(), "alice@example.com");
+    let again = patients::upsert_from_claims(&mut conn, &details, now).unwrap();
+    assert_eq!(again, p);
+    let other = PatientDetails {
+        id: PatientId::new_random(),
+        ..details.clone()
+    };
+    assert!(matches!(
+        patients::upsert_from_claims(&mut conn, &other, now),
+        Err(StoreError::EmailInUse)
+    ));
+    let profile = PatientProfileUpdate {
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(1990, 1, 1),
+        state: Some("ca".into()),
+        conditions: vec!["diabetes".into()],
+        federal_payer: true,
+    };
+    let updated = patients::update_profile(&mut conn, id, &profile, now).unwrap();
+    assert_eq!(updated.state.as_deref(), Some("CA"));
+    assert!(updated.federal_payer);
+    assert_eq!(updated.conditions, vec!["diabetes".to_string()]);
+});
