@@ -100,7 +100,7 @@ pub struct RewardSpec {
 impl RewardSpec {
     /// The reward in words, the one wording every message, page and ledger row uses:
     /// `20% off a consultation`, `$25.00 account credit`, `$25.00 cash`,
-    /// `a free consultation`.
+    /// `a free consultation (worth $50.00)`.
     pub fn description(&self) -> String {
         match self.reward_type {
             RewardType::Discount => {
@@ -110,7 +110,9 @@ impl RewardSpec {
             }
             RewardType::Credit => format!("${} account credit", self.value),
             RewardType::Cash => format!("${} cash", self.value),
-            RewardType::FreeConsultation => "a free consultation".to_owned(),
+            RewardType::FreeConsultation => {
+                format!("a free consultation (worth ${})", self.value)
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::error::NotifyError;
 use handlebars::Handlebars;
+use referral_domain::{Money, RewardSpec, RewardType};
 use serde_json::Value;
 
 /// The most characters an SMS may have (two concatenated segments).
@@ -157,33 +158,22 @@ impl Templates {
     }
 }
 
-/// "20% off your first consultation" or "$25.00 account credit": the referee's reward in
-/// words, from `referee_reward_type` and `referee_reward_value` when the payload has them.
+/// The referee's reward in words (the domain's one wording, [`RewardSpec::description`]),
+/// from `referee_reward_type` and `referee_reward_value` when the payload has them.
 fn with_reward_text(data: &Value) -> Value {
     let mut data = data.clone();
-    let Some(kind) = data
+    let spec = data
         .get("referee_reward_type")
-        .map(|k| k.as_str().unwrap_or_default().to_owned())
-    else {
-        return data;
-    };
-    let value = data
-        .get("referee_reward_value")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let text = match kind.as_str() {
-        "discount" => format!(
-            "{}% off your first consultation",
-            value.trim_end_matches(".00")
-        ),
-        "free_consultation" => "a free first consultation".to_owned(),
-        "credit" => format!("${value} account credit"),
-        "cash" => format!("${value}"),
-        _ => String::new(),
-    };
-    if let Some(map) = data.as_object_mut() {
-        map.insert("reward_text".into(), Value::String(text));
+        .and_then(|kind| kind.parse::<RewardType>().ok())
+        .zip(
+            data.get("referee_reward_value")
+                .and_then(Value::as_str)
+                .and_then(|value| Money::parse(value).ok()),
+        )
+        .map(|(reward_type, value)| RewardSpec { reward_type, value });
+    if let (Some(spec), Some(map)) = (spec, data.as_object_mut()) {
+        map.insert("reward_text".into(), Value::String(spec.description()));
     }
     data
 }
@@ -350,10 +340,10 @@ mod tests {
     fn rewards_in_words() {
         let t = Templates::new().unwrap();
         for (kind, value, words) in [
-            ("discount", "20.00", "20% off your first consultation"),
+            ("discount", "20.00", "20% off a consultation"),
             ("credit", "10.00", "$10.00 account credit"),
-            ("free_consultation", "0.00", "a free first consultation"),
-            ("cash", "50.00", "$50.00"),
+            ("free_consultation", "50.00", "a free consultation (worth $50.00)"),
+            ("cash", "50.00", "$50.00 cash"),
         ] {
             let mut data = invitation();
             data["referee_reward_type"] = json!(kind);

@@ -511,7 +511,7 @@ pub fn seed(
                 party,
                 reward_type: spec.reward_type.as_str(),
                 reward_amount_cents: Some(spec.value.cents()),
-                reward_description: Some(format!("{} {}", spec.value, spec.reward_type)),
+                reward_description: Some(spec.description()),
                 status,
                 used_at: used.then_some(DbTime(at + Duration::days(3))),
                 expires_at: Some(DbTime(reward_expires)),

@@ -19,10 +19,12 @@ use crate::rewards::{self, Grant, Party, Reward};
 use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{consultations, orders, processed_events, referrals as referrals_table};
 use crate::sql_types::{DbTime, DbUuid};
+use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::conversion;
 use referral_domain::policy::calendar_year_of;
-use referral_domain::referral::completes_batch;
+use referral_domain::RecipientStanding;
 use referral_domain::{
     ConsultationId, ConversionTrigger, InducementPolicy, InteractionType, Money, OrderId,
     PartyRewardStatus, PatientId, ReferralId, ReferralStatus, RewardRefusal,
@@ -154,9 +156,12 @@ impl EventRecord {
         }
     }
 
-    /// An order of 0.00 is not a paid order: it is recorded and converts nothing.
+    /// Whether the event converts a referral (the domain's rule: unpaid orders do not).
     fn converts(&self) -> bool {
-        self.amount_cents.is_none_or(|cents| cents > 0)
+        match self.kind {
+            EventKind::Consultation(_) => true,
+            EventKind::Order(_) => conversion::order_converts(self.amount_cents),
+        }
     }
 
     fn revenue_cents(&self) -> i64 {
@@ -462,78 +467,77 @@ struct ConversionWrites {
     audit: Option<NewAuditEntry>,
 }
 
-/// The domain's decision on the facts; `None` when the referral cannot convert.
+/// The domain's decision on the facts ([`referral_domain::conversion::decide`]), as the
+/// writes it takes; `None` when the referral cannot convert.
 fn decide(
     facts: &ConversionFacts,
     record: &EventRecord,
     policy: &InducementPolicy,
 ) -> Option<ConversionWrites> {
     let referral = &facts.referral;
-    let mut lifecycle = referral_domain::ReferralLifecycle::from_stored(
-        referral.status,
-        referral.expires_at,
-        referral.referee_registered_at,
-        referral.converted_at,
-    );
-    let trigger = match record.kind {
-        EventKind::Consultation(_) => ConversionTrigger::Consultation,
-        EventKind::Order(_) => ConversionTrigger::Order,
+    let carrier = DbUuid::from(referral.id);
+    let referrer_reward = facts
+        .program
+        .referrer_reward_in(referral.variant.as_deref());
+    let gathered = conversion::ConversionFacts {
+        lifecycle: referral_domain::ReferralLifecycle::from_stored(
+            referral.status,
+            referral.expires_at,
+            referral.referee_registered_at,
+            referral.converted_at,
+        ),
+        uncounted_itself: referral.referrer_reward_status == PartyRewardStatus::Pending,
+        uncounted: facts
+            .uncounted
+            .iter()
+            .copied()
+            .filter(|id| *id != carrier)
+            .collect(),
+        reward_threshold: facts.program.reward_threshold,
+        referrer_reward,
+        reward_validity_days: facts.program.reward_validity_days,
+        referrer: RecipientStanding {
+            federal_payer: facts.referrer.federal_payer,
+            granted_this_year: facts.granted_this_year.clone(),
+        },
     };
-    lifecycle.convert(record.occurred, trigger).ok()?;
-    let cohort = referral.cohort();
+    let event = conversion::ConversionEvent {
+        trigger: match record.kind {
+            EventKind::Consultation(_) => ConversionTrigger::Consultation,
+            EventKind::Order(_) => ConversionTrigger::Order,
+        },
+        occurred_at: record.occurred,
+        // Stored times have microseconds: the reward's times are what a read returns.
+        now: record.now.trunc_subsecs(6),
+    };
+    let decision = conversion::decide(&gathered, &event, policy).ok()?;
     let mut delta = Delta {
         converted: 1,
         revenue_cents: record.revenue_cents(),
         ..Delta::default()
     };
-    // After this conversion, the uncounted ones are the older ones plus this one.
-    let carrier = DbUuid::from(referral.id);
-    let carrier_uncounted = referral.referrer_reward_status == PartyRewardStatus::Pending;
-    let count = facts.uncounted.len() + usize::from(carrier_uncounted);
-    let threshold = facts.program.reward_threshold;
-    let complete = completes_batch(u32::try_from(count).unwrap_or(u32::MAX), threshold);
-    let (counted, referrer_reward_status, reward) = if complete {
-        let batch_size = usize::try_from(threshold).unwrap_or(usize::MAX);
-        let counted: Vec<DbUuid> = facts
-            .uncounted
-            .iter()
-            .copied()
-            .filter(|id| *id != carrier)
-            .take(batch_size.saturating_sub(1))
-            .collect();
-        match facts
-            .program
-            .referrer_reward_in(referral.variant.as_deref())
-        {
-            Some(spec) => {
-                let grant = rewards::plan_grant(
-                    referral.reward_for(),
-                    &facts.referrer,
-                    Party::Referrer,
-                    &spec,
-                    policy,
-                    facts.program.reward_validity_days,
-                    facts.granted_this_year.clone(),
-                    record.now,
-                );
-                delta = delta.plus(grant.delta);
-                (counted, Some(grant.mirror), Some(grant))
-            }
-            // No reward to give: the batch is still complete, so its carrier is counted too.
-            None => (counted, Some(PartyRewardStatus::Counted), None),
-        }
-    } else {
-        (Vec::new(), None, None)
-    };
+    let reward = decision.referrer_reward.as_ref().map(|reward| {
+        rewards::grant_of(
+            referral.reward_for(),
+            &facts.referrer,
+            Party::Referrer,
+            &reward.spec,
+            &reward.outcome,
+            event.now,
+        )
+    });
+    if let Some(grant) = &reward {
+        delta = delta.plus(grant.delta);
+    }
     Some(ConversionWrites {
         referral_id: referral.id,
-        converted_at: lifecycle.converted_at().unwrap_or(record.occurred),
+        converted_at: decision.converted_at,
         trigger: record.kind,
         now: record.now,
-        cohort,
+        cohort: referral.cohort(),
         delta,
-        counted,
-        referrer_reward_status,
+        counted: decision.counted.clone(),
+        referrer_reward_status: decision.referrer_mirror(),
         reward,
         interaction_id: crate::conn::new_row_id(),
         audit: None,

@@ -15,6 +15,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
+use referral_domain::{Money, RewardSpec, RewardType};
 use serde_json::{json, Value};
 use session::Visit;
 use std::sync::LazyLock;
@@ -375,27 +376,20 @@ pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// A reward as people read it: `$25.00`, `20% off`, `Free consultation`.
+/// A reward as people read it, in the domain's one wording ([`RewardSpec::description`]):
+/// `20% off a consultation`, `$25.00 account credit`.
 pub fn reward_text(kind: Option<&str>, amount: Option<&str>) -> String {
-    match (kind, amount) {
-        (Some("discount"), Some(a)) => format!("{}% off", trim_zeros(a)),
-        (Some("free_consultation"), _) => "Free consultation".to_owned(),
-        (Some("credit"), Some(a)) => format!("${a} account credit"),
-        (Some("cash"), Some(a)) => format!("${a} cash"),
-        (Some(k), None) => label(k),
-        (None, _) => "No reward".to_owned(),
-        (Some(_), Some(a)) => a.to_owned(),
-    }
-}
-
-fn trim_zeros(amount: &str) -> String {
-    if amount.contains('.') {
-        amount
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_owned()
-    } else {
-        amount.to_owned()
+    let Some(kind) = kind else {
+        return "No reward".to_owned();
+    };
+    let spec = kind
+        .parse::<RewardType>()
+        .ok()
+        .zip(amount.and_then(|a| Money::parse(a).ok()))
+        .map(|(reward_type, value)| RewardSpec { reward_type, value });
+    match spec {
+        Some(spec) => spec.description(),
+        None => label(kind),
     }
 }
 
@@ -521,14 +515,17 @@ mod tests {
 
     #[test]
     fn rewards_read_as_people_say_them() {
-        assert_eq!(reward_text(Some("discount"), Some("20.00")), "20% off");
+        assert_eq!(
+            reward_text(Some("discount"), Some("20.00")),
+            "20% off a consultation"
+        );
         assert_eq!(
             reward_text(Some("credit"), Some("25.00")),
             "$25.00 account credit"
         );
         assert_eq!(
             reward_text(Some("free_consultation"), Some("50.00")),
-            "Free consultation"
+            "a free consultation (worth $50.00)"
         );
         assert_eq!(label("pending_approval"), "Pending approval");
     }

@@ -341,7 +341,10 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
         text_of(&client, ".banner h1").await,
         "You've been referred by a friend!"
     );
-    assert_eq!(text_of(&client, ".banner .bonus").await, "20% off");
+    assert_eq!(
+        text_of(&client, ".banner .bonus").await,
+        "20% off a consultation"
+    );
     camera.shoot(&client, "friend-register").await;
     fill(&client, "#email", "fran.friend@example.com").await;
     fill(&client, "#name", "Fran Friend").await;
@@ -350,7 +353,7 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
         text_of(&client, "main h1").await,
         "Welcome to Zappy Health!"
     );
-    assert_eq!(text_of(&client, ".bonus").await, "20% off");
+    assert_eq!(text_of(&client, ".bonus").await, "20% off a consultation");
     camera.shoot(&client, "friend-registered").await;
     // Opening the used link again says so.
     client.goto(&share_url).await.unwrap();

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::experiment::Variant;
 use referral_domain::referral::expires_at;
+use referral_domain::referral::LIMIT_COUNTED_STATUSES;
 use referral_domain::{
     CreationFacts, DomainError, Email, PartyRewardStatus, PatientId, Phone, ProgramId,
     ReferralCode, ReferralId, ReferralSource, ReferralStatus,
@@ -80,9 +81,10 @@ pub fn create(
     input: &NewReferral,
     now: DateTime<Utc>,
 ) -> Result<Referral, StoreError> {
-    if input.referral_source == Some(ReferralSource::Sms) && input.referee_phone.is_none() {
-        return Err(DomainError::InvalidPhone.into());
-    }
+    referral_domain::referral::check_reachable(
+        input.referral_source,
+        input.referee_phone.is_some(),
+    )?;
     write_transaction(conn, |conn| {
         patients::lock(conn, input.referrer_id)?;
         let referrer = patients::get(conn, input.referrer_id)?;
@@ -121,12 +123,10 @@ pub fn create(
         let counted_for_referrer: i64 = referrals::table
             .filter(referrals::program_id.eq(program_id))
             .filter(referrals::referrer_id.eq(DbUuid::from(referrer.id)))
+            // The domain's `counts_toward_limit`, as a filter.
             .filter(
                 referrals::status
-                    .eq_any([
-                        ReferralStatus::Registered.as_str(),
-                        ReferralStatus::Converted.as_str(),
-                    ])
+                    .eq_any(LIMIT_COUNTED_STATUSES.map(ReferralStatus::as_str))
                     .or(referrals::status
                         .eq(ReferralStatus::Pending.as_str())
                         .and(referrals::expires_at.gt(DbTime(now)))),

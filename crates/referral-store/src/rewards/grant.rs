@@ -13,29 +13,18 @@ use crate::sql_types::{DbTime, DbUuid};
 use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::conversion::{self, GrantOutcome};
 use referral_domain::policy::{calendar_year_of, RecipientStanding};
-use referral_domain::reward::{initial_status, reward_expires_at};
+use referral_domain::policy::{CAP_COUNTED_STATUSES, CAP_COUNTED_TYPES};
 use referral_domain::{
-    InducementPolicy, Money, PartyRewardStatus, PatientId, ReferralId, RewardDecision, RewardId,
-    RewardRefusal, RewardSpec, RewardStatus, RewardType,
+    InducementPolicy, Money, PartyRewardStatus, PatientId, ReferralId, RewardId, RewardRefusal,
+    RewardSpec, RewardStatus, RewardType,
 };
 use referral_notify::messages::{RewardNotice, WelcomeBonus};
 use referral_notify::Message;
 
-fn describe(spec: &RewardSpec) -> String {
-    match spec.reward_type {
-        RewardType::Discount => format!(
-            "{}% off a consultation",
-            spec.value.to_string().trim_end_matches(".00")
-        ),
-        RewardType::Credit => format!("${} account credit", spec.value),
-        RewardType::Cash => format!("${} cash", spec.value),
-        RewardType::FreeConsultation => format!("a free consultation (worth ${})", spec.value),
-    }
-}
-
-/// The value of the rewards granted to `patient` in the calendar year of `now` (every
-/// reward not cancelled; discounts count as zero, see the domain's policy).
+/// The value of the rewards granted to `patient` in the calendar year of `now`, counted as
+/// the domain's policy counts them (`CAP_COUNTED_STATUSES`, `CAP_COUNTED_TYPES`).
 pub(crate) fn granted_this_year(
     conn: &mut DbConnection,
     patient: PatientId,
@@ -44,8 +33,8 @@ pub(crate) fn granted_this_year(
     let (start, end) = calendar_year_of(now);
     let amounts: Vec<Option<i64>> = referral_rewards::table
         .filter(referral_rewards::patient_id.eq(DbUuid::from(patient)))
-        .filter(referral_rewards::status.ne(RewardStatus::Cancelled.as_str()))
-        .filter(referral_rewards::reward_type.ne(RewardType::Discount.as_str()))
+        .filter(referral_rewards::status.eq_any(CAP_COUNTED_STATUSES.map(RewardStatus::as_str)))
+        .filter(referral_rewards::reward_type.eq_any(CAP_COUNTED_TYPES.map(RewardType::as_str)))
         .filter(referral_rewards::created_at.ge(DbTime(start)))
         .filter(referral_rewards::created_at.lt(DbTime(end)))
         .select(referral_rewards::reward_amount_cents)
@@ -147,13 +136,26 @@ pub(crate) fn plan_grant(
         federal_payer: patient.federal_payer,
         granted_this_year,
     };
-    let (status, withheld) = match policy.decide(spec, &standing) {
-        RewardDecision::Grant { .. } => (initial_status(spec.reward_type), None),
-        RewardDecision::Refuse(reason) => (RewardStatus::Cancelled, Some(reason)),
-    };
-    let expires_at = match withheld {
-        None => reward_expires_at(now, validity_days),
-        Some(_) => None,
+    let outcome = conversion::decide_grant(spec, &standing, policy, validity_days, now);
+    grant_of(referral, patient, party, spec, &outcome, now)
+}
+
+/// What writing a decided grant takes: the ledger row, the rollup change, the referral's
+/// mirror status and, for a granted reward, the notice.
+pub(crate) fn grant_of(
+    referral: RewardFor<'_>,
+    patient: &Patient,
+    party: Party,
+    spec: &RewardSpec,
+    outcome: &GrantOutcome,
+    now: DateTime<Utc>,
+) -> Grant {
+    let now = now.trunc_subsecs(6);
+    let status = outcome.ledger_status();
+    let withheld = outcome.withheld_reason();
+    let expires_at = match outcome {
+        GrantOutcome::Granted { expires_at, .. } => *expires_at,
+        GrantOutcome::Withheld(_) => None,
     };
     let id = RewardId::new_random();
     let delta = match withheld {
@@ -169,11 +171,8 @@ pub(crate) fn plan_grant(
         },
         None => Delta::default(),
     };
-    let mirror = match withheld {
-        Some(_) => PartyRewardStatus::NotGranted,
-        None => PartyRewardStatus::mirror(status),
-    };
-    let notice = withheld.is_none().then(|| {
+    let mirror = outcome.mirror();
+    let notice = outcome.notifies().then(|| {
         reward_notice(
             &Notice {
                 id,
@@ -194,7 +193,7 @@ pub(crate) fn plan_grant(
             party,
             reward_type: spec.reward_type,
             reward_amount: Some(spec.value.clone()),
-            reward_description: Some(describe(spec)),
+            reward_description: Some(spec.description()),
             status,
             withheld_reason: withheld,
             used_on_order_id: None,
@@ -264,7 +263,7 @@ fn reward_notice(
             format!("reward-earned:{id}"),
             Message::RewardEarned(RewardNotice {
                 referee_name: referee_name.map(str::to_owned),
-                reward_description: describe(spec),
+                reward_description: spec.description(),
                 pending_approval,
                 reward_id: id.as_uuid(),
                 referral_id: referral_id.as_uuid(),
@@ -274,7 +273,7 @@ fn reward_notice(
             format!("welcome-bonus:{id}"),
             Message::WelcomeBonus(WelcomeBonus {
                 patient_name: patient.name.clone(),
-                reward_description: describe(spec),
+                reward_description: spec.description(),
                 pending_approval,
                 reward_id: id.as_uuid(),
                 referral_id: referral_id.as_uuid(),
