@@ -342,7 +342,11 @@ mod tests {
         for (kind, value, words) in [
             ("discount", "20.00", "20% off a consultation"),
             ("credit", "10.00", "$10.00 account credit"),
-            ("free_consultation", "50.00", "a free consultation (worth $50.00)"),
+            (
+                "free_consultation",
+                "50.00",
+                "a free consultation (worth $50.00)",
+            ),
             ("cash", "50.00", "$50.00 cash"),
         ] {
             let mut data = invitation();

@@ -1,4 +1,9 @@
 //! Embedded migrations, one set per database, applied on start and idempotent.
+//!
+//! On PostgreSQL the versioned migrations are followed by the functions migration: the
+//! PL/pgSQL functions, one file each under `sql/functions/`, applied with `CREATE OR
+//! REPLACE`. Its version carries a digest of the sources, so an edited function is a new
+//! migration that the next `migrate` (or start) applies, and readiness sees it pending.
 
 use crate::conn::DbConnection;
 use crate::error::StoreError;
@@ -7,6 +12,100 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// The PL/pgSQL functions, in the order they are applied.
+const FUNCTIONS: [(&str, &str); 2] = [
+    (
+        "referral_event_begin",
+        include_str!("../sql/functions/referral_event_begin.sql"),
+    ),
+    (
+        "referral_conversion_apply",
+        include_str!("../sql/functions/referral_conversion_apply.sql"),
+    ),
+];
+
+/// Applies [`FUNCTIONS`]; one migration whose version names what it applies.
+#[derive(Debug)]
+struct FunctionsMigration {
+    version: String,
+}
+
+impl FunctionsMigration {
+    fn new() -> Self {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for (name, source) in FUNCTIONS {
+            context.update(name.as_bytes());
+            context.update(source.as_bytes());
+        }
+        let digest = context.finish();
+        let short: String = digest.as_ref()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        // After 2026-11-30-000012, the last versioned migration when it was written; later
+        // versioned migrations sort after it, which is harmless (PL/pgSQL binds late).
+        FunctionsMigration {
+            version: format!("20261130000013_functions_{short}"),
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionsMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.version)
+    }
+}
+
+impl diesel::migration::MigrationName for FunctionsMigration {
+    fn version(&self) -> diesel::migration::MigrationVersion<'_> {
+        diesel::migration::MigrationVersion::from(&self.version)
+    }
+}
+
+impl diesel::migration::MigrationMetadata for FunctionsMigration {}
+
+impl diesel::migration::Migration<diesel::pg::Pg> for FunctionsMigration {
+    fn run(
+        &self,
+        conn: &mut dyn diesel::connection::BoxableConnection<diesel::pg::Pg>,
+    ) -> diesel::migration::Result<()> {
+        for (_, source) in FUNCTIONS {
+            conn.batch_execute(source)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing: the versioned migration that created a function drops it on its revert.
+    fn revert(
+        &self,
+        _conn: &mut dyn diesel::connection::BoxableConnection<diesel::pg::Pg>,
+    ) -> diesel::migration::Result<()> {
+        Ok(())
+    }
+
+    fn metadata(&self) -> &dyn diesel::migration::MigrationMetadata {
+        self
+    }
+
+    fn name(&self) -> &dyn diesel::migration::MigrationName {
+        self
+    }
+}
+
+/// PostgreSQL's migrations: the versioned ones, then the functions.
+#[derive(Debug, Clone, Copy)]
+struct PostgresMigrations;
+
+impl diesel::migration::MigrationSource<diesel::pg::Pg> for PostgresMigrations {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<diesel::pg::Pg>>>> {
+        let mut all = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES)?;
+        all.push(Box::new(FunctionsMigration::new()));
+        Ok(all)
+    }
+}
 
 /// Any fixed number: instances that start together take turns migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5245_4645_5252;
@@ -24,7 +123,9 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     let applied = match conn {
         DbConnection::Pg(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let result = c.run_pending_migrations(POSTGRES).map(|v| v.len());
+            let result = c
+                .run_pending_migrations(PostgresMigrations)
+                .map(|v| v.len());
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
             result
         }
@@ -48,7 +149,7 @@ fn all_applied(conn: &mut DbConnection) -> Result<bool, StoreError> {
     let (applied, embedded): (Vec<Applied>, Vec<String>) = match conn {
         DbConnection::Pg(c) => (
             query.load(c)?,
-            MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES)
+            MigrationSource::<diesel::pg::Pg>::migrations(&PostgresMigrations)
                 .map_err(|e| StoreError::Migration(e.to_string()))?
                 .iter()
                 .map(|m| m.name().version().to_string())
@@ -77,7 +178,7 @@ pub fn migrations_complete(conn: &mut DbConnection) -> Result<bool, StoreError> 
         return Ok(true);
     }
     let pending = match conn {
-        DbConnection::Pg(c) => c.pending_migrations(POSTGRES).map(|v| v.len()),
+        DbConnection::Pg(c) => c.pending_migrations(PostgresMigrations).map(|v| v.len()),
         DbConnection::Sqlite(c) => c.pending_migrations(SQLITE).map(|v| v.len()),
     };
     pending

@@ -21,6 +21,70 @@ both_databases!(migrations_are_idempotent, |db: &TestDb| {
     );
 });
 
+/// The PL/pgSQL functions come from `sql/functions/`, applied by the functions migration
+/// whose version names a digest of the sources: a database that has not seen these
+/// sources (here: its row removed, as after an edit) is not ready until `migrate` runs,
+/// which applies them again with `CREATE OR REPLACE`.
+#[test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL was not set when the tests were built"
+)]
+fn the_functions_migration_applies_the_function_sources_again_when_they_change() {
+    use diesel::connection::SimpleConnection;
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let Some(db) = TestDb::postgres() else { return };
+    let mut conn = db.conn();
+    let referral_store::DbConnection::Pg(pg) = &mut **conn else {
+        unreachable!()
+    };
+    let functions: Vec<Version> = diesel::sql_query(
+        "SELECT version FROM __diesel_schema_migrations WHERE version LIKE '%functions%'",
+    )
+    .load(pg)
+    .unwrap();
+    assert_eq!(functions.len(), 1);
+    assert!(functions[0]
+        .version
+        .starts_with("20261130000013_functions_"));
+    let defined = |pg: &mut diesel::PgConnection| -> i64 {
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_proc WHERE proname IN \
+             ('referral_event_begin', 'referral_conversion_apply') \
+             AND pronamespace = current_schema()::regnamespace",
+        )
+        .get_result::<Count>(pg)
+        .unwrap()
+        .n
+    };
+    assert_eq!(defined(pg), 2);
+
+    // As after an edit of a source: the database has not seen this version.
+    pg.batch_execute(
+        "DROP FUNCTION referral_conversion_apply(text); \
+         DELETE FROM __diesel_schema_migrations WHERE version LIKE '%functions%'",
+    )
+    .unwrap();
+    assert_eq!(defined(pg), 1);
+    assert!(!migrations_complete(&mut conn).unwrap());
+    assert_eq!(run_migrations(&mut conn).unwrap(), 1);
+    let referral_store::DbConnection::Pg(pg) = &mut **conn else {
+        unreachable!()
+    };
+    assert_eq!(defined(pg), 2);
+    assert!(migrations_complete(&mut conn).unwrap());
+}
+
 both_databases!(
     audit_rows_are_appended_queried_and_never_changed,
     |db: &TestDb| {

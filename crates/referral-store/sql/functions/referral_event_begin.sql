@@ -1,0 +1,84 @@
+-- referral_event_begin: records a consultation or order event once and reads, under the
+-- referrer's lock, the facts a conversion is decided on (events.rs: begin_by_statements
+-- is the same on SQLite). Applied with CREATE OR REPLACE by the functions migration
+-- (migrate.rs) whenever this file changes.
+-- Records the event once (by its id); for a converting event, takes the referrer's lock
+-- (through the referee's referral) and answers, as JSON text: {"duplicate": bool,
+-- "referral": row, and for a registered referral "program", "referrer", "uncounted" (the
+-- referrer's converted referrals in the program not yet counted towards a batch, oldest
+-- first) and "granted_this_year_cents"}.
+CREATE OR REPLACE FUNCTION referral_event_begin(
+    p_event_type text, p_event_id uuid, p_patient_id uuid, p_amount_cents bigint,
+    p_occurred_at timestamptz, p_now timestamptz, p_converts boolean,
+    p_year_start timestamptz, p_year_end timestamptz
+) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_referral referrals%ROWTYPE;
+    v_program referral_programs%ROWTYPE;
+    v_referrer patients%ROWTYPE;
+    v_uncounted uuid[];
+    v_granted bigint;
+BEGIN
+    INSERT INTO processed_events (event_type, event_id, processed_at)
+    VALUES (p_event_type, p_event_id, p_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN '{"duplicate": true}';
+    END IF;
+    IF p_event_type = 'consultation' THEN
+        INSERT INTO consultations (id, patient_id, occurred_at, created_at)
+        VALUES (p_event_id, p_patient_id, p_occurred_at, p_now)
+        ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO orders (id, patient_id, amount_cents, occurred_at, created_at)
+        VALUES (p_event_id, p_patient_id, p_amount_cents, p_occurred_at, p_now)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF NOT p_converts THEN
+        RETURN '{"duplicate": false}';
+    END IF;
+
+    -- The referrer's row lock (FOR UPDATE: a lock without writing a new row version, which
+    -- the statement path's lock_version bump does; the two conflict, so they serialise the
+    -- same way).
+    PERFORM 1 FROM patients
+    WHERE id = (SELECT referrer_id FROM referrals WHERE referee_patient_id = p_patient_id)
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN '{"duplicate": false}';
+    END IF;
+    -- Read after the lock: the referral as the lock holder left it.
+    SELECT * INTO v_referral FROM referrals WHERE referee_patient_id = p_patient_id LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN '{"duplicate": false}';
+    END IF;
+    IF v_referral.status <> 'registered' THEN
+        RETURN json_build_object('duplicate', false, 'referral', row_to_json(v_referral))::text;
+    END IF;
+
+    SELECT * INTO v_program FROM referral_programs WHERE id = v_referral.program_id;
+    SELECT * INTO v_referrer FROM patients WHERE id = v_referral.referrer_id;
+    -- With a threshold of one, a pending carrier completes its batch alone and counts no
+    -- older conversion: the list is not needed (`reads_uncounted` in events.rs).
+    IF v_program.reward_threshold > 1 OR v_referral.referrer_reward_status <> 'pending' THEN
+        SELECT coalesce(array_agg(id ORDER BY converted_at, id), '{}') INTO v_uncounted
+        FROM referrals
+        WHERE referrer_id = v_referral.referrer_id AND program_id = v_referral.program_id
+          AND status = 'converted' AND referrer_reward_status = 'pending';
+    ELSE
+        v_uncounted := '{}';
+    END IF;
+    SELECT coalesce(sum(reward_amount_cents), 0) INTO v_granted
+    FROM referral_rewards
+    WHERE patient_id = v_referral.referrer_id AND status <> 'cancelled'
+      AND reward_type <> 'discount'
+      AND created_at >= p_year_start AND created_at < p_year_end;
+    RETURN json_build_object(
+        'duplicate', false,
+        'referral', row_to_json(v_referral),
+        'program', row_to_json(v_program),
+        'referrer', row_to_json(v_referrer),
+        'uncounted', v_uncounted,
+        'granted_this_year_cents', v_granted)::text;
+END;
+$$;
