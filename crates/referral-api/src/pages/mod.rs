@@ -288,8 +288,9 @@ pub fn render(
     visit: &Visit,
     status: StatusCode,
     template: &str,
-    mut page: Value,
+    page: impl serde::Serialize,
 ) -> Result<HttpResponse, PageError> {
+    let mut page = serde_json::to_value(page).map_err(|e| PageError::Render(e.to_string()))?;
     let viewer = visit.caller.as_ref().map(|c| {
         let role = c.role();
         json!({

@@ -5,7 +5,7 @@ use super::*;
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::patients::{self, Patient, PatientDetails};
-use crate::programs::{self};
+use crate::programs;
 use crate::rewards::{self, Party, Reward};
 use crate::rollups::{self, Delta};
 use crate::schema::referrals;

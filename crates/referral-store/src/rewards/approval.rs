@@ -4,7 +4,7 @@ use super::*;
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::outbox::{self, NewMessage, OutboxKind};
-use crate::patients::{self};
+use crate::patients;
 use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{referral_rewards, referrals};
 use crate::sql_types::{DbTime, DbUuid};

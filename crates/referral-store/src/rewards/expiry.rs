@@ -5,7 +5,7 @@ use crate::conn::{write_transaction, DbConnection};
 use crate::error::corrupt;
 use crate::error::StoreError;
 use crate::outbox::{self, NewMessage, OutboxKind};
-use crate::patients::{self};
+use crate::patients;
 use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};

@@ -1,0 +1,198 @@
+//! `/portal/referrals/analytics`: figures, trends, ROI, performance and experiments.
+
+use super::*;
+use crate::error::{ApiError, FieldProblem};
+use crate::pages::charts::{bar_chart, line_chart, Bar, Series, Style};
+use crate::pages::session::Visit;
+use crate::pages::{form_problems, render, PageError};
+use crate::routes::programs::list_programs;
+use crate::routes::provider::{analytics_of, performance_of, AnalyticsQuery};
+use crate::routes::ListQuery;
+use crate::state::{AppState, Origin};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Filters of the analytics page (dates as `YYYY-MM-DD`, as a date input sends them).
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub struct AnalyticsFilters {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    program_id: String,
+    #[serde(default)]
+    interval: String,
+    /// `1`: show the top referrers' names (otherwise pseudonyms).
+    #[serde(default)]
+    names: String,
+}
+
+/// `GET /portal/referrals/analytics`: trend, funnel, program performance, reward ROI and top
+/// referrers.
+pub async fn analytics(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+    filters: web::Query<AnalyticsFilters>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.portal_admin()?.clone();
+    let filters = filters.into_inner();
+    let mut problems = Vec::new();
+    let from = date("from", &filters.from, &mut problems)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Utc.from_utc_datetime(&t));
+    let to = date("to", &filters.to, &mut problems)
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Utc.from_utc_datetime(&t));
+    let program_id = match optional(&filters.program_id) {
+        None => None,
+        Some(text) => text
+            .parse::<uuid::Uuid>()
+            .map_err(|_| problems.push(FieldProblem::new("program_id", "unknown program")))
+            .ok(),
+    };
+    let show_names = filters.names == "1";
+    let programs = list_programs(
+        &state,
+        &caller,
+        ListQuery {
+            limit: Some(500),
+            ..ListQuery::default()
+        },
+    )
+    .await?;
+    let choices: Vec<Value> = programs
+        .items
+        .iter()
+        .map(|p| json!({"id": p.id, "name": p.name, "selected": Some(p.id) == program_id}))
+        .collect();
+    let query = AnalyticsQuery {
+        program_id,
+        from,
+        to,
+        interval: optional(&filters.interval),
+        anonymize: Some(!show_names),
+    };
+    let result = if problems.is_empty() {
+        analytics_of(&state, &caller, &origin, query).await
+    } else {
+        Err(ApiError::Validation(problems))
+    };
+    let view = match result {
+        Ok(view) => view,
+        Err(e) => {
+            let (status, errors) = form_problems(e)?;
+            return render(
+                &visit,
+                status,
+                "portal_analytics",
+                json!({"title": "Referral analytics", "nav": "portal", "filters": filters,
+                       "programs": choices, "errors": errors, "figures": Value::Null}),
+            );
+        }
+    };
+    let performance = performance_of(&state, &caller, program_id).await?;
+    let f = &view.figures;
+    let labels: Vec<String> = f.trends.iter().map(|t| t.period.to_string()).collect();
+    let trend = line_chart(
+        "trend",
+        "Referrals and conversions over time",
+        &labels,
+        &[
+            Series {
+                name: "Referrals".into(),
+                values: f.trends.iter().map(|t| t.referrals as f64).collect(),
+                style: Style::SolidCircles,
+            },
+            Series {
+                name: "Registered".into(),
+                values: f.trends.iter().map(|t| t.registered as f64).collect(),
+                style: Style::DottedDiamonds,
+            },
+            Series {
+                name: "Converted".into(),
+                values: f.trends.iter().map(|t| t.converted as f64).collect(),
+                style: Style::DashedSquares,
+            },
+        ],
+    );
+    let created = f.funnel.created.max(1) as f64;
+    let step = |name: &str, n: i64| Bar {
+        label: name.to_owned(),
+        value: n as f64,
+        text: format!("{n} ({:.1}%)", 100.0 * n as f64 / created),
+    };
+    let funnel = bar_chart(
+        "funnel",
+        "Conversion funnel",
+        &[
+            step("Referred", f.funnel.created),
+            step("Clicked", f.funnel.clicked),
+            step("Registered", f.funnel.registered),
+            step("Converted", f.funnel.converted),
+        ],
+    );
+    let top: Vec<Value> = view
+        .top_referrers
+        .iter()
+        .map(|t| {
+            json!({
+                "who": t.name.clone().or_else(|| t.pseudonym.clone()).unwrap_or_else(|| "—".to_owned()),
+                "referrals": t.referrals,
+                "converted": t.converted,
+            })
+        })
+        .collect();
+    render(
+        &visit,
+        StatusCode::OK,
+        "portal_analytics",
+        json!({
+            "title": "Referral analytics",
+            "nav": "portal",
+            "filters": filters,
+            "programs": choices,
+            "errors": Value::Null,
+            "show_names": show_names,
+            "figures": {
+                "total_referrals": f.total_referrals,
+                "conversion_rate": percent(&f.conversion_rate),
+                "reward_cost": format!("${}", f.reward_cost),
+                "rewards_paid": format!("${}", f.rewards_paid),
+                "revenue": format!("${}", f.revenue),
+                "customer_ltv": format!("${}", f.customer_ltv),
+                "funnel": f.funnel,
+                "trends": f.trends,
+            },
+            "trend_chart": trend,
+            "funnel_chart": funnel,
+            "program_chart": bar_chart("program-performance", "Conversions by program", &program_bars(f)),
+            "roi": f.programs.iter().map(|p| json!({
+                "name": p.name,
+                "reward_cost": format!("${}", p.reward_cost),
+                "rewards_paid": format!("${}", p.rewards_paid),
+                "revenue": format!("${}", p.revenue),
+                "roi": p.roi.as_deref().map_or_else(|| "—".to_owned(), percent),
+            })).collect::<Vec<_>>(),
+            "performance": performance.iter().map(|p| json!({
+                "name": p.name,
+                "windows": windows_of(p),
+            })).collect::<Vec<_>>(),
+            "top_referrers": top,
+            "experiments": f.experiments.iter().map(|e| json!({
+                "program": programs.items.iter().find(|p| p.id == e.program_id.as_uuid()).map(|p| p.name.clone()),
+                "verdict": e.verdict,
+                "variants": e.variants.iter().map(|v| json!({
+                    "name": v.name, "referrals": v.referrals, "converted": v.converted,
+                    "rate": percent(&v.conversion_rate),
+                    "p_value": v.p_value.map_or_else(|| "—".to_owned(), |p| format!("{p:.4}")),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    )
+}

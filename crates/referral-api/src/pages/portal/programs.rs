@@ -1,0 +1,358 @@
+//! `/portal/referrals/programs`: the list, the new and edit forms, and a program's page.
+
+use super::*;
+use crate::error::{ApiError, FieldProblem};
+use crate::pages::session::Visit;
+use crate::pages::{form_problems, label, render, reward_text, see_other, when, PageError};
+use crate::routes::programs::{create_program, get_program, list_programs, update_program};
+use crate::routes::provider::performance_of;
+use crate::routes::ListQuery;
+use crate::state::{AppState, Origin};
+use crate::views::{DemographicsView, ProgramInput, ProgramView};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use referral_store::analytics::ProgramPerformance;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn program_row(p: &ProgramView) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "type": label(&p.program_type),
+        "status": p.status,
+        "status_label": label(&p.status),
+        "referrer_reward": reward_text(p.referrer_reward_type.as_deref(), p.referrer_reward_value.as_deref()),
+        "referee_reward": reward_text(p.referee_reward_type.as_deref(), p.referee_reward_value.as_deref()),
+    })
+}
+
+/// `GET /portal/referrals/programs`.
+pub async fn programs(state: web::Data<AppState>, visit: Visit) -> Result<HttpResponse, PageError> {
+    let caller = visit.portal_admin()?.clone();
+    let list = list_programs(
+        &state,
+        &caller,
+        ListQuery {
+            limit: Some(500),
+            ..ListQuery::default()
+        },
+    )
+    .await?;
+    render(
+        &visit,
+        StatusCode::OK,
+        "portal_programs",
+        json!({
+            "title": "Referral programs",
+            "nav": "portal",
+            "total": list.total,
+            "programs": list.items.iter().map(program_row).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// The program form: every field as typed, so that it can be shown again with its errors.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub struct ProgramForm {
+    #[serde(default, skip_serializing)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    program_type: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    referrer_reward_type: String,
+    #[serde(default)]
+    referrer_reward_value: String,
+    #[serde(default)]
+    referee_reward_type: String,
+    #[serde(default)]
+    referee_reward_value: String,
+    #[serde(default)]
+    max_referrals_per_patient: String,
+    #[serde(default)]
+    reward_threshold: String,
+    #[serde(default)]
+    expiry_days: String,
+    #[serde(default)]
+    reward_validity_days: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    start_date: String,
+    #[serde(default)]
+    end_date: String,
+}
+
+pub(super) fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+fn whole_number(field: &str, text: &str, problems: &mut Vec<FieldProblem>) -> Option<i64> {
+    let text = optional(text)?;
+    text.parse()
+        .map_err(|_| problems.push(FieldProblem::new(field, "must be a whole number")))
+        .ok()
+}
+
+pub(super) fn date(field: &str, text: &str, problems: &mut Vec<FieldProblem>) -> Option<NaiveDate> {
+    let text = optional(text)?;
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|_| problems.push(FieldProblem::new(field, "must be a date (YYYY-MM-DD)")))
+        .ok()
+}
+
+impl ProgramForm {
+    /// The API's input; numbers and dates that do not parse are field problems.
+    fn input(&self) -> Result<ProgramInput, ApiError> {
+        let mut problems = Vec::new();
+        let max_referrals_per_patient = whole_number(
+            "max_referrals_per_patient",
+            &self.max_referrals_per_patient,
+            &mut problems,
+        );
+        let reward_threshold =
+            whole_number("reward_threshold", &self.reward_threshold, &mut problems);
+        let expiry_days = whole_number("expiry_days", &self.expiry_days, &mut problems);
+        let reward_validity_days = whole_number(
+            "reward_validity_days",
+            &self.reward_validity_days,
+            &mut problems,
+        );
+        let start_date = date("start_date", &self.start_date, &mut problems);
+        let end_date = date("end_date", &self.end_date, &mut problems);
+        if !problems.is_empty() {
+            return Err(ApiError::Validation(problems));
+        }
+        Ok(ProgramInput {
+            name: self.name.trim().to_owned(),
+            description: optional(&self.description),
+            program_type: optional(&self.program_type),
+            referrer_reward_type: optional(&self.referrer_reward_type),
+            referrer_reward_value: optional(&self.referrer_reward_value).map(Value::String),
+            referee_reward_type: optional(&self.referee_reward_type),
+            referee_reward_value: optional(&self.referee_reward_value).map(Value::String),
+            max_referrals_per_patient,
+            reward_threshold,
+            expiry_days,
+            reward_validity_days,
+            status: optional(&self.status),
+            start_date,
+            end_date,
+            target_conditions: Vec::new(),
+            target_demographics: DemographicsView::default(),
+            variants: Vec::new(),
+        })
+    }
+
+    fn of(p: &ProgramView) -> ProgramForm {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        ProgramForm {
+            csrf: String::new(),
+            name: p.name.clone(),
+            program_type: p.program_type.clone(),
+            description: text(&p.description),
+            referrer_reward_type: text(&p.referrer_reward_type),
+            referrer_reward_value: text(&p.referrer_reward_value),
+            referee_reward_type: text(&p.referee_reward_type),
+            referee_reward_value: text(&p.referee_reward_value),
+            max_referrals_per_patient: p
+                .max_referrals_per_patient
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            reward_threshold: p.reward_threshold.to_string(),
+            expiry_days: p.expiry_days.to_string(),
+            reward_validity_days: p.reward_validity_days.to_string(),
+            status: p.status.clone(),
+            start_date: p.start_date.map(|d| d.to_string()).unwrap_or_default(),
+            end_date: p.end_date.map(|d| d.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+fn form_page(
+    visit: &Visit,
+    status: StatusCode,
+    program: Option<&ProgramView>,
+    form: &ProgramForm,
+    errors: Value,
+) -> Result<HttpResponse, PageError> {
+    let (title, action) = match program {
+        Some(p) => (
+            format!("Edit {}", p.name),
+            format!("/portal/referrals/programs/{}", p.id),
+        ),
+        None => (
+            "New referral program".to_owned(),
+            "/portal/referrals/programs".to_owned(),
+        ),
+    };
+    render(
+        visit,
+        status,
+        "portal_program_form",
+        json!({
+            "title": title,
+            "nav": "portal",
+            "action": action,
+            "editing": program.is_some(),
+            "form": serde_json::to_value(form).unwrap_or(Value::Null),
+            "errors": errors,
+        }),
+    )
+}
+
+/// `GET /portal/referrals/programs/new`.
+pub async fn new_program(visit: Visit) -> Result<HttpResponse, PageError> {
+    visit.portal_admin()?;
+    let form = ProgramForm {
+        program_type: "standard".into(),
+        referrer_reward_type: "credit".into(),
+        referee_reward_type: "discount".into(),
+        reward_threshold: "1".into(),
+        expiry_days: referral_domain::program::DEFAULT_EXPIRY_DAYS.to_string(),
+        reward_validity_days: referral_domain::program::DEFAULT_REWARD_VALIDITY_DAYS.to_string(),
+        ..ProgramForm::default()
+    };
+    form_page(&visit, StatusCode::OK, None, &form, Value::Null)
+}
+
+/// `POST /portal/referrals/programs`.
+pub async fn create_program_page(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+    form: web::Form<ProgramForm>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.portal_admin()?.clone();
+    let form = form.into_inner();
+    visit.check_csrf(&form.csrf)?;
+    let created = match form.input() {
+        Ok(input) => create_program(&state, &caller, &origin, input).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(p) => Ok(see_other(&format!(
+            "/portal/referrals/programs/{}?saved=1",
+            p.id
+        ))),
+        Err(e) => {
+            let (status, errors) = form_problems(e)?;
+            form_page(&visit, status, None, &form, errors)
+        }
+    }
+}
+
+/// Query of the program page.
+#[derive(Debug, Default, Deserialize)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+/// `GET /portal/referrals/programs/{id}`: the program and its last 7, 30 and 90 days.
+pub async fn program(
+    state: web::Data<AppState>,
+    visit: Visit,
+    id: web::Path<String>,
+    query: web::Query<SavedQuery>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.portal_admin()?.clone();
+    let program = get_program(&state, &caller, &id).await?;
+    let performance = performance_of(&state, &caller, Some(program.id)).await?;
+    let windows = performance.first().map(windows_of).unwrap_or_default();
+    render(
+        &visit,
+        StatusCode::OK,
+        "portal_program",
+        json!({
+            "title": program.name,
+            "nav": "portal",
+            "flash": query.saved.as_ref().map(|_| "Program saved."),
+            "program": {
+                "id": program.id,
+                "name": program.name,
+                "description": program.description,
+                "type": label(&program.program_type),
+                "status_label": label(&program.status),
+                "status": program.status,
+                "referrer_reward": reward_text(program.referrer_reward_type.as_deref(), program.referrer_reward_value.as_deref()),
+                "referee_reward": reward_text(program.referee_reward_type.as_deref(), program.referee_reward_value.as_deref()),
+                "max_referrals": program.max_referrals_per_patient.map_or_else(|| "No limit".to_owned(), |m| m.to_string()),
+                "threshold": program.reward_threshold,
+                "expiry_days": program.expiry_days,
+                "validity_days": program.reward_validity_days,
+                "start_date": program.start_date.map(|d| d.to_string()),
+                "end_date": program.end_date.map(|d| d.to_string()),
+                "created": when(program.created_at),
+            },
+            "windows": windows,
+        }),
+    )
+}
+
+pub(super) fn windows_of(p: &ProgramPerformance) -> Vec<Value> {
+    p.windows
+        .iter()
+        .map(|w| {
+            json!({
+                "days": w.days,
+                "referrals": w.referrals,
+                "click_through": percent(&w.click_through_rate),
+                "registration": percent(&w.registration_rate),
+                "conversion": percent(&w.conversion_rate),
+                "median_hours": w.median_hours_to_convert.map_or_else(|| "—".to_owned(), |h| format!("{h:.1} h")),
+                "cost_per_conversion": w.reward_cost_per_conversion.as_ref().map_or_else(|| "—".to_owned(), |c| format!("${c}")),
+            })
+        })
+        .collect()
+}
+
+/// `GET /portal/referrals/programs/{id}/edit`.
+pub async fn edit_program(
+    state: web::Data<AppState>,
+    visit: Visit,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.portal_admin()?.clone();
+    let program = get_program(&state, &caller, &id).await?;
+    form_page(
+        &visit,
+        StatusCode::OK,
+        Some(&program),
+        &ProgramForm::of(&program),
+        Value::Null,
+    )
+}
+
+/// `POST /portal/referrals/programs/{id}`: saves the edit.
+pub async fn update_program_page(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+    id: web::Path<String>,
+    form: web::Form<ProgramForm>,
+) -> Result<HttpResponse, PageError> {
+    let caller = visit.portal_admin()?.clone();
+    let form = form.into_inner();
+    visit.check_csrf(&form.csrf)?;
+    let id = id.into_inner();
+    let program = get_program(&state, &caller, &id).await?;
+    let updated = match form.input() {
+        Ok(input) => update_program(&state, &caller, &origin, id, input).await,
+        Err(e) => Err(e),
+    };
+    match updated {
+        Ok(p) => Ok(see_other(&format!(
+            "/portal/referrals/programs/{}?saved=1",
+            p.id
+        ))),
+        Err(e) => {
+            let (status, errors) = form_problems(e)?;
+            form_page(&visit, status, Some(&program), &form, errors)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Request and response bodies of the HTTP API, with their OpenAPI schemas. Field names are
+//! the seed's columns; money is a decimal string; times are RFC 3339 UTC.
+
+mod admin;
+mod events;
+mod programs;
+mod referrals;
+mod rewards;
+
+pub use admin::*;
+pub use events::*;
+pub use programs::*;
+pub use referrals::*;
+pub use rewards::*;
+
+use crate::error::FieldProblem;
+use crate::state::{AppState, AuditedResource};
+use referral_domain::ReferralId;
+use referral_store::referrals::{ClickTally, Referral};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::str::FromStr;
+use utoipa::ToSchema;
+
+fn text<T: ToString>(v: &Option<T>) -> Option<String> {
+    v.as_ref().map(ToString::to_string)
+}
+
+/// Parses an enum given as text, or records a field problem.
+pub fn parse_field<T: FromStr>(
+    field: &str,
+    value: Option<&str>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<T> {
+    let value = value?;
+    match value.parse() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            problems.push(FieldProblem::new(
+                field,
+                format!("`{value}` is not an accepted value"),
+            ));
+            None
+        }
+    }
+}
+
+macro_rules! list_type {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Rows matching the filters over all pages.
+            pub total: i64,
+        }
+        impl AuditedResource for $name {}
+    };
+}
+list_type!(/// A page of programs.
+    ProgramList, ProgramView);
+list_type!(/// A page of referrals.
+    ReferralList, ReferralView);
+list_type!(/// A page of rewards.
+    RewardList, RewardView);
+list_type!(/// A page of audit rows.
+    AuditList, AuditView);
+list_type!(/// A page of notifications.
+    NotificationList, NotificationView);
+
+impl ReferralList {
+    /// A page of referral views, with their clicks (a referral missing from `clicks` has
+    /// none).
+    pub fn of(
+        page: referral_store::page::Paged<Referral>,
+        clicks: &HashMap<ReferralId, ClickTally>,
+        state: &AppState,
+    ) -> Self {
+        ReferralList {
+            items: page
+                .items
+                .into_iter()
+                .map(|r| {
+                    let tally = clicks.get(&r.id).copied().unwrap_or_default();
+                    ReferralView::new(r, tally, state)
+                })
+                .collect(),
+            total: page.total,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Programs: the view, and the input a create or update parses into a draft.
+
+use super::*;
+use crate::error::FieldProblem;
+use crate::state::AuditedResource;
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, NaiveDate, Utc};
+use referral_domain::{Demographics, ProgramDraft};
+use referral_store::programs::Program;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A referral program.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(example = "standard")]
+    pub program_type: String,
+    #[schema(example = "credit")]
+    pub referrer_reward_type: Option<String>,
+    #[schema(example = "25.00")]
+    pub referrer_reward_value: Option<String>,
+    #[schema(example = "discount")]
+    pub referee_reward_type: Option<String>,
+    #[schema(example = "20.00")]
+    pub referee_reward_value: Option<String>,
+    pub max_referrals_per_patient: Option<u32>,
+    pub reward_threshold: u32,
+    pub expiry_days: u32,
+    pub reward_validity_days: u32,
+    #[schema(example = "active")]
+    pub status: String,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub target_conditions: Vec<String>,
+    pub target_demographics: DemographicsView,
+    /// Experiment variants: name, weight, reward overrides, invitation headline.
+    #[schema(value_type = Vec<Object>)]
+    pub variants: serde_json::Value,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Age range and states a program targets.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct DemographicsView {
+    pub min_age: Option<i64>,
+    pub max_age: Option<i64>,
+    #[serde(default)]
+    pub states: Vec<String>,
+}
+
+impl From<Program> for ProgramView {
+    fn from(p: Program) -> Self {
+        ProgramView {
+            id: p.id.as_uuid(),
+            name: p.name,
+            description: p.description,
+            program_type: p.program_type.to_string(),
+            referrer_reward_type: text(&p.referrer_reward_type),
+            referrer_reward_value: text(&p.referrer_reward_value),
+            referee_reward_type: text(&p.referee_reward_type),
+            referee_reward_value: text(&p.referee_reward_value),
+            max_referrals_per_patient: p.max_referrals_per_patient,
+            reward_threshold: p.reward_threshold,
+            expiry_days: p.expiry_days,
+            reward_validity_days: p.reward_validity_days,
+            status: p.status.to_string(),
+            start_date: p.start_date,
+            end_date: p.end_date,
+            target_conditions: p.target_conditions,
+            target_demographics: DemographicsView {
+                min_age: p.target_demographics.min_age,
+                max_age: p.target_demographics.max_age,
+                states: p.target_demographics.states,
+            },
+            variants: serde_json::to_value(&p.variants).unwrap_or_default(),
+            created_by: p.created_by.map(|c| c.as_uuid()),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+impl AuditedResource for ProgramView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+/// A program to create, or the new version of one (PUT replaces every field).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramInput {
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(example = "standard")]
+    pub program_type: Option<String>,
+    #[schema(example = "credit")]
+    pub referrer_reward_type: Option<String>,
+    /// Decimal string (`"25.00"`); a percentage for discounts.
+    #[schema(value_type = Option<String>, example = "25.00")]
+    pub referrer_reward_value: Option<serde_json::Value>,
+    #[schema(example = "discount")]
+    pub referee_reward_type: Option<String>,
+    #[schema(value_type = Option<String>, example = "20")]
+    pub referee_reward_value: Option<serde_json::Value>,
+    pub max_referrals_per_patient: Option<i64>,
+    /// Default 1.
+    pub reward_threshold: Option<i64>,
+    /// Default 30.
+    pub expiry_days: Option<i64>,
+    /// Default 90.
+    pub reward_validity_days: Option<i64>,
+    /// `active` (default on create), `paused` or `ended`.
+    #[schema(example = "active")]
+    pub status: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub target_conditions: Vec<String>,
+    #[serde(default)]
+    pub target_demographics: DemographicsView,
+    /// Experiment variants: none, or 2 to 10. Each referrer is assigned one, always the
+    /// same, in proportion to the weights.
+    #[serde(default)]
+    pub variants: Vec<VariantInput>,
+}
+
+/// An experiment variant of a program.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantInput {
+    /// Unique in the program, 1 to 50 characters.
+    #[schema(example = "bigger bonus")]
+    pub name: String,
+    /// Relative share of referrers, 1 to 1000 (default 1).
+    pub weight: Option<i64>,
+    /// Referrer reward value instead of the program's.
+    #[schema(value_type = Option<String>, example = "40.00")]
+    pub referrer_reward_value: Option<serde_json::Value>,
+    /// Referee reward value instead of the program's.
+    #[schema(value_type = Option<String>, example = "25")]
+    pub referee_reward_value: Option<serde_json::Value>,
+    /// Invitation headline instead of the default one.
+    pub invitation_headline: Option<String>,
+}
+
+fn decimal(
+    field: &str,
+    value: &Option<serde_json::Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<BigDecimal> {
+    let text = match value {
+        None | Some(serde_json::Value::Null) => return None,
+        Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            problems.push(FieldProblem::new(
+                field,
+                "must be a decimal string such as \"25.00\"",
+            ));
+            return None;
+        }
+    };
+    match BigDecimal::from_str(&text) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            problems.push(FieldProblem::new(
+                field,
+                "must be a decimal string such as \"25.00\"",
+            ));
+            None
+        }
+    }
+}
+
+impl ProgramInput {
+    /// The domain's draft, and the requested status; every malformed field is reported.
+    ///
+    /// # Errors
+    /// The field problems.
+    pub fn into_draft(
+        self,
+    ) -> Result<(ProgramDraft, Option<referral_domain::ProgramStatus>), Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let program_type = parse_field("program_type", self.program_type.as_deref(), &mut problems);
+        let referrer_reward_type = parse_field(
+            "referrer_reward_type",
+            self.referrer_reward_type.as_deref(),
+            &mut problems,
+        );
+        let referee_reward_type = parse_field(
+            "referee_reward_type",
+            self.referee_reward_type.as_deref(),
+            &mut problems,
+        );
+        let status = parse_field("status", self.status.as_deref(), &mut problems);
+        let referrer_reward_value = decimal(
+            "referrer_reward_value",
+            &self.referrer_reward_value,
+            &mut problems,
+        );
+        let referee_reward_value = decimal(
+            "referee_reward_value",
+            &self.referee_reward_value,
+            &mut problems,
+        );
+        let variants = self
+            .variants
+            .into_iter()
+            .map(|v| referral_domain::experiment::VariantDraft {
+                referrer_reward_value: decimal(
+                    "variants.referrer_reward_value",
+                    &v.referrer_reward_value,
+                    &mut problems,
+                ),
+                referee_reward_value: decimal(
+                    "variants.referee_reward_value",
+                    &v.referee_reward_value,
+                    &mut problems,
+                ),
+                name: v.name,
+                weight: v.weight.unwrap_or(1),
+                invitation_headline: v.invitation_headline,
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let draft = ProgramDraft {
+            name: self.name,
+            description: self.description,
+            program_type: program_type.unwrap_or(referral_domain::ProgramType::Standard),
+            referrer_reward_type,
+            referrer_reward_value,
+            referee_reward_type,
+            referee_reward_value,
+            max_referrals_per_patient: self.max_referrals_per_patient,
+            reward_threshold: self.reward_threshold.unwrap_or(1),
+            expiry_days: self
+                .expiry_days
+                .unwrap_or(referral_domain::program::DEFAULT_EXPIRY_DAYS),
+            reward_validity_days: self
+                .reward_validity_days
+                .unwrap_or(referral_domain::program::DEFAULT_REWARD_VALIDITY_DAYS),
+            start_date: self.start_date,
+            end_date: self.end_date,
+            target_conditions: self.target_conditions,
+            target_demographics: Demographics {
+                min_age: self.target_demographics.min_age,
+                max_age: self.target_demographics.max_age,
+                states: self.target_demographics.states,
+            },
+            variants,
+        };
+        Ok((draft, status))
+    }
+}

@@ -1,0 +1,179 @@
+//! Referrals: the referrer's and the public views, creation, registration.
+
+use super::*;
+use crate::state::{AppState, AuditedResource};
+use chrono::{DateTime, Utc};
+use referral_store::referrals::{ClickTally, Referral, Registration};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A referral as its referrer and the portals see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralView {
+    pub id: Uuid,
+    #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
+    pub referral_code: String,
+    /// Link to share: `{public_base_url}/register?ref={code}`.
+    pub share_url: String,
+    pub referrer_id: Uuid,
+    pub referee_email: String,
+    pub referee_phone: Option<String>,
+    pub referee_name: Option<String>,
+    pub referee_patient_id: Option<Uuid>,
+    pub program_id: Uuid,
+    #[schema(example = "email")]
+    pub referral_source: Option<String>,
+    pub referral_message: Option<String>,
+    /// `pending`, `registered`, `converted`, `expired` or `declined` (as of now).
+    #[schema(example = "pending")]
+    pub status: String,
+    pub referee_registered_at: Option<DateTime<Utc>>,
+    pub first_consultation_id: Option<Uuid>,
+    pub first_order_id: Option<Uuid>,
+    pub converted_at: Option<DateTime<Utc>>,
+    #[schema(example = "pending")]
+    pub referrer_reward_status: String,
+    pub referrer_reward_earned_at: Option<DateTime<Utc>>,
+    pub referrer_reward_redeemed_at: Option<DateTime<Utc>>,
+    pub referrer_reward_amount: Option<String>,
+    #[schema(example = "pending")]
+    pub referee_reward_status: String,
+    pub referee_reward_redeemed_at: Option<DateTime<Utc>>,
+    pub referee_reward_amount: Option<String>,
+    /// Clicks on its link, counted from the click rows as of the read.
+    pub clicks: i64,
+    pub last_clicked_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The experiment variant the referral was assigned, if its program runs one.
+    pub variant: Option<String>,
+}
+
+impl ReferralView {
+    /// The view of `r` with its clicks, and its share link on the patient site.
+    pub fn new(r: Referral, clicks: ClickTally, state: &AppState) -> Self {
+        ReferralView {
+            id: r.id.as_uuid(),
+            referral_code: r.referral_code.to_string(),
+            share_url: state.share_url(&r.referral_code.to_string()),
+            referrer_id: r.referrer_id.as_uuid(),
+            referee_email: r.referee_email.to_string(),
+            referee_phone: text(&r.referee_phone),
+            referee_name: r.referee_name,
+            referee_patient_id: r.referee_patient_id.map(|p| p.as_uuid()),
+            program_id: r.program_id.as_uuid(),
+            referral_source: text(&r.referral_source),
+            referral_message: r.referral_message,
+            status: r.status.to_string(),
+            referee_registered_at: r.referee_registered_at,
+            first_consultation_id: r.first_consultation_id.map(|c| c.as_uuid()),
+            first_order_id: r.first_order_id.map(|o| o.as_uuid()),
+            converted_at: r.converted_at,
+            referrer_reward_status: r.referrer_reward_status.to_string(),
+            referrer_reward_earned_at: r.referrer_reward_earned_at,
+            referrer_reward_redeemed_at: r.referrer_reward_redeemed_at,
+            referrer_reward_amount: text(&r.referrer_reward_amount),
+            referee_reward_status: r.referee_reward_status.to_string(),
+            referee_reward_redeemed_at: r.referee_reward_redeemed_at,
+            referee_reward_amount: text(&r.referee_reward_amount),
+            clicks: clicks.clicks,
+            last_clicked_at: clicks.last_clicked_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            variant: r.variant,
+        }
+    }
+}
+
+impl AuditedResource for ReferralView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+/// What anyone holding a code may see: no PHI of anyone (not even the referrer's name:
+/// that someone is a patient here is itself PHI).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicReferralView {
+    #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
+    pub referral_code: String,
+    /// `pending` while the code can still be used.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub program_name: String,
+    pub referee_reward_type: Option<String>,
+    pub referee_reward_value: Option<String>,
+    pub share_url: String,
+}
+
+/// The result of registering with a code: only what the registrant needs. Never the
+/// invited person's contact data, the referrer's message or the referrer's id: whoever
+/// holds a share link could register with a throwaway address and read them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationView {
+    /// The new patient's id.
+    pub patient_id: Uuid,
+    /// The referral the registration completed.
+    pub referral: RegisteredReferralView,
+    /// The registrant's own welcome reward, if the program gives one.
+    pub referee_reward: Option<RewardView>,
+}
+
+/// The referral as its registrant sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredReferralView {
+    /// The referral's id.
+    pub id: Uuid,
+    /// Its status (`registered`).
+    pub status: String,
+}
+
+impl RegistrationView {
+    /// The view of a registration.
+    pub fn new(r: Registration) -> Self {
+        RegistrationView {
+            patient_id: r.patient.id.as_uuid(),
+            referral: RegisteredReferralView {
+                id: r.referral.id.as_uuid(),
+                status: r.referral.status.as_str().to_owned(),
+            },
+            referee_reward: r.referee_reward.map(RewardView::from),
+        }
+    }
+}
+
+impl AuditedResource for RegistrationView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.referral.id.to_string())
+    }
+}
+
+/// A patient's new referral.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReferralRequest {
+    pub referee_email: String,
+    pub referee_phone: Option<String>,
+    pub referee_name: Option<String>,
+    /// `email`, `sms`, `social` or `direct_link`; `email` and `sms` send an invitation.
+    pub referral_source: Option<String>,
+    pub referral_message: Option<String>,
+    /// The program; when omitted, the oldest active program that accepts the patient.
+    pub program_id: Option<Uuid>,
+    /// Required `true` with `referral_source` `sms`: the friend agreed to receive a text.
+    pub sms_consent: Option<bool>,
+}
+
+/// Registration with a code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    /// Services registering on behalf of a platform patient: that patient's id.
+    pub patient_id: Option<Uuid>,
+}

@@ -1,0 +1,77 @@
+//! Rewards: the ledger row, redeeming and approving.
+
+use super::*;
+use crate::state::AuditedResource;
+use chrono::{DateTime, Utc};
+use referral_store::rewards::Reward;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A row of the reward ledger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RewardView {
+    pub id: Uuid,
+    pub referral_id: Uuid,
+    pub patient_id: Uuid,
+    /// `referrer` or `referee`.
+    pub party: String,
+    #[schema(example = "credit")]
+    pub reward_type: String,
+    #[schema(example = "25.00")]
+    pub reward_amount: Option<String>,
+    pub reward_description: Option<String>,
+    /// `pending_approval`, `available`, `used`, `expired` or `cancelled` (as of now).
+    #[schema(example = "available")]
+    pub status: String,
+    /// Why the inducement policy withheld it (`annual_cap_reached`, ...).
+    pub withheld_reason: Option<String>,
+    pub used_on_order_id: Option<Uuid>,
+    pub used_on_consultation_id: Option<Uuid>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Reward> for RewardView {
+    fn from(r: Reward) -> Self {
+        RewardView {
+            id: r.id.as_uuid(),
+            referral_id: r.referral_id.as_uuid(),
+            patient_id: r.patient_id.as_uuid(),
+            party: r.party.to_string(),
+            reward_type: r.reward_type.to_string(),
+            reward_amount: text(&r.reward_amount),
+            reward_description: r.reward_description,
+            status: r.status.to_string(),
+            withheld_reason: text(&r.withheld_reason),
+            used_on_order_id: r.used_on_order_id.map(|o| o.as_uuid()),
+            used_on_consultation_id: r.used_on_consultation_id.map(|c| c.as_uuid()),
+            used_at: r.used_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl AuditedResource for RewardView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+/// Redeeming a reward on an order or a consultation (exactly one).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    pub order_id: Option<Uuid>,
+    pub consultation_id: Option<Uuid>,
+}
+
+/// An admin's decision on a referral's reward.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRewardRequest {
+    pub approve: bool,
+    pub reason: Option<String>,
+}
