@@ -23,7 +23,10 @@ def ratio(ours, base):
 ratios = {
     "postgres: click, uniform codes": ("pgbench: the click's statements", 0.70),
     "postgres: click, one viral code": ("postgres: click, uniform codes", 0.50),
-    "postgres: consultation event (conversion)": ("pgbench: bare status update + ledger row", 0.45),
+    # The conversion against the bare update + ledger row is retired as a target: the
+    # conversion does several times that work on purpose (docs/scaling.md). It is held to
+    # pgbench replaying its own statements instead, with the delivery worker running.
+    "postgres: consultation event (conversion)": ("pgbench: the conversion's own statements", 0.85),
     "sqlite: click, uniform codes (60 s)": ("raw sqlite: the same insert, one transaction each", 0.50),
 }
 for r in rows:
