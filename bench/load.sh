@@ -47,10 +47,19 @@ cargo build --release -q -p referral-api
 # 200,000, so most runs seed again: about 3 minutes).
 OURS_N=50000 BARE_N=70000 FULL_N=25000
 REGISTERED_NEEDED=$((OURS_N + BARE_N + FULL_N))
+# Registrations take pending referrals of one program (the one with most of them), so that
+# ours and pgbench's replay of ours register in the same program: 20,000 each, and one to
+# capture.
+REG_N=20000
+PENDING_NEEDED=$((2 * REG_N + 1))
+pending_program() {
+  psql -qtA "$PG_URL" -c "SELECT program_id FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+}
 if psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
   left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'registered'")
-  if [ "$left" -lt "$REGISTERED_NEEDED" ]; then
-    echo "bench: only $left registered referrals left in $PG_DB (need $REGISTERED_NEEDED): seeding it again"
+  pending_left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id = '$(pending_program)'")
+  if [ "$left" -lt "$REGISTERED_NEEDED" ] || [ "$pending_left" -lt "$PENDING_NEEDED" ]; then
+    echo "bench: $left registered and $pending_left pending referrals left in $PG_DB (need $REGISTERED_NEEDED and $PENDING_NEEDED): seeding it again"
     psql -q "$PG_ADMIN" -c "DROP DATABASE $PG_DB"
   fi
 fi
@@ -89,7 +98,13 @@ echo "bench: drawing samples"
 # Row-level sampling: SYSTEM sampling takes whole pages, which would put every sampled code
 # next to others on the same page and make the click counter's updates collide there.
 psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals TABLESAMPLE BERNOULLI (2) LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
-psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' ORDER BY random() LIMIT 40000" >"$BENCH_SAMPLES/pending.txt"
+REG_PROGRAM=$(pending_program)
+psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id = '$REG_PROGRAM' ORDER BY random() LIMIT $PENDING_NEEDED" >"$BENCH_SAMPLES/pending_all.txt"
+[ "$(wc -l <"$BENCH_SAMPLES/pending_all.txt")" -ge "$PENDING_NEEDED" ] || { echo "bench: too few pending referrals in program $REG_PROGRAM" >&2; exit 1; }
+# Three disjoint pools: ours, pgbench's replay of ours, and the one registration captured.
+head -n "$REG_N" "$BENCH_SAMPLES/pending_all.txt" >"$BENCH_SAMPLES/pending.txt"
+sed -n "$((REG_N + 1)),$((2 * REG_N))p" "$BENCH_SAMPLES/pending_all.txt" >"$BENCH_SAMPLES/pending_pgbench.txt"
+CAPTURE_CODE=$(tail -n 1 "$BENCH_SAMPLES/pending_all.txt")
 psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id, referrer_id FROM referrals WHERE status = 'registered' AND referee_patient_id <> '$CAPTURE_PATIENT' ORDER BY random() LIMIT $REGISTERED_NEEDED" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
 # Three disjoint pools: our conversions, pgbench's bare update + ledger row, and pgbench
 # replaying every statement of a conversion.
@@ -145,9 +160,24 @@ curl -fs -o /dev/null -H "Authorization: Bearer $BENCH_SERVICE_TOKEN" -H 'conten
   "$BASE/api/events/consultations"
 sleep 0.2
 LOG_END=$(stat -c %s "$PG_LOG")
+CAPTURE_EMAIL="bench-capture-$(cat /proc/sys/kernel/random/uuid)@bench.example.com"
+CAPTURE_REGISTERED=$(curl -fs -H 'content-type: application/json' -d "{\"email\":\"$CAPTURE_EMAIL\"}" \
+  "$BASE/api/referrals/$CAPTURE_CODE/register")
+sleep 0.2
+LOG_REG_END=$(stat -c %s "$PG_LOG")
 stop_server
 psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET ALL"
 python3 bench/pgbench_scripts.py "$PG_LOG" "$LOG_CLICK" "$LOG_EVENT" "$LOG_END" target/bench
+read -r CAPTURE_REFERRAL CAPTURE_REFERRER CAPTURE_DAY <<<"$(psql -qtA -F' ' "$PG_URL" -c "SELECT id, referrer_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM referrals WHERE referral_code = '$CAPTURE_CODE'")"
+CAPTURE_NEW_PATIENT=$(printf '%s' "$CAPTURE_REGISTERED" | python3 -c "import json, sys; print(json.load(sys.stdin)['patient_id'])")
+python3 bench/pgbench_registration.py "$PG_LOG" "$LOG_END" "$LOG_REG_END" "$CAPTURE_CODE" "$CAPTURE_REFERRAL" \
+  "$CAPTURE_REFERRER" "$REG_PROGRAM" "$CAPTURE_DAY" "$CAPTURE_NEW_PATIENT" "$CAPTURE_EMAIL" target/bench
+psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_reg" -c "DROP SEQUENCE IF EXISTS bench_reg_seq" \
+  -c "CREATE TABLE bench_reg (n serial PRIMARY KEY, code text NOT NULL)" \
+  -c "\\copy bench_reg (code) FROM '$BENCH_SAMPLES/pending_pgbench.txt'" \
+  -c "ALTER TABLE bench_reg ADD id uuid, ADD referrer uuid, ADD day text" \
+  -c "UPDATE bench_reg b SET id = r.id, referrer = r.referrer_id, day = to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM referrals r WHERE r.referral_code = b.code" \
+  -c "CREATE SEQUENCE bench_reg_seq"
 
 ROWS=()
 run_wrk() { # label, then wrk arguments
@@ -189,6 +219,7 @@ HOT=$(python3 -c "print(round(100.0 * ($HOT1 - $HOT0) / $UPDATES, 1) if $UPDATES
 run_wrk "postgres: public get by code" -s bench/wrk/get_code.lua "$BASE"
 run_wrk "postgres: create referral" -s bench/wrk/create.lua "$BASE"
 run_wrk "postgres: registration" -s bench/wrk/register.lua "$BASE"
+run_pgbench "the registration's own statements" target/bench/pgbench-registration.sql
 run_wrk "postgres: consultation event (conversion)" -s bench/wrk/consultation.lua "$BASE"
 # Each thread's measured run takes the first half of its share of the pool: beyond it, the
 # requests would meet referees converted already (a cheaper answer) and the rate would lie.

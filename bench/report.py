@@ -27,6 +27,7 @@ ratios = {
     # conversion does several times that work on purpose (docs/scaling.md). It is held to
     # pgbench replaying its own statements instead, with the delivery worker running.
     "postgres: consultation event (conversion)": ("pgbench: the conversion's own statements", 0.85),
+    "postgres: registration": ("pgbench: the registration's own statements", 0.85),
     "sqlite: click, uniform codes (60 s)": ("raw sqlite: the same insert, one transaction each", 0.50),
 }
 for r in rows:

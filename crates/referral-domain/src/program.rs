@@ -1,5 +1,7 @@
 //! Referral programs: validation of what a provider enters, the status lifecycle, whether a
 //! program accepts referrals on a day, and which referrers it targets.
+//!
+//! One concept: a program's rules. Over 500 of its lines are the validation and its tests.
 
 use crate::error::{DomainError, FieldError, ValidationErrors};
 use crate::experiment::{Variant, VariantDraft};

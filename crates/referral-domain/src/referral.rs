@@ -6,6 +6,8 @@
 //!    ├──expires_at passes──▶ expired
 //!    └──declined──▶ declined
 //! ```
+//!
+//! One concept: the referral's lifecycle; half of its 600 lines are its property tests.
 
 use crate::contact::Email;
 use crate::error::DomainError;

@@ -9,6 +9,9 @@
 //! first row that was altered, removed or inserted. Someone with write access to the database
 //! but not the key cannot make a consistent chain; cutting rows from the end and rewinding
 //! the head to match is the one change only an outside copy of the head would reveal.
+//!
+//! One concept over about 630 lines: appending, sealing and verifying are one chain's
+//! rules and read each other's invariants.
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;

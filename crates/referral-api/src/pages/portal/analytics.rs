@@ -12,8 +12,9 @@ use crate::state::{AppState, Origin};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{TimeZone, Utc};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use referral_store::analytics::{Funnel, TrendPoint};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Filters of the analytics page (dates as `YYYY-MM-DD`, as a date input sends them).
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -66,10 +67,14 @@ pub async fn analytics(
         },
     )
     .await?;
-    let choices: Vec<Value> = programs
+    let choices: Vec<ProgramChoice> = programs
         .items
         .iter()
-        .map(|p| json!({"id": p.id, "name": p.name, "selected": Some(p.id) == program_id}))
+        .map(|p| ProgramChoice {
+            id: p.id,
+            name: p.name.clone(),
+            selected: Some(p.id) == program_id,
+        })
         .collect();
     let query = AnalyticsQuery {
         program_id,
@@ -91,8 +96,16 @@ pub async fn analytics(
                 &visit,
                 status,
                 "portal_analytics",
-                json!({"title": "Referral analytics", "nav": "portal", "filters": filters,
-                       "programs": choices, "errors": errors, "figures": Value::Null}),
+                AnalyticsPage {
+                    title: "Referral analytics",
+                    nav: "portal",
+                    filters: &filters,
+                    programs: choices,
+                    errors,
+                    show_names,
+                    figures: None,
+                    details: None,
+                },
             );
         }
     };
@@ -137,62 +150,185 @@ pub async fn analytics(
             step("Converted", f.funnel.converted),
         ],
     );
-    let top: Vec<Value> = view
+    let top_referrers = view
         .top_referrers
         .iter()
-        .map(|t| {
-            json!({
-                "who": t.name.clone().or_else(|| t.pseudonym.clone()).unwrap_or_else(|| "—".to_owned()),
-                "referrals": t.referrals,
-                "converted": t.converted,
-            })
+        .map(|t| TopReferrerRow {
+            who: t
+                .name
+                .clone()
+                .or_else(|| t.pseudonym.clone())
+                .unwrap_or_else(|| "—".to_owned()),
+            referrals: t.referrals,
+            converted: t.converted,
         })
         .collect();
     render(
         &visit,
         StatusCode::OK,
         "portal_analytics",
-        json!({
-            "title": "Referral analytics",
-            "nav": "portal",
-            "filters": filters,
-            "programs": choices,
-            "errors": Value::Null,
-            "show_names": show_names,
-            "figures": {
-                "total_referrals": f.total_referrals,
-                "conversion_rate": percent(&f.conversion_rate),
-                "reward_cost": format!("${}", f.reward_cost),
-                "rewards_paid": format!("${}", f.rewards_paid),
-                "revenue": format!("${}", f.revenue),
-                "customer_ltv": format!("${}", f.customer_ltv),
-                "funnel": f.funnel,
-                "trends": f.trends,
-            },
-            "trend_chart": trend,
-            "funnel_chart": funnel,
-            "program_chart": bar_chart("program-performance", "Conversions by program", &program_bars(f)),
-            "roi": f.programs.iter().map(|p| json!({
-                "name": p.name,
-                "reward_cost": format!("${}", p.reward_cost),
-                "rewards_paid": format!("${}", p.rewards_paid),
-                "revenue": format!("${}", p.revenue),
-                "roi": p.roi.as_deref().map_or_else(|| "—".to_owned(), percent),
-            })).collect::<Vec<_>>(),
-            "performance": performance.iter().map(|p| json!({
-                "name": p.name,
-                "windows": windows_of(p),
-            })).collect::<Vec<_>>(),
-            "top_referrers": top,
-            "experiments": f.experiments.iter().map(|e| json!({
-                "program": programs.items.iter().find(|p| p.id == e.program_id.as_uuid()).map(|p| p.name.clone()),
-                "verdict": e.verdict,
-                "variants": e.variants.iter().map(|v| json!({
-                    "name": v.name, "referrals": v.referrals, "converted": v.converted,
-                    "rate": percent(&v.conversion_rate),
-                    "p_value": v.p_value.map_or_else(|| "—".to_owned(), |p| format!("{p:.4}")),
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        }),
+        AnalyticsPage {
+            title: "Referral analytics",
+            nav: "portal",
+            filters: &filters,
+            programs: choices,
+            errors: Value::Null,
+            show_names,
+            figures: Some(AnalyticsFigures {
+                total_referrals: f.total_referrals,
+                conversion_rate: percent(&f.conversion_rate),
+                reward_cost: format!("${}", f.reward_cost),
+                rewards_paid: format!("${}", f.rewards_paid),
+                revenue: format!("${}", f.revenue),
+                customer_ltv: format!("${}", f.customer_ltv),
+                funnel: f.funnel,
+                trends: &f.trends,
+            }),
+            details: Some(AnalyticsDetails {
+                trend_chart: trend,
+                funnel_chart: funnel,
+                program_chart: bar_chart(
+                    "program-performance",
+                    "Conversions by program",
+                    &program_bars(f),
+                ),
+                roi: f
+                    .programs
+                    .iter()
+                    .map(|p| RoiRow {
+                        name: p.name.clone(),
+                        reward_cost: format!("${}", p.reward_cost),
+                        rewards_paid: format!("${}", p.rewards_paid),
+                        revenue: format!("${}", p.revenue),
+                        roi: p.roi.as_deref().map_or_else(|| "—".to_owned(), percent),
+                    })
+                    .collect(),
+                performance: performance
+                    .iter()
+                    .map(|p| PerformanceRow {
+                        name: p.name.clone(),
+                        windows: windows_of(p),
+                    })
+                    .collect(),
+                top_referrers,
+                experiments: f
+                    .experiments
+                    .iter()
+                    .map(|e| ExperimentRow {
+                        program: programs
+                            .items
+                            .iter()
+                            .find(|p| p.id == e.program_id.as_uuid())
+                            .map(|p| p.name.clone()),
+                        verdict: e.verdict.clone(),
+                        variants: e
+                            .variants
+                            .iter()
+                            .map(|v| VariantRow {
+                                name: v.name.clone(),
+                                referrals: v.referrals,
+                                converted: v.converted,
+                                rate: percent(&v.conversion_rate),
+                                p_value: v
+                                    .p_value
+                                    .map_or_else(|| "—".to_owned(), |p| format!("{p:.4}")),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+        },
     )
+}
+
+/// What `portal_analytics.hbs` shows: the filters as typed, and the figures when they could
+/// be read.
+#[derive(Debug, Serialize)]
+struct AnalyticsPage<'a> {
+    title: &'static str,
+    nav: &'static str,
+    filters: &'a AnalyticsFilters,
+    programs: Vec<ProgramChoice>,
+    errors: Value,
+    show_names: bool,
+    figures: Option<AnalyticsFigures<'a>>,
+    /// The charts and tables, beside `figures` where the template reads them.
+    #[serde(flatten)]
+    details: Option<AnalyticsDetails>,
+}
+
+/// A program in the filter's list.
+#[derive(Debug, Serialize)]
+struct ProgramChoice {
+    id: uuid::Uuid,
+    name: String,
+    selected: bool,
+}
+
+/// The figures of the window.
+#[derive(Debug, Serialize)]
+struct AnalyticsFigures<'a> {
+    total_referrals: i64,
+    conversion_rate: String,
+    reward_cost: String,
+    rewards_paid: String,
+    revenue: String,
+    customer_ltv: String,
+    funnel: Funnel,
+    trends: &'a [TrendPoint],
+}
+
+/// The charts (inline SVG) and tables of the window.
+#[derive(Debug, Serialize)]
+struct AnalyticsDetails {
+    trend_chart: String,
+    funnel_chart: String,
+    program_chart: String,
+    roi: Vec<RoiRow>,
+    performance: Vec<PerformanceRow>,
+    top_referrers: Vec<TopReferrerRow>,
+    experiments: Vec<ExperimentRow>,
+}
+
+/// A program's cost, revenue and return.
+#[derive(Debug, Serialize)]
+struct RoiRow {
+    name: String,
+    reward_cost: String,
+    rewards_paid: String,
+    revenue: String,
+    roi: String,
+}
+
+/// A program's performance windows.
+#[derive(Debug, Serialize)]
+struct PerformanceRow {
+    name: String,
+    windows: Vec<WindowRow>,
+}
+
+/// A top referrer: a name only when the admin asked for names, else a pseudonym.
+#[derive(Debug, Serialize)]
+struct TopReferrerRow {
+    who: String,
+    referrals: i64,
+    converted: i64,
+}
+
+/// An experiment and its variants.
+#[derive(Debug, Serialize)]
+struct ExperimentRow {
+    program: Option<String>,
+    verdict: String,
+    variants: Vec<VariantRow>,
+}
+
+/// One variant's figures.
+#[derive(Debug, Serialize)]
+struct VariantRow {
+    name: String,
+    referrals: i64,
+    converted: i64,
+    rate: String,
+    p_value: String,
 }

@@ -13,19 +13,47 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use referral_store::analytics::ProgramPerformance;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-fn program_row(p: &ProgramView) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "type": label(&p.program_type),
-        "status": p.status,
-        "status_label": label(&p.status),
-        "referrer_reward": reward_text(p.referrer_reward_type.as_deref(), p.referrer_reward_value.as_deref()),
-        "referee_reward": reward_text(p.referee_reward_type.as_deref(), p.referee_reward_value.as_deref()),
-    })
+/// A program in the list.
+#[derive(Debug, Serialize)]
+struct ProgramRow {
+    id: uuid::Uuid,
+    name: String,
+    #[serde(rename = "type")]
+    program_type: String,
+    status: String,
+    status_label: String,
+    referrer_reward: String,
+    referee_reward: String,
+}
+
+fn program_row(p: &ProgramView) -> ProgramRow {
+    ProgramRow {
+        id: p.id,
+        name: p.name.clone(),
+        program_type: label(&p.program_type),
+        status: p.status.clone(),
+        status_label: label(&p.status),
+        referrer_reward: reward_text(
+            p.referrer_reward_type.as_deref(),
+            p.referrer_reward_value.as_deref(),
+        ),
+        referee_reward: reward_text(
+            p.referee_reward_type.as_deref(),
+            p.referee_reward_value.as_deref(),
+        ),
+    }
+}
+
+/// What `portal_programs.hbs` shows.
+#[derive(Debug, Serialize)]
+struct ProgramsPage {
+    title: &'static str,
+    nav: &'static str,
+    total: i64,
+    programs: Vec<ProgramRow>,
 }
 
 /// `GET /portal/referrals/programs`.
@@ -44,12 +72,12 @@ pub async fn programs(state: web::Data<AppState>, visit: Visit) -> Result<HttpRe
         &visit,
         StatusCode::OK,
         "portal_programs",
-        json!({
-            "title": "Referral programs",
-            "nav": "portal",
-            "total": list.total,
-            "programs": list.items.iter().map(program_row).collect::<Vec<_>>(),
-        }),
+        ProgramsPage {
+            title: "Referral programs",
+            nav: "portal",
+            total: list.total,
+            programs: list.items.iter().map(program_row).collect(),
+        },
     )
 }
 
@@ -195,14 +223,14 @@ fn form_page(
         visit,
         status,
         "portal_program_form",
-        json!({
-            "title": title,
-            "nav": "portal",
-            "action": action,
-            "editing": program.is_some(),
-            "form": serde_json::to_value(form).unwrap_or(Value::Null),
-            "errors": errors,
-        }),
+        FormPage {
+            title,
+            nav: "portal",
+            action,
+            editing: program.is_some(),
+            form,
+            errors,
+        },
     )
 }
 
@@ -268,45 +296,110 @@ pub async fn program(
         &visit,
         StatusCode::OK,
         "portal_program",
-        json!({
-            "title": program.name,
-            "nav": "portal",
-            "flash": query.saved.as_ref().map(|_| "Program saved."),
-            "program": {
-                "id": program.id,
-                "name": program.name,
-                "description": program.description,
-                "type": label(&program.program_type),
-                "status_label": label(&program.status),
-                "status": program.status,
-                "referrer_reward": reward_text(program.referrer_reward_type.as_deref(), program.referrer_reward_value.as_deref()),
-                "referee_reward": reward_text(program.referee_reward_type.as_deref(), program.referee_reward_value.as_deref()),
-                "max_referrals": program.max_referrals_per_patient.map_or_else(|| "No limit".to_owned(), |m| m.to_string()),
-                "threshold": program.reward_threshold,
-                "expiry_days": program.expiry_days,
-                "validity_days": program.reward_validity_days,
-                "start_date": program.start_date.map(|d| d.to_string()),
-                "end_date": program.end_date.map(|d| d.to_string()),
-                "created": when(program.created_at),
+        ProgramPage {
+            title: program.name.clone(),
+            nav: "portal",
+            flash: query.saved.as_ref().map(|_| "Program saved."),
+            program: ProgramDetail {
+                id: program.id,
+                name: program.name.clone(),
+                description: program.description.clone(),
+                program_type: label(&program.program_type),
+                status_label: label(&program.status),
+                status: program.status.clone(),
+                referrer_reward: reward_text(
+                    program.referrer_reward_type.as_deref(),
+                    program.referrer_reward_value.as_deref(),
+                ),
+                referee_reward: reward_text(
+                    program.referee_reward_type.as_deref(),
+                    program.referee_reward_value.as_deref(),
+                ),
+                max_referrals: program
+                    .max_referrals_per_patient
+                    .map_or_else(|| "No limit".to_owned(), |m| m.to_string()),
+                threshold: program.reward_threshold,
+                expiry_days: program.expiry_days,
+                validity_days: program.reward_validity_days,
+                start_date: program.start_date.map(|d| d.to_string()),
+                end_date: program.end_date.map(|d| d.to_string()),
+                created: when(program.created_at),
             },
-            "windows": windows,
-        }),
+            windows,
+        },
     )
 }
 
-pub(super) fn windows_of(p: &ProgramPerformance) -> Vec<Value> {
+/// What `portal_program_form.hbs` shows: the form as typed, and its errors.
+#[derive(Debug, Serialize)]
+struct FormPage<'a> {
+    title: String,
+    nav: &'static str,
+    action: String,
+    editing: bool,
+    form: &'a ProgramForm,
+    errors: Value,
+}
+
+/// What `portal_program.hbs` shows.
+#[derive(Debug, Serialize)]
+struct ProgramPage {
+    title: String,
+    nav: &'static str,
+    flash: Option<&'static str>,
+    program: ProgramDetail,
+    windows: Vec<WindowRow>,
+}
+
+/// A program's settings in words.
+#[derive(Debug, Serialize)]
+struct ProgramDetail {
+    id: uuid::Uuid,
+    name: String,
+    description: Option<String>,
+    #[serde(rename = "type")]
+    program_type: String,
+    status_label: String,
+    status: String,
+    referrer_reward: String,
+    referee_reward: String,
+    max_referrals: String,
+    threshold: u32,
+    expiry_days: u32,
+    validity_days: u32,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    created: String,
+}
+
+/// One window of a program's performance, as the table shows it.
+#[derive(Debug, Serialize)]
+pub(super) struct WindowRow {
+    days: u32,
+    referrals: i64,
+    click_through: String,
+    registration: String,
+    conversion: String,
+    median_hours: String,
+    cost_per_conversion: String,
+}
+
+pub(super) fn windows_of(p: &ProgramPerformance) -> Vec<WindowRow> {
     p.windows
         .iter()
-        .map(|w| {
-            json!({
-                "days": w.days,
-                "referrals": w.referrals,
-                "click_through": percent(&w.click_through_rate),
-                "registration": percent(&w.registration_rate),
-                "conversion": percent(&w.conversion_rate),
-                "median_hours": w.median_hours_to_convert.map_or_else(|| "—".to_owned(), |h| format!("{h:.1} h")),
-                "cost_per_conversion": w.reward_cost_per_conversion.as_ref().map_or_else(|| "—".to_owned(), |c| format!("${c}")),
-            })
+        .map(|w| WindowRow {
+            days: w.days,
+            referrals: w.referrals,
+            click_through: percent(&w.click_through_rate),
+            registration: percent(&w.registration_rate),
+            conversion: percent(&w.conversion_rate),
+            median_hours: w
+                .median_hours_to_convert
+                .map_or_else(|| "—".to_owned(), |h| format!("{h:.1} h")),
+            cost_per_conversion: w
+                .reward_cost_per_conversion
+                .as_ref()
+                .map_or_else(|| "—".to_owned(), |c| format!("${c}")),
         })
         .collect()
 }
