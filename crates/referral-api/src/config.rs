@@ -1,7 +1,7 @@
 //! Command line and environment: flags win over variables, variables over defaults.
 
 use clap::{Args, Parser, Subcommand};
-use referral_domain::{InducementPolicy, Money};
+use referral_domain::{InducementPolicy, Money, UnknownPayerPolicy};
 
 /// The referral management service.
 #[derive(Debug, Parser)]
@@ -270,6 +270,16 @@ pub struct ServeArgs {
         global = true
     )]
     pub federal_nominal_annual: Money,
+    /// How a patient whose payer the platform never reported is treated: `federal` (the
+    /// safe default: no cash, nominal values only) or `commercial`.
+    #[arg(
+        long,
+        env = "REFERRAL_UNKNOWN_PAYER_POLICY",
+        value_enum,
+        default_value = "federal",
+        global = true
+    )]
+    pub unknown_payer_policy: UnknownPayer,
     /// Seconds between expiry sweeps and outbox runs (0 disables the workers).
     #[arg(
         long,
@@ -510,6 +520,10 @@ impl ServeArgs {
             annual_cap_per_patient: self.annual_reward_cap.clone(),
             federal_nominal_each: self.federal_nominal_each.clone(),
             federal_nominal_annual: self.federal_nominal_annual.clone(),
+            unknown_payer: match self.unknown_payer_policy {
+                UnknownPayer::Federal => UnknownPayerPolicy::Federal,
+                UnknownPayer::Commercial => UnknownPayerPolicy::Commercial,
+            },
         }
     }
 
@@ -571,6 +585,9 @@ impl ServeArgs {
             annual_reward_cap: Money::from_cents(50_000).unwrap_or(Money::ZERO),
             federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
+            // No platform reports the test patients' payers; the tests of the default
+            // (federal) set it themselves.
+            unknown_payer_policy: UnknownPayer::Commercial,
             worker_interval: 0,
             outbox_max_attempts: 8,
             reward_reminder_days: 7,
@@ -587,4 +604,13 @@ impl ServeArgs {
             stripe_base_url: "http://127.0.0.1:9".into(),
         }
     }
+}
+
+/// `--unknown-payer-policy`: how a patient whose payer was never reported is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownPayer {
+    /// As a federal payer (no cash, nominal values only).
+    Federal,
+    /// As a commercial payer.
+    Commercial,
 }

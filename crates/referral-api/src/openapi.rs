@@ -65,6 +65,8 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::admin::notifications,
         routes::events::consultation,
         routes::events::order,
+        routes::facts::report,
+        routes::facts::get,
         routes::rewards::redeem,
     ),
     components(schemas(
@@ -72,7 +74,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         ReferralList, PublicReferralView, RewardView, RewardList, RegistrationView, crate::views::RegisteredReferralView, AuditView, AuditList,
         NotificationView, NotificationList, CreateReferralRequest, RegisterRequest, ConsultationEventRequest,
         OrderEventRequest, EventResultView, RedeemRequest, ApproveRewardRequest, BulkRequest, BulkItemResult,
-        BulkResponse, routes::health::HealthView, routes::provider::TopReferrerView,
+        BulkResponse, crate::views::PatientFactsRequest, crate::views::PatientFactsView, routes::health::HealthView, routes::provider::TopReferrerView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -80,7 +82,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         (name = "public", description = "Codes, links and registration (no token; rate limited)"),
         (name = "provider portal", description = "Programs, referrals and analytics (provider roles)"),
         (name = "admin", description = "Approvals, bulk operations, audit trail, notifications (admin, super-admin)"),
-        (name = "platform events", description = "Consultations and orders from other services (role service)"),
+        (name = "platform events", description = "Consultations, orders and patient facts from other services (role service)"),
         (name = "rewards", description = "Redeeming rewards (owner or service)"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -125,7 +127,8 @@ fn roles_of(operation_id: &str) -> &'static [&'static str] {
             &["patient"]
         }
         "redeem_reward" => &["patient", "service"],
-        "report_consultation" | "report_order" => &["service"],
+        "report_consultation" | "report_order" | "report_patient_facts" => &["service"],
+        "get_patient_facts" => &["service", "admin", "super-admin"],
         "list_programs" | "get_program" => &["provider", "provider-admin", "admin", "super-admin"],
         "create_program"
         | "update_program"

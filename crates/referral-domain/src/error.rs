@@ -226,6 +226,19 @@ pub enum FieldError {
         "{0}: a variant may only change the value of a reward the program gives, within its rules"
     )]
     VariantReward(&'static str),
+    /// A patient's state is not a USPS code of a state, district or territory.
+    #[error("state must be a US state, district or territory code such as CA")]
+    StateUnknown,
+    /// A date of birth is not before the reporting day.
+    #[error("date_of_birth must be in the past")]
+    BirthDateNotPast,
+    /// A condition code is empty, too long or has characters other than letters, digits,
+    /// `.`, `-` and `_`.
+    #[error("conditions: each a code of 1 to 32 letters, digits, '.', '-' or '_'")]
+    ConditionMalformed,
+    /// More than 100 conditions.
+    #[error("conditions: at most 100")]
+    TooManyConditions,
 }
 
 impl FieldError {
@@ -249,6 +262,9 @@ impl FieldError {
             ConditionEmpty => "target_conditions",
             VariantCount | VariantName | VariantWeight | VariantHeadlineTooLong => "variants",
             VariantReward(f) => f,
+            StateUnknown => "state",
+            BirthDateNotPast => "date_of_birth",
+            ConditionMalformed | TooManyConditions => "conditions",
         }
     }
 }

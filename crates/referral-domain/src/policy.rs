@@ -18,6 +18,7 @@
 //! A reward is granted whole or not at all: a reward that would cross a cap is withheld, not
 //! cut down, so a patient never receives an odd partial amount.
 
+use crate::facts::UnknownPayerPolicy;
 use crate::money::Money;
 use crate::program::RewardSpec;
 use crate::status::{RewardStatus, RewardType};
@@ -34,15 +35,20 @@ pub struct InducementPolicy {
     pub federal_nominal_each: Money,
     /// Most reward value a federal payer may be granted in one calendar year.
     pub federal_nominal_annual: Money,
+    /// How a patient whose payer was never reported is treated.
+    #[serde(default)]
+    pub unknown_payer: UnknownPayerPolicy,
 }
 
 impl Default for InducementPolicy {
-    /// 500.00 a year for everyone; 15.00 each and 75.00 a year for federal payers.
+    /// 500.00 a year for everyone; 15.00 each and 75.00 a year for federal payers; a patient
+    /// whose payer was never reported counts as a federal payer.
     fn default() -> Self {
         Self {
             annual_cap_per_patient: Money::from_cents(50_000).unwrap_or(Money::ZERO),
             federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
+            unknown_payer: UnknownPayerPolicy::Federal,
         }
     }
 }

@@ -7,6 +7,8 @@
 //! through the use cases one referral at a time would take hours at that size. The rollups
 //! are then rebuilt from the tables ([`crate::rollups::rebuild`]), so they agree with them by
 //! construction. The same seed gives the same data.
+//!
+//! One concept: the demo data set (about 600 lines, mostly the generator's tables).
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
@@ -244,6 +246,8 @@ impl Batch {
                                 p::name.eq(name),
                                 p::conditions.eq(conditions.clone()),
                                 p::federal_payer.eq(*federal),
+                                // The demo's platform has reported every payer.
+                                p::payer_reported.eq(true),
                                 p::lock_version.eq(*version),
                                 p::created_at.eq(*created),
                                 p::updated_at.eq(*updated),

@@ -2,6 +2,9 @@
 //! processed once (by its own id); the first consultation or paid order of a referred patient
 //! converts their referral, and every `reward_threshold` conversions of a referrer in a
 //! program earn the referrer a reward.
+//!
+//! One concept over about 700 lines: the event's one transaction, on both paths (PostgreSQL's
+//! two function calls and SQLite's statements), side by side so they stay the same.
 
 use crate::audit::NewAuditEntry;
 use crate::keyring::Keyring;
@@ -24,7 +27,6 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::conversion;
 use referral_domain::policy::calendar_year_of;
-use referral_domain::RecipientStanding;
 use referral_domain::{
     ConsultationId, ConversionTrigger, InducementPolicy, InteractionType, Money, OrderId,
     PartyRewardStatus, PatientId, ReferralId, ReferralStatus, RewardRefusal,
@@ -496,10 +498,9 @@ fn decide(
         reward_threshold: facts.program.reward_threshold,
         referrer_reward,
         reward_validity_days: facts.program.reward_validity_days,
-        referrer: RecipientStanding {
-            federal_payer: facts.referrer.federal_payer,
-            granted_this_year: facts.granted_this_year.clone(),
-        },
+        referrer: facts
+            .referrer
+            .standing(policy, facts.granted_this_year.clone()),
     };
     let event = conversion::ConversionEvent {
         trigger: match record.kind {

@@ -6,7 +6,7 @@ use crate::schema::patients;
 use crate::sql_types::{DbTextList, DbTime, DbUuid};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use referral_domain::{Email, PatientId, Phone, ReferrerProfile};
+use referral_domain::{Email, FactsUpdate, PatientId, Phone, ReferrerProfile};
 use serde::Serialize;
 
 /// A patient as stored.
@@ -26,8 +26,13 @@ pub struct Patient {
     pub state: Option<String>,
     /// Conditions on record, for targeting.
     pub conditions: Vec<String>,
-    /// Whether a federal programme pays for the patient's care.
+    /// Whether a federal programme pays for the patient's care, as last reported (false
+    /// when never reported: see [`Patient::payer_fact`]).
     pub federal_payer: bool,
+    /// Whether the platform ever reported the payer.
+    pub payer_reported: bool,
+    /// When the platform last reported facts about the patient.
+    pub facts_reported_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -35,6 +40,24 @@ pub struct Patient {
 }
 
 impl Patient {
+    /// The reported payer fact: `None` when the platform never said (the inducement
+    /// policy's `unknown_payer` setting then decides).
+    pub fn payer_fact(&self) -> Option<bool> {
+        self.payer_reported.then_some(self.federal_payer)
+    }
+
+    /// The patient's standing under `policy`, with `granted_this_year` already granted.
+    pub fn standing(
+        &self,
+        policy: &referral_domain::InducementPolicy,
+        granted_this_year: referral_domain::Money,
+    ) -> referral_domain::RecipientStanding {
+        referral_domain::RecipientStanding {
+            federal_payer: policy.unknown_payer.is_federal(self.payer_fact()),
+            granted_this_year,
+        }
+    }
+
     /// What targeting needs to know.
     pub fn profile(&self) -> ReferrerProfile {
         ReferrerProfile {
@@ -58,6 +81,12 @@ pub(crate) struct PatientRow {
     federal_payer: bool,
     created_at: DbTime,
     updated_at: DbTime,
+    // Rows read by `referral_event_begin` (row_to_json) from before the column existed
+    // cannot occur, but a missing key reads as "never reported", the safe side.
+    #[serde(default)]
+    payer_reported: bool,
+    #[serde(default)]
+    facts_reported_at: Option<DbTime>,
 }
 
 impl TryFrom<PatientRow> for Patient {
@@ -78,6 +107,8 @@ impl TryFrom<PatientRow> for Patient {
             state: row.state,
             conditions: row.conditions.0,
             federal_payer: row.federal_payer,
+            payer_reported: row.payer_reported,
+            facts_reported_at: row.facts_reported_at.map(|t| t.0),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
         })
@@ -95,19 +126,6 @@ pub struct PatientDetails {
     pub name: Option<String>,
     /// E.164 phone.
     pub phone: Option<Phone>,
-}
-
-/// Targeting and policy facts about a patient, reported by the platform.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PatientProfileUpdate {
-    /// Date of birth.
-    pub date_of_birth: Option<NaiveDate>,
-    /// Two-letter state.
-    pub state: Option<String>,
-    /// Conditions on record.
-    pub conditions: Vec<String>,
-    /// Whether a federal programme pays for the patient's care.
-    pub federal_payer: bool,
 }
 
 /// The patient with `id`.
@@ -213,26 +231,34 @@ pub fn upsert_from_claims(
     })
 }
 
-/// Stores the targeting and policy facts the platform reports about a patient.
+/// Stores the facts the platform reports about a patient; a fact left out (`None`) keeps
+/// its stored value. Reporting the same facts again changes nothing but the report time.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown patient.
-pub fn update_profile(
+pub fn report_facts(
     conn: &mut DbConnection,
     id: PatientId,
-    profile: &PatientProfileUpdate,
+    facts: &FactsUpdate,
     now: DateTime<Utc>,
 ) -> Result<Patient, StoreError> {
-    let state = profile
-        .state
-        .as_ref()
-        .map(|s| s.trim().to_ascii_uppercase());
+    let current = get(conn, id)?;
+    let conditions = match &facts.conditions {
+        Some(codes) => codes.iter().map(|c| c.as_str().to_owned()).collect(),
+        None => current.conditions.clone(),
+    };
     let updated = diesel::update(patients::table.find(DbUuid(id.as_uuid())))
         .set((
-            patients::date_of_birth.eq(profile.date_of_birth),
-            patients::state.eq(state),
-            patients::conditions.eq(DbTextList(profile.conditions.clone())),
-            patients::federal_payer.eq(profile.federal_payer),
+            patients::date_of_birth.eq(facts.date_of_birth.or(current.date_of_birth)),
+            patients::state.eq(facts
+                .state
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .or(current.state.clone())),
+            patients::conditions.eq(DbTextList(conditions)),
+            patients::federal_payer.eq(facts.federal_payer.unwrap_or(current.federal_payer)),
+            patients::payer_reported.eq(current.payer_reported || facts.federal_payer.is_some()),
+            patients::facts_reported_at.eq(Some(DbTime(now))),
             patients::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;

@@ -31,6 +31,8 @@ diesel::table! {
         lock_version -> BigInt,
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
+        payer_reported -> Bool,
+        facts_reported_at -> Nullable<PortableTimestamptz>,
     }
 }
 

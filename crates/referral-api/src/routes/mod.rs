@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod events;
+pub mod facts;
 pub mod health;
 pub mod patients;
 pub mod programs;
@@ -159,6 +160,11 @@ where
             resource("/api/patients/me/referrals/{id}").route(web::get().to(patients::get_mine)),
         )
         .service(resource("/api/patients/me/rewards").route(web::get().to(patients::my_rewards)))
+        .service(
+            resource("/api/patients/{id}/facts")
+                .route(web::get().to(facts::get))
+                .route(web::put().to(facts::report)),
+        )
         // Provider portal: the fixed segments come before `{code}`.
         .service(
             resource("/api/referral-programs")

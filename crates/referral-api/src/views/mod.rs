@@ -3,12 +3,14 @@
 
 mod admin;
 mod events;
+mod facts;
 mod programs;
 mod referrals;
 mod rewards;
 
 pub use admin::*;
 pub use events::*;
+pub use facts::*;
 pub use programs::*;
 pub use referrals::*;
 pub use rewards::*;

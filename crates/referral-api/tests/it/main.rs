@@ -12,6 +12,7 @@ mod contract;
 mod db_roles;
 mod delivery;
 mod errors;
+mod facts;
 mod journey;
 mod limits;
 mod pages;

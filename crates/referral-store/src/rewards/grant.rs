@@ -14,7 +14,7 @@ use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::conversion::{self, GrantOutcome};
-use referral_domain::policy::{calendar_year_of, RecipientStanding};
+use referral_domain::policy::calendar_year_of;
 use referral_domain::policy::{CAP_COUNTED_STATUSES, CAP_COUNTED_TYPES};
 use referral_domain::{
     InducementPolicy, Money, PartyRewardStatus, PatientId, ReferralId, RewardId, RewardRefusal,
@@ -132,10 +132,7 @@ pub(crate) fn plan_grant(
 ) -> Grant {
     // Stored times have microseconds; the reward handed back says what a read would.
     let now = now.trunc_subsecs(6);
-    let standing = RecipientStanding {
-        federal_payer: patient.federal_payer,
-        granted_this_year,
-    };
+    let standing = patient.standing(policy, granted_this_year);
     let outcome = conversion::decide_grant(spec, &standing, policy, validity_days, now);
     grant_of(referral, patient, party, spec, &outcome, now)
 }

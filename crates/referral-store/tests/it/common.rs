@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
+use referral_domain::FactsInput;
 use referral_domain::{Email, InducementPolicy, PatientId, ProgramDraft, ProgramId, ProgramStatus};
 use referral_store::conn::DbConnection;
 use referral_store::patients::{self, Patient, PatientDetails};
@@ -37,8 +38,10 @@ pub fn program(conn: &mut DbConnection, overrides: serde_json::Value) -> Program
     .unwrap()
 }
 
+/// A patient the platform reported as a commercial payer (a patient never reported is
+/// treated as a federal payer: see `unknown_payers_are_federal_payers`).
 pub fn patient(conn: &mut DbConnection, email: &str) -> Patient {
-    patients::upsert_from_claims(
+    let created = patients::upsert_from_claims(
         conn,
         &PatientDetails {
             id: PatientId::new_random(),
@@ -48,7 +51,21 @@ pub fn patient(conn: &mut DbConnection, email: &str) -> Patient {
         },
         t0(),
     )
-    .unwrap()
+    .unwrap();
+    report(
+        conn,
+        &created,
+        FactsInput {
+            federal_payer: Some(false),
+            ..FactsInput::default()
+        },
+    )
+}
+
+/// Reports `facts` about `patient` as the platform would.
+pub fn report(conn: &mut DbConnection, patient: &Patient, facts: FactsInput<'_>) -> Patient {
+    let update = facts.parse(t0().date_naive()).unwrap();
+    patients::report_facts(conn, patient.id, &update, t0()).unwrap()
 }
 
 pub fn new_referral(referrer: &Patient, program: &Program, referee: &str) -> NewReferral {

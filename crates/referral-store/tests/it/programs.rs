@@ -3,7 +3,7 @@
 use chrono::{TimeZone, Utc};
 use referral_domain::{Email, PatientId, ProgramDraft, ProgramStatus, ProviderId};
 use referral_store::page::Page;
-use referral_store::patients::{self, PatientDetails, PatientProfileUpdate};
+use referral_store::patients::{self, PatientDetails};
 use referral_store::testing::TestDb;
 use referral_store::{both_databases, programs, StoreError};
 
@@ -122,14 +122,33 @@ both_databases!(patients_from_claims, |db: &TestDb| {
         patients::upsert_from_claims(&mut conn, &other, now),
         Err(StoreError::EmailInUse)
     ));
-    let profile = PatientProfileUpdate {
+    assert_eq!(p.payer_fact(), None, "never reported");
+    let facts = referral_domain::FactsInput {
         date_of_birth: chrono::NaiveDate::from_ymd_opt(1990, 1, 1),
-        state: Some("ca".into()),
-        conditions: vec!["diabetes".into()],
-        federal_payer: true,
-    };
-    let updated = patients::update_profile(&mut conn, id, &profile, now).unwrap();
+        state: Some("ca"),
+        conditions: Some(vec!["diabetes"]),
+        federal_payer: Some(true),
+    }
+    .parse(now.date_naive())
+    .unwrap();
+    let updated = patients::report_facts(&mut conn, id, &facts, now).unwrap();
     assert_eq!(updated.state.as_deref(), Some("CA"));
-    assert!(updated.federal_payer);
+    assert_eq!(updated.payer_fact(), Some(true));
     assert_eq!(updated.conditions, vec!["diabetes".to_string()]);
+    assert_eq!(updated.facts_reported_at, Some(now));
+    // A partial report keeps the rest; the same report again changes nothing.
+    let payer_only = referral_domain::FactsInput {
+        federal_payer: Some(false),
+        ..Default::default()
+    }
+    .parse(now.date_naive())
+    .unwrap();
+    let after = patients::report_facts(&mut conn, id, &payer_only, now).unwrap();
+    assert_eq!(after.payer_fact(), Some(false));
+    assert_eq!(after.state.as_deref(), Some("CA"));
+    assert_eq!(after.conditions, vec!["diabetes".to_string()]);
+    assert_eq!(
+        patients::report_facts(&mut conn, id, &payer_only, now).unwrap(),
+        after
+    );
 });

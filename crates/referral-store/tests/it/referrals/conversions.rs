@@ -11,7 +11,6 @@ use referral_store::both_databases;
 use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
 use referral_store::outbox::{self};
 use referral_store::page::Page;
-use referral_store::patients::{self, PatientProfileUpdate};
 use referral_store::referrals::{self};
 use referral_store::rewards::{self};
 use referral_store::testing::TestDb;
@@ -199,16 +198,14 @@ both_databases!(
             serde_json::json!({"referrer_reward_type": "cash", "referrer_reward_value": "20"}),
         );
         let alice = patient(&mut conn, "alice@example.com");
-        patients::update_profile(
+        report(
             &mut conn,
-            alice.id,
-            &PatientProfileUpdate {
-                federal_payer: true,
+            &alice,
+            referral_domain::FactsInput {
+                federal_payer: Some(true),
                 ..Default::default()
             },
-            t0(),
-        )
-        .unwrap();
+        );
         let referral = refer(&mut conn, &alice, &program, "bob@example.com");
         let bob = register(&mut conn, &referral, "bob@example.com").patient;
         let event = ConsultationEvent {
@@ -378,3 +375,71 @@ both_databases!(
             .any(|r| r.resource_id.is_none() && r.outcome == "success"));
     }
 );
+
+both_databases!(unknown_payers_are_federal_payers, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(
+        &mut conn,
+        serde_json::json!({"referrer_reward_type": "cash", "referrer_reward_value": "20"}),
+    );
+    let convert = |conn: &mut referral_store::DbConnection,
+                   referrer: &referral_store::patients::Patient,
+                   friend: &str,
+                   policy: &InducementPolicy| {
+        let referral = refer(conn, referrer, &program, friend);
+        let patient = register(conn, &referral, friend).patient;
+        let event = ConsultationEvent {
+            patient_id: patient.id,
+            consultation_id: ConsultationId::new_random(),
+            occurred_at: None,
+        };
+        match events::record_consultation(conn, &event, policy, t0(), None).unwrap() {
+            EventOutcome::Converted {
+                referrer_reward: Some(reward),
+                ..
+            } => reward,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Never reported: the default policy treats the referrer as a federal payer.
+    let unreported = referral_store::patients::upsert_from_claims(
+        &mut conn,
+        &referral_store::patients::PatientDetails {
+            id: referral_domain::PatientId::new_random(),
+            email: referral_domain::Email::parse("dana@example.com").unwrap(),
+            name: None,
+            phone: None,
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(unreported.payer_fact(), None);
+    let withheld = convert(
+        &mut conn,
+        &unreported,
+        "f1@example.com",
+        &InducementPolicy::default(),
+    );
+    assert_eq!(
+        withheld.withheld_reason,
+        Some(RewardRefusal::FederalPayerCashExcluded)
+    );
+    // With --unknown-payer-policy commercial, the same referrer is paid.
+    let commercial = InducementPolicy {
+        unknown_payer: referral_domain::UnknownPayerPolicy::Commercial,
+        ..InducementPolicy::default()
+    };
+    let granted = convert(&mut conn, &unreported, "f2@example.com", &commercial);
+    assert_eq!(granted.withheld_reason, None);
+    assert_eq!(granted.status, RewardStatus::PendingApproval);
+    // A reported commercial payer is paid under the default policy too.
+    let reported = patient(&mut conn, "erin@example.com");
+    assert_eq!(reported.payer_fact(), Some(false));
+    let paid = convert(
+        &mut conn,
+        &reported,
+        "f3@example.com",
+        &InducementPolicy::default(),
+    );
+    assert_eq!(paid.withheld_reason, None);
+});

@@ -8,7 +8,6 @@ use referral_domain::{
 };
 use referral_store::outbox::{self, OutboxKind, OutboxStatus};
 use referral_store::page::Page;
-use referral_store::patients::{self, PatientProfileUpdate};
 use referral_store::referrals::{self, ReferralFilter};
 use referral_store::testing::TestDb;
 use referral_store::{both_databases, programs, StoreError};
@@ -165,16 +164,14 @@ both_databases!(programs_must_accept_the_referral, |db: &TestDb| {
         ),
         DomainError::NotEligible(_)
     ));
-    patients::update_profile(
+    report(
         &mut conn,
-        alice.id,
-        &PatientProfileUpdate {
-            conditions: vec!["Diabetes".into()],
+        &alice,
+        referral_domain::FactsInput {
+            conditions: Some(vec!["Diabetes"]),
             ..Default::default()
         },
-        t0(),
-    )
-    .unwrap();
+    );
     let picked = referrals::create(&mut conn, &rng, &nobody, t0()).unwrap();
     assert_eq!(
         picked.program_id, targeted.id,

@@ -1,0 +1,204 @@
+//! Patient facts reported by the platform (`PUT`/`GET /api/patients/{id}/facts`): validated,
+//! audited, idempotent, and applied from the next decision on; a patient whose payer was
+//! never reported is a federal payer under the default `--unknown-payer-policy`.
+
+use crate::support::*;
+use referral_api::config::UnknownPayer;
+use referral_store::testing::TestDb;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn facts_path(patient: Uuid) -> String {
+    format!("/api/patients/{patient}/facts")
+}
+
+/// A patient the service knows (created from their token on their first request).
+fn known_patient(app: &TestApp, name: &str) -> Actor {
+    let patient = app.patient(name);
+    let response = app.get(Some(&patient), "/api/patients/me/referrals");
+    assert_eq!(response.status(), 200);
+    patient
+}
+
+both_databases!(
+    facts_are_validated_stored_read_and_audited,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        let service = app.service();
+        let alice = known_patient(app, "alice");
+        let path = facts_path(alice.id);
+
+        // Never reported: the payer is null.
+        let before: Value = app.get(Some(&service), &path).json().unwrap();
+        assert_eq!(before["federal_payer"], Value::Null);
+        assert_eq!(before["reported_at"], Value::Null);
+
+        let body = json!({"federal_payer": true, "state": "ca", "date_of_birth": "1980-02-29",
+                          "conditions": ["E11.9", "weight_loss", "E11.9"]});
+        let stored: Value = app.put(Some(&service), &path, body.clone()).json().unwrap();
+        assert_eq!(stored["patient_id"], alice.id.to_string());
+        assert_eq!(stored["federal_payer"], true);
+        assert_eq!(stored["state"], "CA");
+        assert_eq!(stored["date_of_birth"], "1980-02-29");
+        assert_eq!(stored["conditions"], json!(["E11.9", "weight_loss"]));
+        assert!(stored["reported_at"].is_string());
+
+        // Idempotent: the same report again stores the same facts.
+        let again: Value = app.put(Some(&service), &path, body).json().unwrap();
+        for field in ["federal_payer", "state", "date_of_birth", "conditions"] {
+            assert_eq!(again[field], stored[field], "{field}");
+        }
+        // A partial report keeps the rest.
+        let partial: Value = app
+            .put(Some(&service), &path, json!({"federal_payer": false}))
+            .json()
+            .unwrap();
+        assert_eq!(partial["federal_payer"], false);
+        assert_eq!(partial["state"], "CA");
+
+        // Admins read them too; the patient, a provider admin and nobody may not.
+        let read: Value = app.get(Some(&app.admin()), &path).json().unwrap();
+        assert_eq!(read["state"], "CA");
+        assert_problem(app.get(Some(&alice), &path), 403, "forbidden");
+        let provider = app.actor(referral_api::auth::Role::ProviderAdmin, None);
+        assert_eq!(app.get(Some(&provider), &path).status(), 403);
+        assert_eq!(app.get(None, &path).status(), 401);
+        assert_problem(
+            app.put(Some(&app.admin()), &path, json!({"state": "NY"})),
+            403,
+            "forbidden",
+        );
+
+        // Bad facts: every field named, nothing changed.
+        let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+        let problem = assert_problem(
+            app.put(
+                Some(&service),
+                &path,
+                json!({"state": "XX", "date_of_birth": tomorrow.to_string(),
+                       "conditions": ["has space"]}),
+            ),
+            422,
+            "validation_failed",
+        );
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        for field in ["state", "date_of_birth", "conditions"] {
+            assert!(fields.contains(&field), "{field} in {problem}");
+        }
+        assert_problem(
+            app.put(Some(&service), &path, json!({"payer": "medicare"})),
+            400,
+            "invalid_json",
+        );
+        let unchanged: Value = app.get(Some(&service), &path).json().unwrap();
+        assert_eq!(unchanged["state"], "CA");
+        assert_eq!(unchanged["conditions"], json!(["E11.9", "weight_loss"]));
+
+        // An unknown patient, or an id that is not one.
+        assert_problem(
+            app.put(
+                Some(&service),
+                &facts_path(Uuid::new_v4()),
+                json!({"state": "CA"}),
+            ),
+            404,
+            "not_found",
+        );
+        assert_problem(
+            app.get(Some(&service), "/api/patients/not-an-id/facts"),
+            404,
+            "not_found",
+        );
+
+        // Every write and read is in the audit trail, without the facts themselves.
+        let trail = app
+            .get(
+                Some(&app.admin()),
+                &format!("/api/referrals/audit-trail?resource_id={}", alice.id),
+            )
+            .text()
+            .unwrap();
+        assert!(trail.contains("patient.facts.report"), "{trail}");
+        assert!(trail.contains("patient.facts.read"), "{trail}");
+        assert!(!trail.contains("E11.9") && !trail.contains("1980-02-29"));
+    }
+);
+
+/// Converts a new referral of `referrer` and answers the referrer's reward.
+fn convert(app: &TestApp, referrer: &Actor, friend: &str) -> Value {
+    let referral = app.refers(referrer, &format!("{friend}@example.com"));
+    let code = referral["referral_code"].as_str().unwrap();
+    let registered = app.registers(code, &format!("{friend}@example.com"));
+    let response = app.post(
+        Some(&app.service()),
+        "/api/events/consultations",
+        json!({"patient_id": registered["patient_id"], "consultation_id": Uuid::new_v4()}),
+    );
+    assert_eq!(response.status(), 200);
+    let outcome: Value = response.json().unwrap();
+    assert_eq!(outcome["outcome"], "converted", "{outcome}");
+    outcome["referrer_reward"].clone()
+}
+
+both_databases!(
+    facts_apply_from_the_next_decision_and_unknown_payers_are_federal,
+    owned,
+    |db: TestDb| {
+        // The production default, not the tests' commercial one.
+        let app = spawn_with(db, |args| {
+            args.unknown_payer_policy = UnknownPayer::Federal;
+        });
+        app.program(json!({"referrer_reward_type": "cash", "referrer_reward_value": "20.00"}));
+        let alice = known_patient(&app, "alice");
+
+        let withheld = convert(&app, &alice, "bob");
+        assert_eq!(withheld["status"], "cancelled");
+        assert_eq!(withheld["withheld_reason"], "federal_payer_cash_excluded");
+
+        // The platform says Alice pays commercially: her next reward is paid.
+        let response = app.put(
+            Some(&app.service()),
+            &facts_path(alice.id),
+            json!({"federal_payer": false}),
+        );
+        assert_eq!(response.status(), 200);
+        let paid = convert(&app, &alice, "carol");
+        assert_eq!(paid["withheld_reason"], Value::Null);
+        assert_eq!(paid["status"], "pending_approval");
+
+        // And back: reported federal, withheld again.
+        app.put(
+            Some(&app.service()),
+            &facts_path(alice.id),
+            json!({"federal_payer": true}),
+        );
+        let again = convert(&app, &alice, "dave");
+        assert_eq!(again["withheld_reason"], "federal_payer_cash_excluded");
+    }
+);
+
+both_databases!(
+    reported_conditions_feed_program_targeting,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({"target_conditions": ["E11.9"]}));
+        let alice = known_patient(app, "alice");
+        let refused = app.post(
+            Some(&alice),
+            "/api/patients/me/referrals",
+            json!({"referee_email": "bob@example.com"}),
+        );
+        assert!(refused.status().is_client_error());
+        app.put(
+            Some(&app.service()),
+            &facts_path(alice.id),
+            json!({"conditions": ["E11.9"]}),
+        );
+        app.refers(&alice, "bob@example.com");
+    }
+);
