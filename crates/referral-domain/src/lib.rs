@@ -65,6 +65,7 @@ pub mod error;
 pub mod experiment;
 pub mod facts;
 pub mod ids;
+pub mod message;
 pub mod money;
 pub mod policy;
 pub mod program;

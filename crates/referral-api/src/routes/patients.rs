@@ -196,19 +196,20 @@ fn new_referral(
     {
         problems.push(FieldProblem::new("referee_name", "at most 200 characters"));
     }
-    let referral_message = body
+    // Sent under the platform's name: short, no links, addresses or numbers (the domain's
+    // PersonalMessage rules).
+    let referral_message = match body
         .referral_message
-        .map(|m| m.trim().to_owned())
-        .filter(|m| !m.is_empty());
-    if referral_message
-        .as_ref()
-        .is_some_and(|m| m.chars().count() > 2000)
+        .as_deref()
+        .map(referral_domain::message::PersonalMessage::parse)
     {
-        problems.push(FieldProblem::new(
-            "referral_message",
-            "at most 2000 characters",
-        ));
-    }
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(message))) => Some(message.as_str().to_owned()),
+        Some(Err(refusal)) => {
+            problems.push(FieldProblem::new("referral_message", refusal.to_string()));
+            None
+        }
+    };
     if referral_source == Some(referral_domain::ReferralSource::Sms)
         && referee_phone.is_none()
         && problems.is_empty()

@@ -160,6 +160,9 @@ pub struct CreateReferralRequest {
     pub referee_name: Option<String>,
     /// `email`, `sms`, `social` or `direct_link`; `email` and `sms` send an invitation.
     pub referral_source: Option<String>,
+    /// A personal note to the friend: at most 280 characters, without links, email
+    /// addresses or phone numbers (it goes out under the platform's name).
+    #[schema(max_length = 280)]
     pub referral_message: Option<String>,
     /// The program; when omitted, the oldest active program that accepts the patient.
     pub program_id: Option<Uuid>,

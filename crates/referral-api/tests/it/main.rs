@@ -16,6 +16,7 @@ mod facts;
 mod journey;
 mod limits;
 mod pages;
+mod privacy;
 mod security;
 mod tenancy;
 mod tokens;
