@@ -114,6 +114,9 @@ pub struct ConversionFacts<Id> {
     pub reward_validity_days: u32,
     /// The referrer's standing under the inducement policy.
     pub referrer: RecipientStanding,
+    /// Whether the friend whose event converts is a federal-programme patient (as the
+    /// inducement policy treats them: an unreported payer counts as the policy says).
+    pub referee_federal_payer: bool,
 }
 
 /// The event that converts.
@@ -199,13 +202,19 @@ pub fn decide<Id: Clone + PartialEq>(
         .collect();
     let referrer_reward = facts.referrer_reward.as_ref().map(|spec| ReferrerReward {
         spec: spec.clone(),
-        outcome: decide_grant(
-            spec,
-            &facts.referrer,
-            policy,
-            facts.reward_validity_days,
-            event.now,
-        ),
+        // Anti-kickback: nothing of value for referring a federal-programme patient. The
+        // referral still converts; the withheld row says why.
+        outcome: if facts.referee_federal_payer {
+            GrantOutcome::Withheld(RewardRefusal::FederalPayerReferee)
+        } else {
+            decide_grant(
+                spec,
+                &facts.referrer,
+                policy,
+                facts.reward_validity_days,
+                event.now,
+            )
+        },
     });
     Ok(ConversionDecision {
         converted_at,
@@ -270,6 +279,7 @@ mod tests {
                 federal_payer: false,
                 granted_this_year: Money::ZERO,
             },
+            referee_federal_payer: false,
         };
         assert!(decide(&facts, &event(), &InducementPolicy::default()).is_err());
     }
@@ -290,6 +300,7 @@ mod tests {
                 federal_payer: true,
                 granted_this_year: Money::ZERO,
             },
+            referee_federal_payer: false,
         };
         let decision = decide(&facts, &event(), &InducementPolicy::default()).unwrap();
         let reward = decision.referrer_reward.clone().unwrap();
@@ -314,6 +325,7 @@ mod tests {
             conversions in 0usize..40,
             granted_before in 0i64..60_000,
             federal in any::<bool>(),
+            federal_referees in proptest::collection::vec(any::<bool>(), 40),
         ) {
             let policy = InducementPolicy::default();
             let mut uncounted: Vec<usize> = Vec::new();
@@ -331,6 +343,7 @@ mod tests {
                         federal_payer: federal,
                         granted_this_year: Money::from_cents(granted_before).unwrap(),
                     },
+                    referee_federal_payer: federal_referees[id],
                 };
                 let decision = decide(&facts, &event(), &policy).unwrap();
                 if decision.completes_batch {
@@ -345,6 +358,14 @@ mod tests {
                     // Every reward not granted says why.
                     if reward.outcome.ledger_status() == RewardStatus::Cancelled {
                         prop_assert!(reward.outcome.withheld_reason().is_some());
+                    }
+                    // Nothing for referring a federal-programme patient, and a federal
+                    // payer referrer never gets cash.
+                    if federal_referees[id] {
+                        prop_assert_eq!(
+                            reward.outcome.withheld_reason(),
+                            Some(RewardRefusal::FederalPayerReferee)
+                        );
                     }
                     rewards += 1;
                 } else {

@@ -75,6 +75,10 @@ pub enum RewardRefusal {
     FederalPayerAboveNominalValue,
     /// The federal payer's yearly nominal total would be exceeded.
     FederalPayerAnnualNominalReached,
+    /// The referred friend's care is paid by a federal programme: a reward to the referrer
+    /// for bringing them would be remuneration for a federal-programme referral
+    /// (anti-kickback statute), so it is withheld, whoever the referrer is.
+    FederalPayerReferee,
 }
 
 impl RewardRefusal {
@@ -87,6 +91,7 @@ impl RewardRefusal {
             RewardRefusal::FederalPayerAnnualNominalReached => {
                 "federal_payer_annual_nominal_reached"
             }
+            RewardRefusal::FederalPayerReferee => "federal_payer_referee",
         }
     }
 
@@ -97,6 +102,7 @@ impl RewardRefusal {
             RewardRefusal::FederalPayerCashExcluded,
             RewardRefusal::FederalPayerAboveNominalValue,
             RewardRefusal::FederalPayerAnnualNominalReached,
+            RewardRefusal::FederalPayerReferee,
         ]
         .into_iter()
         .find(|r| r.as_str() == code)

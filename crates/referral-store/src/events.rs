@@ -182,6 +182,8 @@ struct ConversionFacts {
     uncounted: Vec<DbUuid>,
     /// What the referrer was granted this calendar year (for the yearly cap).
     granted_this_year: Money,
+    /// The friend's reported payer (`None`: never reported).
+    referee_payer: Option<bool>,
 }
 
 /// How far recording an event got before anything was decided.
@@ -358,12 +360,14 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
             .load(conn)?
     };
     let granted_this_year = rewards::granted_this_year(conn, referral.referrer_id, now)?;
+    let referee_payer = patients::get(conn, record.patient_id)?.payer_fact();
     Ok(Begun::Convertible(Box::new(ConversionFacts {
         referral,
         program,
         referrer,
         uncounted,
         granted_this_year,
+        referee_payer,
     })))
 }
 
@@ -408,6 +412,8 @@ struct BegunJson {
     uncounted: Vec<DbUuid>,
     #[serde(default)]
     granted_this_year_cents: i64,
+    #[serde(default)]
+    referee_payer: Option<bool>,
 }
 
 fn begin_in_postgres(
@@ -446,6 +452,7 @@ fn begin_in_postgres(
         uncounted: begun.uncounted,
         granted_this_year: Money::from_cents(begun.granted_this_year_cents)
             .map_err(|_| StoreError::Corrupt("yearly reward total".into()))?,
+        referee_payer: begun.referee_payer,
     })))
 }
 
@@ -501,6 +508,7 @@ fn decide(
         referrer: facts
             .referrer
             .standing(policy, facts.granted_this_year.clone()),
+        referee_federal_payer: policy.unknown_payer.is_federal(facts.referee_payer),
     };
     let event = conversion::ConversionEvent {
         trigger: match record.kind {

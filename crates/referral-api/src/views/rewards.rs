@@ -24,7 +24,9 @@ pub struct RewardView {
     /// `pending_approval`, `available`, `used`, `expired` or `cancelled` (as of now).
     #[schema(example = "available")]
     pub status: String,
-    /// Why the inducement policy withheld it (`annual_cap_reached`, ...).
+    /// Why it was withheld: `annual_cap_reached`, `federal_payer_cash_excluded`,
+    /// `federal_payer_above_nominal_value`, `federal_payer_annual_nominal_reached` or
+    /// `federal_payer_referee` (the friend is a federal-programme patient).
     pub withheld_reason: Option<String>,
     pub used_on_order_id: Option<Uuid>,
     pub used_on_consultation_id: Option<Uuid>,

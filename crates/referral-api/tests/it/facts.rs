@@ -129,11 +129,26 @@ both_databases!(
     }
 );
 
-/// Converts a new referral of `referrer` and answers the referrer's reward.
-fn convert(app: &TestApp, referrer: &Actor, friend: &str) -> Value {
+/// Converts a new referral of `referrer` whose friend the platform reports as
+/// `friend_federal` (None: never reported), and answers the referrer's reward.
+fn convert_with(
+    app: &TestApp,
+    referrer: &Actor,
+    friend: &str,
+    friend_federal: Option<bool>,
+) -> Value {
     let referral = app.refers(referrer, &format!("{friend}@example.com"));
     let code = referral["referral_code"].as_str().unwrap();
     let registered = app.registers(code, &format!("{friend}@example.com"));
+    if let Some(federal) = friend_federal {
+        let patient: Uuid = registered["patient_id"].as_str().unwrap().parse().unwrap();
+        let response = app.put(
+            Some(&app.service()),
+            &facts_path(patient),
+            json!({"federal_payer": federal}),
+        );
+        assert_eq!(response.status(), 200);
+    }
     let response = app.post(
         Some(&app.service()),
         "/api/events/consultations",
@@ -143,6 +158,11 @@ fn convert(app: &TestApp, referrer: &Actor, friend: &str) -> Value {
     let outcome: Value = response.json().unwrap();
     assert_eq!(outcome["outcome"], "converted", "{outcome}");
     outcome["referrer_reward"].clone()
+}
+
+/// As [`convert_with`], the friend reported as a commercial payer.
+fn convert(app: &TestApp, referrer: &Actor, friend: &str) -> Value {
+    convert_with(app, referrer, friend, Some(false))
 }
 
 both_databases!(
@@ -200,5 +220,50 @@ both_databases!(
             json!({"conditions": ["E11.9"]}),
         );
         app.refers(&alice, "bob@example.com");
+    }
+);
+
+both_databases!(
+    referring_a_federal_programme_patient_earns_nothing,
+    owned,
+    |db: TestDb| {
+        let app = spawn_with(db, |args| {
+            args.unknown_payer_policy = UnknownPayer::Federal;
+        });
+        app.program(json!({"referrer_reward_type": "credit", "referrer_reward_value": "10.00"}));
+        let alice = known_patient(&app, "alice");
+        app.put(
+            Some(&app.service()),
+            &facts_path(alice.id),
+            json!({"federal_payer": false}),
+        );
+        // The friend is a Medicare patient: the referral converts, the reward is withheld.
+        let withheld = convert_with(&app, &alice, "bob", Some(true));
+        assert_eq!(withheld["status"], "cancelled");
+        assert_eq!(withheld["withheld_reason"], "federal_payer_referee");
+        // Never reported counts the same under the default policy.
+        let unreported = convert_with(&app, &alice, "carol", None);
+        assert_eq!(unreported["withheld_reason"], "federal_payer_referee");
+        // A commercial friend earns the reward.
+        let paid = convert(&app, &alice, "dave");
+        assert_eq!(paid["status"], "available");
+        // Alice sees each reward, the withheld ones with their reason.
+        let mine: Value = app
+            .get(Some(&alice), "/api/patients/me/rewards")
+            .json()
+            .unwrap();
+        let reasons: Vec<&Value> = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["withheld_reason"])
+            .collect();
+        assert_eq!(
+            reasons
+                .iter()
+                .filter(|r| **r == "federal_payer_referee")
+                .count(),
+            2
+        );
     }
 );

@@ -79,6 +79,9 @@ BEGIN
         'program', row_to_json(v_program),
         'referrer', row_to_json(v_referrer),
         'uncounted', v_uncounted,
-        'granted_this_year_cents', v_granted)::text;
+        'granted_this_year_cents', v_granted,
+        -- The friend's reported payer (null: never reported), for the anti-kickback rule.
+        'referee_payer', (SELECT CASE WHEN payer_reported THEN federal_payer END
+                          FROM patients WHERE id = p_patient_id))::text;
 END;
 $$;

@@ -104,15 +104,27 @@ pub fn registrant(email: &str) -> Registrant {
     }
 }
 
+/// Registers `email` with the referral's code; the platform then reports the new patient
+/// as a commercial payer (a friend never reported counts as a federal payer, whose
+/// referrer gets nothing: see `federal_payer_referees_earn_the_referrer_nothing`).
 pub fn register(conn: &mut DbConnection, referral: &Referral, email: &str) -> Registration {
-    referrals::register(
+    let mut registration = referrals::register(
         conn,
         &referral.referral_code.to_string(),
         &registrant(email),
         &InducementPolicy::default(),
         t0(),
     )
-    .unwrap()
+    .unwrap();
+    registration.patient = report(
+        conn,
+        &registration.patient,
+        FactsInput {
+            federal_payer: Some(false),
+            ..FactsInput::default()
+        },
+    );
+    registration
 }
 
 /// The most common start: Alice refers Bob in a program with the defaults, and Bob registers.

@@ -132,7 +132,21 @@ impl Journey {
                 );
                 if let Ok(registration) = registered {
                     self.rewards.extend(registration.referee_reward.clone());
-                    self.referrals[at].2 = Some(registration.patient);
+                    // Every other friend is reported commercial; the rest count as federal
+                    // payers, whose referrers' rewards are withheld (and counted so).
+                    let patient = if i % 2 == 0 {
+                        report(
+                            conn,
+                            &registration.patient,
+                            referral_domain::FactsInput {
+                                federal_payer: Some(false),
+                                ..Default::default()
+                            },
+                        )
+                    } else {
+                        registration.patient
+                    };
+                    self.referrals[at].2 = Some(patient);
                 }
             }
             Step::Consult(i) => {
@@ -322,7 +336,9 @@ fn a_full_journey_is_counted_and_equal_to_a_rebuild() {
         assert_eq!(total(|r| r.4), 6, "clicked");
         assert_eq!(total(|r| r.5), 6, "registered");
         assert_eq!(total(|r| r.6), 6, "converted");
-        assert!(total(|r| r.7) >= 3, "rewards granted");
+        assert!(total(|r| r.7) >= 2, "rewards granted");
+        // The friends never reported as commercial count as federal payers.
+        assert!(total(|r| r.8) >= 2, "rewards withheld");
         assert!(total(|r| r.11) > 0, "revenue");
         assert!(!referrers.is_empty());
     }

@@ -443,3 +443,99 @@ both_databases!(unknown_payers_are_federal_payers, |db: &TestDb| {
     );
     assert_eq!(paid.withheld_reason, None);
 });
+
+both_databases!(
+    federal_payer_referees_earn_the_referrer_nothing,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let program = program(&mut conn, serde_json::json!({}));
+        let alice = patient(&mut conn, "alice@example.com");
+        let consult = |conn: &mut referral_store::DbConnection,
+                       friend: &referral_store::patients::Patient,
+                       policy: &InducementPolicy| {
+            let event = ConsultationEvent {
+                patient_id: friend.id,
+                consultation_id: ConsultationId::new_random(),
+                occurred_at: None,
+            };
+            events::record_consultation(conn, &event, policy, t0(), None).unwrap()
+        };
+        // A friend the platform reports as a Medicare patient.
+        let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+        let bob = register(&mut conn, &referral, "bob@example.com").patient;
+        let bob = report(
+            &mut conn,
+            &bob,
+            referral_domain::FactsInput {
+                federal_payer: Some(true),
+                ..Default::default()
+            },
+        );
+        let EventOutcome::Converted {
+            referrer_reward: Some(reward),
+            referral_id,
+        } = consult(&mut conn, &bob, &InducementPolicy::default())
+        else {
+            panic!("the referral converts")
+        };
+        assert_eq!(referral_id, referral.id);
+        assert_eq!(reward.status, RewardStatus::Cancelled);
+        assert_eq!(
+            reward.withheld_reason,
+            Some(RewardRefusal::FederalPayerReferee)
+        );
+        let converted = referrals::get(&mut conn, referral.id, t0()).unwrap();
+        assert_eq!(converted.status, ReferralStatus::Converted);
+        assert_eq!(
+            converted.referrer_reward_status,
+            PartyRewardStatus::NotGranted
+        );
+        // The referrer sees the withheld row and its reason.
+        let mine =
+            rewards::list_for_patient(&mut conn, alice.id, None, t0(), Page::default()).unwrap();
+        assert_eq!(
+            mine.items[0].withheld_reason,
+            Some(RewardRefusal::FederalPayerReferee)
+        );
+
+        // A friend never reported: withheld under the default policy, paid under
+        // `commercial`.
+        let unreported = |conn: &mut referral_store::DbConnection, email: &str| {
+            let r = refer(conn, &alice, &program, email);
+            referral_store::referrals::register(
+                conn,
+                &r.referral_code.to_string(),
+                &registrant(email),
+                &InducementPolicy::default(),
+                t0(),
+            )
+            .unwrap()
+            .patient
+        };
+        let carol = unreported(&mut conn, "carol@example.com");
+        let EventOutcome::Converted {
+            referrer_reward: Some(withheld),
+            ..
+        } = consult(&mut conn, &carol, &InducementPolicy::default())
+        else {
+            panic!("converts")
+        };
+        assert_eq!(
+            withheld.withheld_reason,
+            Some(RewardRefusal::FederalPayerReferee)
+        );
+        let dave = unreported(&mut conn, "dave@example.com");
+        let commercial = InducementPolicy {
+            unknown_payer: referral_domain::UnknownPayerPolicy::Commercial,
+            ..InducementPolicy::default()
+        };
+        let EventOutcome::Converted {
+            referrer_reward: Some(paid),
+            ..
+        } = consult(&mut conn, &dave, &commercial)
+        else {
+            panic!("converts")
+        };
+        assert_eq!(paid.withheld_reason, None);
+    }
+);
