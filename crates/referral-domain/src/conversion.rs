@@ -331,7 +331,7 @@ mod tests {
             let mut uncounted: Vec<usize> = Vec::new();
             let mut counted_ever: Vec<usize> = Vec::new();
             let mut rewards = 0usize;
-            for id in 0..conversions {
+            for (id, &federal_referee) in federal_referees.iter().enumerate().take(conversions) {
                 let facts = ConversionFacts {
                     lifecycle: registered(),
                     uncounted_itself: true,
@@ -343,7 +343,7 @@ mod tests {
                         federal_payer: federal,
                         granted_this_year: Money::from_cents(granted_before).unwrap(),
                     },
-                    referee_federal_payer: federal_referees[id],
+                    referee_federal_payer: federal_referee,
                 };
                 let decision = decide(&facts, &event(), &policy).unwrap();
                 if decision.completes_batch {
@@ -361,7 +361,7 @@ mod tests {
                     }
                     // Nothing for referring a federal-programme patient, and a federal
                     // payer referrer never gets cash.
-                    if federal_referees[id] {
+                    if federal_referee {
                         prop_assert_eq!(
                             reward.outcome.withheld_reason(),
                             Some(RewardRefusal::FederalPayerReferee)
