@@ -47,17 +47,19 @@ cargo build --release -q -p referral-api
 # 200,000, so most runs seed again: about 3 minutes).
 OURS_N=50000 BARE_N=70000 FULL_N=25000
 REGISTERED_NEEDED=$((OURS_N + BARE_N + FULL_N))
-# Registrations take pending referrals of one program (the one with most of them), so that
-# ours and pgbench's replay of ours register in the same program: 20,000 each, and one to
-# capture.
-REG_N=20000
+# Registrations take pending referrals of the active programs that give the friend a reward
+# (each registration then writes the same rows: the patient, the referral, the reward, the
+# welcome email), so that ours and pgbench's replay of ours do the same work: 11,000 each
+# (a seed holds about 22,000 such), and one to capture.
+REG_N=11000
 PENDING_NEEDED=$((2 * REG_N + 1))
+REG_PROGRAMS="SELECT id FROM referral_programs WHERE status = 'active' AND referee_reward_type IS NOT NULL"
 pending_program() {
-  psql -qtA "$PG_URL" -c "SELECT program_id FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+  psql -qtA "$PG_URL" -c "SELECT program_id FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id IN ($REG_PROGRAMS) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
 }
 if psql -qtA "$PG_ADMIN" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
   left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'registered'")
-  pending_left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id = '$(pending_program)'")
+  pending_left=$(psql -qtA "$PG_URL" -c "SELECT count(*) FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id IN ($REG_PROGRAMS)")
   if [ "$left" -lt "$REGISTERED_NEEDED" ] || [ "$pending_left" -lt "$PENDING_NEEDED" ]; then
     echo "bench: $left registered and $pending_left pending referrals left in $PG_DB (need $REGISTERED_NEEDED and $PENDING_NEEDED): seeding it again"
     psql -q "$PG_ADMIN" -c "DROP DATABASE $PG_DB"
@@ -78,7 +80,8 @@ trap 'stop_server; psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET ALL" >/de
 # standing in for the providers): an instance without it measured about twice the rate.
 start_server() { # url
   "$BIN" --database-url "$1" --jwt-secret "$SECRET" --bind "127.0.0.1:$PORT" \
-    --db-pool-size 16 --public-rate-limit 1000000000 --mailbox-dir target/bench/outbox \
+    --db-pool-size 16 --public-rate-limit 1000000000 --patient-daily-referrals 1000000000 \
+    --mailbox-dir target/bench/outbox \
     >target/bench/load-server.log 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 120); do curl -fs "$BASE/ready" >/dev/null 2>&1 && return 0; sleep 0.5; done
@@ -99,12 +102,15 @@ echo "bench: drawing samples"
 # next to others on the same page and make the click counter's updates collide there.
 psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals TABLESAMPLE BERNOULLI (2) LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
 REG_PROGRAM=$(pending_program)
-psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id = '$REG_PROGRAM' ORDER BY random() LIMIT $PENDING_NEEDED" >"$BENCH_SAMPLES/pending_all.txt"
-[ "$(wc -l <"$BENCH_SAMPLES/pending_all.txt")" -ge "$PENDING_NEEDED" ] || { echo "bench: too few pending referrals in program $REG_PROGRAM" >&2; exit 1; }
+# The captured registration is of the program with most pending referrals; the pools draw
+# from every program of the same kind.
+CAPTURE_CODE=$(psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id = '$REG_PROGRAM' ORDER BY random() LIMIT 1")
+psql -qtA "$PG_URL" -c "SELECT referral_code FROM referrals WHERE status = 'pending' AND expires_at > now() + interval '1 hour' AND program_id IN ($REG_PROGRAMS) AND referral_code <> '$CAPTURE_CODE' ORDER BY random() LIMIT $((PENDING_NEEDED - 1))" >"$BENCH_SAMPLES/pending_all.txt"
+echo "$CAPTURE_CODE" >>"$BENCH_SAMPLES/pending_all.txt"
+[ "$(wc -l <"$BENCH_SAMPLES/pending_all.txt")" -ge "$PENDING_NEEDED" ] || { echo "bench: too few pending referrals in the programs that reward the friend" >&2; exit 1; }
 # Three disjoint pools: ours, pgbench's replay of ours, and the one registration captured.
 head -n "$REG_N" "$BENCH_SAMPLES/pending_all.txt" >"$BENCH_SAMPLES/pending.txt"
 sed -n "$((REG_N + 1)),$((2 * REG_N))p" "$BENCH_SAMPLES/pending_all.txt" >"$BENCH_SAMPLES/pending_pgbench.txt"
-CAPTURE_CODE=$(tail -n 1 "$BENCH_SAMPLES/pending_all.txt")
 psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id, referrer_id FROM referrals WHERE status = 'registered' AND referee_patient_id <> '$CAPTURE_PATIENT' ORDER BY random() LIMIT $REGISTERED_NEEDED" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
 # Three disjoint pools: our conversions, pgbench's bare update + ledger row, and pgbench
 # replaying every statement of a conversion.

@@ -199,9 +199,10 @@ writes_sql = (
     f"(SELECT ({literal(json.dumps(writes))}::jsonb || jsonb_build_object({per_run}, "
     f"'interaction_id', {new_id(writes['interaction_id'])}, "
     f"'reward', {literal(json.dumps(writes['reward']))}::jsonb || {reward_fresh}, "
-    f"'notice', {literal(json.dumps(writes['notice']))}::jsonb || {notice_fresh}, "
-    f"'audit', {literal(json.dumps(writes['audit']))}::jsonb || jsonb_build_object('id', {new_id(writes['audit']['id'])})"
-    f"))::text FROM bench_conv c WHERE c.n = :n)"
+    f"'notice', {literal(json.dumps(writes['notice']))}::jsonb || {notice_fresh}"
+    + (f", 'audit', {literal(json.dumps(writes['audit']))}::jsonb || jsonb_build_object('id', {new_id(writes['audit']['id'])})"
+       if writes.get("audit") else "")
+    + f"))::text FROM bench_conv c WHERE c.n = :n)"
 )
 lines = ["-- Every statement of one conversion, from PostgreSQL's statement log.",
          "SELECT nextval('bench_conv_seq') AS n \\gset"]
@@ -215,5 +216,10 @@ for _pid, sql, params in own:
     elif "referral_conversion_apply(" in sql:
         lines.append(bind(sql, params, {1: writes_sql}) + ";")
     else:
-        lines.append(bind(sql, params, {}) + ";")
+        # Rows the service writes itself (the audit row, with its MAC, since the audit
+        # trail's MACs): new ids made afresh, times now.
+        fresh_ids = {}
+        if sql.lstrip().upper().startswith("INSERT"):
+            fresh_ids = {k: new_id(v) for k, v in params.items() if UUID.match(v)}
+        lines.append(bind(sql, params, fresh_ids) + ";")
 open(f"{out}/pgbench-conversion-full.sql", "w").write("\n".join(lines) + "\n")

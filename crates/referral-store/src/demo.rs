@@ -234,8 +234,8 @@ impl Batch {
         use crate::schema::{orders as o, patients as p, referral_interactions as i};
         write_transaction(conn, |conn| {
             // Chunks keep each statement under SQLite's 32,766 bind parameters (PostgreSQL allows
-            // 65,535).
-            for chunk in self.patients.chunks(4000) {
+            // 65,535): rows times columns (nine for a patient).
+            for chunk in self.patients.chunks(3000) {
                 let rows: Vec<_> = chunk
                     .iter()
                     .map(
