@@ -242,30 +242,33 @@ pub fn report_facts(
     facts: &FactsUpdate,
     now: DateTime<Utc>,
 ) -> Result<Patient, StoreError> {
-    let current = get(conn, id)?;
-    let conditions = match &facts.conditions {
-        Some(codes) => codes.iter().map(|c| c.as_str().to_owned()).collect(),
-        None => current.conditions.clone(),
-    };
-    let updated = diesel::update(patients::table.find(DbUuid(id.as_uuid())))
-        .set((
-            patients::date_of_birth.eq(facts.date_of_birth.or(current.date_of_birth)),
-            patients::state.eq(facts
-                .state
-                .as_ref()
-                .map(|s| s.as_str().to_owned())
-                .or(current.state.clone())),
-            patients::conditions.eq(DbTextList(conditions)),
-            patients::federal_payer.eq(facts.federal_payer.unwrap_or(current.federal_payer)),
-            patients::payer_reported.eq(current.payer_reported || facts.federal_payer.is_some()),
-            patients::facts_reported_at.eq(Some(DbTime(now))),
-            patients::updated_at.eq(DbTime(now)),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        return Err(StoreError::NotFound);
-    }
-    get(conn, id)
+    // Under the patient's lock: a report keeps the facts it leaves out, so two reports at
+    // once must not write back each other's stale values.
+    crate::conn::write_transaction(conn, |conn| {
+        lock(conn, id)?;
+        let current = get(conn, id)?;
+        let conditions = match &facts.conditions {
+            Some(codes) => codes.iter().map(|c| c.as_str().to_owned()).collect(),
+            None => current.conditions.clone(),
+        };
+        diesel::update(patients::table.find(DbUuid(id.as_uuid())))
+            .set((
+                patients::date_of_birth.eq(facts.date_of_birth.or(current.date_of_birth)),
+                patients::state.eq(facts
+                    .state
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                    .or(current.state.clone())),
+                patients::conditions.eq(DbTextList(conditions)),
+                patients::federal_payer.eq(facts.federal_payer.unwrap_or(current.federal_payer)),
+                patients::payer_reported
+                    .eq(current.payer_reported || facts.federal_payer.is_some()),
+                patients::facts_reported_at.eq(Some(DbTime(now))),
+                patients::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        get(conn, id)
+    })
 }
 
 /// Takes the patient's row lock until the transaction ends, so that decisions about one

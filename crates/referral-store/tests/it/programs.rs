@@ -152,3 +152,42 @@ both_databases!(patients_from_claims, |db: &TestDb| {
         after
     );
 });
+
+both_databases!(facts_reported_at_once_keep_each_other, |db: &TestDb| {
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+    let id = PatientId::new_random();
+    let details = PatientDetails {
+        id,
+        email: Email::parse("dana@example.com").unwrap(),
+        name: None,
+        phone: None,
+    };
+    patients::upsert_from_claims(&mut db.conn(), &details, now).unwrap();
+    // Many reports at once, each of one fact: none may write back another's stale value.
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                let input = if i % 2 == 0 {
+                    referral_domain::FactsInput {
+                        state: Some("NY"),
+                        ..Default::default()
+                    }
+                } else {
+                    referral_domain::FactsInput {
+                        federal_payer: Some(true),
+                        ..Default::default()
+                    }
+                };
+                let facts = input.parse(now.date_naive()).unwrap();
+                let mut conn = db.conn();
+                barrier.wait();
+                patients::report_facts(&mut conn, id, &facts, now).unwrap();
+            });
+        }
+    });
+    let stored = patients::get(&mut db.conn(), id).unwrap();
+    assert_eq!(stored.state.as_deref(), Some("NY"));
+    assert_eq!(stored.payer_fact(), Some(true));
+});
