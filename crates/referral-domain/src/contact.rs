@@ -58,6 +58,59 @@ impl Email {
     }
 }
 
+/// Mail domains that ignore dots in the local part (Gmail delivers `j.doe@` and `jdoe@` to
+/// one inbox), with the domain they are one inbox with.
+const DOTLESS_DOMAINS: [(&str, &str); 2] =
+    [("gmail.com", "gmail.com"), ("googlemail.com", "gmail.com")];
+
+/// The inbox an address reaches, for telling whether two addresses are one person's: the
+/// `+tag` of sub-addressing is dropped, and so are the dots of a Gmail address. Used for
+/// self-referral and the referrer's duplicate invitations; never sent or shown (the address
+/// the person typed is what mail goes to).
+///
+/// ```
+/// use referral_domain::Email;
+/// let a = Email::parse("J.Doe+referrals@GoogleMail.com").unwrap();
+/// let b = Email::parse("jdoe@gmail.com").unwrap();
+/// assert_eq!(a.inbox(), b.inbox());
+/// // Dots matter at other providers.
+/// assert_ne!(
+///     Email::parse("j.doe@example.com").unwrap().inbox(),
+///     Email::parse("jdoe@example.com").unwrap().inbox(),
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Inbox(String);
+
+impl Inbox {
+    /// The normalised inbox, `local@domain`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Email {
+    /// The inbox this address reaches (see [`Inbox`]).
+    pub fn inbox(&self) -> Inbox {
+        let Some((local, domain)) = self.0.rsplit_once('@') else {
+            return Inbox(self.0.clone());
+        };
+        // An address that is only a tag (`+x@`) keeps its local part: there is no inbox
+        // name to fall back to.
+        let local = match local.split_once('+') {
+            Some((name, _)) if !name.is_empty() => name,
+            _ => local,
+        };
+        match DOTLESS_DOMAINS.iter().find(|(d, _)| *d == domain) {
+            Some((_, canonical)) => {
+                let name: String = local.chars().filter(|c| *c != '.').collect();
+                Inbox(format!("{name}@{canonical}"))
+            }
+            None => Inbox(format!("{local}@{domain}")),
+        }
+    }
+}
+
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -165,6 +218,30 @@ mod tests {
         let a = Email::parse(" Bob.Smith+tag@Example.org\t").unwrap();
         assert_eq!(a.as_str(), "bob.smith+tag@example.org");
         assert_eq!(a, Email::parse("bob.smith+TAG@example.ORG").unwrap());
+    }
+
+    #[test]
+    fn one_inbox_under_sub_addressing_and_gmail_dots() {
+        let inbox = |s: &str| Email::parse(s).unwrap().inbox();
+        assert_eq!(inbox("bob+x@example.org"), inbox("Bob@example.org"));
+        assert_eq!(inbox("b.o.b+a+b@gmail.com"), inbox("bob@googlemail.com"));
+        assert_eq!(inbox("bob@gmail.com").as_str(), "bob@gmail.com");
+        assert_ne!(inbox("b.ob@example.org"), inbox("bob@example.org"));
+        assert_ne!(inbox("bob@example.org"), inbox("bob@example.com"));
+        // Nothing before the tag: the address is its own inbox.
+        assert_eq!(inbox("+x@example.org").as_str(), "+x@example.org");
+    }
+
+    proptest! {
+        #[test]
+        fn any_tag_reaches_the_same_inbox(name in "[a-z]([a-z0-9]|\\.[a-z0-9]){0,10}", tag in "[a-z0-9]{0,10}") {
+            let plain = Email::parse(&format!("{name}@example.org")).unwrap();
+            let tagged = Email::parse(&format!("{name}+{tag}@example.org")).unwrap();
+            prop_assert_eq!(plain.inbox(), tagged.inbox());
+            let gmail = Email::parse(&format!("{name}@gmail.com")).unwrap();
+            let undotted = Email::parse(&format!("{}@gmail.com", name.replace('.', ""))).unwrap();
+            prop_assert_eq!(gmail.inbox(), undotted.inbox());
+        }
     }
 
     #[test]

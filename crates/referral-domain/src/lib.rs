@@ -29,11 +29,11 @@
 //!     referrer_email: Some(&referrer),
 //!     referee_email: &referee,
 //!     referee_is_patient: false,
-//!     referee_has_open_referral_in_program: false,
+//!     referrer_already_invited_referee: false,
 //!     referrer_open_referrals_in_program: 0,
 //!     max_referrals_per_patient: Some(5),
 //! };
-//! facts.decide().unwrap();
+//! assert!(facts.decide().unwrap().sends());
 //!
 //! // The referral is pending for 30 days, then registered, then converted.
 //! let mut referral = ReferralLifecycle::new(now, 30).unwrap();
@@ -61,6 +61,7 @@
 pub mod code;
 pub mod contact;
 pub mod conversion;
+pub mod disclosure;
 pub mod error;
 pub mod experiment;
 pub mod facts;
@@ -74,7 +75,8 @@ pub mod reward;
 pub mod status;
 
 pub use code::ReferralCode;
-pub use contact::{Email, Phone};
+pub use contact::{Email, Inbox, Phone};
+pub use disclosure::ReferrerStatus;
 pub use error::{DomainError, FieldError, ValidationErrors};
 pub use facts::{FactsInput, FactsUpdate, UnknownPayerPolicy, UsState};
 pub use ids::{ConsultationId, OrderId, PatientId, ProgramId, ProviderId, ReferralId, RewardId};
@@ -85,7 +87,8 @@ pub use program::{
     ValidProgram,
 };
 pub use referral::{
-    ConversionOutcome, ConversionTrigger, CreationFacts, CreationRefusal, ReferralLifecycle,
+    ConversionOutcome, ConversionTrigger, CreationDecision, CreationFacts, CreationRefusal,
+    ReferralLifecycle,
 };
 pub use reward::{RedemptionTarget, RewardLedgerEntry};
 pub use status::{

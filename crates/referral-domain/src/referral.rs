@@ -26,8 +26,10 @@ pub struct CreationFacts<'a> {
     pub referee_email: &'a Email,
     /// Whether a patient with the referee's email exists.
     pub referee_is_patient: bool,
-    /// Whether the referee has a pending or registered referral in the same program.
-    pub referee_has_open_referral_in_program: bool,
+    /// Whether this referrer already has a pending or registered referral in the program
+    /// to the same inbox ([`Email::inbox`]). Another referrer's invitation to the same
+    /// person does not count: telling the caller about it would disclose it.
+    pub referrer_already_invited_referee: bool,
     /// The referrer's referrals in the program that count towards the limit (every status
     /// but `expired` and `declined`).
     pub referrer_open_referrals_in_program: u32,
@@ -40,19 +42,42 @@ pub struct CreationFacts<'a> {
 /// `ReferralLimitReached`).
 pub type CreationRefusal = DomainError;
 
+/// What to do with a referral that may be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreationDecision {
+    /// Create it and send the invitation the referrer chose.
+    Invite,
+    /// The referee is already a patient: create it so that the referrer gets the same
+    /// answer as for anyone else (no membership oracle), but send nothing. It can never
+    /// register (the address is taken), so it never converts and expires as invited.
+    RecordWithoutSending,
+}
+
+impl CreationDecision {
+    /// Whether an invitation goes out.
+    pub const fn sends(self) -> bool {
+        matches!(self, CreationDecision::Invite)
+    }
+}
+
 impl CreationFacts<'_> {
-    /// Decides whether the referral may be created. The checks run in the order a referrer
-    /// would want to hear them: referring yourself first, then a referee who is taken, then
-    /// the limit.
+    /// Decides whether the referral may be created and whether its invitation is sent.
+    /// The checks run in the order a referrer would want to hear them: referring yourself
+    /// first (by inbox, so `me+friend@` is still me), then their own open invitation to
+    /// the same inbox, then the limit. Whether the referee is already a patient never
+    /// changes the answer, only whether anything is sent.
     ///
     /// # Errors
     /// [`DomainError::SelfReferral`], [`DomainError::DuplicateReferee`] or
     /// [`DomainError::ReferralLimitReached`].
-    pub fn decide(&self) -> Result<(), CreationRefusal> {
-        if self.referrer_email == Some(self.referee_email) {
+    pub fn decide(&self) -> Result<CreationDecision, CreationRefusal> {
+        if self
+            .referrer_email
+            .is_some_and(|own| own.inbox() == self.referee_email.inbox())
+        {
             return Err(DomainError::SelfReferral);
         }
-        if self.referee_is_patient || self.referee_has_open_referral_in_program {
+        if self.referrer_already_invited_referee {
             return Err(DomainError::DuplicateReferee);
         }
         if let Some(max) = self.max_referrals_per_patient {
@@ -60,7 +85,11 @@ impl CreationFacts<'_> {
                 return Err(DomainError::ReferralLimitReached);
             }
         }
-        Ok(())
+        Ok(if self.referee_is_patient {
+            CreationDecision::RecordWithoutSending
+        } else {
+            CreationDecision::Invite
+        })
     }
 }
 
@@ -348,42 +377,73 @@ mod tests {
             referrer_email: Some(referrer),
             referee_email: referee,
             referee_is_patient: false,
-            referee_has_open_referral_in_program: false,
+            referrer_already_invited_referee: false,
             referrer_open_referrals_in_program: 0,
             max_referrals_per_patient: Some(3),
         }
     }
 
     #[test]
-    fn creation_refuses_self_duplicates_and_over_limit() {
+    fn creation_refuses_self_own_duplicates_and_over_limit() {
         let alice = email("alice@example.com");
         let bob = email("bob@example.com");
-        assert_eq!(facts(&alice, &bob).decide(), Ok(()));
+        assert_eq!(facts(&alice, &bob).decide(), Ok(CreationDecision::Invite));
 
-        let alice_again = email(" ALICE@example.com");
-        let mut f = facts(&alice, &alice_again);
-        f.referee_is_patient = true; // the referrer is a patient too; self wins
-        assert_eq!(f.decide(), Err(DomainError::SelfReferral));
+        // Self-referral by inbox: case, spaces and sub-addressing.
+        for me in [" ALICE@example.com", "alice+friend@example.com"] {
+            let alice_again = email(me);
+            let mut f = facts(&alice, &alice_again);
+            f.referee_is_patient = true; // the referrer is a patient too; self wins
+            assert_eq!(f.decide(), Err(DomainError::SelfReferral), "{me}");
+        }
+        let gmail = email("a.lice@gmail.com");
+        assert_eq!(
+            facts(&gmail, &email("alice+x@googlemail.com")).decide(),
+            Err(DomainError::SelfReferral)
+        );
 
         let mut f = facts(&alice, &bob);
-        f.referee_is_patient = true;
-        assert_eq!(f.decide(), Err(DomainError::DuplicateReferee));
-        let mut f = facts(&alice, &bob);
-        f.referee_has_open_referral_in_program = true;
+        f.referrer_already_invited_referee = true;
         assert_eq!(f.decide().unwrap_err().code(), "duplicate_referee");
 
         let mut f = facts(&alice, &bob);
         f.referrer_open_referrals_in_program = 2;
-        assert_eq!(f.decide(), Ok(()));
+        assert_eq!(f.decide(), Ok(CreationDecision::Invite));
         f.referrer_open_referrals_in_program = 3;
         assert_eq!(f.decide(), Err(DomainError::ReferralLimitReached));
         f.max_referrals_per_patient = None;
         f.referrer_open_referrals_in_program = 10_000;
-        assert_eq!(f.decide(), Ok(()));
+        assert_eq!(f.decide(), Ok(CreationDecision::Invite));
 
         let mut unknown_referrer = facts(&alice, &bob);
         unknown_referrer.referrer_email = None;
-        assert_eq!(unknown_referrer.decide(), Ok(()));
+        assert_eq!(unknown_referrer.decide(), Ok(CreationDecision::Invite));
+    }
+
+    proptest! {
+        /// No membership oracle: whether the referee is already a patient never changes
+        /// the answer the referrer gets, only whether an invitation is sent.
+        #[test]
+        fn an_existing_patient_changes_nothing_but_the_sending(
+            own_duplicate in any::<bool>(),
+            open in 0u32..6,
+            max in proptest::option::of(1u32..6),
+            same_person in any::<bool>(),
+        ) {
+            let alice = email("alice@example.com");
+            let bob = if same_person { email("alice+x@example.com") } else { email("bob@example.com") };
+            let mut f = facts(&alice, &bob);
+            f.referrer_already_invited_referee = own_duplicate;
+            f.referrer_open_referrals_in_program = open;
+            f.max_referrals_per_patient = max;
+            let stranger = f.decide();
+            f.referee_is_patient = true;
+            let patient = f.decide();
+            if let Ok(decision) = patient {
+                prop_assert!(!decision.sends());
+            }
+            prop_assert_eq!(stranger.err(), patient.err());
+        }
     }
 
     #[test]

@@ -52,10 +52,12 @@ pub struct Invitation {
 }
 
 /// A referrer's reward notice.
+///
+/// It never names the friend or says what they did: that they joined, let alone anything
+/// of their care, is theirs to tell (minimum necessary). Payloads queued before this rule
+/// carried `referee_name`; it is ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RewardNotice {
-    /// The friend's name, as the referrer typed it.
-    pub referee_name: Option<String>,
     /// The reward in words.
     pub reward_description: String,
     /// Whether an admin must approve it first.

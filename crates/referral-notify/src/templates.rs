@@ -202,8 +202,28 @@ mod tests {
     }
 
     fn earned() -> Value {
-        json!({"referee_name": "Bob", "reward_description": "$25.00 account credit", "pending_approval": false,
+        json!({"reward_description": "$25.00 account credit", "pending_approval": false,
                "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+    }
+
+    /// What the referrer is sent says nothing of the friend: not their name, not that they
+    /// joined, nothing of care (minimum necessary). An old payload that still carries the
+    /// friend's name renders the same.
+    #[test]
+    fn the_referrer_notice_names_no_friend_and_no_care() {
+        let t = Templates::new().unwrap();
+        let mut old = earned();
+        old["referee_name"] = json!("Bob");
+        let e = t.render_email("reward_earned", &old).unwrap();
+        assert_eq!(e.subject, "You earned a referral reward");
+        let all = format!("{} {} {}", e.subject, e.html, e.text).to_lowercase();
+        for word in ["bob", "consultation", "visit", "order", "appointment"] {
+            assert!(!all.contains(word), "{word} in the reward notice");
+        }
+        assert!(all.contains("$25.00"));
+        let expiring = t.render_email("reward_expiring", &expiring()).unwrap();
+        let all = format!("{} {}", expiring.html, expiring.text).to_lowercase();
+        assert!(!all.contains("visit") && !all.contains("consultation"));
     }
 
     fn expiring() -> Value {

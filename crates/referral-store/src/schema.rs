@@ -122,6 +122,10 @@ diesel::table! {
         updated_at -> PortableTimestamptz,
         variant -> Nullable<Text>,
         first_clicked_at -> Nullable<PortableTimestamptz>,
+        referee_shares_with_referrer -> Bool,
+        referee_share_consent_at -> Nullable<PortableTimestamptz>,
+        referee_share_consent_wording -> Nullable<Text>,
+        invitation_withheld -> Bool,
     }
 }
 

@@ -6,7 +6,7 @@ use crate::pages::{form_problems, label, render, reward_text, see_other, when, P
 use crate::routes::patients::{create_referral, my_referral, my_referrals, rewards_of};
 use crate::routes::ListQuery;
 use crate::state::{AppState, Origin};
-use crate::views::{CreateReferralRequest, ReferralView, RewardView};
+use crate::views::{CreateReferralRequest, MyReferralView, MyRewardView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use bigdecimal::BigDecimal;
@@ -70,7 +70,9 @@ fn empty_form() -> Value {
     })
 }
 
-fn referral_row(r: &ReferralView) -> Value {
+/// A referral row of the referrer's dashboard: what they typed, and `invited`, `joined` or
+/// `expired` (minimum necessary: nothing of the friend's care, no reward per friend).
+fn referral_row(r: &MyReferralView) -> Value {
     json!({
         "id": r.id,
         "code": r.referral_code,
@@ -78,16 +80,17 @@ fn referral_row(r: &ReferralView) -> Value {
         "status": r.status,
         "status_label": label(&r.status),
         "created": when(r.created_at),
-        "reward": label(&r.referrer_reward_status),
     })
 }
 
-fn reward_row(r: &RewardView) -> Value {
+fn reward_row(r: &MyRewardView) -> Value {
     json!({
         "id": r.id,
-        "referral_id": r.referral_id,
         "what": reward_text(Some(&r.reward_type), r.reward_amount.as_deref()),
-        "party": if r.party == "referrer" { "For referring a friend" } else { "Welcome bonus" },
+        "party": match &r.friend {
+            Some(friend) => format!("For inviting {friend}"),
+            None => "Welcome bonus".to_owned(),
+        },
         "status": r.status,
         "status_label": label(&r.status),
         "withheld_reason": r.withheld_reason.as_deref().map(label),
@@ -97,7 +100,7 @@ fn reward_row(r: &RewardView) -> Value {
 }
 
 /// Money earned: credit and cash rewards that are available or used.
-fn earned(rewards: &[RewardView]) -> String {
+fn earned(rewards: &[MyRewardView]) -> String {
     let total = rewards
         .iter()
         .filter(|r| matches!(r.reward_type.as_str(), "credit" | "cash"))
@@ -144,12 +147,12 @@ async fn dashboard_page(
     errors: Value,
 ) -> Result<HttpResponse, PageError> {
     let referrals = my_referrals(state, caller, origin, page_of(50)).await?;
-    let converted = my_referrals(
+    let joined = my_referrals(
         state,
         caller,
         origin,
         ListQuery {
-            status: Some("converted".into()),
+            status: Some("joined".into()),
             ..page_of(1)
         },
     )
@@ -169,7 +172,7 @@ async fn dashboard_page(
             "title": "Refer friends",
             "nav": "patient",
             "total": referrals.total,
-            "successful": converted.total,
+            "joined": joined.total,
             "earned": earned(&rewards.items),
             "referrals": referrals.items.iter().map(referral_row).collect::<Vec<_>>(),
             "available": available,
@@ -259,11 +262,10 @@ pub async fn detail(
     timeline.extend(detail.timeline.iter().map(|i| {
         json!({
             "what": match i.interaction_type.as_str() {
+                // The store gave only what the referrer may see (clicks, and a
+                // registration the friend agreed to share).
                 "click" => "Link opened".to_owned(),
-                "email_sent" => "Invitation email sent".to_owned(),
-                "sms_sent" => "Invitation text sent".to_owned(),
-                "registration" => "Friend registered".to_owned(),
-                "conversion" => "Friend had their first consultation".to_owned(),
+                "registration" => "Your friend joined".to_owned(),
                 other => label(other),
             },
             "when": when(i.created_at),
@@ -295,11 +297,6 @@ pub async fn detail(
                 "source": r.referral_source.as_deref().map(label),
                 "expires": when(r.expires_at),
                 "clicks": r.clicks,
-                // The ledger says more than the referral's mirror ("pending approval").
-                "reward_status": detail.rewards.first().map_or_else(
-                    || label(&r.referrer_reward_status),
-                    |reward| label(&reward.status),
-                ),
             },
             "timeline": timeline,
             "rewards": detail.rewards.iter().map(reward_row).collect::<Vec<_>>(),

@@ -9,6 +9,7 @@ use crate::state::{AppState, Origin};
 use crate::views::{PublicReferralView, RegisterRequest};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use referral_domain::disclosure::SHARE_CONSENT_WORDING;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -32,6 +33,19 @@ pub struct RegisterForm {
     name: String,
     #[serde(default)]
     phone: String,
+    /// A ticked box posts `on`.
+    share_with_referrer: Option<String>,
+}
+
+impl RegisterForm {
+    fn values(&self) -> Value {
+        json!({
+            "email": self.email,
+            "name": self.name,
+            "phone": self.phone,
+            "share_with_referrer": self.share_with_referrer.is_some(),
+        })
+    }
 }
 
 /// Why a code cannot be used, as the page says it.
@@ -66,7 +80,8 @@ fn page_context(code: &str, referral: Option<&PublicReferralView>, status: &str)
         "program_name": referral.map(|r| r.program_name.clone()),
         "bonus": referral.map(|r| reward_text(r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
         "has_bonus": referral.is_some_and(|r| r.referee_reward_type.is_some()),
-        "form": {"email": "", "name": "", "phone": ""},
+        "form": {"email": "", "name": "", "phone": "", "share_with_referrer": false},
+        "share_consent_wording": SHARE_CONSENT_WORDING,
         "errors": Value::Null,
     })
 }
@@ -125,6 +140,7 @@ pub async fn submit(
         name: Some(form.name.clone()),
         phone: Some(form.phone.clone()),
         patient_id: None,
+        share_with_referrer: Some(form.share_with_referrer.is_some()),
     };
     match register_with_code(&state, None, &origin, code.clone(), request).await {
         Ok(registration) => {
@@ -144,7 +160,7 @@ pub async fn submit(
         }
         Err(e) if e.code() == "not_found" => {
             let mut context = page_context(&code, None, "unknown");
-            context["form"] = json!({"email": form.email, "name": form.name, "phone": form.phone});
+            context["form"] = form.values();
             render(&visit, StatusCode::NOT_FOUND, "register", context)
         }
         Err(e) => {
@@ -157,7 +173,7 @@ pub async fn submit(
                 code_status
             };
             let mut context = page_context(&code, referral.as_ref(), &code_status);
-            context["form"] = json!({"email": form.email, "name": form.name, "phone": form.phone});
+            context["form"] = form.values();
             context["errors"] = errors;
             render(&visit, status, "register", context)
         }

@@ -81,6 +81,15 @@ impl ListQuery {
         parse_status(self.status.as_deref())
     }
 
+    /// The status filter of a referrer's own list: `invited`, `joined` or `expired`.
+    ///
+    /// # Errors
+    /// `validation_failed` for any other status.
+    pub fn referrer_status(&self) -> Result<Option<referral_domain::ReferrerStatus>, ApiError> {
+        self.check()?;
+        parse_status(self.status.as_deref())
+    }
+
     /// The reward status filter.
     ///
     /// # Errors

@@ -5,13 +5,14 @@ use crate::error::{ApiError, FieldProblem};
 use crate::routes::{now, ListQuery};
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
-    parse_field, CreateReferralRequest, ReferralList, ReferralView, RewardList, RewardView,
+    parse_field, CreateReferralRequest, MyReferralList, MyReferralView, MyRewardList, MyRewardView,
 };
 use actix_web::{web, HttpResponse};
+use referral_domain::disclosure::referrer_sees;
 use referral_domain::{Email, PatientId, Phone, ProgramId, ReferralId};
 use referral_store::page::Page;
 use referral_store::patients::{self, PatientDetails};
-use referral_store::referrals::{self, ClickTally, NewReferral, ReferralFilter};
+use referral_store::referrals::{self, ClickTally, FriendDisclosure, NewReferral, ReferralFilter};
 use referral_store::{rewards, DbConnection, StoreError};
 
 /// Creates or refreshes the calling patient from the token's claims.
@@ -54,10 +55,11 @@ fn refresh_patient(conn: &mut DbConnection, caller: &Caller) -> Result<(), ApiEr
     }
 }
 
-/// My referrals, newest first.
+/// My referrals, newest first, as their referrer may see them: `status` is `invited`,
+/// `joined` (the friend agreed to let me know) or `expired`, and filters on the same.
 #[utoipa::path(get, path = "/api/patients/me/referrals", operation_id = "list_my_referrals", tag = "patient portal",
     params(ListQuery),
-    responses((status = 200, body = ReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
+    responses((status = 200, body = MyReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn list_mine(
     state: web::Data<AppState>,
@@ -75,7 +77,7 @@ pub(crate) async fn my_referrals(
     caller: &Caller,
     origin: &Origin,
     query: ListQuery,
-) -> Result<ReferralList, ApiError> {
+) -> Result<MyReferralList, ApiError> {
     let app = state.clone();
     let who = caller.clone();
     state
@@ -88,7 +90,8 @@ pub(crate) async fn my_referrals(
                 refresh_patient(conn, &who)?;
                 let filter = ReferralFilter {
                     within: None,
-                    status: query.status()?,
+                    status: None,
+                    referrer_status: query.referrer_status()?,
                     referrer_id: Some(PatientId::from_uuid(who.id())),
                     program_id: query.program_id.map(ProgramId::from_uuid),
                     from: query.from,
@@ -97,7 +100,7 @@ pub(crate) async fn my_referrals(
                 let page = referrals::list(conn, &filter, now(), query.page())?;
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
-                Ok(ReferralList::of(page, &clicks, &app))
+                Ok(MyReferralList::of(page, &clicks, &app))
             },
         )
         .await
@@ -106,7 +109,7 @@ pub(crate) async fn my_referrals(
 /// Refer someone. With `referral_source` `email` or `sms` the invitation is queued.
 #[utoipa::path(post, path = "/api/patients/me/referrals", operation_id = "create_referral", tag = "patient portal",
     request_body = CreateReferralRequest,
-    responses((status = 201, body = ReferralView), (status = 400, body = crate::error::Problem),
+    responses((status = 201, body = MyReferralView), (status = 400, body = crate::error::Problem),
         (status = 409, description = "duplicate_referee", body = crate::error::Problem),
         (status = 422, description = "validation_failed, self_referral, referral_limit_reached, program_not_active, no_active_program", body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -126,7 +129,7 @@ pub(crate) async fn create_referral(
     caller: &Caller,
     origin: &Origin,
     body: CreateReferralRequest,
-) -> Result<ReferralView, ApiError> {
+) -> Result<MyReferralView, ApiError> {
     let app = state.clone();
     let who = caller.clone();
     state
@@ -150,7 +153,7 @@ pub(crate) async fn create_referral(
                 ensure_patient(conn, &who)?;
                 let referral = referrals::create(conn, &app.rng, &input, now())?;
                 // A new referral: no clicks yet.
-                Ok(ReferralView::new(referral, ClickTally::default(), &app))
+                Ok(MyReferralView::new(referral, ClickTally::default(), &app))
             },
         )
         .await
@@ -245,7 +248,7 @@ fn new_referral(
 /// One of my referrals. Another patient's answers 404.
 #[utoipa::path(get, path = "/api/patients/me/referrals/{id}", operation_id = "get_my_referral", tag = "patient portal",
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
-    responses((status = 200, body = ReferralView), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, body = MyReferralView), (status = 404, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn get_mine(
     state: web::Data<AppState>,
@@ -260,9 +263,11 @@ pub async fn get_mine(
 /// One of the caller's referrals with its timeline and rewards.
 #[derive(Debug)]
 pub(crate) struct ReferralDetail {
-    pub referral: ReferralView,
+    pub referral: MyReferralView,
+    /// What the referrer may see of its timeline (see `disclosure::referrer_sees`).
     pub timeline: Vec<referrals::Interaction>,
-    pub rewards: Vec<RewardView>,
+    /// The referrer's rewards from it, when the friend let them know they joined.
+    pub rewards: Vec<MyRewardView>,
 }
 
 impl crate::state::AuditedResource for ReferralDetail {
@@ -291,16 +296,29 @@ pub(crate) async fn my_referral(
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let referral =
                     referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
-                let timeline = referrals::interactions(conn, id)?;
-                let clicks = referrals::click_tally(conn, id)?;
-                // The referrer sees their own side only: the friend's reward is the friend's.
-                let rewards = rewards::for_referral(conn, id, now())?
+                let shared = referral.shares_with_referrer;
+                let timeline = referrals::interactions(conn, id)?
                     .into_iter()
-                    .filter(|r| r.patient_id == referral.referrer_id)
-                    .map(RewardView::from)
+                    .filter(|i| referrer_sees(i.interaction_type, shared))
                     .collect();
+                let clicks = referrals::click_tally(conn, id)?;
+                // Which referral earned a reward tells that friend converted: shown only
+                // when the friend agreed to share, and then only the referrer's own side.
+                let friend = FriendDisclosure {
+                    shares_with_referrer: shared,
+                    typed_name: referral.referee_name.clone(),
+                };
+                let rewards = if shared {
+                    rewards::for_referral(conn, id, now())?
+                        .into_iter()
+                        .filter(|r| r.patient_id == referral.referrer_id)
+                        .map(|r| MyRewardView::new(r, Some(&friend)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 Ok(ReferralDetail {
-                    referral: ReferralView::new(referral, clicks, &app),
+                    referral: MyReferralView::new(referral, clicks, &app),
                     timeline,
                     rewards,
                 })
@@ -312,7 +330,7 @@ pub(crate) async fn my_referral(
 /// My rewards, newest first (withheld ones with their reason). `status` filters.
 #[utoipa::path(get, path = "/api/patients/me/rewards", operation_id = "list_my_rewards", tag = "patient portal",
     params(ListQuery),
-    responses((status = 200, body = RewardList), (status = 401, body = crate::error::Problem)),
+    responses((status = 200, body = MyRewardList), (status = 401, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn my_rewards(
     state: web::Data<AppState>,
@@ -330,7 +348,7 @@ pub(crate) async fn rewards_of(
     caller: &Caller,
     origin: &Origin,
     query: ListQuery,
-) -> Result<RewardList, ApiError> {
+) -> Result<MyRewardList, ApiError> {
     let who = caller.clone();
     state
         .audited(
@@ -349,8 +367,17 @@ pub(crate) async fn rewards_of(
                     now(),
                     page,
                 )?;
-                Ok(RewardList {
-                    items: rewards.items.into_iter().map(RewardView::from).collect(),
+                let ids: Vec<_> = rewards.items.iter().map(|r| r.referral_id).collect();
+                let friends = referrals::friend_disclosures(conn, &ids)?;
+                Ok(MyRewardList {
+                    items: rewards
+                        .items
+                        .into_iter()
+                        .map(|r| {
+                            let friend = friends.get(&r.referral_id);
+                            MyRewardView::new(r, friend)
+                        })
+                        .collect(),
                     total: rewards.total,
                 })
             },

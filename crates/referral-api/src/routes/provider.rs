@@ -51,6 +51,7 @@ pub(crate) async fn all_referrals(
                     visible_program(conn, &who, id)?;
                 }
                 let filter = ReferralFilter {
+                    referrer_status: None,
                     status: query.status()?,
                     program_id,
                     within: programs_in_scope(conn, &who)?,

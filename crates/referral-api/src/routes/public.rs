@@ -7,6 +7,7 @@ use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{PublicReferralView, RegisterRequest, RegistrationView};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use referral_domain::disclosure::SHARE_CONSENT_WORDING;
 use referral_domain::{Email, PatientId, Phone, ReferralStatus};
 use referral_store::referrals::{self, ClickToRecord, Registrant, RequestOrigin};
 use referral_store::{programs, suppressions};
@@ -48,6 +49,7 @@ pub(crate) async fn public_referral(
                 program_name: program.name,
                 referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
                 referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
+                share_consent_wording: SHARE_CONSENT_WORDING.to_owned(),
             })
         })
         .await
@@ -183,6 +185,7 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
             email,
             name,
             phone,
+            share_with_referrer: body.share_with_referrer.unwrap_or(false),
         }),
         _ => Err(ApiError::Validation(problems)),
     }

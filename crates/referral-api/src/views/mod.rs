@@ -65,6 +65,10 @@ list_type!(/// A page of referrals.
     ReferralList, ReferralView);
 list_type!(/// A page of rewards.
     RewardList, RewardView);
+list_type!(/// A page of the caller's own referrals, as their referrer sees them.
+    MyReferralList, MyReferralView);
+list_type!(/// A page of the caller's own rewards.
+    MyRewardList, MyRewardView);
 list_type!(/// A page of audit rows.
     AuditList, AuditView);
 list_type!(/// A page of notifications.
@@ -85,6 +89,27 @@ impl ReferralList {
                 .map(|r| {
                     let tally = clicks.get(&r.id).copied().unwrap_or_default();
                     ReferralView::new(r, tally, state)
+                })
+                .collect(),
+            total: page.total,
+        }
+    }
+}
+
+impl MyReferralList {
+    /// A page of the referrer's views, with their clicks.
+    pub fn of(
+        page: referral_store::page::Paged<Referral>,
+        clicks: &HashMap<ReferralId, ClickTally>,
+        state: &AppState,
+    ) -> Self {
+        MyReferralList {
+            items: page
+                .items
+                .into_iter()
+                .map(|r| {
+                    let tally = clicks.get(&r.id).copied().unwrap_or_default();
+                    MyReferralView::new(r, tally, state)
                 })
                 .collect(),
             total: page.total,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A referral as its referrer and the portals see it.
+/// A referral as the portals (admins and the program's provider) see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralView {
     pub id: Uuid,
@@ -107,6 +107,8 @@ pub struct PublicReferralView {
     pub referee_reward_type: Option<String>,
     pub referee_reward_value: Option<String>,
     pub share_url: String,
+    /// The question registration asks before `share_with_referrer`, word for word.
+    pub share_consent_wording: String,
 }
 
 /// The result of registering with a code: only what the registrant needs. Never the
@@ -179,4 +181,70 @@ pub struct RegisterRequest {
     pub phone: Option<String>,
     /// Services registering on behalf of a platform patient: that patient's id.
     pub patient_id: Option<Uuid>,
+    /// Whether the person who invited the registrant may know that they joined (default
+    /// `false`). Asked with the wording of `GET /api/referrals/{code}` `share_consent_wording`
+    /// and stored with it; the referrer never learns anything about the registrant's care.
+    pub share_with_referrer: Option<bool>,
+}
+
+/// A referral as its referrer sees it: only what they gave and what the friend agreed to
+/// share (HIPAA minimum necessary). Never the friend's patient, consultation or order ids,
+/// their rewards, or whether they registered or converted unless they agreed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyReferralView {
+    pub id: Uuid,
+    #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
+    pub referral_code: String,
+    /// Link to share: `{public_base_url}/register?ref={code}`.
+    pub share_url: String,
+    /// The address the referrer invited.
+    pub referee_email: String,
+    pub referee_phone: Option<String>,
+    /// The name the referrer typed.
+    pub referee_name: Option<String>,
+    pub program_id: Uuid,
+    #[schema(example = "email")]
+    pub referral_source: Option<String>,
+    pub referral_message: Option<String>,
+    /// `invited` (also when the friend joined without letting the referrer know),
+    /// `joined` (the friend agreed to let them know) or `expired`.
+    #[schema(example = "invited")]
+    pub status: String,
+    /// Opens of the link, counted from the click rows as of the read.
+    pub clicks: i64,
+    pub last_clicked_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// The experiment variant the referrer was assigned, if the program runs one (the
+    /// referrer's own arm, not the friend's).
+    pub variant: Option<String>,
+}
+
+impl MyReferralView {
+    /// What the referrer of `r` may see of it.
+    pub fn new(r: Referral, clicks: ClickTally, state: &AppState) -> Self {
+        MyReferralView {
+            id: r.id.as_uuid(),
+            status: r.referrer_status().to_string(),
+            referral_code: r.referral_code.to_string(),
+            share_url: state.share_url(&r.referral_code.to_string()),
+            referee_email: r.referee_email.to_string(),
+            referee_phone: text(&r.referee_phone),
+            referee_name: r.referee_name,
+            program_id: r.program_id.as_uuid(),
+            referral_source: text(&r.referral_source),
+            referral_message: r.referral_message,
+            clicks: clicks.clicks,
+            last_clicked_at: clicks.last_clicked_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            variant: r.variant,
+        }
+    }
+}
+
+impl AuditedResource for MyReferralView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
 }

@@ -3,7 +3,9 @@
 use super::*;
 use crate::state::AuditedResource;
 use chrono::{DateTime, Utc};
-use referral_store::rewards::Reward;
+use referral_domain::disclosure::friend_label;
+use referral_store::referrals::FriendDisclosure;
+use referral_store::rewards::{Party, Reward};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -57,6 +59,66 @@ impl From<Reward> for RewardView {
 }
 
 impl AuditedResource for RewardView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+/// A reward as the patient who holds it sees it. A referrer's reward names the friend only
+/// as "a friend you invited" and links to the referral only when the friend agreed to
+/// let the referrer know they joined (minimum necessary).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyRewardView {
+    pub id: Uuid,
+    /// The referral, for the friend's own welcome reward and for a referrer's reward whose
+    /// friend agreed to share; otherwise absent.
+    pub referral_id: Option<Uuid>,
+    /// `referrer` (for inviting a friend) or `referee` (a welcome reward).
+    pub party: String,
+    /// For a referrer's reward: the friend, as "a friend you invited" or, with their
+    /// consent, the name the referrer typed.
+    pub friend: Option<String>,
+    #[schema(example = "credit")]
+    pub reward_type: String,
+    #[schema(example = "25.00")]
+    pub reward_amount: Option<String>,
+    pub reward_description: Option<String>,
+    /// `pending_approval`, `available`, `used`, `expired` or `cancelled` (as of now).
+    #[schema(example = "available")]
+    pub status: String,
+    /// Why it was withheld (see `RewardView`).
+    pub withheld_reason: Option<String>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl MyRewardView {
+    /// The holder's view of `r`; `friend` is what the referrer may know of the referral's
+    /// friend (`None` when the referral is unknown, which discloses nothing).
+    pub fn new(r: Reward, friend: Option<&FriendDisclosure>) -> Self {
+        let referrer = r.party == Party::Referrer;
+        let shared = friend.is_some_and(|f| f.shares_with_referrer);
+        MyRewardView {
+            id: r.id.as_uuid(),
+            referral_id: (!referrer || shared).then(|| r.referral_id.as_uuid()),
+            party: r.party.to_string(),
+            friend: referrer.then(|| {
+                friend_label(shared, friend.and_then(|f| f.typed_name.as_deref())).to_owned()
+            }),
+            reward_type: r.reward_type.to_string(),
+            reward_amount: text(&r.reward_amount),
+            reward_description: r.reward_description,
+            status: r.status.to_string(),
+            withheld_reason: text(&r.withheld_reason),
+            used_at: r.used_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl AuditedResource for MyRewardView {
     fn audit_id(&self) -> Option<String> {
         Some(self.id.to_string())
     }

@@ -188,7 +188,6 @@ fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
             recipient: "bob@example.com".into(),
             message: referral_notify::Message::RewardEarned(
                 referral_notify::messages::RewardNotice {
-                    referee_name: None,
                     reward_description: "$5.00 account credit".into(),
                     pending_approval: false,
                     reward_id: uuid::Uuid::new_v4(),

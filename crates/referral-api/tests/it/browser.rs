@@ -348,6 +348,8 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
     camera.shoot(&client, "friend-register").await;
     fill(&client, "#email", "fran.friend@example.com").await;
     fill(&client, "#name", "Fran Friend").await;
+    // She lets the referrer know that she joined (nothing else is ever shared).
+    click(&client, "#share_with_referrer").await;
     click_away(&client, "form.stack button[type=submit]").await;
     assert_eq!(
         text_of(&client, "main h1").await,
@@ -389,20 +391,19 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
     .await;
     assert_eq!(converted["outcome"], "converted");
 
-    // The patient sees the referral converted, the cash reward waiting for approval.
+    // The patient sees that the friend joined (she agreed), never what care followed,
+    // and the cash reward waiting for approval.
     sign_in(&client, &base, "patient").await;
     assert_eq!(text_of(&client, "#stat-total").await, "1");
-    assert_eq!(text_of(&client, "#stat-successful").await, "1");
+    assert_eq!(text_of(&client, "#stat-joined").await, "1");
     client.goto(referral_page.as_str()).await.unwrap();
-    assert_eq!(text_of(&client, "#referral-status").await, "Converted");
-    assert_eq!(
-        text_of(&client, "#referral-reward-status").await,
-        "Pending approval"
-    );
+    assert_eq!(text_of(&client, "#referral-status").await, "Joined");
+    let rewards = text_of(&client, "ul.rewards").await;
+    assert!(rewards.contains("Pending approval"), "{rewards}");
     let timeline = text_of(&client, "ol.timeline").await;
-    assert!(timeline.contains("Friend registered"), "{timeline}");
+    assert!(timeline.contains("Your friend joined"), "{timeline}");
     assert!(
-        timeline.contains("Friend had their first consultation"),
+        !timeline.to_lowercase().contains("consultation"),
         "{timeline}"
     );
     camera.shoot(&client, "patient-referral-converted").await;

@@ -15,13 +15,13 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A wiremock server on its own runtime (the tests themselves are blocking).
-struct Provider {
+pub(crate) struct Provider {
     runtime: tokio::runtime::Runtime,
     server: MockServer,
 }
 
 impl Provider {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -31,7 +31,7 @@ impl Provider {
         Provider { runtime, server }
     }
 
-    fn answer(&self, route: &str, status: u16, times: Option<u64>, priority: u8) {
+    pub(crate) fn answer(&self, route: &str, status: u16, times: Option<u64>, priority: u8) {
         let mut mock = Mock::given(method("POST"))
             .and(path(route))
             .respond_with(ResponseTemplate::new(status).set_body_string(format!("answer {status}")))
@@ -42,13 +42,13 @@ impl Provider {
         self.runtime.block_on(mock.mount(&self.server));
     }
 
-    fn requests(&self) -> Vec<wiremock::Request> {
+    pub(crate) fn requests(&self) -> Vec<wiremock::Request> {
         self.runtime
             .block_on(self.server.received_requests())
             .unwrap_or_default()
     }
 
-    fn json_bodies(&self) -> Vec<Value> {
+    pub(crate) fn json_bodies(&self) -> Vec<Value> {
         self.requests()
             .iter()
             .map(|r| serde_json::from_slice(&r.body).unwrap())
@@ -57,7 +57,7 @@ impl Provider {
 }
 
 /// The service with SendGrid (and Twilio, Stripe) pointed at `provider`.
-fn with_providers(db: TestDb, provider: &Provider) -> TestApp {
+pub(crate) fn with_providers(db: TestDb, provider: &Provider) -> TestApp {
     let uri = provider.server.uri();
     spawn_with(db, move |args| {
         args.sendgrid_api_key = Some("sg-test".into());
@@ -90,7 +90,7 @@ fn notifications(app: &TestApp, status: &str) -> Value {
     .unwrap()
 }
 
-fn deliver(app: &TestApp, at: chrono::DateTime<Utc>) -> RoundReport {
+pub(crate) fn deliver(app: &TestApp, at: chrono::DateTime<Utc>) -> RoundReport {
     app.delivery.drain(at, 100).unwrap()
 }
 
@@ -340,7 +340,6 @@ both_databases!(
                         recipient: format!("patient{i}@example.com"),
                         message: referral_notify::Message::RewardEarned(
                             referral_notify::messages::RewardNotice {
-                                referee_name: None,
                                 reward_description: "$5.00 account credit".into(),
                                 pending_approval: false,
                                 reward_id: uuid::Uuid::new_v4(),
@@ -509,7 +508,7 @@ both_databases!(
             "{subjects:?}"
         );
         assert!(
-            subjects.contains("Your referral reward is on its way"),
+            subjects.contains("You earned a referral reward"),
             "{subjects:?}"
         );
         let failed = notifications(&app, "failed");

@@ -30,11 +30,19 @@ both_databases!(
         let code = referral["referral_code"].as_str().unwrap().to_owned();
         assert_eq!(code.len(), 20);
         assert_eq!(referral["referee_email"], "bob@example.com");
-        assert_eq!(referral["status"], "pending");
-        assert_eq!(referral["referrer_id"], alice.id.to_string());
+        // The referrer's view: what she typed, and `invited` (minimum necessary).
+        assert_eq!(referral["status"], "invited");
         assert_eq!(referral["program_id"], program["id"]);
-        assert_eq!(referral["referrer_reward_status"], "pending");
-        assert_eq!(referral["referee_reward_status"], "pending");
+        for hidden in [
+            "referee_patient_id",
+            "referrer_reward_status",
+            "referee_reward_status",
+        ] {
+            assert!(
+                referral.get(hidden).is_none(),
+                "{hidden} shown to the referrer"
+            );
+        }
         assert_eq!(referral["clicks"], 0);
         assert_eq!(
             referral["share_url"],
@@ -120,11 +128,23 @@ both_databases!(
             )
             .json::<serde_json::Value>()
             .unwrap();
-        assert_eq!(referral["referee_patient_id"], bob_id.as_str());
+        // Bob did not agree to tell Alice: she still sees an invitation.
+        assert_eq!(referral["status"], "invited");
         assert_eq!(referral["clicks"], 1);
-        assert!(referral["referee_registered_at"].is_string());
-        assert_eq!(referral["referee_reward_status"], "earned");
-        assert_eq!(referral["referee_reward_amount"], "20.00");
+        assert!(referral.get("referee_patient_id").is_none());
+        // The portal (an admin) sees the registration.
+        let admin_view = |app: &TestApp| -> Value {
+            let listed: Value = app
+                .get(Some(&app.admin()), "/api/referrals")
+                .json()
+                .unwrap();
+            listed["items"][0].clone()
+        };
+        let seen = admin_view(app);
+        assert_eq!(seen["referee_patient_id"], bob_id.as_str());
+        assert!(seen["referee_registered_at"].is_string());
+        assert_eq!(seen["referee_reward_status"], "earned");
+        assert_eq!(seen["referee_reward_amount"], "20.00");
         assert_eq!(registration["referee_reward"]["reward_type"], "discount");
         assert_eq!(registration["referee_reward"]["reward_amount"], "20.00");
         assert_eq!(registration["referee_reward"]["status"], "available");
@@ -155,12 +175,14 @@ both_databases!(
             )
             .json()
             .unwrap();
-        assert_eq!(detail["status"], "converted");
-        assert_eq!(detail["first_consultation_id"], consultation.to_string());
-        assert!(detail["converted_at"].is_string());
-        assert_eq!(detail["referrer_reward_status"], "earned");
-        assert_eq!(detail["referrer_reward_amount"], "25.00");
-        assert!(detail["referrer_reward_earned_at"].is_string());
+        assert_eq!(detail["status"], "invited");
+        let seen = admin_view(app);
+        assert_eq!(seen["status"], "converted");
+        assert_eq!(seen["first_consultation_id"], consultation.to_string());
+        assert!(seen["converted_at"].is_string());
+        assert_eq!(seen["referrer_reward_status"], "earned");
+        assert_eq!(seen["referrer_reward_amount"], "25.00");
+        assert!(seen["referrer_reward_earned_at"].is_string());
 
         // Alice sees and redeems her reward, once.
         let rewards: Value = app
@@ -172,6 +194,11 @@ both_databases!(
         assert_eq!(reward["reward_type"], "credit");
         assert_eq!(reward["reward_amount"], "25.00");
         assert_eq!(reward["party"], "referrer");
+        assert_eq!(reward["friend"], "a friend you invited");
+        assert!(
+            reward["referral_id"].is_null(),
+            "which friend converted stays unsaid"
+        );
         let order = uuid::Uuid::new_v4();
         let path = format!("/api/rewards/{}/redeem", reward["id"].as_str().unwrap());
         let used: Value = app
@@ -185,17 +212,7 @@ both_databases!(
             409,
             "reward_not_available",
         );
-        let detail: Value = app
-            .get(
-                Some(&alice),
-                &format!(
-                    "/api/patients/me/referrals/{}",
-                    referral["id"].as_str().unwrap()
-                ),
-            )
-            .json()
-            .unwrap();
-        assert_eq!(detail["referrer_reward_status"], "redeemed");
+        assert_eq!(admin_view(app)["referrer_reward_status"], "redeemed");
 
         // The provider portal sees it.
         let admin = app.admin();

@@ -11,6 +11,7 @@ mod clicks;
 mod contract;
 mod db_roles;
 mod delivery;
+mod disclosure;
 mod errors;
 mod facts;
 mod journey;

@@ -11,20 +11,20 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// A browser-like visitor: keeps the cookies it is given and sends them back.
-struct Visitor<'a> {
+pub(crate) struct Visitor<'a> {
     app: &'a TestApp,
     cookies: RefCell<BTreeMap<String, String>>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     location: Option<String>,
     set_cookies: Vec<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl<'a> Visitor<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let visitor = Visitor {
             app,
             cookies: RefCell::new(BTreeMap::new()),
@@ -74,7 +74,7 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    fn get(&self, path: &str) -> Page {
+    pub(crate) fn get(&self, path: &str) -> Page {
         self.send(self.app.client.get(self.app.url(path)))
     }
 
@@ -83,7 +83,7 @@ impl<'a> Visitor<'a> {
     }
 
     /// Posts `fields` with the visit's CSRF token.
-    fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.csrf();
         let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         form.extend_from_slice(fields);

@@ -16,8 +16,8 @@ use referral_domain::experiment::Variant;
 use referral_domain::referral::expires_at;
 use referral_domain::referral::LIMIT_COUNTED_STATUSES;
 use referral_domain::{
-    CreationFacts, DomainError, Email, PartyRewardStatus, PatientId, Phone, ProgramId,
-    ReferralCode, ReferralId, ReferralSource, ReferralStatus,
+    CreationDecision, CreationFacts, DomainError, Email, PartyRewardStatus, PatientId, Phone,
+    ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus,
 };
 use referral_notify::messages::Invitation;
 use referral_notify::Message;
@@ -65,11 +65,12 @@ fn pick_program(
     }
 }
 
-/// Creates a referral: picks or checks the program, enforces self-referral, duplicate
-/// referee and the referral limit against the stored facts, generates a unique code and
-/// queues the invitation when it is to be sent by email or SMS. One transaction, holding
-/// the referrer's lock; the partial unique index on open referrals backs the duplicate
-/// check when two referrers invite the same person at once.
+/// Creates a referral: picks or checks the program, enforces self-referral, the referrer's
+/// own duplicate invitation and the referral limit against the stored facts, generates a
+/// unique code and queues the invitation when it is to be sent by email or SMS. A referee
+/// who is already a patient gets the same answer and nothing is sent (no membership
+/// oracle). One transaction, holding the referrer's lock; the partial unique index on
+/// open referrals backs the duplicate check.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] (referrer or program), [`StoreError::NoActiveProgram`], and the
@@ -111,15 +112,25 @@ pub fn create(
             .filter(patients_table::email.eq(email))
             .count()
             .get_result(conn)?;
-        let open_for_referee: i64 = referrals::table
+        // The referrer's own open invitations in the program, compared by inbox in Rust
+        // (sub-addressing, Gmail dots); the referrer's lock keeps this list current.
+        let own_open: Vec<String> = referrals::table
             .filter(referrals::program_id.eq(program_id))
-            .filter(referrals::referee_email.eq(email))
-            .filter(referrals::status.eq_any([
-                ReferralStatus::Pending.as_str(),
-                ReferralStatus::Registered.as_str(),
-            ]))
-            .count()
-            .get_result(conn)?;
+            .filter(referrals::referrer_id.eq(DbUuid::from(referrer.id)))
+            .filter(
+                referrals::status
+                    .eq(ReferralStatus::Registered.as_str())
+                    .or(referrals::status
+                        .eq(ReferralStatus::Pending.as_str())
+                        .and(referrals::expires_at.gt(DbTime(now)))),
+            )
+            .select(referrals::referee_email)
+            .load(conn)?;
+        let inbox = input.referee_email.inbox();
+        let already_invited = own_open
+            .iter()
+            .filter_map(|e| Email::parse(e).ok())
+            .any(|e| e.inbox() == inbox);
         let counted_for_referrer: i64 = referrals::table
             .filter(referrals::program_id.eq(program_id))
             .filter(referrals::referrer_id.eq(DbUuid::from(referrer.id)))
@@ -133,11 +144,11 @@ pub fn create(
             )
             .count()
             .get_result(conn)?;
-        CreationFacts {
+        let decision = CreationFacts {
             referrer_email: Some(&referrer.email),
             referee_email: &input.referee_email,
             referee_is_patient: referee_is_patient > 0,
-            referee_has_open_referral_in_program: open_for_referee > 0,
+            referrer_already_invited_referee: already_invited,
             referrer_open_referrals_in_program: u32::try_from(counted_for_referrer)
                 .unwrap_or(u32::MAX),
             max_referrals_per_patient: program.max_referrals_per_patient,
@@ -148,7 +159,9 @@ pub fn create(
         let expires = expires_at(now, program.expiry_days)?;
         let variant =
             referral_domain::experiment::assign(&program.variants, program.id, referrer.id);
-        let code = insert_with_fresh_code(conn, rng, id, input, &program, variant, expires, now)?;
+        let code = insert_with_fresh_code(
+            conn, rng, id, input, &program, variant, expires, decision, now,
+        )?;
         let cohort = Cohort::new(
             program_id,
             now,
@@ -164,7 +177,9 @@ pub fn create(
             },
         )?;
         rollups::bump_referrer(conn, &cohort, 1, 0)?;
-        queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
+        if decision.sends() {
+            queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
+        }
         get(conn, id, now)
     })
 }
@@ -178,6 +193,7 @@ fn insert_with_fresh_code(
     program: &Program,
     variant: Option<&Variant>,
     expires: DateTime<Utc>,
+    decision: CreationDecision,
     now: DateTime<Utc>,
 ) -> Result<ReferralCode, StoreError> {
     for _ in 0..CODE_ATTEMPTS {
@@ -202,6 +218,7 @@ fn insert_with_fresh_code(
                     referrals::referee_reward_status.eq(PartyRewardStatus::Pending.as_str()),
                     referrals::variant.eq(variant.map(|v| v.name.as_str())),
                     referrals::expires_at.eq(DbTime(expires)),
+                    referrals::invitation_withheld.eq(!decision.sends()),
                     referrals::created_at.eq(DbTime(now)),
                     referrals::updated_at.eq(DbTime(now)),
                 ))
@@ -218,7 +235,7 @@ fn insert_with_fresh_code(
                     .is_some_and(|c| c.contains("referral_code"))
                     || info.message().contains("referral_code");
                 if !on_code {
-                    // The open-referee index: someone else invited this person just now.
+                    // The open-referee index: this referrer invited this address just now.
                     return Err(DomainError::DuplicateReferee.into());
                 }
                 tracing::warn!("referral code collision; generating another");

@@ -1,14 +1,15 @@
 //! Listing and filtering referrals (by status, program, referrer, provider tenancy).
 
 use super::*;
-use crate::conn::DbConnection;
+use crate::conn::{DbConnection, MultiBackend};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
 use crate::schema::referrals;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
+use diesel::dsl::not;
 use diesel::prelude::*;
-use referral_domain::{PatientId, ProgramId, ReferralStatus};
+use referral_domain::{PatientId, ProgramId, ReferralStatus, ReferrerStatus};
 
 /// Filters of the referral list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub struct ReferralFilter {
     pub from: Option<DateTime<Utc>>,
     /// Created before.
     pub to: Option<DateTime<Utc>>,
+    /// Status as the referrer sees it (minimum necessary): `invited` also matches friends
+    /// who joined without letting the referrer know.
+    pub referrer_status: Option<ReferrerStatus>,
 }
 
 /// How many referrals `referrer` created at or after `since`, and when the oldest of them
@@ -89,6 +93,9 @@ pub fn list(
             ),
             Some(other) => q.filter(referrals::status.eq(other.as_str())),
         };
+        if let Some(view) = filter.referrer_status {
+            q = q.filter(seen_by_referrer_as(view, now));
+        }
         if let Some(p) = filter.program_id {
             q = q.filter(referrals::program_id.eq(DbUuid::from(p)));
         }
@@ -121,4 +128,49 @@ pub fn list(
         .map(|r| r.into_referral(now))
         .collect::<Result<_, _>>()?;
     Ok(Paged { items, total })
+}
+
+/// A boxed condition on referral rows.
+type Condition =
+    Box<dyn BoxableExpression<referrals::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// The SQL form of [`ReferrerStatus::statuses`]: referrals that read as `view` at `now`,
+/// for either answer the friend may have given. A pending referral past its expiry reads
+/// as expired, as everywhere.
+fn seen_by_referrer_as(view: ReferrerStatus, now: DateTime<Utc>) -> Condition {
+    let stored_as = move |shared: bool| -> Condition {
+        let statuses = view.statuses(shared);
+        let settled: Vec<&str> = statuses
+            .iter()
+            .filter(|s| !matches!(s, ReferralStatus::Pending | ReferralStatus::Expired))
+            .map(|s| s.as_str())
+            .collect();
+        let open = || {
+            referrals::status
+                .eq(ReferralStatus::Pending.as_str())
+                .and(referrals::expires_at.gt(DbTime(now)))
+        };
+        let lapsed = || {
+            referrals::status
+                .eq(ReferralStatus::Pending.as_str())
+                .and(referrals::expires_at.le(DbTime(now)))
+        };
+        let mut any: Condition = Box::new(referrals::status.eq_any(settled));
+        if statuses.contains(&ReferralStatus::Pending) {
+            any = Box::new(any.or(open()));
+        }
+        if statuses.contains(&ReferralStatus::Expired) {
+            any = Box::new(
+                any.or(referrals::status.eq(ReferralStatus::Expired.as_str()))
+                    .or(lapsed()),
+            );
+        }
+        let consent: Condition = if shared {
+            Box::new(referrals::referee_shares_with_referrer.eq(true))
+        } else {
+            Box::new(not(referrals::referee_shares_with_referrer))
+        };
+        Box::new(consent.and(any))
+    };
+    Box::new(stored_as(true).or(stored_as(false)))
 }

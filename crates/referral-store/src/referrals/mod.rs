@@ -25,7 +25,7 @@ use diesel::prelude::*;
 use referral_domain::referral::effective_status;
 use referral_domain::{
     ConsultationId, Email, Money, OrderId, PartyRewardStatus, PatientId, Phone, ProgramId,
-    ReferralCode, ReferralId, ReferralLifecycle, ReferralSource, ReferralStatus,
+    ReferralCode, ReferralId, ReferralLifecycle, ReferralSource, ReferralStatus, ReferrerStatus,
 };
 use serde::Serialize;
 
@@ -88,9 +88,20 @@ pub struct Referral {
     pub updated_at: DateTime<Utc>,
     /// The experiment variant it was assigned, if its program runs one.
     pub variant: Option<String>,
+    /// Whether the friend, at registration, let the referrer know that they joined.
+    pub shares_with_referrer: bool,
+    /// When the friend answered that question.
+    pub share_consent_at: Option<DateTime<Utc>>,
+    /// The referee was already a patient: recorded like any invitation, nothing sent.
+    pub invitation_withheld: bool,
 }
 
 impl Referral {
+    /// The status its referrer sees (minimum necessary: see [`referral_domain::disclosure`]).
+    pub fn referrer_status(&self) -> ReferrerStatus {
+        ReferrerStatus::of(self.status, self.shares_with_referrer)
+    }
+
     /// The rollup cohort it counts in (no query).
     pub(crate) fn cohort(&self) -> Cohort {
         Cohort::new(
@@ -102,10 +113,9 @@ impl Referral {
     }
 
     /// What granting one of its rewards needs to know.
-    pub(crate) fn reward_for(&self) -> crate::rewards::RewardFor<'_> {
+    pub(crate) fn reward_for(&self) -> crate::rewards::RewardFor {
         crate::rewards::RewardFor {
             referral_id: self.id,
-            referee_name: self.referee_name.as_deref(),
         }
     }
 
@@ -148,6 +158,9 @@ pub(crate) struct ReferralRow {
     created_at: DbTime,
     updated_at: DbTime,
     variant: Option<String>,
+    referee_shares_with_referrer: bool,
+    referee_share_consent_at: Option<DbTime>,
+    invitation_withheld: bool,
 }
 
 impl ReferralRow {
@@ -205,6 +218,9 @@ impl ReferralRow {
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
             variant: self.variant,
+            shares_with_referrer: self.referee_shares_with_referrer,
+            share_consent_at: self.referee_share_consent_at.map(|t| t.0),
+            invitation_withheld: self.invitation_withheld,
         })
     }
 }
@@ -258,4 +274,43 @@ pub fn find_by_code(
         .select(ReferralRow::as_select())
         .first(conn)?
         .into_referral(now)
+}
+
+/// What a referrer may be told about the friend of one of their referrals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendDisclosure {
+    /// Whether the friend let the referrer know that they joined.
+    pub shares_with_referrer: bool,
+    /// The name the referrer typed for the friend.
+    pub typed_name: Option<String>,
+}
+
+/// [`FriendDisclosure`] of each of `ids` that exists.
+///
+/// # Errors
+/// Database errors.
+pub fn friend_disclosures(
+    conn: &mut DbConnection,
+    ids: &[ReferralId],
+) -> Result<std::collections::HashMap<ReferralId, FriendDisclosure>, StoreError> {
+    let rows: Vec<(DbUuid, bool, Option<String>)> = referrals::table
+        .filter(referrals::id.eq_any(ids.iter().map(|i| DbUuid::from(*i)).collect::<Vec<_>>()))
+        .select((
+            referrals::id,
+            referrals::referee_shares_with_referrer,
+            referrals::referee_name,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, shares_with_referrer, typed_name)| {
+            (
+                ReferralId::from_uuid(id.0),
+                FriendDisclosure {
+                    shares_with_referrer,
+                    typed_name,
+                },
+            )
+        })
+        .collect())
 }

@@ -12,6 +12,7 @@ use crate::schema::referrals;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::disclosure::SHARE_CONSENT_WORDING;
 use referral_domain::{
     DomainError, Email, InducementPolicy, InteractionType, PatientId, Phone, ReferralCode,
     ReferralId, ReferralStatus,
@@ -29,6 +30,9 @@ pub struct Registrant {
     pub name: Option<String>,
     /// Phone.
     pub phone: Option<Phone>,
+    /// Whether the registrant lets the referrer know that they joined (asked with
+    /// [`referral_domain::disclosure::SHARE_CONSENT_WORDING`], stored with that wording).
+    pub share_with_referrer: bool,
 }
 
 /// The result of registering with a code.
@@ -73,7 +77,9 @@ pub fn register(
         lifecycle.register(now)?;
 
         let referrer = patients::get(conn, referral.referrer_id)?;
-        if referrer.email == registrant.email || registrant.patient_id == Some(referrer.id) {
+        if referrer.email.inbox() == registrant.email.inbox()
+            || registrant.patient_id == Some(referrer.id)
+        {
             return Err(DomainError::SelfReferral.into());
         }
         let details = PatientDetails {
@@ -98,6 +104,9 @@ pub fn register(
             referrals::status.eq(ReferralStatus::Registered.as_str()),
             referrals::referee_patient_id.eq(Some(DbUuid::from(patient.id))),
             referrals::referee_registered_at.eq(Some(DbTime(now))),
+            referrals::referee_shares_with_referrer.eq(registrant.share_with_referrer),
+            referrals::referee_share_consent_at.eq(Some(DbTime(now))),
+            referrals::referee_share_consent_wording.eq(Some(SHARE_CONSENT_WORDING)),
             referrals::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;

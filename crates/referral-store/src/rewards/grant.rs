@@ -45,10 +45,8 @@ pub(crate) fn granted_this_year(
 
 /// The referral a reward is for, as granting needs it (rewards do not read referrals).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RewardFor<'a> {
+pub(crate) struct RewardFor {
     pub referral_id: ReferralId,
-    /// Named in the notice to the referrer.
-    pub referee_name: Option<&'a str>,
 }
 
 /// Grants `spec` to `patient` for `referral_id`, or records why the policy withholds it.
@@ -58,7 +56,7 @@ pub(crate) struct RewardFor<'a> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn grant(
     conn: &mut DbConnection,
-    referral: RewardFor<'_>,
+    referral: RewardFor,
     cohort: &Cohort,
     patient: &Patient,
     party: Party,
@@ -121,7 +119,7 @@ pub(crate) struct Grant {
 /// `now`'s calendar year, read under their lock.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn plan_grant(
-    referral: RewardFor<'_>,
+    referral: RewardFor,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
@@ -140,7 +138,7 @@ pub(crate) fn plan_grant(
 /// What writing a decided grant takes: the ledger row, the rollup change, the referral's
 /// mirror status and, for a granted reward, the notice.
 pub(crate) fn grant_of(
-    referral: RewardFor<'_>,
+    referral: RewardFor,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
@@ -174,7 +172,6 @@ pub(crate) fn grant_of(
             &Notice {
                 id,
                 referral_id: referral.referral_id,
-                referee_name: referral.referee_name,
                 status,
             },
             patient,
@@ -238,28 +235,26 @@ pub(crate) fn insert(conn: &mut DbConnection, reward: &Reward) -> Result<(), Sto
 }
 
 /// The reward a notice is about.
-struct Notice<'a> {
+struct Notice {
     id: RewardId,
     referral_id: ReferralId,
-    referee_name: Option<&'a str>,
     status: RewardStatus,
 }
 
 /// The email that tells a party about a granted reward: "reward earned" to the referrer,
 /// "welcome bonus" to the referee.
 fn reward_notice(
-    notice: &Notice<'_>,
+    notice: &Notice,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
 ) -> NewMessage {
-    let (id, referral_id, referee_name) = (notice.id, notice.referral_id, notice.referee_name);
+    let (id, referral_id) = (notice.id, notice.referral_id);
     let pending_approval = notice.status == RewardStatus::PendingApproval;
     let (key, message) = match party {
         Party::Referrer => (
             format!("reward-earned:{id}"),
             Message::RewardEarned(RewardNotice {
-                referee_name: referee_name.map(str::to_owned),
                 reward_description: spec.description(),
                 pending_approval,
                 reward_id: id.as_uuid(),

@@ -101,6 +101,7 @@ pub fn registrant(email: &str) -> Registrant {
         email: Email::parse(email).unwrap(),
         name: None,
         phone: None,
+        share_with_referrer: false,
     }
 }
 

@@ -10,7 +10,7 @@ use referral_store::outbox::{self, OutboxKind, OutboxStatus};
 use referral_store::page::Page;
 use referral_store::referrals::{self, ReferralFilter};
 use referral_store::testing::TestDb;
-use referral_store::{both_databases, programs, StoreError};
+use referral_store::{both_databases, programs, DbConnection, StoreError};
 use ring::rand::SystemRandom;
 
 both_databases!(create_and_find_by_code, |db: &TestDb| {
@@ -63,25 +63,57 @@ both_databases!(
         let carol = patient(&mut conn, "carol@example.com");
         let rng = SystemRandom::new();
 
-        let own = new_referral(&alice, &program, " ALICE@example.com ");
+        // Self-referral by inbox: case, spaces, sub-addressing.
+        for me in [" ALICE@example.com ", "alice+friend@example.com"] {
+            let own = new_referral(&alice, &program, me);
+            assert_eq!(
+                domain(referrals::create(&mut conn, &rng, &own, t0()).unwrap_err()),
+                DomainError::SelfReferral,
+                "{me}"
+            );
+        }
+        let queued =
+            |conn: &mut DbConnection| outbox::list(conn, None, Page::default()).unwrap().total;
+        let before = queued(&mut conn);
+        // No membership oracle: Carol is a patient; inviting her answers like anyone,
+        // sends nothing, and her code cannot register her (she is one already).
+        let existing = referrals::NewReferral {
+            referral_source: Some(ReferralSource::Email),
+            ..new_referral(&alice, &program, "carol@example.com")
+        };
+        let silent = referrals::create(&mut conn, &rng, &existing, t0()).unwrap();
+        assert_eq!(silent.status, ReferralStatus::Pending);
+        assert!(silent.invitation_withheld);
+        assert_eq!(queued(&mut conn), before, "nothing is sent to a patient");
         assert_eq!(
-            domain(referrals::create(&mut conn, &rng, &own, t0()).unwrap_err()),
-            DomainError::SelfReferral
-        );
-        let existing = new_referral(&alice, &program, "carol@example.com");
-        assert_eq!(
-            domain(referrals::create(&mut conn, &rng, &existing, t0()).unwrap_err()),
+            domain(
+                referrals::register(
+                    &mut conn,
+                    &silent.referral_code.to_string(),
+                    &registrant("carol@example.com"),
+                    &referral_domain::InducementPolicy::default(),
+                    t0()
+                )
+                .unwrap_err()
+            ),
             DomainError::DuplicateReferee
         );
 
-        refer(&mut conn, &alice, &program, "bob@example.com");
-        let twice = new_referral(&carol, &program, "bob@example.com");
-        assert_eq!(
-            domain(referrals::create(&mut conn, &rng, &twice, t0()).unwrap_err()),
-            DomainError::DuplicateReferee
-        );
-
-        refer(&mut conn, &alice, &program, "dan@example.com");
+        let bob = refer(&mut conn, &alice, &program, "bob@example.com");
+        assert!(!bob.invitation_withheld);
+        // Alice's own open invitation to the same inbox is a duplicate ...
+        for again in ["bob@example.com", "BOB+again@example.com"] {
+            let twice = new_referral(&alice, &program, again);
+            assert_eq!(
+                domain(referrals::create(&mut conn, &rng, &twice, t0()).unwrap_err()),
+                DomainError::DuplicateReferee,
+                "{again}"
+            );
+        }
+        // ... another referrer's is not: telling Carol about it would disclose it.
+        let carols = refer(&mut conn, &carol, &program, "bob@example.com");
+        assert_eq!(carols.status, ReferralStatus::Pending);
+        // The limit counts Alice's referral to Carol like any other.
         let third = new_referral(&alice, &program, "erin@example.com");
         assert_eq!(
             domain(referrals::create(&mut conn, &rng, &third, t0()).unwrap_err()),
