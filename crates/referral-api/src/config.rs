@@ -1,7 +1,7 @@
 //! Command line and environment: flags win over variables, variables over defaults.
 
 use clap::{Args, Parser, Subcommand};
-use referral_domain::{InducementPolicy, Money, UnknownPayerPolicy};
+use referral_domain::{InducementPolicy, Money, UnknownPayerPolicy, UsState};
 
 /// The referral management service.
 #[derive(Debug, Parser)]
@@ -280,6 +280,17 @@ pub struct ServeArgs {
         global = true
     )]
     pub unknown_payer_policy: UnknownPayer,
+    /// States (USPS codes, comma-separated) whose residents get no referral reward, as
+    /// referrer or as friend, in any program: state patient-brokering and fee-splitting
+    /// laws. A program may add its own `excluded_states`.
+    #[arg(
+        long,
+        env = "REFERRAL_EXCLUDED_STATES",
+        value_delimiter = ',',
+        value_parser = parse_us_state,
+        global = true
+    )]
+    pub excluded_states: Vec<UsState>,
     /// Seconds between expiry sweeps and outbox runs (0 disables the workers).
     #[arg(
         long,
@@ -524,6 +535,7 @@ impl ServeArgs {
                 UnknownPayer::Federal => UnknownPayerPolicy::Federal,
                 UnknownPayer::Commercial => UnknownPayerPolicy::Commercial,
             },
+            excluded_states: self.excluded_states.clone(),
         }
     }
 
@@ -588,6 +600,7 @@ impl ServeArgs {
             // No platform reports the test patients' payers; the tests of the default
             // (federal) set it themselves.
             unknown_payer_policy: UnknownPayer::Commercial,
+            excluded_states: Vec::new(),
             worker_interval: 0,
             outbox_max_attempts: 8,
             reward_reminder_days: 7,
@@ -613,4 +626,10 @@ pub enum UnknownPayer {
     Federal,
     /// As a commercial payer.
     Commercial,
+}
+
+/// One `--excluded-states` entry: a USPS code, in any case.
+fn parse_us_state(text: &str) -> Result<UsState, String> {
+    UsState::parse(text)
+        .map_err(|_| format!("`{text}` is not a US state, district or territory code such as CA"))
 }

@@ -117,6 +117,9 @@ pub struct ConversionFacts<Id> {
     /// Whether the friend whose event converts is a federal-programme patient (as the
     /// inducement policy treats them: an unreported payer counts as the policy says).
     pub referee_federal_payer: bool,
+    /// The friend's reported state, if any: a friend in an excluded state earns the
+    /// referrer nothing.
+    pub referee_state: Option<crate::facts::UsState>,
 }
 
 /// The event that converts.
@@ -206,6 +209,8 @@ pub fn decide<Id: Clone + PartialEq>(
         // referral still converts; the withheld row says why.
         outcome: if facts.referee_federal_payer {
             GrantOutcome::Withheld(RewardRefusal::FederalPayerReferee)
+        } else if policy.excludes(facts.referee_state.as_ref()) {
+            GrantOutcome::Withheld(RewardRefusal::StateExcluded)
         } else {
             decide_grant(
                 spec,
@@ -228,6 +233,7 @@ pub fn decide<Id: Clone + PartialEq>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::facts::UsState;
     use crate::money::Money;
     use crate::status::RewardType;
     use chrono::{Duration, TimeZone};
@@ -276,10 +282,12 @@ mod tests {
             referrer_reward: Some(credit(25)),
             reward_validity_days: 90,
             referrer: RecipientStanding {
+                state: None,
                 federal_payer: false,
                 granted_this_year: Money::ZERO,
             },
             referee_federal_payer: false,
+            referee_state: None,
         };
         assert!(decide(&facts, &event(), &InducementPolicy::default()).is_err());
     }
@@ -297,10 +305,12 @@ mod tests {
             }),
             reward_validity_days: 90,
             referrer: RecipientStanding {
+                state: None,
                 federal_payer: true,
                 granted_this_year: Money::ZERO,
             },
             referee_federal_payer: false,
+            referee_state: None,
         };
         let decision = decide(&facts, &event(), &InducementPolicy::default()).unwrap();
         let reward = decision.referrer_reward.clone().unwrap();
@@ -326,8 +336,14 @@ mod tests {
             granted_before in 0i64..60_000,
             federal in any::<bool>(),
             federal_referees in proptest::collection::vec(any::<bool>(), 40),
+            referrer_state in proptest::option::of(proptest::sample::select(vec!["CA", "NY", "TX"])),
+            referee_states in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec!["CA", "NY", "TX"])), 40),
+            excluded in proptest::collection::vec(proptest::sample::select(vec!["CA", "NY", "TX"]), 0..2),
         ) {
-            let policy = InducementPolicy::default();
+            let excluded: Vec<UsState> = excluded.iter().map(|s| UsState::parse(s).unwrap()).collect();
+            let policy = InducementPolicy::default().for_program(&excluded);
+            let state = |s: Option<&str>| s.map(|s| UsState::parse(s).unwrap());
             let mut uncounted: Vec<usize> = Vec::new();
             let mut counted_ever: Vec<usize> = Vec::new();
             let mut rewards = 0usize;
@@ -341,9 +357,11 @@ mod tests {
                     reward_validity_days: 90,
                     referrer: RecipientStanding {
                         federal_payer: federal,
+                        state: state(referrer_state),
                         granted_this_year: Money::from_cents(granted_before).unwrap(),
                     },
                     referee_federal_payer: federal_referee,
+                    referee_state: state(referee_states[id]),
                 };
                 let decision = decide(&facts, &event(), &policy).unwrap();
                 if decision.completes_batch {
@@ -365,6 +383,14 @@ mod tests {
                         prop_assert_eq!(
                             reward.outcome.withheld_reason(),
                             Some(RewardRefusal::FederalPayerReferee)
+                        );
+                    } else if policy.excludes(state(referee_states[id]).as_ref())
+                        || policy.excludes(state(referrer_state).as_ref())
+                    {
+                        // Nothing where a state's law forbids it, on either side.
+                        prop_assert_eq!(
+                            reward.outcome.withheld_reason(),
+                            Some(RewardRefusal::StateExcluded)
                         );
                     }
                     rewards += 1;
@@ -393,6 +419,7 @@ mod tests {
             };
             let standing = RecipientStanding {
                 federal_payer: true,
+                state: None,
                 granted_this_year: Money::from_cents(granted_before).unwrap(),
             };
             let outcome = decide_grant(&spec, &standing, &policy, 90, t0());

@@ -239,6 +239,9 @@ pub enum FieldError {
     /// More than 100 conditions.
     #[error("conditions: at most 100")]
     TooManyConditions,
+    /// A program's excluded state is not a USPS code.
+    #[error("excluded_states: each a US state, district or territory code such as CA")]
+    ExcludedStateUnknown,
 }
 
 impl FieldError {
@@ -263,6 +266,7 @@ impl FieldError {
             VariantCount | VariantName | VariantWeight | VariantHeadlineTooLong => "variants",
             VariantReward(f) => f,
             StateUnknown => "state",
+            ExcludedStateUnknown => "excluded_states",
             BirthDateNotPast => "date_of_birth",
             ConditionMalformed | TooManyConditions => "conditions",
         }

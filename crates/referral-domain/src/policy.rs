@@ -18,7 +18,7 @@
 //! A reward is granted whole or not at all: a reward that would cross a cap is withheld, not
 //! cut down, so a patient never receives an odd partial amount.
 
-use crate::facts::UnknownPayerPolicy;
+use crate::facts::{UnknownPayerPolicy, UsState};
 use crate::money::Money;
 use crate::program::RewardSpec;
 use crate::status::{RewardStatus, RewardType};
@@ -38,6 +38,11 @@ pub struct InducementPolicy {
     /// How a patient whose payer was never reported is treated.
     #[serde(default)]
     pub unknown_payer: UnknownPayerPolicy,
+    /// States whose residents get no reward, as referrer or as friend (state
+    /// patient-brokering and fee-splitting laws): the service's `--excluded-states`, and
+    /// for one program's decision also the program's own (see [`Self::for_program`]).
+    #[serde(default)]
+    pub excluded_states: Vec<UsState>,
 }
 
 impl Default for InducementPolicy {
@@ -49,6 +54,7 @@ impl Default for InducementPolicy {
             federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
             unknown_payer: UnknownPayerPolicy::Federal,
+            excluded_states: Vec::new(),
         }
     }
 }
@@ -58,6 +64,8 @@ impl Default for InducementPolicy {
 pub struct RecipientStanding {
     /// Whether a federal programme pays for the patient's care.
     pub federal_payer: bool,
+    /// The patient's reported state, if any (an unreported state excludes nothing).
+    pub state: Option<UsState>,
     /// Value of the rewards already granted to the patient this calendar year (every
     /// reward not cancelled, used or not).
     pub granted_this_year: Money,
@@ -79,6 +87,9 @@ pub enum RewardRefusal {
     /// for bringing them would be remuneration for a federal-programme referral
     /// (anti-kickback statute), so it is withheld, whoever the referrer is.
     FederalPayerReferee,
+    /// The recipient, or for a referrer's reward the friend, lives in a state where the
+    /// service or the program gives no referral rewards.
+    StateExcluded,
 }
 
 impl RewardRefusal {
@@ -92,6 +103,7 @@ impl RewardRefusal {
                 "federal_payer_annual_nominal_reached"
             }
             RewardRefusal::FederalPayerReferee => "federal_payer_referee",
+            RewardRefusal::StateExcluded => "state_excluded",
         }
     }
 
@@ -103,6 +115,7 @@ impl RewardRefusal {
             RewardRefusal::FederalPayerAboveNominalValue,
             RewardRefusal::FederalPayerAnnualNominalReached,
             RewardRefusal::FederalPayerReferee,
+            RewardRefusal::StateExcluded,
         ]
         .into_iter()
         .find(|r| r.as_str() == code)
@@ -168,8 +181,28 @@ pub fn counted_value(reward: &RewardSpec) -> Money {
 }
 
 impl InducementPolicy {
+    /// The policy for one program's decisions: the service's excluded states and the
+    /// program's.
+    pub fn for_program(&self, program_excluded_states: &[UsState]) -> InducementPolicy {
+        let mut policy = self.clone();
+        for state in program_excluded_states {
+            if !policy.excluded_states.contains(state) {
+                policy.excluded_states.push(state.clone());
+            }
+        }
+        policy
+    }
+
+    /// Whether a patient in `state` is excluded from rewards (an unknown state is not).
+    pub fn excludes(&self, state: Option<&UsState>) -> bool {
+        state.is_some_and(|s| self.excluded_states.contains(s))
+    }
+
     /// Decides whether `reward` may be granted to a patient with `standing`.
     pub fn decide(&self, reward: &RewardSpec, standing: &RecipientStanding) -> RewardDecision {
+        if self.excludes(standing.state.as_ref()) {
+            return RewardDecision::Refuse(RewardRefusal::StateExcluded);
+        }
         let value = counted_value(reward);
         let total = standing.granted_this_year.checked_add(&value);
         if standing.federal_payer {
@@ -230,8 +263,41 @@ mod tests {
     fn standing(federal: bool, granted: &str) -> RecipientStanding {
         RecipientStanding {
             federal_payer: federal,
+            state: None,
             granted_this_year: money(granted),
         }
+    }
+
+    #[test]
+    fn excluded_states_withhold_whatever_the_reward() {
+        let ca = UsState::parse("ca").unwrap();
+        let service = InducementPolicy {
+            excluded_states: vec![UsState::parse("NY").unwrap()],
+            ..InducementPolicy::default()
+        };
+        let policy = service.for_program(std::slice::from_ref(&ca));
+        assert_eq!(policy.excluded_states.len(), 2);
+        assert_eq!(
+            service.for_program(&service.excluded_states.clone()),
+            service
+        );
+        let mut in_ca = standing(false, "0");
+        in_ca.state = Some(ca);
+        assert_eq!(
+            policy.decide(&spec(RewardType::Credit, "1"), &in_ca),
+            RewardDecision::Refuse(RewardRefusal::StateExcluded)
+        );
+        assert!(service
+            .decide(&spec(RewardType::Credit, "1"), &in_ca)
+            .is_granted());
+        // An unreported state excludes nothing.
+        assert!(policy
+            .decide(&spec(RewardType::Credit, "1"), &standing(false, "0"))
+            .is_granted());
+        assert_eq!(
+            RewardRefusal::from_code("state_excluded"),
+            Some(RewardRefusal::StateExcluded)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::error::{DomainError, FieldError, ValidationErrors};
 use crate::experiment::{Variant, VariantDraft};
+use crate::facts::UsState;
 use crate::money::Money;
 use crate::referral::MAX_EXPIRY_DAYS;
 use crate::status::{ProgramStatus, ProgramType, RewardType};
@@ -72,6 +73,11 @@ pub struct ProgramDraft {
     /// Experiment variants (none, or 2 to 10); referrers are assigned one each.
     #[serde(default)]
     pub variants: Vec<VariantDraft>,
+    /// States whose residents get no reward from this program, as referrer or as friend
+    /// (state patient-brokering and fee-splitting laws), on top of the service's
+    /// `--excluded-states`.
+    #[serde(default)]
+    pub excluded_states: Vec<String>,
 }
 
 fn default_program_type() -> ProgramType {
@@ -149,6 +155,9 @@ pub struct ValidProgram {
     /// Experiment variants (empty: no experiment).
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// States whose residents get no reward from this program (USPS codes, no repeats).
+    #[serde(default)]
+    pub excluded_states: Vec<UsState>,
 }
 
 impl ProgramDraft {
@@ -219,6 +228,18 @@ impl ProgramDraft {
             }
         };
 
+        let mut excluded_states: Vec<UsState> = Vec::new();
+        for text in &self.excluded_states {
+            match UsState::parse(text) {
+                Ok(state) if !excluded_states.contains(&state) => excluded_states.push(state),
+                Ok(_) => {}
+                Err(_) => {
+                    errors.push(FieldError::ExcludedStateUnknown);
+                    break;
+                }
+            }
+        }
+
         let variants = crate::experiment::validate_variants(
             &self.variants,
             |referrer, value, errors| {
@@ -268,6 +289,7 @@ impl ProgramDraft {
             end_date: self.end_date,
             targeting,
             variants,
+            excluded_states,
         })
     }
 }

@@ -184,6 +184,8 @@ struct ConversionFacts {
     granted_this_year: Money,
     /// The friend's reported payer (`None`: never reported).
     referee_payer: Option<bool>,
+    /// The friend's reported state (`None`: never reported).
+    referee_state: Option<String>,
 }
 
 /// How far recording an event got before anything was decided.
@@ -360,7 +362,8 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
             .load(conn)?
     };
     let granted_this_year = rewards::granted_this_year(conn, referral.referrer_id, now)?;
-    let referee_payer = patients::get(conn, record.patient_id)?.payer_fact();
+    let referee = patients::get(conn, record.patient_id)?;
+    let (referee_payer, referee_state) = (referee.payer_fact(), referee.state);
     Ok(Begun::Convertible(Box::new(ConversionFacts {
         referral,
         program,
@@ -368,6 +371,7 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
         uncounted,
         granted_this_year,
         referee_payer,
+        referee_state,
     })))
 }
 
@@ -414,6 +418,8 @@ struct BegunJson {
     granted_this_year_cents: i64,
     #[serde(default)]
     referee_payer: Option<bool>,
+    #[serde(default)]
+    referee_state: Option<String>,
 }
 
 fn begin_in_postgres(
@@ -453,6 +459,7 @@ fn begin_in_postgres(
         granted_this_year: Money::from_cents(begun.granted_this_year_cents)
             .map_err(|_| StoreError::Corrupt("yearly reward total".into()))?,
         referee_payer: begun.referee_payer,
+        referee_state: begun.referee_state,
     })))
 }
 
@@ -484,6 +491,8 @@ fn decide(
     policy: &InducementPolicy,
 ) -> Option<ConversionWrites> {
     let referral = &facts.referral;
+    // The program's excluded states join the service's for this decision.
+    let policy = &facts.program.policy(policy);
     let carrier = DbUuid::from(referral.id);
     let referrer_reward = facts
         .program
@@ -509,6 +518,10 @@ fn decide(
             .referrer
             .standing(policy, facts.granted_this_year.clone()),
         referee_federal_payer: policy.unknown_payer.is_federal(facts.referee_payer),
+        referee_state: facts
+            .referee_state
+            .as_deref()
+            .and_then(|s| referral_domain::UsState::parse(s).ok()),
     };
     let event = conversion::ConversionEvent {
         trigger: match record.kind {

@@ -54,8 +54,16 @@ impl Patient {
     ) -> referral_domain::RecipientStanding {
         referral_domain::RecipientStanding {
             federal_payer: policy.unknown_payer.is_federal(self.payer_fact()),
+            state: self.us_state(),
             granted_this_year,
         }
+    }
+
+    /// The reported state, as a USPS code (`None` when never reported).
+    pub fn us_state(&self) -> Option<referral_domain::UsState> {
+        self.state
+            .as_deref()
+            .and_then(|s| referral_domain::UsState::parse(s).ok())
     }
 
     /// What targeting needs to know.

@@ -11,7 +11,7 @@ use referral_domain::experiment::Variant;
 use referral_domain::program::{ProgramSchedule, ValidProgram};
 use referral_domain::{
     Demographics, Money, ProgramId, ProgramStatus, ProgramType, ProviderId, ReferrerProfile,
-    RewardSpec, RewardType, Targeting,
+    RewardSpec, RewardType, Targeting, UsState,
 };
 use serde::Serialize;
 
@@ -54,6 +54,8 @@ pub struct Program {
     pub target_demographics: Demographics,
     /// Experiment variants (empty: no experiment).
     pub variants: Vec<Variant>,
+    /// States whose residents get no reward from it (on top of the service's).
+    pub excluded_states: Vec<UsState>,
     /// The provider who created it.
     pub created_by: Option<ProviderId>,
     /// Created.
@@ -63,6 +65,15 @@ pub struct Program {
 }
 
 impl Program {
+    /// The inducement policy for this program's rewards: `service`'s, with the program's
+    /// excluded states added.
+    pub fn policy(
+        &self,
+        service: &referral_domain::InducementPolicy,
+    ) -> referral_domain::InducementPolicy {
+        service.for_program(&self.excluded_states)
+    }
+
     /// The referrer's reward, if the program gives one.
     pub fn referrer_reward(&self) -> Option<RewardSpec> {
         spec(
@@ -168,6 +179,7 @@ pub(crate) struct ProgramRow {
     created_at: DbTime,
     updated_at: DbTime,
     variants: DbJson,
+    excluded_states: DbTextList,
 }
 
 fn positive(n: i32, what: &str) -> Result<u32, StoreError> {
@@ -209,6 +221,12 @@ impl TryFrom<ProgramRow> for Program {
             target_demographics: serde_json::from_value(row.target_demographics.0)
                 .map_err(|_| corrupt("target_demographics"))?,
             variants: serde_json::from_value(row.variants.0).map_err(|_| corrupt("variants"))?,
+            excluded_states: row
+                .excluded_states
+                .0
+                .iter()
+                .map(|s| UsState::parse(s).map_err(|_| corrupt("excluded_states")))
+                .collect::<Result<_, _>>()?,
             created_by: row.created_by.map(|id| ProviderId::from_uuid(id.0)),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -237,6 +255,7 @@ struct ProgramFields<'a> {
     target_conditions: DbTextList,
     target_demographics: DbJson,
     variants: DbJson,
+    excluded_states: DbTextList,
     updated_at: DbTime,
 }
 
@@ -270,6 +289,13 @@ impl<'a> ProgramFields<'a> {
             ),
             variants: DbJson(
                 serde_json::to_value(&program.variants).map_err(|_| corrupt("variants"))?,
+            ),
+            excluded_states: DbTextList(
+                program
+                    .excluded_states
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
             ),
             updated_at: DbTime(now),
         })

@@ -62,6 +62,7 @@ diesel::table! {
         variants -> PortableJson,
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
+        excluded_states -> PortableTextArray,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct ProgramView {
     /// Experiment variants: name, weight, reward overrides, invitation headline.
     #[schema(value_type = Vec<Object>)]
     pub variants: serde_json::Value,
+    /// States (USPS codes) whose residents get no reward from this program, as referrer or
+    /// as friend (reason `state_excluded`), on top of the service's `--excluded-states`.
+    pub excluded_states: Vec<String>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -80,6 +83,11 @@ impl From<Program> for ProgramView {
                 states: p.target_demographics.states,
             },
             variants: serde_json::to_value(&p.variants).unwrap_or_default(),
+            excluded_states: p
+                .excluded_states
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
             created_by: p.created_by.map(|c| c.as_uuid()),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -130,6 +138,10 @@ pub struct ProgramInput {
     /// same, in proportion to the weights.
     #[serde(default)]
     pub variants: Vec<VariantInput>,
+    /// States (USPS codes) whose residents get no reward from this program, as referrer or
+    /// as friend (reason `state_excluded`).
+    #[serde(default)]
+    pub excluded_states: Vec<String>,
 }
 
 /// An experiment variant of a program.
@@ -258,6 +270,7 @@ impl ProgramInput {
                 states: self.target_demographics.states,
             },
             variants,
+            excluded_states: self.excluded_states,
         };
         Ok((draft, status))
     }

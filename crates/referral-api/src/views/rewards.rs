@@ -27,8 +27,10 @@ pub struct RewardView {
     #[schema(example = "available")]
     pub status: String,
     /// Why it was withheld: `annual_cap_reached`, `federal_payer_cash_excluded`,
-    /// `federal_payer_above_nominal_value`, `federal_payer_annual_nominal_reached` or
-    /// `federal_payer_referee` (the friend is a federal-programme patient).
+    /// `federal_payer_above_nominal_value`, `federal_payer_annual_nominal_reached`,
+    /// `federal_payer_referee` (the friend is a federal-programme patient) or
+    /// `state_excluded` (the recipient, or for a referrer the friend, lives in an excluded
+    /// state).
     pub withheld_reason: Option<String>,
     pub used_on_order_id: Option<Uuid>,
     pub used_on_consultation_id: Option<Uuid>,

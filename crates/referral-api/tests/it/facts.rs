@@ -267,3 +267,85 @@ both_databases!(
         );
     }
 );
+
+/// Reports `facts` for `patient` as the platform.
+fn report(app: &TestApp, patient: Uuid, facts: Value) {
+    let response = app.put(Some(&app.service()), &facts_path(patient), facts);
+    assert_eq!(response.status(), 200);
+}
+
+/// Registers `friend` through a new referral of `referrer`, reports the friend's facts,
+/// converts them and answers the referrer's reward.
+fn convert_in_state(app: &TestApp, referrer: &Actor, friend: &str, state: &str) -> Value {
+    let referral = app.refers(referrer, &format!("{friend}@example.com"));
+    let code = referral["referral_code"].as_str().unwrap();
+    let registered = app.registers(code, &format!("{friend}@example.com"));
+    let patient: Uuid = registered["patient_id"].as_str().unwrap().parse().unwrap();
+    report(
+        app,
+        patient,
+        json!({"federal_payer": false, "state": state}),
+    );
+    let response = app.post(
+        Some(&app.service()),
+        "/api/events/consultations",
+        json!({"patient_id": patient, "consultation_id": Uuid::new_v4()}),
+    );
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().unwrap()["referrer_reward"].clone()
+}
+
+both_databases!(
+    excluded_states_withhold_rewards_on_either_side,
+    owned,
+    |db: TestDb| {
+        // The service excludes New York; the program adds Texas.
+        let app = spawn_with(db, |args| {
+            args.excluded_states = vec![referral_domain::UsState::parse("ny").unwrap()];
+        });
+        let program = app.program(json!({"referrer_reward_type": "credit",
+                                         "referrer_reward_value": "10", "excluded_states": ["tx", "TX"]}));
+        assert_eq!(program["excluded_states"], json!(["TX"]));
+        let alice = known_patient(&app, "alice");
+        report(
+            &app,
+            alice.id,
+            json!({"federal_payer": false, "state": "CA"}),
+        );
+
+        // A friend in Texas (the program's) or New York (the service's): nothing for Alice.
+        for (friend, state) in [("bob", "TX"), ("carl", "NY")] {
+            let withheld = convert_in_state(&app, &alice, friend, state);
+            assert_eq!(withheld["status"], "cancelled", "{state}");
+            assert_eq!(withheld["withheld_reason"], "state_excluded", "{state}");
+        }
+        // A friend in California: Alice's reward is granted.
+        let granted = convert_in_state(&app, &alice, "dora", "CA");
+        assert_eq!(granted["status"], "available");
+        // Alice moves to New York: her own rewards are withheld, whoever she refers.
+        report(&app, alice.id, json!({"state": "NY"}));
+        let withheld = convert_in_state(&app, &alice, "emil", "CA");
+        assert_eq!(withheld["withheld_reason"], "state_excluded");
+        // The withheld rows are the referrer's to see, with their reason.
+        let rewards: Value = app
+            .get(Some(&alice), "/api/patients/me/rewards?status=cancelled")
+            .json()
+            .unwrap();
+        assert_eq!(rewards["total"], 3);
+
+        // A program's excluded states are USPS codes.
+        let problem = assert_problem(
+            app.post(
+                Some(&app.admin()),
+                "/api/referral-programs",
+                json!({"name": "Nowhere", "excluded_states": ["Texas"]}),
+            ),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(
+            problem["errors"][0]["field"], "excluded_states",
+            "{problem}"
+        );
+    }
+);

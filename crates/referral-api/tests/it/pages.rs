@@ -507,6 +507,103 @@ both_databases!(
     }
 );
 
+/// The value of the input named `name` in `html`, unescaped as a browser reads it.
+fn input_value(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no input {name}"));
+    let tag_start = html[..start].rfind('<').unwrap();
+    let tag_end = start + html[start..].find('>').unwrap();
+    let tag = &html[tag_start..tag_end];
+    let value = tag
+        .split("value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    value
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x60;", "`")
+        .replace("&#x3D;", "=")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+both_databases!(
+    the_program_form_edits_targeting_and_keeps_the_variants,
+    fixture = site,
+    |app| {
+        let program = app.program(json!({
+            "target_conditions": ["weight_loss"],
+            "target_demographics": {"min_age": 18, "states": ["CA"]},
+            "variants": [
+                {"name": "control", "weight": 1},
+                {"name": "bigger", "weight": 1, "referrer_reward_value": "40"},
+            ],
+        }));
+        let id = program["id"].as_str().unwrap();
+        let admin = Visitor::new(app);
+        admin.sign_in_as("admin");
+        let edit = admin.get(&format!("/portal/referrals/programs/{id}/edit"));
+        assert_eq!(edit.status, 200);
+        assert_eq!(input_value(&edit.body, "target_conditions"), "weight_loss");
+        assert_eq!(input_value(&edit.body, "min_age"), "18");
+        assert_eq!(input_value(&edit.body, "states"), "CA");
+        assert!(
+            edit.body.contains("id=\"variants-kept\""),
+            "says the variants are kept"
+        );
+        // The browser posts every field as shown, with the targeting changed.
+        let variants = input_value(&edit.body, "variants");
+        let fields = [
+            ("name", "Friends and family"),
+            ("program_type", "standard"),
+            ("referrer_reward_type", "credit"),
+            ("referrer_reward_value", "25.00"),
+            ("referee_reward_type", "discount"),
+            ("referee_reward_value", "20"),
+            ("reward_threshold", "1"),
+            ("expiry_days", "30"),
+            ("reward_validity_days", "90"),
+            ("target_conditions", "weight_loss, E11.9"),
+            ("min_age", "21"),
+            ("max_age", ""),
+            ("states", "ca, ny"),
+            ("excluded_states", "tx"),
+            ("variants", variants.as_str()),
+        ];
+        let saved = admin.post(&format!("/portal/referrals/programs/{id}"), &fields);
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let after: Value = app
+            .get(Some(&app.admin()), &format!("/api/referral-programs/{id}"))
+            .json()
+            .unwrap();
+        assert_eq!(after["target_conditions"], json!(["weight_loss", "e11.9"]));
+        assert_eq!(after["target_demographics"]["min_age"], 21);
+        assert_eq!(after["target_demographics"]["states"], json!(["CA", "NY"]));
+        assert_eq!(after["excluded_states"], json!(["TX"]));
+        assert_eq!(
+            after["variants"], program["variants"],
+            "the experiment is kept"
+        );
+        // A bad state is shown on its field, nothing saved.
+        let mut bad = fields.to_vec();
+        bad[12] = ("states", "California");
+        let refused = admin.post(&format!("/portal/referrals/programs/{id}"), &bad);
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused
+                .body
+                .contains("id=\"target_demographics_states-error\""),
+            "{}",
+            refused.body
+        );
+    }
+);
+
 /// Every visible input, select and textarea has a `<label for>`.
 fn assert_labelled(path: &str, html: &str) {
     let mut rest = html;

@@ -82,6 +82,8 @@ BEGIN
         'granted_this_year_cents', v_granted,
         -- The friend's reported payer (null: never reported), for the anti-kickback rule.
         'referee_payer', (SELECT CASE WHEN payer_reported THEN federal_payer END
-                          FROM patients WHERE id = p_patient_id))::text;
+                          FROM patients WHERE id = p_patient_id),
+        -- And their reported state, for the states where rewards are excluded.
+        'referee_state', (SELECT state FROM patients WHERE id = p_patient_id))::text;
 END;
 $$;

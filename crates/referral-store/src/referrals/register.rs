@@ -132,7 +132,7 @@ pub fn register(
                 &patient,
                 Party::Referee,
                 &spec,
-                policy,
+                &program.policy(policy),
                 program.reward_validity_days,
                 now,
             )?),

@@ -114,6 +114,32 @@ pub struct ProgramForm {
     start_date: String,
     #[serde(default)]
     end_date: String,
+    /// Targeted conditions, comma-separated.
+    #[serde(default)]
+    target_conditions: String,
+    #[serde(default)]
+    min_age: String,
+    #[serde(default)]
+    max_age: String,
+    /// Targeted states, comma-separated USPS codes.
+    #[serde(default)]
+    states: String,
+    /// Excluded states, comma-separated USPS codes.
+    #[serde(default)]
+    excluded_states: String,
+    /// The program's experiment variants as JSON, carried through the form unchanged so
+    /// that saving the form keeps them (the form does not edit them; the API does).
+    #[serde(default)]
+    variants: String,
+}
+
+/// A comma-separated list, trimmed, without empty entries.
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub(super) fn optional(text: &str) -> Option<String> {
@@ -153,6 +179,18 @@ impl ProgramForm {
         );
         let start_date = date("start_date", &self.start_date, &mut problems);
         let end_date = date("end_date", &self.end_date, &mut problems);
+        let min_age = whole_number("target_demographics.min_age", &self.min_age, &mut problems);
+        let max_age = whole_number("target_demographics.max_age", &self.max_age, &mut problems);
+        let variants = match optional(&self.variants) {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| {
+                problems.push(FieldProblem::new(
+                    "variants",
+                    "the experiment variants did not come back intact; reload the page",
+                ));
+                Vec::new()
+            }),
+        };
         if !problems.is_empty() {
             return Err(ApiError::Validation(problems));
         }
@@ -171,9 +209,14 @@ impl ProgramForm {
             status: optional(&self.status),
             start_date,
             end_date,
-            target_conditions: Vec::new(),
-            target_demographics: DemographicsView::default(),
-            variants: Vec::new(),
+            target_conditions: list(&self.target_conditions),
+            target_demographics: DemographicsView {
+                min_age,
+                max_age,
+                states: list(&self.states),
+            },
+            variants,
+            excluded_states: list(&self.excluded_states),
         })
     }
 
@@ -198,7 +241,33 @@ impl ProgramForm {
             status: p.status.clone(),
             start_date: p.start_date.map(|d| d.to_string()).unwrap_or_default(),
             end_date: p.end_date.map(|d| d.to_string()).unwrap_or_default(),
+            target_conditions: p.target_conditions.join(", "),
+            min_age: p
+                .target_demographics
+                .min_age
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            max_age: p
+                .target_demographics
+                .max_age
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            states: p.target_demographics.states.join(", "),
+            excluded_states: p.excluded_states.join(", "),
+            variants: match p.variants.as_array() {
+                Some(v) if !v.is_empty() => p.variants.to_string(),
+                _ => String::new(),
+            },
         }
+    }
+
+    /// The names of the experiment variants the form carries, to say they are kept.
+    fn variant_names(&self) -> Vec<String> {
+        serde_json::from_str::<Vec<Value>>(&self.variants)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v["name"].as_str().map(str::to_owned))
+            .collect()
     }
 }
 
@@ -229,6 +298,7 @@ fn form_page(
             action,
             editing: program.is_some(),
             form,
+            variant_names: form.variant_names(),
             errors,
         },
     )
@@ -338,6 +408,8 @@ struct FormPage<'a> {
     action: String,
     editing: bool,
     form: &'a ProgramForm,
+    /// The experiment variants the form keeps, by name.
+    variant_names: Vec<String>,
     errors: Value,
 }
 
