@@ -332,6 +332,10 @@ pub struct ServeArgs {
         global = true
     )]
     pub sendgrid_api_key: Option<String>,
+    /// The sender's postal address, printed in every email (CAN-SPAM). Required once an
+    /// email provider key is set.
+    #[arg(long, env = "REFERRAL_POSTAL_ADDRESS", global = true)]
+    pub postal_address: Option<String>,
     /// Sender address of emails.
     #[arg(
         long,
@@ -484,6 +488,14 @@ impl ServeArgs {
                 self.bind
             ));
         }
+        if self
+            .sendgrid_api_key
+            .as_deref()
+            .is_some_and(|k| !k.is_empty())
+            && self.postal_address().is_none()
+        {
+            return Err("REFERRAL_SENDGRID_API_KEY is set but REFERRAL_POSTAL_ADDRESS (--postal-address) is not: CAN-SPAM requires the sender's valid postal address in every commercial email".to_owned());
+        }
         if !loopback && self.data_keys.is_none() && self.data_keys_file.is_none() {
             return Err(format!(
                 "refusing to listen on {} without a data keyring: set REFERRAL_DATA_KEYS (--data-keys) or REFERRAL_DATA_KEYS_FILE (--data-keys-file); `referral-api keys generate` makes one",
@@ -491,6 +503,14 @@ impl ServeArgs {
             ));
         }
         Ok(())
+    }
+
+    /// The postal address printed in emails, when one is set (blank counts as unset).
+    pub fn postal_address(&self) -> Option<&str> {
+        self.postal_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
     }
 
     /// The token settings.
@@ -607,6 +627,7 @@ impl ServeArgs {
             mailbox_dir: std::env::temp_dir()
                 .join(format!("referral-mailbox-{}", uuid::Uuid::new_v4())),
             sendgrid_api_key: None,
+            postal_address: None,
             email_from: "referrals@zappyhealth.example".into(),
             sendgrid_base_url: "http://127.0.0.1:9".into(),
             twilio_account_sid: None,

@@ -95,6 +95,9 @@ pub struct Delivery {
     pub links: LinkKeys,
     /// Base URL of the patient-facing site (registration links).
     pub public_base_url: String,
+    /// The sender's postal address for every email's footer (CAN-SPAM); `None` in
+    /// development, where the footer says it is not configured.
+    pub postal_address: Option<String>,
     /// Base URL of this API (unsubscribe links).
     pub api_base_url: String,
     /// Retries.
@@ -102,6 +105,10 @@ pub struct Delivery {
     /// Jitter source.
     pub rng: SystemRandom,
 }
+
+/// The footer's address line when `--postal-address` is not set (development only: the
+/// service refuses to start with an email provider and no address).
+const NO_POSTAL_ADDRESS: &str = "Postal address not configured (development; set --postal-address)";
 
 impl Delivery {
     fn jitter(&self) -> f64 {
@@ -123,6 +130,13 @@ impl Delivery {
                 );
                 map.insert("register_url".into(), url.into());
             }
+            map.insert(
+                "postal_address".into(),
+                self.postal_address
+                    .clone()
+                    .unwrap_or_else(|| NO_POSTAL_ADDRESS.to_owned())
+                    .into(),
+            );
             let token = self.links.unsubscribe_token(&message.recipient);
             map.insert(
                 "unsubscribe_url".into(),

@@ -50,6 +50,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::public::lookup,
         routes::public::click,
         routes::public::register,
+        routes::public::unsubscribe_confirm,
         routes::public::unsubscribe,
         routes::programs::list,
         routes::programs::create,

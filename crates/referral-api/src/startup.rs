@@ -220,6 +220,7 @@ pub fn delivery(
         notifier: Notifier::new(transport)?,
         links,
         public_base_url: args.public_base_url.clone(),
+        postal_address: args.postal_address().map(str::to_owned),
         api_base_url: args.public_base_url.clone(),
         retry: RetryPolicy {
             max_attempts: args.outbox_max_attempts,

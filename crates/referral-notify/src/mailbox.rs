@@ -29,7 +29,11 @@ pub(crate) fn write_email(
         .payload
         .get("unsubscribe_url")
         .and_then(serde_json::Value::as_str)
-        .map(|url| format!("List-Unsubscribe: <{url}>\r\n"))
+        .map(|url| {
+            format!(
+                "List-Unsubscribe: <{url}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            )
+        })
         .unwrap_or_default();
     let eml = format!(
         "To: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@referral-api>\r\nX-Idempotency-Key: {key}\r\n{unsubscribe}MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{html}\r\n--{boundary}--\r\n",

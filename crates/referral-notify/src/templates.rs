@@ -192,18 +192,19 @@ mod tests {
             "expiry_days": 30,
             "register_url": "http://portal.test/register?ref=ABCDEF-GHJKMN-PQRSTV",
             "unsubscribe_url": "http://api.test/api/unsubscribe/0123456789abcdef0123456789abcdef.0123456789abcdef01234567",
+            "postal_address": "100 Main St, Springfield, IL 62701",
             "referral_message": "You'll like it <script>alert(1)</script>",
         })
     }
 
     fn welcome() -> Value {
         json!({"patient_name": "Bob", "reward_description": "$10.00 account credit", "pending_approval": false,
-               "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t", "postal_address": "100 Main St, Springfield, IL 62701"})
     }
 
     fn earned() -> Value {
         json!({"reward_description": "$25.00 account credit", "pending_approval": false,
-               "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t", "postal_address": "100 Main St, Springfield, IL 62701"})
     }
 
     /// What the referrer is sent says nothing of the friend: not their name, not that they
@@ -228,7 +229,7 @@ mod tests {
 
     fn expiring() -> Value {
         json!({"patient_name": "Alice", "reward_description": "$25.00 account credit", "expires_on": "2027-01-31",
-               "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t", "postal_address": "100 Main St, Springfield, IL 62701"})
     }
 
     fn email_snapshot(e: &RenderedEmail) -> String {
@@ -307,6 +308,10 @@ mod tests {
                     "{name}: {body}"
                 );
                 assert!(body.contains("/api/unsubscribe/"), "{name}: {body}");
+                assert!(
+                    body.contains("100 Main St, Springfield, IL 62701"),
+                    "CAN-SPAM: {name}"
+                );
             }
         }
         let sms = t.render_sms("referral_invitation", &invitation()).unwrap();

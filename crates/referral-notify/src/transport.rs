@@ -146,7 +146,8 @@ impl Notifier {
     }
 
     /// SendGrid v3 mail send: text and HTML parts, the unsubscribe link as
-    /// `List-Unsubscribe`, the idempotency key as a custom argument.
+    /// `List-Unsubscribe` with `List-Unsubscribe-Post` (RFC 8058), the idempotency key as a
+    /// custom argument.
     fn send_email(
         &self,
         sendgrid: &SendGrid,
@@ -170,7 +171,11 @@ impl Notifier {
             .get("unsubscribe_url")
             .and_then(Value::as_str)
         {
-            body["headers"] = json!({"List-Unsubscribe": format!("<{url}>")});
+            // RFC 8058 one-click: mail clients POST `List-Unsubscribe=One-Click` to the URL.
+            body["headers"] = json!({
+                "List-Unsubscribe": format!("<{url}>"),
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            });
         }
         let request = self
             .client

@@ -218,5 +218,9 @@ where
         .service(resource("/api/events/orders").route(web::post().to(events::order)))
         .service(resource("/api/rewards/{id}/redeem").route(web::post().to(rewards::redeem)))
         // Anyone.
-        .service(resource("/api/unsubscribe/{token}").route(web::get().to(public::unsubscribe)));
+        .service(
+            resource("/api/unsubscribe/{token}")
+                .route(web::get().to(public::unsubscribe_confirm))
+                .route(web::post().to(public::unsubscribe)),
+        );
 }

@@ -191,10 +191,39 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
     }
 }
 
-const UNSUBSCRIBED_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Unsubscribed</title></head><body><main><h1>You are unsubscribed</h1><p>Zappy Health will not send referral messages to this address again.</p></main></body></html>";
+const PAGE_HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">";
 
-/// Follows the signed unsubscribe link of a message: no more email or SMS to that address.
-#[utoipa::path(get, path = "/api/unsubscribe/{token}", operation_id = "unsubscribe", tag = "public",
+const UNSUBSCRIBED_PAGE: &str = "<title>Unsubscribed</title></head><body><main><h1>You are unsubscribed</h1><p>Zappy Health will not send referral messages to this address again.</p></main></body></html>";
+
+/// Shows what following the unsubscribe link of a message would do, with a button that
+/// does it. A GET changes nothing: mail scanners and link previews follow links, and must
+/// not unsubscribe anyone (RFC 8058).
+#[utoipa::path(get, path = "/api/unsubscribe/{token}", operation_id = "unsubscribe_confirm", tag = "public",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses((status = 200, description = "A page with a button that unsubscribes", content_type = "text/html"),
+        (status = 404, body = crate::error::Problem)))]
+pub async fn unsubscribe_confirm(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .links
+        .verify_unsubscribe(&token)
+        .ok_or(ApiError::NotFound)?;
+    // The form posts back to this same URL (a relative action keeps the token out of
+    // anything but the address bar it is already in).
+    let page = format!(
+        "{PAGE_HEAD}<title>Unsubscribe</title></head><body><main><h1>Unsubscribe from referral messages?</h1><p>Zappy Health will stop sending referral emails and texts to this address.</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form></main></body></html>"
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page))
+}
+
+/// Unsubscribes the address of a message's signed link: no more email or SMS to it. The
+/// RFC 8058 one-click POST of mail clients (`List-Unsubscribe=One-Click`) and the confirm
+/// page's button both land here; idempotent.
+#[utoipa::path(post, path = "/api/unsubscribe/{token}", operation_id = "unsubscribe", tag = "public",
     params(("token" = String, Path, description = "The signed token of the link")),
     responses((status = 200, description = "Unsubscribed"), (status = 404, body = crate::error::Problem)))]
 pub async fn unsubscribe(
@@ -209,7 +238,7 @@ pub async fn unsubscribe(
     state
         .db(move |conn| Ok(suppressions::add(conn, &recipient_hash, now())?))
         .await?;
-    // People follow this link from their mail; programs ask for JSON.
+    // People press the button in their browser; mail clients and programs want no page.
     let wants_html = request
         .headers()
         .get(header::ACCEPT)
@@ -218,7 +247,7 @@ pub async fn unsubscribe(
     if wants_html {
         return Ok(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
-            .body(UNSUBSCRIBED_PAGE));
+            .body(format!("{PAGE_HEAD}{UNSUBSCRIBED_PAGE}")));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"unsubscribed": true})))
 }

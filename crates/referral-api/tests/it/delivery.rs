@@ -56,11 +56,15 @@ impl Provider {
     }
 }
 
+/// The sender's postal address the tests' emails carry.
+pub(crate) const POSTAL_ADDRESS: &str = "100 Main St, Springfield, IL 62701";
+
 /// The service with SendGrid (and Twilio, Stripe) pointed at `provider`.
 pub(crate) fn with_providers(db: TestDb, provider: &Provider) -> TestApp {
     let uri = provider.server.uri();
     spawn_with(db, move |args| {
         args.sendgrid_api_key = Some("sg-test".into());
+        args.postal_address = Some(POSTAL_ADDRESS.into());
         args.sendgrid_base_url = uri.clone();
         args.twilio_account_sid = Some("AC1".into());
         args.twilio_auth_token = Some("tw-test".into());
@@ -136,6 +140,14 @@ both_databases!(
             "user text is escaped: {html}"
         );
         assert!(html.contains("http://portal.test/api/unsubscribe/"));
+        assert!(
+            html.contains(POSTAL_ADDRESS),
+            "CAN-SPAM: the postal address"
+        );
+        assert_eq!(
+            body["headers"]["List-Unsubscribe-Post"],
+            "List-Unsubscribe=One-Click"
+        );
         assert!(!html.contains("bob@example.com"), "no address in links");
         let request = &sendgrid.requests()[0];
         assert_eq!(
@@ -254,6 +266,19 @@ both_databases!(retries_stop_at_the_limit, owned, |db| {
     assert_eq!(deliver(&app, at).claimed, 0);
 });
 
+/// An email provider without a postal address refuses to start, naming the setting.
+#[test]
+fn an_email_provider_needs_a_postal_address() {
+    let mut args = referral_api::config::ServeArgs::for_tests("sqlite://:memory:", &"k".repeat(32));
+    args.sendgrid_api_key = Some("sg-test".into());
+    let refusal = args.check_safe().unwrap_err();
+    assert!(refusal.contains("REFERRAL_POSTAL_ADDRESS"), "{refusal}");
+    args.postal_address = Some("  ".into());
+    assert!(args.check_safe().is_err(), "blank is not an address");
+    args.postal_address = Some(POSTAL_ADDRESS.into());
+    assert_eq!(args.check_safe(), Ok(()));
+}
+
 both_databases!(nothing_is_sent_to_a_suppressed_address, owned, |db| {
     let sendgrid = Provider::start();
     sendgrid.answer("/v3/mail/send", 202, None, 1);
@@ -264,19 +289,46 @@ both_databases!(nothing_is_sent_to_a_suppressed_address, owned, |db| {
     invite(&app, &alice, "dora@example.com");
     let token = app.state.links.unsubscribe_token("dora@example.com");
     assert!(!token.contains("dora"));
+    // Opening the link (a mail scanner, a preview) shows a button and changes nothing.
+    let link = app.url(&format!("/api/unsubscribe/{token}"));
+    for _ in 0..2 {
+        let page = app
+            .client
+            .get(&link)
+            .header("accept", "text/html")
+            .send()
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().unwrap();
+        assert!(html.contains("<form method=\"post\">"), "{html}");
+        assert!(!html.contains("You are unsubscribed"));
+    }
+    let mut conn = app.db.conn();
+    let hashes = app.state.links.recipient_hashes("dora@example.com");
+    assert!(
+        !referral_store::suppressions::contains(&mut conn, &hashes).unwrap(),
+        "a GET unsubscribes nobody"
+    );
+    drop(conn);
+    // The button (a form post) and a mail client's RFC 8058 one-click POST unsubscribe.
     let response = app
         .client
-        .get(app.url(&format!("/api/unsubscribe/{token}")))
+        .post(&link)
         .header("accept", "text/html")
+        .form(&[("List-Unsubscribe", "One-Click")])
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.text().unwrap().contains("You are unsubscribed"));
-    // Following it twice is fine.
-    assert_eq!(
-        app.get(None, &format!("/api/unsubscribe/{token}")).status(),
-        200
-    );
+    // Doing it twice is fine.
+    let again = app
+        .client
+        .post(&link)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().unwrap()["unsubscribed"], true);
     invite(&app, &alice, "erin@example.com");
     // A message queued after the unsubscribe (a reminder, say) stays unsent too.
     outbox::enqueue(

@@ -513,6 +513,7 @@ fn the_openapi_document_describes_every_endpoint() {
         ("/api/referrals/audit-trail", "get"),
         ("/api/notifications", "get"),
         ("/api/unsubscribe/{token}", "get"),
+        ("/api/unsubscribe/{token}", "post"),
         ("/api/events/consultations", "post"),
         ("/api/events/orders", "post"),
         ("/api/rewards/{id}/redeem", "post"),

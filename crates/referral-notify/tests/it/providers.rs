@@ -13,7 +13,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 fn invitation() -> Value {
     json!({"referrer_name": "Alice", "referee_name": null, "referral_message": null,
            "referee_reward_type": "credit", "referee_reward_value": "10.00", "expiry_days": 30,
-           "register_url": "http://portal.test/register?ref=X", "unsubscribe_url": "http://api.test/api/unsubscribe/t"})
+           "register_url": "http://portal.test/register?ref=X", "unsubscribe_url": "http://api.test/api/unsubscribe/t",
+           "postal_address": "100 Main St, Springfield, IL 62701"})
 }
 
 /// reqwest's blocking client must not run on the async test runtime's thread.
@@ -97,6 +98,15 @@ async fn sendgrid_gets_bearer_auth_both_parts_and_the_idempotency_key() {
         body["headers"]["List-Unsubscribe"],
         "<http://api.test/api/unsubscribe/t>"
     );
+    // RFC 8058 one-click, and the sender's postal address (CAN-SPAM).
+    assert_eq!(
+        body["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(body["content"][0]["value"]
+        .as_str()
+        .unwrap()
+        .contains("100 Main St, Springfield, IL 62701"));
 }
 
 #[tokio::test]
@@ -274,6 +284,7 @@ fn the_mailbox_holds_each_message_as_a_file() {
     );
     assert!(text.contains("Content-Type: text/plain") && text.contains("Content-Type: text/html"));
     assert!(text.contains("List-Unsubscribe: <http://api.test/api/unsubscribe/t>"));
+    assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
 
     let sms_id = Uuid::new_v4();
     let Delivered::Mailbox(sms) = deliver(
