@@ -316,6 +316,25 @@ pub struct ServeArgs {
         global = true
     )]
     pub reward_reminder_days: u32,
+    /// Days after a referral expired or was declined that the invited person's email,
+    /// phone, name and the referrer's message are erased.
+    #[arg(
+        long,
+        env = "REFERRAL_CONTACT_RETENTION_DAYS",
+        default_value_t = 90,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub contact_retention_days: u32,
+    /// Days after which the IP address and user agent of link opens are erased.
+    #[arg(
+        long,
+        env = "REFERRAL_TRACKING_RETENTION_DAYS",
+        default_value_t = 180,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub tracking_retention_days: u32,
     /// Where messages are written when no provider key is set (development).
     #[arg(
         long,
@@ -505,6 +524,15 @@ impl ServeArgs {
         Ok(())
     }
 
+    /// What the daily retention erases, and when (delivered payloads: 30 days).
+    pub fn retention(&self) -> referral_domain::retention::RetentionPolicy {
+        referral_domain::retention::RetentionPolicy {
+            contact_days: self.contact_retention_days,
+            tracking_days: self.tracking_retention_days,
+            ..referral_domain::retention::RetentionPolicy::default()
+        }
+    }
+
     /// The postal address printed in emails, when one is set (blank counts as unset).
     pub fn postal_address(&self) -> Option<&str> {
         self.postal_address
@@ -624,6 +652,8 @@ impl ServeArgs {
             worker_interval: 0,
             outbox_max_attempts: 8,
             reward_reminder_days: 7,
+            contact_retention_days: 90,
+            tracking_retention_days: 180,
             mailbox_dir: std::env::temp_dir()
                 .join(format!("referral-mailbox-{}", uuid::Uuid::new_v4())),
             sendgrid_api_key: None,

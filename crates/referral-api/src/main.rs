@@ -81,6 +81,7 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
     let bind = args.bind.clone();
     let interval = args.worker_interval;
     let reminder_days = args.reward_reminder_days;
+    let retention = args.retention();
     let (service, delivery) = startup::build(args)?;
     let state = service.state.clone();
     let listener = std::net::TcpListener::bind(&bind)?;
@@ -95,8 +96,7 @@ fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
     actix_web::rt::System::new().block_on(async move {
         if interval > 0 {
             workers::spawn(
-                delivery,
-                reminder_days,
+                std::sync::Arc::new(workers::Rounds::new(delivery, reminder_days, retention)),
                 std::time::Duration::from_secs(interval),
             );
         }
@@ -127,8 +127,11 @@ fn worker(args: &referral_api::config::ServeArgs) -> Result<(), StartupError> {
         .enable_all()
         .build()?
         .block_on(workers::run_until_stopped(
-            delivery,
-            args.reward_reminder_days,
+            std::sync::Arc::new(workers::Rounds::new(
+                delivery,
+                args.reward_reminder_days,
+                args.retention(),
+            )),
             interval,
         ))?;
     tracing::info!("worker stopped");

@@ -1,5 +1,5 @@
-//! Every timer of the service, in one place: the expiry sweeps, the reward-expiry reminders
-//! and the outbox delivery; the click flush; the audit sealer and the referrer totals'
+//! Every timer of the service, in one place: the expiry sweeps, the reward-expiry reminders,
+//! the daily retention erasure and the outbox delivery; the click flush; the audit sealer and the referrer totals'
 //! fold; the JWKS refresh. Every instance may run them (in-process with `serve`, or alone
 //! with `worker`): the sweeps are idempotent and outbox claims never overlap.
 
@@ -7,8 +7,58 @@ use crate::delivery::{Delivery, RoundReport};
 use crate::state::AppState;
 use actix_web::web;
 use chrono::{DateTime, Duration, Utc};
+use referral_domain::retention::RetentionPolicy;
+use referral_store::retention::{self, Erased};
 use referral_store::{referrals, rewards, Pool, StoreError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// What the background rounds do, and when retention last ran.
+#[derive(Debug)]
+pub struct Rounds {
+    /// The outbox delivery (and the pool).
+    pub delivery: Arc<Delivery>,
+    /// Days before a reward expires that its owner is reminded (0: never).
+    pub reminder_days: u32,
+    /// What is erased, and when.
+    pub retention: RetentionPolicy,
+    last_retention: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Rounds {
+    /// The rounds of `delivery`; retention runs in the first round, then daily.
+    pub fn new(delivery: Arc<Delivery>, reminder_days: u32, retention: RetentionPolicy) -> Self {
+        Rounds {
+            delivery,
+            reminder_days,
+            retention,
+            last_retention: Mutex::new(None),
+        }
+    }
+
+    /// Whether retention is due at `now` (first round, then every 24 hours); marks it run.
+    fn retention_due(&self, now: DateTime<Utc>) -> bool {
+        let Ok(mut last) = self.last_retention.lock() else {
+            return false;
+        };
+        let due = last.is_none_or(|t| now - t >= Duration::hours(24));
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+}
+
+/// Erases, at `now`, what the retention policy no longer allows to keep.
+///
+/// # Errors
+/// Store errors.
+pub fn retention_once(
+    pool: &Pool,
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+) -> Result<Erased, StoreError> {
+    referral_store::with_connection(pool, |conn| retention::erase_due(conn, policy, now))
+}
 
 /// What one round of sweeps did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,9 +99,22 @@ pub fn sweep_once(
 /// Batches one round may deliver before the next sweep.
 const MAX_BATCHES_PER_ROUND: usize = 50;
 
-/// One round: sweeps, then delivery until nothing is due. Logs a line when it did something.
-fn round(delivery: &Delivery, reminder_days: u32) {
+/// One round: sweeps, retention once a day, then delivery until nothing is due. Logs a line
+/// when it did something (counts only: no personal data).
+fn round(rounds: &Rounds) {
+    let (delivery, reminder_days) = (&rounds.delivery, rounds.reminder_days);
     let now = Utc::now();
+    if rounds.retention_due(now) {
+        match retention_once(&delivery.pool, &rounds.retention, now) {
+            Ok(e) => tracing::info!(
+                referral_contacts = e.referral_contacts,
+                interactions = e.interactions,
+                message_payloads = e.message_payloads,
+                "retention: erased"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention failed; it runs again tomorrow"),
+        }
+    }
     match sweep_once(&delivery.pool, reminder_days, now) {
         Ok(s) if s != SweepReport::default() => tracing::info!(
             referrals_expired = s.referrals_expired,
@@ -76,13 +139,13 @@ fn round(delivery: &Delivery, reminder_days: u32) {
 }
 
 /// Runs the rounds every `interval` on the current actix runtime, off its executor threads.
-pub fn spawn(delivery: Arc<Delivery>, reminder_days: u32, interval: std::time::Duration) {
+pub fn spawn(rounds: Arc<Rounds>, interval: std::time::Duration) {
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(interval);
         loop {
             ticker.tick().await;
-            let worker = delivery.clone();
-            if let Err(e) = actix_web::web::block(move || round(&worker, reminder_days)).await {
+            let worker = rounds.clone();
+            if let Err(e) = actix_web::web::block(move || round(&worker)).await {
                 tracing::warn!(error = %e, "worker round failed");
             }
         }
@@ -95,8 +158,7 @@ pub fn spawn(delivery: Arc<Delivery>, reminder_days: u32, interval: std::time::D
 /// # Errors
 /// When the signal handlers cannot be installed.
 pub async fn run_until_stopped(
-    delivery: Arc<Delivery>,
-    reminder_days: u32,
+    rounds: Arc<Rounds>,
     interval: std::time::Duration,
 ) -> std::io::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -104,8 +166,8 @@ pub async fn run_until_stopped(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let worker = delivery.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || round(&worker, reminder_days)).await {
+                let worker = rounds.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || round(&worker)).await {
                     tracing::warn!(error = %e, "worker round failed");
                 }
             }

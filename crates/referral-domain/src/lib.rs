@@ -71,6 +71,7 @@ pub mod money;
 pub mod policy;
 pub mod program;
 pub mod referral;
+pub mod retention;
 pub mod reward;
 pub mod status;
 

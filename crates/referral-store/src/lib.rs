@@ -20,6 +20,7 @@ pub mod page;
 pub mod patients;
 pub mod programs;
 pub mod referrals;
+pub mod retention;
 pub use referrals::pg_clicks;
 pub mod rewards;
 pub mod rollups;

@@ -18,6 +18,7 @@ mod journey;
 mod limits;
 mod pages;
 mod privacy;
+mod retention;
 mod security;
 mod tenancy;
 mod tokens;

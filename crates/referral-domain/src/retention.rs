@@ -1,0 +1,84 @@
+//! How long personal data outlives its purpose: the invited person's contact details of a
+//! referral that can no longer be used, the network details of link opens, and the
+//! payloads of messages that were delivered.
+//!
+//! Erasing never changes a count: analytics read their own totals, and an erased referral
+//! keeps its status, times, program and rewards.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// What an erased referral's `referee_email` reads (the column may not be empty, and the
+/// address must still parse). `.invalid` is reserved (RFC 2606): nothing is ever sent there.
+pub const ERASED_EMAIL: &str = "erased@erased.invalid";
+
+/// Days after which each kind of data is erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// The invited person's email, phone, name and the referrer's message, counted from
+    /// when the referral expired or was declined.
+    pub contact_days: u32,
+    /// The IP address and user agent of interactions (link opens), from when they happened.
+    pub tracking_days: u32,
+    /// The payload and recipient of outbox messages that are done (sent, suppressed or
+    /// failed for good), from when they were done.
+    pub delivered_payload_days: u32,
+}
+
+impl Default for RetentionPolicy {
+    /// 90 days of contact details, 180 of tracking data, 30 of delivered payloads.
+    fn default() -> Self {
+        RetentionPolicy {
+            contact_days: 90,
+            tracking_days: 180,
+            delivered_payload_days: 30,
+        }
+    }
+}
+
+/// The moments before which each kind of data is erased, at one `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionCutoffs {
+    /// Referrals that expired or were declined before this lose their contact details.
+    pub contact_before: DateTime<Utc>,
+    /// Interactions before this lose their IP address and user agent.
+    pub tracking_before: DateTime<Utc>,
+    /// Messages done before this lose their payload and recipient.
+    pub delivered_payload_before: DateTime<Utc>,
+}
+
+impl RetentionPolicy {
+    /// The cutoffs at `now`.
+    pub fn cutoffs(&self, now: DateTime<Utc>) -> RetentionCutoffs {
+        let before = |days: u32| now - Duration::days(i64::from(days));
+        RetentionCutoffs {
+            contact_before: before(self.contact_days),
+            tracking_before: before(self.tracking_days),
+            delivered_payload_before: before(self.delivered_payload_days),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Email;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_erased_address_parses_and_is_never_deliverable() {
+        let email = Email::parse(ERASED_EMAIL).unwrap();
+        assert!(email.as_str().ends_with(".invalid"));
+    }
+
+    proptest! {
+        #[test]
+        fn cutoffs_are_the_days_before_now(contact in 1u32..3650, tracking in 1u32..3650, payload in 1u32..3650) {
+            let now = Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
+            let cut = RetentionPolicy { contact_days: contact, tracking_days: tracking, delivered_payload_days: payload }.cutoffs(now);
+            prop_assert_eq!((now - cut.contact_before).num_days(), i64::from(contact));
+            prop_assert_eq!((now - cut.tracking_before).num_days(), i64::from(tracking));
+            prop_assert_eq!((now - cut.delivered_payload_before).num_days(), i64::from(payload));
+        }
+    }
+}

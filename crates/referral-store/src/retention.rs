@@ -1,0 +1,151 @@
+//! Erasing personal data past its retention (see [`referral_domain::retention`]): the
+//! invited person's contact details of closed referrals, the network details of old
+//! interactions, the payloads of finished outbox messages. In batches, so that the first
+//! run on a large database holds no long transaction; idempotent.
+
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::schema::{outbox, referral_interactions, referrals};
+use crate::sql_types::{DbJson, DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::retention::{RetentionPolicy, ERASED_EMAIL};
+use referral_domain::ReferralStatus;
+
+/// Rows erased per transaction.
+const BATCH: i64 = 1000;
+
+/// What one run erased.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Referrals whose invited person's contact details were erased.
+    pub referral_contacts: usize,
+    /// Interactions whose IP address and user agent were erased.
+    pub interactions: usize,
+    /// Finished outbox messages whose payload and recipient were erased.
+    pub message_payloads: usize,
+}
+
+/// Erases what `policy` no longer allows to keep at `now`.
+///
+/// # Errors
+/// Database errors (what earlier batches erased stays erased).
+pub fn erase_due(
+    conn: &mut DbConnection,
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+) -> Result<Erased, StoreError> {
+    let cut = policy.cutoffs(now);
+    Ok(Erased {
+        referral_contacts: in_batches(|c| erase_contacts(c, cut.contact_before, now), conn)?,
+        interactions: in_batches(|c| erase_tracking(c, cut.tracking_before), conn)?,
+        message_payloads: in_batches(
+            |c| erase_payloads(c, cut.delivered_payload_before, now),
+            conn,
+        )?,
+    })
+}
+
+fn in_batches(
+    mut batch: impl FnMut(&mut DbConnection) -> Result<usize, StoreError>,
+    conn: &mut DbConnection,
+) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let erased = write_transaction(conn, |c| batch(c))?;
+        total += erased;
+        if erased < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Referrals that can no longer be used since before `before` (expired, by status or by
+/// time, or declined) and still hold the invited person's details.
+fn erase_contacts(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ids: Vec<DbUuid> = referrals::table
+        .filter(referrals::referee_email.ne(ERASED_EMAIL))
+        .filter(
+            referrals::status
+                .eq_any([
+                    ReferralStatus::Pending.as_str(),
+                    ReferralStatus::Expired.as_str(),
+                ])
+                .and(referrals::expires_at.lt(DbTime(before)))
+                .or(referrals::status
+                    .eq(ReferralStatus::Declined.as_str())
+                    .and(referrals::updated_at.lt(DbTime(before)))),
+        )
+        .select(referrals::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::update(referrals::table.filter(referrals::id.eq_any(ids)))
+            .set((
+                referrals::referee_email.eq(ERASED_EMAIL),
+                referrals::referee_phone.eq(None::<String>),
+                referrals::referee_name.eq(None::<String>),
+                referrals::referral_message.eq(None::<String>),
+                referrals::updated_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?,
+    )
+}
+
+/// Interactions from before `before` that still hold an address or a user agent.
+fn erase_tracking(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    let ids: Vec<DbUuid> = referral_interactions::table
+        .filter(referral_interactions::created_at.lt(DbTime(before)))
+        .filter(
+            referral_interactions::ip_address
+                .is_not_null()
+                .or(referral_interactions::user_agent.is_not_null()),
+        )
+        .select(referral_interactions::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::update(referral_interactions::table.filter(referral_interactions::id.eq_any(ids)))
+            .set((
+                referral_interactions::ip_address.eq(None::<crate::sql_types::DbInet>),
+                referral_interactions::user_agent.eq(None::<String>),
+            ))
+            .execute(conn)?,
+    )
+}
+
+/// The payload and recipient of messages done (sent, suppressed or failed for good) before
+/// `before`. The row stays, for the delivery history and its idempotency key.
+fn erase_payloads(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ids: Vec<DbUuid> = outbox::table
+        .filter(outbox::status.eq_any(["sent", "suppressed", "failed"]))
+        .filter(outbox::updated_at.lt(DbTime(before)))
+        .filter(outbox::recipient.ne(""))
+        .select(outbox::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
+        .set((
+            outbox::recipient.eq(""),
+            outbox::payload.eq(DbJson(serde_json::json!({}))),
+            outbox::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?)
+}
