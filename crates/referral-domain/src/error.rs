@@ -242,6 +242,11 @@ pub enum FieldError {
     /// A program's excluded state is not a USPS code.
     #[error("excluded_states: each a US state, district or territory code such as CA")]
     ExcludedStateUnknown,
+    /// A percentage discount redeemed without the amount it applies to.
+    #[error(
+        "amount: a discount is a percentage of an amount; give the order or consultation amount"
+    )]
+    DiscountNeedsAmount,
 }
 
 impl FieldError {
@@ -267,6 +272,7 @@ impl FieldError {
             VariantReward(f) => f,
             StateUnknown => "state",
             ExcludedStateUnknown => "excluded_states",
+            DiscountNeedsAmount => "amount",
             BirthDateNotPast => "date_of_birth",
             ConditionMalformed | TooManyConditions => "conditions",
         }

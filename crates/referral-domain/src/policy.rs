@@ -11,12 +11,15 @@
 //!   and 75.00 a year).
 //!
 //! The value of a reward is its amount for `credit`, `cash` and `free_consultation`. A
-//! `discount` is a percentage whose money value is only known when it is used, so it counts
-//! as zero against the caps at grant time; programs that worry about large discounts for
-//! federal payers should not offer them.
+//! `discount` is a percentage whose money value is only known when it is used: it counts
+//! nothing at grant time, and when it is redeemed against an amount its value is fixed
+//! ([`InducementPolicy::discount_value`]: its share of the amount, cut to what the yearly cap
+//! leaves and, for a federal payer, to the nominal value) and counts from then on
+//! ([`counted_cents`]).
 //!
 //! A reward is granted whole or not at all: a reward that would cross a cap is withheld, not
-//! cut down, so a patient never receives an odd partial amount.
+//! cut down, so a patient never receives an odd partial amount. A discount is the exception
+//! the rules need: its value is an amount off a bill, so it is cut, not refused.
 
 use crate::facts::{UnknownPayerPolicy, UsState};
 use crate::money::Money;
@@ -156,8 +159,8 @@ pub const CAP_COUNTED_STATUSES: [RewardStatus; 4] = [
     RewardStatus::Expired,
 ];
 
-/// The reward types whose value counts towards the yearly caps at grant time (a discount's
-/// value is only known when it is used; see the module docs).
+/// The reward types whose nominal value counts towards the yearly caps from the grant on (a
+/// discount counts the value it gave, once used: see [`counted_cents`]).
 pub const CAP_COUNTED_TYPES: [RewardType; 3] = [
     RewardType::Credit,
     RewardType::Cash,
@@ -169,8 +172,8 @@ pub fn counts_toward_caps(status: RewardStatus, reward_type: RewardType) -> bool
     CAP_COUNTED_STATUSES.contains(&status) && CAP_COUNTED_TYPES.contains(&reward_type)
 }
 
-/// The value a reward counts for against the caps (zero for a discount; see the module
-/// docs).
+/// The value a reward counts for against the caps when it is granted (zero for a discount,
+/// which counts what it gives once used: see the module docs).
 pub fn counted_value(reward: &RewardSpec) -> Money {
     match reward.reward_type {
         RewardType::Discount => Money::ZERO,
@@ -180,7 +183,49 @@ pub fn counted_value(reward: &RewardSpec) -> Money {
     }
 }
 
+/// What one ledger row counts for against the yearly caps, in cents (the row already
+/// being in a [`CAP_COUNTED_STATUSES`] status): its amount, except a discount, which counts
+/// the value it gave when it was used (`applied_cents`), and nothing before.
+pub fn counted_cents(
+    reward_type: RewardType,
+    amount_cents: Option<i64>,
+    applied_cents: Option<i64>,
+) -> i64 {
+    match reward_type {
+        RewardType::Discount => applied_cents.unwrap_or(0),
+        RewardType::Credit | RewardType::Cash | RewardType::FreeConsultation => {
+            amount_cents.unwrap_or(0)
+        }
+    }
+}
+
 impl InducementPolicy {
+    /// The value a `percent` discount gives on `amount` to a patient with `standing`: the
+    /// percentage of the amount in whole cents (rounded down), no more than the patient may
+    /// still receive this calendar year and, for a federal payer, no more than the nominal
+    /// value of one reward nor what is left of the yearly nominal total. The value is fixed
+    /// when the discount is redeemed and counts against the caps from then on.
+    pub fn discount_value(
+        &self,
+        percent: &Money,
+        amount: &Money,
+        standing: &RecipientStanding,
+    ) -> Money {
+        let raw = i128::from(amount.cents()) * i128::from(percent.cents()) / 10_000;
+        let mut cents = i64::try_from(raw).unwrap_or(i64::MAX);
+        let left = |cap: &Money| {
+            cap.checked_sub(&standing.granted_this_year)
+                .map_or(0, |m| m.cents())
+        };
+        cents = cents.min(left(&self.annual_cap_per_patient));
+        if standing.federal_payer {
+            cents = cents
+                .min(self.federal_nominal_each.cents())
+                .min(left(&self.federal_nominal_annual));
+        }
+        Money::from_cents(cents.max(0)).unwrap_or(Money::ZERO)
+    }
+
     /// The policy for one program's decisions: the service's excluded states and the
     /// program's.
     pub fn for_program(&self, program_excluded_states: &[UsState]) -> InducementPolicy {
@@ -265,6 +310,78 @@ mod tests {
             federal_payer: federal,
             state: None,
             granted_this_year: money(granted),
+        }
+    }
+
+    #[test]
+    fn a_discount_is_worth_its_share_of_the_amount_within_the_caps() {
+        let p = InducementPolicy::default();
+        let pct = money("20");
+        assert_eq!(
+            p.discount_value(&pct, &money("80"), &standing(false, "0")),
+            money("16")
+        );
+        // Rounded down to the cent.
+        assert_eq!(
+            p.discount_value(&money("33"), &money("0.10"), &standing(false, "0")),
+            money("0.03")
+        );
+        // A federal payer: at most 15.00 a reward, and what is left of 75.00 a year.
+        assert_eq!(
+            p.discount_value(&pct, &money("500"), &standing(true, "0")),
+            money("15")
+        );
+        assert_eq!(
+            p.discount_value(&pct, &money("500"), &standing(true, "70")),
+            money("5")
+        );
+        assert_eq!(
+            p.discount_value(&pct, &money("500"), &standing(true, "80")),
+            money("0")
+        );
+        // Everyone: what is left of the yearly cap.
+        assert_eq!(
+            p.discount_value(&money("100"), &money("900"), &standing(false, "450")),
+            money("50")
+        );
+        assert_eq!(counted_cents(RewardType::Discount, Some(2000), None), 0);
+        assert_eq!(
+            counted_cents(RewardType::Discount, Some(2000), Some(1600)),
+            1600
+        );
+        assert_eq!(
+            counted_cents(RewardType::Credit, Some(2500), Some(2500)),
+            2500
+        );
+    }
+
+    proptest::proptest! {
+        /// No discount ever gives a federal payer more than the nominal limits, or anyone
+        /// more than the yearly cap leaves, or more than its share of the amount.
+        #[test]
+        fn discounts_stay_within_every_limit(
+            percent in 1i64..=10_000,
+            amount in 0i64..10_000_000,
+            granted in 0i64..100_000,
+            federal in proptest::bool::ANY,
+        ) {
+            let p = InducementPolicy::default();
+            let s = RecipientStanding {
+                federal_payer: federal,
+                state: None,
+                granted_this_year: Money::from_cents(granted).unwrap(),
+            };
+            let value = p.discount_value(
+                &Money::from_cents(percent).unwrap(),
+                &Money::from_cents(amount).unwrap(),
+                &s,
+            );
+            proptest::prop_assert!(value.cents() * 10_000 <= amount * percent);
+            proptest::prop_assert!(value.cents() + granted <= p.annual_cap_per_patient.cents().max(granted));
+            if federal {
+                proptest::prop_assert!(value <= p.federal_nominal_each);
+                proptest::prop_assert!(value.cents() + granted <= p.federal_nominal_annual.cents().max(granted));
+            }
         }
     }
 

@@ -166,6 +166,7 @@ diesel::table! {
         expires_at -> Nullable<PortableTimestamptz>,
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
+        applied_amount_cents -> Nullable<BigInt>,
     }
 }
 

@@ -27,6 +27,7 @@ pub async fn redeem(
     let raw = id.into_inner();
     let body = body.into_inner();
     let who = caller.clone();
+    let policy = state.policy.clone();
     let view = state
         .audited(
             &caller,
@@ -45,12 +46,19 @@ pub async fn redeem(
                         )]))
                     }
                 };
+                let mut problems = Vec::new();
+                let amount = crate::views::parse_money("amount", &body.amount, &mut problems);
+                if !problems.is_empty() {
+                    return Err(ApiError::Validation(problems));
+                }
                 let owner = (who.role() == Role::Patient).then(|| PatientId::from_uuid(who.id()));
+                let redemption = rewards::Redemption { target, amount };
                 Ok(RewardView::from(rewards::redeem(
                     conn,
                     id,
                     owner,
-                    target,
+                    &redemption,
+                    &policy,
                     now(),
                 )?))
             },

@@ -116,3 +116,18 @@ impl MyReferralList {
         }
     }
 }
+
+/// An optional amount of money (`"80.00"`, or a number); a malformed one is a problem on
+/// `field`.
+pub fn parse_money(
+    field: &str,
+    value: &Option<serde_json::Value>,
+    problems: &mut Vec<crate::error::FieldProblem>,
+) -> Option<referral_domain::Money> {
+    match value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| problems.push(crate::error::FieldProblem::new(field, e.to_string())))
+            .ok(),
+    }
+}

@@ -35,6 +35,11 @@ pub struct RewardView {
     pub used_on_order_id: Option<Uuid>,
     pub used_on_consultation_id: Option<Uuid>,
     pub used_at: Option<DateTime<Utc>>,
+    /// What it gave when used: a discount's share of the amount it was applied to (at most
+    /// the nominal value for a federal payer, and what the yearly cap leaves), another
+    /// reward's amount. It counts against the caps.
+    #[schema(example = "16.00")]
+    pub applied_amount: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -54,6 +59,7 @@ impl From<Reward> for RewardView {
             used_on_order_id: r.used_on_order_id.map(|o| o.as_uuid()),
             used_on_consultation_id: r.used_on_consultation_id.map(|c| c.as_uuid()),
             used_at: r.used_at,
+            applied_amount: text(&r.applied_amount),
             expires_at: r.expires_at,
             created_at: r.created_at,
         }
@@ -91,6 +97,8 @@ pub struct MyRewardView {
     /// Why it was withheld (see `RewardView`).
     pub withheld_reason: Option<String>,
     pub used_at: Option<DateTime<Utc>>,
+    /// What it gave when used (see `RewardView`).
+    pub applied_amount: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -114,6 +122,7 @@ impl MyRewardView {
             status: r.status.to_string(),
             withheld_reason: text(&r.withheld_reason),
             used_at: r.used_at,
+            applied_amount: text(&r.applied_amount),
             expires_at: r.expires_at,
             created_at: r.created_at,
         }
@@ -132,6 +141,10 @@ impl AuditedResource for MyRewardView {
 pub struct RedeemRequest {
     pub order_id: Option<Uuid>,
     pub consultation_id: Option<Uuid>,
+    /// The order's or consultation's amount the reward is applied to (`"80.00"`): required
+    /// for a percentage discount, whose value is its share of it within the caps.
+    #[schema(value_type = Option<String>, example = "80.00")]
+    pub amount: Option<serde_json::Value>,
 }
 
 /// An admin's decision on a referral's reward.

@@ -349,3 +349,56 @@ both_databases!(
         );
     }
 );
+
+both_databases!(
+    a_discount_counts_against_the_caps_at_the_value_it_gave,
+    owned,
+    |db: TestDb| {
+        // Federal payers may get 20.00 a year here (15.00 a reward, the default).
+        let app = spawn_with(db, |args| {
+            args.federal_nominal_annual = referral_domain::Money::from_cents(2_000).unwrap();
+        });
+        app.program(
+            json!({"referrer_reward_type": "credit", "referrer_reward_value": "10",
+                           "referee_reward_type": "discount", "referee_reward_value": "20"}),
+        );
+        let alice = known_patient(&app, "alice");
+        let code = app.refers(&alice, "bob@example.com")["referral_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let registered = app.registers(&code, "bob@example.com");
+        let bob_id: Uuid = registered["patient_id"].as_str().unwrap().parse().unwrap();
+        report(&app, bob_id, json!({"federal_payer": true}));
+        let bob = app.actor_with_id(referral_api::auth::Role::Patient, bob_id, "bob@example.com");
+        let path = format!(
+            "/api/rewards/{}/redeem",
+            registered["referee_reward"]["id"].as_str().unwrap()
+        );
+        // A discount needs the amount it applies to.
+        let problem = assert_problem(
+            app.post(Some(&bob), &path, json!({"order_id": Uuid::new_v4()})),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(problem["errors"][0]["field"], "amount");
+        // 20% of 500.00, for a federal payer: the nominal 15.00.
+        let used: Value = app
+            .post(
+                Some(&bob),
+                &path,
+                json!({"order_id": Uuid::new_v4(), "amount": "500.00"}),
+            )
+            .json()
+            .unwrap();
+        assert_eq!(used["status"], "used");
+        assert_eq!(used["applied_amount"], "15.00");
+        // Bob refers Carol: his 10.00 would bring his year to 25.00, above the 20.00 allowed.
+        let withheld = convert(&app, &bob, "carol");
+        assert_eq!(withheld["status"], "cancelled");
+        assert_eq!(
+            withheld["withheld_reason"],
+            "federal_payer_annual_nominal_reached"
+        );
+    }
+);

@@ -119,7 +119,13 @@ impl TestApp {
     }
 
     pub fn actor(&self, role: Role, email: Option<&str>) -> Actor {
-        let id = Uuid::new_v4();
+        self.actor_with_id(role, Uuid::new_v4(), email.unwrap_or_default())
+    }
+
+    /// An actor with a known id (a patient the service already knows, say); an empty
+    /// email is no email claim.
+    pub fn actor_with_id(&self, role: Role, id: Uuid, email: &str) -> Actor {
+        let email = Some(email).filter(|e| !e.is_empty());
         Actor {
             id,
             role,

@@ -68,10 +68,11 @@ BEGIN
     ELSE
         v_uncounted := '{}';
     END IF;
-    SELECT coalesce(sum(reward_amount_cents), 0) INTO v_granted
+    -- The domain's counted_cents: a discount counts what it gave when used.
+    SELECT coalesce(sum(CASE WHEN reward_type = 'discount' THEN coalesce(applied_amount_cents, 0)
+                             ELSE coalesce(reward_amount_cents, 0) END), 0) INTO v_granted
     FROM referral_rewards
     WHERE patient_id = v_referral.referrer_id AND status <> 'cancelled'
-      AND reward_type <> 'discount'
       AND created_at >= p_year_start AND created_at < p_year_end;
     RETURN json_build_object(
         'duplicate', false,

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::conversion::{self, GrantOutcome};
 use referral_domain::policy::calendar_year_of;
-use referral_domain::policy::{CAP_COUNTED_STATUSES, CAP_COUNTED_TYPES};
+use referral_domain::policy::{counted_cents, CAP_COUNTED_STATUSES};
 use referral_domain::{
     InducementPolicy, Money, PartyRewardStatus, PatientId, ReferralId, RewardId, RewardRefusal,
     RewardSpec, RewardStatus, RewardType,
@@ -24,22 +24,33 @@ use referral_notify::messages::{RewardNotice, WelcomeBonus};
 use referral_notify::Message;
 
 /// The value of the rewards granted to `patient` in the calendar year of `now`, counted as
-/// the domain's policy counts them (`CAP_COUNTED_STATUSES`, `CAP_COUNTED_TYPES`).
-pub(crate) fn granted_this_year(
+/// the domain's policy counts them (`CAP_COUNTED_STATUSES`, `counted_cents`: a discount at
+/// the value it gave when used).
+///
+/// # Errors
+/// Database errors; a stored total out of range is corrupt.
+pub fn granted_this_year(
     conn: &mut DbConnection,
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Money, StoreError> {
     let (start, end) = calendar_year_of(now);
-    let amounts: Vec<Option<i64>> = referral_rewards::table
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = referral_rewards::table
         .filter(referral_rewards::patient_id.eq(DbUuid::from(patient)))
         .filter(referral_rewards::status.eq_any(CAP_COUNTED_STATUSES.map(RewardStatus::as_str)))
-        .filter(referral_rewards::reward_type.eq_any(CAP_COUNTED_TYPES.map(RewardType::as_str)))
         .filter(referral_rewards::created_at.ge(DbTime(start)))
         .filter(referral_rewards::created_at.lt(DbTime(end)))
-        .select(referral_rewards::reward_amount_cents)
+        .select((
+            referral_rewards::reward_type,
+            referral_rewards::reward_amount_cents,
+            referral_rewards::applied_amount_cents,
+        ))
         .load(conn)?;
-    let cents: i64 = amounts.into_iter().flatten().sum();
+    let mut cents: i64 = 0;
+    for (reward_type, amount, applied) in rows {
+        let reward_type: RewardType = parse_enum(&reward_type, "reward type")?;
+        cents = cents.saturating_add(counted_cents(reward_type, amount, applied));
+    }
     Money::from_cents(cents).map_err(|_| corrupt("yearly reward total"))
 }
 
@@ -193,6 +204,7 @@ pub(crate) fn grant_of(
             used_on_order_id: None,
             used_on_consultation_id: None,
             used_at: None,
+            applied_amount: None,
             expires_at,
             created_at: now,
         },

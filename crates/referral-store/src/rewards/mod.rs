@@ -9,6 +9,7 @@ mod redeem;
 
 pub use approval::*;
 pub use expiry::*;
+pub use grant::granted_this_year;
 pub(crate) use grant::*;
 pub use redeem::*;
 
@@ -92,6 +93,9 @@ pub struct Reward {
     pub used_on_consultation_id: Option<ConsultationId>,
     /// When it was used.
     pub used_at: Option<DateTime<Utc>>,
+    /// What it gave when used: a discount's share of the amount it was applied to (within
+    /// the caps), another reward's amount.
+    pub applied_amount: Option<Money>,
     /// When it expires.
     pub expires_at: Option<DateTime<Utc>>,
     /// Granted (or withheld).
@@ -124,6 +128,7 @@ struct RewardRow {
     used_at: Option<DbTime>,
     expires_at: Option<DbTime>,
     created_at: DbTime,
+    applied_amount_cents: Option<i64>,
 }
 
 impl RewardRow {
@@ -150,6 +155,7 @@ impl RewardRow {
                 .used_on_consultation_id
                 .map(|i| ConsultationId::from_uuid(i.0)),
             used_at: self.used_at.map(|t| t.0),
+            applied_amount: money(self.applied_amount_cents, "applied amount")?,
             expires_at,
             created_at: self.created_at.0,
         };

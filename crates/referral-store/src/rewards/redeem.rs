@@ -3,33 +3,63 @@
 use super::*;
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
+use crate::patients;
 use crate::rollups::{self, Cohort, Delta};
 use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::{
-    DomainError, Money, PartyRewardStatus, PatientId, RedemptionTarget, RewardId, RewardStatus,
-    RewardType,
+    DomainError, FieldError, InducementPolicy, Money, PartyRewardStatus, PatientId,
+    RedemptionTarget, RewardId, RewardStatus, RewardType, ValidationErrors,
 };
 
-/// Uses a reward once, on an order or a consultation. With `owner`, only that patient's
-/// reward can be used (another patient's answers not found).
+/// What a reward is used on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redemption {
+    /// The order or consultation.
+    pub target: RedemptionTarget,
+    /// The amount it is applied to: required for a percentage discount, whose value is its
+    /// share of this amount.
+    pub amount: Option<Money>,
+}
+
+/// Uses a reward once, on an order or a consultation, and fixes what it gave: a discount's
+/// share of the amount, within what the inducement policy still allows the patient this
+/// year (and the nominal value for a federal payer); another reward's amount. With `owner`,
+/// only that patient's reward can be used (another patient's answers not found).
 ///
 /// # Errors
 /// [`StoreError::NotFound`]; the domain's `Redeem*` errors (`reward_not_available`),
-/// also for the losers when several redeems of one reward arrive at once.
+/// also for the losers when several redeems of one reward arrive at once; a discount
+/// without an amount is a validation error on `amount`.
 pub fn redeem(
     conn: &mut DbConnection,
     id: RewardId,
     owner: Option<PatientId>,
-    target: RedemptionTarget,
+    redemption: &Redemption,
+    policy: &InducementPolicy,
     now: DateTime<Utc>,
 ) -> Result<Reward, StoreError> {
+    let target = redemption.target;
     write_transaction(conn, |conn| {
         let reward = get(conn, id, owner, now)?;
         let mut ledger = reward.ledger();
         ledger.redeem(now, target)?;
+        let applied = match (reward.reward_type, &reward.reward_amount) {
+            (RewardType::Discount, Some(percent)) => {
+                let amount = redemption.amount.as_ref().ok_or_else(|| {
+                    DomainError::Validation(ValidationErrors(vec![FieldError::DiscountNeedsAmount]))
+                })?;
+                // The cap reads before it writes: hold the owner's lock, as grants do.
+                patients::lock(conn, reward.patient_id)?;
+                let patient = patients::get(conn, reward.patient_id)?;
+                let granted = granted_this_year(conn, reward.patient_id, now)?;
+                let standing = patient.standing(policy, granted);
+                Some(policy.discount_value(percent, amount, &standing))
+            }
+            (_, amount) => amount.clone(),
+        };
         let (order, consultation) = match target {
             RedemptionTarget::Order(o) => (Some(DbUuid::from(o)), None),
             RedemptionTarget::Consultation(c) => (None, Some(DbUuid::from(c))),
@@ -46,6 +76,7 @@ pub fn redeem(
             referral_rewards::used_at.eq(Some(DbTime(now))),
             referral_rewards::used_on_order_id.eq(order),
             referral_rewards::used_on_consultation_id.eq(consultation),
+            referral_rewards::applied_amount_cents.eq(applied.as_ref().map(Money::cents)),
             referral_rewards::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;

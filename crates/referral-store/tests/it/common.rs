@@ -172,3 +172,11 @@ pub fn summary(
     )
     .unwrap()
 }
+
+/// Using a reward on `order`, an order of 100.00.
+pub fn on_order(order: referral_domain::OrderId) -> referral_store::rewards::Redemption {
+    referral_store::rewards::Redemption {
+        target: referral_domain::RedemptionTarget::Order(order),
+        amount: Some(referral_domain::Money::from_cents(10_000).unwrap()),
+    }
+}

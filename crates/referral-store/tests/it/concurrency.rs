@@ -3,9 +3,7 @@
 //! arrive together.
 
 use crate::common::*;
-use referral_domain::{
-    ConsultationId, DomainError, Email, InducementPolicy, OrderId, RedemptionTarget,
-};
+use referral_domain::{ConsultationId, DomainError, Email, InducementPolicy, OrderId};
 use referral_store::events::{self, ConsultationEvent, EventOutcome};
 use referral_store::outbox::{self, NewMessage, OutboxKind};
 use referral_store::page::Page;
@@ -120,7 +118,8 @@ both_databases!(ten_redeems_of_one_reward_one_succeeds, |db: &TestDb| {
             conn,
             reward.id,
             Some(reg.patient.id),
-            RedemptionTarget::Order(OrderId::new_random()),
+            &on_order(OrderId::new_random()),
+            &InducementPolicy::default(),
             t0(),
         )
     });

@@ -185,7 +185,17 @@ impl Journey {
             Step::Redeem(i) => {
                 if let Some(reward) = pick(&self.rewards, *i) {
                     let target = RedemptionTarget::Order(OrderId::new_random());
-                    let _ = rewards::redeem(conn, reward.id, None, target, self.now);
+                    let _ = rewards::redeem(
+                        conn,
+                        reward.id,
+                        None,
+                        &rewards::Redemption {
+                            target,
+                            amount: Some(referral_domain::Money::from_cents(10_000).unwrap()),
+                        },
+                        &referral_domain::InducementPolicy::default(),
+                        self.now,
+                    );
                 }
             }
             Step::Approve { referral, approve } => {

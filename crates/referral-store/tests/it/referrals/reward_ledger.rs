@@ -4,8 +4,8 @@ use super::*;
 use crate::common::*;
 use chrono::Duration;
 use referral_domain::{
-    ConsultationId, DomainError, InducementPolicy, OrderId, PartyRewardStatus, RedemptionTarget,
-    ReferralStatus, RewardStatus,
+    ConsultationId, DomainError, InducementPolicy, OrderId, PartyRewardStatus, ReferralStatus,
+    RewardStatus,
 };
 use referral_store::events::{self, ConsultationEvent};
 use referral_store::outbox::{self, OutboxKind};
@@ -53,7 +53,8 @@ both_databases!(
             &mut conn,
             pending.id,
             Some(alice.id),
-            RedemptionTarget::Order(OrderId::new_random()),
+            &on_order(OrderId::new_random()),
+            &InducementPolicy::default(),
             t0(),
         )
         .unwrap_err();
@@ -119,8 +120,9 @@ both_databases!(redeem_once_by_the_owner, |db: &TestDb| {
             &mut conn,
             reward.id,
             Some(alice.id),
-            RedemptionTarget::Order(order),
-            t0()
+            &on_order(order),
+            &InducementPolicy::default(),
+            t0(),
         ),
         Err(StoreError::NotFound)
     ));
@@ -128,7 +130,8 @@ both_databases!(redeem_once_by_the_owner, |db: &TestDb| {
         &mut conn,
         reward.id,
         Some(reg.patient.id),
-        RedemptionTarget::Order(order),
+        &on_order(order),
+        &InducementPolicy::default(),
         t0(),
     )
     .unwrap();
@@ -142,11 +145,51 @@ both_databases!(redeem_once_by_the_owner, |db: &TestDb| {
         &mut conn,
         reward.id,
         None,
-        RedemptionTarget::Order(order),
+        &on_order(order),
+        &InducementPolicy::default(),
         t0(),
     )
     .unwrap_err();
     assert_eq!(domain(twice).code(), "reward_not_available");
+});
+
+both_databases!(discounts_count_at_the_value_they_give, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(&mut conn, serde_json::json!({}));
+    let alice = patient(&mut conn, "alice@example.com");
+    let referral = refer(&mut conn, &alice, &program, "bob@example.com");
+    let reg = register(&mut conn, &referral, "bob@example.com");
+    let discount = reg.referee_reward.unwrap();
+    assert_eq!(discount.reward_type, referral_domain::RewardType::Discount);
+    let policy = InducementPolicy::default();
+    let order = OrderId::new_random();
+    // A percentage needs the amount it applies to.
+    let without = rewards::Redemption {
+        target: referral_domain::RedemptionTarget::Order(order),
+        amount: None,
+    };
+    let err = rewards::redeem(&mut conn, discount.id, None, &without, &policy, t0()).unwrap_err();
+    assert_eq!(domain(err).code(), "validation_failed");
+    // Bob is a federal-programme patient: 20% of 500.00 is 100.00, but he may get 15.00.
+    report(
+        &mut conn,
+        &reg.patient,
+        referral_domain::FactsInput {
+            federal_payer: Some(true),
+            ..Default::default()
+        },
+    );
+    let year = rewards::granted_this_year(&mut conn, reg.patient.id, t0()).unwrap();
+    assert!(year.is_zero(), "an unused discount counts nothing");
+    let on_500 = rewards::Redemption {
+        amount: Some(referral_domain::Money::from_cents(50_000).unwrap()),
+        ..without
+    };
+    let used = rewards::redeem(&mut conn, discount.id, None, &on_500, &policy, t0()).unwrap();
+    assert_eq!(used.applied_amount.unwrap().to_string(), "15.00");
+    // From now on it counts against his caps at what it gave.
+    let year = rewards::granted_this_year(&mut conn, reg.patient.id, t0()).unwrap();
+    assert_eq!(year.to_string(), "15.00");
 });
 
 both_databases!(
@@ -193,7 +236,8 @@ both_databases!(
             &mut conn,
             reward.id,
             None,
-            RedemptionTarget::Order(OrderId::new_random()),
+            &on_order(OrderId::new_random()),
+            &InducementPolicy::default(),
             late,
         )
         .unwrap_err();

@@ -1,0 +1,1 @@
+ALTER TABLE referral_rewards DROP COLUMN applied_amount_cents;
