@@ -130,6 +130,13 @@ impl Delivery {
                 );
                 map.insert("register_url".into(), url.into());
             }
+            if let Some(token) = map.get("verification_token").and_then(|t| t.as_str()) {
+                let url = format!(
+                    "{}/register/verify?token={token}",
+                    self.public_base_url.trim_end_matches('/')
+                );
+                map.insert("verify_url".into(), url.into());
+            }
             map.insert(
                 "postal_address".into(),
                 self.postal_address
@@ -197,7 +204,13 @@ impl Delivery {
             OutboxKind::Sms => Channel::Sms,
             OutboxKind::Payout => Channel::Payout,
         };
+        // What the recipient asked for just now (a registration's confirmation) goes out
+        // even to an address that unsubscribed from referral messages.
+        let transactional =
+            referral_notify::Message::from_parts(&message.template, &message.payload)
+                .is_ok_and(|m| m.is_transactional());
         if channel != Channel::Payout
+            && !transactional
             && suppressions::contains(conn, &self.links.recipient_hashes(&message.recipient))?
         {
             outbox::suppress(conn, message.id, now)?;

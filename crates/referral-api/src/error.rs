@@ -55,6 +55,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("invitation_recently_sent", 409),
     ("email_in_use", 409),
     ("referral_expired", 410),
+    ("verification_expired", 410),
     ("payload_too_large", 413),
     ("validation_failed", 422),
     ("self_referral", 422),

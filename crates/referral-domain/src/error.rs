@@ -124,6 +124,9 @@ pub enum DomainError {
     /// Cancelling a reward that is not available.
     #[error("only an available reward can be cancelled (it is {0})")]
     CancelNotAvailable(RewardStatus),
+    /// A registration's confirmation link past its validity.
+    #[error("the confirmation link has expired; register again to get a new one")]
+    VerificationExpired,
 }
 
 impl DomainError {
@@ -157,6 +160,7 @@ impl DomainError {
             ExpireRewardNotAvailable(_) | RewardNotYetExpired | CancelNotAvailable(_) => {
                 "invalid_transition"
             }
+            VerificationExpired => "verification_expired",
         }
     }
 }

@@ -26,6 +26,30 @@ pub enum Message {
     RewardExpiring(RewardExpiring),
     /// A cash payout (Stripe).
     CashPayout(CashPayout),
+    /// The link that confirms an anonymous registration's address.
+    RegistrationVerification(RegistrationVerification),
+    /// The answer to a registration with an address that already has an account.
+    AlreadyRegistered(AlreadyRegistered),
+}
+
+/// The single-use link that confirms a registration's address (the link is made from the
+/// token at sending time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationVerification {
+    /// The referral being joined.
+    pub referral_id: Uuid,
+    /// The secret of the link (only its hash is stored with the registration).
+    pub verification_token: String,
+    /// Hours the link works.
+    pub valid_hours: u32,
+}
+
+/// Sent instead of a verification link when the address already belongs to a patient: the
+/// person learns it, whoever asked learns nothing (the API answers the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlreadyRegistered {
+    /// The referral whose code was used.
+    pub referral_id: Uuid,
 }
 
 /// An invitation.
@@ -121,7 +145,18 @@ impl Message {
             Message::WelcomeBonus(_) => "welcome_bonus",
             Message::RewardExpiring(_) => "reward_expiring",
             Message::CashPayout(_) => "cash_payout",
+            Message::RegistrationVerification(_) => "registration_verification",
+            Message::AlreadyRegistered(_) => "already_registered",
         }
+    }
+
+    /// Whether the recipient asked for it just now (a registration's confirmation): it is
+    /// sent even to an address that unsubscribed from referral messages.
+    pub fn is_transactional(&self) -> bool {
+        matches!(
+            self,
+            Message::RegistrationVerification(_) | Message::AlreadyRegistered(_)
+        )
     }
 
     /// The fields as JSON (the outbox's `payload` column, and the template's data).
@@ -148,6 +183,8 @@ impl Message {
             Message::ReferralInvitation(m) => Some(m.referral_id),
             Message::RewardEarned(m) => Some(m.referral_id),
             Message::WelcomeBonus(m) => Some(m.referral_id),
+            Message::RegistrationVerification(m) => Some(m.referral_id),
+            Message::AlreadyRegistered(m) => Some(m.referral_id),
             Message::RewardExpiring(_) | Message::CashPayout(_) => None,
         }
     }

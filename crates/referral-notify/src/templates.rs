@@ -26,11 +26,13 @@ pub struct RenderedEmail {
 }
 
 /// The email templates, by name. Each has `.subject`, `.html` and `.txt` files.
-pub const EMAIL_TEMPLATES: [&str; 4] = [
+pub const EMAIL_TEMPLATES: [&str; 6] = [
     "referral_invitation",
     "welcome_bonus",
     "reward_earned",
     "reward_expiring",
+    "registration_verification",
+    "already_registered",
 ];
 
 /// The SMS templates, by name.
@@ -49,6 +51,8 @@ const HTML_FILES: &[(&str, &str)] = template_files!(
     "welcome_bonus.html",
     "reward_earned.html",
     "reward_expiring.html",
+    "registration_verification.html",
+    "already_registered.html",
 );
 
 /// Plain-text templates (subjects, text bodies, SMS).
@@ -63,6 +67,10 @@ const TEXT_FILES: &[(&str, &str)] = template_files!(
     "reward_earned.txt",
     "reward_expiring.subject",
     "reward_expiring.txt",
+    "registration_verification.subject",
+    "registration_verification.txt",
+    "already_registered.subject",
+    "already_registered.txt",
 );
 
 /// The registered templates.
@@ -290,6 +298,37 @@ mod tests {
         assert!(e.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(e.html.contains("Alice &lt;b&gt;"));
         assert_eq!(e.subject, "Alice <b> thinks you'd love Zappy Health");
+    }
+
+    #[test]
+    fn registration_emails_carry_the_link_or_say_there_is_an_account() {
+        let t = Templates::new().unwrap();
+        let verify = t
+            .render_email(
+                "registration_verification",
+                &json!({"verification_token": "tok", "valid_hours": 24,
+                        "verify_url": "http://portal.test/register/verify?token=tok",
+                        "unsubscribe_url": "http://api.test/api/unsubscribe/t",
+                        "postal_address": "100 Main St, Springfield, IL 62701"}),
+            )
+            .unwrap();
+        assert_eq!(verify.subject, "Confirm your email to join Zappy Health");
+        assert!(verify
+            .html
+            .contains("href=\"http://portal.test/register/verify?token=tok\""));
+        assert!(verify.text.contains("24 hours"));
+        let known = t
+            .render_email(
+                "already_registered",
+                &json!({"unsubscribe_url": "http://api.test/api/unsubscribe/t",
+                        "postal_address": "100 Main St, Springfield, IL 62701"}),
+            )
+            .unwrap();
+        assert_eq!(known.subject, "You already have a Zappy Health account");
+        assert!(
+            !known.html.contains("http://portal.test/register"),
+            "no link to use"
+        );
     }
 
     #[test]

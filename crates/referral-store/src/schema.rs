@@ -276,12 +276,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    registration_verifications (id) {
+        id -> PortableUuid,
+        token_hash -> Text,
+        referral_id -> PortableUuid,
+        email -> Text,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        share_with_referrer -> Bool,
+        expires_at -> PortableTimestamptz,
+        used_at -> Nullable<PortableTimestamptz>,
+        created_at -> PortableTimestamptz,
+    }
+}
+
 diesel::joinable!(referrals -> referral_programs (program_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
 diesel::joinable!(referral_rewards -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
+    registration_verifications,
     patients,
     referral_programs,
     consultations,

@@ -37,6 +37,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/registered.hbs"),
     ),
     (
+        "register_sent",
+        include_str!("../../templates/pages/register_sent.hbs"),
+    ),
+    (
+        "register_verify",
+        include_str!("../../templates/pages/register_verify.hbs"),
+    ),
+    (
         "field_errors",
         include_str!("../../templates/pages/field_errors.hbs"),
     ),
@@ -474,6 +482,12 @@ where
             .wrap(public_limit())
             .route(web::get().to(register::page))
             .route(web::post().to(register::submit)),
+    )
+    .service(
+        resource("/register/verify")
+            .wrap(public_limit())
+            .route(web::get().to(register::verify_page))
+            .route(web::post().to(register::verify)),
     )
     .service(
         resource("/patient/referrals")

@@ -4,11 +4,11 @@
 
 use crate::pages::session::Visit;
 use crate::pages::{form_problems, render, reward_text, PageError};
-use crate::routes::public::{public_referral, register_with_code};
+use crate::routes::public::{complete_registration, public_referral, start_registration};
 use crate::state::{AppState, Origin};
 use crate::views::{PublicReferralView, RegisterRequest};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use referral_domain::disclosure::SHARE_CONSENT_WORDING;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -142,22 +142,13 @@ pub async fn submit(
         patient_id: None,
         share_with_referrer: Some(form.share_with_referrer.is_some()),
     };
-    match register_with_code(&state, None, &origin, code.clone(), request).await {
-        Ok(registration) => {
-            let bonus = registration.referee_reward.as_ref().map(|r| {
-                json!({
-                    "text": reward_text(Some(&r.reward_type), r.reward_amount.as_deref()),
-                    "status": crate::pages::label(&r.status),
-                    "withheld": r.withheld_reason.is_some(),
-                })
-            });
-            render(
-                &visit,
-                StatusCode::CREATED,
-                "registered",
-                json!({"title": "Welcome to Zappy Health", "bonus": bonus}),
-            )
-        }
+    match start_registration(&state, &origin, code.clone(), request).await {
+        Ok(_) => render(
+            &visit,
+            StatusCode::ACCEPTED,
+            "register_sent",
+            json!({"title": "Check your email"}),
+        ),
         Err(e) if e.code() == "not_found" => {
             let mut context = page_context(&code, None, "unknown");
             context["form"] = form.values();
@@ -176,6 +167,106 @@ pub async fn submit(
             context["form"] = form.values();
             context["errors"] = errors;
             render(&visit, status, "register", context)
+        }
+    }
+}
+
+/// Query of the confirmation page.
+#[derive(Debug, Default, Deserialize)]
+pub struct VerifyQuery {
+    token: Option<String>,
+}
+
+/// `GET /register/verify?token=...`: the link of the confirmation email. It shows a button
+/// and changes nothing: mail scanners open links, and the link works only once.
+pub async fn verify_page(
+    visit: Visit,
+    query: web::Query<VerifyQuery>,
+) -> Result<HttpResponse, PageError> {
+    let token = query.token.clone().unwrap_or_default();
+    let problem = token.trim().is_empty().then(|| {
+        json!({"title": "This link is not complete",
+               "text": "Open the link from the email again, or copy all of it into the address bar."})
+    });
+    render(
+        &visit,
+        StatusCode::OK,
+        "register_verify",
+        json!({"title": "Confirm and join", "token": token, "problem": problem}),
+    )
+}
+
+/// The confirmation form.
+#[derive(Debug, Default, Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /register/verify`: registers, then shows the welcome bonus; or says why not.
+pub async fn verify(
+    state: web::Data<AppState>,
+    visit: Visit,
+    origin: Origin,
+    form: web::Form<VerifyForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    visit.check_csrf(&form.csrf)?;
+    match complete_registration(&state, &origin, form.token).await {
+        Ok(registration) => {
+            let bonus = registration.referee_reward.as_ref().map(|r| {
+                json!({
+                    "text": reward_text(Some(&r.reward_type), r.reward_amount.as_deref()),
+                    "status": crate::pages::label(&r.status),
+                    "withheld": r.withheld_reason.is_some(),
+                })
+            });
+            render(
+                &visit,
+                StatusCode::CREATED,
+                "registered",
+                json!({"title": "Welcome to Zappy Health", "bonus": bonus}),
+            )
+        }
+        Err(e) => {
+            let status = e.status_code();
+            if status.is_server_error() {
+                return Err(e.into());
+            }
+            let (title, text) = match e.code() {
+                "not_found" => (
+                    "This link is not valid",
+                    "It may have been used already. If you joined, sign in to Zappy Health; otherwise register again with your friend's link.",
+                ),
+                "verification_expired" => (
+                    "This link has expired",
+                    "Confirmation links work for 24 hours. Register again with your friend's link to get a new one.",
+                ),
+                "referral_expired" => (
+                    "This invitation has expired",
+                    "Referral invitations are valid for a limited time. Ask your friend to send you a new one.",
+                ),
+                "already_registered" | "referral_declined" => (
+                    "This invitation has already been used",
+                    "Each invitation can be used once. If it was not you, ask your friend for a new one.",
+                ),
+                "duplicate_referee" | "self_referral" => (
+                    "This address cannot join with this invitation",
+                    "It already has an account, or belongs to the person who invited you. Sign in to Zappy Health instead.",
+                ),
+                _ => (
+                    "We could not finish your registration",
+                    "Register again with your friend's link.",
+                ),
+            };
+            render(
+                &visit,
+                status,
+                "register_verify",
+                json!({"title": title, "token": "", "problem": {"title": title, "text": text}}),
+            )
         }
     }
 }

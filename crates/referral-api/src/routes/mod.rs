@@ -202,6 +202,11 @@ where
                 .route(web::post().to(public::register)),
         )
         .service(
+            resource("/api/registrations/verify")
+                .wrap(public_limit())
+                .route(web::post().to(public::verify_registration)),
+        )
+        .service(
             resource("/api/referrals/{code}/click")
                 .wrap(public_limit())
                 .route(web::get().to(public::click)),

@@ -4,7 +4,10 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::now;
 use crate::state::{AppState, AuditAction, Origin};
-use crate::views::{PublicReferralView, RegisterRequest, RegistrationView};
+use crate::views::{
+    PublicReferralView, RegisterRequest, RegistrationView, VerificationSentView,
+    VerifyRegistrationRequest,
+};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use referral_domain::disclosure::SHARE_CONSENT_WORDING;
@@ -88,14 +91,21 @@ pub async fn click(
         .finish())
 }
 
-/// Registers a new patient with a code: creates the patient, links the referral and grants
-/// the referee reward. Visitors call it without a token; platform services call it with a
-/// `service` token and may pass the platform's `patient_id`.
+/// Registers with a code. A visitor (no token) gets `202 {"status": "verification_sent"}`
+/// and a single-use link by email, valid 24 hours; following it registers them
+/// (`POST /api/registrations/verify`). An address that already has an account gets an
+/// email saying so, and the caller the same answer. Errors that depend only on the code
+/// answer at once (unknown 404, expired 410, used or declined 409). A platform service
+/// (`service` token; the platform verified the address) registers at once: `201` with the
+/// registration, and may pass the platform's `patient_id`.
 #[utoipa::path(post, path = "/api/referrals/{code}/register", operation_id = "register_with_code", tag = "public",
     params(("code" = String, Path, description = "Referral code")),
     request_body = RegisterRequest,
-    responses((status = 201, body = RegistrationView), (status = 404, body = crate::error::Problem),
-        (status = 409, description = "already_registered, duplicate_referee", body = crate::error::Problem),
+    responses((status = 201, description = "Registered (service token)", body = RegistrationView),
+        (status = 202, description = "Verification sent (visitor)", body = VerificationSentView),
+        (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, description = "already_registered, referral_declined, duplicate_referee", body = crate::error::Problem),
         (status = 410, description = "referral_expired", body = crate::error::Problem),
         (status = 422, description = "validation_failed, self_referral", body = crate::error::Problem),
         (status = 429, body = crate::error::Problem)))]
@@ -107,45 +117,95 @@ pub async fn register(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Visitors come without a token; a token that is there must be valid.
-    let caller = if req.headers().contains_key(header::AUTHORIZATION) {
-        Some(Caller::from_http(&req).await?)
-    } else {
-        None
-    };
-    let view = register_with_code(
-        &state,
-        caller.as_ref(),
-        &origin,
-        code.into_inner(),
-        body.into_inner(),
-    )
-    .await?;
-    Ok(HttpResponse::Created().json(view))
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let caller = Caller::from_http(&req).await?;
+        let view = register_with_code(
+            &state,
+            &caller,
+            &origin,
+            code.into_inner(),
+            body.into_inner(),
+        )
+        .await?;
+        return Ok(HttpResponse::Created().json(view));
+    }
+    let sent = start_registration(&state, &origin, code.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(sent))
 }
 
-/// Registers a patient with `code` (audited as `referral.register`): a visitor without
-/// `caller`, or a platform service.
+/// Registers a patient with `code` at once (audited as `referral.register`): a platform
+/// service only.
 pub(crate) async fn register_with_code(
     state: &web::Data<AppState>,
-    caller: Option<&Caller>,
+    caller: &Caller,
     origin: &Origin,
     code: String,
     body: RegisterRequest,
 ) -> Result<RegistrationView, ApiError> {
     let app = state.clone();
     let work = {
-        let caller = caller.cloned();
+        let caller = caller.clone();
         move |conn: &mut referral_store::DbConnection| {
-            if let Some(c) = &caller {
-                c.require(&[Role::Service])?;
-            }
-            let registrant = registrant(body, caller.is_some())?;
+            caller.require(&[Role::Service])?;
+            let registrant = registrant(body, true)?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
             Ok(RegistrationView::new(registration))
         }
     };
     let action = AuditAction::new("referral.register", "referral", None);
-    state.audited_as(caller, origin, action, work).await
+    state.audited_as(Some(caller), origin, action, work).await
+}
+
+/// A visitor's registration, first step (audited as `referral.register_requested`): checks
+/// the code and emails the address a confirmation link, or that it already has an account.
+pub(crate) async fn start_registration(
+    state: &web::Data<AppState>,
+    origin: &Origin,
+    code: String,
+    body: RegisterRequest,
+) -> Result<VerificationSentView, ApiError> {
+    let app = state.clone();
+    let work = move |conn: &mut referral_store::DbConnection| {
+        let registrant = registrant(body, false)?;
+        referrals::start_registration(conn, &app.rng, &code, &registrant, now())?;
+        Ok(VerificationSentView::sent())
+    };
+    let action = AuditAction::new("referral.register_requested", "referral", None);
+    state.audited_as(None, origin, action, work).await
+}
+
+/// Follows a registration's confirmation link: registers the visitor under every rule of
+/// registration and grants their welcome reward. The link works once, for 24 hours.
+#[utoipa::path(post, path = "/api/registrations/verify", operation_id = "verify_registration", tag = "public",
+    request_body = VerifyRegistrationRequest,
+    responses((status = 201, body = RegistrationView),
+        (status = 404, description = "unknown or used link", body = crate::error::Problem),
+        (status = 409, description = "already_registered, referral_declined, duplicate_referee", body = crate::error::Problem),
+        (status = 410, description = "verification_expired, referral_expired", body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
+        (status = 429, body = crate::error::Problem)))]
+pub async fn verify_registration(
+    state: web::Data<AppState>,
+    origin: Origin,
+    body: crate::json_body::JsonBody<VerifyRegistrationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let view = complete_registration(&state, &origin, body.into_inner().token).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// The second step (audited as `referral.register`).
+pub(crate) async fn complete_registration(
+    state: &web::Data<AppState>,
+    origin: &Origin,
+    token: String,
+) -> Result<RegistrationView, ApiError> {
+    let app = state.clone();
+    let work = move |conn: &mut referral_store::DbConnection| {
+        let registration = referrals::complete_registration(conn, &token, &app.policy, now())?;
+        Ok(RegistrationView::new(registration))
+    };
+    let action = AuditAction::new("referral.register", "referral", None);
+    state.audited_as(None, origin, action, work).await
 }
 
 fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, ApiError> {

@@ -153,6 +153,34 @@ impl AuditedResource for RegistrationView {
     }
 }
 
+/// The answer to a visitor's registration, whatever the address: a link is on its way
+/// (or, for an address that has an account, an email saying so).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerificationSentView {
+    /// Always `verification_sent`.
+    #[schema(example = "verification_sent")]
+    pub status: &'static str,
+}
+
+impl VerificationSentView {
+    /// The one answer.
+    pub fn sent() -> Self {
+        VerificationSentView {
+            status: "verification_sent",
+        }
+    }
+}
+
+impl AuditedResource for VerificationSentView {}
+
+/// A registration's confirmation link, as the page posts it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRegistrationRequest {
+    /// The `token` of the link.
+    pub token: String,
+}
+
 /// A patient's new referral.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -239,7 +239,8 @@ async fn service_post(base: &str, path: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-async fn journey(base: String, prefix: &str, driver: &Driver) {
+async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
+    let base = app.base.clone();
     let client = browser(driver).await;
     let mut camera = Camera {
         prefix: prefix.to_owned(),
@@ -351,6 +352,17 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
     // She lets the referrer know that she joined (nothing else is ever shared).
     click(&client, "#share_with_referrer").await;
     click_away(&client, "form.stack button[type=submit]").await;
+    // She confirms her address through the link emailed to her (read from the outbox).
+    assert_eq!(text_of(&client, "main h1").await, "Check your email");
+    camera.shoot(&client, "friend-check-email").await;
+    let link_token = app
+        .verification_token("fran.friend@example.com")
+        .expect("a confirmation link");
+    client
+        .goto(&format!("{base}/register/verify?token={link_token}"))
+        .await
+        .unwrap();
+    click_away(&client, "#confirm-registration").await;
     assert_eq!(
         text_of(&client, "main h1").await,
         "Welcome to Zappy Health!"
@@ -475,12 +487,11 @@ async fn journey(base: String, prefix: &str, driver: &Driver) {
 fn run(db: TestDb, prefix: &str) {
     let Some(driver) = driver() else { return };
     let app = site(db);
-    let base = app.base.clone();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(journey(base, prefix, &driver));
+        .block_on(journey(&app, prefix, &driver));
     drop(app);
 }
 

@@ -547,9 +547,10 @@ both_databases!(
         );
         assert_eq!(approve.status(), 200, "{:?}", approve.text());
         let report = deliver(&app, Utc::now());
-        // Welcome bonus (referee), reward earned (referrer), and the payout, which lacks the
-        // patient's connected Stripe account and fails with that reason.
-        assert_eq!((report.sent, report.failed), (2, 1), "{report:?}");
+        // The registration's confirmation link, the welcome bonus (referee), reward earned
+        // (referrer), and the payout, which lacks the patient's connected Stripe account
+        // and fails with that reason.
+        assert_eq!((report.sent, report.failed), (3, 1), "{report:?}");
         let subjects: HashSet<String> = stripe
             .json_bodies()
             .iter()

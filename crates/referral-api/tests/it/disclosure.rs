@@ -39,13 +39,10 @@ fn converted_referral(db: TestDb, share: bool) -> (TestApp, Provider, Actor, See
         .json()
         .unwrap();
     let code = invited["referral_code"].as_str().unwrap();
-    let registered = app.post(
-        None,
-        &format!("/api/referrals/{code}/register"),
+    let registered = app.registers_with(
+        code,
         json!({"email": "bob@example.com", "name": REGISTERED_NAME, "share_with_referrer": share}),
     );
-    assert_eq!(registered.status(), 201);
-    let registered: Value = registered.json().unwrap();
     let bob = registered["patient_id"].as_str().unwrap().to_owned();
     let service = app.service();
     let facts = app.put(

@@ -423,7 +423,8 @@ both_databases!(
             .unwrap();
         assert_eq!(lookup["status"], "pending");
 
-        // Registering: the welcome bonus.
+        // Registering: check your email; the link shows a button (opening it changes
+        // nothing); the button registers and shows the welcome bonus; the link works once.
         let page = visitor.post(
             "/register",
             &[
@@ -432,8 +433,21 @@ both_databases!(
                 ("name", "Fran"),
             ],
         );
+        assert_eq!(page.status, 202, "{}", page.body);
+        assert!(page.body.contains("Check your email"));
+        let token = app.verification_token("fresh@example.com").unwrap();
+        let link = format!("/register/verify?token={token}");
+        for _ in 0..2 {
+            let page = visitor.get(&link);
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains("id=\"confirm-registration\""));
+        }
+        let page = visitor.post("/register/verify", &[("token", &token)]);
         assert_eq!(page.status, 201, "{}", page.body);
         assert!(page.body.contains("20% off"));
+        let page = visitor.post("/register/verify", &[("token", &token)]);
+        assert_eq!(page.status, 404);
+        assert!(page.body.contains("This link is not valid"));
         let page = visitor.post(
             "/register",
             &[("ref", &fresh_code), ("email", "again@example.com")],

@@ -197,14 +197,49 @@ impl TestApp {
         response.json().unwrap()
     }
 
+    /// A visitor registers `email` with `code`: `202 verification_sent`, then the link of
+    /// the confirmation email (read from the outbox) registers them. Returns the registration.
     pub fn registers(&self, code: &str, email: &str) -> Value {
-        let response = self.post(
-            None,
-            &format!("/api/referrals/{code}/register"),
-            json!({"email": email, "name": "Bob"}),
+        self.registers_with(code, json!({"email": email, "name": "Bob"}))
+    }
+
+    /// As [`TestApp::registers`], with the whole registration body.
+    pub fn registers_with(&self, code: &str, body: Value) -> Value {
+        let email = body["email"].as_str().unwrap().to_owned();
+        let response = self.post(None, &format!("/api/referrals/{code}/register"), body);
+        assert_eq!(response.status(), 202, "{:?}", response.text());
+        assert_eq!(
+            response.json::<Value>().unwrap(),
+            json!({"status": "verification_sent"})
         );
-        assert_eq!(response.status(), 201);
+        let token = self
+            .verification_token(&email)
+            .expect("a confirmation link was emailed");
+        let response = self.post(None, "/api/registrations/verify", json!({"token": token}));
+        assert_eq!(response.status(), 201, "{:?}", response.text());
         response.json().unwrap()
+    }
+
+    /// The token of the newest confirmation link queued for `email`, if any.
+    pub fn verification_token(&self, email: &str) -> Option<String> {
+        self.outbox_to(email, "registration_verification")
+            .last()
+            .and_then(|payload| payload["verification_token"].as_str().map(str::to_owned))
+    }
+
+    /// The payloads of the messages with `template` queued for `recipient`, oldest first.
+    pub fn outbox_to(&self, recipient: &str, template: &str) -> Vec<Value> {
+        let mut conn = self.db.conn();
+        let page = referral_store::page::Page::new(Some(500), None);
+        let mut messages = referral_store::outbox::list(&mut conn, None, page)
+            .unwrap()
+            .items;
+        messages.sort_by_key(|m| m.created_at);
+        messages
+            .into_iter()
+            .filter(|m| m.recipient == recipient && m.template == template)
+            .map(|m| m.payload)
+            .collect()
     }
 }
 

@@ -7,12 +7,14 @@ mod lifecycle;
 mod listing;
 pub mod pg_clicks;
 mod register;
+mod verification;
 
 pub use clicks::*;
 pub use create::*;
 pub use lifecycle::*;
 pub use listing::*;
 pub use register::*;
+pub use verification::*;
 
 use crate::conn::DbConnection;
 use crate::error::StoreError;

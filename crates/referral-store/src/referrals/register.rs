@@ -61,8 +61,21 @@ pub fn register(
     policy: &InducementPolicy,
     now: DateTime<Utc>,
 ) -> Result<Registration, StoreError> {
-    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
     write_transaction(conn, |conn| {
+        register_in(conn, code, registrant, policy, now)
+    })
+}
+
+/// [`register`] inside the caller's transaction.
+pub(crate) fn register_in(
+    conn: &mut DbConnection,
+    code: &str,
+    registrant: &Registrant,
+    policy: &InducementPolicy,
+    now: DateTime<Utc>,
+) -> Result<Registration, StoreError> {
+    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    {
         let id: DbUuid = referrals::table
             .filter(referrals::referral_code.eq(code.to_string()))
             .select(referrals::id)
@@ -151,5 +164,5 @@ pub fn register(
             referral: get(conn, referral.id, now)?,
             referee_reward,
         })
-    })
+    }
 }

@@ -130,3 +130,70 @@ both_databases!(
         ));
     }
 );
+
+both_databases!(confirmation_links_work_once_and_for_a_day, |db: &TestDb| {
+    let mut conn = db.conn();
+    let program = program(&mut conn, serde_json::json!({}));
+    let alice = patient(&mut conn, "alice@example.com");
+    let rng = ring::rand::SystemRandom::new();
+    let policy = referral_domain::InducementPolicy::default();
+    let link_of = |conn: &mut referral_store::DbConnection, email: &str| -> String {
+        let page = referral_store::page::Page::new(Some(500), None);
+        referral_store::outbox::list(conn, None, page)
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|m| m.recipient == email && m.template == "registration_verification")
+            .map(|m| m.payload["verification_token"].as_str().unwrap().to_owned())
+            .next()
+            .unwrap()
+    };
+    // A link that waited more than 24 hours has expired, and the code is still unused.
+    let late = refer(&mut conn, &alice, &program, "bob@example.com");
+    let started = referrals::start_registration(
+        &mut conn,
+        &rng,
+        &late.referral_code.to_string(),
+        &registrant("bob@example.com"),
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(started, referrals::VerificationStarted::LinkSent);
+    let token = link_of(&mut conn, "bob@example.com");
+    let expired = referrals::complete_registration(
+        &mut conn,
+        &token,
+        &policy,
+        t0() + chrono::Duration::hours(24),
+    )
+    .unwrap_err();
+    assert_eq!(domain(expired).code(), "verification_expired");
+    assert_eq!(
+        referrals::get(&mut conn, late.id, t0()).unwrap().status,
+        ReferralStatus::Pending
+    );
+    // Within the day it registers, once.
+    let registration = referrals::complete_registration(
+        &mut conn,
+        &token,
+        &policy,
+        t0() + chrono::Duration::hours(23),
+    )
+    .unwrap();
+    assert_eq!(registration.referral.status, ReferralStatus::Registered);
+    assert!(matches!(
+        referrals::complete_registration(&mut conn, &token, &policy, t0()),
+        Err(StoreError::NotFound)
+    ));
+    // An address that has an account gets no link.
+    let other = refer(&mut conn, &alice, &program, "carl@example.com");
+    let started = referrals::start_registration(
+        &mut conn,
+        &rng,
+        &other.referral_code.to_string(),
+        &registrant("bob@example.com"),
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(started, referrals::VerificationStarted::AlreadyRegistered);
+});

@@ -1,0 +1,202 @@
+//! Anonymous registration in two steps, so that nobody registers an address they do not
+//! read: [`start_registration`] checks the code and emails a single-use link (or, for an
+//! address that already has an account, an email saying so), and [`complete_registration`]
+//! registers when the link comes back. The caller of the first step learns nothing about
+//! the address: the answer is the same either way.
+
+use super::register::register_in;
+use super::*;
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::outbox::{self, NewMessage, OutboxKind};
+use crate::schema::{patients, registration_verifications};
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use referral_domain::{DomainError, Email, InducementPolicy, Phone, ReferralCode};
+use referral_notify::messages::{AlreadyRegistered, RegistrationVerification};
+use referral_notify::Message;
+use ring::rand::SecureRandom;
+
+/// Hours a confirmation link works.
+pub const VERIFICATION_VALID_HOURS: u32 = 24;
+
+/// What the first step did (for the audit trail and tests; never told to the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationStarted {
+    /// A confirmation link was queued for the address.
+    LinkSent,
+    /// The address already has an account: an email saying so was queued instead.
+    AlreadyRegistered,
+}
+
+fn token_hash(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks `code` as registration would (unknown, expired, used or declined fail at once)
+/// and queues the email to `registrant`'s address: a single-use link valid
+/// [`VERIFICATION_VALID_HOURS`] hours, or, when the address already has an account, an
+/// email that says so.
+///
+/// # Errors
+/// [`StoreError::NotFound`] (unknown code), the domain's `AlreadyRegistered`,
+/// `ReferralExpired`, `ReferralDeclined`; `RandomUnavailable`.
+pub fn start_registration(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    code: &str,
+    registrant: &Registrant,
+    now: DateTime<Utc>,
+) -> Result<VerificationStarted, StoreError> {
+    let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
+    let mut secret = [0u8; 32];
+    rng.fill(&mut secret)
+        .map_err(|_| DomainError::RandomUnavailable)?;
+    let token: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    write_transaction(conn, |conn| {
+        let referral = find_by_code(conn, &code.to_string(), now)?;
+        // The errors that depend only on the code, at once.
+        referral.lifecycle().register(now)?;
+        let email = registrant.email.as_str();
+        let known: i64 = patients::table
+            .filter(patients::email.eq(email))
+            .count()
+            .get_result(conn)?;
+        if known > 0 {
+            outbox::enqueue(
+                conn,
+                &NewMessage {
+                    kind: OutboxKind::Email,
+                    // One such email per address and code a day is enough.
+                    idempotency_key: format!(
+                        "already-registered:{}:{}:{}",
+                        referral.id,
+                        token_hash(registrant.email.inbox().as_str()),
+                        now.date_naive()
+                    ),
+                    recipient: email.to_owned(),
+                    message: Message::AlreadyRegistered(AlreadyRegistered {
+                        referral_id: referral.id.as_uuid(),
+                    }),
+                },
+                now,
+            )?;
+            return Ok(VerificationStarted::AlreadyRegistered);
+        }
+        let id = crate::conn::new_row_id();
+        diesel::insert_into(registration_verifications::table)
+            .values((
+                registration_verifications::id.eq(DbUuid(id)),
+                registration_verifications::token_hash.eq(token_hash(&token)),
+                registration_verifications::referral_id.eq(DbUuid::from(referral.id)),
+                registration_verifications::email.eq(email),
+                registration_verifications::name.eq(registrant.name.as_deref()),
+                registration_verifications::phone.eq(registrant.phone.as_ref().map(Phone::as_str)),
+                registration_verifications::share_with_referrer.eq(registrant.share_with_referrer),
+                registration_verifications::expires_at.eq(DbTime(
+                    now + Duration::hours(i64::from(VERIFICATION_VALID_HOURS)),
+                )),
+                registration_verifications::created_at.eq(DbTime(now)),
+            ))
+            .execute(conn)?;
+        outbox::enqueue(
+            conn,
+            &NewMessage {
+                kind: OutboxKind::Email,
+                idempotency_key: format!("registration-verification:{id}"),
+                recipient: email.to_owned(),
+                message: Message::RegistrationVerification(RegistrationVerification {
+                    referral_id: referral.id.as_uuid(),
+                    verification_token: token.clone(),
+                    valid_hours: VERIFICATION_VALID_HOURS,
+                }),
+            },
+            now,
+        )?;
+        Ok(VerificationStarted::LinkSent)
+    })
+}
+
+/// The registration a confirmation link stands for, checked: `None` for a token that is
+/// unknown or was used.
+type Pending = (
+    DbUuid,
+    DbUuid,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    DbTime,
+);
+
+/// Registers the person whose confirmation link carries `token`, under every rule of
+/// [`register`]; the link is used up in the same transaction (and stays unused if the
+/// registration fails, so the person sees why and may try again while it works).
+///
+/// # Errors
+/// [`StoreError::NotFound`] for a token that is unknown or used; the domain's
+/// `VerificationExpired`; and every error of [`register`].
+pub fn complete_registration(
+    conn: &mut DbConnection,
+    token: &str,
+    policy: &InducementPolicy,
+    now: DateTime<Utc>,
+) -> Result<Registration, StoreError> {
+    let hash = token_hash(token.trim());
+    write_transaction(conn, |conn| {
+        let pending: Option<Pending> = registration_verifications::table
+            .filter(registration_verifications::token_hash.eq(&hash))
+            .filter(registration_verifications::used_at.is_null())
+            .select((
+                registration_verifications::id,
+                registration_verifications::referral_id,
+                registration_verifications::email,
+                registration_verifications::name,
+                registration_verifications::phone,
+                registration_verifications::share_with_referrer,
+                registration_verifications::expires_at,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((id, referral_id, email, name, phone, share, expires_at)) = pending else {
+            return Err(StoreError::NotFound);
+        };
+        if now >= expires_at.0 {
+            return Err(DomainError::VerificationExpired.into());
+        }
+        // Used up first: of two clicks at once, the second matches nothing here.
+        let claimed = diesel::update(
+            registration_verifications::table
+                .find(id)
+                .filter(registration_verifications::used_at.is_null()),
+        )
+        .set(registration_verifications::used_at.eq(Some(DbTime(now))))
+        .execute(conn)?;
+        if claimed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let referral = get(conn, ReferralId::from_uuid(referral_id.0), now)?;
+        let registrant = Registrant {
+            patient_id: None,
+            email: Email::parse(&email).map_err(|_| crate::error::corrupt("verification email"))?,
+            name,
+            phone: phone
+                .map(|p| Phone::parse(&p))
+                .transpose()
+                .map_err(|_| crate::error::corrupt("verification phone"))?,
+            share_with_referrer: share,
+        };
+        register_in(
+            conn,
+            &referral.referral_code.to_string(),
+            &registrant,
+            policy,
+            now,
+        )
+    })
+}
