@@ -246,6 +246,9 @@ pub enum FieldError {
     /// A program's excluded state is not a USPS code.
     #[error("excluded_states: each a US state, district or territory code such as CA")]
     ExcludedStateUnknown,
+    /// An SMS the platform would send without the referrer's consent attestation.
+    #[error("sms_consent: an SMS invitation needs sms_consent: true (the friend agreed to receive a text)")]
+    SmsConsentMissing,
     /// A percentage discount redeemed without the amount it applies to.
     #[error(
         "amount: a discount is a percentage of an amount; give the order or consultation amount"
@@ -277,6 +280,7 @@ impl FieldError {
             StateUnknown => "state",
             ExcludedStateUnknown => "excluded_states",
             DiscountNeedsAmount => "amount",
+            SmsConsentMissing => "sms_consent",
             BirthDateNotPast => "date_of_birth",
             ConditionMalformed | TooManyConditions => "conditions",
         }

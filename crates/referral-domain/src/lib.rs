@@ -59,6 +59,7 @@
 #![warn(missing_docs)]
 
 pub mod code;
+pub mod consent;
 pub mod contact;
 pub mod conversion;
 pub mod disclosure;
@@ -94,5 +95,5 @@ pub use referral::{
 pub use reward::{RedemptionTarget, RewardLedgerEntry};
 pub use status::{
     InteractionType, PartyRewardStatus, ProgramStatus, ProgramType, ReferralSource, ReferralStatus,
-    RewardStatus, RewardType,
+    RewardStatus, RewardType, SmsDelivery,
 };

@@ -8,6 +8,7 @@ use crate::experiment::{Variant, VariantDraft};
 use crate::facts::UsState;
 use crate::money::Money;
 use crate::referral::MAX_EXPIRY_DAYS;
+use crate::status::SmsDelivery;
 use crate::status::{ProgramStatus, ProgramType, RewardType};
 use bigdecimal::BigDecimal;
 use chrono::{Datelike, NaiveDate};
@@ -78,6 +79,13 @@ pub struct ProgramDraft {
     /// `--excluded-states`.
     #[serde(default)]
     pub excluded_states: Vec<String>,
+    /// Who sends SMS invitations: the platform (default) or the patient's own phone.
+    #[serde(default)]
+    pub sms_delivery: Option<SmsDelivery>,
+}
+
+fn platform_sms() -> SmsDelivery {
+    SmsDelivery::Platform
 }
 
 fn default_program_type() -> ProgramType {
@@ -158,6 +166,9 @@ pub struct ValidProgram {
     /// States whose residents get no reward from this program (USPS codes, no repeats).
     #[serde(default)]
     pub excluded_states: Vec<UsState>,
+    /// Who sends SMS invitations.
+    #[serde(default = "platform_sms")]
+    pub sms_delivery: SmsDelivery,
 }
 
 impl ProgramDraft {
@@ -290,6 +301,7 @@ impl ProgramDraft {
             targeting,
             variants,
             excluded_states,
+            sms_delivery: self.sms_delivery.unwrap_or(SmsDelivery::Platform),
         })
     }
 }

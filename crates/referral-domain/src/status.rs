@@ -107,6 +107,17 @@ text_enum!(
 );
 
 text_enum!(
+    /// Who sends a program's SMS invitations.
+    SmsDelivery, "sms delivery" {
+        /// The platform texts the friend (Twilio), on the referrer's consent attestation.
+        Platform => "platform",
+        /// The patient texts from their own phone: the platform sends nothing and offers an
+        /// `sms:` link with the prefilled text.
+        PatientDevice => "patient_device",
+    }
+);
+
+text_enum!(
     /// The stored status of a referral. See [`crate::ReferralLifecycle`] for the transitions.
     ReferralStatus, "referral status" {
         /// Invited, not registered yet.
@@ -219,6 +230,7 @@ mod tests {
         check(RewardStatus::ALL);
         check(PartyRewardStatus::ALL);
         check(InteractionType::ALL);
+        check(SmsDelivery::ALL);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use referral_domain::experiment::Variant;
 use referral_domain::program::{ProgramSchedule, ValidProgram};
 use referral_domain::{
     Demographics, Money, ProgramId, ProgramStatus, ProgramType, ProviderId, ReferrerProfile,
-    RewardSpec, RewardType, Targeting, UsState,
+    RewardSpec, RewardType, SmsDelivery, Targeting, UsState,
 };
 use serde::Serialize;
 
@@ -56,6 +56,8 @@ pub struct Program {
     pub variants: Vec<Variant>,
     /// States whose residents get no reward from it (on top of the service's).
     pub excluded_states: Vec<UsState>,
+    /// Who sends its SMS invitations.
+    pub sms_delivery: SmsDelivery,
     /// The provider who created it.
     pub created_by: Option<ProviderId>,
     /// Created.
@@ -180,6 +182,7 @@ pub(crate) struct ProgramRow {
     updated_at: DbTime,
     variants: DbJson,
     excluded_states: DbTextList,
+    sms_delivery: String,
 }
 
 fn positive(n: i32, what: &str) -> Result<u32, StoreError> {
@@ -227,6 +230,7 @@ impl TryFrom<ProgramRow> for Program {
                 .iter()
                 .map(|s| UsState::parse(s).map_err(|_| corrupt("excluded_states")))
                 .collect::<Result<_, _>>()?,
+            sms_delivery: parse_enum(&row.sms_delivery, "sms delivery")?,
             created_by: row.created_by.map(|id| ProviderId::from_uuid(id.0)),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -256,6 +260,7 @@ struct ProgramFields<'a> {
     target_demographics: DbJson,
     variants: DbJson,
     excluded_states: DbTextList,
+    sms_delivery: &'static str,
     updated_at: DbTime,
 }
 
@@ -297,6 +302,7 @@ impl<'a> ProgramFields<'a> {
                     .map(|s| s.as_str().to_owned())
                     .collect(),
             ),
+            sms_delivery: program.sms_delivery.as_str(),
             updated_at: DbTime(now),
         })
     }

@@ -63,6 +63,7 @@ diesel::table! {
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
         excluded_states -> PortableTextArray,
+        sms_delivery -> Text,
     }
 }
 
@@ -127,6 +128,7 @@ diesel::table! {
         referee_share_consent_at -> Nullable<PortableTimestamptz>,
         referee_share_consent_wording -> Nullable<Text>,
         invitation_withheld -> Bool,
+        sms_on_device -> Bool,
     }
 }
 
@@ -294,6 +296,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    sms_consents (id) {
+        id -> PortableUuid,
+        referral_id -> PortableUuid,
+        referrer_id -> PortableUuid,
+        phone -> Text,
+        wording -> Text,
+        ip_address -> Nullable<PortableInet>,
+        user_agent -> Nullable<Text>,
+        attested_at -> PortableTimestamptz,
+    }
+}
+
 diesel::joinable!(referrals -> referral_programs (program_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
 diesel::joinable!(referral_rewards -> referrals (referral_id));
@@ -301,6 +319,7 @@ diesel::joinable!(referral_rewards -> referrals (referral_id));
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     registration_verifications,
+    sms_consents,
     patients,
     referral_programs,
     consultations,

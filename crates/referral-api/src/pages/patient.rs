@@ -277,6 +277,9 @@ pub async fn detail(
         .as_ref()
         .map(|_| match r.referral_source.as_deref() {
             Some("email") => "Referral created. We are emailing your friend the invitation.",
+            Some("sms") if r.sms_link.is_some() => {
+                "Referral created. Send the text from your phone with the button below."
+            }
             Some("sms") => "Referral created. We are texting your friend the invitation.",
             _ => "Referral created. Copy the link below and send it to your friend.",
         });
@@ -297,6 +300,7 @@ pub async fn detail(
                 "source": r.referral_source.as_deref().map(label),
                 "expires": when(r.expires_at),
                 "clicks": r.clicks,
+                "sms_link": r.sms_link,
             },
             "timeline": timeline,
             "rewards": detail.rewards.iter().map(reward_row).collect::<Vec<_>>(),

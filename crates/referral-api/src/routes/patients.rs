@@ -12,7 +12,9 @@ use referral_domain::disclosure::referrer_sees;
 use referral_domain::{Email, PatientId, Phone, ProgramId, ReferralId};
 use referral_store::page::Page;
 use referral_store::patients::{self, PatientDetails};
-use referral_store::referrals::{self, ClickTally, FriendDisclosure, NewReferral, ReferralFilter};
+use referral_store::referrals::{
+    self, ClickTally, FriendDisclosure, NewReferral, ReferralFilter, SmsAttestation,
+};
 use referral_store::{rewards, DbConnection, StoreError};
 
 /// Creates or refreshes the calling patient from the token's claims.
@@ -132,6 +134,7 @@ pub(crate) async fn create_referral(
 ) -> Result<MyReferralView, ApiError> {
     let app = state.clone();
     let who = caller.clone();
+    let from = origin.clone();
     state
         .audited(
             caller,
@@ -139,7 +142,7 @@ pub(crate) async fn create_referral(
             AuditAction::new("referral.create", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
-                let input = new_referral(PatientId::from_uuid(who.id()), body)?;
+                let input = new_referral(PatientId::from_uuid(who.id()), body, &from)?;
                 // Per patient, not per address: invitations are messages sent in the
                 // platform's name, so one account cannot send them without bound. The
                 // refusal is audited with outcome `rate_limited`.
@@ -162,6 +165,7 @@ pub(crate) async fn create_referral(
 fn new_referral(
     referrer_id: PatientId,
     body: CreateReferralRequest,
+    origin: &Origin,
 ) -> Result<NewReferral, ApiError> {
     let mut problems = Vec::new();
     let referee_email = match Email::parse(&body.referee_email) {
@@ -240,6 +244,10 @@ fn new_referral(
             referee_name,
             referral_source,
             referral_message,
+            sms_attestation: (body.sms_consent == Some(true)).then(|| SmsAttestation {
+                ip_address: origin.ip,
+                user_agent: origin.user_agent.clone(),
+            }),
         }),
         _ => Err(ApiError::Validation(problems)),
     }

@@ -44,6 +44,9 @@ pub struct ProgramView {
     /// States (USPS codes) whose residents get no reward from this program, as referrer or
     /// as friend (reason `state_excluded`), on top of the service's `--excluded-states`.
     pub excluded_states: Vec<String>,
+    /// `platform` or `patient_device`.
+    #[schema(example = "platform")]
+    pub sms_delivery: String,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -88,6 +91,7 @@ impl From<Program> for ProgramView {
                 .iter()
                 .map(|s| s.as_str().to_owned())
                 .collect(),
+            sms_delivery: p.sms_delivery.to_string(),
             created_by: p.created_by.map(|c| c.as_uuid()),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -142,6 +146,11 @@ pub struct ProgramInput {
     /// as friend (reason `state_excluded`).
     #[serde(default)]
     pub excluded_states: Vec<String>,
+    /// Who sends SMS invitations: `platform` (default; Twilio, on the referrer's consent
+    /// attestation) or `patient_device` (the patient texts from their own phone through an
+    /// `sms:` link; the platform sends nothing).
+    #[schema(example = "platform")]
+    pub sms_delivery: Option<String>,
 }
 
 /// An experiment variant of a program.
@@ -213,6 +222,7 @@ impl ProgramInput {
             &mut problems,
         );
         let status = parse_field("status", self.status.as_deref(), &mut problems);
+        let sms_delivery = parse_field("sms_delivery", self.sms_delivery.as_deref(), &mut problems);
         let referrer_reward_value = decimal(
             "referrer_reward_value",
             &self.referrer_reward_value,
@@ -271,6 +281,7 @@ impl ProgramInput {
             },
             variants,
             excluded_states: self.excluded_states,
+            sms_delivery,
         };
         Ok((draft, status))
     }

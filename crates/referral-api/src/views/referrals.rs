@@ -246,13 +246,23 @@ pub struct MyReferralView {
     /// The experiment variant the referrer was assigned, if the program runs one (the
     /// referrer's own arm, not the friend's).
     pub variant: Option<String>,
+    /// For an SMS invitation the program leaves to the patient's phone: an `sms:` link
+    /// with the prefilled text (the share link and "I may get a reward if you join").
+    pub sms_link: Option<String>,
 }
 
 impl MyReferralView {
     /// What the referrer of `r` may see of it.
     pub fn new(r: Referral, clicks: ClickTally, state: &AppState) -> Self {
+        let share_url = state.share_url(&r.referral_code.to_string());
+        let sms_link = r
+            .referee_phone
+            .as_ref()
+            .filter(|_| r.sms_on_device)
+            .map(|phone| referral_domain::consent::device_sms_link(phone.as_str(), &share_url));
         MyReferralView {
             id: r.id.as_uuid(),
+            sms_link,
             status: r.referrer_status().to_string(),
             referral_code: r.referral_code.to_string(),
             share_url: state.share_url(&r.referral_code.to_string()),

@@ -493,6 +493,8 @@ both_databases!(sms_invitations_need_consent_and_go_to_twilio, owned, |db| {
     with_consent["sms_consent"] = json!(true);
     let response = app.post(Some(&alice), "/api/patients/me/referrals", with_consent);
     assert_eq!(response.status(), 201);
+    let created: Value = response.json().unwrap();
+    assert!(created["sms_link"].is_null(), "the platform sends this one");
     assert_eq!(deliver(&app, Utc::now()).sent, 1);
     let requests = twilio.requests();
     assert_eq!(requests.len(), 1);
@@ -512,7 +514,76 @@ both_databases!(sms_invitations_need_consent_and_go_to_twilio, owned, |db| {
         text.chars().count() <= 320 && text.contains("may get a reward"),
         "{text}"
     );
+    // The attestation is kept as evidence: who, when, the exact words, the number, where.
+    let mut conn = app.db.conn();
+    let kept: Vec<(String, String, Option<String>)> = {
+        use diesel::prelude::*;
+        use referral_store::schema::sms_consents;
+        sms_consents::table
+            .select((
+                sms_consents::phone,
+                sms_consents::wording,
+                sms_consents::user_agent,
+            ))
+            .load::<(String, String, Option<String>)>(&mut **conn)
+            .unwrap()
+    };
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].0, "+14155550100");
+    assert_eq!(kept[0].1, referral_domain::consent::SMS_CONSENT_WORDING);
 });
+
+both_databases!(
+    a_program_may_leave_texts_to_the_patients_phone,
+    owned,
+    |db| {
+        let twilio = Provider::start();
+        twilio.answer("/2010-04-01/Accounts/AC1/Messages.json", 201, None, 1);
+        let app = with_providers(db, &twilio);
+        let program = app.program(json!({"sms_delivery": "patient_device"}));
+        assert_eq!(program["sms_delivery"], "patient_device");
+        let alice = app.patient("alice");
+        let created: Value = app
+            .post(
+                Some(&alice),
+                "/api/patients/me/referrals",
+                json!({"referee_email": "bob@example.com", "referee_phone": "+14155550100",
+                   "referral_source": "sms", "sms_consent": true}),
+            )
+            .json()
+            .unwrap();
+        // Nothing leaves the platform; the patient gets a link that opens their messages.
+        assert_eq!(deliver(&app, Utc::now()).sent, 0);
+        assert!(twilio.requests().is_empty());
+        let link = created["sms_link"].as_str().unwrap();
+        assert!(link.starts_with("sms:+14155550100?body="), "{link}");
+        assert!(
+            link.contains("I%20may%20get%20a%20reward%20if%20you%20join."),
+            "{link}"
+        );
+        let code = created["referral_code"].as_str().unwrap();
+        assert!(link.contains(code), "the share link is in the text");
+        let mut conn = app.db.conn();
+        let sent: i64 = {
+            use diesel::prelude::*;
+            referral_store::schema::outbox::table
+                .count()
+                .get_result(&mut **conn)
+                .unwrap()
+        };
+        assert_eq!(sent, 0);
+        let bad = assert_problem(
+            app.post(
+                Some(&app.admin()),
+                "/api/referral-programs",
+                json!({"name": "Texts", "sms_delivery": "carrier_pigeon"}),
+            ),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(bad["errors"][0]["field"], "sms_delivery");
+    }
+);
 
 both_databases!(
     rewards_queue_their_notices_and_an_approved_cash_reward_its_payout,

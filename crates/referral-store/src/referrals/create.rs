@@ -8,16 +8,17 @@ use crate::outbox::{self, NewMessage, OutboxKind};
 use crate::patients::{self, Patient};
 use crate::programs::{self, Program};
 use crate::rollups::{self, Cohort, Delta};
-use crate::schema::{patients as patients_table, referrals};
-use crate::sql_types::{DbTime, DbUuid};
+use crate::schema::{patients as patients_table, referrals, sms_consents};
+use crate::sql_types::{DbInet, DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::consent::{platform_sends_sms, SMS_CONSENT_WORDING};
 use referral_domain::experiment::Variant;
 use referral_domain::referral::expires_at;
 use referral_domain::referral::LIMIT_COUNTED_STATUSES;
 use referral_domain::{
-    CreationDecision, CreationFacts, DomainError, Email, PartyRewardStatus, PatientId, Phone,
-    ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus,
+    CreationDecision, CreationFacts, DomainError, Email, FieldError, PartyRewardStatus, PatientId,
+    Phone, ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus, ValidationErrors,
 };
 use referral_notify::messages::Invitation;
 use referral_notify::Message;
@@ -43,6 +44,19 @@ pub struct NewReferral {
     pub referral_source: Option<ReferralSource>,
     /// A personal message.
     pub referral_message: Option<String>,
+    /// The referrer's attestation that the friend agreed to a text (TCPA), with where it
+    /// was made: required for an SMS the platform sends, kept as evidence.
+    pub sms_attestation: Option<SmsAttestation>,
+}
+
+/// Where the referrer attested the friend's consent to a text (the words are
+/// [`referral_domain::consent::SMS_CONSENT_WORDING`], the time is the referral's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SmsAttestation {
+    /// The referrer's address.
+    pub ip_address: Option<std::net::IpAddr>,
+    /// The referrer's user agent.
+    pub user_agent: Option<String>,
 }
 
 fn pick_program(
@@ -155,13 +169,39 @@ pub fn create(
         }
         .decide()?;
 
+        // An SMS is the platform's to send, on the referrer's attestation, unless the
+        // program leaves it to the patient's own phone.
+        let by_sms = input.referral_source == Some(ReferralSource::Sms);
+        let on_device = by_sms && !platform_sends_sms(program.sms_delivery);
+        if by_sms && !on_device && input.sms_attestation.is_none() {
+            return Err(DomainError::Validation(ValidationErrors(vec![
+                FieldError::SmsConsentMissing,
+            ]))
+            .into());
+        }
         let id = ReferralId::new_random();
         let expires = expires_at(now, program.expiry_days)?;
         let variant =
             referral_domain::experiment::assign(&program.variants, program.id, referrer.id);
         let code = insert_with_fresh_code(
-            conn, rng, id, input, &program, variant, expires, decision, now,
+            conn, rng, id, input, &program, variant, expires, decision, on_device, now,
         )?;
+        if let (true, Some(attestation), Some(phone)) =
+            (by_sms, &input.sms_attestation, &input.referee_phone)
+        {
+            diesel::insert_into(sms_consents::table)
+                .values((
+                    sms_consents::id.eq(DbUuid(crate::conn::new_row_id())),
+                    sms_consents::referral_id.eq(DbUuid::from(id)),
+                    sms_consents::referrer_id.eq(DbUuid::from(referrer.id)),
+                    sms_consents::phone.eq(phone.as_str()),
+                    sms_consents::wording.eq(SMS_CONSENT_WORDING),
+                    sms_consents::ip_address.eq(attestation.ip_address.map(DbInet)),
+                    sms_consents::user_agent.eq(attestation.user_agent.as_deref()),
+                    sms_consents::attested_at.eq(DbTime(now)),
+                ))
+                .execute(conn)?;
+        }
         let cohort = Cohort::new(
             program_id,
             now,
@@ -177,7 +217,7 @@ pub fn create(
             },
         )?;
         rollups::bump_referrer(conn, &cohort, 1, 0)?;
-        if decision.sends() {
+        if decision.sends() && !on_device {
             queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
         }
         get(conn, id, now)
@@ -194,6 +234,7 @@ fn insert_with_fresh_code(
     variant: Option<&Variant>,
     expires: DateTime<Utc>,
     decision: CreationDecision,
+    on_device: bool,
     now: DateTime<Utc>,
 ) -> Result<ReferralCode, StoreError> {
     for _ in 0..CODE_ATTEMPTS {
@@ -219,6 +260,7 @@ fn insert_with_fresh_code(
                     referrals::variant.eq(variant.map(|v| v.name.as_str())),
                     referrals::expires_at.eq(DbTime(expires)),
                     referrals::invitation_withheld.eq(!decision.sends()),
+                    referrals::sms_on_device.eq(on_device),
                     referrals::created_at.eq(DbTime(now)),
                     referrals::updated_at.eq(DbTime(now)),
                 ))

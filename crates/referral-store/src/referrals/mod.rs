@@ -96,6 +96,9 @@ pub struct Referral {
     pub share_consent_at: Option<DateTime<Utc>>,
     /// The referee was already a patient: recorded like any invitation, nothing sent.
     pub invitation_withheld: bool,
+    /// An SMS invitation the referrer sends from their own phone (the program's
+    /// `sms_delivery` is `patient_device`).
+    pub sms_on_device: bool,
 }
 
 impl Referral {
@@ -163,6 +166,7 @@ pub(crate) struct ReferralRow {
     referee_shares_with_referrer: bool,
     referee_share_consent_at: Option<DbTime>,
     invitation_withheld: bool,
+    sms_on_device: bool,
 }
 
 impl ReferralRow {
@@ -223,6 +227,7 @@ impl ReferralRow {
             shares_with_referrer: self.referee_shares_with_referrer,
             share_consent_at: self.referee_share_consent_at.map(|t| t.0),
             invitation_withheld: self.invitation_withheld,
+            sms_on_device: self.sms_on_device,
         })
     }
 }

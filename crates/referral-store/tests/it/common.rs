@@ -77,6 +77,7 @@ pub fn new_referral(referrer: &Patient, program: &Program, referee: &str) -> New
         referee_name: Some("Friend".into()),
         referral_source: None,
         referral_message: None,
+        sms_attestation: None,
     }
 }
 

@@ -127,6 +127,9 @@ pub struct ProgramForm {
     /// Excluded states, comma-separated USPS codes.
     #[serde(default)]
     excluded_states: String,
+    /// `platform` or `patient_device`.
+    #[serde(default)]
+    sms_delivery: String,
     /// The program's experiment variants as JSON, carried through the form unchanged so
     /// that saving the form keeps them (the form does not edit them; the API does).
     #[serde(default)]
@@ -217,6 +220,7 @@ impl ProgramForm {
             },
             variants,
             excluded_states: list(&self.excluded_states),
+            sms_delivery: optional(&self.sms_delivery),
         })
     }
 
@@ -254,6 +258,7 @@ impl ProgramForm {
                 .unwrap_or_default(),
             states: p.target_demographics.states.join(", "),
             excluded_states: p.excluded_states.join(", "),
+            sms_delivery: p.sms_delivery.clone(),
             variants: match p.variants.as_array() {
                 Some(v) if !v.is_empty() => p.variants.to_string(),
                 _ => String::new(),
@@ -314,6 +319,7 @@ pub async fn new_program(visit: Visit) -> Result<HttpResponse, PageError> {
         reward_threshold: "1".into(),
         expiry_days: referral_domain::program::DEFAULT_EXPIRY_DAYS.to_string(),
         reward_validity_days: referral_domain::program::DEFAULT_REWARD_VALIDITY_DAYS.to_string(),
+        sms_delivery: "platform".into(),
         ..ProgramForm::default()
     };
     form_page(&visit, StatusCode::OK, None, &form, Value::Null)

@@ -255,6 +255,13 @@ both_databases!(invitations_are_queued_in_the_outbox, |db: &TestDb| {
         referee_phone: Some(Phone::parse("+14155550100").unwrap()),
         ..new_referral(&alice, &program, "carl@example.com")
     };
+    // The platform texts only on the referrer's attestation (TCPA).
+    let refused = referrals::create(&mut conn, &rng, &by_sms, t0()).unwrap_err();
+    assert_eq!(domain(refused).code(), "validation_failed");
+    let by_sms = referrals::NewReferral {
+        sms_attestation: Some(referrals::SmsAttestation::default()),
+        ..by_sms
+    };
     referrals::create(&mut conn, &rng, &by_sms, t0()).unwrap();
     refer(&mut conn, &alice, &program, "dora@example.com"); // a link: nothing to send
 
