@@ -363,6 +363,10 @@ pub struct ServeArgs {
         global = true
     )]
     pub email_from: String,
+    /// SendGrid's signed event webhook verification key (Mail Settings, Event Webhook:
+    /// base64 of a P-256 public key). Without it `POST /api/webhooks/sendgrid` answers 404.
+    #[arg(long, env = "REFERRAL_SENDGRID_WEBHOOK_PUBLIC_KEY", global = true)]
+    pub sendgrid_webhook_public_key: Option<String>,
     /// SendGrid API base URL.
     #[arg(
         long,
@@ -658,6 +662,7 @@ impl ServeArgs {
                 .join(format!("referral-mailbox-{}", uuid::Uuid::new_v4())),
             sendgrid_api_key: None,
             postal_address: None,
+            sendgrid_webhook_public_key: None,
             email_from: "referrals@zappyhealth.example".into(),
             sendgrid_base_url: "http://127.0.0.1:9".into(),
             twilio_account_sid: None,

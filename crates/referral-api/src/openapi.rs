@@ -51,6 +51,8 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::public::click,
         routes::public::register,
         routes::public::verify_registration,
+        routes::webhooks::twilio,
+        routes::webhooks::sendgrid,
         routes::public::unsubscribe_confirm,
         routes::public::unsubscribe,
         routes::programs::list,
@@ -85,6 +87,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         (name = "provider portal", description = "Programs, referrals and analytics (provider roles)"),
         (name = "admin", description = "Approvals, bulk operations, audit trail, notifications (admin, super-admin)"),
         (name = "platform events", description = "Consultations, orders and patient facts from other services (role service)"),
+        (name = "provider webhooks", description = "Twilio and SendGrid callbacks, verified by their signatures; they feed the suppression list"),
         (name = "rewards", description = "Redeeming rewards (owner or service)"),
         (name = "operations", description = "Health and readiness"),
     )

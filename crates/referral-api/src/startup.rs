@@ -288,6 +288,20 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         trusted_proxies: args.trusted_proxies.clone(),
         patient_daily_referrals: args.patient_daily_referrals,
         denials: crate::state::DenialBudget::default(),
+        inbound: crate::routes::webhooks::InboundKeys {
+            twilio_auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
+            sendgrid_key: args
+                .sendgrid_webhook_public_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty())
+                .map(referral_notify::inbound::SendGridKey::parse)
+                .transpose()
+                .map_err(|e| {
+                    StartupError::Config(format!(
+                        "REFERRAL_SENDGRID_WEBHOOK_PUBLIC_KEY (--sendgrid-webhook-public-key): {e}"
+                    ))
+                })?,
+        },
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
     Ok((Service { state, keys, args }, delivery))

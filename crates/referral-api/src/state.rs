@@ -46,6 +46,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How many denials (failed sign-ins, 401s) were audited in the current window.
     pub denials: DenialBudget,
+    /// The secrets that verify the provider webhooks.
+    pub inbound: crate::routes::webhooks::InboundKeys,
 }
 
 /// Denial audit rows each instance writes per [`DenialBudget::WINDOW`] at most: enough for

@@ -4,6 +4,7 @@
 //! worker claims outbox rows and hands them to [`Notifier::deliver`].
 
 pub mod error;
+pub mod inbound;
 mod mailbox;
 pub mod messages;
 pub mod outgoing;

@@ -10,6 +10,7 @@ pub mod programs;
 pub mod provider;
 pub mod public;
 pub mod rewards;
+pub mod webhooks;
 
 use crate::error::{ApiError, FieldProblem};
 use actix_web::{web, HttpResponse};
@@ -201,6 +202,9 @@ where
                 .wrap(public_limit())
                 .route(web::post().to(public::register)),
         )
+        // Providers, verified by their signatures.
+        .service(resource("/api/webhooks/twilio").route(web::post().to(webhooks::twilio)))
+        .service(resource("/api/webhooks/sendgrid").route(web::post().to(webhooks::sendgrid)))
         .service(
             resource("/api/registrations/verify")
                 .wrap(public_limit())

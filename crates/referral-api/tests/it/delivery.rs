@@ -61,6 +61,15 @@ pub(crate) const POSTAL_ADDRESS: &str = "100 Main St, Springfield, IL 62701";
 
 /// The service with SendGrid (and Twilio, Stripe) pointed at `provider`.
 pub(crate) fn with_providers(db: TestDb, provider: &Provider) -> TestApp {
+    with_providers_and(db, provider, |_| {})
+}
+
+/// As [`with_providers`], then `adjust`.
+pub(crate) fn with_providers_and(
+    db: TestDb,
+    provider: &Provider,
+    adjust: impl FnOnce(&mut referral_api::config::ServeArgs),
+) -> TestApp {
     let uri = provider.server.uri();
     spawn_with(db, move |args| {
         args.sendgrid_api_key = Some("sg-test".into());
@@ -71,6 +80,7 @@ pub(crate) fn with_providers(db: TestDb, provider: &Provider) -> TestApp {
         args.twilio_base_url = uri.clone();
         args.stripe_api_key = Some("sk_test".into());
         args.stripe_base_url = uri;
+        adjust(args);
     })
 }
 
@@ -702,3 +712,125 @@ both_databases!(rewards_about_to_expire_get_one_reminder, owned, |db| {
         .count();
     assert_eq!(reminders, 2);
 });
+
+/// Signs a Twilio webhook as Twilio does (HMAC-SHA1 of the URL and the sorted parameters).
+fn twilio_signed(url: &str, params: &[(&str, &str)], token: &str) -> String {
+    use base64::Engine;
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let signed: String = std::iter::once(url.to_owned())
+        .chain(sorted.iter().map(|(k, v)| format!("{k}{v}")))
+        .collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, token.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, signed.as_bytes()))
+}
+
+both_databases!(provider_webhooks_feed_the_suppression_list, owned, |db| {
+    use base64::Engine;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    let provider = Provider::start();
+    provider.answer("/v3/mail/send", 202, None, 1);
+    provider.answer("/2010-04-01/Accounts/AC1/Messages.json", 201, None, 1);
+    // SendGrid's key pair, made here; the service gets the public half as SendGrid shows it.
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let mut spki = hex_bytes("3059301306072a8648ce3d020106082a8648ce3d030107034200");
+    spki.extend_from_slice(pair.public_key().as_ref());
+    let public_key = base64::engine::general_purpose::STANDARD.encode(&spki);
+    let app = with_providers_and(db, &provider, |args| {
+        args.sendgrid_webhook_public_key = Some(public_key);
+    });
+    app.program(json!({}));
+    let alice = app.patient("alice");
+
+    // Bob texts STOP: signed by Twilio, his number is suppressed.
+    let stop = [
+        ("From", "+14155550100"),
+        ("To", "+15005550006"),
+        ("Body", "Stop"),
+        ("MessageSid", "SM1"),
+    ];
+    let url = format!(
+        "{}/api/webhooks/twilio",
+        app.state.public_base_url.trim_end_matches('/')
+    );
+    let twilio = |signature: Option<String>| {
+        let mut request = app.client.post(app.url("/api/webhooks/twilio")).form(&stop);
+        if let Some(s) = signature {
+            request = request.header("x-twilio-signature", s);
+        }
+        request.send().unwrap()
+    };
+    assert_problem(twilio(None), 403, "forbidden");
+    assert_problem(
+        twilio(Some(twilio_signed(&url, &stop, "wrong-token"))),
+        403,
+        "forbidden",
+    );
+    let accepted = twilio(Some(twilio_signed(&url, &stop, "tw-test")));
+    assert_eq!(accepted.status(), 200);
+    assert!(accepted.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/xml"));
+
+    // Dora's address bounced: SendGrid's signed event says so.
+    let events = serde_json::to_vec(&json!([
+        {"email": "Dora@Example.com", "event": "bounce", "type": "bounce"},
+        {"email": "erin@example.com", "event": "delivered"},
+    ]))
+    .unwrap();
+    let sendgrid = |timestamp: &str, body: &[u8], signed_body: &[u8]| {
+        let signed: Vec<u8> = [timestamp.as_bytes(), signed_body].concat();
+        let signature = base64::engine::general_purpose::STANDARD
+            .encode(pair.sign(&rng, &signed).unwrap().as_ref());
+        app.client
+            .post(app.url("/api/webhooks/sendgrid"))
+            .header("content-type", "application/json")
+            .header("x-twilio-email-event-webhook-signature", signature)
+            .header("x-twilio-email-event-webhook-timestamp", timestamp)
+            .body(body.to_vec())
+            .send()
+            .unwrap()
+    };
+    assert_problem(sendgrid("1", b"[]", &events), 403, "forbidden");
+    let accepted = sendgrid("1700000000", &events, &events);
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(accepted.json::<Value>().unwrap()["suppressed"], 1);
+
+    // Invitations to both are not sent; Erin's is.
+    let texted = app.post(
+        Some(&alice),
+        "/api/patients/me/referrals",
+        json!({"referee_email": "bob@example.com", "referee_phone": "+14155550100",
+               "referral_source": "sms", "sms_consent": true}),
+    );
+    assert_eq!(texted.status(), 201);
+    invite(&app, &alice, "dora@example.com");
+    invite(&app, &alice, "erin@example.com");
+    let report = deliver(&app, Utc::now());
+    assert_eq!((report.sent, report.suppressed), (1, 2), "{report:?}");
+});
+
+both_databases!(unconfigured_provider_webhooks_accept_nothing, owned, |db| {
+    let app = spawn(db);
+    for path in ["/api/webhooks/twilio", "/api/webhooks/sendgrid"] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("Body=STOP&From=%2B14155550100")
+            .send()
+            .unwrap();
+        assert_problem(response, 404, "not_found");
+    }
+});
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -1,0 +1,130 @@
+//! Provider webhooks: Twilio's incoming messages and status callbacks, SendGrid's signed
+//! event webhook. Each is believed only with the provider's signature, and only feeds the
+//! suppression list (a STOP, a bounce, a spam report, an unsubscribe). An integration that
+//! is not configured answers 404: nothing is accepted unsigned.
+
+use crate::error::ApiError;
+use crate::routes::now;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use referral_domain::{Email, Phone};
+use referral_notify::inbound;
+use referral_store::suppressions;
+
+/// What the provider webhooks need: the secrets that verify them.
+#[derive(Debug, Clone, Default)]
+pub struct InboundKeys {
+    /// Twilio's auth token (signs `X-Twilio-Signature`).
+    pub twilio_auth_token: Option<String>,
+    /// SendGrid's signed event webhook verification key.
+    pub sendgrid_key: Option<inbound::SendGridKey>,
+}
+
+/// An empty TwiML answer: no reply to the message.
+const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Adds `recipients` (already normalised) to the suppression list; answers how many.
+async fn suppress(state: &web::Data<AppState>, recipients: Vec<String>) -> Result<usize, ApiError> {
+    let hashes: Vec<String> = recipients
+        .iter()
+        .map(|r| state.links.recipient_hash(r))
+        .collect();
+    let count = hashes.len();
+    if count > 0 {
+        state
+            .db(move |conn| {
+                for hash in &hashes {
+                    suppressions::add(conn, hash, now())?;
+                }
+                Ok(())
+            })
+            .await?;
+        // Counts only: the addresses are personal data.
+        tracing::info!(
+            suppressed = count,
+            "suppression list fed by a provider webhook"
+        );
+    }
+    Ok(count)
+}
+
+/// Twilio's incoming messages and status callbacks: an opt-out (`STOP` and the other
+/// carrier keywords) suppresses its sender; a message refused because its recipient had
+/// opted out (error 21610) suppresses that number. Signed with `X-Twilio-Signature` over
+/// `{public_base_url}/api/webhooks/twilio` and the form parameters.
+#[utoipa::path(post, path = "/api/webhooks/twilio", operation_id = "twilio_webhook", tag = "provider webhooks",
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Accepted (empty TwiML)", content_type = "text/xml"),
+        (status = 403, description = "Missing or wrong signature", body = crate::error::Problem),
+        (status = 404, description = "Twilio is not configured", body = crate::error::Problem)))]
+pub async fn twilio(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let token = state
+        .inbound
+        .twilio_auth_token
+        .as_deref()
+        .ok_or(ApiError::NotFound)?;
+    let signature = header(&req, "x-twilio-signature").ok_or(ApiError::Forbidden)?;
+    let url = format!(
+        "{}{}",
+        state.public_base_url.trim_end_matches('/'),
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    );
+    let params = form.into_inner();
+    if !inbound::twilio_signature_valid(token, &url, &params, signature) {
+        return Err(ApiError::Forbidden);
+    }
+    let numbers = inbound::twilio_suppression(&params)
+        .and_then(|n| Phone::parse(&n).ok())
+        .map(|p| vec![p.as_str().to_owned()])
+        .unwrap_or_default();
+    suppress(&state, numbers).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(EMPTY_TWIML))
+}
+
+/// SendGrid's signed event webhook: bounces (not `blocked`), drops, spam reports and
+/// unsubscribes suppress their address. Verified with
+/// `X-Twilio-Email-Event-Webhook-Signature` (ECDSA P-256) over
+/// `X-Twilio-Email-Event-Webhook-Timestamp` and the raw body.
+#[utoipa::path(post, path = "/api/webhooks/sendgrid", operation_id = "sendgrid_webhook", tag = "provider webhooks",
+    request_body(content = Vec<Object>, content_type = "application/json"),
+    responses((status = 200, description = "Accepted: how many addresses were suppressed"),
+        (status = 400, body = crate::error::Problem),
+        (status = 403, description = "Missing or wrong signature", body = crate::error::Problem),
+        (status = 404, description = "The signed event webhook is not configured", body = crate::error::Problem)))]
+pub async fn sendgrid(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let key = state
+        .inbound
+        .sendgrid_key
+        .as_ref()
+        .ok_or(ApiError::NotFound)?;
+    let signature =
+        header(&req, "x-twilio-email-event-webhook-signature").ok_or(ApiError::Forbidden)?;
+    let timestamp =
+        header(&req, "x-twilio-email-event-webhook-timestamp").ok_or(ApiError::Forbidden)?;
+    if !key.verify(timestamp, &body, signature) {
+        return Err(ApiError::Forbidden);
+    }
+    let events: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidJson(format!("the events are not JSON: {e}")))?;
+    let emails = inbound::sendgrid_suppressions(&events)
+        .iter()
+        .filter_map(|e| Email::parse(e).ok())
+        .map(|e| e.as_str().to_owned())
+        .collect();
+    let suppressed = suppress(&state, emails).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"suppressed": suppressed})))
+}
