@@ -153,9 +153,14 @@ fn roles_of(operation_id: &str) -> &'static [&'static str] {
 fn status_values(operation_id: &str) -> Option<Vec<&'static str>> {
     use referral_domain::{ProgramStatus, ReferralStatus, RewardStatus};
     match operation_id {
-        "list_my_referrals" | "list_referrals" => {
-            Some(ReferralStatus::ALL.iter().map(|s| s.as_str()).collect())
-        }
+        // The referrer sees `invited`, `joined` or `expired` (minimum necessary).
+        "list_my_referrals" => Some(
+            referral_domain::ReferrerStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect(),
+        ),
+        "list_referrals" => Some(ReferralStatus::ALL.iter().map(|s| s.as_str()).collect()),
         "list_my_rewards" => Some(RewardStatus::ALL.iter().map(|s| s.as_str()).collect()),
         "list_programs" => Some(ProgramStatus::ALL.iter().map(|s| s.as_str()).collect()),
         "list_notifications" => Some(vec!["queued", "sent", "failed", "suppressed"]),
@@ -241,6 +246,7 @@ fn tighten_requests(doc: &mut Value) {
         set_property(doc, component, "occurred_at", date_time());
     }
     set_property(doc, "OrderEventRequest", "amount", money);
+    set_property(doc, "RedeemRequest", "amount", money_schema(true));
     set_property(doc, "CreateReferralRequest", "referee_email", email.clone());
     set_property(doc, "CreateReferralRequest", "referee_name", text(200));
     set_property(doc, "CreateReferralRequest", "referral_message", text(2000));
@@ -374,7 +380,8 @@ fn complete_operation(path: &str, op: &mut Value, problem: &Value) {
     let secured = op.get("security").is_some() || id == "register_with_code";
     let has_body = op.get("requestBody").is_some();
     let has_parameters = op.get("parameters").is_some();
-    let public_limited = path.starts_with("/api/referrals/{code}");
+    let public_limited =
+        path.starts_with("/api/referrals/{code}") || path == "/api/registrations/verify";
     let roles = roles_of(&id);
     op["x-roles"] = json!(roles);
     if let Some(description) = op.get("description").and_then(Value::as_str) {

@@ -64,7 +64,7 @@ async fn suppress(state: &web::Data<AppState>, recipients: Vec<String>) -> Resul
 pub async fn twilio(
     state: web::Data<AppState>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let token = state
         .inbound
@@ -77,7 +77,8 @@ pub async fn twilio(
         state.public_base_url.trim_end_matches('/'),
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
-    let params = form.into_inner();
+    // Read as Twilio sends it (form encoded); whatever does not parse fails the signature.
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     if !inbound::twilio_signature_valid(token, &url, &params, signature) {
         return Err(ApiError::Forbidden);
     }
