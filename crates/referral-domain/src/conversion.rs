@@ -120,6 +120,45 @@ pub struct ConversionFacts<Id> {
     /// The friend's reported state, if any: a friend in an excluded state earns the
     /// referrer nothing.
     pub referee_state: Option<crate::facts::UsState>,
+    /// The program's budget and what it has given so far (read under the program's lock
+    /// when the budget is limited).
+    pub program_budget: ProgramBudget,
+}
+
+/// A program's budget with its spend, as one decision reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgramBudget {
+    /// The limits.
+    pub budget: crate::budget::Budget,
+    /// What the program has given (ever, and this month).
+    pub spent: crate::budget::Spend,
+}
+
+impl ProgramBudget {
+    /// Whether `spec` fits what the budget leaves.
+    pub fn allows(&self, spec: &RewardSpec) -> bool {
+        self.budget
+            .allows(&self.spent, &crate::policy::counted_value(spec))
+    }
+}
+
+/// [`decide_grant`] within a program's budget: a reward that would exceed it is withheld
+/// (`program_budget_exhausted`) before the patient's own caps are looked at.
+pub fn decide_grant_in_budget(
+    spec: &RewardSpec,
+    standing: &RecipientStanding,
+    budget: &ProgramBudget,
+    policy: &InducementPolicy,
+    validity_days: u32,
+    now: DateTime<Utc>,
+) -> GrantOutcome {
+    if policy.excludes(standing.state.as_ref()) {
+        return GrantOutcome::Withheld(RewardRefusal::StateExcluded);
+    }
+    if !budget.allows(spec) {
+        return GrantOutcome::Withheld(RewardRefusal::ProgramBudgetExhausted);
+    }
+    decide_grant(spec, standing, policy, validity_days, now)
 }
 
 /// The event that converts.
@@ -212,9 +251,10 @@ pub fn decide<Id: Clone + PartialEq>(
         } else if policy.excludes(facts.referee_state.as_ref()) {
             GrantOutcome::Withheld(RewardRefusal::StateExcluded)
         } else {
-            decide_grant(
+            decide_grant_in_budget(
                 spec,
                 &facts.referrer,
+                &facts.program_budget,
                 policy,
                 facts.reward_validity_days,
                 event.now,
@@ -288,6 +328,7 @@ mod tests {
             },
             referee_federal_payer: false,
             referee_state: None,
+            program_budget: ProgramBudget::default(),
         };
         assert!(decide(&facts, &event(), &InducementPolicy::default()).is_err());
     }
@@ -311,6 +352,7 @@ mod tests {
             },
             referee_federal_payer: false,
             referee_state: None,
+            program_budget: ProgramBudget::default(),
         };
         let decision = decide(&facts, &event(), &InducementPolicy::default()).unwrap();
         let reward = decision.referrer_reward.clone().unwrap();
@@ -362,6 +404,7 @@ mod tests {
                     },
                     referee_federal_payer: federal_referee,
                     referee_state: state(referee_states[id]),
+                    program_budget: ProgramBudget::default(),
                 };
                 let decision = decide(&facts, &event(), &policy).unwrap();
                 if decision.completes_batch {

@@ -249,6 +249,9 @@ pub enum FieldError {
     /// An SMS the platform would send without the referrer's consent attestation.
     #[error("sms_consent: an SMS invitation needs sms_consent: true (the friend agreed to receive a text)")]
     SmsConsentMissing,
+    /// A budget that is not an amount of money (negative, or more than two decimals).
+    #[error("{0}: an amount of money such as 5000.00")]
+    BudgetMalformed(&'static str),
     /// A percentage discount redeemed without the amount it applies to.
     #[error(
         "amount: a discount is a percentage of an amount; give the order or consultation amount"
@@ -280,6 +283,7 @@ impl FieldError {
             StateUnknown => "state",
             ExcludedStateUnknown => "excluded_states",
             DiscountNeedsAmount => "amount",
+            BudgetMalformed(f) => f,
             SmsConsentMissing => "sms_consent",
             BirthDateNotPast => "date_of_birth",
             ConditionMalformed | TooManyConditions => "conditions",

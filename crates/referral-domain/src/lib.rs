@@ -58,6 +58,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod code;
 pub mod consent;
 pub mod contact;

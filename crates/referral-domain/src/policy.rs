@@ -93,6 +93,8 @@ pub enum RewardRefusal {
     /// The recipient, or for a referrer's reward the friend, lives in a state where the
     /// service or the program gives no referral rewards.
     StateExcluded,
+    /// The program's total or monthly reward budget would be exceeded.
+    ProgramBudgetExhausted,
 }
 
 impl RewardRefusal {
@@ -107,6 +109,7 @@ impl RewardRefusal {
             }
             RewardRefusal::FederalPayerReferee => "federal_payer_referee",
             RewardRefusal::StateExcluded => "state_excluded",
+            RewardRefusal::ProgramBudgetExhausted => "program_budget_exhausted",
         }
     }
 
@@ -119,6 +122,7 @@ impl RewardRefusal {
             RewardRefusal::FederalPayerAnnualNominalReached,
             RewardRefusal::FederalPayerReferee,
             RewardRefusal::StateExcluded,
+            RewardRefusal::ProgramBudgetExhausted,
         ]
         .into_iter()
         .find(|r| r.as_str() == code)

@@ -82,6 +82,12 @@ pub struct ProgramDraft {
     /// Who sends SMS invitations: the platform (default) or the patient's own phone.
     #[serde(default)]
     pub sms_delivery: Option<SmsDelivery>,
+    /// Most reward value the program may ever give; `None` is no limit.
+    #[serde(default)]
+    pub budget_total: Option<BigDecimal>,
+    /// Most reward value the program may give in a calendar month; `None` is no limit.
+    #[serde(default)]
+    pub budget_monthly: Option<BigDecimal>,
 }
 
 fn platform_sms() -> SmsDelivery {
@@ -169,6 +175,9 @@ pub struct ValidProgram {
     /// Who sends SMS invitations.
     #[serde(default = "platform_sms")]
     pub sms_delivery: SmsDelivery,
+    /// The reward budget (none by default).
+    #[serde(default)]
+    pub budget: crate::budget::Budget,
 }
 
 impl ProgramDraft {
@@ -251,6 +260,18 @@ impl ProgramDraft {
             }
         }
 
+        let mut budget_amount = |field: &'static str, value: &Option<BigDecimal>| {
+            value.as_ref().and_then(|v| {
+                Money::from_decimal(v)
+                    .map_err(|_| errors.push(FieldError::BudgetMalformed(field)))
+                    .ok()
+            })
+        };
+        let budget = crate::budget::Budget {
+            total: budget_amount("budget_total", &self.budget_total),
+            monthly: budget_amount("budget_monthly", &self.budget_monthly),
+        };
+
         let variants = crate::experiment::validate_variants(
             &self.variants,
             |referrer, value, errors| {
@@ -302,6 +323,7 @@ impl ProgramDraft {
             variants,
             excluded_states,
             sms_delivery: self.sms_delivery.unwrap_or(SmsDelivery::Platform),
+            budget,
         })
     }
 }

@@ -227,7 +227,10 @@ fn record_event(
         // Only registered referrals link a patient; anything else is left as it is.
         Begun::NotRegistered(_) => EventOutcome::Recorded,
         Begun::Convertible(facts) => {
-            let Some(mut writes) = decide(&facts, record, policy) else {
+            // A budgeted program decides one conversion at a time, under its lock.
+            let budget =
+                rewards::program_budget(conn, facts.program.id, &facts.program.budget, now)?;
+            let Some(mut writes) = decide(&facts, &budget, record, policy) else {
                 return finish(conn, EventOutcome::Recorded, audit, now);
             };
             writes.audit = audit.map(|(entry, _)| success(entry, Some(facts.referral.id)));
@@ -487,6 +490,7 @@ struct ConversionWrites {
 /// writes it takes; `None` when the referral cannot convert.
 fn decide(
     facts: &ConversionFacts,
+    budget: &referral_domain::conversion::ProgramBudget,
     record: &EventRecord,
     policy: &InducementPolicy,
 ) -> Option<ConversionWrites> {
@@ -522,6 +526,7 @@ fn decide(
             .referee_state
             .as_deref()
             .and_then(|s| referral_domain::UsState::parse(s).ok()),
+        program_budget: budget.clone(),
     };
     let event = conversion::ConversionEvent {
         trigger: match record.kind {

@@ -7,6 +7,7 @@ use crate::schema::{providers, referral_programs, referrals};
 use crate::sql_types::{DbJson, DbTextList, DbTime, DbUuid};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
+use referral_domain::budget::Budget;
 use referral_domain::experiment::Variant;
 use referral_domain::program::{ProgramSchedule, ValidProgram};
 use referral_domain::{
@@ -58,6 +59,8 @@ pub struct Program {
     pub excluded_states: Vec<UsState>,
     /// Who sends its SMS invitations.
     pub sms_delivery: SmsDelivery,
+    /// Its reward budget (none by default).
+    pub budget: Budget,
     /// The provider who created it.
     pub created_by: Option<ProviderId>,
     /// Created.
@@ -183,6 +186,8 @@ pub(crate) struct ProgramRow {
     variants: DbJson,
     excluded_states: DbTextList,
     sms_delivery: String,
+    budget_total_cents: Option<i64>,
+    budget_monthly_cents: Option<i64>,
 }
 
 fn positive(n: i32, what: &str) -> Result<u32, StoreError> {
@@ -231,6 +236,10 @@ impl TryFrom<ProgramRow> for Program {
                 .map(|s| UsState::parse(s).map_err(|_| corrupt("excluded_states")))
                 .collect::<Result<_, _>>()?,
             sms_delivery: parse_enum(&row.sms_delivery, "sms delivery")?,
+            budget: Budget {
+                total: money(row.budget_total_cents, "budget_total")?,
+                monthly: money(row.budget_monthly_cents, "budget_monthly")?,
+            },
             created_by: row.created_by.map(|id| ProviderId::from_uuid(id.0)),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -261,6 +270,8 @@ struct ProgramFields<'a> {
     variants: DbJson,
     excluded_states: DbTextList,
     sms_delivery: &'static str,
+    budget_total_cents: Option<i64>,
+    budget_monthly_cents: Option<i64>,
     updated_at: DbTime,
 }
 
@@ -303,6 +314,8 @@ impl<'a> ProgramFields<'a> {
                     .collect(),
             ),
             sms_delivery: program.sms_delivery.as_str(),
+            budget_total_cents: program.budget.total.as_ref().map(Money::cents),
+            budget_monthly_cents: program.budget.monthly.as_ref().map(Money::cents),
             updated_at: DbTime(now),
         })
     }
@@ -311,6 +324,21 @@ impl<'a> ProgramFields<'a> {
 fn to_i32(n: u32) -> i32 {
     // Validation caps every count well below i32::MAX.
     i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Takes the program's row lock until the transaction ends: decisions against its budget
+/// are made one at a time (on SQLite the write transaction already holds the lock).
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub(crate) fn lock(conn: &mut DbConnection, id: ProgramId) -> Result<(), StoreError> {
+    let updated = diesel::update(referral_programs::table.find(DbUuid(id.as_uuid())))
+        .set(referral_programs::updated_at.eq(referral_programs::updated_at))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 /// The program with `id`.

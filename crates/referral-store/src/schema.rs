@@ -64,6 +64,8 @@ diesel::table! {
         updated_at -> PortableTimestamptz,
         excluded_states -> PortableTextArray,
         sms_delivery -> Text,
+        budget_total_cents -> Nullable<BigInt>,
+        budget_monthly_cents -> Nullable<BigInt>,
     }
 }
 

@@ -80,7 +80,25 @@ pub(crate) async fn get_program(
     let id = program_id(raw)?;
     let who = caller.clone();
     state
-        .db(move |conn| Ok(ProgramView::from(visible_program(conn, &who, id)?)))
+        .db(move |conn| {
+            let program = visible_program(conn, &who, id)?;
+            // A budgeted program is read with its spend against the budget.
+            let spend = if program.budget.is_limited() {
+                Some(referral_store::rewards::program_spend(
+                    conn,
+                    program.id,
+                    crate::routes::now(),
+                )?)
+            } else {
+                None
+            };
+            let mut view = ProgramView::from(program);
+            if let Some(spend) = spend {
+                view.spent_total = Some(spend.total.to_string());
+                view.spent_this_month = Some(spend.this_month.to_string());
+            }
+            Ok(view)
+        })
         .await
 }
 

@@ -47,6 +47,12 @@ pub struct ProgramView {
     /// `platform` or `patient_device`.
     #[schema(example = "platform")]
     pub sms_delivery: String,
+    /// The reward budget, if any: ever and per calendar month.
+    pub budget_total: Option<String>,
+    pub budget_monthly: Option<String>,
+    /// What the program's rewards have been worth so far (when read with its budget).
+    pub spent_total: Option<String>,
+    pub spent_this_month: Option<String>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -92,6 +98,10 @@ impl From<Program> for ProgramView {
                 .map(|s| s.as_str().to_owned())
                 .collect(),
             sms_delivery: p.sms_delivery.to_string(),
+            budget_total: text(&p.budget.total),
+            budget_monthly: text(&p.budget.monthly),
+            spent_total: None,
+            spent_this_month: None,
             created_by: p.created_by.map(|c| c.as_uuid()),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -151,6 +161,13 @@ pub struct ProgramInput {
     /// `sms:` link; the platform sends nothing).
     #[schema(example = "platform")]
     pub sms_delivery: Option<String>,
+    /// Most reward value the program may ever give (both parties, counted as the caps
+    /// count); a reward past it is withheld with `program_budget_exhausted`.
+    #[schema(value_type = Option<String>, example = "5000.00")]
+    pub budget_total: Option<serde_json::Value>,
+    /// Most reward value the program may give in a calendar month (UTC).
+    #[schema(value_type = Option<String>, example = "1000.00")]
+    pub budget_monthly: Option<serde_json::Value>,
 }
 
 /// An experiment variant of a program.
@@ -223,6 +240,8 @@ impl ProgramInput {
         );
         let status = parse_field("status", self.status.as_deref(), &mut problems);
         let sms_delivery = parse_field("sms_delivery", self.sms_delivery.as_deref(), &mut problems);
+        let budget_total = decimal("budget_total", &self.budget_total, &mut problems);
+        let budget_monthly = decimal("budget_monthly", &self.budget_monthly, &mut problems);
         let referrer_reward_value = decimal(
             "referrer_reward_value",
             &self.referrer_reward_value,
@@ -282,6 +301,8 @@ impl ProgramInput {
             variants,
             excluded_states: self.excluded_states,
             sms_delivery,
+            budget_total,
+            budget_monthly,
         };
         Ok((draft, status))
     }

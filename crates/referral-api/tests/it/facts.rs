@@ -402,3 +402,84 @@ both_databases!(
         );
     }
 );
+
+both_databases!(
+    twenty_conversions_racing_a_budget_never_overspend_it,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        // 10.00 to each referrer, 50.00 in all: five rewards fit.
+        let program = app.program(
+            json!({"referrer_reward_type": "credit", "referrer_reward_value": "10",
+                                         "budget_total": "50.00", "budget_monthly": "1000"}),
+        );
+        assert_eq!(program["budget_total"], "50.00");
+        let service = app.service();
+        let mut friends = Vec::new();
+        for i in 0..20 {
+            let referrer = app.patient(&format!("referrer{i}"));
+            let code = app.refers(&referrer, &format!("friend{i}@example.com"))["referral_code"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let registered: Value = app
+                .post(
+                    Some(&service),
+                    &format!("/api/referrals/{code}/register"),
+                    json!({"email": format!("friend{i}@example.com")}),
+                )
+                .json()
+                .unwrap();
+            let friend: Uuid = registered["patient_id"].as_str().unwrap().parse().unwrap();
+            for patient in [referrer.id, friend] {
+                report(app, patient, json!({"federal_payer": false}));
+            }
+            friends.push(friend);
+        }
+        // All twenty convert at once.
+        let outcomes: Vec<Value> = std::thread::scope(|s| {
+            let handles: Vec<_> = friends
+                .iter()
+                .map(|friend| {
+                    let service = &service;
+                    s.spawn(move || {
+                        let response = app.post(
+                            Some(service),
+                            "/api/events/consultations",
+                            json!({"patient_id": friend, "consultation_id": Uuid::new_v4()}),
+                        );
+                        assert_eq!(response.status(), 200);
+                        response.json::<Value>().unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let status = |o: &Value| o["referrer_reward"]["status"].as_str().unwrap().to_owned();
+        let granted = outcomes.iter().filter(|o| status(o) == "available").count();
+        let exhausted = outcomes
+            .iter()
+            .filter(|o| o["referrer_reward"]["withheld_reason"] == "program_budget_exhausted")
+            .count();
+        assert_eq!((granted, exhausted), (5, 15), "{outcomes:?}");
+        let after: Value = app
+            .get(
+                Some(&app.admin()),
+                &format!("/api/referral-programs/{}", program["id"].as_str().unwrap()),
+            )
+            .json()
+            .unwrap();
+        assert_eq!(after["spent_total"], "50.00");
+        assert_eq!(after["spent_this_month"], "50.00");
+        // A budget is an amount of money.
+        let problem = assert_problem(
+            app.post(
+                Some(&app.admin()),
+                "/api/referral-programs",
+                json!({"name": "Broke", "budget_total": "-5"}),
+            ),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(problem["errors"][0]["field"], "budget_total");
+    }
+);

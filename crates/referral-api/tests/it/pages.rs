@@ -603,6 +603,17 @@ both_databases!(
             after["variants"], program["variants"],
             "the experiment is kept"
         );
+        // With a budget, the program's page shows the spend against it.
+        let mut budgeted = fields.to_vec();
+        budgeted.push(("budget_total", "100"));
+        let saved = admin.post(&format!("/portal/referrals/programs/{id}"), &budgeted);
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let page = admin.get(&format!("/portal/referrals/programs/{id}"));
+        assert!(
+            page.body.contains("$0.00 of $100.00 spent"),
+            "{}",
+            page.body
+        );
         // A bad state is shown on its field, nothing saved.
         let mut bad = fields.to_vec();
         bad[12] = ("states", "California");

@@ -138,17 +138,21 @@ pub(crate) fn register_in(
 
         let program = programs::get(conn, referral.program_id)?;
         let referee_reward = match program.referee_reward_in(referral.variant.as_deref()) {
-            Some(spec) => Some(rewards::grant(
-                conn,
-                referral.reward_for(),
-                &cohort,
-                &patient,
-                Party::Referee,
-                &spec,
-                &program.policy(policy),
-                program.reward_validity_days,
-                now,
-            )?),
+            Some(spec) => {
+                let budget = rewards::program_budget(conn, program.id, &program.budget, now)?;
+                Some(rewards::grant(
+                    conn,
+                    referral.reward_for(),
+                    &cohort,
+                    &patient,
+                    Party::Referee,
+                    &spec,
+                    &program.policy(policy),
+                    &budget,
+                    program.reward_validity_days,
+                    now,
+                )?)
+            }
             None => None,
         };
         record_interaction(

@@ -13,12 +13,14 @@ use crate::sql_types::{DbTime, DbUuid};
 use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::budget::{calendar_month_of, Budget, Spend};
+use referral_domain::conversion::ProgramBudget;
 use referral_domain::conversion::{self, GrantOutcome};
 use referral_domain::policy::calendar_year_of;
 use referral_domain::policy::{counted_cents, CAP_COUNTED_STATUSES};
 use referral_domain::{
-    InducementPolicy, Money, PartyRewardStatus, PatientId, ReferralId, RewardId, RewardRefusal,
-    RewardSpec, RewardStatus, RewardType,
+    InducementPolicy, Money, PartyRewardStatus, PatientId, ProgramId, ReferralId, RewardId,
+    RewardRefusal, RewardSpec, RewardStatus, RewardType,
 };
 use referral_notify::messages::{RewardNotice, WelcomeBonus};
 use referral_notify::Message;
@@ -54,6 +56,63 @@ pub fn granted_this_year(
     Money::from_cents(cents).map_err(|_| corrupt("yearly reward total"))
 }
 
+/// What the rewards of `program` have been worth so far, ever and in the calendar month
+/// of `now`, counted as the caps count (see [`granted_this_year`]).
+///
+/// # Errors
+/// Database errors.
+pub fn program_spend(
+    conn: &mut DbConnection,
+    program: ProgramId,
+    now: DateTime<Utc>,
+) -> Result<Spend, StoreError> {
+    let (month_start, _) = calendar_month_of(now);
+    let rows: Vec<(String, Option<i64>, Option<i64>, DbTime)> = referral_rewards::table
+        .inner_join(referrals::table)
+        .filter(referrals::program_id.eq(DbUuid::from(program)))
+        .filter(referral_rewards::status.eq_any(CAP_COUNTED_STATUSES.map(RewardStatus::as_str)))
+        .select((
+            referral_rewards::reward_type,
+            referral_rewards::reward_amount_cents,
+            referral_rewards::applied_amount_cents,
+            referral_rewards::created_at,
+        ))
+        .load(conn)?;
+    let (mut total, mut month) = (0i64, 0i64);
+    for (reward_type, amount, applied, created_at) in rows {
+        let value = counted_cents(parse_enum(&reward_type, "reward type")?, amount, applied);
+        total = total.saturating_add(value);
+        if created_at.0 >= month_start {
+            month = month.saturating_add(value);
+        }
+    }
+    Ok(Spend {
+        total: Money::from_cents(total).map_err(|_| corrupt("program spend"))?,
+        this_month: Money::from_cents(month).map_err(|_| corrupt("program spend"))?,
+    })
+}
+
+/// The program's budget and spend for a decision: its lock taken and its spend read when
+/// it has a budget; nothing read when it has none.
+///
+/// # Errors
+/// Database errors.
+pub(crate) fn program_budget(
+    conn: &mut DbConnection,
+    program: ProgramId,
+    budget: &Budget,
+    now: DateTime<Utc>,
+) -> Result<ProgramBudget, StoreError> {
+    if !budget.is_limited() {
+        return Ok(ProgramBudget::default());
+    }
+    crate::programs::lock(conn, program)?;
+    Ok(ProgramBudget {
+        budget: budget.clone(),
+        spent: program_spend(conn, program, now)?,
+    })
+}
+
 /// The referral a reward is for, as granting needs it (rewards do not read referrals).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RewardFor {
@@ -73,6 +132,7 @@ pub(crate) fn grant(
     party: Party,
     spec: &RewardSpec,
     policy: &InducementPolicy,
+    budget: &ProgramBudget,
     validity_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Reward, StoreError> {
@@ -83,6 +143,7 @@ pub(crate) fn grant(
         party,
         spec,
         policy,
+        budget,
         validity_days,
         granted_this_year,
         now,
@@ -135,6 +196,7 @@ pub(crate) fn plan_grant(
     party: Party,
     spec: &RewardSpec,
     policy: &InducementPolicy,
+    budget: &ProgramBudget,
     validity_days: u32,
     granted_this_year: Money,
     now: DateTime<Utc>,
@@ -142,7 +204,8 @@ pub(crate) fn plan_grant(
     // Stored times have microseconds; the reward handed back says what a read would.
     let now = now.trunc_subsecs(6);
     let standing = patient.standing(policy, granted_this_year);
-    let outcome = conversion::decide_grant(spec, &standing, policy, validity_days, now);
+    let outcome =
+        conversion::decide_grant_in_budget(spec, &standing, budget, policy, validity_days, now);
     grant_of(referral, patient, party, spec, &outcome, now)
 }
 

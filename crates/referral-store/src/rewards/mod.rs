@@ -9,8 +9,8 @@ mod redeem;
 
 pub use approval::*;
 pub use expiry::*;
-pub use grant::granted_this_year;
 pub(crate) use grant::*;
+pub use grant::{granted_this_year, program_spend};
 pub use redeem::*;
 
 use crate::conn::DbConnection;

@@ -130,6 +130,10 @@ pub struct ProgramForm {
     /// `platform` or `patient_device`.
     #[serde(default)]
     sms_delivery: String,
+    #[serde(default)]
+    budget_total: String,
+    #[serde(default)]
+    budget_monthly: String,
     /// The program's experiment variants as JSON, carried through the form unchanged so
     /// that saving the form keeps them (the form does not edit them; the API does).
     #[serde(default)]
@@ -221,6 +225,8 @@ impl ProgramForm {
             variants,
             excluded_states: list(&self.excluded_states),
             sms_delivery: optional(&self.sms_delivery),
+            budget_total: optional(&self.budget_total).map(Value::String),
+            budget_monthly: optional(&self.budget_monthly).map(Value::String),
         })
     }
 
@@ -259,6 +265,8 @@ impl ProgramForm {
             states: p.target_demographics.states.join(", "),
             excluded_states: p.excluded_states.join(", "),
             sms_delivery: p.sms_delivery.clone(),
+            budget_total: text(&p.budget_total),
+            budget_monthly: text(&p.budget_monthly),
             variants: match p.variants.as_array() {
                 Some(v) if !v.is_empty() => p.variants.to_string(),
                 _ => String::new(),
@@ -400,6 +408,7 @@ pub async fn program(
                 start_date: program.start_date.map(|d| d.to_string()),
                 end_date: program.end_date.map(|d| d.to_string()),
                 created: when(program.created_at),
+                budget: budget_line(&program),
             },
             windows,
         },
@@ -448,6 +457,8 @@ struct ProgramDetail {
     start_date: Option<String>,
     end_date: Option<String>,
     created: String,
+    /// Spend against budget, in words; `None` without a budget.
+    budget: Option<String>,
 }
 
 /// One window of a program's performance, as the table shows it.
@@ -526,4 +537,24 @@ pub async fn update_program_page(
             form_page(&visit, status, Some(&program), &form, errors)
         }
     }
+}
+
+/// "$120.00 of $5000.00 spent; $20.00 of $1000.00 this month", for a budgeted program.
+fn budget_line(p: &ProgramView) -> Option<String> {
+    let part = |limit: &Option<String>, spent: &Option<String>, when: &str| {
+        limit.as_ref().map(|l| {
+            format!(
+                "${} of ${l} spent{when}",
+                spent.as_deref().unwrap_or("0.00")
+            )
+        })
+    };
+    let parts: Vec<String> = [
+        part(&p.budget_total, &p.spent_total, ""),
+        part(&p.budget_monthly, &p.spent_this_month, " this month"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
