@@ -113,6 +113,33 @@ impl RewardRefusal {
         }
     }
 
+    /// The reason in plain words, as the patient who would have received the reward reads
+    /// it. It says which rule applied, never anything about another person's care beyond
+    /// what the rule itself is.
+    pub const fn explanation(self) -> &'static str {
+        match self {
+            RewardRefusal::AnnualCapReached => {
+                "You have received the most rewards a patient may get in one year."
+            }
+            RewardRefusal::FederalPayerCashExcluded => {
+                "Patients covered by Medicare, Medicaid or another federal program cannot receive cash rewards."
+            }
+            RewardRefusal::FederalPayerAboveNominalValue => {
+                "Patients covered by a federal program can only receive rewards of small value, and this one is worth more."
+            }
+            RewardRefusal::FederalPayerAnnualNominalReached => {
+                "Patients covered by a federal program can only receive a small total of rewards each year, and it has been reached."
+            }
+            RewardRefusal::FederalPayerReferee => {
+                "Rules for federal health programs do not allow a reward for this invitation."
+            }
+            RewardRefusal::StateExcluded => "Referral rewards are not available in your state, or in your friend's.",
+            RewardRefusal::ProgramBudgetExhausted => {
+                "The referral program has given all the rewards its budget allows."
+            }
+        }
+    }
+
     /// Parses a stored reason.
     pub fn from_code(code: &str) -> Option<Self> {
         [

@@ -93,7 +93,7 @@ fn reward_row(r: &MyRewardView) -> Value {
         },
         "status": r.status,
         "status_label": label(&r.status),
-        "withheld_reason": r.withheld_reason.as_deref().map(label),
+        "withheld_reason": r.withheld_explanation,
         "expires": r.expires_at.map(when),
         "created": when(r.created_at),
     })

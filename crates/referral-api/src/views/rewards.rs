@@ -96,6 +96,8 @@ pub struct MyRewardView {
     pub status: String,
     /// Why it was withheld (see `RewardView`).
     pub withheld_reason: Option<String>,
+    /// The same, in plain words.
+    pub withheld_explanation: Option<String>,
     pub used_at: Option<DateTime<Utc>>,
     /// What it gave when used (see `RewardView`).
     pub applied_amount: Option<String>,
@@ -121,6 +123,9 @@ impl MyRewardView {
             reward_description: r.reward_description,
             status: r.status.to_string(),
             withheld_reason: text(&r.withheld_reason),
+            withheld_explanation: r
+                .withheld_reason
+                .map(|reason| reason.explanation().to_owned()),
             used_at: r.used_at,
             applied_amount: text(&r.applied_amount),
             expires_at: r.expires_at,

@@ -332,6 +332,11 @@ both_databases!(
             .json()
             .unwrap();
         assert_eq!(rewards["total"], 3);
+        // In plain words too.
+        let why = rewards["items"][0]["withheld_explanation"]
+            .as_str()
+            .unwrap();
+        assert!(why.contains("not available in your state"), "{why}");
 
         // A program's excluded states are USPS codes.
         let problem = assert_problem(
