@@ -110,6 +110,7 @@ fn round(rounds: &Rounds) {
                 referral_contacts = e.referral_contacts,
                 interactions = e.interactions,
                 message_payloads = e.message_payloads,
+                registration_confirmations = e.registration_confirmations,
                 "retention: erased"
             ),
             Err(e) => tracing::warn!(error = %e, "retention failed; it runs again tomorrow"),

@@ -5,7 +5,7 @@
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
-use crate::schema::{outbox, referral_interactions, referrals};
+use crate::schema::{outbox, referral_interactions, referrals, registration_verifications};
 use crate::sql_types::{DbJson, DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -24,6 +24,8 @@ pub struct Erased {
     pub interactions: usize,
     /// Finished outbox messages whose payload and recipient were erased.
     pub message_payloads: usize,
+    /// Registration confirmations (address, name, phone) deleted once long expired.
+    pub registration_confirmations: usize,
 }
 
 /// Erases what `policy` no longer allows to keep at `now`.
@@ -41,6 +43,10 @@ pub fn erase_due(
         interactions: in_batches(|c| erase_tracking(c, cut.tracking_before), conn)?,
         message_payloads: in_batches(
             |c| erase_payloads(c, cut.delivered_payload_before, now),
+            conn,
+        )?,
+        registration_confirmations: in_batches(
+            |c| delete_confirmations(c, cut.delivered_payload_before),
             conn,
         )?,
     })
@@ -148,4 +154,24 @@ fn erase_payloads(
             outbox::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?)
+}
+
+/// Registration confirmations whose link expired before `before` (used or not): they hold
+/// the address, name and phone typed, and can do nothing any more.
+fn delete_confirmations(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ids: Vec<DbUuid> = registration_verifications::table
+        .filter(registration_verifications::expires_at.lt(DbTime(before)))
+        .select(registration_verifications::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(
+        registration_verifications::table.filter(registration_verifications::id.eq_any(ids)),
+    )
+    .execute(conn)?)
 }

@@ -69,6 +69,14 @@ both_databases!(
         // ... and one the friend used, which keeps its details.
         let used = app.refers(&alice, "carol@example.com");
         app.registers(used["referral_code"].as_str().unwrap(), "carol@example.com");
+        let confirmations = |app: &TestApp| -> i64 {
+            let mut conn = app.db.conn();
+            referral_store::schema::registration_verifications::table
+                .count()
+                .get_result(&mut **conn)
+                .unwrap()
+        };
+        assert_eq!(confirmations(app), 1, "Carol's confirmation, used");
         // The link is opened from a browser (an address and a user agent are recorded).
         let click = app
             .client
@@ -96,6 +104,10 @@ both_databases!(
         assert_eq!(early.referral_contacts, 0, "{early:?}");
         assert_eq!(early.interactions, 0, "{early:?}");
         assert!(early.message_payloads >= 1, "{early:?}");
+        // Her confirmation link expired a day after it was sent: its address, name and
+        // phone go with the payloads.
+        assert_eq!(early.registration_confirmations, 1, "{early:?}");
+        assert_eq!(confirmations(app), 0);
         assert_eq!(addressed(app), 0, "no recipient kept in finished messages");
         assert_eq!(
             referral_as_admin(app, lapsed_id)["referee_email"],
