@@ -75,7 +75,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
     ),
     components(schemas(
         Problem, FieldProblem, ProgramView, ProgramInput, DemographicsView, ProgramList, ReferralView,
-        ReferralList, PublicReferralView, RewardView, RewardList, crate::views::MyReferralView, crate::views::MyReferralList, crate::views::MyRewardView, crate::views::MyRewardList, RegistrationView, crate::views::RegisteredReferralView, crate::views::VerificationSentView, crate::views::VerifyRegistrationRequest, AuditView, AuditList,
+        ReferralList, PublicReferralView, RewardView, RewardList, crate::views::MyReferralView, crate::views::MyReferralList, crate::views::MyRewardView, crate::views::MyRewardList, RegistrationView, crate::views::RegisteredReferralView, crate::views::VerificationSentView, crate::views::SignalView, crate::views::VerifyRegistrationRequest, AuditView, AuditList,
         NotificationView, NotificationList, CreateReferralRequest, RegisterRequest, ConsultationEventRequest,
         OrderEventRequest, EventResultView, RedeemRequest, ApproveRewardRequest, BulkRequest, BulkItemResult,
         BulkResponse, crate::views::PatientFactsRequest, crate::views::PatientFactsView, routes::health::HealthView, routes::provider::TopReferrerView,

@@ -75,6 +75,7 @@ pub mod program;
 pub mod referral;
 pub mod retention;
 pub mod reward;
+pub mod signals;
 pub mod status;
 
 pub use code::ReferralCode;

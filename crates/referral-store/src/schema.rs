@@ -314,6 +314,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_signals (referral_id, signal) {
+        referral_id -> PortableUuid,
+        signal -> Text,
+        raised_at -> PortableTimestamptz,
+    }
+}
+
 diesel::joinable!(referrals -> referral_programs (program_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
 diesel::joinable!(referral_rewards -> referrals (referral_id));
@@ -321,6 +332,7 @@ diesel::joinable!(referral_rewards -> referrals (referral_id));
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     registration_verifications,
+    referral_signals,
     sms_consents,
     patients,
     referral_programs,

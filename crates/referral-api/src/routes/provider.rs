@@ -62,7 +62,8 @@ pub(crate) async fn all_referrals(
                 let page = referrals::list(conn, &filter, now(), query.page())?;
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
-                Ok(ReferralList::of(page, &clicks, &app))
+                let signals = referrals::signals_of(conn, &ids)?;
+                Ok(ReferralList::of(page, &clicks, &signals, &app))
             },
         )
         .await

@@ -80,6 +80,7 @@ impl ReferralList {
     pub fn of(
         page: referral_store::page::Paged<Referral>,
         clicks: &HashMap<ReferralId, ClickTally>,
+        signals: &HashMap<ReferralId, Vec<referral_domain::signals::Signal>>,
         state: &AppState,
     ) -> Self {
         ReferralList {
@@ -88,7 +89,8 @@ impl ReferralList {
                 .into_iter()
                 .map(|r| {
                     let tally = clicks.get(&r.id).copied().unwrap_or_default();
-                    ReferralView::new(r, tally, state)
+                    let raised = signals.get(&r.id).map_or(&[][..], Vec::as_slice);
+                    ReferralView::new(r, tally, raised, state)
                 })
                 .collect(),
             total: page.total,

@@ -49,12 +49,36 @@ pub struct ReferralView {
     pub updated_at: DateTime<Utc>,
     /// The experiment variant the referral was assigned, if its program runs one.
     pub variant: Option<String>,
+    /// The fraud signals its registration raised (`alias_of_referrer`,
+    /// `invited_address_mismatch`), each with what it means. Never shown to the referrer.
+    pub signals: Vec<SignalView>,
+}
+
+/// A fraud signal, for the admin who looks twice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalView {
+    #[schema(example = "invited_address_mismatch")]
+    pub code: String,
+    pub explanation: String,
 }
 
 impl ReferralView {
-    /// The view of `r` with its clicks, and its share link on the patient site.
-    pub fn new(r: Referral, clicks: ClickTally, state: &AppState) -> Self {
+    /// The view of `r` with its clicks and fraud signals, and its share link on the
+    /// patient site.
+    pub fn new(
+        r: Referral,
+        clicks: ClickTally,
+        signals: &[referral_domain::signals::Signal],
+        state: &AppState,
+    ) -> Self {
         ReferralView {
+            signals: signals
+                .iter()
+                .map(|s| SignalView {
+                    code: s.as_str().to_owned(),
+                    explanation: s.explanation().to_owned(),
+                })
+                .collect(),
             id: r.id.as_uuid(),
             referral_code: r.referral_code.to_string(),
             share_url: state.share_url(&r.referral_code.to_string()),

@@ -14,6 +14,7 @@ mod delivery;
 mod disclosure;
 mod errors;
 mod facts;
+mod integrity;
 mod journey;
 mod limits;
 mod pages;

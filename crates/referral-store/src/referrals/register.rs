@@ -13,6 +13,7 @@ use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::disclosure::SHARE_CONSENT_WORDING;
+use referral_domain::signals;
 use referral_domain::{
     DomainError, Email, InducementPolicy, InteractionType, PatientId, Phone, ReferralCode,
     ReferralId, ReferralStatus,
@@ -126,6 +127,17 @@ pub(crate) fn register_in(
         if updated == 0 {
             return Err(DomainError::AlreadyRegistered.into());
         }
+        // The fraud signals this registration raises, recorded for the admins.
+        record_signals(
+            conn,
+            referral.id,
+            &signals::assess(&signals::RegistrationFacts {
+                referrer_email: &referrer.email,
+                invited_email: &referral.referee_email,
+                registered_email: &registrant.email,
+            }),
+            now,
+        )?;
         let cohort = referral.cohort();
         rollups::bump(
             conn,
