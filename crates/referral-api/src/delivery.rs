@@ -204,11 +204,12 @@ impl Delivery {
             OutboxKind::Sms => Channel::Sms,
             OutboxKind::Payout => Channel::Payout,
         };
+        // The payload must be the message its template names; one that is not could never
+        // be sent, and is given up at once.
+        let typed = referral_notify::Message::from_parts(&message.template, &message.payload);
         // What the recipient asked for just now (a registration's confirmation) goes out
         // even to an address that unsubscribed from referral messages.
-        let transactional =
-            referral_notify::Message::from_parts(&message.template, &message.payload)
-                .is_ok_and(|m| m.is_transactional());
+        let transactional = typed.as_ref().is_ok_and(|m| m.is_transactional());
         if channel != Channel::Payout
             && !transactional
             && suppressions::contains(conn, &self.links.recipient_hashes(&message.recipient))?
@@ -218,9 +219,6 @@ impl Delivery {
             return Ok(());
         }
         let payload = self.payload(message);
-        // The payload must be the message its template names; one that is not could never
-        // be sent, and is given up at once.
-        let typed = referral_notify::Message::from_parts(&message.template, &message.payload);
         let outcome = typed.and_then(|_| {
             self.notifier.deliver(&Outgoing {
                 message_id: message.id,

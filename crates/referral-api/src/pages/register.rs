@@ -125,7 +125,8 @@ pub async fn page(
     )
 }
 
-/// `POST /register`: registers the friend and shows the welcome bonus.
+/// `POST /register`: checks the code and emails the address a confirmation link (or that
+/// it already has an account); the page says to check the email, whatever the address.
 pub async fn submit(
     state: web::Data<AppState>,
     visit: Visit,

@@ -63,20 +63,23 @@ pub fn start_registration(
         // The errors that depend only on the code, at once.
         referral.lifecycle().register(now)?;
         let email = registrant.email.as_str();
-        let known: i64 = patients::table
+        let known: Option<DbUuid> = patients::table
             .filter(patients::email.eq(email))
-            .count()
-            .get_result(conn)?;
-        if known > 0 {
+            .select(patients::id)
+            .first(conn)
+            .optional()?;
+        if let Some(patient) = known {
             outbox::enqueue(
                 conn,
                 &NewMessage {
                     kind: OutboxKind::Email,
-                    // One such email per address and code a day is enough.
+                    // One such email per patient and code a day is enough. The key names
+                    // the patient by id: it outlives the message's erased recipient, so it
+                    // must not carry (a hash of) the address.
                     idempotency_key: format!(
                         "already-registered:{}:{}:{}",
                         referral.id,
-                        token_hash(registrant.email.inbox().as_str()),
+                        patient.0,
                         now.date_naive()
                     ),
                     recipient: email.to_owned(),
