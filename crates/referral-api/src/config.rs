@@ -291,6 +291,15 @@ pub struct ServeArgs {
         global = true
     )]
     pub excluded_states: Vec<UsState>,
+    /// The `velocity` fraud signal: more registrations than this through one referrer's
+    /// codes in 24 hours send their rewards to review.
+    #[arg(
+        long,
+        env = "REFERRAL_VELOCITY_PER_DAY",
+        default_value_t = referral_domain::signals::DEFAULT_VELOCITY_PER_DAY,
+        global = true
+    )]
+    pub velocity_per_day: u32,
     /// Seconds between expiry sweeps and outbox runs (0 disables the workers).
     #[arg(
         long,
@@ -588,6 +597,7 @@ impl ServeArgs {
                 UnknownPayer::Commercial => UnknownPayerPolicy::Commercial,
             },
             excluded_states: self.excluded_states.clone(),
+            velocity_per_day: self.velocity_per_day,
         }
     }
 
@@ -653,6 +663,7 @@ impl ServeArgs {
             // (federal) set it themselves.
             unknown_payer_policy: UnknownPayer::Commercial,
             excluded_states: Vec::new(),
+            velocity_per_day: referral_domain::signals::DEFAULT_VELOCITY_PER_DAY,
             worker_interval: 0,
             outbox_max_attempts: 8,
             reward_reminder_days: 7,

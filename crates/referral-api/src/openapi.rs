@@ -69,6 +69,13 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::admin::notifications,
         routes::events::consultation,
         routes::events::order,
+        routes::events::refund,
+        routes::events::consultation_cancellation,
+        routes::reviews::list,
+        routes::reviews::decide,
+        routes::reviews::bulk_decide,
+        routes::reviews::clawbacks,
+        routes::reviews::integrity,
         routes::facts::report,
         routes::facts::get,
         routes::rewards::redeem,
@@ -78,7 +85,10 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         ReferralList, PublicReferralView, RewardView, RewardList, crate::views::MyReferralView, crate::views::MyReferralList, crate::views::MyRewardView, crate::views::MyRewardList, RegistrationView, crate::views::RegisteredReferralView, crate::views::VerificationSentView, crate::views::SignalView, crate::views::VerifyRegistrationRequest, AuditView, AuditList,
         NotificationView, NotificationList, CreateReferralRequest, RegisterRequest, ConsultationEventRequest,
         OrderEventRequest, EventResultView, RedeemRequest, ApproveRewardRequest, BulkRequest, BulkItemResult,
-        BulkResponse, crate::views::PatientFactsRequest, crate::views::PatientFactsView, routes::health::HealthView, routes::provider::TopReferrerView,
+        BulkResponse, crate::views::RefundEventRequest, crate::views::CancellationEventRequest, crate::views::ReversalResultView,
+        crate::views::ReviewItemView, crate::views::ReviewList, crate::views::ReviewDecisionRequest, crate::views::BulkReviewRequest,
+        crate::views::BulkReviewResult, crate::views::BulkReviewResponse, crate::views::ClawbackView, crate::views::ClawbackList, crate::views::IntegrityView,
+        crate::views::PatientFactsRequest, crate::views::PatientFactsView, routes::health::HealthView, routes::provider::TopReferrerView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -132,7 +142,11 @@ fn roles_of(operation_id: &str) -> &'static [&'static str] {
             &["patient"]
         }
         "redeem_reward" => &["patient", "service"],
-        "report_consultation" | "report_order" | "report_patient_facts" => &["service"],
+        "report_consultation"
+        | "report_order"
+        | "report_refund"
+        | "report_consultation_cancellation"
+        | "report_patient_facts" => &["service"],
         "get_patient_facts" => &["service", "admin", "super-admin"],
         "list_programs" | "get_program" => &["provider", "provider-admin", "admin", "super-admin"],
         "create_program"
@@ -141,9 +155,15 @@ fn roles_of(operation_id: &str) -> &'static [&'static str] {
         | "list_referrals"
         | "referral_analytics"
         | "referral_performance" => &["provider-admin", "admin", "super-admin"],
-        "approve_reward" | "bulk_operations" | "audit_trail" | "list_notifications" => {
-            &["admin", "super-admin"]
-        }
+        "approve_reward"
+        | "bulk_operations"
+        | "audit_trail"
+        | "list_notifications"
+        | "list_reward_reviews"
+        | "decide_reward_review"
+        | "bulk_decide_reward_reviews"
+        | "list_reward_clawbacks"
+        | "referral_integrity" => &["admin", "super-admin"],
         "register_with_code" => &["anyone", "service"],
         _ => &["anyone"],
     }
@@ -242,10 +262,16 @@ fn tighten_requests(doc: &mut Value) {
     let text = |most: u32| json!({"type": ["string", "null"], "maxLength": most});
     let money = money_schema(false);
     let uuid = || json!({"type": "string", "format": "uuid"});
-    for component in ["ConsultationEventRequest", "OrderEventRequest"] {
+    for component in [
+        "ConsultationEventRequest",
+        "OrderEventRequest",
+        "RefundEventRequest",
+        "CancellationEventRequest",
+    ] {
         set_property(doc, component, "occurred_at", date_time());
     }
-    set_property(doc, "OrderEventRequest", "amount", money);
+    set_property(doc, "OrderEventRequest", "amount", money.clone());
+    set_property(doc, "RefundEventRequest", "amount", money);
     set_property(doc, "RedeemRequest", "amount", money_schema(true));
     set_property(doc, "CreateReferralRequest", "referee_email", email.clone());
     set_property(doc, "CreateReferralRequest", "referee_name", text(200));
@@ -282,6 +308,15 @@ fn tighten_requests(doc: &mut Value) {
         doc,
         "BulkRequest",
         "referral_ids",
+        json!({"type": "array", "items": uuid(), "minItems": 1, "maxItems": 1000}),
+    );
+    let reason = json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"});
+    set_property(doc, "ReviewDecisionRequest", "reason", reason.clone());
+    set_property(doc, "BulkReviewRequest", "reason", reason);
+    set_property(
+        doc,
+        "BulkReviewRequest",
+        "reward_ids",
         json!({"type": "array", "items": uuid(), "minItems": 1, "maxItems": 1000}),
     );
     // Exactly one of order_id and consultation_id.
@@ -405,6 +440,13 @@ fn complete_operation(path: &str, op: &mut Value, problem: &Value) {
                 }
                 ("query", "interval") => {
                     p["schema"] = json!({"type": "string", "enum": ["day", "week", "month", ""]});
+                }
+                ("query", "signal") => {
+                    let codes: Vec<&str> = referral_domain::signals::Signal::ALL
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect();
+                    p["schema"] = json!({"type": "string", "enum": codes});
                 }
                 ("query", "format") => {
                     p["schema"] = json!({"type": "string", "enum": ["json", "csv"]});

@@ -332,6 +332,16 @@ pub struct Origin {
     pub user_agent: Option<String>,
 }
 
+impl Origin {
+    /// Where the request came from, for the fraud signals (`None` without an address).
+    pub fn signal_origin(&self) -> Option<referral_domain::signals::Origin> {
+        self.ip.map(|ip| referral_domain::signals::Origin {
+            ip,
+            user_agent: self.user_agent.clone(),
+        })
+    }
+}
+
 impl FromRequest for Origin {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

@@ -69,6 +69,8 @@ pub struct SweepReport {
     pub rewards_expired: usize,
     /// Reminders queued for rewards about to expire.
     pub reminders_queued: usize,
+    /// Held rewards whose hold ended, released (their owners are told).
+    pub holds_released: usize,
 }
 
 /// Runs one round of the sweeps at `now`.
@@ -82,6 +84,8 @@ pub fn sweep_once(
 ) -> Result<SweepReport, StoreError> {
     referral_store::with_connection(pool, |conn| {
         let referrals_expired = referrals::expire_due(conn, now)?;
+        // Released before the expiry sweep reads: a hold that ended is usable from now.
+        let holds_released = rewards::release_due(conn, now)?;
         let rewards_expired = rewards::expire_due(conn, now)?;
         let reminders_queued = if reminder_days > 0 {
             rewards::queue_expiry_reminders(conn, Duration::days(reminder_days.into()), now)?
@@ -92,6 +96,7 @@ pub fn sweep_once(
             referrals_expired,
             rewards_expired,
             reminders_queued,
+            holds_released,
         })
     })
 }
@@ -121,6 +126,7 @@ fn round(rounds: &Rounds) {
             referrals_expired = s.referrals_expired,
             rewards_expired = s.rewards_expired,
             reminders_queued = s.reminders_queued,
+            holds_released = s.holds_released,
             "sweep"
         ),
         Ok(_) => {}

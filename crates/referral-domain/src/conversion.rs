@@ -15,8 +15,8 @@ use crate::error::DomainError;
 use crate::policy::{InducementPolicy, RecipientStanding, RewardDecision, RewardRefusal};
 use crate::program::RewardSpec;
 use crate::referral::{completes_batch, ConversionTrigger, ReferralLifecycle};
-use crate::reward::{initial_status, reward_expires_at};
-use crate::status::{PartyRewardStatus, RewardStatus};
+use crate::reward::{initial_status, reward_expires_at, Gate};
+use crate::status::{PartyRewardStatus, RewardStatus, RewardType};
 use chrono::{DateTime, Utc};
 
 /// Whether an order of `amount_cents` converts a referral: a paid order does; an order of
@@ -35,10 +35,13 @@ pub enum GrantOutcome {
     /// Granted: the ledger row starts in `status` and stops being available at
     /// `expires_at`. The patient is told.
     Granted {
-        /// `available`, or `pending_approval` for cash.
+        /// `available`, or `pending_approval` for cash; `held` or `in_review` when
+        /// [`GrantOutcome::gated`].
         status: RewardStatus,
         /// When it expires, if ever.
         expires_at: Option<DateTime<Utc>>,
+        /// When its holding period ends, if it has one.
+        hold_until: Option<DateTime<Utc>>,
     },
     /// Withheld, with the reason the patient sees. Recorded as a cancelled row; nobody is
     /// told by message.
@@ -70,9 +73,36 @@ impl GrantOutcome {
         }
     }
 
-    /// Whether the patient gets a message about it (granted rewards only).
+    /// Whether the patient gets a message about it now: a granted reward they can use or
+    /// that waits for a cash approval. A held or reviewed one is announced when released.
     pub const fn notifies(&self) -> bool {
-        matches!(self, GrantOutcome::Granted { .. })
+        matches!(
+            self,
+            GrantOutcome::Granted {
+                status: RewardStatus::Available | RewardStatus::PendingApproval,
+                ..
+            }
+        )
+    }
+
+    /// The outcome once `gate` applies to a granted reward of `reward_type` at `now`: in
+    /// review when flagged, held while the hold lasts; the validity then counts from the
+    /// hold's end. A withheld reward stays withheld.
+    pub fn gated(self, gate: Gate, reward_type: RewardType, now: DateTime<Utc>) -> Self {
+        match self {
+            GrantOutcome::Granted { expires_at, .. } => {
+                let hold = gate.hold_until.map(|until| until - now);
+                GrantOutcome::Granted {
+                    status: gate.status_of(reward_type, now),
+                    expires_at: match (expires_at, hold) {
+                        (Some(at), Some(hold)) => at.checked_add_signed(hold).or(Some(at)),
+                        (at, _) => at,
+                    },
+                    hold_until: gate.hold_until,
+                }
+            }
+            withheld => withheld,
+        }
     }
 }
 
@@ -89,6 +119,7 @@ pub fn decide_grant(
         RewardDecision::Grant { .. } => GrantOutcome::Granted {
             status: initial_status(spec.reward_type),
             expires_at: reward_expires_at(now, validity_days),
+            hold_until: None,
         },
         RewardDecision::Refuse(reason) => GrantOutcome::Withheld(reason),
     }

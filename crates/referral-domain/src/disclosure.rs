@@ -43,10 +43,15 @@ impl ReferrerStatus {
     pub const fn of(status: ReferralStatus, shared: bool) -> Self {
         match status {
             ReferralStatus::Pending => ReferrerStatus::Invited,
-            ReferralStatus::Registered | ReferralStatus::Converted if shared => {
+            // A reversal says something of the friend's care: it reads as a conversion does.
+            ReferralStatus::Registered | ReferralStatus::Converted | ReferralStatus::Reversed
+                if shared =>
+            {
                 ReferrerStatus::Joined
             }
-            ReferralStatus::Registered | ReferralStatus::Converted => ReferrerStatus::Invited,
+            ReferralStatus::Registered | ReferralStatus::Converted | ReferralStatus::Reversed => {
+                ReferrerStatus::Invited
+            }
             ReferralStatus::Expired | ReferralStatus::Declined => ReferrerStatus::Expired,
         }
     }
@@ -54,13 +59,18 @@ impl ReferrerStatus {
     /// The stored statuses (as of now) a referral may have to read as `self`, given the
     /// friend's choice: what a store filters on.
     pub fn statuses(self, shared: bool) -> &'static [ReferralStatus] {
-        const JOINED: &[ReferralStatus] = &[ReferralStatus::Registered, ReferralStatus::Converted];
+        const JOINED: &[ReferralStatus] = &[
+            ReferralStatus::Registered,
+            ReferralStatus::Converted,
+            ReferralStatus::Reversed,
+        ];
         const CLOSED: &[ReferralStatus] = &[ReferralStatus::Expired, ReferralStatus::Declined];
         match (self, shared) {
             (ReferrerStatus::Invited, false) => &[
                 ReferralStatus::Pending,
                 ReferralStatus::Registered,
                 ReferralStatus::Converted,
+                ReferralStatus::Reversed,
             ],
             (ReferrerStatus::Invited, true) => &[ReferralStatus::Pending],
             (ReferrerStatus::Joined, false) => &[],

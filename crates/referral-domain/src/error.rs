@@ -124,6 +124,24 @@ pub enum DomainError {
     /// Cancelling a reward that is not available.
     #[error("only an available reward can be cancelled (it is {0})")]
     CancelNotAvailable(RewardStatus),
+    /// Redeeming a reward still in its holding period.
+    #[error("the reward is on hold until its holding period ends")]
+    RedeemHeld,
+    /// Redeeming a reward that waits for an admin's review.
+    #[error("the reward is waiting for a review")]
+    RedeemInReview,
+    /// Releasing a reward that is not held.
+    #[error("only a held reward can be released (it is {0})")]
+    ReleaseNotHeld(RewardStatus),
+    /// Releasing a held reward before its holding period ends.
+    #[error("the reward's holding period has not ended")]
+    HoldNotOver,
+    /// Deciding a review of a reward that is not in review.
+    #[error("only a reward in review can be approved or rejected there (it is {0})")]
+    ReviewNotPending(RewardStatus),
+    /// Reversing a referral that has not converted.
+    #[error("only a converted referral can be reversed (it is {0})")]
+    ReverseNotConverted(ReferralStatus),
     /// A registration's confirmation link past its validity.
     #[error("the confirmation link has expired; register again to get a new one")]
     VerificationExpired,
@@ -154,9 +172,14 @@ impl DomainError {
             }
             InvitationRecentlySent => "invitation_recently_sent",
             ApproveNotPending(_) | RejectNotPending(_) => "reward_not_pending_approval",
-            RedeemAlreadyUsed | RedeemExpired | RedeemCancelled | RedeemPendingApproval => {
-                "reward_not_available"
-            }
+            RedeemAlreadyUsed
+            | RedeemExpired
+            | RedeemCancelled
+            | RedeemPendingApproval
+            | RedeemHeld
+            | RedeemInReview => "reward_not_available",
+            ReviewNotPending(_) => "reward_not_in_review",
+            ReleaseNotHeld(_) | HoldNotOver | ReverseNotConverted(_) => "invalid_transition",
             ExpireRewardNotAvailable(_) | RewardNotYetExpired | CancelNotAvailable(_) => {
                 "invalid_transition"
             }
@@ -252,6 +275,9 @@ pub enum FieldError {
     /// A budget that is not an amount of money (negative, or more than two decimals).
     #[error("{0}: an amount of money such as 5000.00")]
     BudgetMalformed(&'static str),
+    /// `reward_hold_days` is negative or longer than a year.
+    #[error("reward_hold_days must be between 0 and 365")]
+    HoldDaysOutOfRange,
     /// A percentage discount redeemed without the amount it applies to.
     #[error(
         "amount: a discount is a percentage of an amount; give the order or consultation amount"
@@ -284,6 +310,7 @@ impl FieldError {
             ExcludedStateUnknown => "excluded_states",
             DiscountNeedsAmount => "amount",
             BudgetMalformed(f) => f,
+            HoldDaysOutOfRange => "reward_hold_days",
             SmsConsentMissing => "sms_consent",
             BirthDateNotPast => "date_of_birth",
             ConditionMalformed | TooManyConditions => "conditions",

@@ -74,6 +74,7 @@ pub mod policy;
 pub mod program;
 pub mod referral;
 pub mod retention;
+pub mod reversal;
 pub mod reward;
 pub mod signals;
 pub mod status;
@@ -94,7 +95,7 @@ pub use referral::{
     ConversionOutcome, ConversionTrigger, CreationDecision, CreationFacts, CreationRefusal,
     ReferralLifecycle,
 };
-pub use reward::{RedemptionTarget, RewardLedgerEntry};
+pub use reward::{Gate, RedemptionTarget, ReversalEffect, RewardLedgerEntry};
 pub use status::{
     InteractionType, PartyRewardStatus, ProgramStatus, ProgramType, ReferralSource, ReferralStatus,
     RewardStatus, RewardType, SmsDelivery,

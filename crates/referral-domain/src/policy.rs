@@ -46,6 +46,14 @@ pub struct InducementPolicy {
     /// for one program's decision also the program's own (see [`Self::for_program`]).
     #[serde(default)]
     pub excluded_states: Vec<UsState>,
+    /// The `velocity` fraud signal's setting: more registrations than this through one
+    /// referrer's codes in 24 hours send their rewards to review.
+    #[serde(default = "default_velocity")]
+    pub velocity_per_day: u32,
+}
+
+fn default_velocity() -> u32 {
+    crate::signals::DEFAULT_VELOCITY_PER_DAY
 }
 
 impl Default for InducementPolicy {
@@ -58,6 +66,7 @@ impl Default for InducementPolicy {
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),
             unknown_payer: UnknownPayerPolicy::Federal,
             excluded_states: Vec::new(),
+            velocity_per_day: crate::signals::DEFAULT_VELOCITY_PER_DAY,
         }
     }
 }
@@ -183,8 +192,10 @@ impl RewardDecision {
 
 /// The ledger statuses whose rewards count towards the yearly caps: every reward granted,
 /// used or not. Cancelled rows (withheld or rejected) gave the patient nothing.
-pub const CAP_COUNTED_STATUSES: [RewardStatus; 4] = [
+pub const CAP_COUNTED_STATUSES: [RewardStatus; 6] = [
     RewardStatus::PendingApproval,
+    RewardStatus::Held,
+    RewardStatus::InReview,
     RewardStatus::Available,
     RewardStatus::Used,
     RewardStatus::Expired,

@@ -88,7 +88,19 @@ pub struct ProgramDraft {
     /// Most reward value the program may give in a calendar month; `None` is no limit.
     #[serde(default)]
     pub budget_monthly: Option<BigDecimal>,
+    /// Days a new referrer reward stays `held` (not usable) before it becomes available,
+    /// so that a refund or cancellation in that time can still reverse it; 0 (default) is
+    /// no hold.
+    #[serde(default)]
+    pub reward_hold_days: i64,
+    /// The smallest order that keeps a conversion: a partial refund that leaves less paid
+    /// reverses it as a full one would. `None` (default): only a full refund does.
+    #[serde(default)]
+    pub min_order_amount: Option<BigDecimal>,
 }
+
+/// The longest holding period a program may set, in days.
+pub const MAX_HOLD_DAYS: u32 = 365;
 
 fn platform_sms() -> SmsDelivery {
     SmsDelivery::Platform
@@ -178,6 +190,12 @@ pub struct ValidProgram {
     /// The reward budget (none by default).
     #[serde(default)]
     pub budget: crate::budget::Budget,
+    /// Days a new referrer reward is held (0: none).
+    #[serde(default)]
+    pub reward_hold_days: u32,
+    /// The smallest order a partial refund may leave without reversing the conversion.
+    #[serde(default)]
+    pub min_order_amount: Option<Money>,
 }
 
 impl ProgramDraft {
@@ -271,6 +289,14 @@ impl ProgramDraft {
             total: budget_amount("budget_total", &self.budget_total),
             monthly: budget_amount("budget_monthly", &self.budget_monthly),
         };
+        let min_order_amount = budget_amount("min_order_amount", &self.min_order_amount);
+        let reward_hold_days = match u32::try_from(self.reward_hold_days) {
+            Ok(days) if days <= MAX_HOLD_DAYS => days,
+            _ => {
+                errors.push(FieldError::HoldDaysOutOfRange);
+                0
+            }
+        };
 
         let variants = crate::experiment::validate_variants(
             &self.variants,
@@ -324,6 +350,8 @@ impl ProgramDraft {
             excluded_states,
             sms_delivery: self.sms_delivery.unwrap_or(SmsDelivery::Platform),
             budget,
+            reward_hold_days,
+            min_order_amount,
         })
     }
 }

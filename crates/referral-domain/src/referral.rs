@@ -271,7 +271,7 @@ impl ReferralLifecycle {
                 self.registered_at = Some(now);
                 Ok(())
             }
-            ReferralStatus::Registered | ReferralStatus::Converted => {
+            ReferralStatus::Registered | ReferralStatus::Converted | ReferralStatus::Reversed => {
                 Err(DomainError::AlreadyRegistered)
             }
             ReferralStatus::Expired => Err(DomainError::ReferralExpired),
@@ -300,7 +300,10 @@ impl ReferralLifecycle {
                 self.converted_by = Some(trigger);
                 Ok(ConversionOutcome::Converted)
             }
-            ReferralStatus::Converted => Ok(ConversionOutcome::AlreadyConverted),
+            // A reversed referral stays reversed: a later order does not earn its reward again.
+            ReferralStatus::Converted | ReferralStatus::Reversed => {
+                Ok(ConversionOutcome::AlreadyConverted)
+            }
             ReferralStatus::Pending => Err(DomainError::ConvertNotRegistered),
             ReferralStatus::Expired => Err(DomainError::ConvertExpired),
             ReferralStatus::Declined => Err(DomainError::ConvertDeclined),
@@ -338,6 +341,22 @@ impl ReferralLifecycle {
                 Ok(())
             }
             other => Err(DomainError::ExpireNotPending(other)),
+        }
+    }
+
+    /// The converting order was refunded (in full, see
+    /// [`crate::reversal::refund_reverses`]) or the converting consultation cancelled: the
+    /// referral becomes `reversed`, for good.
+    ///
+    /// # Errors
+    /// [`DomainError::ReverseNotConverted`] unless converted.
+    pub fn reverse(&mut self) -> Result<(), DomainError> {
+        match self.status {
+            ReferralStatus::Converted => {
+                self.status = ReferralStatus::Reversed;
+                Ok(())
+            }
+            other => Err(DomainError::ReverseNotConverted(other)),
         }
     }
 
@@ -637,7 +656,7 @@ mod tests {
                         prop_assert!(r.registered_at().is_some());
                         prop_assert!(r.converted_at().is_none());
                     }
-                    ReferralStatus::Converted => {
+                    ReferralStatus::Converted | ReferralStatus::Reversed => {
                         let (reg, conv) = (r.registered_at().unwrap(), r.converted_at().unwrap());
                         prop_assert!(reg <= conv);
                         prop_assert!(reg < r.expires_at(), "registered after expiry");

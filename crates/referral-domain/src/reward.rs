@@ -1,10 +1,20 @@
 //! The reward ledger: one row per reward granted, and its state machine.
 //!
 //! ```text
+//!  in_review ──review approves──▶ held ──hold passes──▶ (initial status)
+//!      │      (or straight to the initial status when no hold remains)
+//!      └──review rejects──▶ cancelled
+//!
+//! (initial status)
 //! pending_approval ──approve──▶ available ──redeem──▶ used
 //!         └──reject──▶ cancelled     ├──expires_at passes──▶ expired
 //!                                    └──admin cancels──▶ cancelled
 //! ```
+//!
+//! A reversal (the converting order refunded, the consultation cancelled) cancels a reward
+//! that was not used or paid yet, and records a clawback for one that was
+//! ([`RewardLedgerEntry::reverse`]). `held` and `in_review` rewards can never be used:
+//! only a release or an approving review leads out of them.
 
 use crate::error::DomainError;
 use crate::ids::{ConsultationId, OrderId};
@@ -26,6 +36,92 @@ pub const fn initial_status(reward_type: RewardType) -> RewardStatus {
     match reward_type {
         RewardType::Cash => RewardStatus::PendingApproval,
         _ => RewardStatus::Available,
+    }
+}
+
+/// What gates a new reward before it can be used: a fraud signal on its referral sends it
+/// to review; a program's holding period keeps a referrer's reward held until `hold_until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gate {
+    /// The referral raised at least one fraud signal.
+    pub flagged: bool,
+    /// The end of the holding period (`None`: no hold).
+    pub hold_until: Option<DateTime<Utc>>,
+}
+
+impl Gate {
+    /// The status a new reward of `reward_type` starts in at `now`: `in_review` when
+    /// flagged, `held` while the hold lasts, else [`initial_status`].
+    pub fn status_of(self, reward_type: RewardType, now: DateTime<Utc>) -> RewardStatus {
+        if self.flagged {
+            RewardStatus::InReview
+        } else {
+            released_status(reward_type, self.hold_until, now)
+        }
+    }
+}
+
+/// The end of a holding period of `hold_days` that starts at `granted_at`; `None` for no
+/// hold (0 days) or a date that would overflow.
+pub fn hold_until(granted_at: DateTime<Utc>, hold_days: u32) -> Option<DateTime<Utc>> {
+    if hold_days == 0 {
+        return None;
+    }
+    granted_at.checked_add_signed(Duration::days(i64::from(hold_days)))
+}
+
+/// Where a reward goes once nothing but its hold keeps it: `held` until `hold_until`, then
+/// [`initial_status`].
+fn released_status(
+    reward_type: RewardType,
+    hold_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> RewardStatus {
+    match hold_until {
+        Some(until) if now < until => RewardStatus::Held,
+        _ => initial_status(reward_type),
+    }
+}
+
+/// What reversing a conversion does to one of its rewards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReversalEffect {
+    /// It was not used or paid yet: it is cancelled (reason `conversion_reversed`).
+    Cancelled,
+    /// It was used, or paid out as cash: it stays as it is and a clawback is recorded for
+    /// the admins (no negative balance is invented).
+    Clawback,
+    /// It had already expired or been cancelled: nothing to do.
+    Unaffected,
+}
+
+/// Why a reward is in its status, in plain words for the patient who holds it: held (and
+/// until when), in review, cancelled by a reversal or a review, or withheld by the policy.
+/// `None` when the status says it all (available, used, expired).
+pub fn plain_words(
+    status: RewardStatus,
+    hold_until: Option<DateTime<Utc>>,
+    cancelled: Option<crate::reversal::CancelReason>,
+    withheld: Option<crate::policy::RewardRefusal>,
+) -> Option<String> {
+    match (status, withheld, cancelled) {
+        (_, Some(reason), _) => Some(reason.explanation().to_owned()),
+        (RewardStatus::Cancelled, None, Some(reason)) => Some(reason.explanation().to_owned()),
+        (RewardStatus::Held, _, _) => Some(match hold_until {
+            Some(until) => format!(
+                "This reward is on hold until {}. Rewards wait a short while in case the referral is cancelled; we will email you when you can use it.",
+                until.format("%B %-d, %Y")
+            ),
+            None => "This reward is on hold for a short while in case the referral is cancelled; we will email you when you can use it.".to_owned(),
+        }),
+        (RewardStatus::InReview, _, _) => Some(
+            "Our team is checking this reward, as we do for some referrals. We will email you when you can use it."
+                .to_owned(),
+        ),
+        (RewardStatus::PendingApproval, _, _) => Some(
+            "This cash reward is waiting for approval before it is paid.".to_owned(),
+        ),
+        _ => None,
     }
 }
 
@@ -151,6 +247,74 @@ impl RewardLedgerEntry {
             RewardStatus::Expired => Err(DomainError::RedeemExpired),
             RewardStatus::Cancelled => Err(DomainError::RedeemCancelled),
             RewardStatus::PendingApproval => Err(DomainError::RedeemPendingApproval),
+            RewardStatus::Held => Err(DomainError::RedeemHeld),
+            RewardStatus::InReview => Err(DomainError::RedeemInReview),
+        }
+    }
+
+    /// The worker releases a held reward of `reward_type` whose hold ended at `hold_until`:
+    /// it becomes what it would have been without a hold ([`initial_status`]).
+    ///
+    /// # Errors
+    /// [`DomainError::ReleaseNotHeld`] unless held, [`DomainError::HoldNotOver`] before
+    /// `hold_until`.
+    pub fn release(
+        &mut self,
+        reward_type: RewardType,
+        hold_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        if self.status != RewardStatus::Held {
+            return Err(DomainError::ReleaseNotHeld(self.status));
+        }
+        match released_status(reward_type, hold_until, now) {
+            RewardStatus::Held => Err(DomainError::HoldNotOver),
+            status => {
+                self.status = status;
+                Ok(())
+            }
+        }
+    }
+
+    /// An admin decides the review of a flagged reward: approving it releases it (into
+    /// `held` while its hold lasts), rejecting it cancels it.
+    ///
+    /// # Errors
+    /// [`DomainError::ReviewNotPending`] unless in review.
+    pub fn review(
+        &mut self,
+        approve: bool,
+        reward_type: RewardType,
+        hold_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        if self.status != RewardStatus::InReview {
+            return Err(DomainError::ReviewNotPending(self.status));
+        }
+        self.status = if approve {
+            released_status(reward_type, hold_until, now)
+        } else {
+            RewardStatus::Cancelled
+        };
+        Ok(())
+    }
+
+    /// The conversion that earned this reward of `reward_type` was reversed. A reward not
+    /// used or paid yet is cancelled; a used one, or cash that was paid out (available),
+    /// stays and answers [`ReversalEffect::Clawback`].
+    pub fn reverse(&mut self, reward_type: RewardType) -> ReversalEffect {
+        match self.status {
+            RewardStatus::Held | RewardStatus::InReview | RewardStatus::PendingApproval => {
+                self.status = RewardStatus::Cancelled;
+                ReversalEffect::Cancelled
+            }
+            RewardStatus::Available if reward_type == RewardType::Cash => ReversalEffect::Clawback,
+            RewardStatus::Available => {
+                self.status = RewardStatus::Cancelled;
+                ReversalEffect::Cancelled
+            }
+            RewardStatus::Used => ReversalEffect::Clawback,
+            RewardStatus::Expired | RewardStatus::Cancelled => ReversalEffect::Unaffected,
         }
     }
 
@@ -401,5 +565,158 @@ mod tests {
             }
             prop_assert!(redemptions <= 1, "redeemed {} times", redemptions);
         }
+
+        /// A gated reward (flagged, held, or both) is never used unless a release or an
+        /// approving review let it out first, and a reversed reward is never used or paid
+        /// afterwards.
+        #[test]
+        fn held_and_reviewed_rewards_are_used_only_after_release_and_never_after_reversal(
+            kind in reward_type(),
+            flagged in any::<bool>(),
+            hold_days in 1u32..30,
+            events in proptest::collection::vec(gated_event(), 0..40),
+        ) {
+            let mut now = t0();
+            let until = hold_until(t0(), hold_days);
+            let status = Gate { flagged, hold_until: until }.status_of(kind, now);
+            prop_assert_eq!(status, if flagged { RewardStatus::InReview } else { RewardStatus::Held });
+            let mut r = RewardLedgerEntry::from_stored(status, None, None, None);
+            let (mut let_out, mut reversed) = (false, false);
+            for e in events {
+                let before = r.clone();
+                let result = match e {
+                    GatedEvent::Release => r.release(kind, until, now).map(|()| let_out = true),
+                    GatedEvent::Review(approve) => r.review(approve, kind, until, now).map(|()| {
+                        if approve && r.status() != RewardStatus::Held { let_out = true; }
+                    }),
+                    GatedEvent::Approve => r.approve(),
+                    GatedEvent::Redeem => r.redeem(now, order()),
+                    GatedEvent::Cancel => r.cancel(),
+                    GatedEvent::Reverse => {
+                        let effect = r.reverse(kind);
+                        if effect == ReversalEffect::Cancelled { reversed = true; }
+                        Ok(())
+                    }
+                    GatedEvent::Wait(days) => { now += Duration::days(days); Ok(()) }
+                };
+                if result.is_err() {
+                    prop_assert_eq!(&r, &before, "a refused transition changed the entry");
+                }
+                if r.status() == RewardStatus::Used {
+                    prop_assert!(let_out, "used without a release");
+                    prop_assert!(!reversed, "used after a reversal");
+                }
+                if reversed {
+                    prop_assert_eq!(r.status(), RewardStatus::Cancelled);
+                }
+                if r.status() == RewardStatus::Held {
+                    prop_assert!(now < until.unwrap() || before.status() == RewardStatus::Held);
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum GatedEvent {
+        Release,
+        Review(bool),
+        Approve,
+        Redeem,
+        Cancel,
+        Reverse,
+        Wait(i64),
+    }
+
+    fn gated_event() -> impl Strategy<Value = GatedEvent> {
+        prop_oneof![
+            Just(GatedEvent::Release),
+            any::<bool>().prop_map(GatedEvent::Review),
+            Just(GatedEvent::Approve),
+            Just(GatedEvent::Redeem),
+            Just(GatedEvent::Cancel),
+            Just(GatedEvent::Reverse),
+            (1i64..10).prop_map(GatedEvent::Wait),
+        ]
+    }
+
+    #[test]
+    fn every_waiting_or_cancelled_reward_is_explained() {
+        let until = Some(t0() + Duration::days(14));
+        let held = plain_words(RewardStatus::Held, until, None, None).unwrap();
+        assert!(held.contains("May 15, 2026"), "{held}");
+        assert!(plain_words(RewardStatus::InReview, None, None, None).is_some());
+        let reversed = plain_words(
+            RewardStatus::Cancelled,
+            None,
+            Some(crate::reversal::CancelReason::ConversionReversed),
+            None,
+        )
+        .unwrap();
+        assert!(!reversed.contains("refund") && !reversed.contains("order"));
+        assert_eq!(plain_words(RewardStatus::Available, None, None, None), None);
+    }
+
+    #[test]
+    fn holds_release_when_due_and_reviews_decide() {
+        let until = hold_until(t0(), 14);
+        assert_eq!(until, Some(t0() + Duration::days(14)));
+        assert_eq!(hold_until(t0(), 0), None);
+        assert_eq!(
+            Gate::default().status_of(RewardType::Credit, t0()),
+            RewardStatus::Available
+        );
+        let mut held = RewardLedgerEntry::from_stored(RewardStatus::Held, None, None, None);
+        assert_eq!(held.redeem(t0(), order()), Err(DomainError::RedeemHeld));
+        assert_eq!(
+            held.release(RewardType::Credit, until, t0()),
+            Err(DomainError::HoldNotOver)
+        );
+        held.release(RewardType::Cash, until, t0() + Duration::days(14))
+            .unwrap();
+        assert_eq!(held.status(), RewardStatus::PendingApproval);
+
+        let mut flagged = RewardLedgerEntry::from_stored(RewardStatus::InReview, None, None, None);
+        assert_eq!(
+            flagged.redeem(t0(), order()),
+            Err(DomainError::RedeemInReview)
+        );
+        flagged
+            .review(true, RewardType::Credit, until, t0())
+            .unwrap();
+        assert_eq!(flagged.status(), RewardStatus::Held);
+        assert_eq!(
+            flagged.review(true, RewardType::Credit, until, t0()),
+            Err(DomainError::ReviewNotPending(RewardStatus::Held))
+        );
+        let mut rejected = RewardLedgerEntry::from_stored(RewardStatus::InReview, None, None, None);
+        rejected
+            .review(false, RewardType::Credit, None, t0())
+            .unwrap();
+        assert_eq!(rejected.status(), RewardStatus::Cancelled);
+    }
+
+    #[test]
+    fn reversals_cancel_what_was_not_used_and_claw_back_the_rest() {
+        let entry = |s| RewardLedgerEntry::from_stored(s, None, None, None);
+        for status in [
+            RewardStatus::Held,
+            RewardStatus::InReview,
+            RewardStatus::Available,
+        ] {
+            let mut r = entry(status);
+            assert_eq!(r.reverse(RewardType::Credit), ReversalEffect::Cancelled);
+            assert_eq!(r.status(), RewardStatus::Cancelled);
+        }
+        let mut paid = entry(RewardStatus::Available);
+        assert_eq!(paid.reverse(RewardType::Cash), ReversalEffect::Clawback);
+        assert_eq!(paid.status(), RewardStatus::Available);
+        assert_eq!(
+            entry(RewardStatus::Used).reverse(RewardType::Credit),
+            ReversalEffect::Clawback
+        );
+        assert_eq!(
+            entry(RewardStatus::Expired).reverse(RewardType::Credit),
+            ReversalEffect::Unaffected
+        );
     }
 }

@@ -130,6 +130,8 @@ text_enum!(
         Expired => "expired",
         /// The referee or an admin declined the referral.
         Declined => "declined",
+        /// Converted, then the converting order was refunded or the consultation cancelled.
+        Reversed => "reversed",
     }
 );
 
@@ -146,6 +148,10 @@ text_enum!(
         Expired => "expired",
         /// Rejected by an admin or cancelled.
         Cancelled => "cancelled",
+        /// Granted, kept until the program's holding period passes with no reversal.
+        Held => "held",
+        /// Granted on a referral that raised a fraud signal: waits for an admin's review.
+        InReview => "in_review",
     }
 );
 
@@ -173,11 +179,13 @@ text_enum!(
 impl PartyRewardStatus {
     /// The status a referral shows for a party whose ledger row has `ledger` status.
     ///
-    /// `pending_approval` shows as `pending`, `available` as `earned`, `used` as
-    /// `redeemed`, `expired` as `expired` and `cancelled` as `cancelled`.
+    /// `pending_approval`, `held` and `in_review` show as `pending`, `available` as
+    /// `earned`, `used` as `redeemed`, `expired` as `expired` and `cancelled` as `cancelled`.
     pub const fn mirror(ledger: RewardStatus) -> Self {
         match ledger {
-            RewardStatus::PendingApproval => PartyRewardStatus::Pending,
+            RewardStatus::PendingApproval | RewardStatus::Held | RewardStatus::InReview => {
+                PartyRewardStatus::Pending
+            }
             RewardStatus::Available => PartyRewardStatus::Earned,
             RewardStatus::Used => PartyRewardStatus::Redeemed,
             RewardStatus::Expired => PartyRewardStatus::Expired,

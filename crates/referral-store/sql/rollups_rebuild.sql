@@ -20,10 +20,10 @@ SELECT r.program_id, {created_day}, COALESCE(r.variant, ''),
 FROM referrals r
 LEFT JOIN (
     SELECT referral_id,
-           count(*) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval')
+           count(*) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval', 'held', 'in_review')
                             AND reward_type <> 'discount') AS granted,
            count(*) FILTER (WHERE withheld_reason IS NOT NULL) AS withheld,
-           sum(reward_amount_cents) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval')
+           sum(reward_amount_cents) FILTER (WHERE status IN ('available', 'used', 'expired', 'pending_approval', 'held', 'in_review')
                                             AND reward_type <> 'discount') AS value,
            sum(reward_amount_cents) FILTER (WHERE reward_type <> 'discount'
                                             AND (status = 'used' OR (reward_type = 'cash' AND status = 'available'))) AS paid

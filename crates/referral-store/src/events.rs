@@ -186,6 +186,12 @@ struct ConversionFacts {
     referee_payer: Option<bool>,
     /// The friend's reported state (`None`: never reported).
     referee_state: Option<String>,
+    /// The referral raised a fraud signal: its reward waits for review.
+    flagged: bool,
+    /// What was refunded of this order before its event arrived (refunds may come first).
+    refunded_cents: i64,
+    /// This consultation was cancelled before its event arrived.
+    cancelled: bool,
 }
 
 /// How far recording an event got before anything was decided.
@@ -367,6 +373,8 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
     let granted_this_year = rewards::granted_this_year(conn, referral.referrer_id, now)?;
     let referee = patients::get(conn, record.patient_id)?;
     let (referee_payer, referee_state) = (referee.payer_fact(), referee.state);
+    let flagged = referrals::is_flagged(conn, referral.id)?;
+    let (refunded_cents, cancelled) = reversed_before(conn, record)?;
     Ok(Begun::Convertible(Box::new(ConversionFacts {
         referral,
         program,
@@ -375,7 +383,35 @@ fn begin_by_statements(conn: &mut DbConnection, record: &EventRecord) -> Result<
         granted_this_year,
         referee_payer,
         referee_state,
+        flagged,
+        refunded_cents,
+        cancelled,
     })))
+}
+
+/// What was refunded of the event's order, and whether its consultation was cancelled,
+/// before the event itself arrived (`referral_event_begin` answers the same).
+fn reversed_before(
+    conn: &mut DbConnection,
+    record: &EventRecord,
+) -> Result<(i64, bool), StoreError> {
+    use crate::schema::{consultation_cancellations, refunds};
+    match record.kind {
+        EventKind::Order(order) => {
+            let amounts: Vec<i64> = refunds::table
+                .filter(refunds::order_id.eq(DbUuid::from(order)))
+                .select(refunds::amount_cents)
+                .load(conn)?;
+            Ok((amounts.into_iter().fold(0i64, i64::saturating_add), false))
+        }
+        EventKind::Consultation(consultation) => {
+            let cancellations: i64 = consultation_cancellations::table
+                .filter(consultation_cancellations::consultation_id.eq(DbUuid::from(consultation)))
+                .count()
+                .get_result(conn)?;
+            Ok((0, cancellations > 0))
+        }
+    }
 }
 
 /// With a threshold of one, a pending carrier completes its batch alone and no older
@@ -423,6 +459,12 @@ struct BegunJson {
     referee_payer: Option<bool>,
     #[serde(default)]
     referee_state: Option<String>,
+    #[serde(default)]
+    flagged: bool,
+    #[serde(default)]
+    refunded_cents: i64,
+    #[serde(default)]
+    cancelled: bool,
 }
 
 fn begin_in_postgres(
@@ -463,6 +505,9 @@ fn begin_in_postgres(
             .map_err(|_| StoreError::Corrupt("yearly reward total".into()))?,
         referee_payer: begun.referee_payer,
         referee_state: begun.referee_state,
+        flagged: begun.flagged,
+        refunded_cents: begun.refunded_cents,
+        cancelled: begun.cancelled,
     })))
 }
 
@@ -495,6 +540,21 @@ fn decide(
     policy: &InducementPolicy,
 ) -> Option<ConversionWrites> {
     let referral = &facts.referral;
+    // A refund or cancellation reported before the event itself: it converts nothing.
+    let reversed = match record.kind {
+        EventKind::Consultation(_) => facts.cancelled,
+        EventKind::Order(_) => {
+            facts.refunded_cents > 0
+                && referral_domain::reversal::refund_reverses(
+                    &Money::from_cents(record.revenue_cents()).ok()?,
+                    &Money::from_cents(facts.refunded_cents).ok()?,
+                    facts.program.min_order_amount.as_ref(),
+                )
+        }
+    };
+    if reversed {
+        return None;
+    }
     // The program's excluded states join the service's for this decision.
     let policy = &facts.program.policy(policy);
     let carrier = DbUuid::from(referral.id);
@@ -543,13 +603,21 @@ fn decide(
         revenue_cents: record.revenue_cents(),
         ..Delta::default()
     };
+    // A flagged referral's reward waits for review; the program's hold keeps it held.
+    let gate = referral_domain::Gate {
+        flagged: facts.flagged,
+        hold_until: referral_domain::reward::hold_until(event.now, facts.program.reward_hold_days),
+    };
     let reward = decision.referrer_reward.as_ref().map(|reward| {
         rewards::grant_of(
             referral.reward_for(),
             &facts.referrer,
             Party::Referrer,
             &reward.spec,
-            &reward.outcome,
+            &reward
+                .outcome
+                .clone()
+                .gated(gate, reward.spec.reward_type, event.now),
             event.now,
         )
     });
@@ -681,6 +749,7 @@ fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
             "status": r.status.as_str(),
             "withheld_reason": r.withheld_reason.map(RewardRefusal::as_str),
             "expires_at": r.expires_at,
+            "hold_until": r.hold_until,
             "created_at": r.created_at,
         })
     });

@@ -21,6 +21,7 @@ pub mod patients;
 pub mod programs;
 pub mod referrals;
 pub mod retention;
+pub mod reversals;
 pub use referrals::pg_clicks;
 pub mod rewards;
 pub mod rollups;

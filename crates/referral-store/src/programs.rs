@@ -61,6 +61,10 @@ pub struct Program {
     pub sms_delivery: SmsDelivery,
     /// Its reward budget (none by default).
     pub budget: Budget,
+    /// Days a new referrer reward is held (0: none).
+    pub reward_hold_days: u32,
+    /// The smallest order a partial refund may leave without reversing the conversion.
+    pub min_order_amount: Option<Money>,
     /// The provider who created it.
     pub created_by: Option<ProviderId>,
     /// Created.
@@ -188,6 +192,8 @@ pub(crate) struct ProgramRow {
     sms_delivery: String,
     budget_total_cents: Option<i64>,
     budget_monthly_cents: Option<i64>,
+    reward_hold_days: i32,
+    min_order_amount_cents: Option<i64>,
 }
 
 fn positive(n: i32, what: &str) -> Result<u32, StoreError> {
@@ -240,6 +246,8 @@ impl TryFrom<ProgramRow> for Program {
                 total: money(row.budget_total_cents, "budget_total")?,
                 monthly: money(row.budget_monthly_cents, "budget_monthly")?,
             },
+            reward_hold_days: positive(row.reward_hold_days, "reward_hold_days")?,
+            min_order_amount: money(row.min_order_amount_cents, "min_order_amount")?,
             created_by: row.created_by.map(|id| ProviderId::from_uuid(id.0)),
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -272,6 +280,8 @@ struct ProgramFields<'a> {
     sms_delivery: &'static str,
     budget_total_cents: Option<i64>,
     budget_monthly_cents: Option<i64>,
+    reward_hold_days: i32,
+    min_order_amount_cents: Option<i64>,
     updated_at: DbTime,
 }
 
@@ -316,6 +326,8 @@ impl<'a> ProgramFields<'a> {
             sms_delivery: program.sms_delivery.as_str(),
             budget_total_cents: program.budget.total.as_ref().map(Money::cents),
             budget_monthly_cents: program.budget.monthly.as_ref().map(Money::cents),
+            reward_hold_days: to_i32(program.reward_hold_days),
+            min_order_amount_cents: program.min_order_amount.as_ref().map(Money::cents),
             updated_at: DbTime(now),
         })
     }

@@ -66,6 +66,8 @@ diesel::table! {
         sms_delivery -> Text,
         budget_total_cents -> Nullable<BigInt>,
         budget_monthly_cents -> Nullable<BigInt>,
+        reward_hold_days -> Integer,
+        min_order_amount_cents -> Nullable<BigInt>,
     }
 }
 
@@ -171,6 +173,8 @@ diesel::table! {
         created_at -> PortableTimestamptz,
         updated_at -> PortableTimestamptz,
         applied_amount_cents -> Nullable<BigInt>,
+        hold_until -> Nullable<PortableTimestamptz>,
+        cancel_reason -> Nullable<Text>,
     }
 }
 
@@ -295,6 +299,8 @@ diesel::table! {
         expires_at -> PortableTimestamptz,
         used_at -> Nullable<PortableTimestamptz>,
         created_at -> PortableTimestamptz,
+        ip_address -> Nullable<PortableInet>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -322,17 +328,93 @@ diesel::table! {
         referral_id -> PortableUuid,
         signal -> Text,
         raised_at -> PortableTimestamptz,
+        evidence -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    reward_reviews (reward_id) {
+        reward_id -> PortableUuid,
+        approved -> Bool,
+        reason -> Text,
+        decided_by -> Nullable<PortableUuid>,
+        decided_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    refunds (id) {
+        id -> PortableUuid,
+        order_id -> PortableUuid,
+        patient_id -> PortableUuid,
+        amount_cents -> BigInt,
+        occurred_at -> PortableTimestamptz,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    consultation_cancellations (id) {
+        id -> PortableUuid,
+        consultation_id -> PortableUuid,
+        patient_id -> PortableUuid,
+        occurred_at -> PortableTimestamptz,
+        created_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_reversals (referral_id) {
+        referral_id -> PortableUuid,
+        reason -> Text,
+        event_id -> PortableUuid,
+        reversed_at -> PortableTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    reward_clawbacks (reward_id) {
+        reward_id -> PortableUuid,
+        referral_id -> PortableUuid,
+        patient_id -> PortableUuid,
+        amount_cents -> Nullable<BigInt>,
+        reason -> Text,
+        created_at -> PortableTimestamptz,
     }
 }
 
 diesel::joinable!(referrals -> referral_programs (program_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
 diesel::joinable!(referral_rewards -> referrals (referral_id));
+diesel::joinable!(reward_reviews -> referral_rewards (reward_id));
+diesel::joinable!(reward_clawbacks -> referral_rewards (reward_id));
+diesel::joinable!(referral_signals -> referrals (referral_id));
+diesel::joinable!(referral_reversals -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     registration_verifications,
     referral_signals,
+    reward_reviews,
+    refunds,
+    consultation_cancellations,
+    referral_reversals,
+    reward_clawbacks,
     sms_consents,
     patients,
     referral_programs,

@@ -92,6 +92,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "portal_rewards",
         include_str!("../../templates/pages/portal_rewards.hbs"),
     ),
+    (
+        "portal_reviews",
+        include_str!("../../templates/pages/portal_reviews.hbs"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
@@ -514,6 +518,11 @@ where
     )
     .service(resource("/portal/referrals/analytics").route(web::get().to(portal::analytics)))
     .service(resource("/portal/referrals/rewards").route(web::get().to(portal::rewards)))
+    .service(
+        resource("/portal/referrals/reviews")
+            .route(web::get().to(portal::reviews))
+            .route(web::post().to(portal::decide_reviews)),
+    )
     .service(
         resource("/portal/referrals/rewards/{referral_id}").route(web::post().to(portal::decide)),
     );

@@ -93,7 +93,7 @@ fn reward_row(r: &MyRewardView) -> Value {
         },
         "status": r.status,
         "status_label": label(&r.status),
-        "withheld_reason": r.withheld_explanation,
+        "explanation": r.explanation,
         "expires": r.expires_at.map(when),
         "created": when(r.created_at),
     })

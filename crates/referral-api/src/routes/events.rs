@@ -4,10 +4,14 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::now;
 use crate::state::{AppState, AuditAction, Origin};
-use crate::views::{ConsultationEventRequest, EventResultView, OrderEventRequest, RewardView};
+use crate::views::{
+    CancellationEventRequest, ConsultationEventRequest, EventResultView, OrderEventRequest,
+    RefundEventRequest, ReversalResultView, RewardView,
+};
 use actix_web::{web, HttpResponse};
 use referral_domain::{ConsultationId, Money, OrderId, PatientId};
 use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
+use referral_store::reversals::{self, CancellationEvent, RefundEvent};
 
 fn view(outcome: EventOutcome) -> EventResultView {
     match outcome {
@@ -110,6 +114,90 @@ pub async fn order(
                     conn,
                     &event,
                     &app.policy,
+                    now(),
+                    Some(audit),
+                )?))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// An order was refunded. When the refunds leave less than the program's
+/// `min_order_amount` paid (or nothing) of the order that converted a referral, the
+/// referral is reversed: its referrer reward is cancelled if unused, or recorded as a
+/// clawback if it was used or paid.
+#[utoipa::path(post, path = "/api/events/refunds", operation_id = "report_refund", tag = "platform events", request_body = RefundEventRequest,
+    responses((status = 200, body = ReversalResultView), (status = 422, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn refund(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: crate::json_body::JsonBody<RefundEventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let who = caller.clone();
+    let result = state
+        .audited_within(
+            &caller,
+            &origin,
+            AuditAction::new("event.refund", "referral", None),
+            move |conn, audit| {
+                who.require(&[Role::Service])?;
+                let amount: Money = serde_json::from_value(body.amount.clone()).map_err(|e| {
+                    ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())])
+                })?;
+                let event = RefundEvent {
+                    patient_id: PatientId::from_uuid(body.patient_id),
+                    order_id: OrderId::from_uuid(body.order_id),
+                    refund_id: body.refund_id,
+                    amount,
+                    occurred_at: body.occurred_at,
+                };
+                Ok(ReversalResultView::from(reversals::record_refund(
+                    conn,
+                    &event,
+                    now(),
+                    Some(audit),
+                )?))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// A consultation was cancelled. When it converted a referral, the referral is reversed
+/// (see `report_refund`).
+#[utoipa::path(post, path = "/api/events/consultation-cancellations", operation_id = "report_consultation_cancellation", tag = "platform events", request_body = CancellationEventRequest,
+    responses((status = 200, body = ReversalResultView), (status = 422, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn consultation_cancellation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: crate::json_body::JsonBody<CancellationEventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let who = caller.clone();
+    let result = state
+        .audited_within(
+            &caller,
+            &origin,
+            AuditAction::new("event.consultation_cancellation", "referral", None),
+            move |conn, audit| {
+                who.require(&[Role::Service])?;
+                let event = CancellationEvent {
+                    patient_id: PatientId::from_uuid(body.patient_id),
+                    consultation_id: ConsultationId::from_uuid(body.consultation_id),
+                    cancellation_id: body.cancellation_id,
+                    occurred_at: body.occurred_at,
+                };
+                Ok(ReversalResultView::from(reversals::record_cancellation(
+                    conn,
+                    &event,
                     now(),
                     Some(audit),
                 )?))

@@ -9,6 +9,7 @@ pub mod patients;
 pub mod programs;
 pub mod provider;
 pub mod public;
+pub mod reviews;
 pub mod rewards;
 pub mod webhooks;
 
@@ -45,6 +46,33 @@ pub struct ListQuery {
     pub from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+}
+
+/// Paging of a list with no filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Rows per page (default 50, at most 500).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+impl PageQuery {
+    /// The page, once its values are checked.
+    ///
+    /// # Errors
+    /// `validation_failed` for a limit outside 1..=500 or a negative offset.
+    pub fn checked(&self) -> Result<Page, ApiError> {
+        ListQuery {
+            limit: self.limit,
+            offset: self.offset,
+            ..ListQuery::default()
+        }
+        .check()?;
+        Ok(Page::new(self.limit, self.offset))
+    }
 }
 
 impl ListQuery {
@@ -190,6 +218,16 @@ where
         .service(resource("/api/referrals").route(web::get().to(provider::list)))
         .service(resource("/api/referrals/analytics").route(web::get().to(provider::analytics)))
         .service(resource("/api/referrals/performance").route(web::get().to(provider::performance)))
+        .service(resource("/api/referrals/integrity").route(web::get().to(reviews::integrity)))
+        .service(resource("/api/reward-reviews").route(web::get().to(reviews::list)))
+        .service(
+            resource("/api/reward-reviews/bulk-decide").route(web::post().to(reviews::bulk_decide)),
+        )
+        .service(
+            resource("/api/reward-reviews/{reward_id}/decide")
+                .route(web::post().to(reviews::decide)),
+        )
+        .service(resource("/api/reward-clawbacks").route(web::get().to(reviews::clawbacks)))
         .service(resource("/api/referrals/audit-trail").route(web::get().to(admin::audit_trail)))
         .service(resource("/api/referrals/bulk-operations").route(web::post().to(admin::bulk)))
         .service(
@@ -225,6 +263,11 @@ where
         // Platform events and rewards.
         .service(resource("/api/events/consultations").route(web::post().to(events::consultation)))
         .service(resource("/api/events/orders").route(web::post().to(events::order)))
+        .service(resource("/api/events/refunds").route(web::post().to(events::refund)))
+        .service(
+            resource("/api/events/consultation-cancellations")
+                .route(web::post().to(events::consultation_cancellation)),
+        )
         .service(resource("/api/rewards/{id}/redeem").route(web::post().to(rewards::redeem)))
         // Anyone.
         .service(

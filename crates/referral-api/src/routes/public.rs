@@ -147,7 +147,7 @@ pub(crate) async fn register_with_code(
         let caller = caller.clone();
         move |conn: &mut referral_store::DbConnection| {
             caller.require(&[Role::Service])?;
-            let registrant = registrant(body, true)?;
+            let registrant = registrant(body, None)?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
             Ok(RegistrationView::new(registration))
         }
@@ -165,8 +165,9 @@ pub(crate) async fn start_registration(
     body: RegisterRequest,
 ) -> Result<VerificationSentView, ApiError> {
     let app = state.clone();
+    let step = origin.signal_origin();
     let work = move |conn: &mut referral_store::DbConnection| {
-        let registrant = registrant(body, false)?;
+        let registrant = registrant(body, Some(step))?;
         referrals::start_registration(conn, &app.rng, &code, &registrant, now())?;
         Ok(VerificationSentView::sent())
     };
@@ -200,15 +201,23 @@ pub(crate) async fn complete_registration(
     token: String,
 ) -> Result<RegistrationView, ApiError> {
     let app = state.clone();
+    let step = origin.signal_origin();
     let work = move |conn: &mut referral_store::DbConnection| {
-        let registration = referrals::complete_registration(conn, &token, &app.policy, now())?;
+        let registration =
+            referrals::complete_registration(conn, &token, step.as_ref(), &app.policy, now())?;
         Ok(RegistrationView::new(registration))
     };
     let action = AuditAction::new("referral.register", "referral", None);
     state.audited_as(None, origin, action, work).await
 }
 
-fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, ApiError> {
+/// The registrant a request describes. `visitor` is `Some` (with where the request came
+/// from, if known) for a visitor's registration, `None` for a platform service's.
+fn registrant(
+    body: RegisterRequest,
+    visitor: Option<Option<referral_domain::signals::Origin>>,
+) -> Result<Registrant, ApiError> {
+    let is_service = visitor.is_none();
     let mut problems = Vec::new();
     let email = Email::parse(&body.email)
         .map_err(|e| problems.push(FieldProblem::new("email", e.to_string())))
@@ -246,6 +255,14 @@ fn registrant(body: RegisterRequest, is_service: bool) -> Result<Registrant, Api
             name,
             phone,
             share_with_referrer: body.share_with_referrer.unwrap_or(false),
+            steps: visitor
+                .flatten()
+                .map(|origin| referral_domain::signals::RegistrationStep {
+                    step: "registration",
+                    origin,
+                })
+                .into_iter()
+                .collect(),
         }),
         _ => Err(ApiError::Validation(problems)),
     }

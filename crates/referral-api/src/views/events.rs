@@ -33,3 +33,68 @@ pub struct EventResultView {
     pub referral_id: Option<Uuid>,
     pub referrer_reward: Option<RewardView>,
 }
+
+/// A refund reported by the platform.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefundEventRequest {
+    pub patient_id: Uuid,
+    /// The refunded order.
+    pub order_id: Uuid,
+    /// The refund (the event's own id: a repeat is a `duplicate`).
+    pub refund_id: Uuid,
+    /// Amount refunded, a decimal string such as `"49.00"`.
+    #[schema(value_type = String, example = "49.00")]
+    pub amount: serde_json::Value,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// A consultation's cancellation reported by the platform.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CancellationEventRequest {
+    pub patient_id: Uuid,
+    /// The cancelled consultation.
+    pub consultation_id: Uuid,
+    /// The cancellation (the event's own id: a repeat is a `duplicate`).
+    pub cancellation_id: Uuid,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// What a refund or cancellation did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReversalResultView {
+    /// `duplicate`, `recorded` (nothing to reverse: not the converting order or
+    /// consultation, or a partial refund that leaves enough paid) or `reversed`.
+    pub outcome: String,
+    /// The reversed referral.
+    pub referral_id: Option<Uuid>,
+    /// Rewards cancelled with reason `conversion_reversed`.
+    pub cancelled_rewards: Vec<Uuid>,
+    /// Rewards already used or paid, recorded as clawbacks.
+    pub clawbacks: Vec<Uuid>,
+}
+
+impl From<referral_store::reversals::ReversalOutcome> for ReversalResultView {
+    fn from(outcome: referral_store::reversals::ReversalOutcome) -> Self {
+        use referral_store::reversals::ReversalOutcome;
+        let empty = |outcome: &str| ReversalResultView {
+            outcome: outcome.into(),
+            referral_id: None,
+            cancelled_rewards: Vec::new(),
+            clawbacks: Vec::new(),
+        };
+        match outcome {
+            ReversalOutcome::Duplicate => empty("duplicate"),
+            ReversalOutcome::Recorded => empty("recorded"),
+            ReversalOutcome::Reversed {
+                referral_id,
+                cancelled,
+                clawbacks,
+            } => ReversalResultView {
+                outcome: "reversed".into(),
+                referral_id: Some(referral_id.as_uuid()),
+                cancelled_rewards: cancelled.iter().map(|r| r.as_uuid()).collect(),
+                clawbacks: clawbacks.iter().map(|r| r.as_uuid()).collect(),
+            },
+        }
+    }
+}

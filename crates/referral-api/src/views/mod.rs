@@ -73,6 +73,10 @@ list_type!(/// A page of audit rows.
     AuditList, AuditView);
 list_type!(/// A page of notifications.
     NotificationList, NotificationView);
+list_type!(/// A page of the review queue.
+    ReviewList, ReviewItemView);
+list_type!(/// A page of clawbacks.
+    ClawbackList, ClawbackView);
 
 impl ReferralList {
     /// A page of referral views, with their clicks (a referral missing from `clicks` has
@@ -80,7 +84,7 @@ impl ReferralList {
     pub fn of(
         page: referral_store::page::Paged<Referral>,
         clicks: &HashMap<ReferralId, ClickTally>,
-        signals: &HashMap<ReferralId, Vec<referral_domain::signals::Signal>>,
+        signals: &HashMap<ReferralId, Vec<referral_domain::signals::Raised>>,
         state: &AppState,
     ) -> Self {
         ReferralList {

@@ -53,6 +53,10 @@ pub struct ProgramView {
     /// What the program's rewards have been worth so far (when read with its budget).
     pub spent_total: Option<String>,
     pub spent_this_month: Option<String>,
+    /// Days a new referrer reward is held before it can be used (0: none).
+    pub reward_hold_days: u32,
+    /// The smallest order a partial refund may leave without reversing the conversion.
+    pub min_order_amount: Option<String>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -102,6 +106,8 @@ impl From<Program> for ProgramView {
             budget_monthly: text(&p.budget.monthly),
             spent_total: None,
             spent_this_month: None,
+            reward_hold_days: p.reward_hold_days,
+            min_order_amount: text(&p.min_order_amount),
             created_by: p.created_by.map(|c| c.as_uuid()),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -168,6 +174,14 @@ pub struct ProgramInput {
     /// Most reward value the program may give in a calendar month (UTC).
     #[schema(value_type = Option<String>, example = "1000.00")]
     pub budget_monthly: Option<serde_json::Value>,
+    /// Days (0 to 365, default 0) a new referrer reward stays `held`, not usable, so that a
+    /// refund or cancellation in that time reverses it before it is used.
+    #[schema(minimum = 0, maximum = 365)]
+    pub reward_hold_days: Option<i64>,
+    /// The smallest order a partial refund may leave without reversing the conversion (by
+    /// default only a full refund reverses it).
+    #[schema(value_type = Option<String>, example = "25.00")]
+    pub min_order_amount: Option<serde_json::Value>,
 }
 
 /// An experiment variant of a program.
@@ -242,6 +256,7 @@ impl ProgramInput {
         let sms_delivery = parse_field("sms_delivery", self.sms_delivery.as_deref(), &mut problems);
         let budget_total = decimal("budget_total", &self.budget_total, &mut problems);
         let budget_monthly = decimal("budget_monthly", &self.budget_monthly, &mut problems);
+        let min_order_amount = decimal("min_order_amount", &self.min_order_amount, &mut problems);
         let referrer_reward_value = decimal(
             "referrer_reward_value",
             &self.referrer_reward_value,
@@ -303,6 +318,8 @@ impl ProgramInput {
             sms_delivery,
             budget_total,
             budget_monthly,
+            reward_hold_days: self.reward_hold_days.unwrap_or(0),
+            min_order_amount,
         };
         Ok((draft, status))
     }

@@ -60,6 +60,22 @@ pub struct SignalView {
     #[schema(example = "invited_address_mismatch")]
     pub code: String,
     pub explanation: String,
+    /// What raised it: `network` and `step` (same_network), `domain` (disposable_email),
+    /// `registrations_24h` and `limit` (velocity), `via_patient_id` (ring). No addresses.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+}
+
+impl SignalView {
+    /// The view of a raised signal.
+    pub fn of(raised: &referral_domain::signals::Raised) -> Self {
+        SignalView {
+            code: raised.signal.as_str().to_owned(),
+            explanation: raised.signal.explanation().to_owned(),
+            evidence: serde_json::to_value(&raised.evidence)
+                .unwrap_or_else(|_| serde_json::json!({})),
+        }
+    }
 }
 
 impl ReferralView {
@@ -68,17 +84,11 @@ impl ReferralView {
     pub fn new(
         r: Referral,
         clicks: ClickTally,
-        signals: &[referral_domain::signals::Signal],
+        signals: &[referral_domain::signals::Raised],
         state: &AppState,
     ) -> Self {
         ReferralView {
-            signals: signals
-                .iter()
-                .map(|s| SignalView {
-                    code: s.as_str().to_owned(),
-                    explanation: s.explanation().to_owned(),
-                })
-                .collect(),
+            signals: signals.iter().map(SignalView::of).collect(),
             id: r.id.as_uuid(),
             referral_code: r.referral_code.to_string(),
             share_url: state.share_url(&r.referral_code.to_string()),

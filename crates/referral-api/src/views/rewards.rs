@@ -23,7 +23,8 @@ pub struct RewardView {
     #[schema(example = "25.00")]
     pub reward_amount: Option<String>,
     pub reward_description: Option<String>,
-    /// `pending_approval`, `available`, `used`, `expired` or `cancelled` (as of now).
+    /// `held`, `in_review`, `pending_approval`, `available`, `used`, `expired` or
+    /// `cancelled` (as of now).
     #[schema(example = "available")]
     pub status: String,
     /// Why it was withheld: `annual_cap_reached`, `federal_payer_cash_excluded`,
@@ -41,6 +42,11 @@ pub struct RewardView {
     #[schema(example = "16.00")]
     pub applied_amount: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// While `held`: when the holding period ends.
+    pub hold_until: Option<DateTime<Utc>>,
+    /// Why a granted reward was cancelled later: `conversion_reversed` (the converting
+    /// order was refunded or the consultation cancelled) or `review_rejected`.
+    pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -61,6 +67,8 @@ impl From<Reward> for RewardView {
             used_at: r.used_at,
             applied_amount: text(&r.applied_amount),
             expires_at: r.expires_at,
+            hold_until: r.hold_until,
+            cancel_reason: r.cancel_reason.map(|c| c.as_str().to_owned()),
             created_at: r.created_at,
         }
     }
@@ -91,9 +99,15 @@ pub struct MyRewardView {
     #[schema(example = "25.00")]
     pub reward_amount: Option<String>,
     pub reward_description: Option<String>,
-    /// `pending_approval`, `available`, `used`, `expired` or `cancelled` (as of now).
+    /// `held`, `in_review`, `pending_approval`, `available`, `used`, `expired` or
+    /// `cancelled` (as of now).
     #[schema(example = "available")]
     pub status: String,
+    /// Why it is held, in review, waiting for approval, cancelled or withheld, in plain
+    /// words (absent when the status says it all).
+    pub explanation: Option<String>,
+    /// While `held`: when it becomes usable.
+    pub hold_until: Option<DateTime<Utc>>,
     /// Why it was withheld (see `RewardView`).
     pub withheld_reason: Option<String>,
     /// The same, in plain words.
@@ -122,6 +136,13 @@ impl MyRewardView {
             reward_amount: text(&r.reward_amount),
             reward_description: r.reward_description,
             status: r.status.to_string(),
+            explanation: referral_domain::reward::plain_words(
+                r.status,
+                r.hold_until,
+                r.cancel_reason,
+                r.withheld_reason,
+            ),
+            hold_until: r.hold_until,
             withheld_reason: text(&r.withheld_reason),
             withheld_explanation: r
                 .withheld_reason
@@ -159,3 +180,163 @@ pub struct ApproveRewardRequest {
     pub approve: bool,
     pub reason: Option<String>,
 }
+
+/// A reward waiting for review, with its referral's signals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewItemView {
+    pub reward: RewardView,
+    pub program_id: Uuid,
+    /// The signals of its referral, in words, with the evidence that raised them.
+    pub signals: Vec<super::SignalView>,
+}
+
+impl From<referral_store::rewards::ReviewItem> for ReviewItemView {
+    fn from(item: referral_store::rewards::ReviewItem) -> Self {
+        ReviewItemView {
+            signals: item.signals.iter().map(super::SignalView::of).collect(),
+            program_id: item.program_id.as_uuid(),
+            reward: RewardView::from(item.reward),
+        }
+    }
+}
+
+/// An admin's review decision.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDecisionRequest {
+    /// Approve (the reward goes on) or reject (it is cancelled, `review_rejected`).
+    pub approve: bool,
+    /// Why, 1 to 1000 characters: kept with the decision.
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        example = "Friend confirmed by phone"
+    )]
+    pub reason: String,
+}
+
+/// One decision for many rewards in review.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkReviewRequest {
+    /// 1 to 1,000 rewards; each is decided on its own.
+    pub reward_ids: Vec<Uuid>,
+    pub approve: bool,
+    /// Why, 1 to 1000 characters: kept with each decision.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+}
+
+/// One reward's result in a bulk review decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkReviewResult {
+    pub reward_id: Uuid,
+    pub ok: bool,
+    /// Its status after the decision.
+    pub status: Option<String>,
+    /// Why it was not decided: `not_found` or `reward_not_in_review`.
+    pub code: Option<String>,
+}
+
+/// The results of a bulk review decision, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkReviewResponse {
+    pub results: Vec<BulkReviewResult>,
+}
+
+impl From<Vec<referral_store::rewards::ReviewOutcome>> for BulkReviewResponse {
+    fn from(outcomes: Vec<referral_store::rewards::ReviewOutcome>) -> Self {
+        BulkReviewResponse {
+            results: outcomes
+                .into_iter()
+                .map(|o| BulkReviewResult {
+                    reward_id: o.reward_id.as_uuid(),
+                    ok: o.status.is_some(),
+                    status: o.status.map(|s| s.to_string()),
+                    code: o.error.map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl AuditedResource for BulkReviewResponse {}
+
+/// A reward used or paid before its conversion was reversed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClawbackView {
+    pub reward_id: Uuid,
+    pub referral_id: Uuid,
+    pub patient_id: Uuid,
+    /// What it gave.
+    #[schema(example = "25.00")]
+    pub amount: Option<String>,
+    /// `conversion_reversed`.
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<referral_store::reversals::Clawback> for ClawbackView {
+    fn from(c: referral_store::reversals::Clawback) -> Self {
+        ClawbackView {
+            reward_id: c.reward_id.as_uuid(),
+            referral_id: c.referral_id.as_uuid(),
+            patient_id: c.patient_id.as_uuid(),
+            amount: text(&c.amount),
+            reason: c.reason,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// Reward integrity in figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrityView {
+    /// Referrals that raised at least one fraud signal.
+    pub flagged_referrals: i64,
+    /// Referrals per signal code.
+    #[schema(value_type = Object)]
+    pub by_signal: std::collections::BTreeMap<String, i64>,
+    /// Rewards in their holding period now.
+    pub held_rewards: i64,
+    /// Rewards waiting for review now.
+    pub in_review_rewards: i64,
+    /// Rewards rejected in review.
+    pub rejected_rewards: i64,
+    /// Referrals reversed by a refund or cancellation.
+    pub reversed_referrals: i64,
+    /// Rewards cancelled because their conversion was reversed.
+    pub reversed_rewards: i64,
+    /// Rewards used or paid before their conversion was reversed.
+    pub clawbacks: i64,
+    /// What those gave.
+    #[schema(example = "25.00")]
+    pub clawback_value: String,
+    /// What the rejected and reversed rewards would have given.
+    #[schema(example = "250.00")]
+    pub value_saved: String,
+}
+
+impl From<referral_store::analytics::IntegrityFigures> for IntegrityView {
+    fn from(f: referral_store::analytics::IntegrityFigures) -> Self {
+        let money = |cents: i64| {
+            referral_domain::Money::from_cents(cents)
+                .map(|m| m.to_string())
+                .unwrap_or_else(|_| "0.00".into())
+        };
+        IntegrityView {
+            flagged_referrals: f.flagged_referrals,
+            by_signal: f.by_signal,
+            held_rewards: f.held_rewards,
+            in_review_rewards: f.in_review_rewards,
+            rejected_rewards: f.rejected_rewards,
+            reversed_referrals: f.reversed_referrals,
+            reversed_rewards: f.reversed_rewards,
+            clawbacks: f.clawbacks,
+            clawback_value: money(f.clawback_cents),
+            value_saved: money(f.value_saved_cents),
+        }
+    }
+}
+
+impl AuditedResource for IntegrityView {}

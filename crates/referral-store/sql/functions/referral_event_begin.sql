@@ -85,6 +85,14 @@ BEGIN
         'referee_payer', (SELECT CASE WHEN payer_reported THEN federal_payer END
                           FROM patients WHERE id = p_patient_id),
         -- And their reported state, for the states where rewards are excluded.
-        'referee_state', (SELECT state FROM patients WHERE id = p_patient_id))::text;
+        'referee_state', (SELECT state FROM patients WHERE id = p_patient_id),
+        -- A fraud signal sends the reward to review.
+        'flagged', EXISTS (SELECT 1 FROM referral_signals WHERE referral_id = v_referral.id),
+        -- A refund or cancellation that arrived before this event.
+        'refunded_cents', CASE WHEN p_event_type = 'order' THEN
+            (SELECT coalesce(sum(amount_cents), 0) FROM refunds WHERE order_id = p_event_id)
+            ELSE 0 END,
+        'cancelled', p_event_type = 'consultation' AND EXISTS (
+            SELECT 1 FROM consultation_cancellations WHERE consultation_id = p_event_id))::text;
 END;
 $$;

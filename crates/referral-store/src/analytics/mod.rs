@@ -8,10 +8,12 @@
 //! March, and how many of them converted (whenever that happened)".
 
 mod figures;
+mod integrity;
 mod performance;
 mod summary;
 
 pub use figures::*;
+pub use integrity::*;
 pub use performance::*;
 pub use summary::*;
 

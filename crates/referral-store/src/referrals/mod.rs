@@ -7,6 +7,7 @@ mod lifecycle;
 mod listing;
 pub mod pg_clicks;
 mod register;
+mod signals;
 mod verification;
 
 pub use clicks::*;
@@ -14,18 +15,18 @@ pub use create::*;
 pub use lifecycle::*;
 pub use listing::*;
 pub use register::*;
+pub use signals::*;
 pub use verification::*;
 
 use crate::conn::DbConnection;
 use crate::error::StoreError;
 use crate::error::{corrupt, money, parse_enum};
 use crate::rollups::Cohort;
-use crate::schema::{referral_signals, referrals};
+use crate::schema::referrals;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::referral::effective_status;
-use referral_domain::signals::Signal;
 use referral_domain::{
     ConsultationId, Email, Money, OrderId, PartyRewardStatus, PatientId, Phone, ProgramId,
     ReferralCode, ReferralId, ReferralLifecycle, ReferralSource, ReferralStatus, ReferrerStatus,
@@ -125,7 +126,7 @@ impl Referral {
         }
     }
 
-    fn lifecycle(&self) -> ReferralLifecycle {
+    pub(crate) fn lifecycle(&self) -> ReferralLifecycle {
         ReferralLifecycle::from_stored(
             self.stored_status,
             self.expires_at,
@@ -321,54 +322,4 @@ pub fn friend_disclosures(
             )
         })
         .collect())
-}
-
-/// Records the fraud `signals` a referral's registration raised.
-///
-/// # Errors
-/// Database errors.
-pub(crate) fn record_signals(
-    conn: &mut DbConnection,
-    referral: ReferralId,
-    signals: &[Signal],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for signal in signals {
-        diesel::insert_into(referral_signals::table)
-            .values((
-                referral_signals::referral_id.eq(DbUuid::from(referral)),
-                referral_signals::signal.eq(signal.as_str()),
-                referral_signals::raised_at.eq(DbTime(now)),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// The fraud signals of each of `ids` that raised any.
-///
-/// # Errors
-/// Database errors; a stored code that is not a signal is corrupt.
-pub fn signals_of(
-    conn: &mut DbConnection,
-    ids: &[ReferralId],
-) -> Result<std::collections::HashMap<ReferralId, Vec<Signal>>, StoreError> {
-    let rows: Vec<(DbUuid, String)> = referral_signals::table
-        .filter(
-            referral_signals::referral_id
-                .eq_any(ids.iter().map(|i| DbUuid::from(*i)).collect::<Vec<_>>()),
-        )
-        .order((referral_signals::referral_id, referral_signals::signal))
-        .select((referral_signals::referral_id, referral_signals::signal))
-        .load(conn)?;
-    let mut by_referral: std::collections::HashMap<ReferralId, Vec<Signal>> =
-        std::collections::HashMap::new();
-    for (id, code) in rows {
-        let signal = Signal::from_code(&code).ok_or_else(|| corrupt("signal"))?;
-        by_referral
-            .entry(ReferralId::from_uuid(id.0))
-            .or_default()
-            .push(signal);
-    }
-    Ok(by_referral)
 }

@@ -13,9 +13,9 @@ use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::disclosure::SHARE_CONSENT_WORDING;
-use referral_domain::signals;
+use referral_domain::signals::RegistrationStep;
 use referral_domain::{
-    DomainError, Email, InducementPolicy, InteractionType, PatientId, Phone, ReferralCode,
+    DomainError, Email, Gate, InducementPolicy, InteractionType, PatientId, Phone, ReferralCode,
     ReferralId, ReferralStatus,
 };
 use serde::Serialize;
@@ -34,6 +34,9 @@ pub struct Registrant {
     /// Whether the registrant lets the referrer know that they joined (asked with
     /// [`referral_domain::disclosure::SHARE_CONSENT_WORDING`], stored with that wording).
     pub share_with_referrer: bool,
+    /// Where the registration's steps came from, for the `same_network` signal (empty for
+    /// a platform service, whose address says nothing about the person).
+    pub steps: Vec<RegistrationStep>,
 }
 
 /// The result of registering with a code.
@@ -127,15 +130,20 @@ pub(crate) fn register_in(
         if updated == 0 {
             return Err(DomainError::AlreadyRegistered.into());
         }
-        // The fraud signals this registration raises, recorded for the admins.
-        record_signals(
+        // The fraud signals this registration raises, recorded for the admins; any of
+        // them sends this referral's rewards to review.
+        let raised = assess_and_record(
             conn,
-            referral.id,
-            &signals::assess(&signals::RegistrationFacts {
+            &Assessed {
+                referral_id: referral.id,
+                referrer_id: referrer.id,
                 referrer_email: &referrer.email,
                 invited_email: &referral.referee_email,
                 registered_email: &registrant.email,
-            }),
+                friend_id: patient.id,
+                steps: &registrant.steps,
+                velocity_per_day: policy.velocity_per_day,
+            },
             now,
         )?;
         let cohort = referral.cohort();
@@ -162,6 +170,11 @@ pub(crate) fn register_in(
                     &program.policy(policy),
                     &budget,
                     program.reward_validity_days,
+                    // The welcome reward has no hold: the friend's own first order may use it.
+                    Gate {
+                        flagged: !raised.is_empty(),
+                        hold_until: None,
+                    },
                     now,
                 )?)
             }

@@ -10,9 +10,10 @@ use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::outbox::{self, NewMessage, OutboxKind};
 use crate::schema::{patients, registration_verifications};
-use crate::sql_types::{DbTime, DbUuid};
+use crate::sql_types::{DbInet, DbTime, DbUuid};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use referral_domain::signals::{Origin, RegistrationStep};
 use referral_domain::{DomainError, Email, InducementPolicy, Phone, ReferralCode};
 use referral_notify::messages::{AlreadyRegistered, RegistrationVerification};
 use referral_notify::Message;
@@ -105,6 +106,12 @@ pub fn start_registration(
                     now + Duration::hours(i64::from(VERIFICATION_VALID_HOURS)),
                 )),
                 registration_verifications::created_at.eq(DbTime(now)),
+                registration_verifications::ip_address
+                    .eq(registrant.steps.first().map(|s| DbInet(s.origin.ip))),
+                registration_verifications::user_agent.eq(registrant
+                    .steps
+                    .first()
+                    .and_then(|s| s.origin.user_agent.as_deref())),
             ))
             .execute(conn)?;
         outbox::enqueue(
@@ -135,6 +142,8 @@ type Pending = (
     Option<String>,
     bool,
     DbTime,
+    Option<DbInet>,
+    Option<String>,
 );
 
 /// Registers the person whose confirmation link carries `token`, under every rule of
@@ -147,6 +156,7 @@ type Pending = (
 pub fn complete_registration(
     conn: &mut DbConnection,
     token: &str,
+    origin: Option<&Origin>,
     policy: &InducementPolicy,
     now: DateTime<Utc>,
 ) -> Result<Registration, StoreError> {
@@ -163,10 +173,14 @@ pub fn complete_registration(
                 registration_verifications::phone,
                 registration_verifications::share_with_referrer,
                 registration_verifications::expires_at,
+                registration_verifications::ip_address,
+                registration_verifications::user_agent,
             ))
             .first(conn)
             .optional()?;
-        let Some((id, referral_id, email, name, phone, share, expires_at)) = pending else {
+        let Some((id, referral_id, email, name, phone, share, expires_at, ip, user_agent)) =
+            pending
+        else {
             return Err(StoreError::NotFound);
         };
         if now >= expires_at.0 {
@@ -193,6 +207,18 @@ pub fn complete_registration(
                 .transpose()
                 .map_err(|_| crate::error::corrupt("verification phone"))?,
             share_with_referrer: share,
+            // Both steps count for `same_network`: the form and the confirmation link.
+            steps: ip
+                .map(|DbInet(ip)| RegistrationStep {
+                    step: "registration",
+                    origin: Origin { ip, user_agent },
+                })
+                .into_iter()
+                .chain(origin.map(|o| RegistrationStep {
+                    step: "verification",
+                    origin: o.clone(),
+                }))
+                .collect(),
         };
         register_in(
             conn,

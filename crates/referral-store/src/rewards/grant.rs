@@ -19,7 +19,7 @@ use referral_domain::conversion::{self, GrantOutcome};
 use referral_domain::policy::calendar_year_of;
 use referral_domain::policy::{counted_cents, CAP_COUNTED_STATUSES};
 use referral_domain::{
-    InducementPolicy, Money, PartyRewardStatus, PatientId, ProgramId, ReferralId, RewardId,
+    Gate, InducementPolicy, Money, PartyRewardStatus, PatientId, ProgramId, ReferralId, RewardId,
     RewardRefusal, RewardSpec, RewardStatus, RewardType,
 };
 use referral_notify::messages::{RewardNotice, WelcomeBonus};
@@ -134,6 +134,7 @@ pub(crate) fn grant(
     policy: &InducementPolicy,
     budget: &ProgramBudget,
     validity_days: u32,
+    gate: Gate,
     now: DateTime<Utc>,
 ) -> Result<Reward, StoreError> {
     let granted_this_year = granted_this_year(conn, patient.id, now)?;
@@ -145,6 +146,7 @@ pub(crate) fn grant(
         policy,
         budget,
         validity_days,
+        gate,
         granted_this_year,
         now,
     );
@@ -198,6 +200,7 @@ pub(crate) fn plan_grant(
     policy: &InducementPolicy,
     budget: &ProgramBudget,
     validity_days: u32,
+    gate: Gate,
     granted_this_year: Money,
     now: DateTime<Utc>,
 ) -> Grant {
@@ -205,7 +208,8 @@ pub(crate) fn plan_grant(
     let now = now.trunc_subsecs(6);
     let standing = patient.standing(policy, granted_this_year);
     let outcome =
-        conversion::decide_grant_in_budget(spec, &standing, budget, policy, validity_days, now);
+        conversion::decide_grant_in_budget(spec, &standing, budget, policy, validity_days, now)
+            .gated(gate, spec.reward_type, now);
     grant_of(referral, patient, party, spec, &outcome, now)
 }
 
@@ -222,9 +226,13 @@ pub(crate) fn grant_of(
     let now = now.trunc_subsecs(6);
     let status = outcome.ledger_status();
     let withheld = outcome.withheld_reason();
-    let expires_at = match outcome {
-        GrantOutcome::Granted { expires_at, .. } => *expires_at,
-        GrantOutcome::Withheld(_) => None,
+    let (expires_at, hold_until) = match outcome {
+        GrantOutcome::Granted {
+            expires_at,
+            hold_until,
+            ..
+        } => (*expires_at, *hold_until),
+        GrantOutcome::Withheld(_) => (None, None),
     };
     let id = RewardId::new_random();
     let delta = match withheld {
@@ -269,6 +277,8 @@ pub(crate) fn grant_of(
             used_at: None,
             applied_amount: None,
             expires_at,
+            hold_until,
+            cancel_reason: None,
             created_at: now,
         },
         delta,
@@ -302,6 +312,7 @@ pub(crate) fn insert(conn: &mut DbConnection, reward: &Reward) -> Result<(), Sto
             referral_rewards::status.eq(reward.status.as_str()),
             referral_rewards::withheld_reason.eq(reward.withheld_reason.map(RewardRefusal::as_str)),
             referral_rewards::expires_at.eq(reward.expires_at.map(DbTime)),
+            referral_rewards::hold_until.eq(reward.hold_until.map(DbTime)),
             referral_rewards::created_at.eq(DbTime(reward.created_at)),
             referral_rewards::updated_at.eq(DbTime(reward.created_at)),
         ))
@@ -310,15 +321,15 @@ pub(crate) fn insert(conn: &mut DbConnection, reward: &Reward) -> Result<(), Sto
 }
 
 /// The reward a notice is about.
-struct Notice {
-    id: RewardId,
-    referral_id: ReferralId,
-    status: RewardStatus,
+pub(crate) struct Notice {
+    pub id: RewardId,
+    pub referral_id: ReferralId,
+    pub status: RewardStatus,
 }
 
 /// The email that tells a party about a granted reward: "reward earned" to the referrer,
 /// "welcome bonus" to the referee.
-fn reward_notice(
+pub(crate) fn reward_notice(
     notice: &Notice,
     patient: &Patient,
     party: Party,

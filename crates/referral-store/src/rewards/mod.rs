@@ -6,12 +6,16 @@ mod approval;
 mod expiry;
 mod grant;
 mod redeem;
+mod release;
+mod review;
 
 pub use approval::*;
 pub use expiry::*;
 pub(crate) use grant::*;
 pub use grant::{granted_this_year, program_spend};
 pub use redeem::*;
+pub use release::*;
+pub use review::*;
 
 use crate::conn::DbConnection;
 use crate::error::StoreError;
@@ -21,6 +25,7 @@ use crate::schema::{referral_rewards, referrals};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::reversal::CancelReason;
 use referral_domain::{
     ConsultationId, Money, OrderId, PartyRewardStatus, PatientId, RedemptionTarget, ReferralId,
     RewardId, RewardLedgerEntry, RewardRefusal, RewardStatus, RewardType,
@@ -98,12 +103,16 @@ pub struct Reward {
     pub applied_amount: Option<Money>,
     /// When it expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When its holding period ends (`held` until then), if it has one.
+    pub hold_until: Option<DateTime<Utc>>,
+    /// Why it was cancelled after it was granted (a reversal or a review), if it was.
+    pub cancel_reason: Option<CancelReason>,
     /// Granted (or withheld).
     pub created_at: DateTime<Utc>,
 }
 
 impl Reward {
-    fn ledger(&self) -> RewardLedgerEntry {
+    pub(crate) fn ledger(&self) -> RewardLedgerEntry {
         let used_on = self.used_on_order_id.map(RedemptionTarget::Order).or(self
             .used_on_consultation_id
             .map(RedemptionTarget::Consultation));
@@ -129,6 +138,8 @@ struct RewardRow {
     expires_at: Option<DbTime>,
     created_at: DbTime,
     applied_amount_cents: Option<i64>,
+    hold_until: Option<DbTime>,
+    cancel_reason: Option<String>,
 }
 
 impl RewardRow {
@@ -157,6 +168,12 @@ impl RewardRow {
             used_at: self.used_at.map(|t| t.0),
             applied_amount: money(self.applied_amount_cents, "applied amount")?,
             expires_at,
+            hold_until: self.hold_until.map(|t| t.0),
+            cancel_reason: self
+                .cancel_reason
+                .as_deref()
+                .map(|r| CancelReason::from_code(r).ok_or_else(|| corrupt("cancel reason")))
+                .transpose()?,
             created_at: self.created_at.0,
         };
         reward.status = reward.ledger().effective_status(now);

@@ -103,6 +103,7 @@ pub fn registrant(email: &str) -> Registrant {
         name: None,
         phone: None,
         share_with_referrer: false,
+        steps: Vec::new(),
     }
 }
 

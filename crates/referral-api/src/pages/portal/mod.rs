@@ -1,14 +1,17 @@
 //! The provider portal (admin roles): `/portal/referrals` (dashboard), programs (list, new,
-//! detail, edit), analytics and rewards (approvals and failed notifications).
+//! detail, edit), analytics, rewards (approvals and failed notifications) and reward
+//! reviews.
 
 mod analytics;
 mod dashboard;
 mod programs;
+mod reviews;
 mod rewards;
 
 pub use analytics::*;
 pub use dashboard::*;
 pub use programs::*;
+pub use reviews::{decide as decide_reviews, reviews};
 pub use rewards::*;
 
 use crate::pages::charts::Bar;

@@ -134,6 +134,10 @@ pub struct ProgramForm {
     budget_total: String,
     #[serde(default)]
     budget_monthly: String,
+    #[serde(default)]
+    reward_hold_days: String,
+    #[serde(default)]
+    min_order_amount: String,
     /// The program's experiment variants as JSON, carried through the form unchanged so
     /// that saving the form keeps them (the form does not edit them; the API does).
     #[serde(default)]
@@ -188,6 +192,8 @@ impl ProgramForm {
         let end_date = date("end_date", &self.end_date, &mut problems);
         let min_age = whole_number("target_demographics.min_age", &self.min_age, &mut problems);
         let max_age = whole_number("target_demographics.max_age", &self.max_age, &mut problems);
+        let reward_hold_days =
+            whole_number("reward_hold_days", &self.reward_hold_days, &mut problems);
         let variants = match optional(&self.variants) {
             None => Vec::new(),
             Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| {
@@ -227,6 +233,8 @@ impl ProgramForm {
             sms_delivery: optional(&self.sms_delivery),
             budget_total: optional(&self.budget_total).map(Value::String),
             budget_monthly: optional(&self.budget_monthly).map(Value::String),
+            reward_hold_days,
+            min_order_amount: optional(&self.min_order_amount).map(Value::String),
         })
     }
 
@@ -267,6 +275,8 @@ impl ProgramForm {
             sms_delivery: p.sms_delivery.clone(),
             budget_total: text(&p.budget_total),
             budget_monthly: text(&p.budget_monthly),
+            reward_hold_days: p.reward_hold_days.to_string(),
+            min_order_amount: text(&p.min_order_amount),
             variants: match p.variants.as_array() {
                 Some(v) if !v.is_empty() => p.variants.to_string(),
                 _ => String::new(),

@@ -163,6 +163,7 @@ both_databases!(confirmation_links_work_once_and_for_a_day, |db: &TestDb| {
     let expired = referrals::complete_registration(
         &mut conn,
         &token,
+        None,
         &policy,
         t0() + chrono::Duration::hours(24),
     )
@@ -176,13 +177,14 @@ both_databases!(confirmation_links_work_once_and_for_a_day, |db: &TestDb| {
     let registration = referrals::complete_registration(
         &mut conn,
         &token,
+        None,
         &policy,
         t0() + chrono::Duration::hours(23),
     )
     .unwrap();
     assert_eq!(registration.referral.status, ReferralStatus::Registered);
     assert!(matches!(
-        referrals::complete_registration(&mut conn, &token, &policy, t0()),
+        referrals::complete_registration(&mut conn, &token, None, &policy, t0()),
         Err(StoreError::NotFound)
     ));
     // An address that has an account gets no link.

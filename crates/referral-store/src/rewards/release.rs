@@ -1,0 +1,113 @@
+//! Releasing held rewards once their holding period passed with no reversal: the worker's
+//! round. A released reward becomes what it would have been without a hold (available, or
+//! pending approval for cash) and its owner is told then, not before.
+
+use super::*;
+use crate::conn::{write_transaction, DbConnection};
+use crate::error::StoreError;
+use crate::outbox;
+use crate::patients;
+use crate::schema::referral_rewards;
+use crate::sql_types::{DbTime, DbUuid};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use referral_domain::{PartyRewardStatus, RewardStatus};
+
+/// Most held rewards released in one transaction.
+const RELEASE_BATCH: i64 = 500;
+
+/// Releases the held rewards whose hold ended by `now`, in batches; the number released.
+///
+/// # Errors
+/// Database errors.
+pub fn release_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut released = 0;
+    loop {
+        let batch = write_transaction(conn, |conn| release_batch(conn, now))?;
+        released += batch;
+        if batch < usize::try_from(RELEASE_BATCH).unwrap_or(usize::MAX) {
+            return Ok(released);
+        }
+    }
+}
+
+fn release_batch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let rows: Vec<RewardRow> = referral_rewards::table
+        .filter(referral_rewards::status.eq(RewardStatus::Held.as_str()))
+        .filter(referral_rewards::hold_until.le(Some(DbTime(now))))
+        .order((
+            referral_rewards::hold_until.asc(),
+            referral_rewards::id.asc(),
+        ))
+        .limit(RELEASE_BATCH)
+        .select(RewardRow::as_select())
+        .load(conn)?;
+    let mut released = 0;
+    for row in rows {
+        let reward = row.into_reward(now)?;
+        let mut ledger = reward.ledger();
+        ledger.release(reward.reward_type, reward.hold_until, now)?;
+        let status = ledger.status();
+        // Only if still held: a reversal in the same moment wins and nothing is released.
+        let updated = diesel::update(
+            referral_rewards::table
+                .find(DbUuid::from(reward.id))
+                .filter(referral_rewards::status.eq(RewardStatus::Held.as_str())),
+        )
+        .set((
+            referral_rewards::status.eq(status.as_str()),
+            referral_rewards::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            continue;
+        }
+        set_mirror(
+            conn,
+            reward.referral_id,
+            reward.party,
+            PartyRewardStatus::mirror(status),
+            None,
+            now,
+        )?;
+        announce(conn, &reward, status, now)?;
+        released += 1;
+    }
+    if released > 0 {
+        tracing::info!(released, "held rewards released");
+    }
+    Ok(released)
+}
+
+/// Queues the "reward earned" (or "welcome bonus") email of a reward that just became
+/// usable (or waits for a cash approval) after a hold or a review.
+pub(crate) fn announce(
+    conn: &mut DbConnection,
+    reward: &Reward,
+    status: RewardStatus,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (Some(value), false) = (
+        reward.reward_amount.clone(),
+        matches!(status, RewardStatus::Held | RewardStatus::InReview),
+    ) else {
+        return Ok(());
+    };
+    let owner = patients::get(conn, reward.patient_id)?;
+    let spec = referral_domain::RewardSpec {
+        reward_type: reward.reward_type,
+        value,
+    };
+    let notice = reward_notice(
+        &Notice {
+            id: reward.id,
+            referral_id: reward.referral_id,
+            status,
+        },
+        &owner,
+        reward.party,
+        &spec,
+    );
+    outbox::enqueue(conn, &notice, now)?;
+    Ok(())
+}

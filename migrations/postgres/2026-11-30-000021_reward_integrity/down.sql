@@ -1,0 +1,15 @@
+DROP INDEX idx_referrals_referrer_registered;
+DROP TABLE reward_clawbacks;
+DROP TABLE referral_reversals;
+DROP TABLE consultation_cancellations;
+DROP TABLE refunds;
+DROP TABLE reward_reviews;
+ALTER TABLE registration_verifications DROP COLUMN user_agent;
+ALTER TABLE registration_verifications DROP COLUMN ip_address;
+DROP INDEX idx_referral_rewards_review;
+DROP INDEX idx_referral_rewards_held;
+ALTER TABLE referral_rewards DROP COLUMN cancel_reason;
+ALTER TABLE referral_rewards DROP COLUMN hold_until;
+ALTER TABLE referral_programs DROP COLUMN min_order_amount_cents;
+ALTER TABLE referral_programs DROP COLUMN reward_hold_days;
+ALTER TABLE referral_signals DROP COLUMN evidence;
