@@ -48,6 +48,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("program_has_referrals", 409),
     ("reward_not_available", 409),
     ("reward_not_pending_approval", 409),
+    ("reward_not_in_review", 409),
     ("program_ended", 409),
     ("referral_declined", 409),
     ("referral_not_registered", 409),

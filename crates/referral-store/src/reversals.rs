@@ -252,6 +252,8 @@ fn reverse(
 ) -> Result<ReversalOutcome, StoreError> {
     let mut lifecycle = referral.lifecycle();
     lifecycle.reverse()?;
+    // The referral's row first: whatever changes a referral's rewards (a redeem, a review,
+    // a release) locks it before the reward's row, so none of them can deadlock with this.
     let updated = diesel::update(
         referrals_table::table
             .find(DbUuid::from(referral.id))
@@ -263,7 +265,10 @@ fn reverse(
     ))
     .execute(conn)?;
     if updated == 0 {
-        return Ok(ReversalOutcome::Recorded);
+        // Not reachable under the referrer's lock; said plainly if it ever is.
+        return Err(corrupt(
+            "a converted referral changed under its referrer's lock",
+        ));
     }
     diesel::insert_into(referral_reversals::table)
         .values((

@@ -20,6 +20,7 @@ mod limits;
 mod pages;
 mod privacy;
 mod retention;
+mod reversals;
 mod security;
 mod tenancy;
 mod tokens;

@@ -759,3 +759,107 @@ both_databases!(
         assert!(!rows.to_string().contains("forged-signature"));
     }
 );
+
+both_databases!(
+    the_review_page_explains_signals_and_decides_one_or_many,
+    fixture = site,
+    |app| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let service = app.service();
+        // Two friends register with another address than the one invited.
+        let flagged: Vec<Value> = ["bob", "carol"]
+            .iter()
+            .map(|friend| {
+                let referral = app.refers(&alice, &format!("{friend}@example.org"));
+                let registered = app.registers(
+                    referral["referral_code"].as_str().unwrap(),
+                    &format!("{friend}.other@example.org"),
+                );
+                let converted: Value = app
+                    .post(
+                        Some(&service),
+                        "/api/events/consultations",
+                        json!({"patient_id": registered["patient_id"], "consultation_id": uuid::Uuid::new_v4()}),
+                    )
+                    .json()
+                    .unwrap();
+                converted["referrer_reward"]["id"].clone()
+            })
+            .collect();
+        let admin = Visitor::new(app);
+        admin.sign_in_as("admin");
+        let page = admin.get("/portal/referrals/reviews");
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("Waiting for review (4)"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("registered with a different address"));
+        assert!(page.body.contains("Approve selected"));
+        // One row's own button rejects it.
+        let bob = flagged[0].as_str().unwrap();
+        let done = admin.post(
+            "/portal/referrals/reviews",
+            &[
+                ("reason", "Could not confirm"),
+                ("decision", &format!("reject:{bob}")),
+            ],
+        );
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(
+            done.location.as_deref(),
+            Some("/portal/referrals/reviews?done=rejected&n=1")
+        );
+        // The ticked rest are approved together.
+        let queue: Value = app
+            .get(Some(&app.admin()), "/api/reward-reviews")
+            .json()
+            .unwrap();
+        let rest: Vec<String> = queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["reward"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(rest.len(), 3);
+        let mut fields: Vec<(&str, &str)> =
+            vec![("reason", "Checked by phone"), ("decision", "approve")];
+        fields.extend(rest.iter().map(|id| ("reward_id", id.as_str())));
+        let done = admin.post("/portal/referrals/reviews", &fields);
+        assert_eq!(
+            done.location.as_deref(),
+            Some("/portal/referrals/reviews?done=approved&n=3")
+        );
+        let page = admin.get("/portal/referrals/reviews?done=approved&n=3");
+        assert!(page.body.contains("3 reward(s) approved."));
+        assert!(page.body.contains("No rewards are waiting for review."));
+        // Without a reason nothing is decided; without the form's token nothing either.
+        let refused = admin.post(
+            "/portal/referrals/reviews",
+            &[("reason", ""), ("decision", "approve"), ("reward_id", bob)],
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        let forged = app
+            .client
+            .post(app.url("/portal/referrals/reviews"))
+            .form(&[("decision", "approve"), ("reason", "x"), ("reward_id", bob)])
+            .send()
+            .unwrap();
+        assert!(!forged.status().is_success(), "{}", forged.status());
+        let bob_reward: Value = app
+            .get(Some(&alice), "/api/patients/me/rewards")
+            .json()
+            .unwrap();
+        assert!(bob_reward["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == flagged[0] && r["status"] == "cancelled"));
+        // A patient may not see the page.
+        let patient = Visitor::new(app);
+        patient.sign_in_as("patient");
+        assert_eq!(patient.get("/portal/referrals/reviews").status, 403);
+    }
+);

@@ -186,6 +186,17 @@ fn rewards_at(rows: Vec<RewardRow>, now: DateTime<Utc>) -> Result<Vec<Reward>, S
     rows.into_iter().map(|r| r.into_reward(now)).collect()
 }
 
+/// Takes the row lock of a reward's referral until the transaction ends. Everything that
+/// changes a referral's rewards (redeem, review, release, reversal) takes it before the
+/// reward's row, in that order, so that none of them can deadlock with another (on SQLite
+/// the write transaction already holds the lock).
+pub(crate) fn lock_referral(conn: &mut DbConnection, id: ReferralId) -> Result<(), StoreError> {
+    diesel::update(referrals::table.find(DbUuid::from(id)))
+        .set(referrals::updated_at.eq(referrals::updated_at))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Sets the referral's mirror of one party's reward.
 pub(crate) fn set_mirror(
     conn: &mut DbConnection,

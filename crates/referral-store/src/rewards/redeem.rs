@@ -60,6 +60,7 @@ pub fn redeem(
             }
             (_, amount) => amount.clone(),
         };
+        lock_referral(conn, reward.referral_id)?;
         let (order, consultation) = match target {
             RedemptionTarget::Order(o) => (Some(DbUuid::from(o)), None),
             RedemptionTarget::Consultation(c) => (None, Some(DbUuid::from(c))),

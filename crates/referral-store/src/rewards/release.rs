@@ -45,6 +45,7 @@ fn release_batch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, S
     let mut released = 0;
     for row in rows {
         let reward = row.into_reward(now)?;
+        lock_referral(conn, reward.referral_id)?;
         let mut ledger = reward.ledger();
         ledger.release(reward.reward_type, reward.hold_until, now)?;
         let status = ledger.status();

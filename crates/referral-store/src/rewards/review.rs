@@ -188,6 +188,7 @@ fn decide_in(
     audit: Option<AuditWith<'_>>,
 ) -> Result<RewardStatus, StoreError> {
     let reward = get_in(conn, reward_id, now)?;
+    lock_referral(conn, reward.referral_id)?;
     let mut ledger = reward.ledger();
     ledger.review(decision.approve, reward.reward_type, reward.hold_until, now)?;
     let status = ledger.status();
