@@ -78,10 +78,13 @@ stop_server() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || 
 trap 'stop_server; psql -q "$PG_ADMIN" -c "ALTER DATABASE $PG_DB RESET ALL" >/dev/null 2>&1 || true' EXIT
 # The delivery worker runs as in production (its default interval, the mailbox transport
 # standing in for the providers): an instance without it measured about twice the rate.
+# The seeded patients' payers were never reported: as commercial payers (the setting), each
+# conversion grants and writes its reward, as the captured one must (under the default,
+# federal, every referrer reward would be withheld and the conversion would do less).
 start_server() { # url
   "$BIN" --database-url "$1" --jwt-secret "$SECRET" --bind "127.0.0.1:$PORT" \
     --db-pool-size 16 --public-rate-limit 1000000000 --patient-daily-referrals 1000000000 \
-    --mailbox-dir target/bench/outbox \
+    --mailbox-dir target/bench/outbox --unknown-payer-policy commercial \
     >target/bench/load-server.log 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 120); do curl -fs "$BASE/ready" >/dev/null 2>&1 && return 0; sleep 0.5; done
@@ -167,7 +170,7 @@ curl -fs -o /dev/null -H "Authorization: Bearer $BENCH_SERVICE_TOKEN" -H 'conten
 sleep 0.2
 LOG_END=$(stat -c %s "$PG_LOG")
 CAPTURE_EMAIL="bench-capture-$(cat /proc/sys/kernel/random/uuid)@bench.example.com"
-CAPTURE_REGISTERED=$(curl -fs -H 'content-type: application/json' -d "{\"email\":\"$CAPTURE_EMAIL\"}" \
+CAPTURE_REGISTERED=$(curl -fs -H "Authorization: Bearer $BENCH_SERVICE_TOKEN" -H 'content-type: application/json' -d "{\"email\":\"$CAPTURE_EMAIL\"}" \
   "$BASE/api/referrals/$CAPTURE_CODE/register")
 sleep 0.2
 LOG_REG_END=$(stat -c %s "$PG_LOG")
@@ -225,7 +228,12 @@ HOT=$(python3 -c "print(round(100.0 * ($HOT1 - $HOT0) / $UPDATES, 1) if $UPDATES
 run_wrk "postgres: public get by code" -s bench/wrk/get_code.lua "$BASE"
 run_wrk "postgres: create referral" -s bench/wrk/create.lua "$BASE"
 run_wrk "postgres: registration" -s bench/wrk/register.lua "$BASE"
-run_pgbench "the registration's own statements" target/bench/pgbench-registration.sql
+# The replay of the registration's captured statements predates the two-step registration of
+# #22 and no longer binds (pgbench cannot type a parameter of it). Run apart (a subshell: a
+# failure is not fatal, and its row stays out of the table either way) until the replay is
+# rebuilt, so that the rest, the conversion's above all, is still measured.
+( run_pgbench "the registration's own statements" target/bench/pgbench-registration.sql ) ||
+  echo "bench: the registration replay failed; its row is left out (see the comment above)" >&2
 run_wrk "postgres: consultation event (conversion)" -s bench/wrk/consultation.lua "$BASE"
 # Each thread's measured run takes the first half of its share of the pool: beyond it, the
 # requests would meet referees converted already (a cheaper answer) and the rate would lie.
