@@ -25,7 +25,10 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+/// Largest batch of platform events (`POST /api/events/batch`: up to 1,000 events).
+pub const MAX_BATCH_BODY_BYTES: usize = 1024 * 1024;
+
+pub(crate) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     match err {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::PayloadTooLarge.into()

@@ -291,6 +291,11 @@ pub struct ServeArgs {
         global = true
     )]
     pub excluded_states: Vec<UsState>,
+    /// Lets webhook endpoints be `http://` URLs and private, loopback or link-local
+    /// addresses (a local receiver in development or tests). Off by default: outside
+    /// development an endpoint must be a public `https://` URL (no request forgery).
+    #[arg(long, env = "REFERRAL_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    pub webhooks_allow_private: bool,
     /// The `velocity` fraud signal: more registrations than this through one referrer's
     /// codes in 24 hours send their rewards to review.
     #[arg(
@@ -520,6 +525,12 @@ impl ServeArgs {
                 self.bind
             ));
         }
+        if !loopback && self.webhooks_allow_private {
+            return Err(format!(
+                "refusing to listen on {} with REFERRAL_WEBHOOKS_ALLOW_PRIVATE (--webhooks-allow-private): webhook endpoints could reach private addresses; it is allowed only on a loopback address",
+                self.bind
+            ));
+        }
         if self
             .sendgrid_api_key
             .as_deref()
@@ -664,6 +675,7 @@ impl ServeArgs {
             unknown_payer_policy: UnknownPayer::Commercial,
             excluded_states: Vec::new(),
             velocity_per_day: referral_domain::signals::DEFAULT_VELOCITY_PER_DAY,
+            webhooks_allow_private: false,
             worker_interval: 0,
             outbox_max_attempts: 8,
             reward_reminder_days: 7,

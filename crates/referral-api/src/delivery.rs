@@ -11,6 +11,7 @@ use referral_domain::{InteractionType, ReferralId};
 use referral_notify::{Channel, Delivered, Notifier, Outgoing};
 use referral_store::outbox::{self, OutboxKind, OutboxMessage};
 use referral_store::referrals::{self, RequestOrigin};
+use referral_store::webhooks;
 use referral_store::{suppressions, DbConnection, Pool, StoreError};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -104,6 +105,9 @@ pub struct Delivery {
     pub retry: RetryPolicy,
     /// Jitter source.
     pub rng: SystemRandom,
+    /// Webhook endpoints may be `http://` and private addresses (development and tests
+    /// only: `--webhooks-allow-private`).
+    pub webhooks_allow_private: bool,
 }
 
 /// The footer's address line when `--postal-address` is not set (development only: the
@@ -203,6 +207,7 @@ impl Delivery {
             OutboxKind::Email => Channel::Email,
             OutboxKind::Sms => Channel::Sms,
             OutboxKind::Payout => Channel::Payout,
+            OutboxKind::Webhook => return self.settle_webhook(conn, message, now, report),
         };
         // The payload must be the message its template names; one that is not could never
         // be sent, and is given up at once.
@@ -256,6 +261,71 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// Signs and sends one webhook event to its endpoint (see `referral_notify::webhook`):
+    /// retried with the outbox's backoff under the same `webhook-id`; each result is
+    /// recorded on the endpoint, which a day of failures in a row disables.
+    fn settle_webhook(
+        &self,
+        conn: &mut DbConnection,
+        message: &OutboxMessage,
+        now: DateTime<Utc>,
+        report: &mut RoundReport,
+    ) -> Result<(), StoreError> {
+        let give_up = |conn: &mut DbConnection, why: &str, report: &mut RoundReport| {
+            report.failed += 1;
+            outbox::fail(conn, message.id, why, now)
+        };
+        let Ok(referral_notify::Message::Webhook(event)) =
+            referral_notify::Message::from_parts(&message.template, &message.payload)
+        else {
+            return give_up(conn, "not a webhook event", report);
+        };
+        let target = match webhooks::target(conn, &message.recipient, now) {
+            Ok(target) => target,
+            Err(StoreError::NotFound) => return give_up(conn, "the endpoint was deleted", report),
+            Err(e) => return Err(e),
+        };
+        if !target.enabled {
+            return give_up(conn, "the endpoint is disabled", report);
+        }
+        let body = event.body();
+        let outcome = referral_notify::webhook::send(&referral_notify::webhook::WebhookDelivery {
+            url: &target.url,
+            secrets: &target.secrets,
+            webhook_id: &event.webhook_id,
+            // When it is signed and sent, by the wall clock (receivers check it against
+            // theirs); `now` schedules the outbox, and tests move it.
+            timestamp: Utc::now().timestamp(),
+            body: &body,
+            allow_private: self.webhooks_allow_private,
+        });
+        match outcome {
+            Ok(_) => {
+                referral_store::write_transaction(conn, |conn| {
+                    outbox::complete(conn, message.id, now)?;
+                    webhooks::record_result(conn, &message.recipient, None, now).map(|_| ())
+                })?;
+                report.sent += 1;
+            }
+            Err(e) => {
+                let disabled =
+                    webhooks::record_result(conn, &message.recipient, Some(&e.to_string()), now)?;
+                if e.is_retryable() && !disabled && message.attempts < self.retry.max_attempts {
+                    let delay = self.retry.backoff(message.attempts, self.jitter());
+                    tracing::info!(message_id = %message.id, attempts = message.attempts, retry_in_s = delay.num_seconds(), error = %e, "webhook delivery failed; will retry");
+                    outbox::retry(conn, message.id, &e.to_string(), now + delay, now)?;
+                    report.retried += 1;
+                } else {
+                    tracing::warn!(message_id = %message.id, error = %e, "webhook delivery given up");
+                    give_up(conn, &e.to_string(), report)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An invitation that left is an interaction of its referral (`email_sent`, `sms_sent`).
 fn record_sent(
     conn: &mut DbConnection,
@@ -265,7 +335,7 @@ fn record_sent(
     let kind = match message.kind {
         OutboxKind::Email => InteractionType::EmailSent,
         OutboxKind::Sms => InteractionType::SmsSent,
-        OutboxKind::Payout => return Ok(()),
+        OutboxKind::Payout | OutboxKind::Webhook => return Ok(()),
     };
     let invitation = match referral_notify::Message::from_parts(&message.template, &message.payload)
     {

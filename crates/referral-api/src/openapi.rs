@@ -47,12 +47,23 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::patients::create,
         routes::patients::get_mine,
         routes::patients::my_rewards,
+        routes::share::get_mine,
+        routes::share::retire_mine,
+        routes::share::qr_svg,
         routes::public::lookup,
         routes::public::click,
         routes::public::register,
         routes::public::verify_registration,
         routes::webhooks::twilio,
         routes::webhooks::sendgrid,
+        routes::endpoints::create,
+        routes::endpoints::list,
+        routes::endpoints::get,
+        routes::endpoints::update,
+        routes::endpoints::delete,
+        routes::endpoints::rotate_secret,
+        routes::endpoints::deliveries,
+        routes::endpoints::redeliver,
         routes::public::unsubscribe_confirm,
         routes::public::unsubscribe,
         routes::programs::list,
@@ -70,6 +81,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::events::consultation,
         routes::events::order,
         routes::events::refund,
+        routes::events::batch,
         routes::events::consultation_cancellation,
         routes::reviews::list,
         routes::reviews::decide,
@@ -88,6 +100,9 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         BulkResponse, crate::views::RefundEventRequest, crate::views::CancellationEventRequest, crate::views::ReversalResultView,
         crate::views::ReviewItemView, crate::views::ReviewList, crate::views::ReviewDecisionRequest, crate::views::BulkReviewRequest,
         crate::views::BulkReviewResult, crate::views::BulkReviewResponse, crate::views::ClawbackView, crate::views::ClawbackList, crate::views::IntegrityView,
+        routes::share::ShareLinkView, routes::endpoints::EndpointRequest, routes::endpoints::EndpointView,
+        routes::endpoints::EndpointList, routes::endpoints::DeliveryView, routes::endpoints::DeliveryList, crate::views::BatchEvent, crate::views::BatchEventsRequest,
+        crate::views::BatchEventResult, crate::views::BatchEventsResponse,
         crate::views::PatientFactsRequest, crate::views::PatientFactsView, routes::health::HealthView, routes::provider::TopReferrerView,
     )),
     modifiers(&BearerAuth),
@@ -138,13 +153,17 @@ const HTTP_METHODS: &[&str] = &[
 /// Who may call each operation (also in its description): `x-roles`.
 fn roles_of(operation_id: &str) -> &'static [&'static str] {
     match operation_id {
-        "list_my_referrals" | "create_referral" | "get_my_referral" | "list_my_rewards" => {
-            &["patient"]
-        }
+        "list_my_referrals"
+        | "create_referral"
+        | "get_my_referral"
+        | "list_my_rewards"
+        | "get_my_share_link"
+        | "retire_my_share_link" => &["patient"],
         "redeem_reward" => &["patient", "service"],
         "report_consultation"
         | "report_order"
         | "report_refund"
+        | "report_events_batch"
         | "report_consultation_cancellation"
         | "report_patient_facts" => &["service"],
         "get_patient_facts" => &["service", "admin", "super-admin"],
@@ -163,6 +182,14 @@ fn roles_of(operation_id: &str) -> &'static [&'static str] {
         | "decide_reward_review"
         | "bulk_decide_reward_reviews"
         | "list_reward_clawbacks"
+        | "create_webhook"
+        | "list_webhooks"
+        | "get_webhook"
+        | "update_webhook"
+        | "delete_webhook"
+        | "rotate_webhook_secret"
+        | "list_webhook_deliveries"
+        | "redeliver_webhook"
         | "referral_integrity" => &["admin", "super-admin"],
         "register_with_code" => &["anyone", "service"],
         _ => &["anyone"],
@@ -310,6 +337,30 @@ fn tighten_requests(doc: &mut Value) {
         "referral_ids",
         json!({"type": "array", "items": uuid(), "minItems": 1, "maxItems": 1000}),
     );
+    set_property(
+        doc,
+        "BatchEventsRequest",
+        "events",
+        json!({"type": "array", "minItems": 1, "maxItems": 1000,
+            "items": {"$ref": "#/components/schemas/BatchEvent"}}),
+    );
+    let event_types: Vec<&str> = referral_domain::webhook::WebhookEventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    set_property(
+        doc,
+        "EndpointRequest",
+        "events",
+        json!({"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "string", "enum": event_types}}),
+    );
+    set_property(
+        doc,
+        "EndpointRequest",
+        "url",
+        json!({"type": "string", "pattern": "^https?://[^\\s@/?#]+[^\\s]*$", "maxLength": 2000}),
+    );
+    set_property(doc, "EndpointRequest", "description", text(500));
     let reason = json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"});
     set_property(doc, "ReviewDecisionRequest", "reason", reason.clone());
     set_property(doc, "BulkReviewRequest", "reason", reason);

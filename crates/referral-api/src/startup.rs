@@ -227,6 +227,7 @@ pub fn delivery(
             ..RetryPolicy::default()
         },
         rng: ring::rand::SystemRandom::new(),
+        webhooks_allow_private: args.webhooks_allow_private,
     })
 }
 
@@ -277,6 +278,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         pool: pool.clone(),
         policy: args.policy(),
         public_base_url: args.public_base_url.clone(),
+        webhooks_allow_private: args.webhooks_allow_private,
         rng: ring::rand::SystemRandom::new(),
         links: links.clone(),
         keyring,

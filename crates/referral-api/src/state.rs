@@ -40,6 +40,8 @@ pub struct AppState {
     pub click_pools: Option<crate::clicks::ClickPoolSettings>,
     /// Whether the sign-in page offers the demo users.
     pub demo_sign_in: bool,
+    /// Webhook endpoints may be `http://` and private addresses (`--webhooks-allow-private`).
+    pub webhooks_allow_private: bool,
     /// Referrals one patient may create in 24 hours.
     pub patient_daily_referrals: u32,
     /// Proxies whose forwarded headers name the client (`--trusted-proxies`).

@@ -15,3 +15,18 @@ document.addEventListener("click", function (event) {
     document.execCommand("copy"); done();
   }
 });
+
+// The Web Share API, where the browser has it: the share button appears and opens the
+// device's own share sheet with the text (which carries the reward disclosure).
+(function () {
+  if (!navigator.share) return;
+  document.querySelectorAll("[data-share-text]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.share({
+        title: "Join me on Zappy Health",
+        text: button.getAttribute("data-share-text"),
+      }).catch(function () {});
+    });
+  });
+})();

@@ -20,19 +20,51 @@ pub fn device_sms_body(share_url: &str) -> String {
     format!("Join me on Zappy Health: {share_url} ({REWARD_DISCLOSURE})")
 }
 
-/// An `sms:` link that opens the patient's messaging app with [`device_sms_body`] to
-/// `phone` (E.164), the body percent-encoded (RFC 5724).
-pub fn device_sms_link(phone: &str, share_url: &str) -> String {
-    let body: String = device_sms_body(share_url)
-        .bytes()
+/// `text` percent-encoded for a URI's query (every byte but the unreserved ones).
+fn encoded(text: &str) -> String {
+    text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 (b as char).to_string()
             }
             other => format!("%{other:02X}"),
         })
-        .collect();
-    format!("sms:{phone}?body={body}")
+        .collect()
+}
+
+/// An `sms:` link that opens the patient's messaging app with [`device_sms_body`] to
+/// `phone` (E.164), the body percent-encoded (RFC 5724).
+pub fn device_sms_link(phone: &str, share_url: &str) -> String {
+    format!("sms:{phone}?body={}", encoded(&device_sms_body(share_url)))
+}
+
+/// Links that share a patient's personal link from their own device, each prefilled with
+/// [`device_sms_body`] (the disclosure included): nothing is sent by the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceShareLinks {
+    /// `sms:` with no recipient: the patient picks one (RFC 5724).
+    pub sms: String,
+    /// `mailto:` with a subject and the text.
+    pub email: String,
+    /// WhatsApp's click-to-chat link.
+    pub whatsapp: String,
+    /// The text itself, for the Web Share API.
+    pub text: String,
+}
+
+/// The device-share links of `share_url`.
+pub fn device_share_links(share_url: &str) -> DeviceShareLinks {
+    let text = device_sms_body(share_url);
+    let body = encoded(&text);
+    DeviceShareLinks {
+        sms: format!("sms:?body={body}"),
+        email: format!(
+            "mailto:?subject={}&body={body}",
+            encoded("Join me on Zappy Health")
+        ),
+        whatsapp: format!("https://wa.me/?text={body}"),
+        text,
+    }
 }
 
 /// Whether the platform sends an SMS invitation itself under `delivery`.
@@ -53,6 +85,21 @@ mod tests {
         assert!(link.contains("I%20may%20get%20a%20reward%20if%20you%20join."));
         assert!(platform_sends_sms(SmsDelivery::Platform));
         assert!(!platform_sends_sms(SmsDelivery::PatientDevice));
+    }
+
+    #[test]
+    fn every_device_share_link_carries_the_disclosure() {
+        let links = device_share_links("https://x.test/register?ref=ABC");
+        for link in [&links.sms, &links.email, &links.whatsapp] {
+            assert!(
+                link.contains("I%20may%20get%20a%20reward%20if%20you%20join."),
+                "{link}"
+            );
+            assert!(link.contains("ref%3DABC"), "{link}");
+        }
+        assert!(links.sms.starts_with("sms:?body="));
+        assert!(links.whatsapp.starts_with("https://wa.me/?text="));
+        assert!(links.text.ends_with("(I may get a reward if you join.)"));
     }
 
     proptest! {

@@ -78,6 +78,7 @@ pub mod reversal;
 pub mod reward;
 pub mod signals;
 pub mod status;
+pub mod webhook;
 
 pub use code::ReferralCode;
 pub use contact::{Email, Inbox, Phone};

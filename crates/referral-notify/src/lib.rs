@@ -10,6 +10,7 @@ pub mod messages;
 pub mod outgoing;
 pub mod templates;
 pub mod transport;
+pub mod webhook;
 
 pub use error::NotifyError;
 pub use messages::Message;

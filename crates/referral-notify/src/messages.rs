@@ -30,6 +30,32 @@ pub enum Message {
     RegistrationVerification(RegistrationVerification),
     /// The answer to a registration with an address that already has an account.
     AlreadyRegistered(AlreadyRegistered),
+    /// An event for a webhook endpoint (the outbox's recipient is the endpoint's id).
+    Webhook(WebhookEvent),
+}
+
+/// An event for a webhook endpoint. The body sent is `{type, timestamp, data}`; the
+/// `webhook_id` goes in the `webhook-id` header, the same on every retry. `data` holds
+/// ids, types, amounts and times only: never an email, phone, name or message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    /// `msg_` and 32 hex digits.
+    pub webhook_id: String,
+    /// Such as `referral.converted`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When the event happened (RFC 3339).
+    pub timestamp: String,
+    /// What it is about.
+    pub data: serde_json::Value,
+}
+
+impl WebhookEvent {
+    /// The body an endpoint receives.
+    pub fn body(&self) -> String {
+        serde_json::json!({"type": self.event_type, "timestamp": self.timestamp, "data": self.data})
+            .to_string()
+    }
 }
 
 /// The single-use link that confirms a registration's address (the link is made from the
@@ -147,6 +173,7 @@ impl Message {
             Message::CashPayout(_) => "cash_payout",
             Message::RegistrationVerification(_) => "registration_verification",
             Message::AlreadyRegistered(_) => "already_registered",
+            Message::Webhook(_) => "webhook",
         }
     }
 
@@ -185,7 +212,7 @@ impl Message {
             Message::WelcomeBonus(m) => Some(m.referral_id),
             Message::RegistrationVerification(m) => Some(m.referral_id),
             Message::AlreadyRegistered(m) => Some(m.referral_id),
-            Message::RewardExpiring(_) | Message::CashPayout(_) => None,
+            Message::RewardExpiring(_) | Message::CashPayout(_) | Message::Webhook(_) => None,
         }
     }
 }

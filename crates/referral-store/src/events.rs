@@ -251,6 +251,17 @@ fn record_event(
                     now,
                 );
             }
+            // The platform's webhooks, in the same transaction.
+            let mut converted = facts.referral.clone();
+            converted.status = ReferralStatus::Converted;
+            let mut events = vec![(
+                referral_domain::webhook::WebhookEventType::ReferralConverted,
+                crate::webhooks::referral_data(&converted),
+            )];
+            if let Some(grant) = &writes.reward {
+                events.extend(crate::webhooks::reward_granted(&grant.reward));
+            }
+            crate::webhooks::emit_all(conn, &events, now)?;
             return Ok(EventOutcome::Converted {
                 referral_id: facts.referral.id,
                 referrer_reward: writes.reward.map(|grant| grant.reward),

@@ -26,8 +26,10 @@ pub use referrals::pg_clicks;
 pub mod rewards;
 pub mod rollups;
 pub mod schema;
+pub mod share_links;
 pub mod sql_types;
 pub mod suppressions;
+pub mod webhooks;
 
 pub use conn::{
     open_pool, with_connection, write_transaction, BackendKind, ConnectionLoss, DatabaseUrl,

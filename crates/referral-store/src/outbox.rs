@@ -30,6 +30,8 @@ pub enum OutboxKind {
     Sms,
     /// A cash payout (Stripe).
     Payout,
+    /// A webhook event (the recipient is the endpoint's id).
+    Webhook,
 }
 
 /// Where a message is in its delivery.
@@ -69,7 +71,7 @@ macro_rules! text_codes {
         }
     };
 }
-text_codes!(OutboxKind { Email => "email", Sms => "sms", Payout => "payout" });
+text_codes!(OutboxKind { Email => "email", Sms => "sms", Payout => "payout", Webhook => "webhook" });
 text_codes!(OutboxStatus { Queued => "queued", Sending => "sending", Sent => "sent", Failed => "failed", Suppressed => "suppressed" });
 
 /// A message to queue.
@@ -354,6 +356,36 @@ pub fn list(
     }
     let total = count.count().get_result(conn)?;
     let rows: Vec<MessageRow> = query
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(OutboxMessage::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+/// The messages of `kind` to `recipient`, newest first (a webhook endpoint's deliveries).
+///
+/// # Errors
+/// Database errors.
+pub fn for_recipient(
+    conn: &mut DbConnection,
+    kind: OutboxKind,
+    recipient: &str,
+    page: Page,
+) -> Result<Paged<OutboxMessage>, StoreError> {
+    let filtered = || {
+        outbox::table
+            .filter(outbox::kind.eq(kind.as_str()))
+            .filter(outbox::recipient.eq(recipient.to_owned()))
+            .into_boxed()
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows: Vec<MessageRow> = filtered()
         .order((outbox::created_at.desc(), outbox::id.desc()))
         .limit(page.limit)
         .offset(page.offset)

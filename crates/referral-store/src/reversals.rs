@@ -294,6 +294,12 @@ fn reverse(
         ..Delta::default()
     };
     let (mut cancelled, mut clawbacks) = (Vec::new(), Vec::new());
+    let mut reversed = referral.clone();
+    reversed.status = ReferralStatus::Reversed;
+    let mut events = vec![(
+        referral_domain::webhook::WebhookEventType::ReferralReversed,
+        crate::webhooks::referral_data(&reversed),
+    )];
     for reward in rewards::for_referral(conn, referral.id, now)? {
         // The conversion earned the referrer's reward; the friend's welcome reward was
         // earned by registering and stays.
@@ -308,6 +314,13 @@ fn reverse(
                         reward.reward_amount.as_ref().map_or(0, Money::cents);
                 }
                 cancelled.push(reward.id);
+                let mut gone = reward.clone();
+                gone.status = RewardStatus::Cancelled;
+                gone.cancel_reason = Some(CancelReason::ConversionReversed);
+                events.push((
+                    referral_domain::webhook::WebhookEventType::RewardCancelled,
+                    crate::webhooks::reward_data(&gone),
+                ));
             }
             ReversalEffect::Clawback => clawbacks.push(reward.id),
             ReversalEffect::Unaffected => {}
@@ -315,6 +328,7 @@ fn reverse(
     }
     rollups::bump(conn, &cohort, delta)?;
     rollups::bump_referrer(conn, &cohort, 0, -1)?;
+    crate::webhooks::emit_all(conn, &events, now)?;
     tracing::info!(referral_id = %referral.id, reason = reason.as_str(), "referral reversed");
     Ok(ReversalOutcome::Reversed {
         referral_id: referral.id,

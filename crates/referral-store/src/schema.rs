@@ -398,7 +398,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    share_links (id) {
+        id -> PortableUuid,
+        patient_id -> PortableUuid,
+        program_id -> PortableUuid,
+        referral_code -> Text,
+        clicks -> BigInt,
+        created_at -> PortableTimestamptz,
+        retired_at -> Nullable<PortableTimestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    share_link_referrals (referral_id) {
+        referral_id -> PortableUuid,
+        share_link_id -> PortableUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    webhook_endpoints (id) {
+        id -> PortableUuid,
+        url -> Text,
+        events -> PortableTextArray,
+        description -> Nullable<Text>,
+        enabled -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<PortableTimestamptz>,
+        failing_since -> Nullable<PortableTimestamptz>,
+        disabled_reason -> Nullable<Text>,
+        created_at -> PortableTimestamptz,
+        updated_at -> PortableTimestamptz,
+    }
+}
+
 diesel::joinable!(referrals -> referral_programs (program_id));
+diesel::joinable!(share_link_referrals -> share_links (share_link_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
 diesel::joinable!(referral_rewards -> referrals (referral_id));
 diesel::joinable!(reward_reviews -> referral_rewards (reward_id));
@@ -415,6 +461,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     consultation_cancellations,
     referral_reversals,
     reward_clawbacks,
+    share_links,
+    share_link_referrals,
+    webhook_endpoints,
     sms_consents,
     patients,
     referral_programs,

@@ -96,6 +96,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "portal_reviews",
         include_str!("../../templates/pages/portal_reviews.hbs"),
     ),
+    (
+        "portal_webhooks",
+        include_str!("../../templates/pages/portal_webhooks.hbs"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
@@ -518,6 +522,11 @@ where
     )
     .service(resource("/portal/referrals/analytics").route(web::get().to(portal::analytics)))
     .service(resource("/portal/referrals/rewards").route(web::get().to(portal::rewards)))
+    .service(resource("/portal/webhooks").route(web::get().to(portal::webhooks)))
+    .service(
+        resource("/portal/webhooks/{id}/deliveries/{delivery_id}/redeliver")
+            .route(web::post().to(portal::redeliver_webhook)),
+    )
     .service(
         resource("/portal/referrals/reviews")
             .route(web::get().to(portal::reviews))

@@ -158,6 +158,23 @@ async fn dashboard_page(
     )
     .await?;
     let rewards = rewards_of(state, caller, origin, page_of(500)).await?;
+    // The personal link of the default program, when the patient may refer to one.
+    let share = crate::routes::share::my_share_link(state, caller, origin, None)
+        .await
+        .ok()
+        .map(|link| {
+            let links = referral_domain::consent::device_share_links(&link.share_url);
+            json!({
+                "share_url": link.share_url,
+                "qr_url": link.qr_url,
+                "clicks": link.clicks,
+                "joined": link.joined,
+                "sms": links.sms,
+                "email": links.email,
+                "whatsapp": links.whatsapp,
+                "text": links.text,
+            })
+        });
     let available: Vec<Value> = rewards
         .items
         .iter()
@@ -176,6 +193,7 @@ async fn dashboard_page(
             "earned": earned(&rewards.items),
             "referrals": referrals.items.iter().map(referral_row).collect::<Vec<_>>(),
             "available": available,
+            "share": share,
             "form": form,
             "errors": errors,
         }),

@@ -5,13 +5,14 @@ use crate::error::{ApiError, FieldProblem};
 use crate::routes::now;
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
+    BatchEvent, BatchEventResult, BatchEventsRequest, BatchEventsResponse,
     CancellationEventRequest, ConsultationEventRequest, EventResultView, OrderEventRequest,
     RefundEventRequest, ReversalResultView, RewardView,
 };
 use actix_web::{web, HttpResponse};
 use referral_domain::{ConsultationId, Money, OrderId, PatientId};
 use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
-use referral_store::reversals::{self, CancellationEvent, RefundEvent};
+use referral_store::reversals::{self, CancellationEvent, RefundEvent, ReversalOutcome};
 
 fn view(outcome: EventOutcome) -> EventResultView {
     match outcome {
@@ -205,4 +206,161 @@ pub async fn consultation_cancellation(
         )
         .await?;
     Ok(HttpResponse::Ok().json(result))
+}
+
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 1_000;
+
+/// Up to 1,000 platform events of any type in one request, for backfills and platforms that
+/// queue events: applied in request order (one patient's events in the order sent), each
+/// in its own transaction and idempotent on its own id, each audited; one event's error
+/// does not stop the others.
+#[utoipa::path(post, path = "/api/events/batch", operation_id = "report_events_batch", tag = "platform events", request_body = BatchEventsRequest,
+    responses((status = 200, body = BatchEventsResponse), (status = 422, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: crate::json_body::JsonBody<BatchEventsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let app = state.clone();
+    let who = caller.clone();
+    let results = state
+        .audited_within(
+            &caller,
+            &origin,
+            AuditAction::new("event.batch", "referral", None),
+            move |conn, audit| {
+                who.require(&[Role::Service])?;
+                if body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS {
+                    return Err(ApiError::Validation(vec![FieldProblem::new(
+                        "events",
+                        format!("between 1 and {MAX_BATCH_EVENTS} events"),
+                    )]));
+                }
+                let results = body
+                    .events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, event)| {
+                        let outcome = apply_one(conn, &app, event, audit);
+                        batch_result(index, outcome)
+                    })
+                    .collect();
+                Ok(BatchEventsResponse { results })
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(results))
+}
+
+/// What one event of a batch did, or why it failed.
+enum BatchOutcome {
+    Event(EventOutcome),
+    Reversal(ReversalOutcome),
+}
+
+fn apply_one(
+    conn: &mut referral_store::DbConnection,
+    app: &AppState,
+    event: BatchEvent,
+    audit: referral_store::events::AuditWith<'_>,
+) -> Result<BatchOutcome, ApiError> {
+    let money = |value: serde_json::Value| -> Result<Money, ApiError> {
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())]))
+    };
+    Ok(match event {
+        BatchEvent::Consultation(e) => BatchOutcome::Event(events::record_consultation(
+            conn,
+            &ConsultationEvent {
+                patient_id: PatientId::from_uuid(e.patient_id),
+                consultation_id: ConsultationId::from_uuid(e.consultation_id),
+                occurred_at: e.occurred_at,
+            },
+            &app.policy,
+            now(),
+            Some(audit),
+        )?),
+        BatchEvent::Order(e) => BatchOutcome::Event(events::record_order(
+            conn,
+            &OrderEvent {
+                patient_id: PatientId::from_uuid(e.patient_id),
+                order_id: OrderId::from_uuid(e.order_id),
+                amount: money(e.amount)?,
+                occurred_at: e.occurred_at,
+            },
+            &app.policy,
+            now(),
+            Some(audit),
+        )?),
+        BatchEvent::Refund(e) => BatchOutcome::Reversal(reversals::record_refund(
+            conn,
+            &RefundEvent {
+                patient_id: PatientId::from_uuid(e.patient_id),
+                order_id: OrderId::from_uuid(e.order_id),
+                refund_id: e.refund_id,
+                amount: money(e.amount)?,
+                occurred_at: e.occurred_at,
+            },
+            now(),
+            Some(audit),
+        )?),
+        BatchEvent::ConsultationCancellation(e) => {
+            BatchOutcome::Reversal(reversals::record_cancellation(
+                conn,
+                &CancellationEvent {
+                    patient_id: PatientId::from_uuid(e.patient_id),
+                    consultation_id: ConsultationId::from_uuid(e.consultation_id),
+                    cancellation_id: e.cancellation_id,
+                    occurred_at: e.occurred_at,
+                },
+                now(),
+                Some(audit),
+            )?)
+        }
+    })
+}
+
+fn batch_result(index: usize, outcome: Result<BatchOutcome, ApiError>) -> BatchEventResult {
+    let (result, referral_id, detail) = match outcome {
+        Ok(BatchOutcome::Event(EventOutcome::Converted { referral_id, .. })) => {
+            ("converted", Some(referral_id.as_uuid()), None)
+        }
+        Ok(BatchOutcome::Event(EventOutcome::AlreadyConverted { referral_id })) => {
+            ("already_converted", Some(referral_id.as_uuid()), None)
+        }
+        Ok(BatchOutcome::Event(EventOutcome::Recorded)) => ("no_referral", None, None),
+        Ok(BatchOutcome::Event(EventOutcome::Duplicate))
+        | Ok(BatchOutcome::Reversal(ReversalOutcome::Duplicate)) => ("duplicate", None, None),
+        Ok(BatchOutcome::Reversal(ReversalOutcome::Recorded)) => ("recorded", None, None),
+        Ok(BatchOutcome::Reversal(ReversalOutcome::Reversed { referral_id, .. })) => {
+            ("reversed", Some(referral_id.as_uuid()), None)
+        }
+        Err(e) => {
+            let detail = match &e {
+                ApiError::Validation(problems) => problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.code().replace('_', " "),
+            };
+            return BatchEventResult {
+                index,
+                result: e.code().to_owned(),
+                referral_id: None,
+                detail: Some(detail),
+            };
+        }
+    };
+    BatchEventResult {
+        index,
+        result: result.to_owned(),
+        referral_id,
+        detail,
+    }
 }

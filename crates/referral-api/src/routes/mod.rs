@@ -2,6 +2,7 @@
 //! case and shape the answer; rules live in the domain and the store.
 
 pub mod admin;
+pub mod endpoints;
 pub mod events;
 pub mod facts;
 pub mod health;
@@ -11,6 +12,7 @@ pub mod provider;
 pub mod public;
 pub mod reviews;
 pub mod rewards;
+pub mod share;
 pub mod webhooks;
 
 use crate::error::{ApiError, FieldProblem};
@@ -199,6 +201,11 @@ where
         )
         .service(resource("/api/patients/me/rewards").route(web::get().to(patients::my_rewards)))
         .service(
+            resource("/api/patients/me/share-link")
+                .route(web::get().to(share::get_mine))
+                .route(web::delete().to(share::retire_mine)),
+        )
+        .service(
             resource("/api/patients/{id}/facts")
                 .route(web::get().to(facts::get))
                 .route(web::put().to(facts::report)),
@@ -243,6 +250,29 @@ where
         // Providers, verified by their signatures.
         .service(resource("/api/webhooks/twilio").route(web::post().to(webhooks::twilio)))
         .service(resource("/api/webhooks/sendgrid").route(web::post().to(webhooks::sendgrid)))
+        // Outbound webhook endpoints (admins).
+        .service(
+            resource("/api/webhooks")
+                .route(web::get().to(endpoints::list))
+                .route(web::post().to(endpoints::create)),
+        )
+        .service(
+            resource("/api/webhooks/{id}")
+                .route(web::get().to(endpoints::get))
+                .route(web::put().to(endpoints::update))
+                .route(web::delete().to(endpoints::delete)),
+        )
+        .service(
+            resource("/api/webhooks/{id}/rotate-secret")
+                .route(web::post().to(endpoints::rotate_secret)),
+        )
+        .service(
+            resource("/api/webhooks/{id}/deliveries").route(web::get().to(endpoints::deliveries)),
+        )
+        .service(
+            resource("/api/webhooks/{id}/deliveries/{delivery_id}/redeliver")
+                .route(web::post().to(endpoints::redeliver)),
+        )
         .service(
             resource("/api/registrations/verify")
                 .wrap(public_limit())
@@ -252,6 +282,11 @@ where
             resource("/api/referrals/{code}/click")
                 .wrap(public_limit())
                 .route(web::get().to(public::click)),
+        )
+        .service(
+            resource("/api/referrals/{code}/qr.svg")
+                .wrap(public_limit())
+                .route(web::get().to(share::qr_svg)),
         )
         .service(
             resource("/api/referrals/{code}")
@@ -264,6 +299,15 @@ where
         .service(resource("/api/events/consultations").route(web::post().to(events::consultation)))
         .service(resource("/api/events/orders").route(web::post().to(events::order)))
         .service(resource("/api/events/refunds").route(web::post().to(events::refund)))
+        .service(
+            resource("/api/events/batch")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(crate::app::MAX_BATCH_BODY_BYTES)
+                        .error_handler(crate::app::json_error),
+                )
+                .route(web::post().to(events::batch)),
+        )
         .service(
             resource("/api/events/consultation-cancellations")
                 .route(web::post().to(events::consultation_cancellation)),

@@ -36,7 +36,30 @@ pub(crate) async fn public_referral(
     let app = state.clone();
     state
         .db(move |conn| {
-            let referral = referrals::find_by_code(conn, &code, now())?;
+            let referral = match referrals::find_by_code(conn, &code, now()) {
+                // A personal share link: registering through it makes a referral now.
+                Err(referral_store::StoreError::NotFound) => {
+                    let link = referral_store::share_links::lookup(conn, &code)?;
+                    let program = programs::get(conn, link.program_id)?;
+                    let code = referral_domain::ReferralCode::parse(&code)
+                        .map_err(|_| ApiError::NotFound)?
+                        .to_string();
+                    return Ok(PublicReferralView {
+                        share_url: app.share_url(&code),
+                        referral_code: code,
+                        status: if link.retired { "expired" } else { "pending" }.into(),
+                        expires_at: referral_domain::referral::expires_at(
+                            now(),
+                            program.expiry_days,
+                        )?,
+                        program_name: program.name,
+                        referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
+                        referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
+                        share_consent_wording: SHARE_CONSENT_WORDING.to_owned(),
+                    });
+                }
+                other => other?,
+            };
             let program = programs::get(conn, referral.program_id)?;
             let code = referral.referral_code.to_string();
             Ok(PublicReferralView {
@@ -71,6 +94,7 @@ pub async fn click(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let code = code.into_inner();
+    let shared_code = code.clone();
     let source =
         web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
             .ok()
@@ -85,7 +109,19 @@ pub async fn click(
         },
         at: now(),
     };
-    let code = state.record_click(&worker_clicks, click).await?;
+    let code = match state.record_click(&worker_clicks, click).await {
+        // A personal share link's opening is counted on the link.
+        Err(ApiError::NotFound) | Err(ApiError::Store(referral_store::StoreError::NotFound)) => {
+            let shared = shared_code.clone();
+            state
+                .db(move |conn| {
+                    referral_store::share_links::click(conn, &shared)?;
+                    referral_domain::ReferralCode::parse(&shared).map_err(|_| ApiError::NotFound)
+                })
+                .await?
+        }
+        other => other?,
+    };
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, state.share_url(&code.to_string())))
         .finish())

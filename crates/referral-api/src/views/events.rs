@@ -98,3 +98,45 @@ impl From<referral_store::reversals::ReversalOutcome> for ReversalResultView {
         }
     }
 }
+
+/// One event of a batch: any platform event, tagged by `type`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BatchEvent {
+    /// As `POST /api/events/consultations`.
+    Consultation(ConsultationEventRequest),
+    /// As `POST /api/events/orders`.
+    Order(OrderEventRequest),
+    /// As `POST /api/events/refunds`.
+    Refund(RefundEventRequest),
+    /// As `POST /api/events/consultation-cancellations`.
+    ConsultationCancellation(CancellationEventRequest),
+}
+
+/// Up to 1,000 platform events, applied in order (so one patient's events apply in the
+/// order sent), each on its own and idempotent on its own id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchEventsRequest {
+    pub events: Vec<BatchEvent>,
+}
+
+/// What one event of a batch did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchEventResult {
+    /// Its place in the request, from 0.
+    pub index: usize,
+    /// `converted`, `already_converted`, `no_referral` (recorded; nothing to convert),
+    /// `reversed`, `recorded` (a refund or cancellation with nothing to reverse),
+    /// `duplicate`, or an error code (`validation_failed`, ...).
+    pub result: String,
+    pub referral_id: Option<Uuid>,
+    /// For an error: what was wrong.
+    pub detail: Option<String>,
+}
+
+/// The results of a batch, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchEventsResponse {
+    pub results: Vec<BatchEventResult>,
+}

@@ -22,5 +22,7 @@ mod privacy;
 mod retention;
 mod reversals;
 mod security;
+mod share;
 mod tenancy;
 mod tokens;
+mod webhooks;

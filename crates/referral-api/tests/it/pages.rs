@@ -863,3 +863,101 @@ both_databases!(
         assert_eq!(patient.get("/portal/referrals/reviews").status, 403);
     }
 );
+
+both_databases!(
+    the_dashboard_shares_the_personal_link_from_the_patients_own_device,
+    fixture = site,
+    |app| {
+        app.program(json!({}));
+        let patient = Visitor::new(app);
+        patient.sign_in_as("patient");
+        let page = patient.get("/patient/referrals");
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Your personal link"), "{}", page.body);
+        // (Attribute values are HTML-escaped: `=` and `&` arrive as entities.)
+        for prefilled in [
+            "href=\"sms:?body",
+            "href=\"mailto:?subject",
+            "href=\"https://wa.me/?text",
+        ] {
+            let at = page
+                .body
+                .find(prefilled)
+                .unwrap_or_else(|| panic!("{prefilled}"));
+            let link = &page.body[at..at + 400.min(page.body.len() - at)];
+            assert!(
+                link.contains("I%20may%20get%20a%20reward%20if%20you%20join."),
+                "{link}"
+            );
+        }
+        assert!(page
+            .body
+            .contains("data-share-text=\"Join me on Zappy Health:"));
+        let qr = page
+            .body
+            .split("<img src=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(qr.ends_with("/qr.svg"), "{qr}");
+        assert_eq!(patient.get(&qr).status, 200);
+    }
+);
+
+both_databases!(
+    the_webhooks_page_lists_endpoints_and_deliveries_and_redelivers,
+    fixture = site,
+    |app| {
+        let created: Value = app
+            .post(
+                Some(&app.admin()),
+                "/api/webhooks",
+                json!({"url": "https://hooks.example.com/referrals", "events": ["referral.created"]}),
+            )
+            .json()
+            .unwrap();
+        app.program(json!({}));
+        app.refers(&app.patient("alice"), "bob@example.org");
+        let admin = Visitor::new(app);
+        admin.sign_in_as("admin");
+        let page = admin.get("/portal/webhooks");
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("https://hooks.example.com/referrals"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("referral.created"));
+        assert!(
+            !page.body.contains("whsec_"),
+            "the secret is never shown again"
+        );
+        let deliveries: Value = app
+            .get(
+                Some(&app.admin()),
+                &format!(
+                    "/api/webhooks/{}/deliveries",
+                    created["id"].as_str().unwrap()
+                ),
+            )
+            .json()
+            .unwrap();
+        let delivery = deliveries["items"][0]["id"].as_str().unwrap();
+        let action = format!(
+            "/portal/webhooks/{}/deliveries/{delivery}/redeliver",
+            created["id"].as_str().unwrap()
+        );
+        assert!(page.body.contains(&action));
+        let done = admin.post(&action, &[]);
+        assert_eq!(
+            done.location.as_deref(),
+            Some("/portal/webhooks?done=redelivered")
+        );
+        let patient = Visitor::new(app);
+        patient.sign_in_as("patient");
+        assert_eq!(patient.get("/portal/webhooks").status, 403);
+    }
+);

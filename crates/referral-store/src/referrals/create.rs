@@ -59,7 +59,7 @@ pub struct SmsAttestation {
     pub user_agent: Option<String>,
 }
 
-fn pick_program(
+pub(crate) fn pick_program(
     conn: &mut DbConnection,
     referrer: &Patient,
     wanted: Option<ProgramId>,
@@ -100,7 +100,18 @@ pub fn create(
         input.referral_source,
         input.referee_phone.is_some(),
     )?;
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| create_in(conn, rng, input, now))
+}
+
+/// [`create`] inside the caller's transaction (a registration through a share link makes
+/// the friend's referral in its own).
+pub(crate) fn create_in(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    input: &NewReferral,
+    now: DateTime<Utc>,
+) -> Result<Referral, StoreError> {
+    {
         patients::lock(conn, input.referrer_id)?;
         let referrer = patients::get(conn, input.referrer_id)?;
         let program = pick_program(conn, &referrer, input.program_id, now)?;
@@ -220,8 +231,15 @@ pub fn create(
         if decision.sends() && !on_device {
             queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
         }
-        get(conn, id, now)
-    })
+        let referral = get(conn, id, now)?;
+        crate::webhooks::emit(
+            conn,
+            referral_domain::webhook::WebhookEventType::ReferralCreated,
+            crate::webhooks::referral_data(&referral),
+            now,
+        )?;
+        Ok(referral)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -80,10 +80,28 @@ pub(crate) fn register_in(
 ) -> Result<Registration, StoreError> {
     let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
     {
-        let id: DbUuid = referrals::table
+        let found: Option<DbUuid> = referrals::table
             .filter(referrals::referral_code.eq(code.to_string()))
             .select(referrals::id)
-            .first(conn)?;
+            .first(conn)
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            // A personal share link: the friend's own referral, made now (a platform
+            // service registering someone through the link).
+            None => DbUuid::from(
+                crate::share_links::referral_through(
+                    conn,
+                    &ring::rand::SystemRandom::new(),
+                    &code.to_string(),
+                    &registrant.email,
+                    registrant.name.as_deref(),
+                    now,
+                )?
+                .ok_or(StoreError::NotFound)?
+                .id,
+            ),
+        };
         // Lock the referral row first: concurrent registrations with this code queue here
         // and see the winner's result.
         diesel::update(referrals::table.find(id))
@@ -188,9 +206,18 @@ pub(crate) fn register_in(
             None,
             now,
         )?;
+        let registered = get(conn, referral.id, now)?;
+        let mut events = vec![(
+            referral_domain::webhook::WebhookEventType::ReferralRegistered,
+            crate::webhooks::referral_data(&registered),
+        )];
+        if let Some(reward) = &referee_reward {
+            events.extend(crate::webhooks::reward_granted(reward));
+        }
+        crate::webhooks::emit_all(conn, &events, now)?;
         Ok(Registration {
             patient,
-            referral: get(conn, referral.id, now)?,
+            referral: registered,
             referee_reward,
         })
     }

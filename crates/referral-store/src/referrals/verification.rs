@@ -60,36 +60,41 @@ pub fn start_registration(
         .map_err(|_| DomainError::RandomUnavailable)?;
     let token: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     write_transaction(conn, |conn| {
-        let referral = find_by_code(conn, &code.to_string(), now)?;
-        // The errors that depend only on the code, at once.
-        referral.lifecycle().register(now)?;
         let email = registrant.email.as_str();
         let known: Option<DbUuid> = patients::table
             .filter(patients::email.eq(email))
             .select(patients::id)
             .first(conn)
             .optional()?;
+        let referral = match find_by_code(conn, &code.to_string(), now) {
+            // A personal share link: the friend's own referral is made now, under every
+            // rule of a referral made by email (none for an address that has an account).
+            Err(StoreError::NotFound) => {
+                let link = crate::share_links::find(conn, &code.to_string())?
+                    .ok_or(StoreError::NotFound)?;
+                if link.retired {
+                    return Err(DomainError::ReferralExpired.into());
+                }
+                if let Some(patient) = known {
+                    already_registered(conn, link.id, patient, email, now)?;
+                    return Ok(VerificationStarted::AlreadyRegistered);
+                }
+                crate::share_links::referral_through(
+                    conn,
+                    rng,
+                    &code.to_string(),
+                    &registrant.email,
+                    registrant.name.as_deref(),
+                    now,
+                )?
+                .ok_or(StoreError::NotFound)?
+            }
+            other => other?,
+        };
+        // The errors that depend only on the code, at once.
+        referral.lifecycle().register(now)?;
         if let Some(patient) = known {
-            outbox::enqueue(
-                conn,
-                &NewMessage {
-                    kind: OutboxKind::Email,
-                    // One such email per patient and code a day is enough. The key names
-                    // the patient by id: it outlives the message's erased recipient, so it
-                    // must not carry (a hash of) the address.
-                    idempotency_key: format!(
-                        "already-registered:{}:{}:{}",
-                        referral.id,
-                        patient.0,
-                        now.date_naive()
-                    ),
-                    recipient: email.to_owned(),
-                    message: Message::AlreadyRegistered(AlreadyRegistered {
-                        referral_id: referral.id.as_uuid(),
-                    }),
-                },
-                now,
-            )?;
+            already_registered(conn, referral.id.as_uuid(), patient, email, now)?;
             return Ok(VerificationStarted::AlreadyRegistered);
         }
         let id = crate::conn::new_row_id();
@@ -145,6 +150,34 @@ type Pending = (
     Option<DbInet>,
     Option<String>,
 );
+
+/// Tells an address that already has an account so (once a day per patient and code), in
+/// place of a confirmation link. `about` is the referral (or share link) the visitor used.
+fn already_registered(
+    conn: &mut DbConnection,
+    about: uuid::Uuid,
+    patient: DbUuid,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    outbox::enqueue(
+        conn,
+        &NewMessage {
+            kind: OutboxKind::Email,
+            // The key names the patient by id: it outlives the message's erased recipient,
+            // so it must not carry (a hash of) the address.
+            idempotency_key: format!(
+                "already-registered:{about}:{}:{}",
+                patient.0,
+                now.date_naive()
+            ),
+            recipient: email.to_owned(),
+            message: Message::AlreadyRegistered(AlreadyRegistered { referral_id: about }),
+        },
+        now,
+    )?;
+    Ok(())
+}
 
 /// Registers the person whose confirmation link carries `token`, under every rule of
 /// [`register`]; the link is used up in the same transaction (and stays unused if the

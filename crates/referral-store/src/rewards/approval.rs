@@ -123,6 +123,18 @@ pub fn decide_approval(
                     now,
                 )?;
             }
+            let mut decided = reward.clone();
+            decided.status = new_status;
+            crate::webhooks::emit(
+                conn,
+                if approve {
+                    referral_domain::webhook::WebhookEventType::RewardAvailable
+                } else {
+                    referral_domain::webhook::WebhookEventType::RewardCancelled
+                },
+                crate::webhooks::reward_data(&decided),
+                now,
+            )?;
             // The reason is free text an admin typed: it may name a person, so it stays out of
             // info logs.
             tracing::info!(reward_id = %reward.id, approve, "reward approval decided");

@@ -101,6 +101,13 @@ pub fn expire_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, 
                 None,
                 now,
             )?;
+            let expired = get_in(conn, RewardId::from_uuid(id.0), now)?;
+            crate::webhooks::emit(
+                conn,
+                referral_domain::webhook::WebhookEventType::RewardExpired,
+                crate::webhooks::reward_data(&expired),
+                now,
+            )?;
         }
         Ok(due.len())
     })

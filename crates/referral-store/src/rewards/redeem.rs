@@ -105,6 +105,13 @@ pub fn redeem(
             Some(now),
             now,
         )?;
-        get_in(conn, id, now)
+        let used = get_in(conn, id, now)?;
+        crate::webhooks::emit(
+            conn,
+            referral_domain::webhook::WebhookEventType::RewardRedeemed,
+            crate::webhooks::reward_data(&used),
+            now,
+        )?;
+        Ok(used)
     })
 }

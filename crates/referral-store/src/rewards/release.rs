@@ -94,6 +94,16 @@ pub(crate) fn announce(
     ) else {
         return Ok(());
     };
+    if status == RewardStatus::Available {
+        let mut now_available = reward.clone();
+        now_available.status = status;
+        crate::webhooks::emit(
+            conn,
+            referral_domain::webhook::WebhookEventType::RewardAvailable,
+            crate::webhooks::reward_data(&now_available),
+            now,
+        )?;
+    }
     let owner = patients::get(conn, reward.patient_id)?;
     let spec = referral_domain::RewardSpec {
         reward_type: reward.reward_type,

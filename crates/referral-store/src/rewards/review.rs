@@ -241,7 +241,19 @@ fn decide_in(
         None,
         now,
     )?;
-    super::release::announce(conn, &reward, status, now)?;
+    if status == RewardStatus::Cancelled {
+        let mut rejected = reward.clone();
+        rejected.status = status;
+        rejected.cancel_reason = Some(CancelReason::ReviewRejected);
+        crate::webhooks::emit(
+            conn,
+            referral_domain::webhook::WebhookEventType::RewardCancelled,
+            crate::webhooks::reward_data(&rejected),
+            now,
+        )?;
+    } else {
+        super::release::announce(conn, &reward, status, now)?;
+    }
     if let Some((entry, keyring)) = audit {
         let entry = NewAuditEntry {
             resource_id: Some(reward_id.to_string()),

@@ -7,12 +7,14 @@ mod dashboard;
 mod programs;
 mod reviews;
 mod rewards;
+mod webhooks;
 
 pub use analytics::*;
 pub use dashboard::*;
 pub use programs::*;
 pub use reviews::{decide as decide_reviews, reviews};
 pub use rewards::*;
+pub use webhooks::{redeliver as redeliver_webhook, webhooks};
 
 use crate::pages::charts::Bar;
 use referral_store::analytics::Analytics;

@@ -1,0 +1,440 @@
+//! Outbound webhook endpoints (#24, admin, super-admin): create (the secret is shown once),
+//! list, read, change, delete, rotate the secret, and see or redeliver their deliveries.
+
+use crate::auth::{Caller, ADMINS};
+use crate::error::{ApiError, FieldProblem};
+use crate::routes::{now, PageQuery};
+use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use referral_domain::webhook::{check_url, WebhookEventType};
+use referral_store::webhooks::{self, Endpoint, EndpointInput};
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An endpoint as an admin sets it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRequest {
+    /// A public `https://` URL (private, loopback and link-local addresses are refused).
+    #[schema(example = "https://billing.example.com/hooks/referrals")]
+    pub url: String,
+    /// The event types it receives, at least one: `referral.created`,
+    /// `referral.registered`, `referral.converted`, `referral.reversed`, `reward.granted`,
+    /// `reward.withheld`, `reward.available`, `reward.redeemed`, `reward.expired`,
+    /// `reward.cancelled`.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// An endpoint (its secret is never shown again after creation or rotation).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+    /// Failing since (no success since), if it is.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Why the service disabled it (a day of failures in a row), if it did.
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// `whsec_...`: only in the answer of a create or a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl EndpointView {
+    fn new(e: Endpoint, secret: Option<String>) -> Self {
+        EndpointView {
+            id: e.id,
+            url: e.url,
+            events: e.events.iter().map(|t| t.as_str().to_owned()).collect(),
+            description: e.description,
+            enabled: e.enabled,
+            failing_since: e.failing_since,
+            disabled_reason: e.disabled_reason,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            secret,
+        }
+    }
+}
+
+impl AuditedResource for EndpointView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.id.to_string())
+    }
+}
+
+/// The endpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub items: Vec<EndpointView>,
+}
+impl AuditedResource for EndpointList {}
+
+/// One delivery of an event to an endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: Uuid,
+    /// The event type.
+    pub event_type: String,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// The last error (with the endpoint's status code), if any.
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub items: Vec<DeliveryView>,
+    pub total: i64,
+}
+impl AuditedResource for DeliveryList {}
+
+struct Done;
+impl AuditedResource for Done {}
+
+/// A fresh secret: `whsec_` and 32 random bytes in base64.
+fn new_secret(rng: &dyn SecureRandom) -> Result<String, ApiError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes).map_err(|_| ApiError::Internal)?;
+    Ok(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+fn input(body: EndpointRequest, allow_private: bool) -> Result<EndpointInput, ApiError> {
+    let mut problems = Vec::new();
+    if let Err(e) = check_url(body.url.trim(), allow_private) {
+        problems.push(FieldProblem::new("url", e.to_string()));
+    }
+    let mut events = Vec::new();
+    for code in &body.events {
+        match WebhookEventType::from_code(code) {
+            Some(t) if !events.contains(&t) => events.push(t),
+            Some(_) => {}
+            None => problems.push(FieldProblem::new(
+                "events",
+                format!("unknown event type {code:?}"),
+            )),
+        }
+    }
+    if events.is_empty() {
+        problems.push(FieldProblem::new("events", "at least one event type"));
+    }
+    let description = body
+        .description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 500)
+    {
+        problems.push(FieldProblem::new("description", "at most 500 characters"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    Ok(EndpointInput {
+        url: body.url.trim().to_owned(),
+        events,
+        description,
+        enabled: body.enabled.unwrap_or(true),
+    })
+}
+
+fn endpoint_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Adds an endpoint. The answer carries its signing secret (`whsec_...`), shown this once.
+#[utoipa::path(post, path = "/api/webhooks", operation_id = "create_webhook", tag = "admin", request_body = EndpointRequest,
+    responses((status = 201, body = EndpointView), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    body: crate::json_body::JsonBody<EndpointRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let app = state.clone();
+    let who = caller.clone();
+    let body = body.into_inner();
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.create", "webhook", None),
+            move |conn| {
+                who.require(ADMINS)?;
+                let input = input(body, app.webhooks_allow_private)?;
+                let secret = new_secret(&app.rng)?;
+                let endpoint = webhooks::create(conn, &input, &secret, now())?;
+                Ok(EndpointView::new(endpoint, Some(secret)))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// The endpoints, oldest first.
+#[utoipa::path(get, path = "/api/webhooks", operation_id = "list_webhooks", tag = "admin",
+    responses((status = 200, body = EndpointList)), security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+) -> Result<HttpResponse, ApiError> {
+    let who = caller.clone();
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.list", "webhook", None),
+            move |conn| {
+                who.require(ADMINS)?;
+                Ok(EndpointList {
+                    items: webhooks::list(conn)?
+                        .into_iter()
+                        .map(|e| EndpointView::new(e, None))
+                        .collect(),
+                })
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// One endpoint.
+#[utoipa::path(get, path = "/api/webhooks/{id}", operation_id = "get_webhook", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let who = caller.clone();
+    let raw = id.into_inner();
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.read", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                Ok(EndpointView::new(
+                    webhooks::get(conn, endpoint_id(&raw)?)?,
+                    None,
+                ))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Changes an endpoint (the whole of it); enabling a disabled one clears its failures.
+#[utoipa::path(put, path = "/api/webhooks/{id}", operation_id = "update_webhook", tag = "admin", request_body = EndpointRequest,
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+    body: crate::json_body::JsonBody<EndpointRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let app = state.clone();
+    let who = caller.clone();
+    let raw = id.into_inner();
+    let body = body.into_inner();
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.update", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                let id = endpoint_id(&raw)?;
+                let input = input(body, app.webhooks_allow_private)?;
+                Ok(EndpointView::new(
+                    webhooks::update(conn, id, &input, now())?,
+                    None,
+                ))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Deletes an endpoint; its queued deliveries are given up.
+#[utoipa::path(delete, path = "/api/webhooks/{id}", operation_id = "delete_webhook", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let who = caller.clone();
+    let raw = id.into_inner();
+    state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.delete", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                webhooks::delete(conn, endpoint_id(&raw)?, now())?;
+                Ok(Done)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Gives the endpoint a new secret, shown this once; the old one keeps signing beside it
+/// for 24 hours, so the receiver can switch without losing an event.
+#[utoipa::path(post, path = "/api/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let app = state.clone();
+    let who = caller.clone();
+    let raw = id.into_inner();
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.rotate_secret", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                let id = endpoint_id(&raw)?;
+                let secret = new_secret(&app.rng)?;
+                webhooks::rotate_secret(conn, id, &secret, now())?;
+                Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The endpoint's recent deliveries, newest first, with their status and last error.
+#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id"), PageQuery),
+    responses((status = 200, body = DeliveryList), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn deliveries(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let view = delivery_list(
+        &state,
+        &caller,
+        &origin,
+        id.into_inner(),
+        query.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// An endpoint's deliveries (audited as `webhook.deliveries`), for the API and the portal.
+pub(crate) async fn delivery_list(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+    query: PageQuery,
+) -> Result<DeliveryList, ApiError> {
+    let who = caller.clone();
+    state
+        .audited(
+            caller,
+            origin,
+            AuditAction::new("webhook.deliveries", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                let id = endpoint_id(&raw)?;
+                webhooks::get(conn, id)?;
+                let page = webhooks::deliveries(conn, id, query.checked()?)?;
+                Ok(DeliveryList {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|m| DeliveryView {
+                            id: m.id,
+                            event_type: m.payload["type"]
+                                .as_str()
+                                .unwrap_or(m.template.as_str())
+                                .to_owned(),
+                            status: m.status.as_str().to_owned(),
+                            attempts: m.attempts,
+                            last_error: m.last_error,
+                            sent_at: m.sent_at,
+                            created_at: m.created_at,
+                        })
+                        .collect(),
+                    total: page.total,
+                })
+            },
+        )
+        .await
+}
+
+/// Queues a delivery again at once, with the same `webhook-id`.
+#[utoipa::path(post, path = "/api/webhooks/{id}/deliveries/{delivery_id}/redeliver", operation_id = "redeliver_webhook", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id"), ("delivery_id" = Uuid, Path, description = "Delivery id")),
+    responses((status = 202, description = "Queued"), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let who = caller.clone();
+    let (raw, delivery) = path.into_inner();
+    state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("webhook.redeliver", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                let delivery: Uuid = delivery.parse().map_err(|_| ApiError::NotFound)?;
+                webhooks::redeliver(conn, endpoint_id(&raw)?, delivery, now())?;
+                Ok(Done)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}

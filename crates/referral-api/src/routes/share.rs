@@ -1,0 +1,194 @@
+//! Personal share links (#24): one link per patient and program to post anywhere, and its
+//! QR code.
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::routes::now;
+use crate::routes::patients::ensure_patient;
+use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use referral_domain::{PatientId, ProgramId};
+use referral_store::share_links::{self, ShareLink};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Which program's link.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ShareLinkQuery {
+    /// The program (default: the first active program the patient may refer to).
+    pub program_id: Option<Uuid>,
+}
+
+/// A patient's personal share link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareLinkView {
+    #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
+    pub referral_code: String,
+    /// The link to post anywhere: `{public_base_url}/register?ref={code}`.
+    pub share_url: String,
+    /// The link as a QR code (SVG), on this service.
+    pub qr_url: String,
+    /// Share links do not expire (a patient retires theirs with DELETE); always null.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub program_id: Uuid,
+    /// Times the link was opened.
+    pub clicks: i64,
+    /// People who joined through it and let the patient know (as for invitations by email).
+    pub joined: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ShareLinkView {
+    fn new(link: ShareLink, state: &AppState) -> Self {
+        let code = link.referral_code.to_string();
+        ShareLinkView {
+            share_url: state.share_url(&code),
+            qr_url: format!("/api/referrals/{code}/qr.svg"),
+            referral_code: code,
+            expires_at: None,
+            program_id: link.program_id.as_uuid(),
+            clicks: link.clicks,
+            joined: link.joined,
+            created_at: link.created_at,
+        }
+    }
+}
+
+impl AuditedResource for ShareLinkView {
+    fn audit_id(&self) -> Option<String> {
+        Some(self.referral_code.clone())
+    }
+}
+
+/// The calling patient's personal share link for a program: the same link every time
+/// (made on first use). Whoever registers through it gets a referral of their own, under
+/// every rule of a referral made by email.
+#[utoipa::path(get, path = "/api/patients/me/share-link", operation_id = "get_my_share_link", tag = "patient portal",
+    params(ShareLinkQuery),
+    responses((status = 200, body = ShareLinkView), (status = 404, body = crate::error::Problem),
+        (status = 422, description = "no_active_program, program_not_active, not_eligible", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get_mine(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    query: web::Query<ShareLinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let view = my_share_link(&state, &caller, &origin, query.into_inner().program_id).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The caller's share link (audited as `share_link.read`), for the API and the pages.
+pub(crate) async fn my_share_link(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    program: Option<Uuid>,
+) -> Result<ShareLinkView, ApiError> {
+    let app = state.clone();
+    let who = caller.clone();
+    state
+        .audited(
+            caller,
+            origin,
+            AuditAction::new("share_link.read", "share_link", None),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                ensure_patient(conn, &who)?;
+                let link = share_links::get_or_create(
+                    conn,
+                    &app.rng,
+                    PatientId::from_uuid(who.id()),
+                    program.map(ProgramId::from_uuid),
+                    now(),
+                )?;
+                Ok(ShareLinkView::new(link, &app))
+            },
+        )
+        .await
+}
+
+/// Retires the calling patient's share link for a program (every program's without
+/// `program_id`): its code answers `referral_expired` from now on, and the next GET makes
+/// a new link.
+#[utoipa::path(delete, path = "/api/patients/me/share-link", operation_id = "retire_my_share_link", tag = "patient portal",
+    params(ShareLinkQuery),
+    responses((status = 204, description = "Retired"), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn retire_mine(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    query: web::Query<ShareLinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let who = caller.clone();
+    let program = query.into_inner().program_id;
+    state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("share_link.retire", "share_link", None),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                share_links::retire(
+                    conn,
+                    PatientId::from_uuid(who.id()),
+                    program.map(ProgramId::from_uuid),
+                    now(),
+                )?;
+                Ok(Retired)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+struct Retired;
+impl AuditedResource for Retired {}
+
+/// The code's share URL as a QR code (SVG), for a printed card or a screen: public, cached
+/// for a day, rate limited like the other code routes. Any code a visitor could register
+/// with (a referral's or a share link's); 404 for others.
+#[utoipa::path(get, path = "/api/referrals/{code}/qr.svg", operation_id = "referral_qr_code", tag = "public",
+    params(("code" = String, Path, description = "Referral or share-link code")),
+    responses((status = 200, description = "image/svg+xml", content_type = "image/svg+xml", body = String),
+        (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+pub async fn qr_svg(
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = code.into_inner();
+    let known = {
+        let code = code.clone();
+        state
+            .db(move |conn| {
+                let referral = referral_store::referrals::find_by_code(conn, &code, now());
+                match referral {
+                    Ok(r) => Ok(r.referral_code.to_string()),
+                    Err(referral_store::StoreError::NotFound) => {
+                        share_links::lookup(conn, &code)?;
+                        Ok(referral_domain::ReferralCode::parse(&code)
+                            .map_err(|_| ApiError::NotFound)?
+                            .to_string())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?
+    };
+    let url = state.share_url(&known);
+    let qr = qrcode::QrCode::new(url.as_bytes()).map_err(|_| ApiError::Internal)?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/svg+xml"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(svg))
+}

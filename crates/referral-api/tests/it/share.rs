@@ -1,0 +1,270 @@
+//! Personal share links, QR codes and batch events (#24) over real HTTP on both databases.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn share_link(app: &TestApp, who: &Actor) -> Value {
+    let response = app.get(Some(who), "/api/patients/me/share-link");
+    assert_eq!(response.status(), 200, "{:?}", response.text());
+    response.json().unwrap()
+}
+
+both_databases!(
+    two_friends_join_through_one_personal_link_each_with_a_referral_of_their_own,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({"max_referrals_per_patient": 3}));
+        let alice = app.patient("alice");
+        let link = share_link(app, &alice);
+        let code = link["referral_code"].as_str().unwrap().to_owned();
+        assert!(link["share_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/register?ref={code}")));
+        assert_eq!(link["qr_url"], format!("/api/referrals/{code}/qr.svg"));
+        assert!(link["expires_at"].is_null());
+        // The same link every time.
+        assert_eq!(share_link(app, &alice)["referral_code"], code);
+
+        // Opening it is counted on the link, and leads to registration.
+        let opened = app.get(None, &format!("/api/referrals/{code}/click"));
+        assert_eq!(opened.status(), 302);
+        let offer: Value = app
+            .get(None, &format!("/api/referrals/{code}"))
+            .json()
+            .unwrap();
+        assert_eq!(offer["status"], "pending");
+        assert_eq!(offer["referee_reward_value"], "20.00");
+
+        // Two friends join through it: each gets a referral of their own.
+        let bob = app.registers_with(
+            &code,
+            json!({"email": "bob@example.org", "share_with_referrer": true}),
+        );
+        let carol = app.registers(&code, "carol@example.org");
+        assert_ne!(bob["referral"]["id"], carol["referral"]["id"]);
+        assert_eq!(bob["referee_reward"]["status"], "available");
+        let listed: Value = app
+            .get(Some(&app.admin()), "/api/referrals")
+            .json()
+            .unwrap();
+        let mine: Vec<&Value> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["referrer_id"] == alice.id.to_string())
+            .collect();
+        assert_eq!(mine.len(), 2);
+        assert!(mine
+            .iter()
+            .all(|r| r["referral_source"] == "direct_link" && r["status"] == "registered"));
+        // Alice sees the one who agreed to tell her, as for invitations by email.
+        let link = share_link(app, &alice);
+        assert_eq!(link["clicks"], 1);
+        assert_eq!(link["joined"], 1);
+        let seen: Value = app
+            .get(Some(&alice), "/api/patients/me/referrals?status=joined")
+            .json()
+            .unwrap();
+        assert_eq!(seen["total"], 1);
+
+        // The rules of a referral made by email: not herself, not an existing patient (the
+        // answer does not tell), not past the program's limit.
+        let own = app.post(
+            None,
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": "ALICE+x@example.com"}),
+        );
+        assert_problem(own, 422, "self_referral");
+        let again = app.post(
+            None,
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": "bob@example.org"}),
+        );
+        assert_eq!(
+            again.status(),
+            202,
+            "an existing patient gets the same answer"
+        );
+        assert_eq!(
+            app.outbox_to("bob@example.org", "already_registered").len(),
+            1
+        );
+        app.registers(&code, "dan@example.org");
+        let over = app.post(
+            None,
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": "erin@example.org"}),
+        );
+        assert_problem(over, 422, "referral_limit_reached");
+        // A platform service registers someone through it at once.
+        let service = app.service();
+        let at_once = app.post(
+            Some(&service),
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": "dup@example.org"}),
+        );
+        assert_problem(at_once, 422, "referral_limit_reached");
+
+        // Retired: the old code answers 410, a new link is made.
+        assert_eq!(
+            app.delete(Some(&alice), "/api/patients/me/share-link")
+                .status(),
+            204
+        );
+        assert_problem(
+            app.post(
+                None,
+                &format!("/api/referrals/{code}/register"),
+                json!({"email": "late@example.org"}),
+            ),
+            410,
+            "referral_expired",
+        );
+        assert_problem(
+            app.get(None, &format!("/api/referrals/{code}/click")),
+            410,
+            "referral_expired",
+        );
+        let fresh = share_link(app, &alice);
+        assert_ne!(fresh["referral_code"], code);
+        assert_problem(
+            app.delete(
+                Some(&alice),
+                "/api/patients/me/share-link?program_id=00000000-0000-4000-8000-000000000000",
+            ),
+            404,
+            "not_found",
+        );
+        // Patients only.
+        assert_problem(
+            app.get(Some(&app.admin()), "/api/patients/me/share-link"),
+            403,
+            "forbidden",
+        );
+    }
+);
+
+both_databases!(
+    qr_codes_draw_the_share_url_of_known_codes_only,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let link = share_link(app, &alice);
+        let referral = app.refers(&alice, "bob@example.org");
+        for code in [
+            link["referral_code"].as_str().unwrap(),
+            referral["referral_code"].as_str().unwrap(),
+        ] {
+            let response = app.get(None, &format!("/api/referrals/{code}/qr.svg"));
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-type"], "image/svg+xml");
+            assert!(response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age"));
+            let svg = response.text().unwrap();
+            assert!(
+                svg.contains("<svg") && svg.contains("<path") || svg.contains("<rect"),
+                "{svg}"
+            );
+        }
+        assert_problem(
+            app.get(None, "/api/referrals/AAAAAA-AAAAAA-AAAAAA/qr.svg"),
+            404,
+            "not_found",
+        );
+    }
+);
+
+both_databases!(
+    a_batch_of_mixed_events_answers_per_event_in_order,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let joins = |friend: &str| -> Value {
+            let email = format!("{friend}@example.org");
+            let referral = app.refers(&alice, &email);
+            app.registers(referral["referral_code"].as_str().unwrap(), &email)["patient_id"].clone()
+        };
+        let (bob, carol) = (joins("bob"), joins("carol"));
+        let stranger = Uuid::new_v4();
+        let (order, consultation) = (Uuid::new_v4(), Uuid::new_v4());
+        let events = json!([
+            {"type": "order", "patient_id": bob, "order_id": order, "amount": "60.00"},
+            {"type": "order", "patient_id": bob, "order_id": order, "amount": "60.00"},
+            {"type": "consultation", "patient_id": stranger, "consultation_id": Uuid::new_v4()},
+            {"type": "consultation", "patient_id": carol, "consultation_id": consultation},
+            {"type": "order", "patient_id": carol, "order_id": Uuid::new_v4(), "amount": "10.00"},
+            {"type": "refund", "patient_id": bob, "order_id": order, "refund_id": Uuid::new_v4(), "amount": "60.00"},
+            {"type": "consultation_cancellation", "patient_id": carol, "consultation_id": Uuid::new_v4(), "cancellation_id": Uuid::new_v4()},
+        ]);
+        let service = app.service();
+        let response = app.post(
+            Some(&service),
+            "/api/events/batch",
+            json!({"events": events}),
+        );
+        assert_eq!(response.status(), 200, "{:?}", response.text());
+        let body: Value = response.json().unwrap();
+        let results: Vec<&str> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            results,
+            [
+                "converted",
+                "duplicate",
+                "no_referral",
+                "converted",
+                "already_converted",
+                "reversed",
+                "recorded"
+            ]
+        );
+        assert_eq!(body["results"][3]["index"], 3);
+        // Every event is audited on its own.
+        let audit: Value = app
+            .get(
+                Some(&app.admin()),
+                "/api/referrals/audit-trail?action=event.batch&limit=50",
+            )
+            .json()
+            .unwrap();
+        assert_eq!(audit["total"], 7, "{audit}");
+        // Bad batches are refused whole; other roles may not send them.
+        assert_problem(
+            app.post(Some(&service), "/api/events/batch", json!({"events": []})),
+            422,
+            "validation_failed",
+        );
+        assert_problem(
+            app.post(
+                Some(&service),
+                "/api/events/batch",
+                json!({"events": [{"type": "order", "patient_id": bob}]}),
+            ),
+            422,
+            "validation_failed",
+        );
+        let many: Vec<Value> = (0..1001)
+            .map(|_| json!({"type": "consultation", "patient_id": stranger, "consultation_id": Uuid::new_v4()}))
+            .collect();
+        assert_problem(
+            app.post(Some(&service), "/api/events/batch", json!({"events": many})),
+            422,
+            "validation_failed",
+        );
+        assert_problem(
+            app.post(Some(&alice), "/api/events/batch", json!({"events": events})),
+            403,
+            "forbidden",
+        );
+    }
+);

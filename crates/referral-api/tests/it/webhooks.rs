@@ -1,0 +1,398 @@
+//! Signed outbound webhooks (#24) over real HTTP on both databases: every event type reaches
+//! a receiver that verifies it with the Standard Webhooks reference library (Python
+//! `standardwebhooks`, from PyPI) and with its Rust library; retries keep their
+//! `webhook-id`; a rotation signs with both secrets; request forgery is refused.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use uuid::Uuid;
+
+/// The Python that has `standardwebhooks` (CI: `.ci/run` installs it, pinned), or `None`
+/// (the test then skips, unless `REQUIRE_STANDARDWEBHOOKS` is set).
+fn python() -> Option<String> {
+    let candidate = std::env::var("STANDARDWEBHOOKS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&candidate)
+        .args(["-c", "import standardwebhooks"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(candidate);
+    }
+    assert!(
+        std::env::var_os("REQUIRE_STANDARDWEBHOOKS").is_none(),
+        "REQUIRE_STANDARDWEBHOOKS is set but {candidate} cannot import standardwebhooks: pip install standardwebhooks==1.1.0"
+    );
+    eprintln!("skipping: no Python with standardwebhooks (pip install standardwebhooks==1.1.0)");
+    None
+}
+
+/// The Python receiver, killed on drop.
+struct Receiver {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Receiver {
+    fn start(python: &str, fail_first: u32) -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secrets"), "").unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/support_files/webhook_receiver.py"
+        );
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(dir.path().join("secrets"))
+            .arg(dir.path().join("log"))
+            .arg(fail_first.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Receiver {
+            child,
+            port: line.trim().parse().unwrap(),
+            dir,
+        }
+    }
+
+    fn trust(&self, secrets: &[&str]) {
+        std::fs::write(self.dir.path().join("secrets"), secrets.join("\n")).unwrap();
+    }
+
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+}
+
+fn local_hooks(db: referral_store::testing::TestDb) -> TestApp {
+    spawn_with(db, |args| args.webhooks_allow_private = true)
+}
+
+/// Delivers everything due now, then again an hour later (retries).
+fn deliver(app: &TestApp, later: chrono::Duration) {
+    app.delivery.drain(chrono::Utc::now() + later, 50).unwrap();
+}
+
+both_databases!(
+    every_event_arrives_signed_and_verified_by_the_reference_library,
+    owned,
+    |db: referral_store::testing::TestDb| {
+        let Some(python) = python() else { return };
+        let app = &local_hooks(db);
+        let receiver = Receiver::start(&python, 0);
+        let admin = app.admin();
+        let all: Vec<&str> = referral_domain::webhook::WebhookEventType::ALL
+            .iter()
+            .map(|t| t.as_str())
+            .collect();
+        let created = app.post(
+            Some(&admin),
+            "/api/webhooks",
+            json!({"url": receiver.url(), "events": all, "description": "billing"}),
+        );
+        assert_eq!(created.status(), 201, "{:?}", created.text());
+        let endpoint: Value = created.json().unwrap();
+        let secret = endpoint["secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("whsec_"));
+        receiver.trust(&[&secret]);
+        // The secret is shown once.
+        let read: Value = app
+            .get(
+                Some(&admin),
+                &format!("/api/webhooks/{}", endpoint["id"].as_str().unwrap()),
+            )
+            .json()
+            .unwrap();
+        assert!(read.get("secret").is_none(), "{read}");
+
+        // A program with a 1-day hold and a cash referee reward: every event type happens.
+        app.program(json!({"reward_hold_days": 1, "referee_reward_type": "cash", "referee_reward_value": "10.00"}));
+        let alice = app.patient("alice");
+        let service = app.service();
+        let join = |friend: &str| -> Value {
+            let email = format!("{friend}@example.org");
+            let referral = app.refers(&alice, &email);
+            app.registers(referral["referral_code"].as_str().unwrap(), &email)
+        };
+        let bob = join("bob");
+        let order = Uuid::new_v4();
+        let converted: Value = app
+            .post(
+                Some(&service),
+                "/api/events/orders",
+                json!({"patient_id": bob["patient_id"], "order_id": order, "amount": "50.00"}),
+            )
+            .json()
+            .unwrap();
+        assert_eq!(converted["referrer_reward"]["status"], "held");
+        let frank = join("frank");
+        app.post(Some(&service), "/api/events/orders",
+            json!({"patient_id": frank["patient_id"], "order_id": Uuid::new_v4(), "amount": "50.00"}));
+        // The holds end; Bob's reward is used, Frank's will expire.
+        referral_store::rewards::release_due(
+            &mut app.db.conn(),
+            chrono::Utc::now() + chrono::Duration::days(2),
+        )
+        .unwrap();
+        let reward = converted["referrer_reward"]["id"].as_str().unwrap();
+        assert_eq!(
+            app.post(
+                Some(&alice),
+                &format!("/api/rewards/{reward}/redeem"),
+                json!({"order_id": Uuid::new_v4()})
+            )
+            .status(),
+            200
+        );
+        // Carol's conversion is reversed: her referral, and its reward, cancelled.
+        let carol = join("carol");
+        let carol_order = Uuid::new_v4();
+        app.post(
+            Some(&service),
+            "/api/events/orders",
+            json!({"patient_id": carol["patient_id"], "order_id": carol_order, "amount": "50.00"}),
+        );
+        app.post(Some(&service), "/api/events/refunds",
+            json!({"patient_id": carol["patient_id"], "order_id": carol_order, "refund_id": Uuid::new_v4(), "amount": "50.00"}));
+        // A withheld reward (a federal-payer friend), and an expiry.
+        let dan = join("dan");
+        app.put(
+            Some(&service),
+            &format!(
+                "/api/patients/{}/facts",
+                dan["patient_id"].as_str().unwrap()
+            ),
+            json!({"federal_payer": true}),
+        );
+        app.post(
+            Some(&service),
+            "/api/events/consultations",
+            json!({"patient_id": dan["patient_id"], "consultation_id": Uuid::new_v4()}),
+        );
+        app.post(
+            Some(&admin),
+            &format!(
+                "/api/referrals/{}/approve-reward",
+                bob["referral"]["id"].as_str().unwrap()
+            ),
+            json!({"approve": true}),
+        );
+        referral_store::rewards::release_due(
+            &mut app.db.conn(),
+            chrono::Utc::now() + chrono::Duration::days(2),
+        )
+        .unwrap();
+        referral_store::rewards::expire_due(
+            &mut app.db.conn(),
+            chrono::Utc::now() + chrono::Duration::days(400),
+        )
+        .unwrap();
+
+        // Some events were written at the later times the sweeps ran at.
+        deliver(app, chrono::Duration::days(401));
+        let received = receiver.received();
+        let types: std::collections::BTreeSet<String> = received
+            .iter()
+            .map(|r| r["body"]["type"].as_str().unwrap().to_owned())
+            .collect();
+        for t in &all {
+            assert!(types.contains(*t), "{t} never arrived: {types:?}");
+        }
+        for r in &received {
+            assert_eq!(r["verified"], json!([true]), "{r}");
+            let text = r["body"].to_string();
+            for personal in ["@example", "alice", "Bob", "message"] {
+                assert!(!text.contains(personal), "{personal} in {text}");
+            }
+            assert!(r["webhook_id"].as_str().unwrap().starts_with("msg_"));
+        }
+        let deliveries: Value = app
+            .get(
+                Some(&admin),
+                &format!(
+                    "/api/webhooks/{}/deliveries?limit=500",
+                    endpoint["id"].as_str().unwrap()
+                ),
+            )
+            .json()
+            .unwrap();
+        assert_eq!(
+            deliveries["total"].as_u64().unwrap() as usize,
+            received.len()
+        );
+        assert!(deliveries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "sent"));
+
+        // A rotation: both secrets sign for a day.
+        let rotated: Value = app
+            .post(
+                Some(&admin),
+                &format!(
+                    "/api/webhooks/{}/rotate-secret",
+                    endpoint["id"].as_str().unwrap()
+                ),
+                json!({}),
+            )
+            .json()
+            .unwrap();
+        let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+        assert_ne!(new_secret, secret);
+        receiver.trust(&[&secret, &new_secret]);
+        app.refers(&alice, "erin@example.org");
+        deliver(app, chrono::Duration::zero());
+        let last = receiver.received().last().unwrap().clone();
+        assert_eq!(last["body"]["type"], "referral.created");
+        assert_eq!(last["verified"], json!([true, true]), "{last}");
+    }
+);
+
+both_databases!(
+    retries_keep_their_webhook_id_and_a_failing_endpoint_is_disabled_after_a_day,
+    owned,
+    |db: referral_store::testing::TestDb| {
+        let Some(python) = python() else { return };
+        let app = &local_hooks(db);
+        let receiver = Receiver::start(&python, 2);
+        let admin = app.admin();
+        let endpoint: Value = app
+            .post(
+                Some(&admin),
+                "/api/webhooks",
+                json!({"url": receiver.url(), "events": ["referral.created"]}),
+            )
+            .json()
+            .unwrap();
+        receiver.trust(&[endpoint["secret"].as_str().unwrap()]);
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        app.refers(&alice, "bob@example.org");
+        // Answered 500 twice, then 200: three attempts, one webhook-id.
+        for hours in [0, 1, 3] {
+            deliver(app, chrono::Duration::hours(hours));
+        }
+        let received = receiver.received();
+        assert_eq!(received.len(), 3, "{received:?}");
+        let statuses: Vec<u64> = received
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(statuses, [500, 500, 200]);
+        assert!(received
+            .iter()
+            .all(|r| r["webhook_id"] == received[0]["webhook_id"]));
+        assert!(received.iter().all(|r| r["verified"] == json!([true])));
+
+        // An endpoint that fails for a day in a row is disabled, and says why.
+        let id = endpoint["id"].as_str().unwrap();
+        app.put(
+            Some(&admin),
+            &format!("/api/webhooks/{id}"),
+            json!({"url": "http://127.0.0.1:9/unreachable", "events": ["referral.created"]}),
+        );
+        app.refers(&alice, "carol@example.org");
+        for hours in [0, 2, 6, 12, 25] {
+            deliver(app, chrono::Duration::hours(hours));
+        }
+        let read: Value = app
+            .get(Some(&admin), &format!("/api/webhooks/{id}"))
+            .json()
+            .unwrap();
+        assert_eq!(read["enabled"], false, "{read}");
+        assert!(read["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("failing since"));
+        // Redelivery of a sent event queues it again with the same id.
+        let deliveries: Value = app
+            .get(Some(&admin), &format!("/api/webhooks/{id}/deliveries"))
+            .json()
+            .unwrap();
+        let sent = deliveries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["status"] == "sent")
+            .unwrap();
+        assert_eq!(
+            app.post(
+                Some(&admin),
+                &format!(
+                    "/api/webhooks/{id}/deliveries/{}/redeliver",
+                    sent["id"].as_str().unwrap()
+                ),
+                json!({})
+            )
+            .status(),
+            202
+        );
+    }
+);
+
+both_databases!(
+    endpoints_must_be_public_https_and_admins_only,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        let admin = app.admin();
+        for url in [
+            "http://hooks.example.com/x",
+            "https://127.0.0.1/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.5/x",
+            "https://[::1]/x",
+            "https://localhost/x",
+        ] {
+            assert_problem(
+                app.post(
+                    Some(&admin),
+                    "/api/webhooks",
+                    json!({"url": url, "events": ["referral.created"]}),
+                ),
+                422,
+                "validation_failed",
+            );
+        }
+        assert_problem(
+            app.post(
+                Some(&admin),
+                "/api/webhooks",
+                json!({"url": "https://hooks.example.com/x", "events": ["referral.nope"]}),
+            ),
+            422,
+            "validation_failed",
+        );
+        let ok = app.post(
+            Some(&admin),
+            "/api/webhooks",
+            json!({"url": "https://hooks.example.com/x", "events": ["reward.granted"]}),
+        );
+        assert_eq!(ok.status(), 201);
+        let patient = app.patient("alice");
+        assert_problem(app.get(Some(&patient), "/api/webhooks"), 403, "forbidden");
+    }
+);

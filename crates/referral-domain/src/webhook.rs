@@ -1,0 +1,216 @@
+//! Outbound webhooks (Standard Webhooks): the event types an endpoint may subscribe to,
+//! which endpoint URLs are allowed (no server-side request forgery), and when an endpoint
+//! that keeps failing is disabled. Payloads carry ids, types, amounts and times only:
+//! never an email, phone, name or message.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// An event an endpoint may subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WebhookEventType {
+    /// A referral was made (by email, SMS or through a share link).
+    #[serde(rename = "referral.created")]
+    ReferralCreated,
+    /// The friend registered.
+    #[serde(rename = "referral.registered")]
+    ReferralRegistered,
+    /// The friend's first consultation or paid order converted the referral.
+    #[serde(rename = "referral.converted")]
+    ReferralConverted,
+    /// A refund or cancellation reversed the conversion.
+    #[serde(rename = "referral.reversed")]
+    ReferralReversed,
+    /// A reward was granted (it may be held or in review).
+    #[serde(rename = "reward.granted")]
+    RewardGranted,
+    /// The inducement policy or a budget withheld a reward.
+    #[serde(rename = "reward.withheld")]
+    RewardWithheld,
+    /// A reward became usable (at once, after its hold, or after a review).
+    #[serde(rename = "reward.available")]
+    RewardAvailable,
+    /// A reward was used.
+    #[serde(rename = "reward.redeemed")]
+    RewardRedeemed,
+    /// A reward expired unused.
+    #[serde(rename = "reward.expired")]
+    RewardExpired,
+    /// A reward was cancelled (reversal, rejected review, an admin).
+    #[serde(rename = "reward.cancelled")]
+    RewardCancelled,
+}
+
+impl WebhookEventType {
+    /// Every event type.
+    pub const ALL: [WebhookEventType; 10] = [
+        WebhookEventType::ReferralCreated,
+        WebhookEventType::ReferralRegistered,
+        WebhookEventType::ReferralConverted,
+        WebhookEventType::ReferralReversed,
+        WebhookEventType::RewardGranted,
+        WebhookEventType::RewardWithheld,
+        WebhookEventType::RewardAvailable,
+        WebhookEventType::RewardRedeemed,
+        WebhookEventType::RewardExpired,
+        WebhookEventType::RewardCancelled,
+    ];
+
+    /// The dotted name, as sent in `type` and subscribed to.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventType::ReferralCreated => "referral.created",
+            WebhookEventType::ReferralRegistered => "referral.registered",
+            WebhookEventType::ReferralConverted => "referral.converted",
+            WebhookEventType::ReferralReversed => "referral.reversed",
+            WebhookEventType::RewardGranted => "reward.granted",
+            WebhookEventType::RewardWithheld => "reward.withheld",
+            WebhookEventType::RewardAvailable => "reward.available",
+            WebhookEventType::RewardRedeemed => "reward.redeemed",
+            WebhookEventType::RewardExpired => "reward.expired",
+            WebhookEventType::RewardCancelled => "reward.cancelled",
+        }
+    }
+
+    /// Parses a dotted name.
+    pub fn from_code(code: &str) -> Option<Self> {
+        WebhookEventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == code)
+    }
+}
+
+/// Why an endpoint URL is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookUrlError {
+    /// Not an absolute `https://` URL (or `http://` in development).
+    #[error("url: an absolute https:// URL")]
+    NotHttps,
+    /// A loopback, private or link-local address, or `localhost` (outside development).
+    #[error("url: a public host; private, loopback and link-local addresses are refused")]
+    PrivateHost,
+    /// Longer than 2,000 characters, or with spaces or credentials.
+    #[error("url: at most 2000 characters, without spaces or credentials")]
+    Malformed,
+}
+
+/// The host of an allowed endpoint URL, for the delivery to check again after resolving it.
+///
+/// # Errors
+/// [`WebhookUrlError`]. In development (`allow_private`), `http://` and private hosts are
+/// allowed, so that a local receiver can be tested.
+pub fn check_url(url: &str, allow_private: bool) -> Result<String, WebhookUrlError> {
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(WebhookUrlError::Malformed);
+    }
+    let rest = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if allow_private => rest,
+        _ => return Err(WebhookUrlError::NotHttps),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') || authority.is_empty() {
+        return Err(WebhookUrlError::Malformed);
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+    .to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(WebhookUrlError::Malformed);
+    }
+    if !allow_private && !host_may_be_public(&host) {
+        return Err(WebhookUrlError::PrivateHost);
+    }
+    Ok(host)
+}
+
+/// Whether a host name or literal address may be a public one (a name is checked again,
+/// address by address, once resolved: see [`address_allowed`]).
+fn host_may_be_public(host: &str) -> bool {
+    if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local") {
+        return false;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(ip) => address_allowed(ip, false),
+        Err(_) => true,
+    }
+}
+
+/// Whether a delivery may connect to `ip`: a public address, or anything in development.
+pub fn address_allowed(ip: IpAddr, allow_private: bool) -> bool {
+    allow_private || crate::signals::is_public(ip)
+}
+
+/// How long an endpoint may fail without a success before it is disabled.
+pub const DISABLE_AFTER_HOURS: i64 = 24;
+
+/// Whether an endpoint failing since `failing_since` is to be disabled at `now`.
+pub fn disable_due(failing_since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    failing_since.is_some_and(|since| now - since >= Duration::hours(DISABLE_AFTER_HOURS))
+}
+
+/// How long a rotated-out secret still signs, beside the new one.
+pub const ROTATION_OVERLAP_HOURS: i64 = 24;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    #[test]
+    fn only_public_https_endpoints_outside_development() {
+        assert_eq!(
+            check_url("https://hooks.example.com/referrals", false).as_deref(),
+            Ok("hooks.example.com")
+        );
+        assert_eq!(
+            check_url("https://[2001:db8::1]:8443/x", false).as_deref(),
+            Ok("2001:db8::1")
+        );
+        for refused in [
+            "http://hooks.example.com/",
+            "https://127.0.0.1/",
+            "https://10.1.2.3:8443/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/",
+            "https://[fd00::1]/",
+            "https://localhost:9000/",
+            "https://user:pass@hooks.example.com/",
+            "ftp://hooks.example.com/",
+            "https://hooks example.com/",
+        ] {
+            assert!(check_url(refused, false).is_err(), "{refused}");
+        }
+        assert_eq!(
+            check_url("http://127.0.0.1:9000/hook", true).as_deref(),
+            Ok("127.0.0.1")
+        );
+        assert!(!address_allowed("192.168.0.1".parse().unwrap(), false));
+        assert!(address_allowed("192.168.0.1".parse().unwrap(), true));
+    }
+
+    #[test]
+    fn event_types_round_trip_and_failing_endpoints_are_disabled_after_a_day() {
+        for t in WebhookEventType::ALL {
+            assert_eq!(WebhookEventType::from_code(t.as_str()), Some(t));
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        assert!(!disable_due(None, t0));
+        assert!(!disable_due(Some(t0), t0 + Duration::hours(23)));
+        assert!(disable_due(Some(t0), t0 + Duration::hours(24)));
+    }
+
+    proptest! {
+        /// Whatever follows the host, a private address is never let through.
+        #[test]
+        fn private_hosts_stay_refused(path in "[a-z0-9/?=&._-]{0,40}", octet in 0u8..=255) {
+            let url = format!("https://10.0.0.{octet}/{path}");
+            prop_assert_eq!(check_url(&url, false), Err(WebhookUrlError::PrivateHost));
+        }
+    }
+}

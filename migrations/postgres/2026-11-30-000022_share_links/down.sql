@@ -1,0 +1,2 @@
+DROP TABLE share_link_referrals;
+DROP TABLE share_links;

@@ -1,0 +1,2 @@
+DROP INDEX idx_outbox_recipient;
+DROP TABLE webhook_endpoints;
