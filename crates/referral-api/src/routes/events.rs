@@ -63,14 +63,9 @@ pub async fn consultation(
             AuditAction::new("event.consultation", "referral", None),
             move |conn, audit| {
                 who.require(&[Role::Service])?;
-                let event = ConsultationEvent {
-                    patient_id: PatientId::from_uuid(body.patient_id),
-                    consultation_id: ConsultationId::from_uuid(body.consultation_id),
-                    occurred_at: body.occurred_at,
-                };
                 Ok(view(events::record_consultation(
                     conn,
-                    &event,
+                    &consultation_event(body),
                     &app.policy,
                     now(),
                     Some(audit),
@@ -102,18 +97,9 @@ pub async fn order(
             AuditAction::new("event.order", "referral", None),
             move |conn, audit| {
                 who.require(&[Role::Service])?;
-                let amount: Money = serde_json::from_value(body.amount.clone()).map_err(|e| {
-                    ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())])
-                })?;
-                let event = OrderEvent {
-                    patient_id: PatientId::from_uuid(body.patient_id),
-                    order_id: OrderId::from_uuid(body.order_id),
-                    amount,
-                    occurred_at: body.occurred_at,
-                };
                 Ok(view(events::record_order(
                     conn,
-                    &event,
+                    &order_event(body)?,
                     &app.policy,
                     now(),
                     Some(audit),
@@ -147,19 +133,9 @@ pub async fn refund(
             AuditAction::new("event.refund", "referral", None),
             move |conn, audit| {
                 who.require(&[Role::Service])?;
-                let amount: Money = serde_json::from_value(body.amount.clone()).map_err(|e| {
-                    ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())])
-                })?;
-                let event = RefundEvent {
-                    patient_id: PatientId::from_uuid(body.patient_id),
-                    order_id: OrderId::from_uuid(body.order_id),
-                    refund_id: body.refund_id,
-                    amount,
-                    occurred_at: body.occurred_at,
-                };
                 Ok(ReversalResultView::from(reversals::record_refund(
                     conn,
-                    &event,
+                    &refund_event(body)?,
                     now(),
                     Some(audit),
                 )?))
@@ -190,15 +166,9 @@ pub async fn consultation_cancellation(
             AuditAction::new("event.consultation_cancellation", "referral", None),
             move |conn, audit| {
                 who.require(&[Role::Service])?;
-                let event = CancellationEvent {
-                    patient_id: PatientId::from_uuid(body.patient_id),
-                    consultation_id: ConsultationId::from_uuid(body.consultation_id),
-                    cancellation_id: body.cancellation_id,
-                    occurred_at: body.occurred_at,
-                };
                 Ok(ReversalResultView::from(reversals::record_cancellation(
                     conn,
-                    &event,
+                    &cancellation_event(body),
                     now(),
                     Some(audit),
                 )?))
@@ -269,60 +239,73 @@ fn apply_one(
     event: BatchEvent,
     audit: referral_store::events::AuditWith<'_>,
 ) -> Result<BatchOutcome, ApiError> {
-    let money = |value: serde_json::Value| -> Result<Money, ApiError> {
-        serde_json::from_value(value)
-            .map_err(|e| ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())]))
-    };
     Ok(match event {
         BatchEvent::Consultation(e) => BatchOutcome::Event(events::record_consultation(
             conn,
-            &ConsultationEvent {
-                patient_id: PatientId::from_uuid(e.patient_id),
-                consultation_id: ConsultationId::from_uuid(e.consultation_id),
-                occurred_at: e.occurred_at,
-            },
+            &consultation_event(e),
             &app.policy,
             now(),
             Some(audit),
         )?),
         BatchEvent::Order(e) => BatchOutcome::Event(events::record_order(
             conn,
-            &OrderEvent {
-                patient_id: PatientId::from_uuid(e.patient_id),
-                order_id: OrderId::from_uuid(e.order_id),
-                amount: money(e.amount)?,
-                occurred_at: e.occurred_at,
-            },
+            &order_event(e)?,
             &app.policy,
             now(),
             Some(audit),
         )?),
         BatchEvent::Refund(e) => BatchOutcome::Reversal(reversals::record_refund(
             conn,
-            &RefundEvent {
-                patient_id: PatientId::from_uuid(e.patient_id),
-                order_id: OrderId::from_uuid(e.order_id),
-                refund_id: e.refund_id,
-                amount: money(e.amount)?,
-                occurred_at: e.occurred_at,
-            },
+            &refund_event(e)?,
             now(),
             Some(audit),
         )?),
-        BatchEvent::ConsultationCancellation(e) => {
-            BatchOutcome::Reversal(reversals::record_cancellation(
-                conn,
-                &CancellationEvent {
-                    patient_id: PatientId::from_uuid(e.patient_id),
-                    consultation_id: ConsultationId::from_uuid(e.consultation_id),
-                    cancellation_id: e.cancellation_id,
-                    occurred_at: e.occurred_at,
-                },
-                now(),
-                Some(audit),
-            )?)
-        }
+        BatchEvent::ConsultationCancellation(e) => BatchOutcome::Reversal(
+            reversals::record_cancellation(conn, &cancellation_event(e), now(), Some(audit))?,
+        ),
     })
+}
+
+/// An amount of money in a request (a decimal string or a whole number).
+fn amount(value: serde_json::Value) -> Result<Money, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::Validation(vec![FieldProblem::new("amount", e.to_string())]))
+}
+
+fn consultation_event(e: ConsultationEventRequest) -> ConsultationEvent {
+    ConsultationEvent {
+        patient_id: PatientId::from_uuid(e.patient_id),
+        consultation_id: ConsultationId::from_uuid(e.consultation_id),
+        occurred_at: e.occurred_at,
+    }
+}
+
+fn order_event(e: OrderEventRequest) -> Result<OrderEvent, ApiError> {
+    Ok(OrderEvent {
+        patient_id: PatientId::from_uuid(e.patient_id),
+        order_id: OrderId::from_uuid(e.order_id),
+        amount: amount(e.amount)?,
+        occurred_at: e.occurred_at,
+    })
+}
+
+fn refund_event(e: RefundEventRequest) -> Result<RefundEvent, ApiError> {
+    Ok(RefundEvent {
+        patient_id: PatientId::from_uuid(e.patient_id),
+        order_id: OrderId::from_uuid(e.order_id),
+        refund_id: e.refund_id,
+        amount: amount(e.amount)?,
+        occurred_at: e.occurred_at,
+    })
+}
+
+fn cancellation_event(e: CancellationEventRequest) -> CancellationEvent {
+    CancellationEvent {
+        patient_id: PatientId::from_uuid(e.patient_id),
+        consultation_id: ConsultationId::from_uuid(e.consultation_id),
+        cancellation_id: e.cancellation_id,
+        occurred_at: e.occurred_at,
+    }
 }
 
 fn batch_result(index: usize, outcome: Result<BatchOutcome, ApiError>) -> BatchEventResult {
