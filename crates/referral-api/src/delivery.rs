@@ -289,10 +289,23 @@ impl Delivery {
         if !target.enabled {
             return give_up(conn, "the endpoint is disabled", report);
         }
+        // Secrets are stored sealed with the data keyring (see `Keyring::seal`).
+        let Some(secrets) = target
+            .secrets
+            .iter()
+            .map(|s| self.links.keyring().open(s))
+            .collect::<Option<Vec<String>>>()
+        else {
+            return give_up(
+                conn,
+                "the endpoint's secret cannot be opened with this keyring; rotate it",
+                report,
+            );
+        };
         let body = event.body();
         let outcome = referral_notify::webhook::send(&referral_notify::webhook::WebhookDelivery {
             url: &target.url,
-            secrets: &target.secrets,
+            secrets: &secrets,
             webhook_id: &event.webhook_id,
             // When it is signed and sent, by the wall clock (receivers check it against
             // theirs); `now` schedules the outbox, and tests move it.

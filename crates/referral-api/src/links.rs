@@ -27,6 +27,11 @@ fn hash_with(key: &hmac::Key, recipient: &str) -> String {
 }
 
 impl LinkKeys {
+    /// The data keyring these keys come from (it also opens sealed webhook secrets).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// The keys of `keyring`.
     pub fn new(keyring: Keyring) -> Self {
         LinkKeys { keyring }

@@ -49,6 +49,8 @@ pub enum Purpose {
     Suppression,
     /// Pseudonyms of people in anonymized reports.
     Pseudonym,
+    /// Secrets the service keeps for others (webhook endpoints' signing secrets), sealed.
+    SealedSecret,
 }
 
 impl Purpose {
@@ -60,6 +62,7 @@ impl Purpose {
             Purpose::UnsubscribeLink => b"referral unsubscribe links v3",
             Purpose::Suppression => b"referral suppression list v2",
             Purpose::Pseudonym => b"referral analytics pseudonyms v2",
+            Purpose::SealedSecret => b"referral sealed secrets v1",
         }
     }
 }
@@ -263,5 +266,90 @@ mod tests {
             "k2"
         );
         assert!(ring.rotated("k1", &[2u8; 32]).is_err());
+    }
+}
+
+/// The prefix of a value sealed by [`Keyring::seal`].
+const SEALED: &str = "sealed:v1:";
+
+impl Keyring {
+    /// `secret` encrypted and authenticated (ChaCha20-Poly1305) with a key derived from the
+    /// signing key, as `sealed:v1:{key id}:{nonce}:{ciphertext}` (hex): what is stored in
+    /// place of a secret the service must be able to read back, so that reading the
+    /// database is not enough to use it. Any key of the ring opens it later.
+    ///
+    /// # Errors
+    /// `None` when the system's random generator fails.
+    pub fn seal(&self, secret: &str, rng: &dyn ring::rand::SecureRandom) -> Option<String> {
+        let (id, key) = &self.keys[0];
+        let mut nonce = [0u8; 12];
+        rng.fill(&mut nonce).ok()?;
+        let mut data = secret.as_bytes().to_vec();
+        aead_key(key)?
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(id.as_bytes()),
+                &mut data,
+            )
+            .ok()?;
+        Some(format!("{SEALED}{id}:{}:{}", hex(&nonce), hex(&data)))
+    }
+
+    /// The secret `stored` holds: opened when sealed by [`Keyring::seal`] with a key of
+    /// this ring, as it is when it was stored before sealing existed (no `sealed:` prefix).
+    /// `None` for a sealed value no key here opens, or one altered.
+    pub fn open(&self, stored: &str) -> Option<String> {
+        let Some(sealed) = stored.strip_prefix(SEALED) else {
+            return Some(stored.to_owned());
+        };
+        let mut parts = sealed.split(':');
+        let (id, nonce, data) = (parts.next()?, parts.next()?, parts.next()?);
+        let key = &self.keys.iter().find(|(k, _)| k == id)?.1;
+        let nonce: [u8; 12] = unhex(nonce)?.try_into().ok()?;
+        let mut data = unhex(data)?;
+        let plain = aead_key(key)?
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(id.as_bytes()),
+                &mut data,
+            )
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
+/// The AEAD key of a ring key: 32 bytes derived for [`Purpose::SealedSecret`].
+fn aead_key(key: &[u8]) -> Option<ring::aead::LessSafeKey> {
+    let derived = hmac::sign(&derive(key, Purpose::SealedSecret), b"aead key");
+    let unbound =
+        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, derived.as_ref()).ok()?;
+    Some(ring::aead::LessSafeKey::new(unbound))
+}
+
+#[cfg(test)]
+mod sealing_tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_with_any_key_of_the_ring_and_not_altered() {
+        let rng = ring::rand::SystemRandom::new();
+        let one = Keyring::single("one", &[7u8; 32]).unwrap();
+        let sealed = one.seal("whsec_c2VjcmV0", &rng).unwrap();
+        assert!(sealed.starts_with("sealed:v1:one:") && !sealed.contains("c2VjcmV0"));
+        assert_eq!(one.open(&sealed).as_deref(), Some("whsec_c2VjcmV0"));
+        let rotated = one.rotated("two", &[9u8; 32]).unwrap();
+        assert_eq!(rotated.open(&sealed).as_deref(), Some("whsec_c2VjcmV0"));
+        assert!(rotated
+            .seal("x", &rng)
+            .unwrap()
+            .starts_with("sealed:v1:two:"));
+        let other = Keyring::single("one", &[8u8; 32]).unwrap();
+        assert_eq!(other.open(&sealed), None);
+        let mut altered = sealed.clone();
+        altered.pop();
+        altered.push(if sealed.ends_with('0') { '1' } else { '0' });
+        assert_eq!(one.open(&altered), None);
+        // A value stored before sealing reads as it is.
+        assert_eq!(one.open("whsec_plain").as_deref(), Some("whsec_plain"));
     }
 }

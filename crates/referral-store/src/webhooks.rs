@@ -93,7 +93,8 @@ fn codes(events: &[WebhookEventType]) -> DbTextList {
     DbTextList(events.iter().map(|e| e.as_str().to_owned()).collect())
 }
 
-/// Creates an endpoint with `secret` (`whsec_...`, made by the caller and shown once).
+/// Creates an endpoint with `secret` (`whsec_...`, made by the caller and shown once, and
+/// stored as the caller gives it: sealed with the data keyring, see `Keyring::seal`).
 ///
 /// # Errors
 /// Database errors.

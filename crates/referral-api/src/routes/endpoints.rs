@@ -183,7 +183,11 @@ pub async fn create(
                 who.require(ADMINS)?;
                 let input = input(body, app.webhooks_allow_private)?;
                 let secret = new_secret(&app.rng)?;
-                let endpoint = webhooks::create(conn, &input, &secret, now())?;
+                let sealed = app
+                    .keyring
+                    .seal(&secret, &app.rng)
+                    .ok_or(ApiError::Internal)?;
+                let endpoint = webhooks::create(conn, &input, &sealed, now())?;
                 Ok(EndpointView::new(endpoint, Some(secret)))
             },
         )
@@ -336,7 +340,11 @@ pub async fn rotate_secret(
                 who.require(ADMINS)?;
                 let id = endpoint_id(&raw)?;
                 let secret = new_secret(&app.rng)?;
-                webhooks::rotate_secret(conn, id, &secret, now())?;
+                let sealed = app
+                    .keyring
+                    .seal(&secret, &app.rng)
+                    .ok_or(ApiError::Internal)?;
+                webhooks::rotate_secret(conn, id, &sealed, now())?;
                 Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
             },
         )

@@ -392,6 +392,28 @@ both_databases!(
             json!({"url": "https://hooks.example.com/x", "events": ["reward.granted"]}),
         );
         assert_eq!(ok.status(), 201);
+        // The secret is stored sealed with the data keyring: the database alone cannot sign.
+        let ok: Value = ok.json().unwrap();
+        let shown = ok["secret"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("whsec_")
+            .to_owned();
+        let stored: Vec<String> = {
+            use diesel::prelude::*;
+            use referral_store::schema::webhook_endpoints;
+            let mut conn = app.db.conn();
+            webhook_endpoints::table
+                .select(webhook_endpoints::secret)
+                .load(&mut **conn)
+                .unwrap()
+        };
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.starts_with("sealed:v1:") && !s.contains(&shown)),
+            "{stored:?}"
+        );
         let patient = app.patient("alice");
         assert_problem(app.get(Some(&patient), "/api/webhooks"), 403, "forbidden");
     }
