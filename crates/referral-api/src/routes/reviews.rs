@@ -46,21 +46,21 @@ impl ReviewQuery {
                 parsed
             }
         };
-        if self.limit.is_some_and(|l| !(1..=500).contains(&l)) {
-            problems.push(FieldProblem::new("limit", "must be between 1 and 500"));
-        }
-        if self.offset.is_some_and(|o| o < 0) {
-            problems.push(FieldProblem::new("offset", "must not be negative"));
-        }
         if !problems.is_empty() {
             return Err(ApiError::Validation(problems));
         }
+        // Paging is checked as every list checks it.
+        let page = crate::routes::PageQuery {
+            limit: self.limit,
+            offset: self.offset,
+        }
+        .checked()?;
         Ok((
             ReviewFilter {
                 signal,
                 program_id: self.program_id.map(ProgramId::from_uuid),
             },
-            Page::new(self.limit, self.offset),
+            page,
         ))
     }
 }

@@ -212,7 +212,9 @@ fn decide_in(
     ))
     .execute(conn)?;
     if updated == 0 {
-        return Err(DomainError::ReviewNotPending(RewardStatus::Cancelled).into());
+        // Decided (or reversed) in the meantime: say what it is now.
+        let current = get_in(conn, reward_id, now)?.status;
+        return Err(DomainError::ReviewNotPending(current).into());
     }
     diesel::insert_into(reward_reviews::table)
         .values((
