@@ -127,16 +127,23 @@ impl Delivery {
     fn payload(&self, message: &OutboxMessage) -> serde_json::Value {
         let mut payload = message.payload.clone();
         if let Some(map) = payload.as_object_mut() {
+            // A Spanish message links to the Spanish page (English is the page's default).
+            let lang = match map.get("locale").and_then(|l| l.as_str()) {
+                Some(tag) if tag != "en" && tag.parse::<referral_domain::Locale>().is_ok() => {
+                    format!("&lang={tag}")
+                }
+                _ => String::new(),
+            };
             if let Some(code) = map.get("referral_code").and_then(|c| c.as_str()) {
                 let url = format!(
-                    "{}/register?ref={code}",
+                    "{}/register?ref={code}{lang}",
                     self.public_base_url.trim_end_matches('/')
                 );
                 map.insert("register_url".into(), url.into());
             }
             if let Some(token) = map.get("verification_token").and_then(|t| t.as_str()) {
                 let url = format!(
-                    "{}/register/verify?token={token}",
+                    "{}/register/verify?token={token}{lang}",
                     self.public_base_url.trim_end_matches('/')
                 );
                 map.insert("verify_url".into(), url.into());

@@ -309,6 +309,14 @@ fn tighten_requests(doc: &mut Value) {
         "referral_source",
         json!({"type": ["string", "null"], "enum": ["email", "sms", "social", "direct_link", null]}),
     );
+    for component in ["CreateReferralRequest", "RegisterRequest"] {
+        set_property(
+            doc,
+            component,
+            "locale",
+            json!({"type": ["string", "null"], "enum": ["en", "es", null]}),
+        );
+    }
     set_property(doc, "RegisterRequest", "email", email);
     let phone = json!({"type": ["string", "null"], "pattern": PHONE_PATTERN});
     set_property(doc, "RegisterRequest", "phone", phone.clone());

@@ -15,6 +15,19 @@ use std::str::FromStr;
 pub const SHARE_CONSENT_WORDING: &str = "Let the person who invited me know that I joined. \
      They will see only that I joined, under the name they gave me, and nothing about my care.";
 
+/// The consent question in Spanish, stored with the answer when the friend registered
+/// on the Spanish page.
+pub const SHARE_CONSENT_WORDING_ES: &str = "Avisar a la persona que me invitó que me uní. \
+     Solo verá que me uní, con el nombre que me dio, y nada sobre mi atención médica.";
+
+/// The consent question in `locale`, the exact words shown and stored.
+pub fn share_consent_wording(locale: crate::Locale) -> &'static str {
+    match locale {
+        crate::Locale::En => SHARE_CONSENT_WORDING,
+        crate::Locale::Es => SHARE_CONSENT_WORDING_ES,
+    }
+}
+
 /// How a referrer's reward names the friend without their consent.
 pub const UNNAMED_FRIEND: &str = "a friend you invited";
 

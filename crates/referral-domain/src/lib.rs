@@ -68,6 +68,7 @@ pub mod error;
 pub mod experiment;
 pub mod facts;
 pub mod ids;
+pub mod locale;
 pub mod message;
 pub mod money;
 pub mod policy;
@@ -86,6 +87,7 @@ pub use disclosure::ReferrerStatus;
 pub use error::{DomainError, FieldError, ValidationErrors};
 pub use facts::{FactsInput, FactsUpdate, UnknownPayerPolicy, UsState};
 pub use ids::{ConsultationId, OrderId, PatientId, ProgramId, ProviderId, ReferralId, RewardId};
+pub use locale::Locale;
 pub use money::Money;
 pub use policy::{InducementPolicy, RecipientStanding, RewardDecision, RewardRefusal};
 pub use program::{

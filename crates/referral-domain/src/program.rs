@@ -6,6 +6,7 @@
 use crate::error::{DomainError, FieldError, ValidationErrors};
 use crate::experiment::{Variant, VariantDraft};
 use crate::facts::UsState;
+use crate::locale::Locale;
 use crate::money::Money;
 use crate::referral::MAX_EXPIRY_DAYS;
 use crate::status::SmsDelivery;
@@ -136,16 +137,32 @@ impl RewardSpec {
     /// `20% off a consultation`, `$25.00 account credit`, `$25.00 cash`,
     /// `a free consultation (worth $50.00)`.
     pub fn description(&self) -> String {
-        match self.reward_type {
-            RewardType::Discount => {
-                let percent = self.value.to_string();
+        self.description_in(Locale::En)
+    }
+
+    /// The reward in words in `locale`: in Spanish `20% de descuento en una consulta`,
+    /// `$25.00 de crédito en tu cuenta`, `$25.00 en efectivo`,
+    /// `una consulta gratis (valorada en $50.00)`.
+    pub fn description_in(&self, locale: Locale) -> String {
+        let value = &self.value;
+        match (locale, self.reward_type) {
+            (_, RewardType::Discount) => {
+                let percent = value.to_string();
                 let percent = percent.trim_end_matches(".00");
-                format!("{percent}% off a consultation")
+                match locale {
+                    Locale::En => format!("{percent}% off a consultation"),
+                    Locale::Es => format!("{percent}% de descuento en una consulta"),
+                }
             }
-            RewardType::Credit => format!("${} account credit", self.value),
-            RewardType::Cash => format!("${} cash", self.value),
-            RewardType::FreeConsultation => {
-                format!("a free consultation (worth ${})", self.value)
+            (Locale::En, RewardType::Credit) => format!("${value} account credit"),
+            (Locale::Es, RewardType::Credit) => format!("${value} de crédito en tu cuenta"),
+            (Locale::En, RewardType::Cash) => format!("${value} cash"),
+            (Locale::Es, RewardType::Cash) => format!("${value} en efectivo"),
+            (Locale::En, RewardType::FreeConsultation) => {
+                format!("a free consultation (worth ${value})")
+            }
+            (Locale::Es, RewardType::FreeConsultation) => {
+                format!("una consulta gratis (valorada en ${value})")
             }
         }
     }

@@ -7,7 +7,7 @@
 //! [`Message::from_parts`]. The JSON is what earlier versions wrote, so queued rows still
 //! read.
 
-use referral_domain::{Money, RewardType};
+use referral_domain::{Locale, Money, RewardType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -68,6 +68,9 @@ pub struct RegistrationVerification {
     pub verification_token: String,
     /// Hours the link works.
     pub valid_hours: u32,
+    /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// Sent instead of a verification link when the address already belongs to a patient: the
@@ -76,6 +79,9 @@ pub struct RegistrationVerification {
 pub struct AlreadyRegistered {
     /// The referral whose code was used.
     pub referral_id: Uuid,
+    /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// An invitation.
@@ -99,6 +105,9 @@ pub struct Invitation {
     pub expiry_days: u32,
     /// An experiment variant's headline.
     pub headline: Option<String>,
+    /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// A referrer's reward notice.
@@ -116,6 +125,9 @@ pub struct RewardNotice {
     pub reward_id: Uuid,
     /// Its referral.
     pub referral_id: Uuid,
+    /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// A friend's welcome bonus.
@@ -131,6 +143,9 @@ pub struct WelcomeBonus {
     pub reward_id: Uuid,
     /// Its referral.
     pub referral_id: Uuid,
+    /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// A reminder of a reward about to expire.
@@ -144,6 +159,9 @@ pub struct RewardExpiring {
     pub expires_on: String,
     /// The reward.
     pub reward_id: Uuid,
+    /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
 }
 
 /// A cash payout.
@@ -202,6 +220,20 @@ impl Message {
     pub fn from_parts(template: &str, payload: &Value) -> Result<Self, crate::NotifyError> {
         serde_json::from_value(serde_json::json!({"template": template, "payload": payload}))
             .map_err(|_| crate::NotifyError::Incomplete("a payload that fits its template"))
+    }
+
+    /// The language the message is written in (English for a payout or a webhook, which
+    /// no person reads as a message).
+    pub fn locale(&self) -> Locale {
+        match self {
+            Message::ReferralInvitation(m) => m.locale,
+            Message::RewardEarned(m) => m.locale,
+            Message::WelcomeBonus(m) => m.locale,
+            Message::RewardExpiring(m) => m.locale,
+            Message::RegistrationVerification(m) => m.locale,
+            Message::AlreadyRegistered(m) => m.locale,
+            Message::CashPayout(_) | Message::Webhook(_) => Locale::En,
+        }
     }
 
     /// The referral the message is about, when it is about one.

@@ -2,13 +2,17 @@
 //! into the binary and registered once at start in strict mode, so a variable the payload
 //! lacks is an error rather than a silent blank.
 //!
+//! Each template exists in every [`Locale`]: English under `templates/`, Spanish under
+//! `templates/es/`, with the same names and variables. A message is written in the
+//! `locale` of its payload (English when it has none: rows queued before locales).
+//!
 //! HTML bodies escape every value except the service-made URLs (`{{{ }}}`); text bodies and
 //! SMS are plain text, where markup is inert. Every message carries the FTC disclosure that
 //! the referrer may receive a reward, and an unsubscribe link.
 
 use crate::error::NotifyError;
 use handlebars::Handlebars;
-use referral_domain::{Money, RewardSpec, RewardType};
+use referral_domain::{Locale, Money, RewardSpec, RewardType};
 use serde_json::Value;
 
 /// The most characters an SMS may have (two concatenated segments).
@@ -39,45 +43,87 @@ pub const EMAIL_TEMPLATES: [&str; 6] = [
 pub const SMS_TEMPLATES: [&str; 1] = ["referral_invitation"];
 
 macro_rules! template_files {
-    ($($name:literal),+ $(,)?) => {
-        &[$(($name, include_str!(concat!("../templates/", $name, ".hbs")))),+]
+    ($dir:literal: $($name:literal),+ $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $dir, $name, ".hbs")))),+]
     };
 }
 
-/// Escaped (HTML) templates.
-const HTML_FILES: &[(&str, &str)] = template_files!(
-    "partials_footer.html",
-    "referral_invitation.html",
-    "welcome_bonus.html",
-    "reward_earned.html",
-    "reward_expiring.html",
-    "registration_verification.html",
-    "already_registered.html",
-);
+/// The template sources of one locale, from the directory `$dir` under `templates/`.
+macro_rules! catalog_files {
+    ($dir:literal) => {
+        CatalogFiles {
+            // Escaped (HTML) templates.
+            html: template_files!($dir:
+                "partials_footer.html",
+                "referral_invitation.html",
+                "welcome_bonus.html",
+                "reward_earned.html",
+                "reward_expiring.html",
+                "registration_verification.html",
+                "already_registered.html",
+            ),
+            // Plain-text templates (subjects, text bodies, SMS).
+            text: template_files!($dir:
+                "partials_footer.txt",
+                "referral_invitation.subject",
+                "referral_invitation.txt",
+                "referral_invitation.sms",
+                "welcome_bonus.subject",
+                "welcome_bonus.txt",
+                "reward_earned.subject",
+                "reward_earned.txt",
+                "reward_expiring.subject",
+                "reward_expiring.txt",
+                "registration_verification.subject",
+                "registration_verification.txt",
+                "already_registered.subject",
+                "already_registered.txt",
+            ),
+        }
+    };
+}
 
-/// Plain-text templates (subjects, text bodies, SMS).
-const TEXT_FILES: &[(&str, &str)] = template_files!(
-    "partials_footer.txt",
-    "referral_invitation.subject",
-    "referral_invitation.txt",
-    "referral_invitation.sms",
-    "welcome_bonus.subject",
-    "welcome_bonus.txt",
-    "reward_earned.subject",
-    "reward_earned.txt",
-    "reward_expiring.subject",
-    "reward_expiring.txt",
-    "registration_verification.subject",
-    "registration_verification.txt",
-    "already_registered.subject",
-    "already_registered.txt",
-);
+/// The template sources of one locale.
+struct CatalogFiles {
+    html: &'static [(&'static str, &'static str)],
+    text: &'static [(&'static str, &'static str)],
+}
 
-/// The registered templates.
+const ENGLISH: CatalogFiles = catalog_files!("");
+const SPANISH: CatalogFiles = catalog_files!("es/");
+
+fn files_of(locale: Locale) -> &'static CatalogFiles {
+    match locale {
+        Locale::En => &ENGLISH,
+        Locale::Es => &SPANISH,
+    }
+}
+
+/// The registered templates of one locale.
 #[derive(Debug)]
-pub struct Templates {
+struct Catalog {
     html: Handlebars<'static>,
     text: Handlebars<'static>,
+}
+
+impl Catalog {
+    fn new(files: &CatalogFiles) -> Result<Self, NotifyError> {
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        register(&mut html, files.html)?;
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        register(&mut text, files.text)?;
+        Ok(Self { html, text })
+    }
+}
+
+/// The registered templates, in every locale.
+#[derive(Debug)]
+pub struct Templates {
+    english: Catalog,
+    spanish: Catalog,
 }
 
 fn template_error(e: impl std::fmt::Display) -> NotifyError {
@@ -105,14 +151,18 @@ impl Templates {
     /// # Errors
     /// A template that does not compile (a bug, caught by the tests).
     pub fn new() -> Result<Self, NotifyError> {
-        let mut html = Handlebars::new();
-        html.set_strict_mode(true);
-        register(&mut html, HTML_FILES)?;
-        let mut text = Handlebars::new();
-        text.set_strict_mode(true);
-        text.register_escape_fn(handlebars::no_escape);
-        register(&mut text, TEXT_FILES)?;
-        Ok(Self { html, text })
+        Ok(Self {
+            english: Catalog::new(files_of(Locale::En))?,
+            spanish: Catalog::new(files_of(Locale::Es))?,
+        })
+    }
+
+    /// The catalog of the payload's `locale` (English when it has none).
+    fn catalog(&self, data: &Value) -> &Catalog {
+        match locale_of(data) {
+            Locale::En => &self.english,
+            Locale::Es => &self.spanish,
+        }
     }
 
     /// Renders the email `template` with `data`.
@@ -121,17 +171,18 @@ impl Templates {
     /// [`NotifyError::Template`] for an unknown template or a variable `data` lacks.
     pub fn render_email(&self, template: &str, data: &Value) -> Result<RenderedEmail, NotifyError> {
         let data = with_reward_text(data);
-        let subject = self
+        let catalog = self.catalog(&data);
+        let subject = catalog
             .text
             .render(&format!("{template}.subject"), &data)
             .map_err(template_error)?;
         Ok(RenderedEmail {
             subject: subject.trim().to_owned(),
-            html: self
+            html: catalog
                 .html
                 .render(&format!("{template}.html"), &data)
                 .map_err(template_error)?,
-            text: self
+            text: catalog
                 .text
                 .render(&format!("{template}.txt"), &data)
                 .map_err(template_error)?,
@@ -147,14 +198,22 @@ impl Templates {
     pub fn render_sms(&self, template: &str, data: &Value) -> Result<String, NotifyError> {
         let mut data = with_reward_text(data);
         let name = format!("{template}.sms");
-        let body = self.text.render(&name, &data).map_err(template_error)?;
+        let body = self
+            .catalog(&data)
+            .text
+            .render(&name, &data)
+            .map_err(template_error)?;
         if body.chars().count() <= SMS_MAX_CHARS {
             return Ok(body);
         }
         if let Some(map) = data.as_object_mut() {
             map.insert("referrer_name".into(), Value::Null);
         }
-        let body = self.text.render(&name, &data).map_err(template_error)?;
+        let body = self
+            .catalog(&data)
+            .text
+            .render(&name, &data)
+            .map_err(template_error)?;
         if body.chars().count() <= SMS_MAX_CHARS {
             Ok(body)
         } else {
@@ -166,9 +225,19 @@ impl Templates {
     }
 }
 
-/// The referee's reward in words (the domain's one wording, [`RewardSpec::description`]),
-/// from `referee_reward_type` and `referee_reward_value` when the payload has them.
+/// The payload's `locale`; English when it has none or an unknown one.
+fn locale_of(data: &Value) -> Locale {
+    data.get("locale")
+        .and_then(Value::as_str)
+        .and_then(|tag| tag.parse().ok())
+        .unwrap_or_default()
+}
+
+/// The referee's reward in words in the payload's locale (the domain's one wording,
+/// [`RewardSpec::description_in`]), from `referee_reward_type` and `referee_reward_value`
+/// when the payload has them.
 fn with_reward_text(data: &Value) -> Value {
+    let locale = locale_of(data);
     let mut data = data.clone();
     let spec = data
         .get("referee_reward_type")
@@ -181,7 +250,10 @@ fn with_reward_text(data: &Value) -> Value {
         )
         .map(|(reward_type, value)| RewardSpec { reward_type, value });
     if let (Some(spec), Some(map)) = (spec, data.as_object_mut()) {
-        map.insert("reward_text".into(), Value::String(spec.description()));
+        map.insert(
+            "reward_text".into(),
+            Value::String(spec.description_in(locale)),
+        );
     }
     data
 }
@@ -419,5 +491,135 @@ mod tests {
             let e = t.render_email("referral_invitation", &data).unwrap();
             assert!(e.html.contains(words), "{kind}: {}", e.html);
         }
+    }
+
+    /// `data` as the store queues it for a Spanish referral: the locale, and a reward
+    /// description in the domain's Spanish words.
+    fn in_spanish(mut data: Value) -> Value {
+        data["locale"] = json!("es");
+        if let Some(words) = data["reward_description"].as_str() {
+            let spanish = words.replace(" account credit", " de crédito en tu cuenta");
+            data["reward_description"] = json!(spanish);
+        }
+        if data.get("expires_on").is_some() {
+            data["expires_on"] = json!("31 de enero de 2027");
+        }
+        data
+    }
+
+    fn verification() -> Value {
+        json!({"verification_token": "tok", "valid_hours": 24,
+               "verify_url": "http://portal.test/register/verify?token=tok&lang=es",
+               "unsubscribe_url": "http://api.test/api/unsubscribe/t",
+               "postal_address": "100 Main St, Springfield, IL 62701"})
+    }
+
+    /// Every message in Spanish, whole: the snapshots are what a reviewer reads for
+    /// natural wording.
+    #[test]
+    fn spanish_snapshots() {
+        let t = Templates::new().unwrap();
+        for (name, data) in [
+            ("referral_invitation", invitation()),
+            ("welcome_bonus", welcome()),
+            ("reward_earned", earned()),
+            ("reward_expiring", expiring()),
+            ("registration_verification", verification()),
+            (
+                "already_registered",
+                json!({"unsubscribe_url": "http://api.test/api/unsubscribe/t",
+                       "postal_address": "100 Main St, Springfield, IL 62701"}),
+            ),
+        ] {
+            let e = t.render_email(name, &in_spanish(data)).unwrap();
+            insta::assert_snapshot!(format!("es_{name}"), email_snapshot(&e));
+        }
+        let sms = t
+            .render_sms("referral_invitation", &in_spanish(invitation()))
+            .unwrap();
+        assert!(sms.chars().count() <= SMS_MAX_CHARS);
+        insta::assert_snapshot!("es_referral_invitation_sms", sms);
+    }
+
+    /// The Spanish messages keep every promise of the English ones: the FTC disclosure,
+    /// the unsubscribe link and the postal address; the reward in Spanish words; and the
+    /// referrer's notice names no friend and no care.
+    #[test]
+    fn spanish_messages_disclose_unsubscribe_and_say_nothing_of_the_friend() {
+        let t = Templates::new().unwrap();
+        for (name, data) in [
+            ("referral_invitation", invitation()),
+            ("welcome_bonus", welcome()),
+            ("reward_earned", earned()),
+            ("reward_expiring", expiring()),
+            ("registration_verification", verification()),
+        ] {
+            let e = t.render_email(name, &in_spanish(data)).unwrap();
+            for body in [&e.html, &e.text] {
+                assert!(body.contains("puede dar una recompensa"), "{name}: {body}");
+                assert!(body.contains("/api/unsubscribe/"), "{name}");
+                assert!(
+                    body.contains("100 Main St, Springfield, IL 62701"),
+                    "{name}"
+                );
+                assert!(!body.contains("Unsubscribe"), "{name}: English left in");
+            }
+        }
+        let invitation = t
+            .render_email("referral_invitation", &in_spanish(invitation()))
+            .unwrap();
+        assert!(invitation.html.contains("20% de descuento en una consulta"));
+        assert_eq!(
+            invitation.subject,
+            "Alice <b> cree que Zappy Health te va a encantar"
+        );
+        let mut old = in_spanish(earned());
+        old["referee_name"] = json!("Bob");
+        let notice = t.render_email("reward_earned", &old).unwrap();
+        let all = format!("{} {} {}", notice.subject, notice.html, notice.text).to_lowercase();
+        for word in ["bob", "consulta", "visita", "pedido", "cita", "orden"] {
+            assert!(!all.contains(word), "{word} in the Spanish reward notice");
+        }
+        let sms = t
+            .render_sms(
+                "referral_invitation",
+                &in_spanish(invitation_with_long_name()),
+            )
+            .unwrap();
+        assert!(sms.starts_with("Alguien que te conoce te invita"), "{sms}");
+        assert!(sms.contains("puede recibir una recompensa si te unes"));
+    }
+
+    fn invitation_with_long_name() -> Value {
+        let mut data = invitation();
+        data["referrer_name"] = json!("A".repeat(200));
+        data
+    }
+
+    #[test]
+    fn a_payload_without_a_locale_is_english() {
+        let t = Templates::new().unwrap();
+        let mut data = invitation();
+        data["locale"] = json!("xx");
+        let e = t.render_email("referral_invitation", &data).unwrap();
+        assert_eq!(e.subject, "Alice <b> thinks you'd love Zappy Health");
+    }
+
+    #[test]
+    fn registration_email_snapshots() {
+        let t = Templates::new().unwrap();
+        let mut data = verification();
+        data["verify_url"] = json!("http://portal.test/register/verify?token=tok");
+        insta::assert_snapshot!(email_snapshot(
+            &t.render_email("registration_verification", &data).unwrap()
+        ));
+        insta::assert_snapshot!(email_snapshot(
+            &t.render_email(
+                "already_registered",
+                &json!({"unsubscribe_url": "http://api.test/api/unsubscribe/t",
+                        "postal_address": "100 Main St, Springfield, IL 62701"})
+            )
+            .unwrap()
+        ));
     }
 }

@@ -240,6 +240,9 @@ fn record_event(
                 return finish(conn, EventOutcome::Recorded, audit, now);
             };
             writes.audit = audit.map(|(entry, _)| success(entry, Some(facts.referral.id)));
+            if let Some(grant) = writes.reward.as_mut() {
+                grant.localize_from(conn)?;
+            }
             if !apply(conn, &writes, audit.map(|(_, keyring)| keyring))? {
                 // Not reachable under the referrer's lock; said plainly if it ever is.
                 return finish(

@@ -301,6 +301,17 @@ diesel::table! {
         created_at -> PortableTimestamptz,
         ip_address -> Nullable<PortableInet>,
         user_agent -> Nullable<Text>,
+        locale -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    referral_locales (referral_id) {
+        referral_id -> PortableUuid,
+        locale -> Text,
     }
 }
 
@@ -454,6 +465,7 @@ diesel::joinable!(referral_reversals -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
+    referral_locales,
     registration_verifications,
     referral_signals,
     reward_reviews,

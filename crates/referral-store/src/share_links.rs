@@ -12,7 +12,9 @@ use crate::schema::{referrals as referrals_table, share_link_referrals, share_li
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use referral_domain::{DomainError, Email, PatientId, ProgramId, ReferralCode, ReferralSource};
+use referral_domain::{
+    DomainError, Email, Locale, PatientId, ProgramId, ReferralCode, ReferralSource,
+};
 use ring::rand::SecureRandom;
 use serde::Serialize;
 
@@ -258,6 +260,7 @@ pub(crate) fn referral_through(
     code: &str,
     email: &Email,
     name: Option<&str>,
+    locale: Locale,
     now: DateTime<Utc>,
 ) -> Result<Option<Referral>, StoreError> {
     let Some(link) = find(conn, code)? else {
@@ -278,6 +281,7 @@ pub(crate) fn referral_through(
             referral_source: Some(ReferralSource::DirectLink),
             referral_message: None,
             sms_attestation: None,
+            locale,
         },
         now,
     )?;

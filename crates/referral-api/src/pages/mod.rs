@@ -4,6 +4,7 @@
 //! copy button) is served from `/static`; there is no build step.
 
 pub mod charts;
+pub mod copy;
 pub mod patient;
 pub mod portal;
 pub mod register;

@@ -32,6 +32,9 @@ pub struct ReferralForm {
     referral_message: String,
     /// A ticked box posts `on`.
     sms_consent: Option<String>,
+    /// The invitation's language: `en` or `es`.
+    #[serde(default)]
+    locale: String,
 }
 
 impl ReferralForm {
@@ -43,6 +46,7 @@ impl ReferralForm {
             "share_method": self.share_method,
             "referral_message": self.referral_message,
             "sms_consent": self.sms_consent.is_some(),
+            "locale": self.locale,
         })
     }
 
@@ -59,6 +63,7 @@ impl ReferralForm {
             referral_message: Some(self.referral_message.clone()),
             program_id: None,
             sms_consent: Some(self.sms_consent.is_some()),
+            locale: Some(self.locale.clone()).filter(|l| !l.is_empty()),
         }
     }
 }
@@ -67,6 +72,7 @@ fn empty_form() -> Value {
     json!({
         "referee_email": "", "referee_phone": "", "referee_name": "",
         "share_method": "link", "referral_message": "", "sms_consent": false,
+        "locale": "en",
     })
 }
 

@@ -1,15 +1,18 @@
 //! `/register?ref=CODE`: the page a shared link opens. It greets the friend with the
 //! welcome bonus, takes the registration, and says plainly when a code is unknown, expired
-//! or already used.
+//! or already used. Its language is `?lang=` when given, else the browser's
+//! `Accept-Language` (English or Spanish); the form carries it on, so the confirmation
+//! email and the stored consent are in the words the friend read.
 
+use crate::pages::copy::{copy, status_words, Copy, Problem};
 use crate::pages::session::Visit;
-use crate::pages::{form_problems, render, reward_text, PageError};
+use crate::pages::{form_problems, render, PageError};
 use crate::routes::public::{complete_registration, public_referral, start_registration};
 use crate::state::{AppState, Origin};
 use crate::views::{PublicReferralView, RegisterRequest};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse, ResponseError};
-use referral_domain::disclosure::SHARE_CONSENT_WORDING;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use referral_domain::{Locale, Money, RewardSpec, RewardType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,6 +21,26 @@ use serde_json::{json, Value};
 pub struct RegisterQuery {
     #[serde(rename = "ref")]
     code: Option<String>,
+    lang: Option<String>,
+}
+
+/// The page's language: `?lang=` (or the form's `lang`), else the browser's.
+fn locale_of(request: &HttpRequest, explicit: Option<&str>) -> Locale {
+    let accept = request
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Locale::negotiate(explicit, accept)
+}
+
+/// The friend's reward in the page's words.
+fn reward_words(locale: Locale, kind: Option<&str>, amount: Option<&str>) -> String {
+    kind.and_then(|k| k.parse::<RewardType>().ok())
+        .zip(amount.and_then(|a| Money::parse(a).ok()))
+        .map_or_else(
+            || crate::pages::reward_text(kind, amount),
+            |(reward_type, value)| RewardSpec { reward_type, value }.description_in(locale),
+        )
 }
 
 /// The registration form.
@@ -35,6 +58,9 @@ pub struct RegisterForm {
     phone: String,
     /// A ticked box posts `on`.
     share_with_referrer: Option<String>,
+    /// The page's language.
+    #[serde(default)]
+    lang: String,
 }
 
 impl RegisterForm {
@@ -49,39 +75,33 @@ impl RegisterForm {
 }
 
 /// Why a code cannot be used, as the page says it.
-fn unusable(status: &str) -> Option<(StatusCode, &'static str, &'static str)> {
+fn unusable(words: &Copy, status: &str) -> Option<(StatusCode, Problem)> {
     match status {
-        "unknown" => Some((
-            StatusCode::NOT_FOUND,
-            "We don't recognise this referral code",
-            "Check the link your friend sent you, or ask them to share it again.",
-        )),
-        "expired" => Some((
-            StatusCode::GONE,
-            "This invitation has expired",
-            "Referral invitations are valid for a limited time. Ask your friend to send you a new one.",
-        )),
-        "used" => Some((
-            StatusCode::CONFLICT,
-            "This invitation has already been used",
-            "Each invitation can be used once. If it was not you, ask your friend for a new one.",
-        )),
+        "unknown" => Some((StatusCode::NOT_FOUND, words.unknown_code)),
+        "expired" => Some((StatusCode::GONE, words.expired)),
+        "used" => Some((StatusCode::CONFLICT, words.used)),
         _ => None,
     }
 }
 
-fn page_context(code: &str, referral: Option<&PublicReferralView>, status: &str) -> Value {
-    let problem = unusable(status).map(|(_, title, text)| json!({"title": title, "text": text}));
+fn page_context(
+    locale: Locale,
+    code: &str,
+    referral: Option<&PublicReferralView>,
+    status: &str,
+) -> Value {
+    let words = copy(locale);
+    let problem = unusable(words, status).map(|(_, problem)| problem);
     json!({
-        "title": "Join Zappy Health",
+        "title": words.join_title,
+        "copy": words,
         "code": code,
         "problem": problem,
         "usable": referral.is_some() && problem.is_none(),
         "program_name": referral.map(|r| r.program_name.clone()),
-        "bonus": referral.map(|r| reward_text(r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
+        "bonus": referral.map(|r| reward_words(locale, r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
         "has_bonus": referral.is_some_and(|r| r.referee_reward_type.is_some()),
         "form": {"email": "", "name": "", "phone": "", "share_with_referrer": false},
-        "share_consent_wording": SHARE_CONSENT_WORDING,
         "errors": Value::Null,
     })
 }
@@ -104,24 +124,26 @@ async fn look_up(
 pub async fn page(
     state: web::Data<AppState>,
     visit: Visit,
+    request: HttpRequest,
     query: web::Query<RegisterQuery>,
 ) -> Result<HttpResponse, PageError> {
+    let locale = locale_of(&request, query.lang.as_deref());
     let code = query.code.as_deref().map(str::trim).unwrap_or_default();
     if code.is_empty() {
         return render(
             &visit,
             StatusCode::OK,
             "register",
-            page_context("", None, ""),
+            page_context(locale, "", None, ""),
         );
     }
     let (referral, status) = look_up(&state, code).await?;
-    let http_status = unusable(&status).map_or(StatusCode::OK, |(s, _, _)| s);
+    let http_status = unusable(copy(locale), &status).map_or(StatusCode::OK, |(s, _)| s);
     render(
         &visit,
         http_status,
         "register",
-        page_context(code, referral.as_ref(), &status),
+        page_context(locale, code, referral.as_ref(), &status),
     )
 }
 
@@ -131,10 +153,13 @@ pub async fn submit(
     state: web::Data<AppState>,
     visit: Visit,
     origin: Origin,
+    request: HttpRequest,
     form: web::Form<RegisterForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
+    let locale = locale_of(&request, Some(form.lang.as_str()));
+    let words = copy(locale);
     let code = form.code.trim().to_owned();
     let request = RegisterRequest {
         email: form.email.trim().to_owned(),
@@ -142,16 +167,17 @@ pub async fn submit(
         phone: Some(form.phone.clone()),
         patient_id: None,
         share_with_referrer: Some(form.share_with_referrer.is_some()),
+        locale: Some(locale.as_str().to_owned()),
     };
     match start_registration(&state, &origin, code.clone(), request).await {
         Ok(_) => render(
             &visit,
             StatusCode::ACCEPTED,
             "register_sent",
-            json!({"title": "Check your email"}),
+            json!({"title": words.sent_title, "copy": words}),
         ),
         Err(e) if e.code() == "not_found" => {
-            let mut context = page_context(&code, None, "unknown");
+            let mut context = page_context(locale, &code, None, "unknown");
             context["form"] = form.values();
             render(&visit, StatusCode::NOT_FOUND, "register", context)
         }
@@ -164,7 +190,7 @@ pub async fn submit(
             } else {
                 code_status
             };
-            let mut context = page_context(&code, referral.as_ref(), &code_status);
+            let mut context = page_context(locale, &code, referral.as_ref(), &code_status);
             context["form"] = form.values();
             context["errors"] = errors;
             render(&visit, status, "register", context)
@@ -176,24 +202,24 @@ pub async fn submit(
 #[derive(Debug, Default, Deserialize)]
 pub struct VerifyQuery {
     token: Option<String>,
+    lang: Option<String>,
 }
 
 /// `GET /register/verify?token=...`: the link of the confirmation email. It shows a button
 /// and changes nothing: mail scanners open links, and the link works only once.
 pub async fn verify_page(
     visit: Visit,
+    request: HttpRequest,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, PageError> {
+    let words = copy(locale_of(&request, query.lang.as_deref()));
     let token = query.token.clone().unwrap_or_default();
-    let problem = token.trim().is_empty().then(|| {
-        json!({"title": "This link is not complete",
-               "text": "Open the link from the email again, or copy all of it into the address bar."})
-    });
+    let problem = token.trim().is_empty().then_some(words.incomplete_link);
     render(
         &visit,
         StatusCode::OK,
         "register_verify",
-        json!({"title": "Confirm and join", "token": token, "problem": problem}),
+        json!({"title": words.confirm_title, "copy": words, "token": token, "problem": problem}),
     )
 }
 
@@ -204,6 +230,8 @@ pub struct VerifyForm {
     csrf: String,
     #[serde(default)]
     token: String,
+    #[serde(default)]
+    lang: String,
 }
 
 /// `POST /register/verify`: registers, then shows the welcome bonus; or says why not.
@@ -211,16 +239,19 @@ pub async fn verify(
     state: web::Data<AppState>,
     visit: Visit,
     origin: Origin,
+    request: HttpRequest,
     form: web::Form<VerifyForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
+    let locale = locale_of(&request, Some(form.lang.as_str()));
+    let words = copy(locale);
     match complete_registration(&state, &origin, form.token).await {
         Ok(registration) => {
             let bonus = registration.referee_reward.as_ref().map(|r| {
                 json!({
-                    "text": reward_text(Some(&r.reward_type), r.reward_amount.as_deref()),
-                    "status": crate::pages::label(&r.status),
+                    "text": reward_words(locale, Some(&r.reward_type), r.reward_amount.as_deref()),
+                    "status": status_words(locale, &r.status),
                     "withheld": r.withheld_reason.is_some(),
                 })
             });
@@ -228,7 +259,7 @@ pub async fn verify(
                 &visit,
                 StatusCode::CREATED,
                 "registered",
-                json!({"title": "Welcome to Zappy Health", "bonus": bonus}),
+                json!({"title": words.welcome_title, "copy": words, "bonus": bonus}),
             )
         }
         Err(e) => {
@@ -236,37 +267,19 @@ pub async fn verify(
             if status.is_server_error() {
                 return Err(e.into());
             }
-            let (title, text) = match e.code() {
-                "not_found" => (
-                    "This link is not valid",
-                    "It may have been used already. If you joined, sign in to Zappy Health; otherwise register again with your friend's link.",
-                ),
-                "verification_expired" => (
-                    "This link has expired",
-                    "Confirmation links work for 24 hours. Register again with your friend's link to get a new one.",
-                ),
-                "referral_expired" => (
-                    "This invitation has expired",
-                    "Referral invitations are valid for a limited time. Ask your friend to send you a new one.",
-                ),
-                "already_registered" | "referral_declined" => (
-                    "This invitation has already been used",
-                    "Each invitation can be used once. If it was not you, ask your friend for a new one.",
-                ),
-                "duplicate_referee" | "self_referral" => (
-                    "This address cannot join with this invitation",
-                    "It already has an account, or belongs to the person who invited you. Sign in to Zappy Health instead.",
-                ),
-                _ => (
-                    "We could not finish your registration",
-                    "Register again with your friend's link.",
-                ),
+            let problem = match e.code() {
+                "not_found" => words.invalid_link,
+                "verification_expired" => words.expired_link,
+                "referral_expired" => words.expired,
+                "already_registered" | "referral_declined" => words.used,
+                "duplicate_referee" | "self_referral" => words.cannot_join,
+                _ => words.not_finished,
             };
             render(
                 &visit,
                 status,
                 "register_verify",
-                json!({"title": title, "token": "", "problem": {"title": title, "text": text}}),
+                json!({"title": problem.title, "copy": words, "token": "", "problem": problem}),
             )
         }
     }

@@ -235,6 +235,7 @@ fn new_referral(
             "an SMS invitation needs sms_consent: true (the friend agreed to receive a text)",
         ));
     }
+    let locale = crate::views::parse_field("locale", body.locale.as_deref(), &mut problems);
     match (referee_email, problems.is_empty()) {
         (Some(referee_email), true) => Ok(NewReferral {
             referrer_id,
@@ -248,6 +249,7 @@ fn new_referral(
                 ip_address: origin.ip,
                 user_agent: origin.user_agent.clone(),
             }),
+            locale: locale.unwrap_or_default(),
         }),
         _ => Err(ApiError::Validation(problems)),
     }

@@ -284,6 +284,7 @@ fn registrant(
             "only platform services may name the patient id",
         ));
     }
+    let locale = crate::views::parse_field("locale", body.locale.as_deref(), &mut problems);
     match email {
         Some(email) if problems.is_empty() => Ok(Registrant {
             patient_id: body.patient_id.map(PatientId::from_uuid),
@@ -291,6 +292,7 @@ fn registrant(
             name,
             phone,
             share_with_referrer: body.share_with_referrer.unwrap_or(false),
+            locale,
             steps: visitor
                 .flatten()
                 .map(|origin| referral_domain::signals::RegistrationStep {

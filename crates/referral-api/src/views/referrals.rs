@@ -232,6 +232,10 @@ pub struct CreateReferralRequest {
     pub program_id: Option<Uuid>,
     /// Required `true` with `referral_source` `sms`: the friend agreed to receive a text.
     pub sms_consent: Option<bool>,
+    /// The language of the invitation and of every message about this referral: `en`
+    /// (default) or `es`.
+    #[schema(example = "es")]
+    pub locale: Option<String>,
 }
 
 /// Registration with a code.
@@ -247,6 +251,12 @@ pub struct RegisterRequest {
     /// `false`). Asked with the wording of `GET /api/referrals/{code}` `share_consent_wording`
     /// and stored with it; the referrer never learns anything about the registrant's care.
     pub share_with_referrer: Option<bool>,
+    /// The language the registrant reads: the confirmation email is written in it and the
+    /// consent is stored in its words (`share_consent_wording` in that language). Default:
+    /// the referral's language for emails, English wording for the consent. Through a
+    /// personal share link it is the new referral's language.
+    #[schema(example = "es")]
+    pub locale: Option<String>,
 }
 
 /// A referral as its referrer sees it: only what they gave and what the friend agreed to

@@ -192,6 +192,7 @@ fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
                     pending_approval: false,
                     reward_id: uuid::Uuid::new_v4(),
                     referral_id: uuid::Uuid::new_v4(),
+                    locale: Default::default(),
                 },
             ),
         },

@@ -17,6 +17,7 @@ mod facts;
 mod integrity;
 mod journey;
 mod limits;
+mod locale;
 mod pages;
 mod privacy;
 mod retention;

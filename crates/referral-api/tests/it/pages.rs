@@ -389,7 +389,7 @@ both_databases!(
         let code = |r: &Value| r["referral_code"].as_str().unwrap().to_owned();
         let page = visitor.get(&format!("/register?ref={}", code(&fresh)));
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("You've been referred by a friend!"));
+        assert!(page.body.contains("You&#x27;ve been referred by a friend!"));
         assert!(
             page.body.contains("20% off"),
             "the referee's bonus is shown"
@@ -959,5 +959,43 @@ both_databases!(
         let patient = Visitor::new(app);
         patient.sign_in_as("patient");
         assert_eq!(patient.get("/portal/webhooks").status, 403);
+    }
+);
+
+both_databases!(
+    the_referral_form_sends_the_invitation_in_the_chosen_language,
+    fixture = site,
+    |app| {
+        app.program(json!({}));
+        let visitor = Visitor::new(app);
+        visitor.sign_in_as("patient");
+        let form = visitor.get("/patient/referrals/new");
+        assert!(form.body.contains("<select id=\"locale\" name=\"locale\""));
+        assert!(form.body.contains("Español"));
+        let created = visitor.post(
+            "/patient/referrals",
+            &[
+                ("referee_email", "amiga@example.com"),
+                ("share_method", "email"),
+                ("locale", "es"),
+            ],
+        );
+        assert_eq!(created.status, 303, "{}", created.body);
+        let queued = app.outbox_to("amiga@example.com", "referral_invitation");
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0]["locale"], "es");
+        // A value the form never offers is the API's refusal, on the field.
+        let refused = visitor.post(
+            "/patient/referrals",
+            &[
+                ("referee_email", "otra@example.com"),
+                ("share_method", "email"),
+                ("locale", "fr"),
+            ],
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(app
+            .outbox_to("otra@example.com", "referral_invitation")
+            .is_empty());
     }
 );

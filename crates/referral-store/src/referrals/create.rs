@@ -17,8 +17,9 @@ use referral_domain::experiment::Variant;
 use referral_domain::referral::expires_at;
 use referral_domain::referral::LIMIT_COUNTED_STATUSES;
 use referral_domain::{
-    CreationDecision, CreationFacts, DomainError, Email, FieldError, PartyRewardStatus, PatientId,
-    Phone, ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus, ValidationErrors,
+    CreationDecision, CreationFacts, DomainError, Email, FieldError, Locale, PartyRewardStatus,
+    PatientId, Phone, ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus,
+    ValidationErrors,
 };
 use referral_notify::messages::Invitation;
 use referral_notify::Message;
@@ -47,6 +48,9 @@ pub struct NewReferral {
     /// The referrer's attestation that the friend agreed to a text (TCPA), with where it
     /// was made: required for an SMS the platform sends, kept as evidence.
     pub sms_attestation: Option<SmsAttestation>,
+    /// The language of the referral's messages (the invitation, and the friend's and the
+    /// referrer's messages about this referral).
+    pub locale: Locale,
 }
 
 /// Where the referrer attested the friend's consent to a text (the words are
@@ -213,6 +217,7 @@ pub(crate) fn create_in(
                 ))
                 .execute(conn)?;
         }
+        super::set_locale(conn, id, input.locale)?;
         let cohort = Cohort::new(
             program_id,
             now,
@@ -344,6 +349,7 @@ fn queue_invitation(
                     .map(|r| r.value.to_string()),
                 expiry_days: program.expiry_days,
                 headline: variant.and_then(|v| v.invitation_headline.clone()),
+                locale: input.locale,
             }),
         },
         now,

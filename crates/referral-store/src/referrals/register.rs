@@ -12,11 +12,11 @@ use crate::schema::referrals;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use referral_domain::disclosure::SHARE_CONSENT_WORDING;
+use referral_domain::disclosure::share_consent_wording;
 use referral_domain::signals::RegistrationStep;
 use referral_domain::{
-    DomainError, Email, Gate, InducementPolicy, InteractionType, PatientId, Phone, ReferralCode,
-    ReferralId, ReferralStatus,
+    DomainError, Email, Gate, InducementPolicy, InteractionType, Locale, PatientId, Phone,
+    ReferralCode, ReferralId, ReferralStatus,
 };
 use serde::Serialize;
 
@@ -32,8 +32,13 @@ pub struct Registrant {
     /// Phone.
     pub phone: Option<Phone>,
     /// Whether the registrant lets the referrer know that they joined (asked with
-    /// [`referral_domain::disclosure::SHARE_CONSENT_WORDING`], stored with that wording).
+    /// [`referral_domain::disclosure::share_consent_wording`] in `locale`, stored with that
+    /// wording).
     pub share_with_referrer: bool,
+    /// The language the registrant was asked in (the registration page's, or the API
+    /// caller's `locale`): the consent is stored in its words, and the confirmation email
+    /// is written in it. `None`: the referral's language (English wording).
+    pub locale: Option<Locale>,
     /// Where the registration's steps came from, for the `same_network` signal (empty for
     /// a platform service, whose address says nothing about the person).
     pub steps: Vec<RegistrationStep>,
@@ -96,6 +101,7 @@ pub(crate) fn register_in(
                     &code.to_string(),
                     &registrant.email,
                     registrant.name.as_deref(),
+                    registrant.locale.unwrap_or_default(),
                     now,
                 )?
                 .ok_or(StoreError::NotFound)?
@@ -141,7 +147,9 @@ pub(crate) fn register_in(
             referrals::referee_registered_at.eq(Some(DbTime(now))),
             referrals::referee_shares_with_referrer.eq(registrant.share_with_referrer),
             referrals::referee_share_consent_at.eq(Some(DbTime(now))),
-            referrals::referee_share_consent_wording.eq(Some(SHARE_CONSENT_WORDING)),
+            referrals::referee_share_consent_wording.eq(Some(share_consent_wording(
+                registrant.locale.unwrap_or_default(),
+            ))),
             referrals::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;

@@ -14,7 +14,7 @@ use crate::sql_types::{DbInet, DbTime, DbUuid};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use referral_domain::signals::{Origin, RegistrationStep};
-use referral_domain::{DomainError, Email, InducementPolicy, Phone, ReferralCode};
+use referral_domain::{DomainError, Email, InducementPolicy, Locale, Phone, ReferralCode};
 use referral_notify::messages::{AlreadyRegistered, RegistrationVerification};
 use referral_notify::Message;
 use ring::rand::SecureRandom;
@@ -76,7 +76,8 @@ pub fn start_registration(
                     return Err(DomainError::ReferralExpired.into());
                 }
                 if let Some(patient) = known {
-                    already_registered(conn, link.id, patient, email, now)?;
+                    let locale = registrant.locale.unwrap_or_default();
+                    already_registered(conn, link.id, patient, email, locale, now)?;
                     return Ok(VerificationStarted::AlreadyRegistered);
                 }
                 crate::share_links::referral_through(
@@ -85,6 +86,7 @@ pub fn start_registration(
                     &code.to_string(),
                     &registrant.email,
                     registrant.name.as_deref(),
+                    registrant.locale.unwrap_or_default(),
                     now,
                 )?
                 .ok_or(StoreError::NotFound)?
@@ -93,8 +95,13 @@ pub fn start_registration(
         };
         // The errors that depend only on the code, at once.
         referral.lifecycle().register(now)?;
+        // The page's language when the registrant chose one, else the referral's.
+        let locale = match registrant.locale {
+            Some(locale) => locale,
+            None => locale_of(conn, referral.id)?,
+        };
         if let Some(patient) = known {
-            already_registered(conn, referral.id.as_uuid(), patient, email, now)?;
+            already_registered(conn, referral.id.as_uuid(), patient, email, locale, now)?;
             return Ok(VerificationStarted::AlreadyRegistered);
         }
         let id = crate::conn::new_row_id();
@@ -117,6 +124,7 @@ pub fn start_registration(
                     .steps
                     .first()
                     .and_then(|s| s.origin.user_agent.as_deref())),
+                registration_verifications::locale.eq(registrant.locale.map(Locale::as_str)),
             ))
             .execute(conn)?;
         outbox::enqueue(
@@ -129,6 +137,7 @@ pub fn start_registration(
                     referral_id: referral.id.as_uuid(),
                     verification_token: token.clone(),
                     valid_hours: VERIFICATION_VALID_HOURS,
+                    locale,
                 }),
             },
             now,
@@ -149,6 +158,7 @@ type Pending = (
     DbTime,
     Option<DbInet>,
     Option<String>,
+    Option<String>,
 );
 
 /// Tells an address that already has an account so (once a day per patient and code), in
@@ -158,6 +168,7 @@ fn already_registered(
     about: uuid::Uuid,
     patient: DbUuid,
     email: &str,
+    locale: Locale,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     outbox::enqueue(
@@ -172,7 +183,10 @@ fn already_registered(
                 now.date_naive()
             ),
             recipient: email.to_owned(),
-            message: Message::AlreadyRegistered(AlreadyRegistered { referral_id: about }),
+            message: Message::AlreadyRegistered(AlreadyRegistered {
+                referral_id: about,
+                locale,
+            }),
         },
         now,
     )?;
@@ -208,10 +222,11 @@ pub fn complete_registration(
                 registration_verifications::expires_at,
                 registration_verifications::ip_address,
                 registration_verifications::user_agent,
+                registration_verifications::locale,
             ))
             .first(conn)
             .optional()?;
-        let Some((id, referral_id, email, name, phone, share, expires_at, ip, user_agent)) =
+        let Some((id, referral_id, email, name, phone, share, expires_at, ip, user_agent, locale)) =
             pending
         else {
             return Err(StoreError::NotFound);
@@ -240,6 +255,9 @@ pub fn complete_registration(
                 .transpose()
                 .map_err(|_| crate::error::corrupt("verification phone"))?,
             share_with_referrer: share,
+            locale: locale
+                .map(|tag| crate::error::parse_enum(&tag, "registration_verifications.locale"))
+                .transpose()?,
             // Both steps count for `same_network`: the form and the confirmation link.
             steps: ip
                 .map(|DbInet(ip)| RegistrationStep {

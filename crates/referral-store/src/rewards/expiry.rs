@@ -10,7 +10,9 @@ use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use referral_domain::{PartyRewardStatus, ReferralId, RewardStatus, RewardType};
+use referral_domain::{
+    Locale, PartyRewardStatus, ReferralId, RewardSpec, RewardStatus, RewardType,
+};
 use referral_notify::messages::RewardExpiring;
 use referral_notify::Message;
 
@@ -39,6 +41,19 @@ pub fn queue_expiry_reminders(
                 continue;
             };
             let patient = patients::get(conn, reward.patient_id)?;
+            let locale = crate::referrals::locale_of(conn, reward.referral_id)?;
+            // English rows keep the words stored with the reward; another language says the
+            // same reward in its own words.
+            let description = match (locale, &reward.reward_amount) {
+                (Locale::En, _) | (_, None) => reward.reward_description.clone(),
+                (_, Some(value)) => Some(
+                    RewardSpec {
+                        reward_type: reward.reward_type,
+                        value: value.clone(),
+                    }
+                    .description_in(locale),
+                ),
+            };
             let inserted = outbox::enqueue(
                 conn,
                 &NewMessage {
@@ -47,9 +62,10 @@ pub fn queue_expiry_reminders(
                     recipient: patient.email.as_str().to_owned(),
                     message: Message::RewardExpiring(RewardExpiring {
                         patient_name: patient.name.clone(),
-                        reward_description: reward.reward_description.clone(),
-                        expires_on: expires_at.format("%B %-d, %Y").to_string(),
+                        reward_description: description,
+                        expires_on: locale.long_date(expires_at.date_naive()),
                         reward_id: reward.id.as_uuid(),
+                        locale,
                     }),
                 },
                 now,

@@ -19,8 +19,8 @@ use referral_domain::conversion::{self, GrantOutcome};
 use referral_domain::policy::calendar_year_of;
 use referral_domain::policy::{counted_cents, CAP_COUNTED_STATUSES};
 use referral_domain::{
-    Gate, InducementPolicy, Money, PartyRewardStatus, PatientId, ProgramId, ReferralId, RewardId,
-    RewardRefusal, RewardSpec, RewardStatus, RewardType,
+    Gate, InducementPolicy, Locale, Money, PartyRewardStatus, PatientId, ProgramId, ReferralId,
+    RewardId, RewardRefusal, RewardSpec, RewardStatus, RewardType,
 };
 use referral_notify::messages::{RewardNotice, WelcomeBonus};
 use referral_notify::Message;
@@ -138,7 +138,7 @@ pub(crate) fn grant(
     now: DateTime<Utc>,
 ) -> Result<Reward, StoreError> {
     let granted_this_year = granted_this_year(conn, patient.id, now)?;
-    let grant = plan_grant(
+    let mut grant = plan_grant(
         referral,
         patient,
         party,
@@ -150,6 +150,7 @@ pub(crate) fn grant(
         granted_this_year,
         now,
     );
+    grant.localize_from(conn)?;
     insert(conn, &grant.reward)?;
     rollups::bump(conn, cohort, grant.delta)?;
     let target = referrals::table.find(DbUuid::from(referral.referral_id));
@@ -175,6 +176,41 @@ pub(crate) fn grant(
         outbox::enqueue(conn, notice, grant.reward.created_at)?;
     }
     Ok(grant.reward)
+}
+
+impl Grant {
+    /// Writes the notice in `locale`, the language of the referral it is about (read by
+    /// the caller only when there is a notice: most grants on the hot path have one).
+    pub(crate) fn localize(&mut self, locale: Locale) {
+        let words = self.reward.reward_amount.clone().map(|value| {
+            RewardSpec {
+                reward_type: self.reward.reward_type,
+                value,
+            }
+            .description_in(locale)
+        });
+        let Some(notice) = self.notice.as_mut() else {
+            return;
+        };
+        let (message_locale, description) = match &mut notice.message {
+            Message::RewardEarned(m) => (&mut m.locale, &mut m.reward_description),
+            Message::WelcomeBonus(m) => (&mut m.locale, &mut m.reward_description),
+            _ => return,
+        };
+        *message_locale = locale;
+        if let Some(words) = words {
+            *description = words;
+        }
+    }
+
+    /// Localizes the notice in the language of its referral, read from the database.
+    pub(crate) fn localize_from(&mut self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        if self.notice.is_some() {
+            let locale = crate::referrals::locale_of(conn, self.reward.referral_id)?;
+            self.localize(locale);
+        }
+        Ok(())
+    }
 }
 
 /// What granting a reward writes, decided before anything is written: the ledger row, the
@@ -259,6 +295,7 @@ pub(crate) fn grant_of(
             patient,
             party,
             spec,
+            Locale::En,
         )
     });
     Grant {
@@ -334,6 +371,7 @@ pub(crate) fn reward_notice(
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
+    locale: Locale,
 ) -> NewMessage {
     let (id, referral_id) = (notice.id, notice.referral_id);
     let pending_approval = notice.status == RewardStatus::PendingApproval;
@@ -341,20 +379,22 @@ pub(crate) fn reward_notice(
         Party::Referrer => (
             format!("reward-earned:{id}"),
             Message::RewardEarned(RewardNotice {
-                reward_description: spec.description(),
+                reward_description: spec.description_in(locale),
                 pending_approval,
                 reward_id: id.as_uuid(),
                 referral_id: referral_id.as_uuid(),
+                locale,
             }),
         ),
         Party::Referee => (
             format!("welcome-bonus:{id}"),
             Message::WelcomeBonus(WelcomeBonus {
                 patient_name: patient.name.clone(),
-                reward_description: spec.description(),
+                reward_description: spec.description_in(locale),
                 pending_approval,
                 reward_id: id.as_uuid(),
                 referral_id: referral_id.as_uuid(),
+                locale,
             }),
         ),
     };

@@ -118,6 +118,7 @@ pub(crate) fn announce(
         &owner,
         reward.party,
         &spec,
+        crate::referrals::locale_of(conn, reward.referral_id)?,
     );
     outbox::enqueue(conn, &notice, now)?;
     Ok(())

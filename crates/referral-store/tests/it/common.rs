@@ -78,6 +78,7 @@ pub fn new_referral(referrer: &Patient, program: &Program, referee: &str) -> New
         referral_source: None,
         referral_message: None,
         sms_attestation: None,
+        locale: Default::default(),
     }
 }
 
@@ -103,6 +104,7 @@ pub fn registrant(email: &str) -> Registrant {
         name: None,
         phone: None,
         share_with_referrer: false,
+        locale: None,
         steps: Vec::new(),
     }
 }

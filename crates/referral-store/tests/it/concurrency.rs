@@ -280,6 +280,7 @@ both_databases!(
                         referee_reward_value: None,
                         expiry_days: 30,
                         headline: None,
+                        locale: Default::default(),
                     },
                 ),
             };

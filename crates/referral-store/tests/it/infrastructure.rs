@@ -186,6 +186,7 @@ fn message(key: &str) -> NewMessage {
                 referee_reward_value: None,
                 expiry_days: 30,
                 headline: None,
+                locale: Default::default(),
             },
         ),
     }

@@ -1,0 +1,2 @@
+ALTER TABLE registration_verifications DROP COLUMN locale;
+DROP TABLE referral_locales;
