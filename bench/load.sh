@@ -3,7 +3,8 @@
 #   1. the release server on the PostgreSQL bench database (1,000,000 referrals, seeded by
 #      bench/analytics.sh or here), loaded by wrk at 16 connections for BENCH_DURATION
 #      seconds per request kind: click (uniform codes), click (one viral code), public
-#      get-by-code, create referral, registration, consultation event, analytics;
+#      get-by-code, create referral, registration, consultation event, consultation
+#      events in batches of 100 (converted events a second), analytics;
 #   2. pgbench at the same concurrency running exactly the statements our click and our
 #      conversion send, taken from PostgreSQL's statement log (log_statement = all, and
 #      auto_explain for the statements inside the conversion's functions, while one click
@@ -41,12 +42,12 @@ pg_isready -h "$PGHOST" -q || { echo "bench: PostgreSQL is not reachable at $PGH
 echo "bench: building the release binary"
 cargo build --release -q -p referral-api
 
-# Every run converts registered referrals (ours, and pgbench's), each once. The three pools
-# below need 145,000 unconverted ones, or the runs would update rows that are already converted
-# and measure nothing; a database that has run out is seeded again (a fresh seed holds about
-# 200,000, so most runs seed again: about 3 minutes).
-OURS_N=50000 BARE_N=70000 FULL_N=25000
-REGISTERED_NEEDED=$((OURS_N + BARE_N + FULL_N))
+# Every run converts registered referrals (ours, one at a time and in batches, and pgbench's),
+# each once. The four pools below need 185,000 unconverted ones, or the runs would update rows
+# that are already converted and measure nothing; a database that has run out is seeded again
+# (a fresh seed holds about 200,000, so most runs seed again: about 3 minutes).
+OURS_N=50000 BARE_N=70000 FULL_N=25000 BATCH_N=40000
+REGISTERED_NEEDED=$((OURS_N + BARE_N + FULL_N + BATCH_N))
 # Registrations take pending referrals of the active programs that give the friend a reward
 # (each registration then writes the same rows: the patient, the referral, the reward, the
 # welcome email), so that ours and pgbench's replay of ours do the same work: 11,000 each
@@ -115,11 +116,12 @@ echo "$CAPTURE_CODE" >>"$BENCH_SAMPLES/pending_all.txt"
 head -n "$REG_N" "$BENCH_SAMPLES/pending_all.txt" >"$BENCH_SAMPLES/pending.txt"
 sed -n "$((REG_N + 1)),$((2 * REG_N))p" "$BENCH_SAMPLES/pending_all.txt" >"$BENCH_SAMPLES/pending_pgbench.txt"
 psql -qtA "$PG_URL" -c "SELECT id, referee_patient_id, referrer_id FROM referrals WHERE status = 'registered' AND referee_patient_id <> '$CAPTURE_PATIENT' ORDER BY random() LIMIT $REGISTERED_NEEDED" -F' ' >"$BENCH_SAMPLES/registered_all.txt"
-# Three disjoint pools: our conversions, pgbench's bare update + ledger row, and pgbench
-# replaying every statement of a conversion.
+# Four disjoint pools: our conversions, pgbench's bare update + ledger row, pgbench
+# replaying every statement of a conversion, and our conversions in batches.
 head -n "$OURS_N" "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f2 >"$BENCH_SAMPLES/registered.txt"
 sed -n "$((OURS_N + 1)),$((OURS_N + BARE_N))p" "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1,3 >"$BENCH_SAMPLES/registered_pgbench.txt"
-tail -n +$((OURS_N + BARE_N + 1)) "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1 >"$BENCH_SAMPLES/registered_full.txt"
+sed -n "$((OURS_N + BARE_N + 1)),$((OURS_N + BARE_N + FULL_N))p" "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f1 >"$BENCH_SAMPLES/registered_full.txt"
+tail -n +$((OURS_N + BARE_N + FULL_N + 1)) "$BENCH_SAMPLES/registered_all.txt" | cut -d' ' -f2 >"$BENCH_SAMPLES/registered_batch.txt"
 VIRAL=$(head -n 1 "$BENCH_SAMPLES/codes.txt")
 psql -q "$PG_URL" -c "DROP TABLE IF EXISTS bench_codes" -c "CREATE TABLE bench_codes (n serial PRIMARY KEY, code text NOT NULL)" \
   -c "\\copy bench_codes (code) FROM '$BENCH_SAMPLES/codes.txt'"
@@ -197,6 +199,7 @@ run_wrk() { # label, then wrk arguments
   # of each thread's sample, the measured run from the first.
   BENCH_WARMUP=1 wrk -t"$BENCH_THREADS" -c"$CONNS" -d2s "$@" >/dev/null
   out=$(wrk -t"$BENCH_THREADS" -c"$CONNS" -d"${RUN_SECONDS:-$DURATION}s" --latency "$@")
+  printf '%s\n' "$out" >target/bench/wrk-last.txt
   local parsed
   parsed=$(printf '%s\n' "$out" | python3 bench/parse_wrk.py)
   echo "bench: $label: $parsed"
@@ -246,6 +249,18 @@ run_pgbench "bare status update + ledger row" target/bench/pgbench-conversion.sq
 # (the conversion at 0.85 of it or more), which separates the service's own cost from the
 # database work the conversion does.
 run_pgbench "the conversion's own statements" target/bench/pgbench-conversion-full.sql
+# The same conversions sent by a platform in batches of 100 (POST /api/events/batch, each
+# event in its own transaction as the single route does): the row's rate is events answered
+# `converted` a second (not requests), its latencies are a whole batch's.
+run_wrk "postgres: consultation events in batches of 100 (converted events/s)" -s bench/wrk/consultation_batch.lua "$BASE"
+BATCH_CONVERTED=$(sed -n 's/^Converted events: \([0-9]*\) of .*/\1/p' target/bench/wrk-last.txt)
+[ -n "$BATCH_CONVERTED" ] || { echo "bench: the batch run printed no count of converted events" >&2; exit 1; }
+if [ "$BATCH_CONVERTED" -gt $((BATCH_N / 2)) ]; then
+  echo "bench: $BATCH_CONVERTED batched conversions outran the pool of $((BATCH_N / 2)); raise BATCH_N" >&2; exit 1
+fi
+IFS='|' read -r B_LABEL _ B_P50 B_P99 B_ERRORS B_RSS <<<"${ROWS[-1]}"
+ROWS[-1]="$B_LABEL|$(python3 -c "print(round($BATCH_CONVERTED / $DURATION))")|$B_P50|$B_P99|$B_ERRORS|$B_RSS"
+echo "bench: batches: $BATCH_CONVERTED events converted in $DURATION s"
 run_wrk "postgres: analytics, all time" -s bench/wrk/authorized_get.lua "$BASE/api/referrals/analytics"
 stop_server
 
