@@ -252,7 +252,8 @@ run_pgbench "the conversion's own statements" target/bench/pgbench-conversion-fu
 # The same conversions sent by a platform in batches of 100 (POST /api/events/batch, each
 # event in its own transaction as the single route does): the row's rate is events answered
 # `converted` a second (not requests), its latencies are a whole batch's.
-run_wrk "postgres: consultation events in batches of 100 (converted events/s)" -s bench/wrk/consultation_batch.lua "$BASE"
+# A batch takes seconds: wrk's 2 s timeout would drop answers whose events were applied.
+run_wrk "postgres: consultation events in batches of 100 (converted events/s)" -s bench/wrk/consultation_batch.lua --timeout 60s "$BASE"
 BATCH_CONVERTED=$(sed -n 's/^Converted events: \([0-9]*\) of .*/\1/p' target/bench/wrk-last.txt)
 [ -n "$BATCH_CONVERTED" ] || { echo "bench: the batch run printed no count of converted events" >&2; exit 1; }
 if [ "$BATCH_CONVERTED" -gt $((BATCH_N / 2)) ]; then

@@ -58,6 +58,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod budget;
 pub mod code;
 pub mod consent;

@@ -182,9 +182,9 @@ pub async fn consultation_cancellation(
 pub const MAX_BATCH_EVENTS: usize = 1_000;
 
 /// Up to 1,000 platform events of any type in one request, for backfills and platforms that
-/// queue events: applied in request order (one patient's events in the order sent), each
-/// in its own transaction and idempotent on its own id, each audited; one event's error
-/// does not stop the others.
+/// queue events: one patient's events applied in the order sent, up to [`BATCH_LANES`]
+/// patients at a time; each event in its own transaction and idempotent on its own id, each
+/// audited; one event's error does not stop the others. Results come in request order.
 #[utoipa::path(post, path = "/api/events/batch", operation_id = "report_events_batch", tag = "platform events", request_body = BatchEventsRequest,
     responses((status = 200, body = BatchEventsResponse), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)),
@@ -196,36 +196,54 @@ pub async fn batch(
     body: crate::json_body::JsonBody<BatchEventsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let app = state.clone();
-    let who = caller.clone();
-    let results = state
-        .audited_within(
-            &caller,
-            &origin,
-            AuditAction::new("event.batch", "referral", None),
-            move |conn, audit| {
-                who.require(&[Role::Service])?;
-                if body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS {
-                    return Err(ApiError::Validation(vec![FieldProblem::new(
-                        "events",
-                        format!("between 1 and {MAX_BATCH_EVENTS} events"),
-                    )]));
-                }
-                let results = body
-                    .events
+    let action = || AuditAction::new("event.batch", "referral", None);
+    let refusal = caller.require(&[Role::Service]).err().or_else(|| {
+        (body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS).then(|| {
+            ApiError::Validation(vec![FieldProblem::new(
+                "events",
+                format!("between 1 and {MAX_BATCH_EVENTS} events"),
+            )])
+        })
+    });
+    if let Some(refusal) = refusal {
+        // Audited as any refused request is.
+        return state
+            .audited_within(&caller, &origin, action(), move |_, _| {
+                Err::<(), _>(refusal)
+            })
+            .await
+            .map(|()| HttpResponse::Ok().finish());
+    }
+    // Different patients' events side by side, each patient's in the order sent.
+    let patients: Vec<uuid::Uuid> = body.events.iter().map(BatchEvent::patient_id).collect();
+    let mut events: Vec<Option<BatchEvent>> = body.events.into_iter().map(Some).collect();
+    let lanes = referral_domain::batch::lanes(&patients, BATCH_LANES)
+        .into_iter()
+        .map(|positions| {
+            let lane: Vec<(usize, BatchEvent)> = positions
+                .into_iter()
+                .filter_map(|i| events.get_mut(i).and_then(Option::take).map(|e| (i, e)))
+                .collect();
+            let app = state.clone();
+            state.audited_within(&caller, &origin, action(), move |conn, audit| {
+                Ok(lane
                     .into_iter()
-                    .enumerate()
-                    .map(|(index, event)| {
-                        let outcome = apply_one(conn, &app, event, audit);
-                        batch_result(index, outcome)
-                    })
-                    .collect();
-                Ok(BatchEventsResponse { results })
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(results))
+                    .map(|(index, event)| batch_result(index, apply_one(conn, &app, event, audit)))
+                    .collect::<Vec<_>>())
+            })
+        });
+    let mut results: Vec<BatchEventResult> = futures_util::future::try_join_all(lanes)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    results.sort_by_key(|r| r.index);
+    Ok(HttpResponse::Ok().json(BatchEventsResponse { results }))
 }
+
+/// How many of a batch's patients are applied at the same time (each lane holds one
+/// database connection while it runs).
+pub const BATCH_LANES: usize = 4;
 
 /// What one event of a batch did, or why it failed.
 enum BatchOutcome {

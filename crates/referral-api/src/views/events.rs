@@ -113,6 +113,18 @@ pub enum BatchEvent {
     ConsultationCancellation(CancellationEventRequest),
 }
 
+impl BatchEvent {
+    /// The patient the event is about (one patient's events apply in the order sent).
+    pub fn patient_id(&self) -> Uuid {
+        match self {
+            BatchEvent::Consultation(e) => e.patient_id,
+            BatchEvent::Order(e) => e.patient_id,
+            BatchEvent::Refund(e) => e.patient_id,
+            BatchEvent::ConsultationCancellation(e) => e.patient_id,
+        }
+    }
+}
+
 /// Up to 1,000 platform events, applied in order (so one patient's events apply in the
 /// order sent), each on its own and idempotent on its own id.
 #[derive(Debug, Deserialize, ToSchema)]

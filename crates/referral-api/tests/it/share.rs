@@ -268,3 +268,56 @@ both_databases!(
         );
     }
 );
+
+both_databases!(
+    a_batch_applies_many_patients_side_by_side_and_each_ones_events_in_order,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let mut friends = Vec::new();
+        for r in 0..6 {
+            let referrer = app.patient(&format!("referrer{r}"));
+            for f in 0..4 {
+                let email = format!("friend{r}x{f}@example.org");
+                let referral = app.refers(&referrer, &email);
+                let code = referral["referral_code"].as_str().unwrap();
+                friends.push(app.registers(code, &email)["patient_id"].clone());
+            }
+        }
+        // Each friend: an order, a second consultation, then a refund of the order. Only
+        // in that order do they read converted, already_converted, reversed.
+        let mut events = Vec::new();
+        let orders: Vec<Uuid> = friends.iter().map(|_| Uuid::new_v4()).collect();
+        for (friend, order) in friends.iter().zip(&orders) {
+            events.push(json!({"type": "order", "patient_id": friend, "order_id": order, "amount": "60.00"}));
+        }
+        for friend in &friends {
+            events.push(json!({"type": "consultation", "patient_id": friend, "consultation_id": Uuid::new_v4()}));
+        }
+        for (friend, order) in friends.iter().zip(&orders) {
+            events.push(
+                json!({"type": "refund", "patient_id": friend, "order_id": order,
+                               "refund_id": Uuid::new_v4(), "amount": "60.00"}),
+            );
+        }
+        let response = app.post(
+            Some(&app.service()),
+            "/api/events/batch",
+            json!({"events": events}),
+        );
+        assert_eq!(response.status(), 200, "{:?}", response.text());
+        let body: Value = response.json().unwrap();
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3 * friends.len());
+        let n = friends.len();
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result["index"], i);
+            let expected = match i / n {
+                0 => "converted",
+                1 => "already_converted",
+                _ => "reversed",
+            };
+            assert_eq!(result["result"], expected, "event {i}: {result}");
+        }
+    }
+);
