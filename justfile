@@ -29,6 +29,10 @@ bench:
     bash bench/analytics.sh
     bash bench/load.sh
 
+# One platform client: single consultation events against batches of 100 (after `just bench`).
+bench-batch-one-client:
+    bash bench/batch_one_client.sh
+
 # Not a target: where a conversion's cost goes, by pgbench alone, against copies of the
 # bench database (after `just bench`; docs/scaling.md reads the table).
 bench-conversion-parts:
