@@ -102,7 +102,8 @@ pub(crate) async fn my_referrals(
                 let page = referrals::list(conn, &filter, now(), query.page())?;
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
-                Ok(MyReferralList::of(page, &clicks, &app))
+                let locales = referrals::locales_of(conn, &ids)?;
+                Ok(MyReferralList::of(page, &clicks, &locales, &app))
             },
         )
         .await
@@ -156,7 +157,12 @@ pub(crate) async fn create_referral(
                 ensure_patient(conn, &who)?;
                 let referral = referrals::create(conn, &app.rng, &input, now())?;
                 // A new referral: no clicks yet.
-                Ok(MyReferralView::new(referral, ClickTally::default(), &app))
+                Ok(MyReferralView::new(
+                    referral,
+                    ClickTally::default(),
+                    input.locale,
+                    &app,
+                ))
             },
         )
         .await
@@ -328,7 +334,12 @@ pub(crate) async fn my_referral(
                     Vec::new()
                 };
                 Ok(ReferralDetail {
-                    referral: MyReferralView::new(referral, clicks, &app),
+                    referral: MyReferralView::new(
+                        referral,
+                        clicks,
+                        referrals::locale_of(conn, id)?,
+                        &app,
+                    ),
                     timeline,
                     rewards,
                 })

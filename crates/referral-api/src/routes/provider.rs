@@ -63,7 +63,8 @@ pub(crate) async fn all_referrals(
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
                 let signals = referrals::signals_of(conn, &ids)?;
-                Ok(ReferralList::of(page, &clicks, &signals, &app))
+                let locales = referrals::locales_of(conn, &ids)?;
+                Ok(ReferralList::of(page, &clicks, &signals, &locales, &app))
             },
         )
         .await

@@ -85,6 +85,7 @@ impl ReferralList {
         page: referral_store::page::Paged<Referral>,
         clicks: &HashMap<ReferralId, ClickTally>,
         signals: &HashMap<ReferralId, Vec<referral_domain::signals::Raised>>,
+        locales: &HashMap<ReferralId, referral_domain::Locale>,
         state: &AppState,
     ) -> Self {
         ReferralList {
@@ -94,7 +95,8 @@ impl ReferralList {
                 .map(|r| {
                     let tally = clicks.get(&r.id).copied().unwrap_or_default();
                     let raised = signals.get(&r.id).map_or(&[][..], Vec::as_slice);
-                    ReferralView::new(r, tally, raised, state)
+                    let locale = locales.get(&r.id).copied().unwrap_or_default();
+                    ReferralView::new(r, tally, raised, locale, state)
                 })
                 .collect(),
             total: page.total,
@@ -107,6 +109,7 @@ impl MyReferralList {
     pub fn of(
         page: referral_store::page::Paged<Referral>,
         clicks: &HashMap<ReferralId, ClickTally>,
+        locales: &HashMap<ReferralId, referral_domain::Locale>,
         state: &AppState,
     ) -> Self {
         MyReferralList {
@@ -115,7 +118,8 @@ impl MyReferralList {
                 .into_iter()
                 .map(|r| {
                     let tally = clicks.get(&r.id).copied().unwrap_or_default();
-                    MyReferralView::new(r, tally, state)
+                    let locale = locales.get(&r.id).copied().unwrap_or_default();
+                    MyReferralView::new(r, tally, locale, state)
                 })
                 .collect(),
             total: page.total,

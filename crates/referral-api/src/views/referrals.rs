@@ -25,6 +25,9 @@ pub struct ReferralView {
     #[schema(example = "email")]
     pub referral_source: Option<String>,
     pub referral_message: Option<String>,
+    /// The language of the referral's messages: `en` or `es`.
+    #[schema(example = "en")]
+    pub locale: String,
     /// `pending`, `registered`, `converted`, `expired` or `declined` (as of now).
     #[schema(example = "pending")]
     pub status: String,
@@ -85,9 +88,11 @@ impl ReferralView {
         r: Referral,
         clicks: ClickTally,
         signals: &[referral_domain::signals::Raised],
+        locale: referral_domain::Locale,
         state: &AppState,
     ) -> Self {
         ReferralView {
+            locale: locale.as_str().to_owned(),
             signals: signals.iter().map(SignalView::of).collect(),
             id: r.id.as_uuid(),
             referral_code: r.referral_code.to_string(),
@@ -278,6 +283,9 @@ pub struct MyReferralView {
     #[schema(example = "email")]
     pub referral_source: Option<String>,
     pub referral_message: Option<String>,
+    /// The language of the referral's messages: `en` or `es`.
+    #[schema(example = "en")]
+    pub locale: String,
     /// `invited` (also when the friend joined without letting the referrer know),
     /// `joined` (the friend agreed to let them know) or `expired`.
     #[schema(example = "invited")]
@@ -297,7 +305,12 @@ pub struct MyReferralView {
 
 impl MyReferralView {
     /// What the referrer of `r` may see of it.
-    pub fn new(r: Referral, clicks: ClickTally, state: &AppState) -> Self {
+    pub fn new(
+        r: Referral,
+        clicks: ClickTally,
+        locale: referral_domain::Locale,
+        state: &AppState,
+    ) -> Self {
         let share_url = state.share_url(&r.referral_code.to_string());
         let sms_link = r
             .referee_phone
@@ -305,6 +318,7 @@ impl MyReferralView {
             .filter(|_| r.sms_on_device)
             .map(|phone| referral_domain::consent::device_sms_link(phone.as_str(), &share_url));
         MyReferralView {
+            locale: locale.as_str().to_owned(),
             id: r.id.as_uuid(),
             sms_link,
             status: r.referrer_status().to_string(),

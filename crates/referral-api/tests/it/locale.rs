@@ -73,7 +73,19 @@ both_databases!(
         );
         assert_eq!(created.status(), 201, "{:?}", created.text());
         let referral: Value = created.json().unwrap();
+        assert_eq!(referral["locale"], "es");
         let code = referral["referral_code"].as_str().unwrap().to_owned();
+        // Read back in the referrer's list and the portal's.
+        let mine: Value = app
+            .get(Some(&alice), "/api/patients/me/referrals")
+            .json()
+            .unwrap();
+        assert_eq!(mine["items"][0]["locale"], "es");
+        let all: Value = app
+            .get(Some(&app.admin()), "/api/referrals")
+            .json()
+            .unwrap();
+        assert_eq!(all["items"][0]["locale"], "es");
         deliver(app, Utc::now());
         let invitation = emails_to(app, "bob@example.org");
         assert_eq!(invitation.len(), 1);
@@ -180,7 +192,7 @@ both_databases!(
 
         // An English referral stays English throughout.
         let english = app.refers(&app.patient("carol"), "dan@example.org");
-        assert!(english["referral_code"].is_string());
+        assert_eq!(english["locale"], "en");
         let response = app.post(
             None,
             &format!(

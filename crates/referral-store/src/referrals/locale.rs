@@ -39,3 +39,26 @@ pub fn locale_of(conn: &mut DbConnection, id: ReferralId) -> Result<Locale, Stor
         crate::error::parse_enum(&tag, "referral_locales.locale")
     })
 }
+
+/// The languages of `ids` that are not English (a referral missing from the map is English).
+///
+/// # Errors
+/// Database errors; a stored locale the domain does not know is corrupt data.
+pub fn locales_of(
+    conn: &mut DbConnection,
+    ids: &[ReferralId],
+) -> Result<std::collections::HashMap<ReferralId, Locale>, StoreError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(DbUuid, String)> = referral_locales::table
+        .filter(referral_locales::referral_id.eq_any(ids.iter().map(|id| DbUuid::from(*id))))
+        .select((referral_locales::referral_id, referral_locales::locale))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, tag)| {
+            let locale = crate::error::parse_enum(&tag, "referral_locales.locale")?;
+            Ok((ReferralId::from_uuid(id.0), locale))
+        })
+        .collect()
+}
