@@ -355,6 +355,16 @@ pub fn list(
         count = count.filter(outbox::status.eq_any(statuses));
     }
     let total = count.count().get_result(conn)?;
+    newest_first(conn, query, total, page)
+}
+
+/// One page of `query`'s messages, newest first, with the `total` counted by the caller.
+fn newest_first(
+    conn: &mut DbConnection,
+    query: outbox::BoxedQuery<'_, <DbConnection as diesel::Connection>::Backend>,
+    total: i64,
+    page: Page,
+) -> Result<Paged<OutboxMessage>, StoreError> {
     let rows: Vec<MessageRow> = query
         .order((outbox::created_at.desc(), outbox::id.desc()))
         .limit(page.limit)
@@ -385,15 +395,5 @@ pub fn for_recipient(
             .into_boxed()
     };
     let total = filtered().count().get_result(conn)?;
-    let rows: Vec<MessageRow> = filtered()
-        .order((outbox::created_at.desc(), outbox::id.desc()))
-        .limit(page.limit)
-        .offset(page.offset)
-        .select(MessageRow::as_select())
-        .load(conn)?;
-    let items = rows
-        .into_iter()
-        .map(OutboxMessage::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    newest_first(conn, filtered(), total, page)
 }
