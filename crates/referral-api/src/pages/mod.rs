@@ -397,6 +397,15 @@ pub fn when(at: DateTime<Utc>) -> String {
 /// A reward as people read it, in the domain's one wording ([`RewardSpec::description`]):
 /// `20% off a consultation`, `$25.00 account credit`.
 pub fn reward_text(kind: Option<&str>, amount: Option<&str>) -> String {
+    reward_text_in(referral_domain::Locale::En, kind, amount)
+}
+
+/// [`reward_text`] in `locale` (the friend's pages), from [`RewardSpec::description_in`].
+pub fn reward_text_in(
+    locale: referral_domain::Locale,
+    kind: Option<&str>,
+    amount: Option<&str>,
+) -> String {
     let Some(kind) = kind else {
         return "No reward".to_owned();
     };
@@ -406,7 +415,7 @@ pub fn reward_text(kind: Option<&str>, amount: Option<&str>) -> String {
         .zip(amount.and_then(|a| Money::parse(a).ok()))
         .map(|(reward_type, value)| RewardSpec { reward_type, value });
     match spec {
-        Some(spec) => spec.description(),
+        Some(spec) => spec.description_in(locale),
         None => label(kind),
     }
 }

@@ -6,13 +6,13 @@
 
 use crate::pages::copy::{copy, status_words, Copy, Problem};
 use crate::pages::session::Visit;
-use crate::pages::{form_problems, render, PageError};
+use crate::pages::{form_problems, render, reward_text_in, PageError};
 use crate::routes::public::{complete_registration, public_referral, start_registration};
 use crate::state::{AppState, Origin};
 use crate::views::{PublicReferralView, RegisterRequest};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use referral_domain::{Locale, Money, RewardSpec, RewardType};
+use referral_domain::Locale;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -31,16 +31,6 @@ fn locale_of(request: &HttpRequest, explicit: Option<&str>) -> Locale {
         .get(actix_web::http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     Locale::negotiate(explicit, accept)
-}
-
-/// The friend's reward in the page's words.
-fn reward_words(locale: Locale, kind: Option<&str>, amount: Option<&str>) -> String {
-    kind.and_then(|k| k.parse::<RewardType>().ok())
-        .zip(amount.and_then(|a| Money::parse(a).ok()))
-        .map_or_else(
-            || crate::pages::reward_text(kind, amount),
-            |(reward_type, value)| RewardSpec { reward_type, value }.description_in(locale),
-        )
 }
 
 /// The registration form.
@@ -99,7 +89,7 @@ fn page_context(
         "problem": problem,
         "usable": referral.is_some() && problem.is_none(),
         "program_name": referral.map(|r| r.program_name.clone()),
-        "bonus": referral.map(|r| reward_words(locale, r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
+        "bonus": referral.map(|r| reward_text_in(locale, r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
         "has_bonus": referral.is_some_and(|r| r.referee_reward_type.is_some()),
         "form": {"email": "", "name": "", "phone": "", "share_with_referrer": false},
         "errors": Value::Null,
@@ -250,7 +240,7 @@ pub async fn verify(
         Ok(registration) => {
             let bonus = registration.referee_reward.as_ref().map(|r| {
                 json!({
-                    "text": reward_words(locale, Some(&r.reward_type), r.reward_amount.as_deref()),
+                    "text": reward_text_in(locale, Some(&r.reward_type), r.reward_amount.as_deref()),
                     "status": status_words(locale, &r.status),
                     "withheld": r.withheld_reason.is_some(),
                 })
