@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod clicks;
 pub mod client_ip;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod error;

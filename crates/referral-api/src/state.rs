@@ -50,6 +50,15 @@ pub struct AppState {
     pub denials: DenialBudget,
     /// The secrets that verify the provider webhooks.
     pub inbound: crate::routes::webhooks::InboundKeys,
+    /// The time handlers read (the wall clock; tests move it).
+    pub clock: crate::clock::Clock,
+}
+
+impl AppState {
+    /// Now, by the service's clock: the only time handlers read.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
 }
 
 /// Denial audit rows each instance writes per [`DenialBudget::WINDOW`] at most: enough for

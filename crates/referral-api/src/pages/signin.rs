@@ -5,7 +5,7 @@ use crate::auth::{Claims, JwtKeys, Role, PORTAL_ADMINS};
 use crate::error::ApiError;
 use crate::pages::session::{safe_next, Visit};
 use crate::pages::{render, see_other, PageError};
-use crate::routes::now;
+
 use crate::state::{AppState, Origin};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -175,7 +175,12 @@ pub async fn submit(
             let claims = Claims {
                 email: user.email.map(str::to_owned),
                 name: Some(user.name.to_owned()),
-                ..Claims::new(user.id, user.role, now().timestamp(), SESSION_SECONDS)
+                ..Claims::new(
+                    user.id,
+                    user.role,
+                    chrono::Utc::now().timestamp(),
+                    SESSION_SECONDS,
+                )
             };
             let token = keys
                 .sign(&claims)
@@ -221,7 +226,7 @@ pub async fn submit(
             .await
         }
     };
-    let lifetime = claims.exp - now().timestamp();
+    let lifetime = claims.exp - chrono::Utc::now().timestamp();
     let location = next.unwrap_or_else(|| home_of(claims.role).to_owned());
     let mut response = see_other(&location);
     response
@@ -247,19 +252,20 @@ pub async fn demo_data(
     visit: Visit,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
+    let now = state.now();
     visit.check_csrf(&form.csrf)?;
     if !state.demo_sign_in {
         return Err(PageError::Api(ApiError::NotFound));
     }
     let seeded = state
-        .db(|conn| {
+        .db(move |conn| {
             Ok(demo::seed(
                 conn,
                 demo::DemoOptions {
                     referrals: DEMO_REFERRALS,
                     seed: 1,
                 },
-                now(),
+                now,
                 |line| tracing::info!("demo data: {line}"),
             )?)
         })

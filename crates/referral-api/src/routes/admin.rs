@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, ADMINS};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::{now, ListQuery};
+use crate::routes::ListQuery;
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
     ApproveRewardRequest, AuditList, AuditView, BulkItemResult, BulkRequest, BulkResponse,
@@ -45,6 +45,7 @@ pub(crate) async fn decide_rewards(
     raw: String,
     body: ApproveRewardRequest,
 ) -> Result<Vec<RewardView>, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     let action = if body.approve {
         "reward.approve"
@@ -64,7 +65,7 @@ pub(crate) async fn decide_rewards(
                     .as_deref()
                     .map(str::trim)
                     .filter(|r| !r.is_empty());
-                let rewards = rewards::decide_approval(conn, id, body.approve, reason, now())?;
+                let rewards = rewards::decide_approval(conn, id, body.approve, reason, now)?;
                 Ok(rewards
                     .into_iter()
                     .map(RewardView::from)
@@ -80,10 +81,11 @@ pub(crate) async fn pending_rewards(
     caller: &Caller,
     page: referral_store::page::Page,
 ) -> Result<crate::views::RewardList, ApiError> {
+    let now = state.now();
     caller.require(ADMINS)?;
     state
         .db(move |conn| {
-            let rewards = rewards::pending_approval(conn, now(), page)?;
+            let rewards = rewards::pending_approval(conn, now, page)?;
             Ok(crate::views::RewardList {
                 items: rewards.items.into_iter().map(RewardView::from).collect(),
                 total: rewards.total,
@@ -102,6 +104,7 @@ pub async fn bulk(
     origin: Origin,
     body: crate::json_body::JsonBody<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let body = body.into_inner();
     let who = caller.clone();
     let response = state
@@ -139,7 +142,7 @@ pub async fn bulk(
                     .as_deref()
                     .map(str::trim)
                     .filter(|r| !r.is_empty());
-                let results: Vec<BulkItemResult> = bulk::apply(conn, operation, &ids, reason, now())
+                let results: Vec<BulkItemResult> = bulk::apply(conn, operation, &ids, reason, now)
                     .into_iter()
                     .map(|(id, outcome)| BulkItemResult {
                         referral_id: id.as_uuid(),

@@ -3,7 +3,7 @@
 
 use crate::auth::{Caller, ADMINS};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::{now, PageQuery};
+use crate::routes::PageQuery;
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -171,6 +171,7 @@ pub async fn create(
     origin: Origin,
     body: crate::json_body::JsonBody<EndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     let body = body.into_inner();
@@ -187,7 +188,7 @@ pub async fn create(
                     .keyring
                     .seal(&secret, &app.rng)
                     .ok_or(ApiError::Internal)?;
-                let endpoint = webhooks::create(conn, &input, &sealed, now())?;
+                let endpoint = webhooks::create(conn, &input, &sealed, now)?;
                 Ok(EndpointView::new(endpoint, Some(secret)))
             },
         )
@@ -265,6 +266,7 @@ pub async fn update(
     id: web::Path<String>,
     body: crate::json_body::JsonBody<EndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     let raw = id.into_inner();
@@ -279,7 +281,7 @@ pub async fn update(
                 let id = endpoint_id(&raw)?;
                 let input = input(body, app.webhooks_allow_private)?;
                 Ok(EndpointView::new(
-                    webhooks::update(conn, id, &input, now())?,
+                    webhooks::update(conn, id, &input, now)?,
                     None,
                 ))
             },
@@ -299,6 +301,7 @@ pub async fn delete(
     origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     let raw = id.into_inner();
     state
@@ -308,7 +311,7 @@ pub async fn delete(
             AuditAction::new("webhook.delete", "webhook", Some(raw.clone())),
             move |conn| {
                 who.require(ADMINS)?;
-                webhooks::delete(conn, endpoint_id(&raw)?, now())?;
+                webhooks::delete(conn, endpoint_id(&raw)?, now)?;
                 Ok(Done)
             },
         )
@@ -328,6 +331,7 @@ pub async fn rotate_secret(
     origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     let raw = id.into_inner();
@@ -344,7 +348,7 @@ pub async fn rotate_secret(
                     .keyring
                     .seal(&secret, &app.rng)
                     .ok_or(ApiError::Internal)?;
-                webhooks::rotate_secret(conn, id, &sealed, now())?;
+                webhooks::rotate_secret(conn, id, &sealed, now)?;
                 Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
             },
         )
@@ -429,6 +433,7 @@ pub async fn redeliver(
     origin: Origin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     let (raw, delivery) = path.into_inner();
     state
@@ -439,7 +444,7 @@ pub async fn redeliver(
             move |conn| {
                 who.require(ADMINS)?;
                 let delivery: Uuid = delivery.parse().map_err(|_| ApiError::NotFound)?;
-                webhooks::redeliver(conn, endpoint_id(&raw)?, delivery, now())?;
+                webhooks::redeliver(conn, endpoint_id(&raw)?, delivery, now)?;
                 Ok(Done)
             },
         )

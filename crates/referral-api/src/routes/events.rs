@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::now;
+
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
     BatchEvent, BatchEventResult, BatchEventsRequest, BatchEventsResponse,
@@ -53,6 +53,7 @@ pub async fn consultation(
     origin: Origin,
     body: crate::json_body::JsonBody<ConsultationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let body = body.into_inner();
     let app = state.clone();
     let who = caller.clone();
@@ -67,7 +68,7 @@ pub async fn consultation(
                     conn,
                     &consultation_event(body),
                     &app.policy,
-                    now(),
+                    now,
                     Some(audit),
                 )?))
             },
@@ -87,6 +88,7 @@ pub async fn order(
     origin: Origin,
     body: crate::json_body::JsonBody<OrderEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let body = body.into_inner();
     let app = state.clone();
     let who = caller.clone();
@@ -101,7 +103,7 @@ pub async fn order(
                     conn,
                     &order_event(body)?,
                     &app.policy,
-                    now(),
+                    now,
                     Some(audit),
                 )?))
             },
@@ -124,6 +126,7 @@ pub async fn refund(
     origin: Origin,
     body: crate::json_body::JsonBody<RefundEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let body = body.into_inner();
     let who = caller.clone();
     let result = state
@@ -136,7 +139,7 @@ pub async fn refund(
                 Ok(ReversalResultView::from(reversals::record_refund(
                     conn,
                     &refund_event(body)?,
-                    now(),
+                    now,
                     Some(audit),
                 )?))
             },
@@ -157,6 +160,7 @@ pub async fn consultation_cancellation(
     origin: Origin,
     body: crate::json_body::JsonBody<CancellationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let body = body.into_inner();
     let who = caller.clone();
     let result = state
@@ -169,7 +173,7 @@ pub async fn consultation_cancellation(
                 Ok(ReversalResultView::from(reversals::record_cancellation(
                     conn,
                     &cancellation_event(body),
-                    now(),
+                    now,
                     Some(audit),
                 )?))
             },
@@ -257,29 +261,30 @@ fn apply_one(
     event: BatchEvent,
     audit: referral_store::events::AuditWith<'_>,
 ) -> Result<BatchOutcome, ApiError> {
+    let now = app.now();
     Ok(match event {
         BatchEvent::Consultation(e) => BatchOutcome::Event(events::record_consultation(
             conn,
             &consultation_event(e),
             &app.policy,
-            now(),
+            now,
             Some(audit),
         )?),
         BatchEvent::Order(e) => BatchOutcome::Event(events::record_order(
             conn,
             &order_event(e)?,
             &app.policy,
-            now(),
+            now,
             Some(audit),
         )?),
         BatchEvent::Refund(e) => BatchOutcome::Reversal(reversals::record_refund(
             conn,
             &refund_event(e)?,
-            now(),
+            now,
             Some(audit),
         )?),
         BatchEvent::ConsultationCancellation(e) => BatchOutcome::Reversal(
-            reversals::record_cancellation(conn, &cancellation_event(e), now(), Some(audit))?,
+            reversals::record_cancellation(conn, &cancellation_event(e), now, Some(audit))?,
         ),
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::routes::now;
+
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{PatientFactsRequest, PatientFactsView};
 use actix_web::{web, HttpResponse};
@@ -33,6 +33,7 @@ pub async fn report(
     id: web::Path<String>,
     body: crate::json_body::JsonBody<PatientFactsRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let raw = id.into_inner();
     let body = body.into_inner();
     let who = caller.clone();
@@ -44,7 +45,7 @@ pub async fn report(
             move |conn| {
                 who.require(&[Role::Service])?;
                 let id = patient_id(&raw)?;
-                let now = now();
+                let now = now;
                 let update = FactsInput {
                     federal_payer: body.federal_payer,
                     state: body.state.as_deref(),

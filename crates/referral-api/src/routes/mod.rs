@@ -23,11 +23,6 @@ use referral_store::page::Page;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-/// The service's clock: the only place handlers read the time.
-pub fn now() -> DateTime<Utc> {
-    Utc::now()
-}
-
 /// Filters and paging of list endpoints.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

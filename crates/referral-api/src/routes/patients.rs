@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::{now, ListQuery};
+use crate::routes::ListQuery;
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
     parse_field, CreateReferralRequest, MyReferralList, MyReferralView, MyRewardList, MyRewardView,
@@ -18,7 +18,11 @@ use referral_store::referrals::{
 use referral_store::{rewards, DbConnection, StoreError};
 
 /// Creates or refreshes the calling patient from the token's claims.
-pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn ensure_patient(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
     let id = PatientId::from_uuid(caller.id());
     match caller.claims.email.as_deref().map(Email::parse) {
         Some(Ok(email)) => {
@@ -28,7 +32,7 @@ pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result
                 name: caller.claims.name.clone(),
                 phone: None,
             };
-            patients::upsert_from_claims(conn, &details, now())?;
+            patients::upsert_from_claims(conn, &details, now)?;
             Ok(())
         }
         Some(Err(_)) => Err(ApiError::Validation(vec![FieldProblem::new(
@@ -48,8 +52,12 @@ pub(crate) fn ensure_patient(conn: &mut DbConnection, caller: &Caller) -> Result
 
 /// Refreshes the calling patient from the token on reads: creates them when the token
 /// carries an email, and otherwise leaves things as they are (a read needs no patient row).
-fn refresh_patient(conn: &mut DbConnection, caller: &Caller) -> Result<(), ApiError> {
-    match ensure_patient(conn, caller) {
+fn refresh_patient(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    match ensure_patient(conn, caller, now) {
         Ok(()) | Err(ApiError::Validation(_)) | Err(ApiError::Store(StoreError::EmailInUse)) => {
             Ok(())
         }
@@ -80,6 +88,7 @@ pub(crate) async fn my_referrals(
     origin: &Origin,
     query: ListQuery,
 ) -> Result<MyReferralList, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     state
@@ -89,7 +98,7 @@ pub(crate) async fn my_referrals(
             AuditAction::new("referral.list", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
-                refresh_patient(conn, &who)?;
+                refresh_patient(conn, &who, now)?;
                 let filter = ReferralFilter {
                     within: None,
                     status: None,
@@ -99,7 +108,7 @@ pub(crate) async fn my_referrals(
                     from: query.from,
                     to: query.to,
                 };
-                let page = referrals::list(conn, &filter, now(), query.page())?;
+                let page = referrals::list(conn, &filter, now, query.page())?;
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
                 let locales = referrals::locales_of(conn, &ids)?;
@@ -133,6 +142,7 @@ pub(crate) async fn create_referral(
     origin: &Origin,
     body: CreateReferralRequest,
 ) -> Result<MyReferralView, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     let from = origin.clone();
@@ -147,15 +157,15 @@ pub(crate) async fn create_referral(
                 // Per patient, not per address: invitations are messages sent in the
                 // platform's name, so one account cannot send them without bound. The
                 // refusal is audited with outcome `rate_limited`.
-                let day_ago = now() - chrono::Duration::hours(24);
+                let day_ago = now - chrono::Duration::hours(24);
                 let (made, oldest) = referrals::created_since(conn, input.referrer_id, day_ago)?;
                 if made >= i64::from(app.patient_daily_referrals) {
-                    let frees_at = oldest.unwrap_or_else(now) + chrono::Duration::hours(24);
-                    let wait = (frees_at - now()).num_seconds().max(1);
+                    let frees_at = oldest.unwrap_or(now) + chrono::Duration::hours(24);
+                    let wait = (frees_at - now).num_seconds().max(1);
                     return Err(ApiError::RateLimited(u64::try_from(wait).unwrap_or(1)));
                 }
-                ensure_patient(conn, &who)?;
-                let referral = referrals::create(conn, &app.rng, &input, now())?;
+                ensure_patient(conn, &who, now)?;
+                let referral = referrals::create(conn, &app.rng, &input, now)?;
                 // A new referral: no clicks yet.
                 Ok(MyReferralView::new(
                     referral,
@@ -300,6 +310,7 @@ pub(crate) async fn my_referral(
     origin: &Origin,
     raw: String,
 ) -> Result<ReferralDetail, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     state
@@ -311,7 +322,7 @@ pub(crate) async fn my_referral(
                 who.require(&[Role::Patient])?;
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let referral =
-                    referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now())?;
+                    referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now)?;
                 let shared = referral.shares_with_referrer;
                 let timeline = referrals::interactions(conn, id)?
                     .into_iter()
@@ -325,7 +336,7 @@ pub(crate) async fn my_referral(
                     typed_name: referral.referee_name.clone(),
                 };
                 let rewards = if shared {
-                    rewards::for_referral(conn, id, now())?
+                    rewards::for_referral(conn, id, now)?
                         .into_iter()
                         .filter(|r| r.patient_id == referral.referrer_id)
                         .map(|r| MyRewardView::new(r, Some(&friend)))
@@ -370,6 +381,7 @@ pub(crate) async fn rewards_of(
     origin: &Origin,
     query: ListQuery,
 ) -> Result<MyRewardList, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     state
         .audited(
@@ -378,14 +390,14 @@ pub(crate) async fn rewards_of(
             AuditAction::new("reward.list", "reward", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
-                refresh_patient(conn, &who)?;
+                refresh_patient(conn, &who, now)?;
                 let status = query.reward_status()?;
                 let page: Page = query.page();
                 let rewards = rewards::list_for_patient(
                     conn,
                     PatientId::from_uuid(who.id()),
                     status,
-                    now(),
+                    now,
                     page,
                 )?;
                 let ids: Vec<_> = rewards.items.iter().map(|r| r.referral_id).collect();

@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, PORTAL_ADMINS, PROGRAM_READERS};
 use crate::error::ApiError;
-use crate::routes::{now, ListQuery};
+use crate::routes::ListQuery;
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{ProgramInput, ProgramList, ProgramView};
 use actix_web::{web, HttpResponse};
@@ -76,6 +76,7 @@ pub(crate) async fn get_program(
     caller: &Caller,
     raw: &str,
 ) -> Result<ProgramView, ApiError> {
+    let now = state.now();
     caller.require(PROGRAM_READERS)?;
     let id = program_id(raw)?;
     let who = caller.clone();
@@ -85,9 +86,7 @@ pub(crate) async fn get_program(
             // A budgeted program is read with its spend against the budget.
             let spend = if program.budget.is_limited() {
                 Some(referral_store::rewards::program_spend(
-                    conn,
-                    program.id,
-                    crate::routes::now(),
+                    conn, program.id, now,
                 )?)
             } else {
                 None
@@ -148,6 +147,7 @@ pub(crate) async fn create_program(
     origin: &Origin,
     body: ProgramInput,
 ) -> Result<ProgramView, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     state
         .audited(
@@ -165,7 +165,7 @@ pub(crate) async fn create_program(
                 let owner = who
                     .provider_scope()
                     .unwrap_or_else(|| ProviderId::from_uuid(who.id()));
-                let program = programs::create(conn, &valid, status, Some(owner), now())?;
+                let program = programs::create(conn, &valid, status, Some(owner), now)?;
                 Ok(ProgramView::from(program))
             },
         )
@@ -197,6 +197,7 @@ pub(crate) async fn update_program(
     raw: String,
     body: ProgramInput,
 ) -> Result<ProgramView, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     state
         .audited(
@@ -210,11 +211,7 @@ pub(crate) async fn update_program(
                 let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
                 let valid = draft.validate()?;
                 Ok(ProgramView::from(programs::update(
-                    conn,
-                    id,
-                    &valid,
-                    status,
-                    now(),
+                    conn, id, &valid, status, now,
                 )?))
             },
         )

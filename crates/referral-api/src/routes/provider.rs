@@ -3,7 +3,7 @@
 use crate::auth::{Caller, PORTAL_ADMINS};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::programs::{programs_in_scope, visible_program};
-use crate::routes::{now, ListQuery};
+use crate::routes::ListQuery;
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
 use crate::views::ReferralList;
 use actix_web::{web, HttpResponse};
@@ -37,6 +37,7 @@ pub(crate) async fn all_referrals(
     origin: &Origin,
     query: ListQuery,
 ) -> Result<ReferralList, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     state
@@ -59,7 +60,7 @@ pub(crate) async fn all_referrals(
                     from: query.from,
                     to: query.to,
                 };
-                let page = referrals::list(conn, &filter, now(), query.page())?;
+                let page = referrals::list(conn, &filter, now, query.page())?;
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
                 let signals = referrals::signals_of(conn, &ids)?;
@@ -251,6 +252,7 @@ pub(crate) async fn performance_of(
     caller: &Caller,
     program: Option<uuid::Uuid>,
 ) -> Result<Vec<analytics::ProgramPerformance>, ApiError> {
+    let now = state.now();
     caller.require(PORTAL_ADMINS)?;
     let program = program.map(ProgramId::from_uuid);
     let who = caller.clone();
@@ -260,7 +262,7 @@ pub(crate) async fn performance_of(
                 visible_program(conn, &who, id)?;
             }
             let scope = programs_in_scope(conn, &who)?;
-            let mut figures = analytics::performance(conn, program, now())?;
+            let mut figures = analytics::performance(conn, program, now)?;
             if let Some(visible) = scope {
                 figures.retain(|p| visible.contains(&p.program_id));
             }

@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::now;
+
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
     PublicReferralView, RegisterRequest, RegistrationView, VerificationSentView,
@@ -33,10 +33,11 @@ pub(crate) async fn public_referral(
     state: &web::Data<AppState>,
     code: String,
 ) -> Result<PublicReferralView, ApiError> {
+    let now = state.now();
     let app = state.clone();
     state
         .db(move |conn| {
-            let referral = match referrals::find_by_code(conn, &code, now()) {
+            let referral = match referrals::find_by_code(conn, &code, now) {
                 // A personal share link: registering through it makes a referral now.
                 Err(referral_store::StoreError::NotFound) => {
                     let link = referral_store::share_links::lookup(conn, &code)?;
@@ -49,7 +50,7 @@ pub(crate) async fn public_referral(
                         referral_code: code,
                         status: if link.retired { "expired" } else { "pending" }.into(),
                         expires_at: referral_domain::referral::expires_at(
-                            now(),
+                            now,
                             program.expiry_days,
                         )?,
                         program_name: program.name,
@@ -93,6 +94,7 @@ pub async fn click(
     code: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let code = code.into_inner();
     let shared_code = code.clone();
     let source =
@@ -107,7 +109,7 @@ pub async fn click(
             user_agent: origin.user_agent,
             source,
         },
-        at: now(),
+        at: now,
     };
     let code = match state.record_click(&worker_clicks, click).await {
         // A personal share link's opening is counted on the link.
@@ -178,13 +180,14 @@ pub(crate) async fn register_with_code(
     code: String,
     body: RegisterRequest,
 ) -> Result<RegistrationView, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let work = {
         let caller = caller.clone();
         move |conn: &mut referral_store::DbConnection| {
             caller.require(&[Role::Service])?;
             let registrant = registrant(body, None)?;
-            let registration = referrals::register(conn, &code, &registrant, &app.policy, now())?;
+            let registration = referrals::register(conn, &code, &registrant, &app.policy, now)?;
             Ok(RegistrationView::new(registration))
         }
     };
@@ -200,11 +203,12 @@ pub(crate) async fn start_registration(
     code: String,
     body: RegisterRequest,
 ) -> Result<VerificationSentView, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let step = origin.signal_origin();
     let work = move |conn: &mut referral_store::DbConnection| {
         let registrant = registrant(body, Some(step))?;
-        referrals::start_registration(conn, &app.rng, &code, &registrant, now())?;
+        referrals::start_registration(conn, &app.rng, &code, &registrant, now)?;
         Ok(VerificationSentView::sent())
     };
     let action = AuditAction::new("referral.register_requested", "referral", None);
@@ -236,11 +240,12 @@ pub(crate) async fn complete_registration(
     origin: &Origin,
     token: String,
 ) -> Result<RegistrationView, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let step = origin.signal_origin();
     let work = move |conn: &mut referral_store::DbConnection| {
         let registration =
-            referrals::complete_registration(conn, &token, step.as_ref(), &app.policy, now())?;
+            referrals::complete_registration(conn, &token, step.as_ref(), &app.policy, now)?;
         Ok(RegistrationView::new(registration))
     };
     let action = AuditAction::new("referral.register", "referral", None);
@@ -346,12 +351,13 @@ pub async fn unsubscribe(
     request: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let recipient_hash = state
         .links
         .verify_unsubscribe(&token)
         .ok_or(ApiError::NotFound)?;
     state
-        .db(move |conn| Ok(suppressions::add(conn, &recipient_hash, now())?))
+        .db(move |conn| Ok(suppressions::add(conn, &recipient_hash, now)?))
         .await?;
     // People press the button in their browser; mail clients and programs want no page.
     let wants_html = request

@@ -3,7 +3,7 @@
 
 use crate::auth::{Caller, ADMINS};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::now;
+
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{
     BulkReviewRequest, BulkReviewResponse, ClawbackList, ClawbackView, IntegrityView,
@@ -89,6 +89,7 @@ pub(crate) async fn review_queue(
     origin: &Origin,
     query: ReviewQuery,
 ) -> Result<ReviewList, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     state
         .audited(
@@ -98,7 +99,7 @@ pub(crate) async fn review_queue(
             move |conn| {
                 who.require(ADMINS)?;
                 let (filter, page) = query.parse()?;
-                let page = rewards::reviews(conn, filter, page, now())?;
+                let page = rewards::reviews(conn, filter, page, now)?;
                 Ok(ReviewList {
                     items: page.items.into_iter().map(ReviewItemView::from).collect(),
                     total: page.total,
@@ -152,6 +153,7 @@ pub(crate) async fn decide_one(
     raw: String,
     body: ReviewDecisionRequest,
 ) -> Result<RewardView, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     state
         .audited_within(
@@ -162,7 +164,7 @@ pub(crate) async fn decide_one(
                 who.require(ADMINS)?;
                 let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let decision = decision(&body, &who)?;
-                let reward = rewards::decide_review(conn, id, &decision, now(), Some(audit))?;
+                let reward = rewards::decide_review(conn, id, &decision, now, Some(audit))?;
                 Ok(RewardView::from(reward))
             },
         )
@@ -192,6 +194,7 @@ pub(crate) async fn decide_many(
     origin: &Origin,
     body: BulkReviewRequest,
 ) -> Result<BulkReviewResponse, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     state
         .audited_within(
@@ -219,7 +222,7 @@ pub(crate) async fn decide_many(
                     .copied()
                     .map(RewardId::from_uuid)
                     .collect();
-                let results = rewards::decide_reviews(conn, &ids, &decision, now(), Some(audit))?;
+                let results = rewards::decide_reviews(conn, &ids, &decision, now, Some(audit))?;
                 Ok(BulkReviewResponse::from(results))
             },
         )

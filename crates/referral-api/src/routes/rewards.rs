@@ -2,7 +2,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
-use crate::routes::now;
+
 use crate::state::{AppState, AuditAction, Origin};
 use crate::views::{RedeemRequest, RewardView};
 use actix_web::{web, HttpResponse};
@@ -24,6 +24,7 @@ pub async fn redeem(
     id: web::Path<String>,
     body: crate::json_body::JsonBody<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let raw = id.into_inner();
     let body = body.into_inner();
     let who = caller.clone();
@@ -59,7 +60,7 @@ pub async fn redeem(
                     owner,
                     &redemption,
                     &policy,
-                    now(),
+                    now,
                 )?))
             },
         )

@@ -3,7 +3,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::routes::now;
+
 use crate::routes::patients::ensure_patient;
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
 use actix_web::http::header;
@@ -90,6 +90,7 @@ pub(crate) async fn my_share_link(
     origin: &Origin,
     program: Option<Uuid>,
 ) -> Result<ShareLinkView, ApiError> {
+    let now = state.now();
     let app = state.clone();
     let who = caller.clone();
     state
@@ -99,13 +100,13 @@ pub(crate) async fn my_share_link(
             AuditAction::new("share_link.read", "share_link", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
-                ensure_patient(conn, &who)?;
+                ensure_patient(conn, &who, now)?;
                 let link = share_links::get_or_create(
                     conn,
                     &app.rng,
                     PatientId::from_uuid(who.id()),
                     program.map(ProgramId::from_uuid),
-                    now(),
+                    now,
                 )?;
                 Ok(ShareLinkView::new(link, &app))
             },
@@ -126,6 +127,7 @@ pub async fn retire_mine(
     origin: Origin,
     query: web::Query<ShareLinkQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let who = caller.clone();
     let program = query.into_inner().program_id;
     state
@@ -139,7 +141,7 @@ pub async fn retire_mine(
                     conn,
                     PatientId::from_uuid(who.id()),
                     program.map(ProgramId::from_uuid),
-                    now(),
+                    now,
                 )?;
                 Ok(Retired)
             },
@@ -162,12 +164,13 @@ pub async fn qr_svg(
     state: web::Data<AppState>,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
     let code = code.into_inner();
     let known = {
         let code = code.clone();
         state
             .db(move |conn| {
-                let referral = referral_store::referrals::find_by_code(conn, &code, now());
+                let referral = referral_store::referrals::find_by_code(conn, &code, now);
                 match referral {
                     Ok(r) => Ok(r.referral_code.to_string()),
                     Err(referral_store::StoreError::NotFound) => {

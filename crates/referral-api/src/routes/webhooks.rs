@@ -4,7 +4,7 @@
 //! is not configured answers 404: nothing is accepted unsigned.
 
 use crate::error::ApiError;
-use crate::routes::now;
+
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use referral_domain::{Email, Phone};
@@ -29,6 +29,7 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 /// Adds `recipients` (already normalised) to the suppression list; answers how many.
 async fn suppress(state: &web::Data<AppState>, recipients: Vec<String>) -> Result<usize, ApiError> {
+    let now = state.now();
     let hashes: Vec<String> = recipients
         .iter()
         .map(|r| state.links.recipient_hash(r))
@@ -38,7 +39,7 @@ async fn suppress(state: &web::Data<AppState>, recipients: Vec<String>) -> Resul
         state
             .db(move |conn| {
                 for hash in &hashes {
-                    suppressions::add(conn, hash, now())?;
+                    suppressions::add(conn, hash, now)?;
                 }
                 Ok(())
             })

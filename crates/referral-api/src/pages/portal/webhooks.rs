@@ -4,7 +4,7 @@
 use crate::pages::session::Visit;
 use crate::pages::{label, render, see_other, when, PageError};
 use crate::routes::endpoints::delivery_list;
-use crate::routes::now;
+
 use crate::routes::PageQuery;
 use crate::state::{AppState, AuditAction, Origin};
 use actix_web::http::StatusCode;
@@ -128,6 +128,7 @@ pub async fn redeliver(
     path: web::Path<(String, String)>,
     form: web::Form<RedeliverForm>,
 ) -> Result<HttpResponse, PageError> {
+    let now = state.now();
     let caller = visit.portal_admin()?.clone();
     visit.check_csrf(&form.csrf)?;
     let (endpoint, delivery) = path.into_inner();
@@ -145,7 +146,7 @@ pub async fn redeliver(
                 let delivery: uuid::Uuid = delivery
                     .parse()
                     .map_err(|_| crate::error::ApiError::NotFound)?;
-                referral_store::webhooks::redeliver(conn, endpoint, delivery, now())?;
+                referral_store::webhooks::redeliver(conn, endpoint, delivery, now)?;
                 Ok(Redelivered)
             },
         )
