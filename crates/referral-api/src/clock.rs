@@ -8,22 +8,34 @@ use std::sync::Arc;
 /// The time every handler and round reads. Clones share one offset.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
-    /// Milliseconds added to the wall clock: zero outside tests.
-    offset_ms: Arc<AtomicI64>,
+    /// Microseconds added to the wall clock: zero outside tests.
+    offset_us: Arc<AtomicI64>,
 }
 
 impl Clock {
     /// Now, by this clock.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        Utc::now() + Duration::microseconds(self.offset_us.load(Ordering::Relaxed))
     }
 
     /// Moves the clock forward by `by` (never back: the service's times only grow).
     /// For tests; the binary never calls it.
     #[doc(hidden)]
     pub fn advance(&self, by: Duration) {
-        let ms = by.num_milliseconds().max(0);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+        // Rounded up: after `advance_to(at)` the clock reads `at` or later, never before.
+        let us = by.num_microseconds().unwrap_or(i64::MAX).max(0);
+        let us = if by > Duration::microseconds(us) {
+            us.saturating_add(1)
+        } else {
+            us
+        };
+        self.offset_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Moves the clock forward to `at` (nothing when it is already later). For tests.
+    #[doc(hidden)]
+    pub fn advance_to(&self, at: DateTime<Utc>) {
+        self.advance(at - self.now() + Duration::microseconds(1));
     }
 }
 

@@ -305,6 +305,17 @@ pub struct ServeArgs {
         global = true
     )]
     pub velocity_per_day: u32,
+    /// When a referrer's new rewards reach them: `daily`, `weekly` (default) or `monthly`.
+    /// A reward is shown, dated and told at the end of its period, in one notice for the
+    /// period, so that it never dates the friend's first visit.
+    #[arg(
+        long,
+        env = "REFERRAL_REFERRER_REWARD_CADENCE",
+        default_value = "weekly",
+        value_parser = parse_cadence,
+        global = true
+    )]
+    pub referrer_reward_cadence: referral_domain::RewardCadence,
     /// Seconds between expiry sweeps and outbox runs (0 disables the workers).
     #[arg(
         long,
@@ -609,6 +620,7 @@ impl ServeArgs {
             },
             excluded_states: self.excluded_states.clone(),
             velocity_per_day: self.velocity_per_day,
+            referrer_cadence: self.referrer_reward_cadence,
         }
     }
 
@@ -675,6 +687,7 @@ impl ServeArgs {
             unknown_payer_policy: UnknownPayer::Commercial,
             excluded_states: Vec::new(),
             velocity_per_day: referral_domain::signals::DEFAULT_VELOCITY_PER_DAY,
+            referrer_reward_cadence: referral_domain::RewardCadence::Weekly,
             webhooks_allow_private: false,
             worker_interval: 0,
             outbox_max_attempts: 8,
@@ -705,6 +718,14 @@ pub enum UnknownPayer {
     Federal,
     /// As a commercial payer.
     Commercial,
+}
+
+/// `--referrer-reward-cadence`: `daily`, `weekly` or `monthly`.
+fn parse_cadence(text: &str) -> Result<referral_domain::RewardCadence, String> {
+    text.trim()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a cadence: use daily, weekly or monthly"))
 }
 
 /// One `--excluded-states` entry: a USPS code, in any case.

@@ -71,6 +71,8 @@ pub struct SweepReport {
     pub reminders_queued: usize,
     /// Held rewards whose hold ended, released (their owners are told).
     pub holds_released: usize,
+    /// Referrers told, in one notice each, of the rewards their period released.
+    pub release_notices: usize,
 }
 
 /// Runs one round of the sweeps at `now`.
@@ -87,6 +89,7 @@ pub fn sweep_once(
         // Released before the expiry sweep reads: a hold that ended is usable from now.
         let holds_released = rewards::release_due(conn, now)?;
         let rewards_expired = rewards::expire_due(conn, now)?;
+        let release_notices = rewards::notify_releases(conn, now)?;
         let reminders_queued = if reminder_days > 0 {
             rewards::queue_expiry_reminders(conn, Duration::days(reminder_days.into()), now)?
         } else {
@@ -97,6 +100,7 @@ pub fn sweep_once(
             rewards_expired,
             reminders_queued,
             holds_released,
+            release_notices,
         })
     })
 }
@@ -127,6 +131,7 @@ fn round(rounds: &Rounds) {
             rewards_expired = s.rewards_expired,
             reminders_queued = s.reminders_queued,
             holds_released = s.holds_released,
+            release_notices = s.release_notices,
             "sweep"
         ),
         Ok(_) => {}

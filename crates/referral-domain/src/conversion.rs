@@ -280,7 +280,7 @@ pub fn decide<Id: Clone + PartialEq>(
         outcome: if facts.referee_federal_payer {
             GrantOutcome::Withheld(RewardRefusal::FederalPayerReferee)
         } else if policy.excludes(facts.referee_state.as_ref()) {
-            GrantOutcome::Withheld(RewardRefusal::StateExcluded)
+            GrantOutcome::Withheld(RewardRefusal::RefereeStateExcluded)
         } else {
             decide_grant_in_budget(
                 spec,
@@ -458,10 +458,14 @@ mod tests {
                             reward.outcome.withheld_reason(),
                             Some(RewardRefusal::FederalPayerReferee)
                         );
-                    } else if policy.excludes(state(referee_states[id]).as_ref())
-                        || policy.excludes(state(referrer_state).as_ref())
-                    {
-                        // Nothing where a state's law forbids it, on either side.
+                    } else if policy.excludes(state(referee_states[id]).as_ref()) {
+                        // Nothing where a state's law forbids it, on either side; the
+                        // friend's state is named as the friend's (for admins only).
+                        prop_assert_eq!(
+                            reward.outcome.withheld_reason(),
+                            Some(RewardRefusal::RefereeStateExcluded)
+                        );
+                    } else if policy.excludes(state(referrer_state).as_ref()) {
                         prop_assert_eq!(
                             reward.outcome.withheld_reason(),
                             Some(RewardRefusal::StateExcluded)

@@ -6,7 +6,9 @@
 //! sees ever tells a registration from a conversion, and the friend is named only with
 //! consent, by the name the referrer typed.
 
-use crate::status::{InteractionType, ReferralStatus};
+use crate::policy::RewardRefusal;
+use crate::status::{InteractionType, RewardStatus};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -51,44 +53,37 @@ impl ReferrerStatus {
         ReferrerStatus::Expired,
     ];
 
-    /// What the referrer sees of a referral whose status (as of now) is `status`, when
-    /// the friend did (`shared`) or did not let them know they joined.
-    pub const fn of(status: ReferralStatus, shared: bool) -> Self {
-        match status {
-            ReferralStatus::Pending => ReferrerStatus::Invited,
-            // A reversal says something of the friend's care: it reads as a conversion does.
-            ReferralStatus::Registered | ReferralStatus::Converted | ReferralStatus::Reversed
-                if shared =>
-            {
-                ReferrerStatus::Joined
-            }
-            ReferralStatus::Registered | ReferralStatus::Converted | ReferralStatus::Reversed => {
-                ReferrerStatus::Invited
-            }
-            ReferralStatus::Expired | ReferralStatus::Declined => ReferrerStatus::Expired,
+    /// What the referrer sees of a referral at `now`: `joined` when the friend agreed to
+    /// let them know (which only a registration records), otherwise `invited` until the
+    /// invitation's own date and `expired` from then on. Nothing the friend did without
+    /// consent (registering, converting, a reversal, declining) moves it: the answer
+    /// depends only on the consent, the date the referrer was given, and the clock.
+    pub fn seen(shared: bool, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if shared {
+            ReferrerStatus::Joined
+        } else if now >= expires_at {
+            ReferrerStatus::Expired
+        } else {
+            ReferrerStatus::Invited
         }
     }
 
-    /// The stored statuses (as of now) a referral may have to read as `self`, given the
-    /// friend's choice: what a store filters on.
-    pub fn statuses(self, shared: bool) -> &'static [ReferralStatus] {
-        const JOINED: &[ReferralStatus] = &[
-            ReferralStatus::Registered,
-            ReferralStatus::Converted,
-            ReferralStatus::Reversed,
-        ];
-        const CLOSED: &[ReferralStatus] = &[ReferralStatus::Expired, ReferralStatus::Declined];
-        match (self, shared) {
-            (ReferrerStatus::Invited, false) => &[
-                ReferralStatus::Pending,
-                ReferralStatus::Registered,
-                ReferralStatus::Converted,
-                ReferralStatus::Reversed,
-            ],
-            (ReferrerStatus::Invited, true) => &[ReferralStatus::Pending],
-            (ReferrerStatus::Joined, false) => &[],
-            (ReferrerStatus::Joined, true) => JOINED,
-            (ReferrerStatus::Expired, _) => CLOSED,
+    /// What a store filters on to list the referrals seen as `self`: the friend's consent,
+    /// and whether the invitation's date has passed (`None`: either).
+    pub const fn filter(self) -> ReferrerFilter {
+        match self {
+            ReferrerStatus::Joined => ReferrerFilter {
+                shared: true,
+                lapsed: None,
+            },
+            ReferrerStatus::Invited => ReferrerFilter {
+                shared: false,
+                lapsed: Some(false),
+            },
+            ReferrerStatus::Expired => ReferrerFilter {
+                shared: false,
+                lapsed: Some(true),
+            },
         }
     }
 
@@ -100,6 +95,15 @@ impl ReferrerStatus {
             ReferrerStatus::Expired => "expired",
         }
     }
+}
+
+/// The stored facts a referrer-status filter selects on (see [`ReferrerStatus::filter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferrerFilter {
+    /// Whether the friend let the referrer know they joined.
+    pub shared: bool,
+    /// Whether the invitation's date (`expires_at`) has passed; `None` for either.
+    pub lapsed: Option<bool>,
 }
 
 impl fmt::Display for ReferrerStatus {
@@ -145,46 +149,345 @@ pub fn friend_label(shared: bool, typed_name: Option<&str>) -> &str {
     }
 }
 
+/// What anyone holding a referral's code learns of it (the public lookup, the registration
+/// page, an anonymous registration): `pending` until the invitation's date, `expired` from
+/// then on. Whether the friend used or declined it is not said: the code's holder may be
+/// the referrer. (The friend learns it at confirmation, having proved their address.)
+pub fn public_code_status(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
+    if now >= expires_at {
+        "expired"
+    } else {
+        "pending"
+    }
+}
+
+/// How often a referrer's new rewards reach them (`--referrer-reward-cadence`). A reward
+/// that appeared the moment the friend was seen would date the friend's first visit; one
+/// released with everything else of its period dates nothing finer than the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardCadence {
+    /// At midnight UTC, for the day before.
+    Daily,
+    /// On Mondays at midnight UTC, for the week before (the default).
+    #[default]
+    Weekly,
+    /// On the first of the month at midnight UTC, for the month before.
+    Monthly,
+}
+
+impl RewardCadence {
+    /// Every value.
+    pub const ALL: [RewardCadence; 3] = [
+        RewardCadence::Daily,
+        RewardCadence::Weekly,
+        RewardCadence::Monthly,
+    ];
+
+    /// The snake_case name, as configured.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RewardCadence::Daily => "daily",
+            RewardCadence::Weekly => "weekly",
+            RewardCadence::Monthly => "monthly",
+        }
+    }
+
+    /// The end of the period that holds `at`: when a reward that became usable at `at`
+    /// reaches its referrer. Always later than `at`, and the same for every `at` of one
+    /// period.
+    pub fn release_at(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let day = at.date_naive();
+        let next: NaiveDate = match self {
+            RewardCadence::Daily => day + Duration::days(1),
+            RewardCadence::Weekly => {
+                day + Duration::days(7 - i64::from(day.weekday().num_days_from_monday()))
+            }
+            RewardCadence::Monthly => {
+                let (y, m) = if day.month() == 12 {
+                    (day.year() + 1, 1)
+                } else {
+                    (day.year(), day.month() + 1)
+                };
+                NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(day + Duration::days(31))
+            }
+        };
+        Utc.from_utc_datetime(&next.and_time(chrono::NaiveTime::MIN))
+    }
+}
+
+impl fmt::Display for RewardCadence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RewardCadence {
+    type Err = crate::status::UnknownVariant;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RewardCadence::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::status::UnknownVariant {
+                kind: "reward cadence",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// When a referrer's reward, written at `now` with `status` (after its gate) and
+/// `withheld`, reaches the referrer: at the end of the cadence's period in which it became
+/// usable (its hold's end, if held). `None` while it waits for review (the decision sets
+/// it, see [`release_after_review`]) and for ever when the refusal is a fact of the friend's.
+pub fn referrer_release(
+    status: RewardStatus,
+    withheld: Option<RewardRefusal>,
+    hold_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    cadence: RewardCadence,
+) -> Option<DateTime<Utc>> {
+    if withheld.is_some_and(RewardRefusal::concerns_friend) || status == RewardStatus::InReview {
+        return None;
+    }
+    Some(cadence.release_at(hold_until.map_or(now, |until| until.max(now))))
+}
+
+/// When a referrer's reward approved on review at `now` reaches the referrer.
+pub fn release_after_review(
+    hold_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    cadence: RewardCadence,
+) -> DateTime<Utc> {
+    cadence.release_at(hold_until.map_or(now, |until| until.max(now)))
+}
+
+/// Whether a reward cancelled at `now` (a reversal, a rejection) keeps what the referrer
+/// was shown: once released it reads as cancelled; before, it is withdrawn whole and the
+/// referrer never learns there was one.
+pub fn withdrawn_unseen(released_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    released_at.is_none_or(|at| at > now)
+}
+
+/// Whether the referrer sees a reward released at `released_at` when reading at `now`.
+pub fn referrer_sees_reward(released_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    released_at.is_some_and(|at| at <= now)
+}
+
+/// A released referrer's reward in plain words, as its referrer reads it: their own
+/// refusal's reason, or a cancellation said as any other (never why: a reversal would
+/// tell of the friend's care).
+pub fn referrer_reward_words(
+    status: RewardStatus,
+    withheld: Option<RewardRefusal>,
+) -> Option<&'static str> {
+    match (status, withheld) {
+        (_, Some(reason)) if !reason.concerns_friend() => Some(reason.explanation()),
+        (RewardStatus::Cancelled, _) => Some("This reward is no longer available."),
+        (RewardStatus::PendingApproval, _) => {
+            Some("This cash reward is waiting for approval before it is paid.")
+        }
+        _ => None,
+    }
+}
+
+/// How a referrer's reward reads to them once released: the release's day stands for
+/// every time of it (granted, usable from, valid until), and why it was cancelled is not
+/// said (a reversal would tell of the friend's care).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReferrerRewardView {
+    /// The day it reached the referrer.
+    pub released_on: NaiveDate,
+    /// Its status as of the read.
+    pub status: RewardStatus,
+    /// The referrer's own refusal, if any (never one of the friend's).
+    pub withheld: Option<RewardRefusal>,
+}
+
+impl ReferrerRewardView {
+    /// What the referrer sees of a reward at `now`: nothing before its release.
+    pub fn of(
+        released_at: Option<DateTime<Utc>>,
+        status: RewardStatus,
+        withheld: Option<RewardRefusal>,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        let released = released_at.filter(|at| *at <= now)?;
+        Some(ReferrerRewardView {
+            released_on: released.date_naive(),
+            status: match status {
+                // Held and in review end before a release; read as what they become.
+                RewardStatus::Held | RewardStatus::InReview => RewardStatus::Available,
+                other => other,
+            },
+            withheld: withheld.filter(|w| !w.concerns_friend()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn any_status() -> impl Strategy<Value = ReferralStatus> {
-        proptest::sample::select(ReferralStatus::ALL.to_vec())
+    fn day(n: i64) -> DateTime<Utc> {
+        // A Monday, 09:00 UTC.
+        Utc.with_ymd_and_hms(2026, 12, 14, 9, 0, 0).unwrap() + Duration::hours(n)
+    }
+
+    /// What a friend did, privately: hours after the invitation (a Monday morning).
+    #[derive(Debug, Clone)]
+    struct History {
+        registered: bool,
+        federal: bool,
+        state_excluded: bool,
+        flagged: bool,
+        converted: Option<i64>,
+        reviewed: Option<(i64, bool)>,
+        reversed: Option<i64>,
+    }
+
+    /// Everything the referrer's view model holds at `now`, for an invitation open until
+    /// `expires`, without the friend's consent.
+    fn view(
+        h: &History,
+        cadence: RewardCadence,
+        expires: i64,
+        now: i64,
+    ) -> (ReferrerStatus, Option<ReferrerRewardView>) {
+        let status = ReferrerStatus::seen(false, day(expires), day(now));
+        let mut reward: Option<(Option<DateTime<Utc>>, RewardStatus, Option<RewardRefusal>)> = None;
+        if let (true, Some(at)) = (h.registered, h.converted) {
+            if at <= now {
+                let (status, withheld) = if h.federal {
+                    (
+                        RewardStatus::Cancelled,
+                        Some(RewardRefusal::FederalPayerReferee),
+                    )
+                } else if h.state_excluded {
+                    (
+                        RewardStatus::Cancelled,
+                        Some(RewardRefusal::RefereeStateExcluded),
+                    )
+                } else if h.flagged {
+                    (RewardStatus::InReview, None)
+                } else {
+                    (RewardStatus::Available, None)
+                };
+                let released = referrer_release(status, withheld, None, day(at), cadence);
+                reward = Some((released, status, withheld));
+            }
+        }
+        if let (Some((released, status, _)), Some((at, approve))) = (reward.as_mut(), h.reviewed) {
+            if *status == RewardStatus::InReview && at <= now {
+                if approve {
+                    *status = RewardStatus::Available;
+                    *released = Some(release_after_review(None, day(at), cadence));
+                } else {
+                    *status = RewardStatus::Cancelled;
+                }
+            }
+        }
+        if let (Some((released, status, withheld)), Some(at)) = (reward.as_mut(), h.reversed) {
+            if at <= now && withheld.is_none() && *status != RewardStatus::Cancelled {
+                if withdrawn_unseen(*released, day(at)) {
+                    *released = None;
+                }
+                *status = RewardStatus::Cancelled;
+            }
+        }
+        let seen = reward.and_then(|(released, status, withheld)| {
+            ReferrerRewardView::of(released, status, withheld, day(now))
+        });
+        (status, seen)
+    }
+
+    fn any_history() -> impl Strategy<Value = History> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(0i64..400),
+            proptest::option::of((0i64..400, any::<bool>())),
+            proptest::option::of(0i64..400),
+        )
+            .prop_map(
+                |(registered, federal, state_excluded, flagged, converted, reviewed, reversed)| {
+                    History {
+                        registered,
+                        federal,
+                        state_excluded,
+                        flagged,
+                        converted,
+                        reviewed: reviewed.map(|(d, a)| (converted.unwrap_or(0) + d, a)),
+                        reversed: reversed.map(|d| converted.unwrap_or(0) + d),
+                    }
+                },
+            )
     }
 
     proptest! {
-        /// Without consent the referrer cannot tell an invited friend from one who joined
-        /// or converted; with it, never a registration from a conversion.
+        /// Without consent, whatever the friend did privately (registering, their payer
+        /// and state, when in the period they converted, a review on their side, a
+        /// reversal before the release), the referrer's view at every moment is that of
+        /// one of two plain histories: a friend who never joined, or a clean conversion
+        /// at the start of the same release period (cancelled when the real one was,
+        /// once released). Nothing finer than the period, and nothing of why.
         #[test]
-        fn the_referrer_never_tells_registration_from_conversion(shared in any::<bool>()) {
-            prop_assert_eq!(
-                ReferrerStatus::of(ReferralStatus::Registered, shared),
-                ReferrerStatus::of(ReferralStatus::Converted, shared)
-            );
-            if !shared {
-                prop_assert_eq!(
-                    ReferrerStatus::of(ReferralStatus::Converted, false),
-                    ReferrerStatus::of(ReferralStatus::Pending, false)
-                );
+        fn the_referrer_learns_only_a_released_reward_and_its_period(
+            h in any_history(),
+            cadence in proptest::sample::select(RewardCadence::ALL.to_vec()),
+            expires in 1i64..900,
+        ) {
+            // The plain history the referrer cannot tell from `h`.
+            let released = (0..1200).find_map(|now| view(&h, cadence, expires, now).1.map(|v| (now, v)));
+            let plain = match &released {
+                None => History { registered: false, federal: false, state_excluded: false,
+                    flagged: false, converted: None, reviewed: None, reversed: None },
+                Some((_, v)) => {
+                    let start = (0..1200).find(|n| cadence.release_at(day(*n)).date_naive() == v.released_on).unwrap();
+                    let reversed_after = h.reversed.filter(|at| {
+                        (0..=*at).any(|n| view(&h, cadence, expires, n).1.is_some())
+                    });
+                    History { registered: true, federal: false, state_excluded: false,
+                        flagged: false, converted: Some(start), reviewed: None,
+                        reversed: reversed_after }
+                }
+            };
+            for now in (0..1200).step_by(7) {
+                prop_assert_eq!(view(&h, cadence, expires, now), view(&plain, cadence, expires, now), "at {}", now);
             }
-            prop_assert!(!referrer_sees(InteractionType::Conversion, shared));
         }
 
-        /// The filter statuses are exactly the statuses that read as that view.
+        /// A release comes after the reward became usable, within one period, and every
+        /// moment of a period releases together.
         #[test]
-        fn filters_agree_with_the_view(status in any_status(), shared in any::<bool>()) {
-            for view in ReferrerStatus::ALL {
-                prop_assert_eq!(
-                    view.statuses(shared).contains(&status),
-                    ReferrerStatus::of(status, shared) == view
-                );
+        fn releases_end_the_period(hours in 0i64..20_000, later in 0i64..24,
+                                   cadence in proptest::sample::select(RewardCadence::ALL.to_vec())) {
+            let at = day(hours);
+            let release = cadence.release_at(at);
+            prop_assert!(release > at);
+            prop_assert!(release - at <= Duration::days(31));
+            prop_assert_eq!(release.time(), chrono::NaiveTime::MIN);
+            let same_day = Utc.from_utc_datetime(&at.date_naive().and_hms_opt(u32::try_from(later).unwrap(), 0, 0).unwrap());
+            prop_assert_eq!(cadence.release_at(same_day), release);
+            prop_assert!(cadence.release_at(release) > release);
+        }
+
+        /// The referrer's status depends on consent and the invitation's date only.
+        #[test]
+        fn the_status_is_consent_and_date(shared in any::<bool>(), expires in 0i64..900, now in 0i64..900) {
+            let seen = ReferrerStatus::seen(shared, day(expires), day(now));
+            let f = seen.filter();
+            prop_assert_eq!(f.shared, shared);
+            if let Some(lapsed) = f.lapsed {
+                prop_assert_eq!(lapsed, now >= expires);
             }
         }
 
         #[test]
-        fn no_name_without_consent(name in "\\\\PC{0,20}") {
+        fn no_name_without_consent(name in "\\PC{0,20}") {
             prop_assert_eq!(friend_label(false, Some(&name)), UNNAMED_FRIEND);
         }
     }
@@ -194,11 +497,33 @@ mod tests {
         for v in ReferrerStatus::ALL {
             assert_eq!(v.as_str().parse::<ReferrerStatus>(), Ok(v));
         }
+        for c in RewardCadence::ALL {
+            assert_eq!(c.as_str().parse::<RewardCadence>(), Ok(c));
+        }
         assert!("registered".parse::<ReferrerStatus>().is_err());
         assert_eq!(friend_label(true, Some("Bob")), "Bob");
         assert_eq!(friend_label(true, None), UNNAMED_FRIEND);
         assert!(referrer_sees(InteractionType::Registration, true));
         assert!(!referrer_sees(InteractionType::Registration, false));
+        assert!(!referrer_sees(InteractionType::Conversion, true));
         assert!(!SHARE_CONSENT_WORDING.contains("visit"));
+    }
+
+    #[test]
+    fn weekly_releases_are_mondays() {
+        // Tuesday and Sunday of one week release the next Monday.
+        let tuesday = Utc.with_ymd_and_hms(2026, 12, 15, 10, 0, 0).unwrap();
+        let sunday = Utc.with_ymd_and_hms(2026, 12, 20, 23, 59, 59).unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 12, 21, 0, 0, 0).unwrap();
+        assert_eq!(RewardCadence::Weekly.release_at(tuesday), monday);
+        assert_eq!(RewardCadence::Weekly.release_at(sunday), monday);
+        assert_eq!(
+            RewardCadence::Monthly.release_at(tuesday),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            RewardCadence::Daily.release_at(tuesday),
+            Utc.with_ymd_and_hms(2026, 12, 16, 0, 0, 0).unwrap()
+        );
     }
 }

@@ -84,7 +84,7 @@ pub mod webhook;
 
 pub use code::ReferralCode;
 pub use contact::{Email, Inbox, Phone};
-pub use disclosure::ReferrerStatus;
+pub use disclosure::{ReferrerStatus, RewardCadence};
 pub use error::{DomainError, FieldError, ValidationErrors};
 pub use facts::{FactsInput, FactsUpdate, UnknownPayerPolicy, UsState};
 pub use ids::{ConsultationId, OrderId, PatientId, ProgramId, ProviderId, ReferralId, RewardId};

@@ -50,6 +50,10 @@ pub struct InducementPolicy {
     /// referrer's codes in 24 hours send their rewards to review.
     #[serde(default = "default_velocity")]
     pub velocity_per_day: u32,
+    /// When a referrer's rewards reach them (`--referrer-reward-cadence`): a reward is
+    /// shown and told at the end of its period, never at the moment of the friend's care.
+    #[serde(default)]
+    pub referrer_cadence: crate::disclosure::RewardCadence,
 }
 
 fn default_velocity() -> u32 {
@@ -67,6 +71,7 @@ impl Default for InducementPolicy {
             unknown_payer: UnknownPayerPolicy::Federal,
             excluded_states: Vec::new(),
             velocity_per_day: crate::signals::DEFAULT_VELOCITY_PER_DAY,
+            referrer_cadence: crate::disclosure::RewardCadence::Weekly,
         }
     }
 }
@@ -99,9 +104,12 @@ pub enum RewardRefusal {
     /// for bringing them would be remuneration for a federal-programme referral
     /// (anti-kickback statute), so it is withheld, whoever the referrer is.
     FederalPayerReferee,
-    /// The recipient, or for a referrer's reward the friend, lives in a state where the
-    /// service or the program gives no referral rewards.
+    /// The recipient lives in a state where the service or the program gives no referral
+    /// rewards.
     StateExcluded,
+    /// For a referrer's reward: the friend lives in such a state. A fact of the friend's,
+    /// shown to admins only (see [`RewardRefusal::concerns_friend`]).
+    RefereeStateExcluded,
     /// The program's total or monthly reward budget would be exceeded.
     ProgramBudgetExhausted,
 }
@@ -118,6 +126,7 @@ impl RewardRefusal {
             }
             RewardRefusal::FederalPayerReferee => "federal_payer_referee",
             RewardRefusal::StateExcluded => "state_excluded",
+            RewardRefusal::RefereeStateExcluded => "referee_state_excluded",
             RewardRefusal::ProgramBudgetExhausted => "program_budget_exhausted",
         }
     }
@@ -142,26 +151,41 @@ impl RewardRefusal {
             RewardRefusal::FederalPayerReferee => {
                 "Rules for federal health programs do not allow a reward for this invitation."
             }
-            RewardRefusal::StateExcluded => "Referral rewards are not available in your state, or in your friend's.",
+            RewardRefusal::StateExcluded => "Referral rewards are not available in your state.",
+            RewardRefusal::RefereeStateExcluded => {
+                "Referral rewards are not available in the friend's state."
+            }
             RewardRefusal::ProgramBudgetExhausted => {
                 "The referral program has given all the rewards its budget allows."
             }
         }
     }
 
+    /// Every reason.
+    pub const ALL: [RewardRefusal; 8] = [
+        RewardRefusal::AnnualCapReached,
+        RewardRefusal::FederalPayerCashExcluded,
+        RewardRefusal::FederalPayerAboveNominalValue,
+        RewardRefusal::FederalPayerAnnualNominalReached,
+        RewardRefusal::FederalPayerReferee,
+        RewardRefusal::StateExcluded,
+        RewardRefusal::RefereeStateExcluded,
+        RewardRefusal::ProgramBudgetExhausted,
+    ];
+
     /// Parses a stored reason.
     pub fn from_code(code: &str) -> Option<Self> {
-        [
-            RewardRefusal::AnnualCapReached,
-            RewardRefusal::FederalPayerCashExcluded,
-            RewardRefusal::FederalPayerAboveNominalValue,
-            RewardRefusal::FederalPayerAnnualNominalReached,
-            RewardRefusal::FederalPayerReferee,
-            RewardRefusal::StateExcluded,
-            RewardRefusal::ProgramBudgetExhausted,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == code)
+        Self::ALL.into_iter().find(|r| r.as_str() == code)
+    }
+
+    /// Whether the reason is a fact of the referred friend's (their payer, their state):
+    /// such a refusal is for admins only, and the referrer is shown nothing at all, as if
+    /// the friend had never joined.
+    pub const fn concerns_friend(self) -> bool {
+        matches!(
+            self,
+            RewardRefusal::FederalPayerReferee | RewardRefusal::RefereeStateExcluded
+        )
     }
 }
 

@@ -60,6 +60,8 @@ pub struct OrderEvent {
 /// What an event did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+// The conversion is the common outcome on the hot path: kept inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 pub enum EventOutcome {
     /// The same event was processed before; nothing changed.
     Duplicate,
@@ -632,6 +634,7 @@ fn decide(
                 .outcome
                 .clone()
                 .gated(gate, reward.spec.reward_type, event.now),
+            policy.referrer_cadence,
             event.now,
         )
     });
@@ -764,6 +767,7 @@ fn writes_json(writes: &ConversionWrites) -> serde_json::Value {
             "withheld_reason": r.withheld_reason.map(RewardRefusal::as_str),
             "expires_at": r.expires_at,
             "hold_until": r.hold_until,
+            "released_at": r.released_at,
             "created_at": r.created_at,
         })
     });

@@ -362,6 +362,11 @@ fn cancel_or_claw_back(
         .set((
             referral_rewards::status.eq(RewardStatus::Cancelled.as_str()),
             referral_rewards::cancel_reason.eq(CancelReason::ConversionReversed.as_str()),
+            // Not yet released: withdrawn whole, and the referrer never learns of it.
+            referral_rewards::released_at.eq(reward
+                .released_at
+                .filter(|_| !referral_domain::disclosure::withdrawn_unseen(reward.released_at, now))
+                .map(DbTime)),
             referral_rewards::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;

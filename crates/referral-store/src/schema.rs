@@ -175,6 +175,8 @@ diesel::table! {
         applied_amount_cents -> Nullable<BigInt>,
         hold_until -> Nullable<PortableTimestamptz>,
         cancel_reason -> Nullable<Text>,
+        released_at -> Nullable<PortableTimestamptz>,
+        release_notified_at -> Nullable<PortableTimestamptz>,
     }
 }
 
@@ -291,7 +293,7 @@ diesel::table! {
     registration_verifications (id) {
         id -> PortableUuid,
         token_hash -> Text,
-        referral_id -> PortableUuid,
+        referral_id -> Nullable<PortableUuid>,
         email -> Text,
         name -> Nullable<Text>,
         phone -> Nullable<Text>,
@@ -302,6 +304,7 @@ diesel::table! {
         ip_address -> Nullable<PortableInet>,
         user_agent -> Nullable<Text>,
         locale -> Nullable<Text>,
+        share_link_id -> Nullable<PortableUuid>,
     }
 }
 

@@ -210,6 +210,17 @@ pub(crate) fn find(conn: &mut DbConnection, code: &str) -> Result<Option<Found>,
     }))
 }
 
+/// The code of the link with `id`.
+///
+/// # Errors
+/// [`StoreError::NotFound`]; database errors.
+pub(crate) fn code_of(conn: &mut DbConnection, id: uuid::Uuid) -> Result<String, StoreError> {
+    Ok(share_links::table
+        .find(DbUuid(id))
+        .select(share_links::referral_code)
+        .first(conn)?)
+}
+
 /// What a visitor holding a share link's code may see: whose program, and whether it works.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicShareLink {

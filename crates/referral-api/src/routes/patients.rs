@@ -104,6 +104,7 @@ pub(crate) async fn my_referrals(
                     status: None,
                     referrer_status: query.referrer_status()?,
                     referrer_id: Some(PatientId::from_uuid(who.id())),
+                    as_referrer: true,
                     program_id: query.program_id.map(ProgramId::from_uuid),
                     from: query.from,
                     to: query.to,
@@ -339,6 +340,9 @@ pub(crate) async fn my_referral(
                     rewards::for_referral(conn, id, now)?
                         .into_iter()
                         .filter(|r| r.patient_id == referral.referrer_id)
+                        .filter(|r| {
+                            referral_domain::disclosure::referrer_sees_reward(r.released_at, now)
+                        })
                         .map(|r| MyRewardView::new(r, Some(&friend)))
                         .collect()
                 } else {

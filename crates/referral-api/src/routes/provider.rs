@@ -52,6 +52,7 @@ pub(crate) async fn all_referrals(
                     visible_program(conn, &who, id)?;
                 }
                 let filter = ReferralFilter {
+                    as_referrer: false,
                     referrer_status: None,
                     status: query.status()?,
                     program_id,

@@ -11,7 +11,7 @@ use crate::views::{
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use referral_domain::disclosure::SHARE_CONSENT_WORDING;
-use referral_domain::{Email, PatientId, Phone, ReferralStatus};
+use referral_domain::{Email, PatientId, Phone};
 use referral_store::referrals::{self, ClickToRecord, Registrant, RequestOrigin};
 use referral_store::{programs, suppressions};
 
@@ -66,12 +66,9 @@ pub(crate) async fn public_referral(
             Ok(PublicReferralView {
                 share_url: app.share_url(&code),
                 referral_code: code,
-                status: match referral.status {
-                    // Whether the code can still be used is all a visitor needs to know.
-                    ReferralStatus::Pending => "pending".into(),
-                    ReferralStatus::Expired => "expired".into(),
-                    _ => "used".into(),
-                },
+                // Only the invitation's date: a used or declined code reads as an open one.
+                status: referral_domain::disclosure::public_code_status(referral.expires_at, now)
+                    .into(),
                 expires_at: referral.expires_at,
                 program_name: program.name,
                 referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),

@@ -109,7 +109,11 @@ pub(crate) async fn review_queue(
         .await
 }
 
-fn decision(body: &ReviewDecisionRequest, caller: &Caller) -> Result<ReviewDecision, ApiError> {
+fn decision(
+    body: &ReviewDecisionRequest,
+    caller: &Caller,
+    referrer_cadence: referral_domain::RewardCadence,
+) -> Result<ReviewDecision, ApiError> {
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(ApiError::Validation(vec![FieldProblem::new(
@@ -121,6 +125,7 @@ fn decision(body: &ReviewDecisionRequest, caller: &Caller) -> Result<ReviewDecis
         approve: body.approve,
         reason: reason.to_owned(),
         decided_by: Some(caller.id()),
+        referrer_cadence,
     })
 }
 
@@ -154,6 +159,7 @@ pub(crate) async fn decide_one(
     body: ReviewDecisionRequest,
 ) -> Result<RewardView, ApiError> {
     let now = state.now();
+    let cadence = state.policy.referrer_cadence;
     let who = caller.clone();
     state
         .audited_within(
@@ -163,7 +169,7 @@ pub(crate) async fn decide_one(
             move |conn, audit| {
                 who.require(ADMINS)?;
                 let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
-                let decision = decision(&body, &who)?;
+                let decision = decision(&body, &who, cadence)?;
                 let reward = rewards::decide_review(conn, id, &decision, now, Some(audit))?;
                 Ok(RewardView::from(reward))
             },
@@ -195,6 +201,7 @@ pub(crate) async fn decide_many(
     body: BulkReviewRequest,
 ) -> Result<BulkReviewResponse, ApiError> {
     let now = state.now();
+    let cadence = state.policy.referrer_cadence;
     let who = caller.clone();
     state
         .audited_within(
@@ -215,6 +222,7 @@ pub(crate) async fn decide_many(
                         reason: body.reason.clone(),
                     },
                     &who,
+                    cadence,
                 )?;
                 let ids: Vec<RewardId> = body
                     .reward_ids

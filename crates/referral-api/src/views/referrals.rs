@@ -321,7 +321,7 @@ impl MyReferralView {
             locale: locale.as_str().to_owned(),
             id: r.id.as_uuid(),
             sms_link,
-            status: r.referrer_status().to_string(),
+            status: r.referrer_status(state.now()).to_string(),
             referral_code: r.referral_code.to_string(),
             share_url: state.share_url(&r.referral_code.to_string()),
             referee_email: r.referee_email.to_string(),

@@ -29,9 +29,10 @@ pub struct RewardView {
     pub status: String,
     /// Why it was withheld: `annual_cap_reached`, `federal_payer_cash_excluded`,
     /// `federal_payer_above_nominal_value`, `federal_payer_annual_nominal_reached`,
-    /// `federal_payer_referee` (the friend is a federal-programme patient) or
-    /// `state_excluded` (the recipient, or for a referrer the friend, lives in an excluded
-    /// state).
+    /// `federal_payer_referee` (the friend is a federal-programme patient),
+    /// `state_excluded` (the recipient lives in an excluded state) or
+    /// `referee_state_excluded` (for a referrer's reward, the friend does). The two about
+    /// the friend are for admins: the referrer never sees such a row.
     pub withheld_reason: Option<String>,
     pub used_on_order_id: Option<Uuid>,
     pub used_on_consultation_id: Option<Uuid>,
@@ -108,7 +109,7 @@ pub struct MyRewardView {
     pub explanation: Option<String>,
     /// While `held`: when it becomes usable.
     pub hold_until: Option<DateTime<Utc>>,
-    /// Why it was withheld (see `RewardView`).
+    /// Why it was withheld (see `RewardView`); never a reason that is a fact of the friend's.
     pub withheld_reason: Option<String>,
     /// The same, in plain words.
     pub withheld_explanation: Option<String>,
@@ -116,6 +117,8 @@ pub struct MyRewardView {
     /// What it gave when used (see `RewardView`).
     pub applied_amount: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// For a referrer's reward: when it was released to them (midnight UTC ending its
+    /// `--referrer-reward-cadence` period), never when it was earned; otherwise granted.
     pub created_at: DateTime<Utc>,
 }
 
@@ -125,6 +128,17 @@ impl MyRewardView {
     pub fn new(r: Reward, friend: Option<&FriendDisclosure>) -> Self {
         let referrer = r.party == Party::Referrer;
         let shared = friend.is_some_and(|f| f.shares_with_referrer);
+        // A referrer's reward is dated by its release alone, says nothing of why it was
+        // cancelled, and never shows a refusal that is a fact of the friend's.
+        let withheld = r
+            .withheld_reason
+            .filter(|w| !(referrer && w.concerns_friend()));
+        let explanation = if referrer {
+            referral_domain::disclosure::referrer_reward_words(r.status, withheld)
+                .map(str::to_owned)
+        } else {
+            referral_domain::reward::plain_words(r.status, r.hold_until, r.cancel_reason, withheld)
+        };
         MyRewardView {
             id: r.id.as_uuid(),
             referral_id: (!referrer || shared).then(|| r.referral_id.as_uuid()),
@@ -136,21 +150,17 @@ impl MyRewardView {
             reward_amount: text(&r.reward_amount),
             reward_description: r.reward_description,
             status: r.status.to_string(),
-            explanation: referral_domain::reward::plain_words(
-                r.status,
-                r.hold_until,
-                r.cancel_reason,
-                r.withheld_reason,
-            ),
-            hold_until: r.hold_until,
-            withheld_reason: text(&r.withheld_reason),
-            withheld_explanation: r
-                .withheld_reason
-                .map(|reason| reason.explanation().to_owned()),
+            explanation,
+            hold_until: r.hold_until.filter(|_| !referrer),
+            withheld_reason: withheld.map(|w| w.as_str().to_owned()),
+            withheld_explanation: withheld.map(|reason| reason.explanation().to_owned()),
             used_at: r.used_at,
             applied_amount: text(&r.applied_amount),
             expires_at: r.expires_at,
-            created_at: r.created_at,
+            created_at: match (referrer, r.released_at) {
+                (true, Some(released)) => released,
+                _ => r.created_at,
+            },
         }
     }
 }

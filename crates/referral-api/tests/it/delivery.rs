@@ -105,7 +105,8 @@ fn notifications(app: &TestApp, status: &str) -> Value {
 }
 
 pub(crate) fn deliver(app: &TestApp, at: chrono::DateTime<Utc>) -> RoundReport {
-    app.delivery.drain(at, 100).unwrap()
+    // Never before the service's own clock (a test may have moved it to a release).
+    app.delivery.drain(at.max(app.state.now()), 100).unwrap()
 }
 
 both_databases!(
@@ -629,6 +630,8 @@ both_databases!(
             json!({"approve": true}),
         );
         assert_eq!(approve.status(), 200, "{:?}", approve.text());
+        // The referrer's notice goes with the week's release.
+        app.release_rewards();
         let report = deliver(&app, Utc::now());
         // The registration's confirmation link, the welcome bonus (referee), reward earned
         // (referrer), and the payout, which lacks the patient's connected Stripe account
@@ -684,7 +687,7 @@ both_databases!(
 
 both_databases!(rewards_about_to_expire_get_one_reminder, owned, |db| {
     let app = spawn(db);
-    app.program(json!({"reward_validity_days": 5}));
+    app.program(json!({"reward_validity_days": 10}));
     let alice = app.patient("alice");
     let referral = app.refers(&alice, "bob@example.com");
     let registration = app.registers(
@@ -697,13 +700,15 @@ both_databases!(rewards_about_to_expire_get_one_reminder, owned, |db| {
         json!({"patient_id": registration["patient_id"], "consultation_id": uuid::Uuid::new_v4()}),
     );
     let pool = &app.state.pool;
-    let now = Utc::now();
-    let first = referral_api::workers::sweep_once(pool, 7, now).unwrap();
+    // After the week's release (the referrer's validity counts from it), with a notice
+    // long enough for both rewards.
+    let now = app.release_rewards();
+    let first = referral_api::workers::sweep_once(pool, 14, now).unwrap();
     assert_eq!(
         first.reminders_queued, 2,
         "the referrer's and the referee's rewards"
     );
-    let again = referral_api::workers::sweep_once(pool, 7, now + Duration::hours(1)).unwrap();
+    let again = referral_api::workers::sweep_once(pool, 14, now + Duration::hours(1)).unwrap();
     assert_eq!(again.reminders_queued, 0, "once per reward");
     let report = deliver(&app, now);
     assert!(report.sent >= 2, "{report:?}");

@@ -69,6 +69,8 @@ fn converted_referral(db: TestDb, share: bool) -> (TestApp, Provider, Actor, See
         json!({"patient_id": bob, "order_id": order, "amount": "80.00"}),
     );
     assert!(ordered.status().is_success());
+    // The referrer's reward reaches them with the week's release.
+    app.release_rewards();
     assert!(
         deliver(&app, Utc::now()).sent >= 3,
         "invitation, welcome, reward"

@@ -184,15 +184,24 @@ both_databases!(
         // already_registered
         let code = first["referral_code"].as_str().unwrap();
         app.registers(code, "bob@example.com");
+        // To a platform service; an anonymous caller (maybe the referrer) is answered as
+        // for an open code, and nothing is sent (#30).
         assert_problem(
             app.post(
-                None,
+                Some(&app.service()),
                 &format!("/api/referrals/{code}/register"),
                 json!({"email": "eve@example.com"}),
             ),
             409,
             "already_registered",
         );
+        let anonymous = app.post(
+            None,
+            &format!("/api/referrals/{code}/register"),
+            json!({"email": "eve@example.com"}),
+        );
+        assert_eq!(anonymous.status(), 202);
+        assert!(app.verification_token("eve@example.com").is_none());
         // program_has_referrals
         let id = program["id"].as_str().unwrap();
         assert_problem(

@@ -150,11 +150,25 @@ both_databases!(
             .json()
             .unwrap();
         assert_eq!(available["total"], 0, "no available reward: {available}");
+        // Waiting for review: the admins' queue holds them; Alice sees none (#30).
         let in_review: Value = app
             .get(Some(&alice), "/api/patients/me/rewards?status=in_review")
             .json()
             .unwrap();
-        assert_eq!(in_review["total"], 20);
+        assert_eq!(in_review["total"], 0);
+        let queue: Value = app
+            .get(Some(&app.admin()), "/api/reward-reviews?limit=500")
+            .json()
+            .unwrap();
+        assert_eq!(
+            queue["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["reward"]["patient_id"] == alice.id.to_string())
+                .count(),
+            20
+        );
         assert!(app
             .outbox_to("alice@example.com", "reward_earned")
             .is_empty());

@@ -184,7 +184,8 @@ both_databases!(
         assert_eq!(seen["referrer_reward_amount"], "25.00");
         assert!(seen["referrer_reward_earned_at"].is_string());
 
-        // Alice sees and redeems her reward, once.
+        // Alice sees her reward at the week's release, and redeems it, once.
+        app.release_rewards();
         let rewards: Value = app
             .get(Some(&alice), "/api/patients/me/rewards?status=available")
             .json()

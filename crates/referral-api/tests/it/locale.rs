@@ -178,6 +178,7 @@ both_databases!(
             json!({"patient_id": registered["patient_id"], "consultation_id": uuid::Uuid::new_v4()}),
         );
         assert_eq!(converted.status(), 200, "{:?}", converted.text());
+        app.release_rewards();
         deliver(app, Utc::now());
         let notice = emails_to(app, "alice@example.com").pop().unwrap();
         assert_eq!(

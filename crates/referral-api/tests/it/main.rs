@@ -14,6 +14,7 @@ mod delivery;
 mod disclosure;
 mod errors;
 mod facts;
+mod inference;
 mod integrity;
 mod journey;
 mod limits;

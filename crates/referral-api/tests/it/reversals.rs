@@ -37,12 +37,27 @@ fn refunds(app: &TestApp, patient: &Value, order: Uuid, refund: Uuid, amount: &s
     response.json().unwrap()
 }
 
+/// `who`'s rewards as the ledger holds them, newest first, each with its status and the
+/// plain words of the patient's own view. These tests are about the ledger's integrity;
+/// what the referrer may see of it, and when, is `inference`'s.
 fn my_rewards(app: &TestApp, who: &Actor) -> Vec<Value> {
-    let page: Value = app
-        .get(Some(who), "/api/patients/me/rewards")
-        .json()
-        .unwrap();
-    page["items"].as_array().unwrap().clone()
+    app.ledger_of(who)
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id.as_uuid(),
+                "status": r.status.as_str(),
+                "explanation": referral_domain::reward::plain_words(
+                    r.status, r.hold_until, r.cancel_reason, r.withheld_reason),
+            })
+        })
+        .collect()
+}
+
+/// Runs the sweeps at the release of the period holding `from` (the referrer's notices).
+fn told_at_release(app: &TestApp, from: chrono::DateTime<chrono::Utc>) {
+    let at = app.state.policy.referrer_cadence.release_at(from);
+    referral_api::workers::sweep_once(&app.state.pool, 0, at).unwrap();
 }
 
 fn referral_status(app: &TestApp, referral_id: &Value) -> String {
@@ -139,6 +154,11 @@ both_databases!(
             .map(|r| r["status"].clone())
             .collect();
         assert_eq!(statuses, [json!("available"), json!("cancelled")]);
+        // Alice is told with the release of the period the hold ended in (#30).
+        assert!(app
+            .outbox_to("alice@example.com", "reward_earned")
+            .is_empty());
+        told_at_release(app, later);
         assert_eq!(app.outbox_to("alice@example.com", "reward_earned").len(), 1);
         assert_eq!(
             referral_store::rewards::release_due(&mut app.db.conn(), later).unwrap(),
@@ -339,6 +359,7 @@ both_databases!(
             .json()
             .unwrap();
         assert_eq!(approved["status"], "available");
+        told_at_release(app, app.state.now());
         assert_eq!(app.outbox_to("alice@example.com", "reward_earned").len(), 1);
         // One rejected: cancelled, with the reason in plain words for Alice.
         let rejected: Value = decide(&rewards[1], false, "Same household").json().unwrap();

@@ -220,6 +220,43 @@ impl TestApp {
         response.json().unwrap()
     }
 
+    /// Moves the service to the next release of referrer rewards (the end of the cadence
+    /// period, weekly by default) and an hour on, and runs the sweeps there: rewards
+    /// granted before are now visible to their referrers, and each is told in one notice.
+    pub fn release_rewards(&self) -> chrono::DateTime<chrono::Utc> {
+        let now = self.state.now();
+        let at = self.state.policy.referrer_cadence.release_at(now) + chrono::Duration::hours(1);
+        self.state.clock.advance_to(at);
+        referral_api::workers::sweep_once(&self.state.pool, 0, at).unwrap();
+        at
+    }
+
+    /// `who`'s rewards as the ledger holds them (whatever the patient may see yet), newest
+    /// first: for tests of the ledger itself.
+    pub fn ledger_of(&self, who: &Actor) -> Vec<referral_store::rewards::Reward> {
+        let listed: Value = self
+            .get(
+                Some(&self.admin()),
+                &format!("/api/referrals?referrer_id={}&limit=500", who.id),
+            )
+            .json()
+            .unwrap();
+        let now = self.state.now();
+        let mut conn = self.db.conn();
+        let mut rewards: Vec<referral_store::rewards::Reward> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                let id: referral_domain::ReferralId = r["id"].as_str().unwrap().parse().unwrap();
+                referral_store::rewards::for_referral(&mut conn, id, now).unwrap()
+            })
+            .filter(|r| r.patient_id.as_uuid() == who.id)
+            .collect();
+        rewards.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        rewards
+    }
+
     /// The token of the newest confirmation link queued for `email`, if any.
     pub fn verification_token(&self, email: &str) -> Option<String> {
         self.outbox_to(email, "registration_verification")

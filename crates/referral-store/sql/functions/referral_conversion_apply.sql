@@ -60,11 +60,12 @@ BEGIN
     IF v_reward_id IS NOT NULL THEN
         INSERT INTO referral_rewards (id, referral_id, patient_id, party, reward_type,
             reward_amount_cents, reward_description, status, withheld_reason, expires_at,
-            hold_until, created_at, updated_at)
+            hold_until, released_at, created_at, updated_at)
         VALUES (v_reward_id, v_referral_id, (r->>'patient_id')::uuid, r->>'party',
             r->>'reward_type', (r->>'reward_amount_cents')::bigint, r->>'reward_description',
             r->>'status', r->>'withheld_reason', (r->>'expires_at')::timestamptz,
-            (r->>'hold_until')::timestamptz, v_reward_created_at, v_reward_created_at);
+            (r->>'hold_until')::timestamptz, (r->>'released_at')::timestamptz,
+            v_reward_created_at, v_reward_created_at);
     END IF;
     IF jsonb_typeof(n) = 'object' THEN
         INSERT INTO outbox (id, kind, idempotency_key, recipient, template, payload, status,

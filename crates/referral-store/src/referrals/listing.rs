@@ -4,7 +4,7 @@ use super::*;
 use crate::conn::{DbConnection, MultiBackend};
 use crate::error::StoreError;
 use crate::page::{Page, Paged};
-use crate::schema::referrals;
+use crate::schema::{referrals, share_link_referrals};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::dsl::not;
@@ -29,6 +29,9 @@ pub struct ReferralFilter {
     /// Status as the referrer sees it (minimum necessary): `invited` also matches friends
     /// who joined without letting the referrer know.
     pub referrer_status: Option<ReferrerStatus>,
+    /// The referrer's own list: a referral made through their personal share link appears
+    /// only when its friend agreed to let them know (the referrer never typed its details).
+    pub as_referrer: bool,
 }
 
 /// How many referrals `referrer` created at or after `since`, and when the oldest of them
@@ -96,6 +99,14 @@ pub fn list(
         if let Some(view) = filter.referrer_status {
             q = q.filter(seen_by_referrer_as(view, now));
         }
+        if filter.as_referrer {
+            q =
+                q.filter(referrals::referee_shares_with_referrer.eq(true).or(not(
+                    referrals::id.eq_any(
+                        share_link_referrals::table.select(share_link_referrals::referral_id),
+                    ),
+                )));
+        }
         if let Some(p) = filter.program_id {
             q = q.filter(referrals::program_id.eq(DbUuid::from(p)));
         }
@@ -134,43 +145,18 @@ pub fn list(
 type Condition =
     Box<dyn BoxableExpression<referrals::table, MultiBackend, SqlType = diesel::sql_types::Bool>>;
 
-/// The SQL form of [`ReferrerStatus::statuses`]: referrals that read as `view` at `now`,
-/// for either answer the friend may have given. A pending referral past its expiry reads
-/// as expired, as everywhere.
+/// The SQL form of [`ReferrerStatus::filter`]: referrals that read as `view` at `now`
+/// (the friend's consent and the invitation's date, nothing the friend did privately).
 fn seen_by_referrer_as(view: ReferrerStatus, now: DateTime<Utc>) -> Condition {
-    let stored_as = move |shared: bool| -> Condition {
-        let statuses = view.statuses(shared);
-        let settled: Vec<&str> = statuses
-            .iter()
-            .filter(|s| !matches!(s, ReferralStatus::Pending | ReferralStatus::Expired))
-            .map(|s| s.as_str())
-            .collect();
-        let open = || {
-            referrals::status
-                .eq(ReferralStatus::Pending.as_str())
-                .and(referrals::expires_at.gt(DbTime(now)))
-        };
-        let lapsed = || {
-            referrals::status
-                .eq(ReferralStatus::Pending.as_str())
-                .and(referrals::expires_at.le(DbTime(now)))
-        };
-        let mut any: Condition = Box::new(referrals::status.eq_any(settled));
-        if statuses.contains(&ReferralStatus::Pending) {
-            any = Box::new(any.or(open()));
-        }
-        if statuses.contains(&ReferralStatus::Expired) {
-            any = Box::new(
-                any.or(referrals::status.eq(ReferralStatus::Expired.as_str()))
-                    .or(lapsed()),
-            );
-        }
-        let consent: Condition = if shared {
-            Box::new(referrals::referee_shares_with_referrer.eq(true))
-        } else {
-            Box::new(not(referrals::referee_shares_with_referrer))
-        };
-        Box::new(consent.and(any))
+    let filter = view.filter();
+    let consent: Condition = if filter.shared {
+        Box::new(referrals::referee_shares_with_referrer.eq(true))
+    } else {
+        Box::new(not(referrals::referee_shares_with_referrer))
     };
-    Box::new(stored_as(true).or(stored_as(false)))
+    match filter.lapsed {
+        None => consent,
+        Some(true) => Box::new(consent.and(referrals::expires_at.le(DbTime(now)))),
+        Some(false) => Box::new(consent.and(referrals::expires_at.gt(DbTime(now)))),
+    }
 }

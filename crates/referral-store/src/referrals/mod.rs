@@ -107,9 +107,10 @@ pub struct Referral {
 }
 
 impl Referral {
-    /// The status its referrer sees (minimum necessary: see [`referral_domain::disclosure`]).
-    pub fn referrer_status(&self) -> ReferrerStatus {
-        ReferrerStatus::of(self.status, self.shares_with_referrer)
+    /// The status its referrer sees at `now` (minimum necessary: see
+    /// [`referral_domain::disclosure`]): the friend's consent and the invitation's date.
+    pub fn referrer_status(&self, now: DateTime<Utc>) -> ReferrerStatus {
+        ReferrerStatus::seen(self.shares_with_referrer, self.expires_at, now)
     }
 
     /// The rollup cohort it counts in (no query).
@@ -267,6 +268,16 @@ pub fn get_for_referrer(
     let referral = get(conn, id, now)?;
     if referral.referrer_id != referrer {
         return Err(StoreError::NotFound);
+    }
+    // Made through the referrer's share link: theirs to see only with the friend's consent.
+    if !referral.shares_with_referrer {
+        let through_link: i64 = crate::schema::share_link_referrals::table
+            .filter(crate::schema::share_link_referrals::referral_id.eq(DbUuid::from(id)))
+            .count()
+            .get_result(conn)?;
+        if through_link > 0 {
+            return Err(StoreError::NotFound);
+        }
     }
     Ok(referral)
 }

@@ -29,7 +29,17 @@ pub enum VerificationStarted {
     LinkSent,
     /// The address already has an account: an email saying so was queued instead.
     AlreadyRegistered,
+    /// The code was used or declined: nothing was sent (the caller is told the same as
+    /// ever; the registrant who used it signs in instead).
+    Unusable,
+    /// Too many confirmations of this share link wait: nothing was sent (the caller is
+    /// told the same as ever).
+    Throttled,
 }
+
+/// Confirmations of one personal share link that may wait at once: a script cannot queue
+/// mail to many addresses through somebody's link.
+pub const UNCONFIRMED_PER_LINK: i64 = 20;
 
 fn token_hash(token: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
@@ -66,50 +76,69 @@ pub fn start_registration(
             .select(patients::id)
             .first(conn)
             .optional()?;
-        let referral = match find_by_code(conn, &code.to_string(), now) {
-            // A personal share link: the friend's own referral is made now, under every
-            // rule of a referral made by email (none for an address that has an account).
+        // What the confirmation will register against: the invitation's referral, or a
+        // personal share link (whose referral is made only when the link comes back).
+        let (referral_id, share_link_id, locale) = match find_by_code(conn, &code.to_string(), now)
+        {
             Err(StoreError::NotFound) => {
                 let link = crate::share_links::find(conn, &code.to_string())?
                     .ok_or(StoreError::NotFound)?;
                 if link.retired {
                     return Err(DomainError::ReferralExpired.into());
                 }
+                let locale = registrant.locale.unwrap_or_default();
                 if let Some(patient) = known {
-                    let locale = registrant.locale.unwrap_or_default();
                     already_registered(conn, link.id, patient, email, locale, now)?;
                     return Ok(VerificationStarted::AlreadyRegistered);
                 }
-                crate::share_links::referral_through(
-                    conn,
-                    rng,
-                    &code.to_string(),
-                    &registrant.email,
-                    registrant.name.as_deref(),
-                    registrant.locale.unwrap_or_default(),
-                    now,
-                )?
-                .ok_or(StoreError::NotFound)?
+                // The creation rules (the owner's own address, their limit, an open
+                // invitation) wait for the confirmation: what they say is about the owner,
+                // not for an anonymous caller. Unconfirmed starts are bounded per link.
+                let waiting: i64 = registration_verifications::table
+                    .filter(registration_verifications::share_link_id.eq(Some(DbUuid(link.id))))
+                    .filter(registration_verifications::used_at.is_null())
+                    .filter(registration_verifications::expires_at.gt(DbTime(now)))
+                    .count()
+                    .get_result(conn)?;
+                if waiting >= UNCONFIRMED_PER_LINK {
+                    return Ok(VerificationStarted::Throttled);
+                }
+                (None, Some(link.id), locale)
             }
-            other => other?,
+            Err(e) => return Err(e),
+            Ok(referral) => {
+                // Only the invitation's date answers at once: whether the code was used or
+                // declined is the friend's, and the caller may be the referrer. A used or
+                // declined code is answered as any other, and nothing is sent.
+                if now >= referral.expires_at {
+                    return Err(DomainError::ReferralExpired.into());
+                }
+                match referral.lifecycle().register(now) {
+                    Ok(()) => {}
+                    Err(DomainError::AlreadyRegistered | DomainError::ReferralDeclined) => {
+                        return Ok(VerificationStarted::Unusable);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                // The page's language when the registrant chose one, else the referral's.
+                let locale = match registrant.locale {
+                    Some(locale) => locale,
+                    None => locale_of(conn, referral.id)?,
+                };
+                if let Some(patient) = known {
+                    already_registered(conn, referral.id.as_uuid(), patient, email, locale, now)?;
+                    return Ok(VerificationStarted::AlreadyRegistered);
+                }
+                (Some(referral.id), None, locale)
+            }
         };
-        // The errors that depend only on the code, at once.
-        referral.lifecycle().register(now)?;
-        // The page's language when the registrant chose one, else the referral's.
-        let locale = match registrant.locale {
-            Some(locale) => locale,
-            None => locale_of(conn, referral.id)?,
-        };
-        if let Some(patient) = known {
-            already_registered(conn, referral.id.as_uuid(), patient, email, locale, now)?;
-            return Ok(VerificationStarted::AlreadyRegistered);
-        }
         let id = crate::conn::new_row_id();
         diesel::insert_into(registration_verifications::table)
             .values((
                 registration_verifications::id.eq(DbUuid(id)),
                 registration_verifications::token_hash.eq(token_hash(&token)),
-                registration_verifications::referral_id.eq(DbUuid::from(referral.id)),
+                registration_verifications::referral_id.eq(referral_id.map(DbUuid::from)),
+                registration_verifications::share_link_id.eq(share_link_id.map(DbUuid)),
                 registration_verifications::email.eq(email),
                 registration_verifications::name.eq(registrant.name.as_deref()),
                 registration_verifications::phone.eq(registrant.phone.as_ref().map(Phone::as_str)),
@@ -134,7 +163,9 @@ pub fn start_registration(
                 idempotency_key: format!("registration-verification:{id}"),
                 recipient: email.to_owned(),
                 message: Message::RegistrationVerification(RegistrationVerification {
-                    referral_id: referral.id.as_uuid(),
+                    // The message names what it is about: the referral, or the share link.
+                    referral_id: referral_id
+                        .map_or_else(|| share_link_id.unwrap_or_default(), |r| r.as_uuid()),
                     verification_token: token.clone(),
                     valid_hours: VERIFICATION_VALID_HOURS,
                     locale,
@@ -150,7 +181,7 @@ pub fn start_registration(
 /// unknown or was used.
 type Pending = (
     DbUuid,
-    DbUuid,
+    Option<DbUuid>,
     String,
     Option<String>,
     Option<String>,
@@ -226,6 +257,12 @@ pub fn complete_registration(
             ))
             .first(conn)
             .optional()?;
+        let share_link: Option<DbUuid> = registration_verifications::table
+            .filter(registration_verifications::token_hash.eq(&hash))
+            .select(registration_verifications::share_link_id)
+            .first::<Option<DbUuid>>(conn)
+            .optional()?
+            .flatten();
         let Some((id, referral_id, email, name, phone, share, expires_at, ip, user_agent, locale)) =
             pending
         else {
@@ -245,7 +282,15 @@ pub fn complete_registration(
         if claimed == 0 {
             return Err(StoreError::NotFound);
         }
-        let referral = get(conn, ReferralId::from_uuid(referral_id.0), now)?;
+        // The code to register with: the invitation's, or the share link's (whose referral
+        // is made now, under every creation rule).
+        let code = match (referral_id, share_link) {
+            (Some(referral_id), _) => get(conn, ReferralId::from_uuid(referral_id.0), now)?
+                .referral_code
+                .to_string(),
+            (None, Some(link)) => crate::share_links::code_of(conn, link.0)?,
+            (None, None) => return Err(crate::error::corrupt("verification without a target")),
+        };
         let registrant = Registrant {
             patient_id: None,
             email: Email::parse(&email).map_err(|_| crate::error::corrupt("verification email"))?,
@@ -271,12 +316,6 @@ pub fn complete_registration(
                 }))
                 .collect(),
         };
-        register_in(
-            conn,
-            &referral.referral_code.to_string(),
-            &registrant,
-            policy,
-            now,
-        )
+        register_in(conn, &code, &registrant, policy, now)
     })
 }

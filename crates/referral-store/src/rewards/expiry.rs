@@ -32,6 +32,8 @@ pub fn queue_expiry_reminders(
             .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
             .filter(referral_rewards::expires_at.gt(DbTime(now)))
             .filter(referral_rewards::expires_at.le(DbTime(now + notice)))
+            // Only what its owner can see: a referrer's reward before its release is not.
+            .filter(referral_rewards::released_at.le(DbTime(now)))
             .select(RewardRow::as_select())
             .load(conn)?;
         let mut queued = 0;

@@ -246,23 +246,33 @@ pub(crate) fn plan_grant(
     let outcome =
         conversion::decide_grant_in_budget(spec, &standing, budget, policy, validity_days, now)
             .gated(gate, spec.reward_type, now);
-    grant_of(referral, patient, party, spec, &outcome, now)
+    grant_of(
+        referral,
+        patient,
+        party,
+        spec,
+        &outcome,
+        policy.referrer_cadence,
+        now,
+    )
 }
 
 /// What writing a decided grant takes: the ledger row, the rollup change, the referral's
-/// mirror status and, for a granted reward, the notice.
+/// mirror status and, for the friend's granted reward, the notice. A referrer's reward is
+/// told with everything else of its `cadence` period, by [`super::notify_releases`].
 pub(crate) fn grant_of(
     referral: RewardFor,
     patient: &Patient,
     party: Party,
     spec: &RewardSpec,
     outcome: &GrantOutcome,
+    cadence: referral_domain::RewardCadence,
     now: DateTime<Utc>,
 ) -> Grant {
     let now = now.trunc_subsecs(6);
     let status = outcome.ledger_status();
     let withheld = outcome.withheld_reason();
-    let (expires_at, hold_until) = match outcome {
+    let (mut expires_at, hold_until) = match outcome {
         GrantOutcome::Granted {
             expires_at,
             hold_until,
@@ -285,7 +295,19 @@ pub(crate) fn grant_of(
         None => Delta::default(),
     };
     let mirror = outcome.mirror();
-    let notice = outcome.notifies().then(|| {
+    let released_at = match party {
+        Party::Referrer => referral_domain::disclosure::referrer_release(
+            status, withheld, hold_until, now, cadence,
+        ),
+        // The friend's own reward is theirs at once.
+        Party::Referee => Some(now),
+    };
+    // A referrer's validity counts from the release, so that its end dates nothing finer.
+    if let (Party::Referrer, Some(released), Some(at)) = (party, released_at, expires_at) {
+        let usable = hold_until.map_or(now, |until| until.max(now));
+        expires_at = at.checked_add_signed(released - usable).or(Some(at));
+    }
+    let notice = (outcome.notifies() && party == Party::Referee).then(|| {
         reward_notice(
             &Notice {
                 id,
@@ -317,6 +339,7 @@ pub(crate) fn grant_of(
             hold_until,
             cancel_reason: None,
             created_at: now,
+            released_at,
         },
         delta,
         mirror,
@@ -350,6 +373,7 @@ pub(crate) fn insert(conn: &mut DbConnection, reward: &Reward) -> Result<(), Sto
             referral_rewards::withheld_reason.eq(reward.withheld_reason.map(RewardRefusal::as_str)),
             referral_rewards::expires_at.eq(reward.expires_at.map(DbTime)),
             referral_rewards::hold_until.eq(reward.hold_until.map(DbTime)),
+            referral_rewards::released_at.eq(reward.released_at.map(DbTime)),
             referral_rewards::created_at.eq(DbTime(reward.created_at)),
             referral_rewards::updated_at.eq(DbTime(reward.created_at)),
         ))

@@ -109,6 +109,11 @@ pub struct Reward {
     pub cancel_reason: Option<CancelReason>,
     /// Granted (or withheld).
     pub created_at: DateTime<Utc>,
+    /// For a referrer's reward: when it reaches the referrer (the end of the cadence
+    /// period in which it became usable); `None` while in review, and for ever when it was
+    /// withheld for a fact of the friend's or withdrawn before its release. The referrer
+    /// sees nothing of it before (see `referral_domain::disclosure`).
+    pub released_at: Option<DateTime<Utc>>,
 }
 
 impl Reward {
@@ -140,6 +145,7 @@ struct RewardRow {
     applied_amount_cents: Option<i64>,
     hold_until: Option<DbTime>,
     cancel_reason: Option<String>,
+    released_at: Option<DbTime>,
 }
 
 impl RewardRow {
@@ -175,6 +181,7 @@ impl RewardRow {
                 .map(|r| CancelReason::from_code(r).ok_or_else(|| corrupt("cancel reason")))
                 .transpose()?,
             created_at: self.created_at.0,
+            released_at: self.released_at.map(|t| t.0),
         };
         reward.status = reward.ledger().effective_status(now);
         Ok(reward)
@@ -271,8 +278,10 @@ pub fn for_referral(
     rows.into_iter().map(|r| r.into_reward(now)).collect()
 }
 
-/// A patient's rewards, newest first; with `status`, only those in that status as of `now`
-/// (withheld rewards show as `cancelled` with their reason).
+/// A patient's rewards as they may see them at `now`: only those released to them (a
+/// referrer's reward at the end of its cadence period, never before), the newest release
+/// first (within one release in no order of time); with `status`, only those in that
+/// status as of `now` (withheld rewards show as `cancelled` with their reason).
 ///
 /// # Errors
 /// Database errors.
@@ -287,6 +296,7 @@ pub fn list_for_patient(
     let build = || {
         let mut q = referral_rewards::table
             .filter(referral_rewards::patient_id.eq(owner))
+            .filter(referral_rewards::released_at.le(DbTime(now)))
             .into_boxed();
         q = match status {
             None => q,
@@ -312,7 +322,7 @@ pub fn list_for_patient(
     let total = build().count().get_result(conn)?;
     let rows: Vec<RewardRow> = build()
         .order((
-            referral_rewards::created_at.desc(),
+            referral_rewards::released_at.desc(),
             referral_rewards::id.desc(),
         ))
         .limit(page.limit)

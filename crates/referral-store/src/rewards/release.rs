@@ -11,7 +11,7 @@ use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use referral_domain::{PartyRewardStatus, RewardStatus};
+use referral_domain::{PartyRewardStatus, PatientId, RewardStatus};
 
 /// Most held rewards released in one transaction.
 const RELEASE_BATCH: i64 = 500;
@@ -104,6 +104,11 @@ pub(crate) fn announce(
             now,
         )?;
     }
+    // A referrer is told with everything else of the reward's period (see
+    // [`notify_releases`]), never at the moment the hold or review ended.
+    if reward.party == Party::Referrer {
+        return Ok(());
+    }
     let owner = patients::get(conn, reward.patient_id)?;
     let spec = referral_domain::RewardSpec {
         reward_type: reward.reward_type,
@@ -122,4 +127,122 @@ pub(crate) fn announce(
     );
     outbox::enqueue(conn, &notice, now)?;
     Ok(())
+}
+
+/// Referrers told in one transaction at most.
+const NOTICE_BATCH: i64 = 500;
+
+/// Tells each referrer, in one notice, of every reward released to them by `now` and not
+/// yet told (the cadence's period: see `referral_domain::disclosure::RewardCadence`). The
+/// notice names the rewards and nothing of the friends or when they were earned. The
+/// number of notices queued.
+///
+/// # Errors
+/// Database errors.
+pub fn notify_releases(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    loop {
+        let batch = write_transaction(conn, |conn| notify_batch(conn, now))?;
+        queued += batch;
+        if batch == 0 {
+            return Ok(queued);
+        }
+    }
+}
+
+fn notify_batch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let due = || {
+        referral_rewards::table
+            .filter(referral_rewards::party.eq(Party::Referrer.as_str()))
+            .filter(referral_rewards::released_at.le(Some(DbTime(now))))
+            .filter(referral_rewards::release_notified_at.is_null())
+    };
+    let owners: Vec<DbUuid> = due()
+        .select(referral_rewards::patient_id)
+        .distinct()
+        .limit(NOTICE_BATCH)
+        .load(conn)?;
+    for owner in &owners {
+        let rows: Vec<RewardRow> = due()
+            .filter(referral_rewards::patient_id.eq(*owner))
+            .order(referral_rewards::id.asc())
+            .select(RewardRow::as_select())
+            .load(conn)?;
+        let rewards: Vec<Reward> = rows
+            .into_iter()
+            .map(|r| r.into_reward(now))
+            .collect::<Result<_, _>>()?;
+        diesel::update(due().filter(referral_rewards::patient_id.eq(*owner)))
+            .set(referral_rewards::release_notified_at.eq(Some(DbTime(now))))
+            .execute(conn)?;
+        // Withheld for the referrer's own reasons, or cancelled after the release and
+        // before this round: nothing to announce (the list shows them).
+        let usable: Vec<&Reward> = rewards
+            .iter()
+            .filter(|r| {
+                r.withheld_reason.is_none()
+                    && matches!(
+                        r.status,
+                        RewardStatus::Available
+                            | RewardStatus::PendingApproval
+                            | RewardStatus::Used
+                    )
+            })
+            .collect();
+        let Some(first) = usable.first() else {
+            continue;
+        };
+        let owner = patients::get(conn, PatientId::from_uuid(owner.0))?;
+        let locale = crate::referrals::locale_of(conn, first.referral_id)?;
+        let words: Vec<String> = usable
+            .iter()
+            .filter_map(|r| {
+                r.reward_amount.clone().map(|value| {
+                    referral_domain::RewardSpec {
+                        reward_type: r.reward_type,
+                        value,
+                    }
+                    .description_in(locale)
+                })
+            })
+            .collect();
+        let spec_words = words.join("; ");
+        let mut notice = reward_notice(
+            &Notice {
+                id: first.id,
+                referral_id: first.referral_id,
+                status: if usable
+                    .iter()
+                    .all(|r| r.status == RewardStatus::PendingApproval)
+                {
+                    RewardStatus::PendingApproval
+                } else {
+                    RewardStatus::Available
+                },
+            },
+            &owner,
+            Party::Referrer,
+            &referral_domain::RewardSpec {
+                reward_type: first.reward_type,
+                value: first
+                    .reward_amount
+                    .clone()
+                    .unwrap_or(referral_domain::Money::ZERO),
+            },
+            locale,
+        );
+        if let referral_notify::Message::RewardEarned(m) = &mut notice.message {
+            m.reward_description = spec_words;
+        }
+        // One notice a referrer and release.
+        let released_on = rewards
+            .iter()
+            .filter_map(|r| r.released_at)
+            .max()
+            .unwrap_or(now)
+            .date_naive();
+        notice.idempotency_key = format!("rewards-released:{}:{released_on}", owner.id);
+        outbox::enqueue(conn, &notice, now)?;
+    }
+    Ok(owners.len())
 }

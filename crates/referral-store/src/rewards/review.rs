@@ -50,6 +50,8 @@ pub struct ReviewDecision {
     pub reason: String,
     /// The admin.
     pub decided_by: Option<uuid::Uuid>,
+    /// When an approved referrer's reward reaches the referrer (the service's policy).
+    pub referrer_cadence: referral_domain::RewardCadence,
 }
 
 /// One reward's result in a bulk decision.
@@ -194,8 +196,25 @@ fn decide_in(
     let status = ledger.status();
     // The validity starts over once the review lets the reward go on: the patient does not
     // lose the days it waited.
+    // A referrer's reward reaches them at the end of the period it was approved in, and
+    // its validity counts from then.
+    let released_at = match reward.party {
+        Party::Referrer => decision.approve.then(|| {
+            referral_domain::disclosure::release_after_review(
+                reward.hold_until,
+                now,
+                decision.referrer_cadence,
+            )
+        }),
+        Party::Referee => reward.released_at,
+    };
     let expires_at = match (decision.approve, reward.expires_at) {
-        (true, Some(at)) => Some(at + (now - reward.created_at)),
+        (true, Some(at)) => Some(
+            at + (released_at
+                .filter(|_| reward.party == Party::Referrer)
+                .unwrap_or(now)
+                - reward.created_at),
+        ),
         (_, at) => at,
     };
     let cancel_reason = (!decision.approve).then_some(CancelReason::ReviewRejected.as_str());
@@ -207,6 +226,7 @@ fn decide_in(
     .set((
         referral_rewards::status.eq(status.as_str()),
         referral_rewards::expires_at.eq(expires_at.map(DbTime)),
+        referral_rewards::released_at.eq(released_at.map(DbTime)),
         referral_rewards::cancel_reason.eq(cancel_reason),
         referral_rewards::updated_at.eq(DbTime(now)),
     ))

@@ -14,6 +14,12 @@ pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).unwrap()
 }
 
+/// A week and a day after [`t0`]: past the weekly release of what was granted that week,
+/// when a referrer sees it and is told.
+pub fn after_release() -> DateTime<Utc> {
+    t0() + chrono::Duration::days(8)
+}
+
 pub fn program(conn: &mut DbConnection, overrides: serde_json::Value) -> Program {
     let mut base = serde_json::json!({
         "name": "Friends and family",

@@ -89,7 +89,11 @@ both_databases!(
                 .first_order_id,
             None
         );
-        // The reward-earned email is queued for the referrer.
+        // The reward-earned email is queued for the referrer with the week's release.
+        assert_eq!(
+            rewards::notify_releases(&mut conn, after_release()).unwrap(),
+            1
+        );
         let queued = outbox::list(&mut conn, None, Page::default()).unwrap();
         assert!(queued
             .items
@@ -239,9 +243,10 @@ both_databases!(
                 .referrer_reward_status,
             PartyRewardStatus::NotGranted
         );
-        // The patient sees it, with the reason.
+        // The patient sees it, with the reason, once released.
         let mine =
-            rewards::list_for_patient(&mut conn, alice.id, None, t0(), Page::default()).unwrap();
+            rewards::list_for_patient(&mut conn, alice.id, None, after_release(), Page::default())
+                .unwrap();
         assert_eq!(
             mine.items[0].withheld_reason,
             Some(RewardRefusal::FederalPayerCashExcluded)
@@ -338,11 +343,15 @@ both_databases!(
             .map(|i| i.interaction_type)
             .collect();
         assert!(kinds.contains(&InteractionType::Conversion), "{kinds:?}");
+        // The referrer's notice waits for the week's release.
+        let queued = outbox::list(&mut conn, None, Page::new(Some(50), None)).unwrap();
+        assert!(!queued.items.iter().any(|m| m.template == "reward_earned"));
+        rewards::notify_releases(&mut conn, after_release()).unwrap();
         let queued = outbox::list(&mut conn, None, Page::new(Some(50), None)).unwrap();
         assert!(queued
             .items
             .iter()
-            .any(|m| m.idempotency_key == format!("reward-earned:{}", reward.id)));
+            .any(|m| m.template == "reward_earned" && m.recipient == "alice@example.com"));
 
         // A duplicate delivery is audited too, without a resource.
         assert_eq!(
@@ -490,13 +499,22 @@ both_databases!(
             converted.referrer_reward_status,
             PartyRewardStatus::NotGranted
         );
-        // The referrer sees the withheld row and its reason.
-        let mine =
-            rewards::list_for_patient(&mut conn, alice.id, None, t0(), Page::default()).unwrap();
+        // The ledger keeps the withheld row and its reason (for admins); the referrer is
+        // never shown it: the friend's payer is the friend's (#30).
+        let ledger: Vec<_> = rewards::for_referral(&mut conn, referral.id, t0())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.patient_id == alice.id)
+            .collect();
         assert_eq!(
-            mine.items[0].withheld_reason,
+            ledger[0].withheld_reason,
             Some(RewardRefusal::FederalPayerReferee)
         );
+        assert_eq!(ledger[0].released_at, None);
+        let mine =
+            rewards::list_for_patient(&mut conn, alice.id, None, after_release(), Page::default())
+                .unwrap();
+        assert_eq!(mine.total, 0);
 
         // A friend never reported: withheld under the default policy, paid under
         // `commercial`.
