@@ -369,11 +369,12 @@ async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
     );
     assert_eq!(text_of(&client, ".bonus").await, "20% off a consultation");
     camera.shoot(&client, "friend-registered").await;
-    // Opening the used link again says so.
+    // Opening the used link again shows the invitation as before: whoever holds the link
+    // (maybe the referrer) cannot tell it was used (#30).
     client.goto(&share_url).await.unwrap();
     assert_eq!(
         text_of(&client, "main h1").await,
-        "This invitation has already been used"
+        "You've been referred by a friend!"
     );
 
     // The platform reports the friend's first consultation.
@@ -402,6 +403,8 @@ async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
     )
     .await;
     assert_eq!(converted["outcome"], "converted");
+    // The referrer's reward reaches her with the week's release (#30).
+    app.release_rewards();
 
     // The patient sees that the friend joined (she agreed), never what care followed,
     // and the cash reward waiting for approval.
