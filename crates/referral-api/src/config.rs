@@ -495,6 +495,19 @@ pub fn is_loopback_bind(bind: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether `url` is an http(s) URL whose host is a loopback address or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// The data keyring of [`ServeArgs::for_tests`].
 pub const TEST_DATA_KEYS: &str =
     "test1=7465737420646174612b6b65792d746573742064617461206b65792d74657374";
@@ -535,6 +548,27 @@ impl ServeArgs {
                 "refusing to listen on {} with REFERRAL_DEMO_SIGN_IN (--demo-sign-in): anyone could sign in as the demo admin; demo sign-in is allowed only on a loopback address",
                 self.bind
             ));
+        }
+        // Development mode and demo sign-in are for one machine: behind a proxy, or served
+        // under a public address, anyone reaching it could sign in as the demo admin.
+        let development = !self.has_token_verification();
+        if development || self.demo_sign_in {
+            let what = if self.demo_sign_in {
+                "REFERRAL_DEMO_SIGN_IN (--demo-sign-in)"
+            } else {
+                "development mode (no token verification is configured)"
+            };
+            if !self.trusted_proxies.is_empty() {
+                return Err(format!(
+                    "refusing to start {what} with REFERRAL_TRUSTED_PROXIES (--trusted-proxies) set: behind a proxy anyone could use the demo sign-in; unset it, or configure token verification (--jwt-jwks-url, --jwt-public-key-file or REFERRAL_JWT_SECRET)"
+                ));
+            }
+            if !is_loopback_url(&self.public_base_url) {
+                return Err(format!(
+                    "refusing to start {what} with REFERRAL_PUBLIC_BASE_URL (--public-base-url) {}: it is allowed only with a loopback URL such as http://127.0.0.1:8080",
+                    self.public_base_url
+                ));
+            }
         }
         if !loopback && self.webhooks_allow_private {
             return Err(format!(

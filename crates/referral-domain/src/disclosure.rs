@@ -30,6 +30,25 @@ pub fn share_consent_wording(locale: crate::Locale) -> &'static str {
     }
 }
 
+/// What the invited friend is told before registering and in the confirmation email: the
+/// person who invited them may be rewarded for their first visit or order, and learns
+/// nothing of their care (the friend's notice, HIPAA and the FTC's endorsement rule).
+pub const FRIEND_REWARD_NOTICE: &str = "The person who invited you may receive a reward once \
+     you have your first visit or order with us. They will not learn anything about your care.";
+
+/// The friend's notice in Spanish.
+pub const FRIEND_REWARD_NOTICE_ES: &str = "La persona que te invitó puede recibir una \
+     recompensa cuando tengas tu primera consulta o pedido con nosotros. No sabrá nada de tu \
+     atención médica.";
+
+/// The friend's notice in `locale`.
+pub fn friend_reward_notice(locale: crate::Locale) -> &'static str {
+    match locale {
+        crate::Locale::En => FRIEND_REWARD_NOTICE,
+        crate::Locale::Es => FRIEND_REWARD_NOTICE_ES,
+    }
+}
+
 /// How a referrer's reward names the friend without their consent.
 pub const UNNAMED_FRIEND: &str = "a friend you invited";
 

@@ -372,6 +372,26 @@ mod tests {
         assert_eq!(e.subject, "Alice <b> thinks you'd love Zappy Health");
     }
 
+    /// The friend's notice (#30): the confirmation says, in the friend's language, that the
+    /// person who invited them may be rewarded for their first visit or order.
+    #[test]
+    fn the_confirmation_tells_the_friend_the_referrer_may_be_rewarded() {
+        use referral_domain::disclosure::friend_reward_notice;
+        let t = Templates::new().unwrap();
+        for locale in [Locale::En, Locale::Es] {
+            let mut data = verification();
+            data["locale"] = json!(locale.as_str());
+            let e = t.render_email("registration_verification", &data).unwrap();
+            let notice = friend_reward_notice(locale);
+            assert!(e.text.contains(notice), "{locale:?}: {}", e.text);
+            assert!(
+                e.html.contains(&notice.replace('\'', "&#x27;")),
+                "{locale:?}: {}",
+                e.html
+            );
+        }
+    }
+
     #[test]
     fn registration_emails_carry_the_link_or_say_there_is_an_account() {
         let t = Templates::new().unwrap();

@@ -150,6 +150,7 @@ pub async fn submit(
     keys: web::Data<JwtKeys>,
     visit: Visit,
     origin: Origin,
+    request: actix_web::HttpRequest,
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
@@ -170,7 +171,7 @@ pub async fn submit(
             let user = DEMO_USERS
                 .iter()
                 .find(|u| u.key == key)
-                .filter(|_| state.demo_sign_in)
+                .filter(|_| state.demo_sign_in && from_this_machine(&request))
                 .ok_or(PageError::Api(ApiError::NotFound))?;
             let claims = Claims {
                 email: user.email.map(str::to_owned),
@@ -226,6 +227,7 @@ pub async fn submit(
             .await
         }
     };
+    audit_sign_in(&state, &origin, &claims).await;
     let lifetime = claims.exp - chrono::Utc::now().timestamp();
     let location = next.unwrap_or_else(|| home_of(claims.role).to_owned());
     let mut response = see_other(&location);
@@ -233,6 +235,50 @@ pub async fn submit(
         .add_cookie(&visit.session_cookie(token, lifetime))
         .map_err(|e| PageError::Render(e.to_string()))?;
     Ok(response)
+}
+
+/// Whether a request comes straight from this machine: a loopback peer, a loopback `Host`,
+/// and no forwarding header (a proxy on this machine would otherwise pass anyone on).
+fn from_this_machine(request: &actix_web::HttpRequest) -> bool {
+    const FORWARDING: [&str; 5] = [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-real-ip",
+        "via",
+    ];
+    let peer_local = request.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    let host_local = request
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(crate::config::is_loopback_bind);
+    let forwarded = FORWARDING
+        .iter()
+        .any(|h| request.headers().contains_key(*h));
+    peer_local && host_local && !forwarded
+}
+
+/// Records a successful sign-in (`auth.signin`, with the role), as failed ones are.
+async fn audit_sign_in(state: &web::Data<AppState>, origin: &Origin, claims: &Claims) {
+    let entry = referral_store::audit::NewAuditEntry {
+        actor_id: Some(claims.sub),
+        actor_role: claims.role.as_str().to_owned(),
+        action: "auth.signin".to_owned(),
+        resource_type: "route".to_owned(),
+        resource_id: Some("/signin".to_owned()),
+        outcome: "success".to_owned(),
+        ip_address: origin.ip,
+        user_agent: origin.user_agent.clone(),
+    };
+    let keyring = state.keyring.clone();
+    let now = state.now();
+    let written = state
+        .db(move |conn| Ok(referral_store::audit::append(conn, &keyring, &entry, now)?))
+        .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "a sign-in could not be audited");
+    }
 }
 
 /// `POST /signout`.

@@ -448,6 +448,37 @@ fn demo_sign_in_on_a_public_bind_refuses_to_start() {
     assert!(stderr.contains("REFERRAL_DATA_KEYS"), "{stderr}");
 }
 
+/// #30: development mode and demo sign-in are for one machine, even on a loopback bind:
+/// a proxy in front, or a public base URL, refuses to start and names the setting.
+#[test]
+fn development_mode_behind_a_proxy_or_a_public_url_refuses_to_start() {
+    let (status, stderr, _) =
+        serve_refused(&["--bind", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/8"]);
+    assert!(!status.success());
+    assert!(stderr.contains("REFERRAL_TRUSTED_PROXIES"), "{stderr}");
+    assert!(stderr.contains("development mode"), "{stderr}");
+    let (status, stderr, _) = serve_refused(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--public-base-url",
+        "https://referrals.example.com",
+    ]);
+    assert!(!status.success());
+    assert!(stderr.contains("REFERRAL_PUBLIC_BASE_URL"), "{stderr}");
+    let secret = "a-real-secret-a-real-secret-a-real-secret";
+    let (status, stderr, _) = serve_refused(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--jwt-secret",
+        secret,
+        "--demo-sign-in",
+        "--public-base-url",
+        "https://referrals.example.com",
+    ]);
+    assert!(!status.success());
+    assert!(stderr.contains("REFERRAL_DEMO_SIGN_IN"), "{stderr}");
+}
+
 #[test]
 fn a_short_token_secret_is_refused_even_on_loopback() {
     let (status, stderr, _) = serve_refused(&["--bind", "127.0.0.1:0", "--jwt-secret", "short"]);

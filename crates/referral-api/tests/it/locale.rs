@@ -112,6 +112,8 @@ both_databases!(
         assert!(spanish.contains("$10.00 de crédito en tu cuenta"));
         assert!(spanish.contains("Avisar a la persona que me invitó"));
         assert!(spanish.contains("Saltar al contenido"));
+        // The friend's notice (#30), in the friend's language.
+        assert!(spanish.contains("puede recibir una recompensa cuando tengas tu primera consulta"));
         let by_browser = page(
             app,
             &format!("/register?ref={code}"),

@@ -390,6 +390,10 @@ both_databases!(
         let page = visitor.get(&format!("/register?ref={}", code(&fresh)));
         assert_eq!(page.status, 200);
         assert!(page.body.contains("You&#x27;ve been referred by a friend!"));
+        // The friend's notice (#30): plain words about the referrer's reward.
+        assert!(page
+            .body
+            .contains("may receive a reward once you have your first visit or order"));
         assert!(
             page.body.contains("20% off"),
             "the referee's bonus is shown"
@@ -1000,5 +1004,53 @@ both_databases!(
         assert!(app
             .outbox_to("otra@example.com", "referral_invitation")
             .is_empty());
+    }
+);
+
+both_databases!(
+    demo_sign_in_answers_only_this_machine_and_every_sign_in_is_audited,
+    owned,
+    |db| {
+        let app = site(db);
+        let visitor = Visitor::new(&app);
+        // Through a proxy (a forwarding header) or under another host name: no demo user.
+        let csrf = visitor.csrf();
+        let cookie = format!("referral_csrf={csrf}");
+        for (header, value) in [
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=203.0.113.9"),
+            ("host", "referrals.example.com"),
+        ] {
+            let response = app
+                .client
+                .post(app.url("/signin"))
+                .header("cookie", &cookie)
+                .header(header, value)
+                .form(&[("csrf", csrf.as_str()), ("user", "admin")])
+                .send()
+                .unwrap();
+            assert_eq!(response.status(), 404, "{header}");
+            assert!(response
+                .headers()
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().starts_with("referral_session=")));
+        }
+        // Straight from this machine it works, and the sign-in is audited with its role.
+        visitor.sign_in_as("admin");
+        let trail: Value = app
+            .get(
+                Some(&app.admin()),
+                "/api/referrals/audit-trail?action=auth.signin",
+            )
+            .json()
+            .unwrap();
+        assert!(
+            trail["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["outcome"] == "success" && r["actor_role"] == "admin"),
+            "{trail}"
+        );
     }
 );
