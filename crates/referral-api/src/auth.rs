@@ -81,6 +81,19 @@ pub const PROGRAM_READERS: &[Role] = &[
 /// Who may use the admin endpoints.
 pub const ADMINS: &[Role] = &[Role::Admin, Role::SuperAdmin];
 
+/// Whether a token issued at `iat` (if it says) and expiring at `exp` is within the
+/// lifetime limit at `now`: an `iat` in the future beyond the leeway is refused (it would
+/// stretch the life), and the life counts from `min(iat, now)`, so that a token without
+/// `iat`, or dated ahead, cannot outlive the limit.
+fn lifetime_fits(iat: Option<i64>, exp: i64, now: i64, max_lifetime_seconds: i64) -> bool {
+    let leeway = i64::try_from(LEEWAY_SECONDS).unwrap_or(60);
+    if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return false;
+    }
+    let issued = iat.map_or(now, |iat| iat.min(now));
+    exp.saturating_sub(issued) <= max_lifetime_seconds
+}
+
 /// The claims of a token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -308,6 +321,8 @@ impl JwtKeys {
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_exp = true;
+        // A token not valid yet (`nbf`, with the leeway) is refused like an expired one.
+        validation.validate_nbf = true;
         if let Some(issuer) = &self.0.issuer {
             validation.set_issuer(&[issuer]);
             validation.required_spec_claims.insert("iss".into());
@@ -322,9 +337,12 @@ impl JwtKeys {
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|_| Rejection::Invalid)?;
-        // A token without `iat` counts from now: its remaining life must fit the limit.
-        let issued = claims.iat.unwrap_or_else(|| chrono::Utc::now().timestamp());
-        if claims.exp.saturating_sub(issued) > self.0.max_lifetime_seconds {
+        if !lifetime_fits(
+            claims.iat,
+            claims.exp,
+            chrono::Utc::now().timestamp(),
+            self.0.max_lifetime_seconds,
+        ) {
             return Err(Rejection::Invalid);
         }
         if matches!(claims.role, Role::Provider | Role::ProviderAdmin)
@@ -508,6 +526,21 @@ mod tests {
         assert!(keys
             .verify(&keys.sign(&claims(now - 120)).unwrap())
             .is_err());
+    }
+
+    #[test]
+    fn lifetimes_count_from_the_earlier_of_iat_and_now() {
+        let day = 86_400;
+        let now = 1_000_000;
+        assert!(lifetime_fits(Some(now), now + day, now, day));
+        assert!(!lifetime_fits(Some(now), now + day + 1, now, day));
+        // Dated ahead: refused beyond the leeway; within it, the life counts from now.
+        assert!(!lifetime_fits(Some(now + 3600), now + 3600 + day, now, day));
+        assert!(!lifetime_fits(Some(now + 30), now + 30 + day, now, day));
+        assert!(lifetime_fits(Some(now + 30), now + day, now, day));
+        // No iat: from now.
+        assert!(lifetime_fits(None, now + day, now, day));
+        assert!(!lifetime_fits(None, now + day + 5, now, day));
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub mod reversal;
 pub mod reward;
 pub mod signals;
 pub mod status;
+pub mod text;
 pub mod webhook;
 
 pub use code::ReferralCode;

@@ -26,6 +26,9 @@ pub enum MessageRefusal {
     /// It holds a phone number (seven digits or more in a row, separators aside).
     #[error("must not contain phone numbers")]
     PhoneNumber,
+    /// It holds a control or bidirectional character (see [`crate::text`]).
+    #[error("must not contain control or invisible formatting characters")]
+    HiddenCharacter,
 }
 
 /// A personal message that passed the rules: trimmed, not empty.
@@ -44,6 +47,9 @@ impl PersonalMessage {
         }
         if text.chars().count() > MAX_MESSAGE_CHARS {
             return Err(MessageRefusal::TooLong);
+        }
+        if crate::text::check_visible(text).is_err() {
+            return Err(MessageRefusal::HiddenCharacter);
         }
         for token in text.split_whitespace() {
             let token = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != '@');

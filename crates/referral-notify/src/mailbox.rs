@@ -38,7 +38,8 @@ pub(crate) fn write_email(
     let eml = format!(
         "To: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@referral-api>\r\nX-Idempotency-Key: {key}\r\n{unsubscribe}MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{html}\r\n--{boundary}--\r\n",
         to = message.recipient,
-        subject = email.subject,
+        // A header holds one line: nothing stored before the rule can add another.
+        subject = referral_domain::text::visible(&email.subject),
         id = message.message_id,
         key = message.idempotency_key,
         text = email.text,

@@ -24,6 +24,18 @@ pub(crate) fn ensure_patient(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
     let id = PatientId::from_uuid(caller.id());
+    // A name in the token reaches emails and pages like a typed one: the same rule.
+    if let Some(Err(e)) = caller
+        .claims
+        .name
+        .as_deref()
+        .map(referral_domain::text::check_visible)
+    {
+        return Err(ApiError::Validation(vec![FieldProblem::new(
+            "name",
+            format!("the token's name claim {e}"),
+        )]));
+    }
     match caller.claims.email.as_deref().map(Email::parse) {
         Some(Ok(email)) => {
             let details = PatientDetails {
@@ -219,6 +231,12 @@ fn new_referral(
         .is_some_and(|n| n.chars().count() > 200)
     {
         problems.push(FieldProblem::new("referee_name", "at most 200 characters"));
+    }
+    if let Some(Err(e)) = referee_name
+        .as_deref()
+        .map(referral_domain::text::check_visible)
+    {
+        problems.push(FieldProblem::new("referee_name", e.to_string()));
     }
     // Sent under the platform's name: short, no links, addresses or numbers (the domain's
     // PersonalMessage rules).

@@ -280,6 +280,9 @@ fn registrant(
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         problems.push(FieldProblem::new("name", "at most 200 characters"));
     }
+    if let Some(Err(e)) = name.as_deref().map(referral_domain::text::check_visible) {
+        problems.push(FieldProblem::new("name", e.to_string()));
+    }
     if body.patient_id.is_some() && !is_service {
         problems.push(FieldProblem::new(
             "patient_id",

@@ -491,3 +491,80 @@ fn connections_the_database_dropped_fail_once_with_503_and_are_replaced() {
         200
     );
 }
+
+both_databases!(
+    hidden_characters_in_names_and_messages_are_refused_and_a_nul_is_never_a_500,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        for (field, value) in [
+            ("referee_name", "Bob\u{202e}gnp.exe"),
+            ("referee_name", "Bob\r\nBcc: eve@example.com"),
+            ("referee_name", "Bob\u{0}"),
+            ("referral_message", "Hi\u{2066}there"),
+            ("referral_message", "Line one\nline two"),
+        ] {
+            let mut body = json!({"referee_email": "bob@example.com"});
+            body[field] = json!(value);
+            let problem = assert_problem(
+                app.post(Some(&alice), "/api/patients/me/referrals", body),
+                422,
+                "validation_failed",
+            );
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+        let listed: Value = app
+            .get(Some(&alice), "/api/patients/me/referrals")
+            .json()
+            .unwrap();
+        assert_eq!(listed["total"], 0, "nothing was made");
+        // A registration's name, and a NUL in any body: 422 naming the field.
+        let code = app.refers(&alice, "carol@example.com")["referral_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_problem(
+            app.post(
+                None,
+                &format!("/api/referrals/{code}/register"),
+                json!({"email": "carol@example.com", "name": "Carol\u{0}"}),
+            ),
+            422,
+            "validation_failed",
+        );
+        let problem = assert_problem(
+            app.post(
+                Some(&app.admin()),
+                "/api/referral-programs",
+                json!({"name": "Nul\u{0}program"}),
+            ),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(problem["errors"][0]["field"], "name");
+        // A name claim with a line break in the token: 422 on the claim, nothing stored.
+        let claims = referral_api::auth::Claims {
+            email: Some("dora@example.com".into()),
+            name: Some("Dora\r\nBcc: eve@example.com".into()),
+            ..referral_api::auth::Claims::new(
+                uuid::Uuid::new_v4(),
+                referral_api::auth::Role::Patient,
+                chrono::Utc::now().timestamp(),
+                600,
+            )
+        };
+        let token = referral_api::auth::JwtKeys::new(crate::support::SECRET.as_bytes())
+            .sign(&claims)
+            .unwrap();
+        let response = app
+            .client
+            .post(app.url("/api/patients/me/referrals"))
+            .bearer_auth(&token)
+            .json(&json!({"referee_email": "erin@example.com"}))
+            .send()
+            .unwrap();
+        let problem = assert_problem(response, 422, "validation_failed");
+        assert_eq!(problem["errors"][0]["field"], "name");
+    }
+);

@@ -294,3 +294,49 @@ fn a_jwks_url_in_the_clear_to_another_host_is_refused_at_start() {
     let err = referral_api::startup::build(args).unwrap_err().to_string();
     assert!(err.contains("https"), "{err}");
 }
+
+/// #30: a token dated ahead (`iat` beyond the leeway) or not valid yet (`nbf`) is refused;
+/// the lifetime counts from the earlier of `iat` and now.
+#[test]
+fn tokens_dated_ahead_or_not_yet_valid_are_refused() {
+    let app = crate::support::spawn(TestDb::sqlite());
+    let key = EncodingKey::from_secret(crate::support::SECRET.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    let sign = |claims: Value| {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    };
+    let admin = |extra: Value| {
+        let mut claims = json!({"sub": Uuid::new_v4(), "role": "admin", "exp": now + 600});
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        sign(claims)
+    };
+    let call = |token: &str| {
+        app.client
+            .get(app.url("/api/referral-programs"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(call(&admin(json!({"iat": now}))), 200);
+    assert_eq!(
+        call(&admin(json!({"iat": now + 3600}))),
+        401,
+        "iat an hour ahead"
+    );
+    assert_eq!(
+        call(&admin(json!({"iat": now, "nbf": now + 3600}))),
+        401,
+        "not valid yet"
+    );
+    assert_eq!(call(&admin(json!({"iat": now, "nbf": now - 10}))), 200);
+    // Dated 30 s ahead (within the leeway) with a 24 h life from then: over the limit,
+    // counted from now.
+    assert_eq!(
+        call(&admin(json!({"iat": now + 30, "exp": now + 30 + 86_400}))),
+        401
+    );
+}
