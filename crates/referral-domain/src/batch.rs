@@ -37,9 +37,51 @@ pub fn lanes<P: Eq + Hash>(patients: &[P], lanes: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// The first position whose event id was already used in the batch for another patient:
+/// such a batch is refused whole, since whichever patient came second would silently read
+/// as a duplicate of the first. `events` holds each event's (id, patient).
+pub fn id_shared_between_patients<I: Eq + Hash, P: Eq>(events: &[(I, P)]) -> Option<usize> {
+    let mut first: HashMap<&I, &P> = HashMap::new();
+    for (position, (id, patient)) in events.iter().enumerate() {
+        match first.get(id) {
+            Some(owner) if *owner != patient => return Some(position),
+            Some(_) => {}
+            None => {
+                first.insert(id, patient);
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_used_for_two_patients_is_found_and_a_repeat_is_not() {
+        assert_eq!(
+            id_shared_between_patients(&[(1, 'a'), (2, 'b'), (1, 'a')]),
+            None
+        );
+        assert_eq!(
+            id_shared_between_patients(&[(1, 'a'), (2, 'b'), (1, 'c')]),
+            Some(2)
+        );
+        assert_eq!(id_shared_between_patients::<u8, char>(&[]), None);
+    }
+
+    proptest::proptest! {
+        /// Found exactly when some id appears with two patients, at the second's position.
+        #[test]
+        fn shared_ids_are_found(events in proptest::collection::vec((0u8..6, 0u8..3), 0..30)) {
+            let found = id_shared_between_patients(&events);
+            let expected = events.iter().enumerate().position(|(i, (id, p))| {
+                events[..i].iter().any(|(other, q)| other == id && q != p)
+            });
+            proptest::prop_assert_eq!(found, expected);
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

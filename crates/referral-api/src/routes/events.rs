@@ -201,14 +201,30 @@ pub async fn batch(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let action = || AuditAction::new("event.batch", "referral", None);
-    let refusal = caller.require(&[Role::Service]).err().or_else(|| {
-        (body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS).then(|| {
-            ApiError::Validation(vec![FieldProblem::new(
-                "events",
-                format!("between 1 and {MAX_BATCH_EVENTS} events"),
-            )])
+    let ids: Vec<(uuid::Uuid, uuid::Uuid)> = body
+        .events
+        .iter()
+        .map(|e| (e.event_id(), e.patient_id()))
+        .collect();
+    let refusal = caller
+        .require(&[Role::Service])
+        .err()
+        .or_else(|| {
+            (body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS).then(|| {
+                ApiError::Validation(vec![FieldProblem::new(
+                    "events",
+                    format!("between 1 and {MAX_BATCH_EVENTS} events"),
+                )])
+            })
         })
-    });
+        .or_else(|| {
+            referral_domain::batch::id_shared_between_patients(&ids).map(|i| {
+                ApiError::Validation(vec![FieldProblem::new(
+                    &format!("events[{i}]"),
+                    "its id is used in this batch for another patient: nothing was applied",
+                )])
+            })
+        });
     if let Some(refusal) = refusal {
         // Audited as any refused request is.
         return state
@@ -232,7 +248,15 @@ pub async fn batch(
             state.audited_within(&caller, &origin, action(), move |conn, audit| {
                 Ok(lane
                     .into_iter()
-                    .map(|(index, event)| batch_result(index, apply_one(conn, &app, event, audit)))
+                    .map(|(index, event)| {
+                        let outcome = apply_one(conn, &app, event, audit);
+                        if let Err(e) = &outcome {
+                            // The event's own transaction rolled back with its audit row:
+                            // the failure is recorded on its own, with its code.
+                            audit_failure(conn, &app, audit, e.code());
+                        }
+                        batch_result(index, outcome)
+                    })
                     .collect::<Vec<_>>())
             })
         });
@@ -243,6 +267,20 @@ pub async fn batch(
         .collect();
     results.sort_by_key(|r| r.index);
     Ok(HttpResponse::Ok().json(BatchEventsResponse { results }))
+}
+
+/// Writes the audit row of a batch's failed event, with the error's code as its outcome.
+fn audit_failure(
+    conn: &mut referral_store::DbConnection,
+    app: &AppState,
+    (entry, keyring): referral_store::events::AuditWith<'_>,
+    code: &str,
+) {
+    let mut failed = entry.clone();
+    failed.outcome = code.to_owned();
+    if let Err(e) = referral_store::audit::append(conn, keyring, &failed, app.now()) {
+        tracing::warn!(error = %e, "a failed batch event could not be audited");
+    }
 }
 
 /// How many of a batch's patients are applied at the same time (each lane holds one

@@ -114,6 +114,16 @@ pub enum BatchEvent {
 }
 
 impl BatchEvent {
+    /// The event's own id (the consultation, order, refund or cancellation).
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            BatchEvent::Consultation(e) => e.consultation_id,
+            BatchEvent::Order(e) => e.order_id,
+            BatchEvent::Refund(e) => e.refund_id,
+            BatchEvent::ConsultationCancellation(e) => e.cancellation_id,
+        }
+    }
+
     /// The patient the event is about (one patient's events apply in the order sent).
     pub fn patient_id(&self) -> Uuid {
         match self {

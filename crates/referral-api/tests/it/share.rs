@@ -323,3 +323,90 @@ both_databases!(
         }
     }
 );
+
+both_databases!(
+    a_failed_batch_event_is_audited_and_an_id_for_two_patients_refuses_the_batch,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let joins = |friend: &str| -> Value {
+            let email = format!("{friend}@example.org");
+            let referral = app.refers(&alice, &email);
+            app.registers(referral["referral_code"].as_str().unwrap(), &email)["patient_id"].clone()
+        };
+        let (bob, carol) = (joins("bob"), joins("carol"));
+        let service = app.service();
+        let admin = app.admin();
+        let failures = |app: &TestApp| -> usize {
+            let trail: Value = app
+                .get(
+                    Some(&admin),
+                    "/api/referrals/audit-trail?action=event.batch&limit=500",
+                )
+                .json()
+                .unwrap();
+            trail["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["outcome"] == "internal")
+                .count()
+        };
+        // Orders cannot be written (a trigger refuses them, as a broken table would): the
+        // order fails, the consultation beside it goes through.
+        {
+            use diesel::RunQueryDsl;
+            let mut conn = app.db.conn();
+            let statements: &[&str] = if app.db.url.starts_with("postgres") {
+                &[
+                    "CREATE FUNCTION refuse_orders() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'orders are read-only'; END; $$",
+                    "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_orders()",
+                ]
+            } else {
+                &["CREATE TRIGGER refuse_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'orders are read-only'); END"]
+            };
+            for sql in statements {
+                diesel::sql_query(*sql).execute(&mut **conn).unwrap();
+            }
+        }
+        let response = app.post(
+            Some(&service),
+            "/api/events/batch",
+            json!({"events": [
+                {"type": "order", "patient_id": bob, "order_id": Uuid::new_v4(), "amount": "40.00"},
+                {"type": "consultation", "patient_id": carol, "consultation_id": Uuid::new_v4()},
+            ]}),
+        );
+        assert_eq!(response.status(), 200, "{:?}", response.text());
+        let body: Value = response.json().unwrap();
+        assert_eq!(body["results"][0]["result"], "internal", "{body}");
+        assert_eq!(body["results"][1]["result"], "converted", "{body}");
+        assert_eq!(
+            failures(app),
+            1,
+            "the failed event has its audit row, with its code"
+        );
+
+        // One consultation id for two patients: refused whole, nothing applied.
+        let shared = Uuid::new_v4();
+        let problem = assert_problem(
+            app.post(
+                Some(&service),
+                "/api/events/batch",
+                json!({"events": [
+                    {"type": "consultation", "patient_id": bob, "consultation_id": shared},
+                    {"type": "consultation", "patient_id": carol, "consultation_id": shared},
+                ]}),
+            ),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(problem["errors"][0]["field"], "events[1]", "{problem}");
+        let listed: Value = app
+            .get(Some(&admin), "/api/referrals?status=converted")
+            .json()
+            .unwrap();
+        assert_eq!(listed["total"], 1, "only Carol's, from the first batch");
+    }
+);
