@@ -49,6 +49,10 @@ pub fn friend_reward_notice(locale: crate::Locale) -> &'static str {
     }
 }
 
+/// How the referrer's list names someone who joined through their personal share link and
+/// agreed to let them know: the referrer never typed their details, so none are shown.
+pub const FRIEND_WHO_JOINED: &str = "a friend who joined";
+
 /// How a referrer's reward names the friend without their consent.
 pub const UNNAMED_FRIEND: &str = "a friend you invited";
 

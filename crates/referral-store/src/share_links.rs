@@ -304,3 +304,25 @@ pub(crate) fn referral_through(
         .execute(conn)?;
     Ok(Some(referral))
 }
+
+/// Which of `ids` were made through a personal share link: their friend's details are
+/// the visitor's, never the referrer's to see.
+///
+/// # Errors
+/// Database errors.
+pub fn made_through_links(
+    conn: &mut DbConnection,
+    ids: &[referral_domain::ReferralId],
+) -> Result<std::collections::HashSet<referral_domain::ReferralId>, StoreError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let rows: Vec<DbUuid> = share_link_referrals::table
+        .filter(share_link_referrals::referral_id.eq_any(ids.iter().map(|id| DbUuid::from(*id))))
+        .select(share_link_referrals::referral_id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|id| referral_domain::ReferralId::from_uuid(id.0))
+        .collect())
+}

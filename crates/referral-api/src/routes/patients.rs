@@ -125,7 +125,10 @@ pub(crate) async fn my_referrals(
                 let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
                 let clicks = referrals::click_tallies(conn, &ids)?;
                 let locales = referrals::locales_of(conn, &ids)?;
-                Ok(MyReferralList::of(page, &clicks, &locales, &app))
+                let via_links = referral_store::share_links::made_through_links(conn, &ids)?;
+                Ok(MyReferralList::of(
+                    page, &clicks, &locales, &via_links, &app,
+                ))
             },
         )
         .await
@@ -184,6 +187,7 @@ pub(crate) async fn create_referral(
                     referral,
                     ClickTally::default(),
                     input.locale,
+                    false,
                     &app,
                 ))
             },
@@ -366,11 +370,14 @@ pub(crate) async fn my_referral(
                 } else {
                     Vec::new()
                 };
+                let via_link =
+                    !referral_store::share_links::made_through_links(conn, &[id])?.is_empty();
                 Ok(ReferralDetail {
                     referral: MyReferralView::new(
                         referral,
                         clicks,
                         referrals::locale_of(conn, id)?,
+                        via_link,
                         &app,
                     ),
                     timeline,

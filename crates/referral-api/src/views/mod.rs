@@ -110,6 +110,7 @@ impl MyReferralList {
         page: referral_store::page::Paged<Referral>,
         clicks: &HashMap<ReferralId, ClickTally>,
         locales: &HashMap<ReferralId, referral_domain::Locale>,
+        via_links: &std::collections::HashSet<ReferralId>,
         state: &AppState,
     ) -> Self {
         MyReferralList {
@@ -119,7 +120,8 @@ impl MyReferralList {
                 .map(|r| {
                     let tally = clicks.get(&r.id).copied().unwrap_or_default();
                     let locale = locales.get(&r.id).copied().unwrap_or_default();
-                    MyReferralView::new(r, tally, locale, state)
+                    let via_link = via_links.contains(&r.id);
+                    MyReferralView::new(r, tally, locale, via_link, state)
                 })
                 .collect(),
             total: page.total,

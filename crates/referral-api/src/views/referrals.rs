@@ -304,13 +304,19 @@ pub struct MyReferralView {
 }
 
 impl MyReferralView {
-    /// What the referrer of `r` may see of it.
+    /// What the referrer of `r` may see of it; `via_link`: made through their personal
+    /// share link, whose visitor's details and code are not theirs (only "a friend who
+    /// joined", and only with consent: the store lists no other).
     pub fn new(
         r: Referral,
         clicks: ClickTally,
         locale: referral_domain::Locale,
+        via_link: bool,
         state: &AppState,
     ) -> Self {
+        if via_link {
+            return MyReferralView::through_link(r, state);
+        }
         let share_url = state.share_url(&r.referral_code.to_string());
         let sms_link = r
             .referee_phone
@@ -332,6 +338,31 @@ impl MyReferralView {
             referral_message: r.referral_message,
             clicks: clicks.clicks,
             last_clicked_at: clicks.last_clicked_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            variant: r.variant,
+        }
+    }
+}
+
+impl MyReferralView {
+    /// A share-link referral as its referrer sees it: that someone joined, and when.
+    fn through_link(r: Referral, state: &AppState) -> Self {
+        MyReferralView {
+            locale: referral_domain::Locale::En.as_str().to_owned(),
+            id: r.id.as_uuid(),
+            sms_link: None,
+            status: r.referrer_status(state.now()).to_string(),
+            referral_code: String::new(),
+            share_url: String::new(),
+            referee_email: String::new(),
+            referee_phone: None,
+            referee_name: Some(referral_domain::disclosure::FRIEND_WHO_JOINED.to_owned()),
+            program_id: r.program_id.as_uuid(),
+            referral_source: Some(referral_domain::ReferralSource::DirectLink.to_string()),
+            referral_message: None,
+            clicks: 0,
+            last_clicked_at: None,
             expires_at: r.expires_at,
             created_at: r.created_at,
             variant: r.variant,

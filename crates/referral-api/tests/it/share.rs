@@ -68,6 +68,41 @@ both_databases!(
             .json()
             .unwrap();
         assert_eq!(seen["total"], 1);
+        // As "a friend who joined": never the address, name or code the visitor gave (#30);
+        // Carol, who did not agree, is not listed at all.
+        assert_eq!(seen["items"][0]["referee_name"], "a friend who joined");
+        assert_eq!(seen["items"][0]["referee_email"], "");
+        assert_eq!(seen["items"][0]["referral_code"], "");
+        let all = app
+            .get(Some(&alice), "/api/patients/me/referrals")
+            .text()
+            .unwrap();
+        assert!(
+            !all.contains("bob@example.org") && !all.contains("carol@example.org"),
+            "{all}"
+        );
+        let detail = app
+            .get(
+                Some(&alice),
+                &format!(
+                    "/api/patients/me/referrals/{}",
+                    seen["items"][0]["id"].as_str().unwrap()
+                ),
+            )
+            .text()
+            .unwrap();
+        assert!(!detail.contains("bob@example.org"), "{detail}");
+        assert_eq!(
+            app.get(
+                Some(&alice),
+                &format!(
+                    "/api/patients/me/referrals/{}",
+                    carol["referral"]["id"].as_str().unwrap()
+                ),
+            )
+            .status(),
+            404
+        );
 
         // The rules of a referral made by email: not herself, not an existing patient (the
         // answer does not tell), not past the program's limit.
