@@ -219,11 +219,9 @@ impl Delivery {
         // The payload must be the message its template names; one that is not could never
         // be sent, and is given up at once.
         let typed = referral_notify::Message::from_parts(&message.template, &message.payload);
-        // What the recipient asked for just now (a registration's confirmation) goes out
-        // even to an address that unsubscribed from referral messages.
-        let transactional = typed.as_ref().is_ok_and(|m| m.is_transactional());
+        // The suppression list holds for every message, confirmations included (#30): a
+        // stranger's registrations must not become a way to mail an address that said no.
         if channel != Channel::Payout
-            && !transactional
             && suppressions::contains(conn, &self.links.recipient_hashes(&message.recipient))?
         {
             outbox::suppress(conn, message.id, now)?;

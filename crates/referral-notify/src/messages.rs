@@ -195,8 +195,8 @@ impl Message {
         }
     }
 
-    /// Whether the recipient asked for it just now (a registration's confirmation): it is
-    /// sent even to an address that unsubscribed from referral messages.
+    /// Whether the recipient asked for it just now (a registration's confirmation). Such a
+    /// message still respects the suppression list: anyone can ask on someone's behalf.
     pub fn is_transactional(&self) -> bool {
         matches!(
             self,

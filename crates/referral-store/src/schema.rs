@@ -457,6 +457,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    confirmation_sends (address_key, sent_at) {
+        address_key -> Text,
+        sent_at -> PortableTimestamptz,
+    }
+}
+
 diesel::joinable!(referrals -> referral_programs (program_id));
 diesel::joinable!(share_link_referrals -> share_links (share_link_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
@@ -467,6 +477,7 @@ diesel::joinable!(referral_signals -> referrals (referral_id));
 diesel::joinable!(referral_reversals -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    confirmation_sends,
     providers,
     referral_locales,
     registration_verifications,

@@ -23,3 +23,10 @@ ALTER TABLE registration_verifications ADD CONSTRAINT registration_verifications
     CHECK ((referral_id IS NULL) <> (share_link_id IS NULL));
 CREATE INDEX idx_registration_verifications_share_link
     ON registration_verifications (share_link_id) WHERE share_link_id IS NOT NULL;
+-- Confirmation emails sent, by a keyed hash of the address (never the address): at most
+-- three a day to one address, whichever instance sends them. Rows older than a day go.
+CREATE TABLE confirmation_sends (
+    address_key text NOT NULL,
+    sent_at     timestamptz NOT NULL
+);
+CREATE INDEX idx_confirmation_sends_key ON confirmation_sends (address_key, sent_at);

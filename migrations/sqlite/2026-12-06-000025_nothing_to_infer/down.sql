@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS confirmation_sends;
 DELETE FROM registration_verifications WHERE share_link_id IS NOT NULL;
 DROP INDEX IF EXISTS idx_registration_verifications_share_link;
 ALTER TABLE registration_verifications DROP COLUMN share_link_id;

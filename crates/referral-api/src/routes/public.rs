@@ -205,7 +205,9 @@ pub(crate) async fn start_registration(
     let step = origin.signal_origin();
     let work = move |conn: &mut referral_store::DbConnection| {
         let registrant = registrant(body, Some(step))?;
-        referrals::start_registration(conn, &app.rng, &code, &registrant, now)?;
+        // The daily count of confirmations is kept by a keyed hash of the inbox.
+        let address_key = app.links.recipient_hash(registrant.email.inbox().as_str());
+        referrals::start_registration(conn, &app.rng, &code, &registrant, &address_key, now)?;
         Ok(VerificationSentView::sent())
     };
     let action = AuditAction::new("referral.register_requested", "referral", None);

@@ -95,7 +95,9 @@ both_databases!(
             .unwrap();
         assert_eq!(public["status"], "pending");
 
-        // Bob had unsubscribed from referral messages: the link he asked for still goes.
+        // Bob had unsubscribed from referral messages: the suppression list holds for the
+        // confirmation too (#30: anyone may ask on his behalf). (The test reads the link
+        // from the outbox to go on.)
         let token = app.state.links.unsubscribe_token("bob@example.com");
         let unsubscribed = app
             .client
@@ -104,7 +106,7 @@ both_databases!(
             .unwrap();
         assert_eq!(unsubscribed.status(), 200);
         let report = app.delivery.drain(chrono::Utc::now(), 10).unwrap();
-        assert!(report.sent >= 3, "{report:?}");
+        assert_eq!((report.sent, report.suppressed), (2, 1), "{report:?}");
 
         let link = app.verification_token("bob@example.com").unwrap();
         let registered = app.post(None, "/api/registrations/verify", json!({"token": link}));
@@ -145,5 +147,59 @@ both_databases!(
             json!({"email": "erin@example.com"}),
         );
         assert_eq!(by_service.status(), 201);
+    }
+);
+
+both_databases!(
+    confirmations_cannot_be_turned_into_spam,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let start = |code: &str| {
+            let response = app.post(
+                None,
+                &format!("/api/referrals/{code}/register"),
+                json!({"email": "bob@example.com"}),
+            );
+            assert_eq!(response.status(), 202);
+        };
+        let links = || {
+            app.outbox_to("bob@example.com", "registration_verification")
+                .len()
+        };
+        let code = app.refers(&alice, "bob@example.com")["referral_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // A repeat within ten minutes sends nothing more.
+        start(&code);
+        start(&code);
+        assert_eq!(links(), 1);
+        let first = app.verification_token("bob@example.com").unwrap();
+        // Later, it refreshes the confirmation: a new link, and the old one stops working.
+        app.state.clock.advance(chrono::Duration::minutes(11));
+        start(&code);
+        assert_eq!(links(), 2);
+        assert_problem(
+            app.post(None, "/api/registrations/verify", json!({"token": first})),
+            404,
+            "not_found",
+        );
+        // At most three a day to one address, across codes (and instances: the count is
+        // in the database).
+        for friend in ["carol", "dave", "erin"] {
+            let other = app.patient(friend);
+            let code = app.refers(&other, "bob@example.com")["referral_code"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            start(&code);
+        }
+        assert_eq!(links(), 3, "three a day");
+        // A day later, one more may go.
+        app.state.clock.advance(chrono::Duration::hours(25));
+        start(&code);
+        assert_eq!(links(), 4);
     }
 );

@@ -37,6 +37,46 @@ pub enum VerificationStarted {
     Throttled,
 }
 
+/// Minutes within which a repeated start sends no second confirmation.
+pub const RESEND_AFTER_MINUTES: i64 = 10;
+
+/// Confirmation emails (links, or "you already have an account") one address may get in
+/// 24 hours, across every instance.
+pub const CONFIRMATIONS_PER_DAY: i64 = 3;
+
+/// Whether one more confirmation may go to the address whose keyed hash is `address_key`
+/// (counted in the database, so every instance sees the same count); records it if so.
+fn may_send(
+    conn: &mut DbConnection,
+    address_key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use crate::schema::confirmation_sends;
+    let day_ago = DbTime(now - Duration::hours(24));
+    if let DbConnection::Pg(pg) = conn {
+        // Two instances counting one address at once wait for each other.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(address_key)
+            .execute(pg)?;
+    }
+    diesel::delete(confirmation_sends::table.filter(confirmation_sends::sent_at.lt(day_ago)))
+        .execute(conn)?;
+    let sent: i64 = confirmation_sends::table
+        .filter(confirmation_sends::address_key.eq(address_key))
+        .count()
+        .get_result(conn)?;
+    if sent >= CONFIRMATIONS_PER_DAY {
+        return Ok(false);
+    }
+    diesel::insert_into(confirmation_sends::table)
+        .values((
+            confirmation_sends::address_key.eq(address_key),
+            confirmation_sends::sent_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
 /// Confirmations of one personal share link that may wait at once: a script cannot queue
 /// mail to many addresses through somebody's link.
 pub const UNCONFIRMED_PER_LINK: i64 = 20;
@@ -62,6 +102,7 @@ pub fn start_registration(
     rng: &dyn SecureRandom,
     code: &str,
     registrant: &Registrant,
+    address_key: &str,
     now: DateTime<Utc>,
 ) -> Result<VerificationStarted, StoreError> {
     let code = ReferralCode::parse(code).map_err(|_| StoreError::NotFound)?;
@@ -88,6 +129,9 @@ pub fn start_registration(
                 }
                 let locale = registrant.locale.unwrap_or_default();
                 if let Some(patient) = known {
+                    if !may_send(conn, address_key, now)? {
+                        return Ok(VerificationStarted::Throttled);
+                    }
                     already_registered(conn, link.id, patient, email, locale, now)?;
                     return Ok(VerificationStarted::AlreadyRegistered);
                 }
@@ -126,12 +170,52 @@ pub fn start_registration(
                     None => locale_of(conn, referral.id)?,
                 };
                 if let Some(patient) = known {
+                    if !may_send(conn, address_key, now)? {
+                        return Ok(VerificationStarted::Throttled);
+                    }
                     already_registered(conn, referral.id.as_uuid(), patient, email, locale, now)?;
                     return Ok(VerificationStarted::AlreadyRegistered);
                 }
                 (Some(referral.id), None, locale)
             }
         };
+        // One live confirmation per address and code: a repeat within minutes sends
+        // nothing more; a later one replaces it (the old link stops working).
+        let live = || {
+            let mut q = registration_verifications::table
+                .filter(registration_verifications::email.eq(email))
+                .filter(registration_verifications::used_at.is_null())
+                .filter(registration_verifications::expires_at.gt(DbTime(now)))
+                .into_boxed();
+            q = match (referral_id, share_link_id) {
+                (Some(r), _) => {
+                    q.filter(registration_verifications::referral_id.eq(Some(DbUuid::from(r))))
+                }
+                (None, l) => q.filter(registration_verifications::share_link_id.eq(l.map(DbUuid))),
+            };
+            q
+        };
+        let recent: i64 = live()
+            .filter(
+                registration_verifications::created_at
+                    .gt(DbTime(now - Duration::minutes(RESEND_AFTER_MINUTES))),
+            )
+            .count()
+            .get_result(conn)?;
+        if recent > 0 {
+            return Ok(VerificationStarted::LinkSent);
+        }
+        if !may_send(conn, address_key, now)? {
+            return Ok(VerificationStarted::Throttled);
+        }
+        let replaced: Vec<DbUuid> = live().select(registration_verifications::id).load(conn)?;
+        if !replaced.is_empty() {
+            diesel::delete(
+                registration_verifications::table
+                    .filter(registration_verifications::id.eq_any(replaced)),
+            )
+            .execute(conn)?;
+        }
         let id = crate::conn::new_row_id();
         diesel::insert_into(registration_verifications::table)
             .values((

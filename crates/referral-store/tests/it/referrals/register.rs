@@ -155,6 +155,7 @@ both_databases!(confirmation_links_work_once_and_for_a_day, |db: &TestDb| {
         &rng,
         &late.referral_code.to_string(),
         &registrant("bob@example.com"),
+        "k1.bob",
         t0(),
     )
     .unwrap();
@@ -194,6 +195,7 @@ both_databases!(confirmation_links_work_once_and_for_a_day, |db: &TestDb| {
         &rng,
         &other.referral_code.to_string(),
         &registrant("bob@example.com"),
+        "k1.bob",
         t0(),
     )
     .unwrap();
