@@ -197,6 +197,9 @@ pub enum FieldError {
     /// `name` is longer than 200 characters.
     #[error("name must be at most 200 characters")]
     NameTooLong,
+    /// `public_name` is longer than 100 characters or holds hidden characters.
+    #[error("public_name must be at most 100 visible characters, without line breaks")]
+    PublicNameInvalid,
     /// `reward_threshold` is below 1.
     #[error("reward_threshold must be at least 1")]
     RewardThresholdBelowOne,
@@ -291,6 +294,7 @@ impl FieldError {
         use FieldError::*;
         match self {
             NameMissing | NameTooLong => "name",
+            PublicNameInvalid => "public_name",
             RewardThresholdBelowOne => "reward_threshold",
             ExpiryDaysOutOfRange => "expiry_days",
             RewardValidityOutOfRange => "reward_validity_days",

@@ -28,8 +28,13 @@ pub const DEFAULT_EXPIRY_DAYS: i64 = 30;
 /// [`ProgramDraft::validate`] and gets a field error, instead of failing to deserialize.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramDraft {
-    /// Display name, 1 to 200 characters.
+    /// Internal name, 1 to 200 characters: admins and providers see it.
     pub name: String,
+    /// The name visitors and invited friends see, at most 100 characters. Without one, a
+    /// program that targets conditions shows [`GENERIC_PUBLIC_NAME`] (its internal name
+    /// may name the condition); another shows its internal name.
+    #[serde(default)]
+    pub public_name: Option<String>,
     /// Free text shown to patients.
     #[serde(default)]
     pub description: Option<String>,
@@ -168,11 +173,42 @@ impl RewardSpec {
     }
 }
 
+/// Longest public name, in characters.
+pub const MAX_PUBLIC_NAME_CHARS: usize = 100;
+
+/// What visitors and friends see of a condition-targeted program without a public name.
+pub const GENERIC_PUBLIC_NAME: &str = "our referral program";
+
+/// The name a visitor or an invited friend sees: the public name when there is one;
+/// otherwise, for a program that targets conditions, [`GENERIC_PUBLIC_NAME`] (its internal
+/// name may name the condition, and whoever holds a code would learn that the referrer
+/// has it); otherwise the internal name.
+pub fn public_name_of<'a>(
+    name: &'a str,
+    public_name: Option<&'a str>,
+    target_conditions: &[String],
+) -> &'a str {
+    match public_name {
+        Some(public) => public,
+        None if !target_conditions.is_empty() => GENERIC_PUBLIC_NAME,
+        None => name,
+    }
+}
+
+/// Whether a program offers personal share links: not when it targets conditions (a link
+/// posted anywhere would say its owner has one); its invitations go one to one.
+pub fn offers_share_links(target_conditions: &[String]) -> bool {
+    target_conditions.is_empty()
+}
+
 /// The validated rules of a program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidProgram {
     /// Trimmed name.
     pub name: String,
+    /// Trimmed public name, `None` when empty.
+    #[serde(default)]
+    pub public_name: Option<String>,
     /// Trimmed description, `None` when empty.
     pub description: Option<String>,
     /// Kind of campaign.
@@ -342,11 +378,23 @@ impl ProgramDraft {
             &mut errors,
         );
 
+        let public_name = self
+            .public_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        if public_name.is_some_and(|n| {
+            n.chars().count() > MAX_PUBLIC_NAME_CHARS || crate::text::check_visible(n).is_err()
+        }) {
+            errors.push(FieldError::PublicNameInvalid);
+        }
+
         if !errors.is_empty() {
             return Err(DomainError::Validation(ValidationErrors(errors)));
         }
         Ok(ValidProgram {
             name: name.to_owned(),
+            public_name: public_name.map(str::to_owned),
             description: self
                 .description
                 .as_deref()
@@ -690,6 +738,30 @@ mod tests {
             })
         );
         assert!(p.targeting.is_open());
+    }
+
+    #[test]
+    fn condition_programs_show_a_public_name_and_offer_no_share_links() {
+        let conditions = vec!["diabetes".to_owned()];
+        assert_eq!(
+            public_name_of("Diabetes outreach", None, &conditions),
+            GENERIC_PUBLIC_NAME
+        );
+        assert_eq!(
+            public_name_of("Diabetes outreach", Some("Healthy together"), &conditions),
+            "Healthy together"
+        );
+        assert_eq!(public_name_of("Friends", None, &[]), "Friends");
+        assert!(!offers_share_links(&conditions));
+        assert!(offers_share_links(&[]));
+        let mut d = draft();
+        d.public_name = Some("Line\nbreak".into());
+        assert!(d.validate().is_err());
+        d.public_name = Some("  Healthy together ".into());
+        assert_eq!(
+            d.validate().unwrap().public_name.as_deref(),
+            Some("Healthy together")
+        );
     }
 
     #[test]

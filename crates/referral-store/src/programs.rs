@@ -23,6 +23,9 @@ pub struct Program {
     pub id: ProgramId,
     /// Name.
     pub name: String,
+    /// The name visitors and invited friends see, if set (see
+    /// [`referral_domain::program::public_name_of`]).
+    pub public_name: Option<String>,
     /// Description.
     pub description: Option<String>,
     /// Kind of campaign.
@@ -94,6 +97,15 @@ impl Program {
     /// The referee's reward, if the program gives one.
     pub fn referee_reward(&self) -> Option<RewardSpec> {
         spec(self.referee_reward_type, self.referee_reward_value.as_ref())
+    }
+
+    /// The name visitors and invited friends see (never a condition it targets).
+    pub fn public_name(&self) -> &str {
+        referral_domain::program::public_name_of(
+            &self.name,
+            self.public_name.as_deref(),
+            &self.target_conditions,
+        )
     }
 
     /// The variant called `name`, if the program has it.
@@ -170,6 +182,7 @@ pub(crate) struct ProgramRow {
     id: DbUuid,
     name: String,
     description: Option<String>,
+    public_name: Option<String>,
     program_type: String,
     referrer_reward_type: Option<String>,
     referrer_reward_value_cents: Option<i64>,
@@ -207,6 +220,7 @@ impl TryFrom<ProgramRow> for Program {
         Ok(Program {
             id: ProgramId::from_uuid(row.id.0),
             name: row.name,
+            public_name: row.public_name,
             description: row.description,
             program_type: parse_enum(&row.program_type, "program_type")?,
             referrer_reward_type: row
@@ -261,6 +275,7 @@ impl TryFrom<ProgramRow> for Program {
 struct ProgramFields<'a> {
     name: &'a str,
     description: Option<&'a str>,
+    public_name: Option<&'a str>,
     program_type: &'static str,
     referrer_reward_type: Option<&'static str>,
     referrer_reward_value_cents: Option<i64>,
@@ -296,6 +311,7 @@ impl<'a> ProgramFields<'a> {
         Ok(ProgramFields {
             name: &program.name,
             description: program.description.as_deref(),
+            public_name: program.public_name.as_deref(),
             program_type: program.program_type.as_str(),
             referrer_reward_type: reward_type(&program.referrer_reward),
             referrer_reward_value_cents: cents(&program.referrer_reward),

@@ -68,6 +68,7 @@ diesel::table! {
         budget_monthly_cents -> Nullable<BigInt>,
         reward_hold_days -> Integer,
         min_order_amount_cents -> Nullable<BigInt>,
+        public_name -> Nullable<Text>,
     }
 }
 

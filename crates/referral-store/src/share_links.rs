@@ -103,6 +103,13 @@ pub fn get_or_create(
         patients::lock(conn, patient)?;
         let owner = patients::get(conn, patient)?;
         let program = referrals::pick_program(conn, &owner, program, now)?;
+        // A link posted anywhere would tell that its owner has the targeted condition.
+        if !referral_domain::program::offers_share_links(&program.target_conditions) {
+            return Err(DomainError::NotEligible(
+                "a program for a condition offers no personal share link: invite friends one by one",
+            )
+            .into());
+        }
         let open: Option<LinkRow> = share_links::table
             .filter(share_links::patient_id.eq(DbUuid::from(patient)))
             .filter(share_links::program_id.eq(DbUuid::from(program.id)))

@@ -1,3 +1,4 @@
+ALTER TABLE referral_programs DROP COLUMN public_name;
 DROP TABLE IF EXISTS confirmation_sends;
 DROP INDEX IF EXISTS idx_registration_verifications_share_link;
 DELETE FROM registration_verifications WHERE share_link_id IS NOT NULL;

@@ -30,3 +30,6 @@ CREATE TABLE confirmation_sends (
     sent_at     timestamptz NOT NULL
 );
 CREATE INDEX idx_confirmation_sends_key ON confirmation_sends (address_key, sent_at);
+-- A program's name for visitors and friends, apart from its internal name (which may name
+-- the condition it targets).
+ALTER TABLE referral_programs ADD COLUMN public_name text;

@@ -53,7 +53,7 @@ pub(crate) async fn public_referral(
                             now,
                             program.expiry_days,
                         )?,
-                        program_name: program.name,
+                        program_name: program.public_name().to_owned(),
                         referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
                         referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
                         share_consent_wording: SHARE_CONSENT_WORDING.to_owned(),
@@ -70,7 +70,7 @@ pub(crate) async fn public_referral(
                 status: referral_domain::disclosure::public_code_status(referral.expires_at, now)
                     .into(),
                 expires_at: referral.expires_at,
-                program_name: program.name,
+                program_name: program.public_name().to_owned(),
                 referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
                 referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
                 share_consent_wording: SHARE_CONSENT_WORDING.to_owned(),

@@ -16,7 +16,11 @@ use uuid::Uuid;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramView {
     pub id: Uuid,
+    /// The internal name (admins and providers).
     pub name: String,
+    /// The name visitors and invited friends see; without one, a program that targets
+    /// conditions shows "our referral program" and another its `name`.
+    pub public_name: Option<String>,
     pub description: Option<String>,
     #[schema(example = "standard")]
     pub program_type: String,
@@ -76,6 +80,7 @@ impl From<Program> for ProgramView {
         ProgramView {
             id: p.id.as_uuid(),
             name: p.name,
+            public_name: p.public_name,
             description: p.description,
             program_type: p.program_type.to_string(),
             referrer_reward_type: text(&p.referrer_reward_type),
@@ -125,7 +130,12 @@ impl AuditedResource for ProgramView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramInput {
+    /// The internal name, 1 to 200 characters.
     pub name: String,
+    /// The name visitors and invited friends see, at most 100 characters (see
+    /// `ProgramView`). Set it for a program that targets a condition.
+    #[schema(max_length = 100)]
+    pub public_name: Option<String>,
     pub description: Option<String>,
     #[schema(example = "standard")]
     pub program_type: Option<String>,
@@ -291,6 +301,7 @@ impl ProgramInput {
         }
         let draft = ProgramDraft {
             name: self.name,
+            public_name: self.public_name,
             description: self.description,
             program_type: program_type.unwrap_or(referral_domain::ProgramType::Standard),
             referrer_reward_type,

@@ -486,3 +486,66 @@ both_databases!(
         assert_eq!(problem["errors"][0]["field"], "budget_total");
     }
 );
+
+both_databases!(
+    programs_for_a_condition_show_only_a_public_name_and_offer_no_share_link,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        // The internal name names the condition; friends must never see it (#30).
+        let program =
+            app.program(json!({"name": "Diabetes outreach", "target_conditions": ["E11.9"]}));
+        assert_eq!(program["public_name"], Value::Null);
+        let alice = known_patient(app, "alice");
+        app.put(
+            Some(&app.service()),
+            &facts_path(alice.id),
+            json!({"conditions": ["E11.9"]}),
+        );
+        let code = app.refers(&alice, "bob@example.com")["referral_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let public: Value = app
+            .get(None, &format!("/api/referrals/{code}"))
+            .json()
+            .unwrap();
+        assert_eq!(public["program_name"], "our referral program");
+        let page = app
+            .get(None, &format!("/register?ref={code}"))
+            .text()
+            .unwrap();
+        assert!(!page.contains("Diabetes"), "{page}");
+        // No personal share link: invitations go one to one.
+        assert_problem(
+            app.get(Some(&alice), "/api/patients/me/share-link"),
+            422,
+            "not_eligible",
+        );
+        // With a public name, that is what friends see.
+        let id = program["id"].as_str().unwrap();
+        let updated = json!({"name": "Diabetes outreach", "public_name": "Healthy together",
+                             "target_conditions": ["E11.9"]});
+        let response = app.put(
+            Some(&app.admin()),
+            &format!("/api/referral-programs/{id}"),
+            updated,
+        );
+        assert_eq!(response.status(), 200, "{:?}", response.text());
+        let public: Value = app
+            .get(None, &format!("/api/referrals/{code}"))
+            .json()
+            .unwrap();
+        assert_eq!(public["program_name"], "Healthy together");
+        // A public name is one visible line.
+        let problem = assert_problem(
+            app.post(
+                Some(&app.admin()),
+                "/api/referral-programs",
+                json!({"name": "Other", "public_name": "Two\nlines"}),
+            ),
+            422,
+            "validation_failed",
+        );
+        assert_eq!(problem["errors"][0]["field"], "public_name");
+    }
+);

@@ -91,6 +91,8 @@ pub struct ProgramForm {
     #[serde(default)]
     program_type: String,
     #[serde(default)]
+    public_name: String,
+    #[serde(default)]
     description: String,
     #[serde(default)]
     referrer_reward_type: String,
@@ -209,6 +211,7 @@ impl ProgramForm {
         }
         Ok(ProgramInput {
             name: self.name.trim().to_owned(),
+            public_name: optional(&self.public_name),
             description: optional(&self.description),
             program_type: optional(&self.program_type),
             referrer_reward_type: optional(&self.referrer_reward_type),
@@ -244,6 +247,7 @@ impl ProgramForm {
             csrf: String::new(),
             name: p.name.clone(),
             program_type: p.program_type.clone(),
+            public_name: text(&p.public_name),
             description: text(&p.description),
             referrer_reward_type: text(&p.referrer_reward_type),
             referrer_reward_value: text(&p.referrer_reward_value),
