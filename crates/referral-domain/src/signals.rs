@@ -245,24 +245,58 @@ fn same_network(steps: &[RegistrationStep], referrer: &[Origin]) -> Option<Evide
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_unspecified()
+            let [a, b, c, _] = v4.octets();
+            !(a == 0 // 0.0.0.0/8, "this network"
                 || v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || (a == 100 && (64..128).contains(&b)))
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGN)
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 224) // multicast, 240.0.0.0/4 reserved, broadcast
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_unspecified()
-                    || v6.is_loopback()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80)
+        IpAddr::V6(v6) => {
+            // Every form that carries an IPv4 address is judged by that address.
+            if let Some(v4) = embedded_ipv4(v6) {
+                return is_public(IpAddr::V4(v4));
             }
-        },
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || (first & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (first & 0xff00) == 0xff00) // multicast
+        }
     }
+}
+
+/// The IPv4 address an IPv6 address carries, in any of the forms that reach one: mapped
+/// (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`), 6to4
+/// (`2002:AABB:CCDD::/48`) and Teredo (`2001:0::/32`, the client's address inverted).
+pub fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let from = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_unspecified() && !v6.is_loopback() {
+        return Some(from(s[6], s[7]));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return Some(from(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(from(s[1], s[2]));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some(from(!s[6], !s[7]));
+    }
+    None
 }
 
 /// Whether two addresses share an IPv4 /24 or an IPv6 /64 (an IPv4-mapped IPv6 address
@@ -335,6 +369,67 @@ fn is_alias(own: &Email, other: &Email) -> bool {
     match (split(own.as_str()), split(other.as_str())) {
         (Some((a, da)), Some((b, db))) => !a.is_empty() && a == b && da == db,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn forms(v4: Ipv4Addr) -> Vec<Ipv6Addr> {
+        let [a, b, c, d] = v4.octets();
+        let hi = u16::from_be_bytes([a, b]);
+        let lo = u16::from_be_bytes([c, d]);
+        vec![
+            v4.to_ipv6_mapped(),
+            Ipv6Addr::new(0, 0, 0, 0, 0, 0, hi, lo),
+            Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),
+            Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),
+            Ipv6Addr::new(0x2001, 0, 0x4136, 0xe378, 0x8000, 0x63bf, !hi, !lo),
+        ]
+    }
+
+    #[test]
+    fn private_and_special_addresses_are_not_public_in_any_form() {
+        for v4 in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "100.64.0.1",
+        ] {
+            let v4: Ipv4Addr = v4.parse().unwrap();
+            assert!(!is_public(IpAddr::V4(v4)), "{v4}");
+            for v6 in forms(v4) {
+                assert!(!is_public(IpAddr::V6(v6)), "{v6} carries {v4}");
+            }
+        }
+        for v6 in ["fec0::1", "ff02::1", "fd00::1", "fe80::1", "::1", "::"] {
+            assert!(!is_public(v6.parse().unwrap()), "{v6}");
+        }
+        assert!(is_public("93.184.216.34".parse().unwrap()));
+        assert!(is_public(
+            "2606:2800:220:1:248:1893:25c8:1946".parse().unwrap()
+        ));
+    }
+
+    proptest! {
+        /// An IPv6 form that carries an IPv4 address is exactly as public as the address.
+        #[test]
+        fn embedded_addresses_are_judged_by_their_ipv4(bits in any::<u32>()) {
+            let v4 = Ipv4Addr::from(bits);
+            for v6 in forms(v4) {
+                prop_assert_eq!(embedded_ipv4(v6), Some(v4), "{}", v6);
+                prop_assert_eq!(is_public(IpAddr::V6(v6)), is_public(IpAddr::V4(v4)));
+            }
+        }
     }
 }
 

@@ -104,39 +104,46 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<String, WebhookUrlErr
     if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(WebhookUrlError::Malformed);
     }
-    let rest = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => rest,
-        (None, Some(rest)) if allow_private => rest,
+    // Parsed as a client parses it (the WHATWG rules of the `url` crate, which reqwest
+    // uses): `http://0x7f.1/` is 127.0.0.1, `http://[::ffff:a00:1]/` is 10.0.0.1.
+    let parsed = url::Url::parse(url).map_err(|_| WebhookUrlError::Malformed)?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
         _ => return Err(WebhookUrlError::NotHttps),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(WebhookUrlError::Malformed);
+    }
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            if !allow_private && !host_may_be_public(&d) {
+                return Err(WebhookUrlError::PrivateHost);
+            }
+            d
+        }
+        Some(url::Host::Ipv4(ip)) => {
+            if !address_allowed(IpAddr::V4(ip), allow_private) {
+                return Err(WebhookUrlError::PrivateHost);
+            }
+            ip.to_string()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            if !address_allowed(IpAddr::V6(ip), allow_private) {
+                return Err(WebhookUrlError::PrivateHost);
+            }
+            ip.to_string()
+        }
+        None => return Err(WebhookUrlError::Malformed),
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') || authority.is_empty() {
-        return Err(WebhookUrlError::Malformed);
-    }
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    }
-    .to_ascii_lowercase();
-    if host.is_empty() {
-        return Err(WebhookUrlError::Malformed);
-    }
-    if !allow_private && !host_may_be_public(&host) {
-        return Err(WebhookUrlError::PrivateHost);
-    }
     Ok(host)
 }
 
-/// Whether a host name or literal address may be a public one (a name is checked again,
-/// address by address, once resolved: see [`address_allowed`]).
+/// Whether a host name may be a public one (it is checked again, address by address, once
+/// resolved: see [`address_allowed`]).
 fn host_may_be_public(host: &str) -> bool {
-    if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local") {
-        return false;
-    }
-    match host.parse::<IpAddr>() {
-        Ok(ip) => address_allowed(ip, false),
-        Err(_) => true,
-    }
+    !(host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local"))
 }
 
 /// Whether a delivery may connect to `ip`: a public address, or anything in development.
@@ -182,6 +189,17 @@ mod tests {
             "https://user:pass@hooks.example.com/",
             "ftp://hooks.example.com/",
             "https://hooks example.com/",
+            // Read as a client reads them: all loopback or private in disguise.
+            "https://0x7f.1/",
+            "https://2130706433/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[::10.0.0.1]/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[2002:a00:1::1]/",
+            "https://0.0.0.0/",
+            "https://198.18.0.1/",
+            "https://240.0.0.1/",
+            "https://[fec0::1]/",
         ] {
             assert!(check_url(refused, false).is_err(), "{refused}");
         }

@@ -242,6 +242,23 @@ impl Notifier {
     }
 }
 
+/// Bytes of an answer read at most: an error body of any size costs no more than this.
+pub(crate) const ANSWER_READ_BYTES: u64 = 1024;
+
+/// A short excerpt of an answer's body (at most [`ANSWER_READ_BYTES`] read, 200 characters
+/// kept, no control characters). The rest is never read: a receiver that answers 600 MB
+/// cannot make the worker hold them.
+pub(crate) fn excerpt(response: reqwest::blocking::Response) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let _ = response.take(ANSWER_READ_BYTES).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
+}
+
 fn send(request: reqwest::blocking::RequestBuilder) -> Result<Delivered, NotifyError> {
     let response = request.send().map_err(|_| NotifyError::Network)?;
     let status = response.status();
@@ -250,13 +267,7 @@ fn send(request: reqwest::blocking::RequestBuilder) -> Result<Delivered, NotifyE
     }
     // The provider's own explanation helps an admin fix a failed message; it is cut short
     // and never holds the recipient (providers answer about fields, not content).
-    let detail: String = response
-        .text()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let detail = excerpt(response);
     Err(NotifyError::Rejected {
         status: status.as_u16(),
         retryable: status.as_u16() == 429 || status.is_server_error(),

@@ -58,6 +58,15 @@ pub fn signature(
 /// is retried with the outbox's backoff) or a refused address (not retryable);
 /// [`NotifyError::Network`] when the endpoint cannot be reached.
 pub fn send(delivery: &WebhookDelivery<'_>) -> Result<u16, NotifyError> {
+    // The same parse and rules as at the endpoint's creation, again: a rule that changed
+    // since, or a row written by hand, is refused here too.
+    if let Err(e) = referral_domain::webhook::check_url(delivery.url, delivery.allow_private) {
+        return Err(NotifyError::Rejected {
+            status: 0,
+            retryable: false,
+            detail: e.to_string(),
+        });
+    }
     let url = reqwest::Url::parse(delivery.url)
         .map_err(|_| NotifyError::Incomplete("an endpoint URL"))?;
     let host = url
@@ -109,12 +118,7 @@ pub fn send(delivery: &WebhookDelivery<'_>) -> Result<u16, NotifyError> {
     if response.status().is_success() {
         return Ok(status);
     }
-    let detail: String = response
-        .text()
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
+    let detail = crate::transport::excerpt(response);
     Err(NotifyError::Rejected {
         status,
         retryable: true,

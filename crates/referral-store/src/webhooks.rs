@@ -289,7 +289,9 @@ pub fn referral_data(referral: &crate::referrals::Referral) -> serde_json::Value
     })
 }
 
-/// The data of a reward event.
+/// The data of a reward event: ids, type, amount, status and times. Never why a reward was
+/// withheld or cancelled (a federal payer, a state, a refund are the patients' facts); a
+/// receiver that needs them asks the admin API.
 pub fn reward_data(reward: &crate::rewards::Reward) -> serde_json::Value {
     serde_json::json!({
         "reward_id": reward.id,
@@ -299,8 +301,6 @@ pub fn reward_data(reward: &crate::rewards::Reward) -> serde_json::Value {
         "reward_type": reward.reward_type.as_str(),
         "amount": reward.reward_amount.as_ref().map(|m| m.to_string()),
         "status": reward.status.as_str(),
-        "withheld_reason": reward.withheld_reason.map(|r| r.as_str()),
-        "cancel_reason": reward.cancel_reason.map(|r| r.as_str()),
         "expires_at": reward.expires_at,
         "hold_until": reward.hold_until,
     })

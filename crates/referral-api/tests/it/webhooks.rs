@@ -132,10 +132,15 @@ both_databases!(
         app.program(json!({"reward_hold_days": 1, "referee_reward_type": "cash", "referee_reward_value": "10.00"}));
         let alice = app.patient("alice");
         let service = app.service();
+        // Friends who let Alice know they joined: `referral.registered` goes out only then
+        // (#30).
         let join = |friend: &str| -> Value {
             let email = format!("{friend}@example.org");
             let referral = app.refers(&alice, &email);
-            app.registers(referral["referral_code"].as_str().unwrap(), &email)
+            app.registers_with(
+                referral["referral_code"].as_str().unwrap(),
+                json!({"email": email, "share_with_referrer": true}),
+            )
         };
         let bob = join("bob");
         let order = Uuid::new_v4();
@@ -224,7 +229,8 @@ both_databases!(
         for r in &received {
             assert_eq!(r["verified"], json!([true]), "{r}");
             let text = r["body"].to_string();
-            for personal in ["@example", "alice", "Bob", "message"] {
+            // Nothing personal, and no reason (a payer, a state, a refund) (#30).
+            for personal in ["@example", "alice", "Bob", "message", "_reason", "federal"] {
                 assert!(!text.contains(personal), "{personal} in {text}");
             }
             assert!(r["webhook_id"].as_str().unwrap().starts_with("msg_"));

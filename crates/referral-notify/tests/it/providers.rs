@@ -342,3 +342,49 @@ fn a_message_that_does_not_render_is_never_sent() {
     assert!(matches!(err, NotifyError::Template(_)) && !err.is_retryable());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// #30: a receiver's error answer is read to at most 1 KiB: one that announces 600 MB and
+/// keeps the connection open costs the worker a kilobyte and no wait, and only a short
+/// excerpt is kept.
+#[test]
+fn a_huge_error_answer_is_read_to_one_kilobyte() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        stream
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: 600000000\r\n\r\n")
+            .unwrap();
+        // Far more than a kilobyte, then nothing for longer than the client's timeout.
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..4 {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(15));
+    });
+    let started = std::time::Instant::now();
+    let secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()];
+    let result = referral_notify::webhook::send(&referral_notify::webhook::WebhookDelivery {
+        url: &url,
+        secrets: &secrets,
+        webhook_id: "msg_1",
+        timestamp: 1_700_000_000,
+        body: "{}",
+        allow_private: true,
+    });
+    let took = started.elapsed();
+    match result {
+        Err(NotifyError::Rejected { status, detail, .. }) => {
+            assert_eq!(status, 500);
+            assert!(detail.chars().count() <= 200, "{detail}");
+        }
+        other => panic!("expected a rejection: {other:?}"),
+    }
+    assert!(took < std::time::Duration::from_secs(5), "waited {took:?}");
+    drop(server);
+}

@@ -215,10 +215,14 @@ pub(crate) fn register_in(
             now,
         )?;
         let registered = get(conn, referral.id, now)?;
-        let mut events = vec![(
-            referral_domain::webhook::WebhookEventType::ReferralRegistered,
-            crate::webhooks::referral_data(&registered),
-        )];
+        // That the friend joined is theirs to tell: the event goes out only with consent.
+        let mut events = Vec::new();
+        if registered.shares_with_referrer {
+            events.push((
+                referral_domain::webhook::WebhookEventType::ReferralRegistered,
+                crate::webhooks::referral_data(&registered),
+            ));
+        }
         if let Some(reward) = &referee_reward {
             events.extend(crate::webhooks::reward_granted(reward));
         }
