@@ -315,6 +315,9 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
 /// # Errors
 /// See [`StartupError`].
 pub fn build_worker(args: &ServeArgs) -> Result<Arc<Delivery>, StartupError> {
+    // The same start-up safety checks as `serve`: a worker delivers webhooks too, so
+    // `--webhooks-allow-private` is refused outside a loopback bind here as well.
+    args.check_safe().map_err(StartupError::Config)?;
     let keyring = data_keyring(args, false)?;
     let pool = open_database(args)?;
     Ok(Arc::new(delivery(args, pool, LinkKeys::new(keyring))?))

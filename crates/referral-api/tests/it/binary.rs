@@ -558,6 +558,35 @@ fn keys_rotate_keeps_what_the_old_key_made_verifiable() {
 }
 
 #[test]
+fn a_worker_runs_the_same_start_up_checks_as_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let output = binary()
+        .args([
+            "worker",
+            "--database-url",
+            &url,
+            "--worker-interval",
+            "1",
+            "--bind",
+            "0.0.0.0:8080",
+            "--jwt-secret",
+            "a-real-secret-a-real-secret-a-real-secret",
+            "--data-keys",
+            DATA_KEYS,
+            "--webhooks-allow-private",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("REFERRAL_WEBHOOKS_ALLOW_PRIVATE"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_worker_without_the_keyring_refuses_instead_of_making_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/referrals.db", dir.path().display());
