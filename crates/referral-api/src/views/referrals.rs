@@ -139,7 +139,8 @@ impl AuditedResource for ReferralView {
 pub struct PublicReferralView {
     #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
     pub referral_code: String,
-    /// `pending` while the code can still be used.
+    /// `pending` until the invitation's date, `expired` from then on. Whether the code was
+    /// used or declined is not said: whoever holds it may be the referrer.
     pub status: String,
     pub expires_at: DateTime<Utc>,
     pub program_name: String,
