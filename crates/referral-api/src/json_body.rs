@@ -46,30 +46,6 @@ fn integral_floats_as_integers(value: &mut Value) {
     }
 }
 
-/// The first field (a dotted path) whose text holds a NUL: no store takes one (PostgreSQL
-/// refuses it), so it is refused at the edge for every body.
-fn field_with_nul(value: &Value, path: &str) -> Option<String> {
-    match value {
-        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| field_with_nul(v, &format!("{path}[{i}]"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                return Some(path.to_owned());
-            }
-            let at = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            field_with_nul(v, &at)
-        }),
-        _ => None,
-    }
-}
-
 /// The validator of component `name` of the served document, compiled once.
 fn validator(name: &str) -> Option<Arc<jsonschema::Validator>> {
     static VALIDATORS: LazyLock<Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>> =
@@ -192,13 +168,6 @@ impl<T: DeserializeOwned + ToSchema + 'static> FromRequest for JsonBody<T> {
         async move {
             let mut value = raw.await?.into_inner();
             integral_floats_as_integers(&mut value);
-            if let Some(field) = field_with_nul(&value, "") {
-                return Err(ApiError::Validation(vec![FieldProblem::new(
-                    if field.is_empty() { "body" } else { &field },
-                    "must not contain a NUL character",
-                )])
-                .into());
-            }
             check_against_schema(&T::name(), &value)?;
             serde_json::from_value(value)
                 .map(JsonBody)

@@ -245,6 +245,7 @@ fn complete(doc: &mut Value) {
     }
     tighten_requests(doc);
     tighten_variants(doc);
+    refuse_nul_everywhere(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -271,6 +272,54 @@ const PHONE_PATTERN: &str = r"^\s*((\+|00)[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .(
 const PHONE_REQUIRED_PATTERN: &str = r"^\s*(\+|00)[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*\s*$";
 
 /// Sets `schema` on property `field` of component `component`.
+/// Text a person typed that reaches other people: no control or bidirectional character
+/// (`referral_domain::text`), said in the document so that clients know it.
+const VISIBLE_TEXT_PATTERN: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$";
+
+/// Not blank (a character that is not a space) and no NUL anywhere.
+const NOT_BLANK_PATTERN: &str = "^[^\\x00]*[^\\s\\x00][^\\x00]*$";
+
+/// No stored text may hold a NUL (PostgreSQL refuses it): every string property of the
+/// components without a pattern or a format of its own gets one that says so.
+fn refuse_nul_everywhere(doc: &mut Value) {
+    fn walk(schema: &mut Value) {
+        let Some(map) = schema.as_object_mut() else {
+            return;
+        };
+        let is_string = match map.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        if is_string
+            && !map.contains_key("pattern")
+            && !map.contains_key("format")
+            && !map.contains_key("enum")
+        {
+            map.insert("pattern".into(), Value::from("^[^\\x00]*$"));
+        }
+        for key in ["properties"] {
+            if let Some(Value::Object(props)) = map.get_mut(key) {
+                props.values_mut().for_each(walk);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(inner) = map.get_mut(key) {
+                walk(inner);
+            }
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if let Some(Value::Array(options)) = map.get_mut(key) {
+                options.iter_mut().for_each(walk);
+            }
+        }
+    }
+    if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        schemas.values_mut().for_each(walk);
+    }
+}
+
 fn set_property(doc: &mut Value, component: &str, field: &str, schema: Value) {
     if let Some(property) = doc.pointer_mut(&format!(
         "/components/schemas/{component}/properties/{field}"
@@ -301,8 +350,15 @@ fn tighten_requests(doc: &mut Value) {
     set_property(doc, "RefundEventRequest", "amount", money);
     set_property(doc, "RedeemRequest", "amount", money_schema(true));
     set_property(doc, "CreateReferralRequest", "referee_email", email.clone());
-    set_property(doc, "CreateReferralRequest", "referee_name", text(200));
-    set_property(doc, "CreateReferralRequest", "referral_message", text(2000));
+    let visible = |most: u32| json!({"type": ["string", "null"], "maxLength": most, "pattern": VISIBLE_TEXT_PATTERN});
+    set_property(doc, "CreateReferralRequest", "referee_name", visible(200));
+    set_property(
+        doc,
+        "CreateReferralRequest",
+        "referral_message",
+        visible(2000),
+    );
+    set_property(doc, "ProgramInput", "public_name", visible(100));
     set_property(
         doc,
         "CreateReferralRequest",
@@ -332,7 +388,7 @@ fn tighten_requests(doc: &mut Value) {
             }
         });
     }
-    set_property(doc, "RegisterRequest", "name", text(200));
+    set_property(doc, "RegisterRequest", "name", visible(200));
     set_property(
         doc,
         "BulkRequest",
@@ -369,7 +425,8 @@ fn tighten_requests(doc: &mut Value) {
         json!({"type": "string", "pattern": "^https?://[^\\s@/?#]+[^\\s]*$", "maxLength": 2000}),
     );
     set_property(doc, "EndpointRequest", "description", text(500));
-    let reason = json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"});
+    let reason =
+        json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK_PATTERN});
     set_property(doc, "ReviewDecisionRequest", "reason", reason.clone());
     set_property(doc, "BulkReviewRequest", "reason", reason);
     set_property(
@@ -398,12 +455,11 @@ fn tighten_requests(doc: &mut Value) {
             program[field] = values(RewardType::ALL.iter().map(|t| t.as_str()).collect());
         }
         program["target_conditions"] =
-            json!({"type": "array", "items": {"type": "string", "pattern": "\\S"}});
+            json!({"type": "array", "items": {"type": "string", "pattern": NOT_BLANK_PATTERN}});
         program["variants"] = json!({"type": "array", "maxItems": 10,
             "not": {"minItems": 1, "maxItems": 1},
             "items": {"$ref": "#/components/schemas/VariantInput"}});
-        program["name"] =
-            json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"});
+        program["name"] = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK_PATTERN});
         for field in ["max_referrals_per_patient", "reward_threshold"] {
             // Counts are u32 in the domain.
             program[field] =
@@ -461,8 +517,7 @@ fn tighten_variants(doc: &mut Value) {
         target["states"] = json!({"type": "array", "items": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*$"}});
     }
     if let Some(variant) = doc.pointer_mut("/components/schemas/VariantInput/properties") {
-        variant["name"] =
-            json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": "\\S"});
+        variant["name"] = json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": NOT_BLANK_PATTERN});
         variant["weight"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 1000});
         variant["invitation_headline"] = json!({"type": ["string", "null"], "maxLength": 200});
     }
