@@ -280,9 +280,48 @@ const VISIBLE_TEXT_PATTERN: &str =
 /// Not blank (a character that is not a space) and no NUL anywhere.
 const NOT_BLANK_PATTERN: &str = "^[^\\x00]*[^\\s\\x00][^\\x00]*$";
 
+/// The components request bodies use, with every component they refer to.
+fn request_components(doc: &Value) -> std::collections::BTreeSet<String> {
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                        out.push(name.to_owned());
+                    }
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    if let Some(Value::Object(paths)) = doc.get("paths") {
+        for item in paths.values() {
+            for op in item.as_object().into_iter().flat_map(|m| m.values()) {
+                if let Some(body) = op.get("requestBody") {
+                    refs(body, &mut pending);
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if seen.insert(name.clone()) {
+            if let Some(schema) = doc.pointer(&format!("/components/schemas/{name}")) {
+                refs(schema, &mut pending);
+            }
+        }
+    }
+    seen
+}
+
 /// No stored text may hold a NUL (PostgreSQL refuses it): every string property of the
-/// components without a pattern or a format of its own gets one that says so.
+/// request components without a pattern or a format of its own gets one that says so.
+/// (Answers are not constrained: a problem may quote what was sent.)
 fn refuse_nul_everywhere(doc: &mut Value) {
+    let requests = request_components(doc);
     fn walk(schema: &mut Value) {
         let Some(map) = schema.as_object_mut() else {
             return;
@@ -316,7 +355,10 @@ fn refuse_nul_everywhere(doc: &mut Value) {
         }
     }
     if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
-        schemas.values_mut().for_each(walk);
+        schemas
+            .iter_mut()
+            .filter(|(name, _)| requests.contains(*name))
+            .for_each(|(_, schema)| walk(schema));
     }
 }
 
