@@ -195,15 +195,6 @@ impl Message {
         }
     }
 
-    /// Whether the recipient asked for it just now (a registration's confirmation). Such a
-    /// message still respects the suppression list: anyone can ask on someone's behalf.
-    pub fn is_transactional(&self) -> bool {
-        matches!(
-            self,
-            Message::RegistrationVerification(_) | Message::AlreadyRegistered(_)
-        )
-    }
-
     /// The fields as JSON (the outbox's `payload` column, and the template's data).
     pub fn payload(&self) -> Value {
         serde_json::to_value(self)

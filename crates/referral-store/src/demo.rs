@@ -227,6 +227,7 @@ struct RewardInsert {
     expires_at: Option<DbTime>,
     created_at: DbTime,
     updated_at: DbTime,
+    released_at: Option<DbTime>,
 }
 
 impl Batch {
@@ -281,7 +282,8 @@ impl Batch {
                     .values(&rows)
                     .execute(c));
             }
-            for chunk in self.rewards.chunks(2500) {
+            // 13 columns: 2,400 rows stay under SQLite's 32,766 bind parameters.
+            for chunk in self.rewards.chunks(2400) {
                 on_backend!(conn, |c| diesel::insert_into(referral_rewards::table)
                     .values(chunk)
                     .execute(c));
@@ -521,6 +523,13 @@ pub fn seed(
                 expires_at: Some(DbTime(reward_expires)),
                 created_at: DbTime(at),
                 updated_at: DbTime(at),
+                // As the service releases them (the default weekly cadence): a referrer's
+                // at the end of its week, the friend's at once.
+                released_at: Some(DbTime(if party == "referrer" {
+                    referral_domain::RewardCadence::Weekly.release_at(at)
+                } else {
+                    at
+                })),
             }
         };
         let mut referee_status = "pending";

@@ -68,6 +68,29 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
     assert_eq!(figures.programs.len(), 6);
     assert_eq!(figures.experiments.len(), 1);
     assert!(!figures.top_referrers.is_empty());
+    // Demo referrers see their rewards as the service would show them: released at the
+    // end of the week they were earned in (#30), never before.
+    {
+        use diesel::prelude::*;
+        use referral_store::schema::referral_rewards as rr;
+        let mut c = db.conn();
+        let referrer_rows: Vec<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> = rr::table
+            .filter(rr::party.eq("referrer"))
+            .select((rr::created_at, rr::released_at))
+            .load::<(
+                referral_store::sql_types::DbTime,
+                Option<referral_store::sql_types::DbTime>,
+            )>(&mut **c)
+            .unwrap()
+            .into_iter()
+            .map(|(a, b)| (a.0, b.map(|t| t.0)))
+            .collect();
+        assert!(!referrer_rows.is_empty());
+        for (created, released) in referrer_rows {
+            let released = released.expect("every demo referrer reward has a release");
+            assert!(released > created && released - created <= chrono::Duration::days(7));
+        }
+    }
 
     // A second run would mix demo data into real data: refused.
     let again = demo::seed(
