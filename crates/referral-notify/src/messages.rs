@@ -30,6 +30,9 @@ pub enum Message {
     RegistrationVerification(RegistrationVerification),
     /// The answer to a registration with an address that already has an account.
     AlreadyRegistered(AlreadyRegistered),
+    /// The answer to a confirmed registration through a share link that a creation rule
+    /// refused (told to the person who confirmed, never to the link's owner).
+    RegistrationRefused(RegistrationRefused),
     /// An event for a webhook endpoint (the outbox's recipient is the endpoint's id).
     Webhook(WebhookEvent),
 }
@@ -80,6 +83,34 @@ pub struct AlreadyRegistered {
     /// The referral whose code was used.
     pub referral_id: Uuid,
     /// The language it is written in (the referral's; `en` in rows queued before locales).
+    #[serde(default)]
+    pub locale: Locale,
+}
+
+/// Why a confirmed registration through a personal share link was refused, in words for
+/// the person who confirmed it (the link's owner is told nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationRefusal {
+    /// The address is the link owner's own.
+    OwnLink,
+    /// The address already has an open invitation in this program.
+    AlreadyInvited,
+    /// The link's owner has invited as many friends as the program allows.
+    LinkFull,
+    /// The program no longer takes new friends (ended, paused, or not for this person).
+    ProgramClosed,
+}
+
+/// Sent when a confirmed registration through a share link is refused by a creation rule:
+/// the page says why too, and this email keeps it for a person who closed the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationRefused {
+    /// The share link that was used.
+    pub referral_id: Uuid,
+    /// Why.
+    pub reason: RegistrationRefusal,
+    /// The language it is written in (the page's).
     #[serde(default)]
     pub locale: Locale,
 }
@@ -191,6 +222,7 @@ impl Message {
             Message::CashPayout(_) => "cash_payout",
             Message::RegistrationVerification(_) => "registration_verification",
             Message::AlreadyRegistered(_) => "already_registered",
+            Message::RegistrationRefused(_) => "registration_refused",
             Message::Webhook(_) => "webhook",
         }
     }
@@ -223,6 +255,7 @@ impl Message {
             Message::RewardExpiring(m) => m.locale,
             Message::RegistrationVerification(m) => m.locale,
             Message::AlreadyRegistered(m) => m.locale,
+            Message::RegistrationRefused(m) => m.locale,
             Message::CashPayout(_) | Message::Webhook(_) => Locale::En,
         }
     }
@@ -235,6 +268,7 @@ impl Message {
             Message::WelcomeBonus(m) => Some(m.referral_id),
             Message::RegistrationVerification(m) => Some(m.referral_id),
             Message::AlreadyRegistered(m) => Some(m.referral_id),
+            Message::RegistrationRefused(m) => Some(m.referral_id),
             Message::RewardExpiring(_) | Message::CashPayout(_) | Message::Webhook(_) => None,
         }
     }

@@ -30,13 +30,14 @@ pub struct RenderedEmail {
 }
 
 /// The email templates, by name. Each has `.subject`, `.html` and `.txt` files.
-pub const EMAIL_TEMPLATES: [&str; 6] = [
+pub const EMAIL_TEMPLATES: [&str; 7] = [
     "referral_invitation",
     "welcome_bonus",
     "reward_earned",
     "reward_expiring",
     "registration_verification",
     "already_registered",
+    "registration_refused",
 ];
 
 /// The SMS templates, by name.
@@ -61,6 +62,7 @@ macro_rules! catalog_files {
                 "reward_expiring.html",
                 "registration_verification.html",
                 "already_registered.html",
+                "registration_refused.html",
             ),
             // Plain-text templates (subjects, text bodies, SMS).
             text: template_files!($dir:
@@ -78,6 +80,8 @@ macro_rules! catalog_files {
                 "registration_verification.txt",
                 "already_registered.subject",
                 "already_registered.txt",
+                "registration_refused.subject",
+                "registration_refused.txt",
             ),
         }
     };
@@ -540,7 +544,13 @@ mod tests {
     }
 
     /// Every email template with data for it.
-    fn every_email() -> [(&'static str, Value); 6] {
+    fn refused() -> Value {
+        let mut data = footer_only();
+        data["reason"] = json!("link_full");
+        data
+    }
+
+    fn every_email() -> [(&'static str, Value); 7] {
         [
             ("referral_invitation", invitation()),
             ("welcome_bonus", welcome()),
@@ -548,7 +558,38 @@ mod tests {
             ("reward_expiring", expiring()),
             ("registration_verification", verification()),
             ("already_registered", footer_only()),
+            ("registration_refused", refused()),
         ]
+    }
+
+    /// Each reason of a refused registration has its own words, in both languages, and none
+    /// names the link's owner.
+    #[test]
+    fn a_refused_registration_says_why_in_words() {
+        let t = Templates::new().unwrap();
+        for (reason, en, es) in [
+            ("own_link", "its own owner", "su propio enlace"),
+            ("already_invited", "open invitation", "invitación abierta"),
+            ("link_full", "any more friends", "más amigos"),
+            ("program_closed", "no longer takes", "ya no admite nuevos"),
+        ] {
+            let mut data = footer_only();
+            data["reason"] = json!(reason);
+            let e = t.render_email("registration_refused", &data).unwrap();
+            assert!(
+                e.text.contains(en) && e.html.contains(en),
+                "{reason}: {}",
+                e.text
+            );
+            let s = t
+                .render_email("registration_refused", &in_spanish(data))
+                .unwrap();
+            assert!(
+                s.text.contains(es) && s.html.contains(es),
+                "{reason}: {}",
+                s.text
+            );
+        }
     }
 
     /// Every message in Spanish, whole: the snapshots are what a reviewer reads for

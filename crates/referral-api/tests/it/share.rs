@@ -119,6 +119,22 @@ both_databases!(
             app.post(None, "/api/registrations/verify", json!({"token": token}))
         };
         assert_problem(confirm("alice+x@example.com"), 422, "self_referral");
+        // The person who confirmed is told by email too, and the link is used up: a second
+        // click finds nothing and sends nothing more.
+        let told = app.outbox_to("alice+x@example.com", "registration_refused");
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0]["reason"], "own_link");
+        let token = app.verification_token("alice+x@example.com").unwrap();
+        assert_problem(
+            app.post(None, "/api/registrations/verify", json!({"token": token})),
+            404,
+            "not_found",
+        );
+        assert_eq!(
+            app.outbox_to("alice+x@example.com", "registration_refused")
+                .len(),
+            1
+        );
         let again = app.post(
             None,
             &format!("/api/referrals/{code}/register"),
@@ -135,6 +151,19 @@ both_databases!(
         );
         app.registers(&code, "dan@example.org");
         assert_problem(confirm("erin@example.org"), 422, "referral_limit_reached");
+        assert_eq!(
+            app.outbox_to("erin@example.org", "registration_refused")[0]["reason"],
+            "link_full"
+        );
+        // Nothing was made for Erin, and Alice is told nothing of her.
+        assert!(!app
+            .get(Some(&alice), "/api/patients/me/referrals")
+            .text()
+            .unwrap()
+            .contains("erin@"));
+        assert!(app
+            .outbox_to("alice@example.com", "registration_refused")
+            .is_empty());
         // A platform service registers someone through it at once.
         let service = app.service();
         let at_once = app.post(

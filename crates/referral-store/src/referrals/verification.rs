@@ -15,7 +15,9 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use referral_domain::signals::{Origin, RegistrationStep};
 use referral_domain::{DomainError, Email, InducementPolicy, Locale, Phone, ReferralCode};
-use referral_notify::messages::{AlreadyRegistered, RegistrationVerification};
+use referral_notify::messages::{
+    AlreadyRegistered, RegistrationRefusal, RegistrationRefused, RegistrationVerification,
+};
 use referral_notify::Message;
 use ring::rand::SecureRandom;
 
@@ -310,7 +312,10 @@ fn already_registered(
 
 /// Registers the person whose confirmation link carries `token`, under every rule of
 /// [`register`]; the link is used up in the same transaction (and stays unused if the
-/// registration fails, so the person sees why and may try again while it works).
+/// registration fails, so the person sees why and may try again while it works). Through
+/// a personal share link, a refusal of the creation rules (the owner's own address, an
+/// open invitation, the owner's limit, a closed program) is also emailed to the person and
+/// uses the link up.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for a token that is unknown or used; the domain's
@@ -400,6 +405,51 @@ pub fn complete_registration(
                 }))
                 .collect(),
         };
-        register_in(conn, &code, &registrant, policy, now)
-    })
+        let Some(link) = share_link else {
+            return Ok(register_in(conn, &code, &registrant, policy, now));
+        };
+        // Through a share link the creation rules speak only now. A refusal is told to the
+        // person who confirmed, by email as well as on the page, and uses the link up: the
+        // registration's own writes are undone (a savepoint), the email and the used link
+        // are kept.
+        match conn.transaction(|c| register_in(c, &code, &registrant, policy, now)) {
+            Err(StoreError::Domain(refusal)) => match told_refusal(&refusal) {
+                Some(reason) => {
+                    outbox::enqueue(
+                        conn,
+                        &NewMessage {
+                            kind: OutboxKind::Email,
+                            idempotency_key: format!("registration-refused:{}", id.0),
+                            recipient: email.clone(),
+                            message: Message::RegistrationRefused(RegistrationRefused {
+                                referral_id: link.0,
+                                reason,
+                                locale: registrant.locale.unwrap_or_default(),
+                            }),
+                        },
+                        now,
+                    )?;
+                    Ok(Err(refusal.into()))
+                }
+                None => Err(refusal.into()),
+            },
+            outcome => Ok(outcome),
+        }
+    })?
+}
+
+/// The creation rules' refusals that the person who confirmed a share link is told by
+/// email; any other error is only answered (and leaves the link working).
+fn told_refusal(refusal: &DomainError) -> Option<RegistrationRefusal> {
+    match refusal {
+        DomainError::SelfReferral => Some(RegistrationRefusal::OwnLink),
+        DomainError::DuplicateReferee => Some(RegistrationRefusal::AlreadyInvited),
+        DomainError::ReferralLimitReached => Some(RegistrationRefusal::LinkFull),
+        DomainError::NotEligible(_)
+        | DomainError::ProgramNotActive(_)
+        | DomainError::ProgramNotStarted
+        | DomainError::ProgramFinished
+        | DomainError::ProgramAlreadyEnded => Some(RegistrationRefusal::ProgramClosed),
+        _ => None,
+    }
 }
