@@ -296,6 +296,16 @@ pub struct ServeArgs {
     /// development an endpoint must be a public `https://` URL (no request forgery).
     #[arg(long, env = "REFERRAL_WEBHOOKS_ALLOW_PRIVATE", global = true)]
     pub webhooks_allow_private: bool,
+    /// The only hosts webhook endpoints may name, comma-separated (`hooks.example.com`, or
+    /// `*.example.com` for its subdomains). Unset: any public host. Checked when an admin
+    /// sets an endpoint and again at every delivery.
+    #[arg(
+        long,
+        env = "REFERRAL_WEBHOOK_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub webhook_hosts: Vec<String>,
     /// The `velocity` fraud signal: more registrations than this through one referrer's
     /// codes in 24 hours send their rewards to review.
     #[arg(
@@ -642,6 +652,15 @@ impl ServeArgs {
         })
     }
 
+    /// The webhook hosts allow-list these settings describe.
+    ///
+    /// # Errors
+    /// The setting's name and the entry that is not a host name.
+    pub fn webhook_hosts(&self) -> Result<referral_domain::webhook::WebhookHosts, String> {
+        referral_domain::webhook::WebhookHosts::parse(&self.webhook_hosts)
+            .map_err(|e| format!("REFERRAL_WEBHOOK_HOSTS (--webhook-hosts): {e}"))
+    }
+
     /// The inducement policy these settings describe.
     pub fn policy(&self) -> InducementPolicy {
         InducementPolicy {
@@ -723,6 +742,7 @@ impl ServeArgs {
             velocity_per_day: referral_domain::signals::DEFAULT_VELOCITY_PER_DAY,
             referrer_reward_cadence: referral_domain::RewardCadence::Weekly,
             webhooks_allow_private: false,
+            webhook_hosts: Vec::new(),
             worker_interval: 0,
             outbox_max_attempts: 8,
             reward_reminder_days: 7,

@@ -108,6 +108,8 @@ pub struct Delivery {
     /// Webhook endpoints may be `http://` and private addresses (development and tests
     /// only: `--webhooks-allow-private`).
     pub webhooks_allow_private: bool,
+    /// The hosts webhook endpoints may name (`--webhook-hosts`).
+    pub webhook_hosts: referral_domain::webhook::WebhookHosts,
 }
 
 /// The footer's address line when `--postal-address` is not set (development only: the
@@ -317,6 +319,7 @@ impl Delivery {
             timestamp: Utc::now().timestamp(),
             body: &body,
             allow_private: self.webhooks_allow_private,
+            hosts: &self.webhook_hosts,
         });
         match outcome {
             Ok(_) => {

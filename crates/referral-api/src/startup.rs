@@ -228,6 +228,7 @@ pub fn delivery(
         },
         rng: ring::rand::SystemRandom::new(),
         webhooks_allow_private: args.webhooks_allow_private,
+        webhook_hosts: args.webhook_hosts().map_err(StartupError::Config)?,
     })
 }
 
@@ -279,6 +280,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         policy: args.policy(),
         public_base_url: args.public_base_url.clone(),
         webhooks_allow_private: args.webhooks_allow_private,
+        webhook_hosts: args.webhook_hosts().map_err(StartupError::Config)?,
         rng: ring::rand::SystemRandom::new(),
         links: links.clone(),
         keyring,

@@ -42,6 +42,8 @@ pub struct AppState {
     pub demo_sign_in: bool,
     /// Webhook endpoints may be `http://` and private addresses (`--webhooks-allow-private`).
     pub webhooks_allow_private: bool,
+    /// The hosts webhook endpoints may name (`--webhook-hosts`).
+    pub webhook_hosts: referral_domain::webhook::WebhookHosts,
     /// Referrals one patient may create in 24 hours.
     pub patient_daily_referrals: u32,
     /// Proxies whose forwarded headers name the client (`--trusted-proxies`).

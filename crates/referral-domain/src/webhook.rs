@@ -93,6 +93,95 @@ pub enum WebhookUrlError {
     /// Longer than 2,000 characters, or with spaces or credentials.
     #[error("url: at most 2000 characters, without spaces or credentials")]
     Malformed,
+    /// The host is not on the service's allow-list (`--webhook-hosts`).
+    #[error("url: a host on this service's webhook allow-list")]
+    HostNotAllowed,
+}
+
+/// The hosts webhook endpoints may name (`--webhook-hosts`): every public host when the
+/// list is empty (the default); otherwise only a listed host, or a subdomain of an entry
+/// written `*.example.com`. Checked with the URL at creation and again at every delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookHosts {
+    /// Lower-case ASCII host names, or `.example.com` for the subdomains of one.
+    entries: Vec<String>,
+}
+
+/// Why a `--webhook-hosts` entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("webhook host {0:?}: a host name such as hooks.example.com or *.example.com (no scheme, port or path)")]
+pub struct WebhookHostError(pub String);
+
+impl WebhookHosts {
+    /// Every public host (no allow-list).
+    pub fn any() -> Self {
+        WebhookHosts::default()
+    }
+
+    /// The allow-list of `entries` (each a host name, or `*.` and a domain), normalized as
+    /// a client reads a URL's host (lower case, international names in punycode).
+    ///
+    /// # Errors
+    /// [`WebhookHostError`] for an entry that is not a bare host name.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, WebhookHostError> {
+        let mut parsed = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let raw = entry.as_ref().trim();
+            let (wildcard, name) = match raw.strip_prefix("*.") {
+                Some(rest) => (true, rest),
+                None => (false, raw),
+            };
+            let refused = || WebhookHostError(raw.to_owned());
+            if name.is_empty() || name.contains(['/', ':', '@', '*', '?', '#']) {
+                return Err(refused());
+            }
+            let url = url::Url::parse(&format!("https://{name}/")).map_err(|_| refused())?;
+            let host = match url.host() {
+                Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+                Some(url::Host::Ipv4(ip)) if !wildcard => ip.to_string(),
+                _ => return Err(refused()),
+            };
+            parsed.push(if wildcard { format!(".{host}") } else { host });
+        }
+        Ok(WebhookHosts { entries: parsed })
+    }
+
+    /// Whether an allow-list is set.
+    pub fn is_restricted(&self) -> bool {
+        !self.entries.is_empty()
+    }
+
+    /// Whether endpoints may name `host` (as [`check_url`] returns it).
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        !self.is_restricted()
+            || self
+                .entries
+                .iter()
+                .any(|entry| match entry.strip_prefix('.') {
+                    Some(domain) => host
+                        .strip_suffix(domain)
+                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                    None => *entry == host,
+                })
+    }
+}
+
+/// [`check_url`], then the allow-list: the host of an endpoint URL this service may send to.
+///
+/// # Errors
+/// [`WebhookUrlError`], [`WebhookUrlError::HostNotAllowed`] among them.
+pub fn check_endpoint(
+    url: &str,
+    allow_private: bool,
+    hosts: &WebhookHosts,
+) -> Result<String, WebhookUrlError> {
+    let host = check_url(url, allow_private)?;
+    if hosts.allows(&host) {
+        Ok(host)
+    } else {
+        Err(WebhookUrlError::HostNotAllowed)
+    }
 }
 
 /// The host of an allowed endpoint URL, for the delivery to check again after resolving it.
@@ -159,8 +248,110 @@ pub fn disable_due(failing_since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> 
     failing_since.is_some_and(|since| now - since >= Duration::hours(DISABLE_AFTER_HOURS))
 }
 
+/// Seconds a signed provider request (SendGrid's event webhook) may be from the service's
+/// clock, either way: older is a replay, newer a forged or skewed clock.
+pub const INBOUND_WINDOW_SECONDS: i64 = 300;
+
+/// Whether a provider request signed at `signed_at` (Unix seconds, as its signed header
+/// says) may be acted on at `now`.
+pub fn inbound_fresh(signed_at: i64, now: DateTime<Utc>) -> bool {
+    (now.timestamp() - signed_at).abs() <= INBOUND_WINDOW_SECONDS
+}
+
+/// How long a provider request's signature is remembered, so that a replay of it is
+/// refused: while its window lasts (both sides) for a request with a signed time; for
+/// Twilio, which signs no time, [`TWILIO_REPLAY_DAYS`].
+pub fn remember_signature_for(signs_its_time: bool) -> Duration {
+    if signs_its_time {
+        Duration::seconds(2 * INBOUND_WINDOW_SECONDS)
+    } else {
+        Duration::days(TWILIO_REPLAY_DAYS)
+    }
+}
+
+/// Days a Twilio request's signature is remembered. Twilio signs the URL and the form only,
+/// not a time, so no window can be checked; a replay within these days is refused, and one
+/// after them can only suppress again a number that already opted out.
+pub const TWILIO_REPLAY_DAYS: i64 = 30;
+
 /// How long a rotated-out secret still signs, beside the new one.
 pub const ROTATION_OVERLAP_HOURS: i64 = 24;
+
+#[cfg(test)]
+mod host_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_signed_request_is_fresh_for_five_minutes_either_way() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for (at, fresh) in [
+            (0, true),
+            (-300, true),
+            (300, true),
+            (-301, false),
+            (301, false),
+        ] {
+            assert_eq!(inbound_fresh(now.timestamp() + at, now), fresh, "{at}");
+        }
+        assert!(remember_signature_for(true) >= Duration::seconds(2 * INBOUND_WINDOW_SECONDS));
+        assert_eq!(
+            remember_signature_for(false),
+            Duration::days(TWILIO_REPLAY_DAYS)
+        );
+    }
+
+    #[test]
+    fn the_allow_list_admits_only_its_hosts_and_their_named_subdomains() {
+        let hosts =
+            WebhookHosts::parse(&["hooks.example.com", "*.Partner.EXAMPLE", "BÜcher.de"]).unwrap();
+        for ok in [
+            "https://hooks.example.com/x",
+            "https://HOOKS.example.com:8443/x",
+            "https://a.partner.example/",
+            "https://a.b.partner.example/",
+            "https://xn--bcher-kva.de/",
+            "https://bücher.de/",
+        ] {
+            assert!(check_endpoint(ok, false, &hosts).is_ok(), "{ok}");
+        }
+        for refused in [
+            "https://example.com/",
+            "https://evilhooks.example.com/",
+            "https://hooks.example.com.evil.net/",
+            "https://partner.example/",
+            "https://xpartner.example/",
+        ] {
+            assert_eq!(
+                check_endpoint(refused, false, &hosts),
+                Err(WebhookUrlError::HostNotAllowed),
+                "{refused}"
+            );
+        }
+        // The allow-list never admits what the public rule refuses.
+        let local = WebhookHosts::parse(&["localhost"]).unwrap();
+        assert_eq!(
+            check_endpoint("https://localhost/", false, &local),
+            Err(WebhookUrlError::PrivateHost)
+        );
+        assert!(check_endpoint("https://anything.example/", false, &WebhookHosts::any()).is_ok());
+    }
+
+    #[test]
+    fn an_entry_must_be_a_bare_host() {
+        for bad in [
+            "",
+            "https://a.example",
+            "a.example:443",
+            "a.example/x",
+            "*.",
+            "a.*.example",
+            "*.1.2.3.4",
+        ] {
+            assert!(WebhookHosts::parse(&[bad]).is_err(), "{bad:?}");
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

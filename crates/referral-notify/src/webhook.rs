@@ -26,6 +26,8 @@ pub struct WebhookDelivery<'a> {
     pub body: &'a str,
     /// Development only: allow `http://` and private addresses.
     pub allow_private: bool,
+    /// The hosts endpoints may name (`--webhook-hosts`; every public host when empty).
+    pub hosts: &'a referral_domain::webhook::WebhookHosts,
 }
 
 /// The `webhook-signature` header of `body`: one `v1,...` per secret, space-separated.
@@ -60,7 +62,11 @@ pub fn signature(
 pub fn send(delivery: &WebhookDelivery<'_>) -> Result<u16, NotifyError> {
     // The same parse and rules as at the endpoint's creation, again: a rule that changed
     // since, or a row written by hand, is refused here too.
-    if let Err(e) = referral_domain::webhook::check_url(delivery.url, delivery.allow_private) {
+    if let Err(e) = referral_domain::webhook::check_endpoint(
+        delivery.url,
+        delivery.allow_private,
+        delivery.hosts,
+    ) {
         return Err(NotifyError::Rejected {
             status: 0,
             retryable: false,
@@ -197,6 +203,7 @@ mod tests {
             timestamp: 1,
             body: "{}",
             allow_private: false,
+            hosts: &referral_domain::webhook::WebhookHosts::any(),
         };
         match send(&delivery) {
             Err(NotifyError::Rejected {

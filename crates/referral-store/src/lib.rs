@@ -13,6 +13,7 @@ pub mod conn;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod inbound;
 pub mod keyring;
 pub mod migrate;
 pub mod outbox;

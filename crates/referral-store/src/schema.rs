@@ -468,6 +468,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    inbound_signatures (provider, signature_hash) {
+        provider -> Text,
+        signature_hash -> Text,
+        received_at -> PortableTimestamptz,
+    }
+}
+
 diesel::joinable!(referrals -> referral_programs (program_id));
 diesel::joinable!(share_link_referrals -> share_links (share_link_id));
 diesel::joinable!(referral_interactions -> referrals (referral_id));
@@ -479,6 +490,7 @@ diesel::joinable!(referral_reversals -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     confirmation_sends,
+    inbound_signatures,
     providers,
     referral_locales,
     registration_verifications,

@@ -38,6 +38,9 @@ pub struct Endpoint {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Until when a rotated-out secret still signs beside the current one, if one was
+    /// rotated out (a time in the past: it no longer signs).
+    pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
 /// What an admin sets on an endpoint.
@@ -65,6 +68,7 @@ struct EndpointRow {
     disabled_reason: Option<String>,
     created_at: DbTime,
     updated_at: DbTime,
+    previous_secret_until: Option<DbTime>,
 }
 
 impl TryFrom<EndpointRow> for Endpoint {
@@ -85,6 +89,7 @@ impl TryFrom<EndpointRow> for Endpoint {
             disabled_reason: row.disabled_reason,
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
+            previous_secret_until: row.previous_secret_until.map(|t| t.0),
         })
     }
 }
@@ -233,6 +238,29 @@ pub fn rotate_secret(
             webhook_endpoints::updated_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Stops the rotated-out secret signing at once (it leaked, or the receiver has switched):
+/// from the next delivery on, only the current secret signs.
+///
+/// # Errors
+/// [`StoreError::NotFound`].
+pub fn revoke_previous_secret(
+    conn: &mut DbConnection,
+    id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let updated = diesel::update(webhook_endpoints::table.find(DbUuid(id)))
+        .set((
+            webhook_endpoints::previous_secret.eq(None::<String>),
+            webhook_endpoints::previous_secret_until.eq(None::<DbTime>),
+            webhook_endpoints::updated_at.eq(DbTime(now)),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 

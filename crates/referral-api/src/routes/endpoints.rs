@@ -7,7 +7,7 @@ use crate::routes::PageQuery;
 use crate::state::{AppState, AuditAction, AuditedResource, Origin};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use referral_domain::webhook::{check_url, WebhookEventType};
+use referral_domain::webhook::{check_endpoint, WebhookEventType};
 use referral_store::webhooks::{self, Endpoint, EndpointInput};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub struct EndpointView {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Until when the rotated-out secret still signs beside the current one (24 hours
+    /// after a rotation, unless revoked; in the past, it no longer signs).
+    pub previous_secret_until: Option<DateTime<Utc>>,
     /// `whsec_...`: only in the answer of a create or a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -62,6 +65,7 @@ impl EndpointView {
             disabled_reason: e.disabled_reason,
             created_at: e.created_at,
             updated_at: e.updated_at,
+            previous_secret_until: e.previous_secret_until,
             secret,
         }
     }
@@ -117,9 +121,13 @@ fn new_secret(rng: &dyn SecureRandom) -> Result<String, ApiError> {
     ))
 }
 
-fn input(body: EndpointRequest, allow_private: bool) -> Result<EndpointInput, ApiError> {
+fn input(body: EndpointRequest, app: &AppState) -> Result<EndpointInput, ApiError> {
     let mut problems = Vec::new();
-    if let Err(e) = check_url(body.url.trim(), allow_private) {
+    if let Err(e) = check_endpoint(
+        body.url.trim(),
+        app.webhooks_allow_private,
+        &app.webhook_hosts,
+    ) {
         problems.push(FieldProblem::new("url", e.to_string()));
     }
     let mut events = Vec::new();
@@ -182,7 +190,7 @@ pub async fn create(
             AuditAction::new("webhook.create", "webhook", None),
             move |conn| {
                 who.require(ADMINS)?;
-                let input = input(body, app.webhooks_allow_private)?;
+                let input = input(body, &app)?;
                 let secret = new_secret(&app.rng)?;
                 let sealed = app
                     .keyring
@@ -279,7 +287,7 @@ pub async fn update(
             move |conn| {
                 who.require(ADMINS)?;
                 let id = endpoint_id(&raw)?;
-                let input = input(body, app.webhooks_allow_private)?;
+                let input = input(body, &app)?;
                 Ok(EndpointView::new(
                     webhooks::update(conn, id, &input, now)?,
                     None,
@@ -350,6 +358,41 @@ pub async fn rotate_secret(
                     .ok_or(ApiError::Internal)?;
                 webhooks::rotate_secret(conn, id, &sealed, now)?;
                 Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Stops the rotated-out secret signing at once, instead of at the end of its 24 hours:
+/// for a secret that leaked, or once the receiver has switched.
+#[utoipa::path(delete, path = "/api/webhooks/{id}/previous-secret", operation_id = "revoke_previous_webhook_secret", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_previous_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.now();
+    let who = caller.clone();
+    let raw = id.into_inner();
+    let view = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new(
+                "webhook.revoke_previous_secret",
+                "webhook",
+                Some(raw.clone()),
+            ),
+            move |conn| {
+                who.require(ADMINS)?;
+                let id = endpoint_id(&raw)?;
+                webhooks::revoke_previous_secret(conn, id, now)?;
+                Ok(EndpointView::new(webhooks::get(conn, id)?, None))
             },
         )
         .await?;

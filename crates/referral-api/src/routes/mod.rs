@@ -262,6 +262,10 @@ where
                 .route(web::post().to(endpoints::rotate_secret)),
         )
         .service(
+            resource("/api/webhooks/{id}/previous-secret")
+                .route(web::delete().to(endpoints::revoke_previous_secret)),
+        )
+        .service(
             resource("/api/webhooks/{id}/deliveries").route(web::get().to(endpoints::deliveries)),
         )
         .service(

@@ -8,8 +8,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use referral_domain::{Email, Phone};
-use referral_notify::inbound;
-use referral_store::suppressions;
+use referral_notify::inbound as verify;
+use referral_store::{inbound, suppressions};
 
 /// What the provider webhooks need: the secrets that verify them.
 #[derive(Debug, Clone, Default)]
@@ -17,7 +17,7 @@ pub struct InboundKeys {
     /// Twilio's auth token (signs `X-Twilio-Signature`).
     pub twilio_auth_token: Option<String>,
     /// SendGrid's signed event webhook verification key.
-    pub sendgrid_key: Option<inbound::SendGridKey>,
+    pub sendgrid_key: Option<verify::SendGridKey>,
 }
 
 /// An empty TwiML answer: no reply to the message.
@@ -27,23 +27,42 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Adds `recipients` (already normalised) to the suppression list; answers how many.
-async fn suppress(state: &web::Data<AppState>, recipients: Vec<String>) -> Result<usize, ApiError> {
+/// Acts on a verified provider request: refuses it if its signature was seen before (a
+/// replay), else adds `recipients` (already normalised) to the suppression list, in one
+/// transaction; answers how many.
+async fn suppress(
+    state: &web::Data<AppState>,
+    provider: &'static str,
+    signature: String,
+    signs_its_time: bool,
+    recipients: Vec<String>,
+) -> Result<usize, ApiError> {
     let now = state.now();
     let hashes: Vec<String> = recipients
         .iter()
         .map(|r| state.links.recipient_hash(r))
         .collect();
     let count = hashes.len();
-    if count > 0 {
-        state
-            .db(move |conn| {
+    let remember = referral_domain::webhook::remember_signature_for(signs_its_time);
+    let fresh = state
+        .db(move |conn| {
+            referral_store::write_transaction(conn, |conn| {
+                if !inbound::first_sight(conn, provider, &signature, remember, now)? {
+                    return Ok(false);
+                }
                 for hash in &hashes {
                     suppressions::add(conn, hash, now)?;
                 }
-                Ok(())
+                Ok(true)
             })
-            .await?;
+            .map_err(ApiError::from)
+        })
+        .await?;
+    if !fresh {
+        tracing::warn!(provider, "a replayed provider request was refused");
+        return Err(ApiError::Forbidden);
+    }
+    if count > 0 {
         // Counts only: the addresses are personal data.
         tracing::info!(
             suppressed = count,
@@ -60,7 +79,7 @@ async fn suppress(state: &web::Data<AppState>, recipients: Vec<String>) -> Resul
 #[utoipa::path(post, path = "/api/webhooks/twilio", operation_id = "twilio_webhook", tag = "provider webhooks",
     request_body(content = Object, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Accepted (empty TwiML)", content_type = "text/xml"),
-        (status = 403, description = "Missing or wrong signature", body = crate::error::Problem),
+        (status = 403, description = "Missing or wrong signature, or a replay of a request already accepted", body = crate::error::Problem),
         (status = 404, description = "Twilio is not configured", body = crate::error::Problem)))]
 pub async fn twilio(
     state: web::Data<AppState>,
@@ -80,14 +99,15 @@ pub async fn twilio(
     );
     // Read as Twilio sends it (form encoded); whatever does not parse fails the signature.
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    if !inbound::twilio_signature_valid(token, &url, &params, signature) {
+    if !verify::twilio_signature_valid(token, &url, &params, signature) {
         return Err(ApiError::Forbidden);
     }
-    let numbers = inbound::twilio_suppression(&params)
+    let numbers = verify::twilio_suppression(&params)
         .and_then(|n| Phone::parse(&n).ok())
         .map(|p| vec![p.as_str().to_owned()])
         .unwrap_or_default();
-    suppress(&state, numbers).await?;
+    // Twilio signs no time: a replay is refused by its signature alone.
+    suppress(&state, "twilio", signature.to_owned(), false, numbers).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/xml; charset=utf-8")
         .body(EMPTY_TWIML))
@@ -101,7 +121,7 @@ pub async fn twilio(
     request_body(content = Vec<Object>, content_type = "application/json"),
     responses((status = 200, description = "Accepted: how many addresses were suppressed"),
         (status = 400, body = crate::error::Problem),
-        (status = 403, description = "Missing or wrong signature", body = crate::error::Problem),
+        (status = 403, description = "Missing or wrong signature, signed more than 5 minutes from the service's clock, or a replay", body = crate::error::Problem),
         (status = 404, description = "The signed event webhook is not configured", body = crate::error::Problem)))]
 pub async fn sendgrid(
     state: web::Data<AppState>,
@@ -120,13 +140,20 @@ pub async fn sendgrid(
     if !key.verify(timestamp, &body, signature) {
         return Err(ApiError::Forbidden);
     }
+    // Signed, so trusted: outside five minutes of our clock it is a replay (or a clock to
+    // fix), and is refused.
+    let signed_at: i64 = timestamp.trim().parse().map_err(|_| ApiError::Forbidden)?;
+    if !referral_domain::webhook::inbound_fresh(signed_at, state.now()) {
+        tracing::warn!("a SendGrid request signed outside the 5-minute window was refused");
+        return Err(ApiError::Forbidden);
+    }
     let events: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("the events are not JSON: {e}")))?;
-    let emails = inbound::sendgrid_suppressions(&events)
+    let emails = verify::sendgrid_suppressions(&events)
         .iter()
         .filter_map(|e| Email::parse(e).ok())
         .map(|e| e.as_str().to_owned())
         .collect();
-    let suppressed = suppress(&state, emails).await?;
+    let suppressed = suppress(&state, "sendgrid", signature.to_owned(), true, emails).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"suppressed": suppressed})))
 }

@@ -782,6 +782,12 @@ both_databases!(provider_webhooks_feed_the_suppression_list, owned, |db| {
         .to_str()
         .unwrap()
         .starts_with("text/xml"));
+    // The same signed request again is a replay: refused (#30).
+    assert_problem(
+        twilio(Some(twilio_signed(&url, &stop, "tw-test"))),
+        403,
+        "forbidden",
+    );
 
     // Dora's address bounced: SendGrid's signed event says so.
     let events = serde_json::to_vec(&json!([
@@ -789,10 +795,11 @@ both_databases!(provider_webhooks_feed_the_suppression_list, owned, |db| {
         {"email": "erin@example.com", "event": "delivered"},
     ]))
     .unwrap();
-    let sendgrid = |timestamp: &str, body: &[u8], signed_body: &[u8]| {
+    let sign = |timestamp: &str, signed_body: &[u8]| {
         let signed: Vec<u8> = [timestamp.as_bytes(), signed_body].concat();
-        let signature = base64::engine::general_purpose::STANDARD
-            .encode(pair.sign(&rng, &signed).unwrap().as_ref());
+        base64::engine::general_purpose::STANDARD.encode(pair.sign(&rng, &signed).unwrap().as_ref())
+    };
+    let send = |timestamp: &str, body: &[u8], signature: &str| {
         app.client
             .post(app.url("/api/webhooks/sendgrid"))
             .header("content-type", "application/json")
@@ -802,10 +809,24 @@ both_databases!(provider_webhooks_feed_the_suppression_list, owned, |db| {
             .send()
             .unwrap()
     };
-    assert_problem(sendgrid("1", b"[]", &events), 403, "forbidden");
-    let accepted = sendgrid("1700000000", &events, &events);
+    let now = app.state.now().timestamp();
+    let at = |offset: i64| (now + offset).to_string();
+    assert_problem(
+        send(&at(0), b"[]", &sign(&at(0), &events)),
+        403,
+        "forbidden",
+    );
+    // Signed more than five minutes ago, or ahead: refused, and nothing is suppressed.
+    for offset in [-301, 301] {
+        let refused = send(&at(offset), &events, &sign(&at(offset), &events));
+        assert_problem(refused, 403, "forbidden");
+    }
+    let signature = sign(&at(-290), &events);
+    let accepted = send(&at(-290), &events, &signature);
     assert_eq!(accepted.status(), 200);
     assert_eq!(accepted.json::<Value>().unwrap()["suppressed"], 1);
+    // The very same request, replayed within its window: refused.
+    assert_problem(send(&at(-290), &events, &signature), 403, "forbidden");
 
     // Invitations to both are not sent; Erin's is.
     let texted = app.post(

@@ -275,6 +275,106 @@ both_databases!(
         let last = receiver.received().last().unwrap().clone();
         assert_eq!(last["body"]["type"], "referral.created");
         assert_eq!(last["verified"], json!([true, true]), "{last}");
+
+        // The old secret revoked at once (it leaked): the next delivery is signed by the
+        // new one alone, well within the day it would still have signed.
+        let id = endpoint["id"].as_str().unwrap();
+        assert!(rotated["previous_secret_until"].is_string(), "{rotated}");
+        let revoked = app.delete(Some(&admin), &format!("/api/webhooks/{id}/previous-secret"));
+        assert_eq!(revoked.status(), 200);
+        let revoked: Value = revoked.json().unwrap();
+        assert!(revoked["previous_secret_until"].is_null(), "{revoked}");
+        assert!(revoked.get("secret").is_none(), "{revoked}");
+        app.refers(&alice, "fay@example.org");
+        deliver(app, chrono::Duration::zero());
+        let last = receiver.received().last().unwrap().clone();
+        assert_eq!(last["verified"], json!([false, true]), "{last}");
+        let patient = app.patient("mallory");
+        assert_problem(
+            app.delete(
+                Some(&patient),
+                &format!("/api/webhooks/{id}/previous-secret"),
+            ),
+            403,
+            "forbidden",
+        );
+        assert_problem(
+            app.delete(
+                Some(&admin),
+                &format!("/api/webhooks/{}/previous-secret", uuid::Uuid::new_v4()),
+            ),
+            404,
+            "not_found",
+        );
+    }
+);
+
+both_databases!(
+    an_allow_list_of_webhook_hosts_holds_at_creation_and_at_delivery,
+    owned,
+    |db: referral_store::testing::TestDb| {
+        let app = &spawn_with(db, |args| {
+            args.webhook_hosts = vec!["hooks.example.com".into(), "*.partner.example".into()]
+        });
+        let admin = app.admin();
+        for url in [
+            "https://other.example.com/x",
+            "https://hooks.example.com.evil.example/x",
+            "https://partner.example/x",
+        ] {
+            let refused = app.post(
+                Some(&admin),
+                "/api/webhooks",
+                json!({"url": url, "events": ["referral.created"]}),
+            );
+            assert_eq!(refused.status(), 422, "{url}");
+            let body = refused.text().unwrap();
+            assert!(body.contains("allow-list"), "{body}");
+        }
+        for url in [
+            "https://hooks.example.com/x",
+            "https://eu.partner.example/x",
+        ] {
+            let ok = app.post(
+                Some(&admin),
+                "/api/webhooks",
+                json!({"url": url, "events": ["referral.created"]}),
+            );
+            assert_eq!(ok.status(), 201, "{url}");
+        }
+        // A row changed by hand (or a list narrowed since) is refused when delivered, and
+        // never retried.
+        {
+            use diesel::prelude::*;
+            use referral_store::schema::webhook_endpoints;
+            diesel::update(webhook_endpoints::table)
+                .set(webhook_endpoints::url.eq("https://elsewhere.example.net/x"))
+                .execute(&mut **app.db.conn())
+                .unwrap();
+        }
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        app.refers(&alice, "bob@example.org");
+        deliver(app, chrono::Duration::zero());
+        let endpoints: Value = app.get(Some(&admin), "/api/webhooks").json().unwrap();
+        for endpoint in endpoints["items"].as_array().unwrap() {
+            let deliveries: Value = app
+                .get(
+                    Some(&admin),
+                    &format!(
+                        "/api/webhooks/{}/deliveries",
+                        endpoint["id"].as_str().unwrap()
+                    ),
+                )
+                .json()
+                .unwrap();
+            let item = &deliveries["items"][0];
+            assert_eq!(item["status"], "failed", "{deliveries}");
+            assert!(
+                item["last_error"].as_str().unwrap().contains("allow-list"),
+                "{deliveries}"
+            );
+        }
     }
 );
 

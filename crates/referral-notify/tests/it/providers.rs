@@ -376,6 +376,7 @@ fn a_huge_error_answer_is_read_to_one_kilobyte() {
         timestamp: 1_700_000_000,
         body: "{}",
         allow_private: true,
+        hosts: &referral_domain::webhook::WebhookHosts::any(),
     });
     let took = started.elapsed();
     match result {
