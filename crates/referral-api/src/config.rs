@@ -351,8 +351,9 @@ pub struct ServeArgs {
         global = true
     )]
     pub reward_reminder_days: u32,
-    /// Days after a referral expired or was declined that the invited person's email,
-    /// phone, name and the referrer's message are erased.
+    /// Days after an invitation's date (whatever became of it: counting from what the friend
+    /// did would tell the referrer) that the invited person's email, phone, name and the
+    /// referrer's message are erased.
     #[arg(
         long,
         env = "REFERRAL_CONTACT_RETENTION_DAYS",
@@ -370,6 +371,17 @@ pub struct ServeArgs {
         global = true
     )]
     pub tracking_retention_days: u32,
+    /// Days an SMS consent's proof (the number's keyed hash, the referrer's address and user
+    /// agent) is kept after the attestation; then only who attested, when and the words
+    /// stay. Four years by default: TCPA claims may be brought that long after a text.
+    #[arg(
+        long,
+        env = "REFERRAL_CONSENT_RETENTION_DAYS",
+        default_value_t = referral_domain::retention::DEFAULT_CONSENT_PROOF_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=7300),
+        global = true
+    )]
+    pub consent_retention_days: u32,
     /// Where messages are written when no provider key is set (development).
     #[arg(
         long,
@@ -608,6 +620,7 @@ impl ServeArgs {
         referral_domain::retention::RetentionPolicy {
             contact_days: self.contact_retention_days,
             tracking_days: self.tracking_retention_days,
+            consent_proof_days: self.consent_retention_days,
             ..referral_domain::retention::RetentionPolicy::default()
         }
     }
@@ -748,6 +761,7 @@ impl ServeArgs {
             reward_reminder_days: 7,
             contact_retention_days: 90,
             tracking_retention_days: 180,
+            consent_retention_days: referral_domain::retention::DEFAULT_CONSENT_PROOF_DAYS,
             mailbox_dir: std::env::temp_dir()
                 .join(format!("referral-mailbox-{}", uuid::Uuid::new_v4())),
             sendgrid_api_key: None,

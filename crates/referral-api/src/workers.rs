@@ -48,16 +48,52 @@ impl Rounds {
     }
 }
 
-/// Erases, at `now`, what the retention policy no longer allows to keep.
+/// What one retention run did: the store's erasures, the consents' numbers hashed, and
+/// the development mailbox's old files removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// What the store erased.
+    pub erased: Erased,
+    /// SMS consents written before the keyed hash whose number was hashed.
+    pub consent_phones_hashed: usize,
+    /// Files of the development mailbox older than the delivered payloads' retention.
+    pub mailbox_files: usize,
+}
+
+/// Erases, at `now`, what the retention policy no longer allows to keep: in the database,
+/// and in the development mailbox (whose files are messages, kept as their payloads are).
 ///
 /// # Errors
-/// Store errors.
+/// Store errors (the mailbox's are logged: the database's erasure stands).
 pub fn retention_once(
-    pool: &Pool,
+    delivery: &Delivery,
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
-) -> Result<Erased, StoreError> {
-    referral_store::with_connection(pool, |conn| retention::erase_due(conn, policy, now))
+) -> Result<RetentionReport, StoreError> {
+    let links = &delivery.links;
+    let (erased, consent_phones_hashed) =
+        referral_store::with_connection(&delivery.pool, |conn| {
+            let hashed =
+                retention::hash_consent_phones(conn, &|phone| links.recipient_hash(phone))?;
+            Ok::<_, StoreError>((retention::erase_due(conn, policy, now)?, hashed))
+        })?;
+    let mailbox_files = match delivery.notifier.mailbox() {
+        None => 0,
+        Some(dir) => {
+            let cut = policy.cutoffs(now).delivered_payload_before;
+            let before = std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(u64::try_from(cut.timestamp()).unwrap_or(0));
+            referral_notify::mailbox::remove_older_than(dir, before).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "retention: the mailbox could not be cleaned");
+                0
+            })
+        }
+    };
+    Ok(RetentionReport {
+        erased,
+        consent_phones_hashed,
+        mailbox_files,
+    })
 }
 
 /// What one round of sweeps did.
@@ -114,12 +150,19 @@ fn round(rounds: &Rounds) {
     let (delivery, reminder_days) = (&rounds.delivery, rounds.reminder_days);
     let now = Utc::now();
     if rounds.retention_due(now) {
-        match retention_once(&delivery.pool, &rounds.retention, now) {
-            Ok(e) => tracing::info!(
+        match retention_once(delivery, &rounds.retention, now) {
+            Ok(RetentionReport {
+                erased: e,
+                consent_phones_hashed,
+                mailbox_files,
+            }) => tracing::info!(
                 referral_contacts = e.referral_contacts,
                 interactions = e.interactions,
                 message_payloads = e.message_payloads,
                 registration_confirmations = e.registration_confirmations,
+                consent_proofs = e.consent_proofs,
+                consent_phones_hashed,
+                mailbox_files,
                 "retention: erased"
             ),
             Err(e) => tracing::warn!(error = %e, "retention failed; it runs again tomorrow"),

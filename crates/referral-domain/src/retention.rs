@@ -1,6 +1,10 @@
-//! How long personal data outlives its purpose: the invited person's contact details of a
-//! referral that can no longer be used, the network details of link opens, and the
-//! payloads of messages that were delivered.
+//! How long personal data outlives its purpose: the invited person's contact details of an
+//! invitation past its date, the network details of link opens, the payloads of messages
+//! that were delivered, and the proof of an SMS consent.
+//!
+//! Every period that reaches something the referrer can read counts from a date the
+//! referrer already knows (the invitation's), never from something the friend did: a
+//! friend who joined privately and one who never came lose their details the same day.
 //!
 //! Erasing never changes a count: analytics read their own totals, and an erased referral
 //! keeps its status, times, program and rewards.
@@ -15,22 +19,33 @@ pub const ERASED_EMAIL: &str = "erased@erased.invalid";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPolicy {
     /// The invited person's email, phone, name and the referrer's message, counted from
-    /// when the referral expired or was declined.
+    /// the invitation's date (`expires_at`), whatever became of it.
     pub contact_days: u32,
     /// The IP address and user agent of interactions (link opens), from when they happened.
     pub tracking_days: u32,
     /// The payload and recipient of outbox messages that are done (sent, suppressed or
-    /// failed for good), from when they were done.
+    /// failed for good), from when they were done; and the files of the development
+    /// mailbox, from when they were written.
     pub delivered_payload_days: u32,
+    /// The proof of an SMS consent (the number's keyed hash, the referrer's address and
+    /// user agent), from the attestation (`--consent-retention-days`). TCPA claims may be
+    /// brought for four years, so the proof is kept that long by default; after it, the
+    /// row keeps only who attested, when, and the words.
+    pub consent_proof_days: u32,
 }
 
+/// Four years (TCPA's limitation period) and a day for the leap year.
+pub const DEFAULT_CONSENT_PROOF_DAYS: u32 = 4 * 365 + 1;
+
 impl Default for RetentionPolicy {
-    /// 90 days of contact details, 180 of tracking data, 30 of delivered payloads.
+    /// 90 days of contact details, 180 of tracking data, 30 of delivered payloads, four
+    /// years of consent proof.
     fn default() -> Self {
         RetentionPolicy {
             contact_days: 90,
             tracking_days: 180,
             delivered_payload_days: 30,
+            consent_proof_days: DEFAULT_CONSENT_PROOF_DAYS,
         }
     }
 }
@@ -44,6 +59,8 @@ pub struct RetentionCutoffs {
     pub tracking_before: DateTime<Utc>,
     /// Messages done before this lose their payload and recipient.
     pub delivered_payload_before: DateTime<Utc>,
+    /// SMS consents attested before this lose their proof.
+    pub consent_proof_before: DateTime<Utc>,
 }
 
 impl RetentionPolicy {
@@ -54,6 +71,7 @@ impl RetentionPolicy {
             contact_before: before(self.contact_days),
             tracking_before: before(self.tracking_days),
             delivered_payload_before: before(self.delivered_payload_days),
+            consent_proof_before: before(self.consent_proof_days),
         }
     }
 }
@@ -75,10 +93,11 @@ mod tests {
         #[test]
         fn cutoffs_are_the_days_before_now(contact in 1u32..3650, tracking in 1u32..3650, payload in 1u32..3650) {
             let now = Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
-            let cut = RetentionPolicy { contact_days: contact, tracking_days: tracking, delivered_payload_days: payload }.cutoffs(now);
+            let cut = RetentionPolicy { contact_days: contact, tracking_days: tracking, delivered_payload_days: payload, consent_proof_days: contact + 1000 }.cutoffs(now);
             prop_assert_eq!((now - cut.contact_before).num_days(), i64::from(contact));
             prop_assert_eq!((now - cut.tracking_before).num_days(), i64::from(tracking));
             prop_assert_eq!((now - cut.delivered_payload_before).num_days(), i64::from(payload));
+            prop_assert_eq!((now - cut.consent_proof_before).num_days(), i64::from(contact + 1000));
         }
     }
 }

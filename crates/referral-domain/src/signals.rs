@@ -95,8 +95,9 @@ impl Signal {
 /// Why a signal was raised: what an admin needs to weigh it, and nothing personal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// `same_network`: what matched, `ipv4_24`, `ipv6_64` or `device` (same address and
-    /// user agent).
+    /// `same_network`: what matched, `ipv4_24`, `ipv6_48` or `device` (the same network as
+    /// the audit log keeps it, see [`audit_network`], and the same user agent). Rows raised
+    /// before the audit log kept networks only may say `ipv6_64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
     /// `same_network`: which step matched, `registration` or `verification`.
@@ -213,8 +214,8 @@ pub fn assess(facts: &RegistrationFacts<'_>) -> Vec<Raised> {
     raised
 }
 
-/// The first step that came from the referrer's device (same address and user agent) or
-/// network (IPv4 /24, IPv6 /64). Only public addresses count: a loopback, private or
+/// The first step that came from the referrer's device (same network and user agent) or
+/// network (IPv4 /24, IPv6 /48: what the audit log keeps of the referrer's addresses). Only public addresses count: a loopback, private or
 /// link-local address is a proxy's or a test's, not a person's (behind a load balancer the
 /// service must be told `--trusted-proxies` to see people's own addresses).
 fn same_network(steps: &[RegistrationStep], referrer: &[Origin]) -> Option<Evidence> {
@@ -226,14 +227,17 @@ fn same_network(steps: &[RegistrationStep], referrer: &[Origin]) -> Option<Evide
     };
     for step in steps.iter().filter(|s| is_public(s.origin.ip)) {
         if referrer.iter().any(|o| {
-            o.ip == step.origin.ip
+            audit_network(o.ip) == audit_network(step.origin.ip)
                 && o.user_agent.is_some()
                 && o.user_agent == step.origin.user_agent
         }) {
             return Some(hit("device", step));
         }
         if let Some(o) = referrer.iter().find(|o| same_block(o.ip, step.origin.ip)) {
-            let network = if o.ip.is_ipv4() { "ipv4_24" } else { "ipv6_64" };
+            let network = match audit_network(o.ip) {
+                IpAddr::V4(_) => "ipv4_24",
+                IpAddr::V6(_) => "ipv6_48",
+            };
             return Some(hit(network, step));
         }
     }
@@ -299,17 +303,29 @@ pub fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     None
 }
 
-/// Whether two addresses share an IPv4 /24 or an IPv6 /64 (an IPv4-mapped IPv6 address
-/// counts as its IPv4 address).
+/// Whether two addresses share an IPv4 /24 or an IPv6 /48 (an IPv4-mapped IPv6 address
+/// counts as its IPv4 address): whether their [`audit_network`]s are the same.
 pub fn same_block(a: IpAddr, b: IpAddr) -> bool {
-    let canonical = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    match (canonical(a), canonical(b)) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
-        (IpAddr::V6(a), IpAddr::V6(b)) => a.segments()[..4] == b.segments()[..4],
-        _ => false,
+    audit_network(a) == audit_network(b)
+}
+
+/// An address as the audit log keeps it: its IPv4 /24 or IPv6 /48 network, the rest zero
+/// (an IPv4-mapped IPv6 address as its IPv4 network). Enough to see that two requests came
+/// from one network, not enough to name a household's line; the fraud signals compare
+/// addresses at this precision.
+pub fn audit_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, 0))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => audit_network(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -525,10 +541,28 @@ mod tests {
         assert_eq!(near[0].evidence.step.as_deref(), Some("verification"));
         let same = assess_steps(&[step("203.0.113.7", "Firefox")]);
         assert_eq!(same[0].evidence.network.as_deref(), Some("device"));
-        let v6 = assess_steps(&[step("2001:db8:1:2:ffff::1", "Chrome")]);
-        assert_eq!(v6[0].evidence.network.as_deref(), Some("ipv6_64"));
+        let v6 = assess_steps(&[step("2001:db8:1:3:ffff::1", "Chrome")]);
+        assert_eq!(v6[0].evidence.network.as_deref(), Some("ipv6_48"));
         assert!(assess_steps(&[step("203.0.114.7", "Firefox")]).is_empty());
-        assert!(assess_steps(&[step("2001:db8:1:3::9", "Safari")]).is_empty());
+        assert!(assess_steps(&[step("2001:db8:2::9", "Safari")]).is_empty());
+        // The referrer's addresses as the audit log keeps them still match.
+        let kept = [
+            origin("203.0.113.0", "Firefox"),
+            origin("2001:db8:1::", "Safari"),
+        ];
+        let mut f = quiet(&alice, &bob, &bob);
+        let steps = [step("203.0.113.7", "Firefox")];
+        f.steps = &steps;
+        f.referrer_origins = &kept;
+        assert_eq!(assess(&f)[0].evidence.network.as_deref(), Some("device"));
+        assert_eq!(
+            audit_network("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            "2001:db8:1::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            audit_network("::ffff:198.51.100.77".parse().unwrap()),
+            "198.51.100.0".parse::<IpAddr>().unwrap()
+        );
         assert!(same_block(
             "::ffff:203.0.113.9".parse().unwrap(),
             "203.0.113.1".parse().unwrap()

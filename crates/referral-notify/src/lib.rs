@@ -5,7 +5,7 @@
 
 pub mod error;
 pub mod inbound;
-mod mailbox;
+pub mod mailbox;
 pub mod messages;
 pub mod outgoing;
 pub mod templates;

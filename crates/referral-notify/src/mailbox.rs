@@ -18,6 +18,37 @@ fn write_whole(dir: &Path, file_name: &str, contents: &[u8]) -> Result<Delivered
     Ok(Delivered::Mailbox(path))
 }
 
+/// Deletes the messages of `dir` written before `before` (as the retention of the outbox
+/// erases their payloads: a development mailbox holds real addresses when a developer
+/// types theirs); answers how many. A missing directory holds nothing.
+///
+/// # Errors
+/// [`NotifyError::Mailbox`] when the directory cannot be read or a file removed.
+pub fn remove_older_than(dir: &Path, before: std::time::SystemTime) -> Result<usize, NotifyError> {
+    let failed = |e: std::io::Error| NotifyError::Mailbox(format!("{}: {e}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(failed(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(failed)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // Only what this transport writes: a developer's own files stay.
+        let ours = [".eml", ".sms.txt", ".payout.json", ".partial"]
+            .iter()
+            .any(|ending| name.ends_with(ending));
+        let meta = entry.metadata().map_err(failed)?;
+        if ours && meta.is_file() && meta.modified().map_err(failed)? < before {
+            std::fs::remove_file(entry.path()).map_err(failed)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes an email as a MIME message with text and HTML parts.
 pub(crate) fn write_email(
     dir: &Path,

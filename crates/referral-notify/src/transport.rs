@@ -95,6 +95,14 @@ impl Notifier {
         })
     }
 
+    /// The directory messages are written to, when they are not sent (development).
+    pub fn mailbox(&self) -> Option<&std::path::Path> {
+        match &self.transport {
+            Transport::Mailbox(dir) => Some(dir),
+            Transport::Providers(_) => None,
+        }
+    }
+
     /// Renders and delivers one message (blocking: call it from a worker thread). A message
     /// that does not render is never sent.
     ///

@@ -210,7 +210,11 @@ pub fn append(
         resource_type: bounded(&entry.resource_type, 64),
         resource_id: entry.resource_id.as_deref().map(|r| bounded(r, 128)),
         outcome: bounded(&entry.outcome, 64),
-        ip_address: entry.ip_address,
+        // Kept as its network only (/24, /48): enough for the fraud signals and an
+        // investigation, not a person's line (#30).
+        ip_address: entry
+            .ip_address
+            .map(referral_domain::signals::audit_network),
         user_agent: entry.user_agent.as_deref().map(|u| bounded(u, 500)),
         created_at: now,
     };

@@ -1,16 +1,18 @@
 //! Erasing personal data past its retention (see [`referral_domain::retention`]): the
-//! invited person's contact details of closed referrals, the network details of old
-//! interactions, the payloads of finished outbox messages. In batches, so that the first
+//! invited person's contact details of invitations past their date, the network details of
+//! old interactions, the payloads of finished outbox messages, the proof of old SMS
+//! consents. In batches, so that the first
 //! run on a large database holds no long transaction; idempotent.
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
-use crate::schema::{outbox, referral_interactions, referrals, registration_verifications};
+use crate::schema::{
+    outbox, referral_interactions, referrals, registration_verifications, sms_consents,
+};
 use crate::sql_types::{DbJson, DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::retention::{RetentionPolicy, ERASED_EMAIL};
-use referral_domain::ReferralStatus;
 
 /// Rows erased per transaction.
 const BATCH: i64 = 1000;
@@ -26,6 +28,9 @@ pub struct Erased {
     pub message_payloads: usize,
     /// Registration confirmations (address, name, phone) deleted once long expired.
     pub registration_confirmations: usize,
+    /// SMS consents whose proof (the number's hash, the address, the user agent) was
+    /// erased.
+    pub consent_proofs: usize,
 }
 
 /// Erases what `policy` no longer allows to keep at `now`.
@@ -49,7 +54,69 @@ pub fn erase_due(
             |c| delete_confirmations(c, cut.delivered_payload_before),
             conn,
         )?,
+        consent_proofs: in_batches(
+            |c| erase_consent_proof(c, cut.consent_proof_before, now),
+            conn,
+        )?,
     })
+}
+
+/// Consents attested before `before` that still hold their proof.
+fn erase_consent_proof(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ids: Vec<DbUuid> = sms_consents::table
+        .filter(sms_consents::attested_at.lt(DbTime(before)))
+        .filter(sms_consents::proof_erased_at.is_null())
+        .select(sms_consents::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::update(sms_consents::table.filter(sms_consents::id.eq_any(ids)))
+            .set((
+                sms_consents::phone.eq(None::<String>),
+                sms_consents::phone_hash.eq(None::<String>),
+                sms_consents::ip_address.eq(None::<crate::sql_types::DbInet>),
+                sms_consents::user_agent.eq(None::<String>),
+                sms_consents::proof_erased_at.eq(Some(DbTime(now))),
+            ))
+            .execute(conn)?,
+    )
+}
+
+/// Replaces the numbers that SMS consents written before the keyed hash hold with
+/// `hash(number)` (the caller holds the key); answers how many. Idempotent.
+///
+/// # Errors
+/// Database errors.
+pub fn hash_consent_phones(
+    conn: &mut DbConnection,
+    hash: &dyn Fn(&str) -> String,
+) -> Result<usize, StoreError> {
+    in_batches(
+        |c| {
+            let plain: Vec<(DbUuid, Option<String>)> = sms_consents::table
+                .filter(sms_consents::phone.is_not_null())
+                .select((sms_consents::id, sms_consents::phone))
+                .limit(BATCH)
+                .load(c)?;
+            for (id, phone) in &plain {
+                diesel::update(sms_consents::table.find(id))
+                    .set((
+                        sms_consents::phone_hash.eq(phone.as_deref().map(hash)),
+                        sms_consents::phone.eq(None::<String>),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(plain.len())
+        },
+        conn,
+    )
 }
 
 fn in_batches(
@@ -66,8 +133,9 @@ fn in_batches(
     }
 }
 
-/// Referrals that can no longer be used since before `before` (expired, by status or by
-/// time, or declined) and still hold the invited person's details.
+/// Referrals whose invitation's date is before `before` and that still hold the invited
+/// person's details, whatever became of them: the day is one the referrer knows, so it
+/// tells nothing of what the friend did (#30).
 fn erase_contacts(
     conn: &mut DbConnection,
     before: DateTime<Utc>,
@@ -75,17 +143,7 @@ fn erase_contacts(
 ) -> Result<usize, StoreError> {
     let ids: Vec<DbUuid> = referrals::table
         .filter(referrals::referee_email.ne(ERASED_EMAIL))
-        .filter(
-            referrals::status
-                .eq_any([
-                    ReferralStatus::Pending.as_str(),
-                    ReferralStatus::Expired.as_str(),
-                ])
-                .and(referrals::expires_at.lt(DbTime(before)))
-                .or(referrals::status
-                    .eq(ReferralStatus::Declined.as_str())
-                    .and(referrals::updated_at.lt(DbTime(before)))),
-        )
+        .filter(referrals::expires_at.lt(DbTime(before)))
         .select(referrals::id)
         .limit(BATCH)
         .load(conn)?;

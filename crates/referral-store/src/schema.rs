@@ -327,11 +327,13 @@ diesel::table! {
         id -> PortableUuid,
         referral_id -> PortableUuid,
         referrer_id -> PortableUuid,
-        phone -> Text,
+        phone -> Nullable<Text>,
+        phone_hash -> Nullable<Text>,
         wording -> Text,
         ip_address -> Nullable<PortableInet>,
         user_agent -> Nullable<Text>,
         attested_at -> PortableTimestamptz,
+        proof_erased_at -> Nullable<PortableTimestamptz>,
     }
 }
 

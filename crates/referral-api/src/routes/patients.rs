@@ -169,7 +169,14 @@ pub(crate) async fn create_referral(
             AuditAction::new("referral.create", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
-                let input = new_referral(PatientId::from_uuid(who.id()), body, &from)?;
+                let mut input = new_referral(PatientId::from_uuid(who.id()), body, &from)?;
+                // The consent's proof holds the number as a keyed hash (#30): whoever asks
+                // "did this number agree?" can be answered, the table names nobody.
+                if let (Some(attestation), Some(phone)) =
+                    (input.sms_attestation.as_mut(), input.referee_phone.as_ref())
+                {
+                    attestation.phone_hash = Some(app.links.recipient_hash(phone.as_str()));
+                }
                 // Per patient, not per address: invitations are messages sent in the
                 // platform's name, so one account cannot send them without bound. The
                 // refusal is audited with outcome `rate_limited`.
@@ -287,6 +294,7 @@ fn new_referral(
             sms_attestation: (body.sms_consent == Some(true)).then(|| SmsAttestation {
                 ip_address: origin.ip,
                 user_agent: origin.user_agent.clone(),
+                phone_hash: None,
             }),
             locale: locale.unwrap_or_default(),
         }),

@@ -529,20 +529,25 @@ both_databases!(sms_invitations_need_consent_and_go_to_twilio, owned, |db| {
     );
     // The attestation is kept as evidence: who, when, the exact words, the number, where.
     let mut conn = app.db.conn();
-    let kept: Vec<(String, String, Option<String>)> = {
+    let kept: Vec<(Option<String>, String, Option<String>)> = {
         use diesel::prelude::*;
         use referral_store::schema::sms_consents;
         sms_consents::table
             .select((
-                sms_consents::phone,
+                sms_consents::phone_hash,
                 sms_consents::wording,
                 sms_consents::user_agent,
             ))
-            .load::<(String, String, Option<String>)>(&mut **conn)
+            .load::<(Option<String>, String, Option<String>)>(&mut **conn)
             .unwrap()
     };
     assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0].0, "+14155550100");
+    // The number as its keyed hash (#30).
+    assert!(app
+        .state
+        .links
+        .recipient_hashes("+14155550100")
+        .contains(kept[0].0.as_ref().unwrap()));
     assert_eq!(kept[0].1, referral_domain::consent::SMS_CONSENT_WORDING);
 });
 

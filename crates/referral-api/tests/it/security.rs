@@ -385,7 +385,7 @@ both_databases!(
         assert_eq!(created["actor_id"], alice.id.to_string());
         assert_eq!(created["actor_role"], "patient");
         assert_eq!(created["resource_id"], id);
-        assert_eq!(created["ip_address"], "127.0.0.1");
+        assert_eq!(created["ip_address"], "127.0.0.0");
         let read = find("referral.read", "success").expect("read audited");
         assert_eq!(read["resource_id"], id);
         let denied = find("referral.list", "forbidden").expect("denied attempt audited");

@@ -221,11 +221,11 @@ impl TestApp {
     }
 
     /// Moves the service to the next release of referrer rewards (the end of the cadence
-    /// period, weekly by default) and an hour on, and runs the sweeps there: rewards
+    /// period, weekly by default) and a second on (tests read 7-day windows after it), and runs the sweeps there: rewards
     /// granted before are now visible to their referrers, and each is told in one notice.
     pub fn release_rewards(&self) -> chrono::DateTime<chrono::Utc> {
         let now = self.state.now();
-        let at = self.state.policy.referrer_cadence.release_at(now) + chrono::Duration::hours(1);
+        let at = self.state.policy.referrer_cadence.release_at(now) + chrono::Duration::seconds(1);
         self.state.clock.advance_to(at);
         referral_api::workers::sweep_once(&self.state.pool, 0, at).unwrap();
         at

@@ -61,6 +61,9 @@ pub struct SmsAttestation {
     pub ip_address: Option<std::net::IpAddr>,
     /// The referrer's user agent.
     pub user_agent: Option<String>,
+    /// The friend's number as a keyed hash (the suppression list's, `KEYID.HASH`), made by
+    /// the caller, who holds the key: the proof never stores the number itself.
+    pub phone_hash: Option<String>,
 }
 
 pub(crate) fn pick_program(
@@ -201,15 +204,19 @@ pub(crate) fn create_in(
         let code = insert_with_fresh_code(
             conn, rng, id, input, &program, variant, expires, decision, on_device, now,
         )?;
-        if let (true, Some(attestation), Some(phone)) =
+        if let (true, Some(attestation), Some(_)) =
             (by_sms, &input.sms_attestation, &input.referee_phone)
         {
+            // No proof, no text: a caller that did not hash the number is refused whole.
+            let phone_hash = attestation.phone_hash.as_deref().ok_or_else(|| {
+                StoreError::Config("an SMS attestation needs the number's keyed hash".into())
+            })?;
             diesel::insert_into(sms_consents::table)
                 .values((
                     sms_consents::id.eq(DbUuid(crate::conn::new_row_id())),
                     sms_consents::referral_id.eq(DbUuid::from(id)),
                     sms_consents::referrer_id.eq(DbUuid::from(referrer.id)),
-                    sms_consents::phone.eq(phone.as_str()),
+                    sms_consents::phone_hash.eq(Some(phone_hash)),
                     sms_consents::wording.eq(SMS_CONSENT_WORDING),
                     sms_consents::ip_address.eq(attestation.ip_address.map(DbInet)),
                     sms_consents::user_agent.eq(attestation.user_agent.as_deref()),

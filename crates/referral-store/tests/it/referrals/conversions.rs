@@ -377,7 +377,12 @@ both_databases!(
         assert_eq!(converted.resource_id, Some(referral.id.to_string()));
         assert_eq!(converted.outcome, "success");
         assert_eq!(converted.actor_id, entry.actor_id);
-        assert_eq!(converted.ip_address, entry.ip_address);
+        assert_eq!(
+            converted.ip_address,
+            entry
+                .ip_address
+                .map(referral_domain::signals::audit_network)
+        );
         assert_eq!(converted.user_agent.as_deref(), Some("platform/1.0"));
         assert!(rows
             .iter()

@@ -262,6 +262,15 @@ both_databases!(invitations_are_queued_in_the_outbox, |db: &TestDb| {
         sms_attestation: Some(referrals::SmsAttestation::default()),
         ..by_sms
     };
+    // The proof holds the number's keyed hash, which the caller makes: without it, nothing.
+    assert!(referrals::create(&mut conn, &rng, &by_sms, t0()).is_err());
+    let by_sms = referrals::NewReferral {
+        sms_attestation: Some(referrals::SmsAttestation {
+            phone_hash: Some("k1.hash".into()),
+            ..referrals::SmsAttestation::default()
+        }),
+        ..by_sms
+    };
     referrals::create(&mut conn, &rng, &by_sms, t0()).unwrap();
     refer(&mut conn, &alice, &program, "dora@example.com"); // a link: nothing to send
 
