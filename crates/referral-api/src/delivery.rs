@@ -137,8 +137,10 @@ impl Delivery {
                 _ => String::new(),
             };
             if let Some(code) = map.get("referral_code").and_then(|c| c.as_str()) {
+                // Through the counted link (`/r/{code}`), as every link handed out.
+                let lang = lang.replacen('&', "?", 1);
                 let url = format!(
-                    "{}/register?ref={code}{lang}",
+                    "{}/r/{code}{lang}",
                     self.public_base_url.trim_end_matches('/')
                 );
                 map.insert("register_url".into(), url.into());

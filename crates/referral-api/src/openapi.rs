@@ -52,6 +52,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::share::qr_svg,
         routes::public::lookup,
         routes::public::click,
+        routes::public::open_link,
         routes::public::register,
         routes::public::verify_registration,
         routes::webhooks::twilio,

@@ -137,8 +137,14 @@ impl AppState {
 }
 
 impl AppState {
-    /// The share link of a code.
+    /// The link of a code that the service hands out (`/r/{code}`): following it counts
+    /// the open and leads to [`AppState::register_url`].
     pub fn share_url(&self, code: &str) -> String {
+        format!("{}/r/{code}", self.public_base_url.trim_end_matches('/'))
+    }
+
+    /// The registration page of a code.
+    pub fn register_url(&self, code: &str) -> String {
         format!(
             "{}/register?ref={code}",
             self.public_base_url.trim_end_matches('/')

@@ -278,6 +278,12 @@ where
                 .route(web::post().to(public::verify_registration)),
         )
         .service(
+            resource("/r/{code}")
+                .wrap(public_limit())
+                .route(web::get().to(public::open_link))
+                .route(web::head().to(public::open_link)),
+        )
+        .service(
             resource("/api/referrals/{code}/click")
                 .wrap(public_limit())
                 .route(web::get().to(public::click)),

@@ -79,7 +79,8 @@ pub(crate) async fn public_referral(
         .await
 }
 
-/// Records a click and redirects to the registration page.
+/// Records a click and redirects to the registration page (the API's form of
+/// [`open_link`], for clients that build their own links).
 #[utoipa::path(get, path = "/api/referrals/{code}/click", operation_id = "click_referral_link", tag = "public",
     params(("code" = String, Path, description = "Referral code"), ("source" = Option<String>, Query, description = "Where the link was shared")),
     responses((status = 302, description = "Redirect to {public_base_url}/register?ref={code}"),
@@ -91,39 +92,118 @@ pub async fn click(
     code: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    follow(&state, &worker_clicks, origin, code.into_inner(), &req).await
+}
+
+/// `GET /r/{code}`: the link every invitation, share link, QR code and text carries. It
+/// counts the open (a person's, once a visit: see `referral_domain::opens`) and leads to
+/// the registration page, in the language the link names (`?lang=es`).
+#[utoipa::path(get, path = "/r/{code}", operation_id = "open_referral_link", tag = "public",
+    params(("code" = String, Path, description = "Referral or share-link code"),
+        ("lang" = Option<String>, Query, description = "`es` for the Spanish page"),
+        ("source" = Option<String>, Query, description = "Where the link was shared")),
+    responses((status = 302, description = "Redirect to {public_base_url}/register?ref={code}"),
+        (status = 404, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+pub async fn open_link(
+    state: web::Data<AppState>,
+    worker_clicks: web::Data<crate::clicks::WorkerClickPool>,
+    origin: Origin,
+    code: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    follow(&state, &worker_clicks, origin, code.into_inner(), &req).await
+}
+
+/// The cookie that marks a browser's recent open of one code (no identifier: its value
+/// is `1`, its path the link's own).
+fn seen_cookie(code: &str) -> String {
+    format!("open-{}", code.to_ascii_uppercase())
+}
+
+async fn follow(
+    state: &web::Data<AppState>,
+    worker_clicks: &web::Data<crate::clicks::WorkerClickPool>,
+    origin: Origin,
+    code: String,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    use referral_domain::opens::{classify, LinkRequest, REVISIT_MINUTES};
     let now = state.now();
-    let code = code.into_inner();
-    let shared_code = code.clone();
-    let source =
+    let query =
         web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .ok()
-            .and_then(|q| q.get("source").or(q.get("utm_source")).cloned())
-            .map(|s| s.chars().take(100).collect());
-    let click = ClickToRecord {
-        code,
-        origin: RequestOrigin {
-            ip_address: origin.ip,
-            user_agent: origin.user_agent,
-            source,
-        },
-        at: now,
-    };
-    let code = match state.record_click(&worker_clicks, click).await {
-        // A personal share link's opening is counted on the link.
-        Err(ApiError::NotFound) | Err(ApiError::Store(referral_store::StoreError::NotFound)) => {
-            let shared = shared_code.clone();
-            state
-                .db(move |conn| {
-                    referral_store::share_links::click(conn, &shared)?;
-                    referral_domain::ReferralCode::parse(&shared).map_err(|_| ApiError::NotFound)
-                })
-                .await?
+            .map(web::Query::into_inner)
+            .unwrap_or_default();
+    let source = query
+        .get("source")
+        .or(query.get("utm_source"))
+        .map(|s| s.chars().take(100).collect());
+    let purpose = ["purpose", "sec-purpose", "x-purpose", "x-moz"]
+        .iter()
+        .find_map(|name| req.headers().get(*name).and_then(|v| v.to_str().ok()));
+    let counted = classify(&LinkRequest {
+        head: req.method() == actix_web::http::Method::HEAD,
+        purpose,
+        user_agent: origin.user_agent.as_deref(),
+        seen_recently: req.cookie(&seen_cookie(&code)).is_some(),
+    })
+    .is_ok();
+    let code = if counted {
+        let shared_code = code.clone();
+        let click = ClickToRecord {
+            code,
+            origin: RequestOrigin {
+                ip_address: origin.ip,
+                user_agent: origin.user_agent,
+                source,
+            },
+            at: now,
+        };
+        match state.record_click(worker_clicks, click).await {
+            // A personal share link's opening is counted on the link.
+            Err(ApiError::NotFound)
+            | Err(ApiError::Store(referral_store::StoreError::NotFound)) => {
+                let shared = shared_code.clone();
+                state
+                    .db(move |conn| {
+                        referral_store::share_links::click(conn, &shared)?;
+                        referral_domain::ReferralCode::parse(&shared)
+                            .map_err(|_| ApiError::NotFound)
+                    })
+                    .await?
+            }
+            other => other?,
         }
-        other => other?,
+    } else {
+        // Not an open: the code is still checked, so a preview of an unknown link says so.
+        referral_domain::ReferralCode::parse(&code).map_err(|_| ApiError::NotFound)?
     };
-    Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, state.share_url(&code.to_string())))
-        .finish())
+    let lang = match query.get("lang").map(String::as_str) {
+        Some(tag) if tag != "en" && tag.parse::<referral_domain::Locale>().is_ok() => {
+            format!("&lang={tag}")
+        }
+        _ => String::new(),
+    };
+    let code = code.to_string();
+    let mut answer = HttpResponse::Found();
+    answer
+        .insert_header((
+            header::LOCATION,
+            format!("{}{lang}", state.register_url(&code)),
+        ))
+        // Every follow reaches the service: a cached redirect would hide a new visit.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"));
+    if counted {
+        answer.cookie(
+            actix_web::cookie::Cookie::build(seen_cookie(&code), "1")
+                .path(req.path().to_owned())
+                .max_age(actix_web::cookie::time::Duration::minutes(REVISIT_MINUTES))
+                .http_only(true)
+                .same_site(actix_web::cookie::SameSite::Lax)
+                .finish(),
+        );
+    }
+    Ok(answer.finish())
 }
 
 /// Registers with a code. A visitor (no token) gets `202 {"status": "verification_sent"}`

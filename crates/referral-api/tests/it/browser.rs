@@ -320,10 +320,7 @@ async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        share_url.starts_with(&format!("{base}/register?ref=")),
-        "{share_url}"
-    );
+    assert!(share_url.starts_with(&format!("{base}/r/")), "{share_url}");
     let path = path_of(&client).await;
     assert!(
         !path.contains('@') && !path.contains("Fran"),
@@ -378,7 +375,7 @@ async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
     );
 
     // The platform reports the friend's first consultation.
-    let code = share_url.rsplit('=').next().unwrap().to_owned();
+    let code = share_url.rsplit('/').next().unwrap().to_owned();
     let admin_token = token(Role::Admin, uuid::Uuid::new_v4(), None, 600);
     let listed: Value = reqwest::Client::new()
         .get(format!("{base}/api/referrals"))
@@ -396,6 +393,8 @@ async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
         .find(|r| r["referral_code"] == code.as_str())
         .unwrap()
         .clone();
+    // The browser followed the link twice within minutes: one visit, one open (#31).
+    assert_eq!(referral["clicks"], 1, "{referral}");
     let converted = service_post(
         &base,
         "/api/events/consultations",

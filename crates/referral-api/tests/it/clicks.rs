@@ -118,3 +118,90 @@ fn clicks_on_a_postgres_url_that_requires_tls_go_through_the_blocking_pool() {
     let mine = as_its_referrer(&app, &alice, &referral);
     assert_eq!(mine["clicks"], 20);
 }
+
+both_databases!(
+    a_link_counts_a_persons_open_once_a_visit_and_never_a_preview,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        let referral = app.refers(&alice, "bob@example.com");
+        let code = referral["referral_code"].as_str().unwrap().to_owned();
+        let link = referral["share_url"].as_str().unwrap().to_owned();
+        assert_eq!(link, format!("http://portal.test/r/{code}"));
+        let path = format!("/r/{code}");
+        let clicks = |app: &TestApp| {
+            app.state.clicks.flush(&app.state.pool).unwrap();
+            as_its_referrer(app, &alice, &referral)["clicks"].clone()
+        };
+        let open = |method: reqwest::Method, headers: &[(&str, &str)]| {
+            let mut request = app.client.request(method, app.url(&path));
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.send().unwrap()
+        };
+        // A person: counted, led to the registration page, and marked for ten minutes.
+        let first = open(reqwest::Method::GET, &[]);
+        assert_eq!(first.status(), 302);
+        assert_eq!(
+            first.headers()["location"],
+            format!("http://portal.test/register?ref={code}").as_str()
+        );
+        assert_eq!(first.headers()["cache-control"], "no-store");
+        let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            cookie.contains("Max-Age=600") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains('@'), "nothing about the person: {cookie}");
+        assert_eq!(clicks(app), 1);
+        // The same browser back within minutes (a reload, the back button): the same visit.
+        let jar = cookie.split(';').next().unwrap().to_owned();
+        let again = open(reqwest::Method::GET, &[("cookie", jar.as_str())]);
+        assert_eq!(again.status(), 302);
+        assert_eq!(clicks(app), 1);
+        // Previews and prefetches are led on the same, and not counted.
+        for headers in [
+            vec![(
+                "user-agent",
+                "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+            )],
+            vec![("user-agent", "facebookexternalhit/1.1")],
+            vec![("user-agent", "WhatsApp/2.23.20.0")],
+            vec![("sec-purpose", "prefetch")],
+            vec![("purpose", "prefetch")],
+        ] {
+            let preview = open(reqwest::Method::GET, &headers);
+            assert_eq!(preview.status(), 302, "{headers:?}");
+            assert!(preview.headers().get("set-cookie").is_none(), "{headers:?}");
+        }
+        assert_eq!(open(reqwest::Method::HEAD, &[]).status(), 302);
+        assert_eq!(clicks(app), 1);
+        // Another visit, later or from another browser: a second open.
+        open(reqwest::Method::GET, &[]);
+        assert_eq!(clicks(app), 2);
+        // In Spanish, the Spanish page; an unknown code is 404 (previews included).
+        let spanish = app.get(None, &format!("{path}?lang=es"));
+        assert_eq!(
+            spanish.headers()["location"],
+            format!("http://portal.test/register?ref={code}&lang=es").as_str()
+        );
+        assert_problem(app.get(None, "/r/NOPE-NOPE-NOPE"), 404, "not_found");
+
+        // A personal share link counts its opens on the link.
+        let share: Value = app
+            .get(Some(&alice), "/api/patients/me/share-link")
+            .json()
+            .unwrap();
+        let shared = share["share_url"].as_str().unwrap();
+        assert!(shared.starts_with("http://portal.test/r/"), "{shared}");
+        let opened = app.get(None, shared.trim_start_matches("http://portal.test"));
+        assert_eq!(opened.status(), 302);
+        let share: Value = app
+            .get(Some(&alice), "/api/patients/me/share-link")
+            .json()
+            .unwrap();
+        assert_eq!(share["clicks"], 1, "{share}");
+    }
+);

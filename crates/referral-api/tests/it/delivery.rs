@@ -143,7 +143,7 @@ both_databases!(
         let html = body["content"][1]["value"].as_str().unwrap();
         let code = referral["referral_code"].as_str().unwrap();
         assert!(
-            html.contains(&format!("http://portal.test/register?ref={code}")),
+            html.contains(&format!("http://portal.test/r/{code}")),
             "{html}"
         );
         assert!(

@@ -46,7 +46,7 @@ both_databases!(
         assert_eq!(referral["clicks"], 0);
         assert_eq!(
             referral["share_url"],
-            format!("http://portal.test/register?ref={code}")
+            format!("http://portal.test/r/{code}")
         );
         let mine: Value = app
             .get(Some(&alice), "/api/patients/me/referrals")

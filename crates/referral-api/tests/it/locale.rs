@@ -96,7 +96,7 @@ both_databases!(
             "{invitation}"
         );
         assert!(invitation.contains("Tu bono de bienvenida: $10.00 de crédito en tu cuenta"));
-        assert!(invitation.contains(&format!("/register?ref={code}&lang=es")));
+        assert!(invitation.contains(&format!("/r/{code}?lang=es")));
         assert!(
             invitation.contains("puede dar una recompensa"),
             "FTC disclosure"

@@ -287,7 +287,7 @@ both_databases!(
         assert_eq!(page.status, 200);
         let code = list["items"][0]["referral_code"].as_str().unwrap();
         assert!(
-            page.body.contains(&format!("/register?ref&#x3D;{code}")),
+            page.body.contains(&format!("/r/{code}")),
             "the page shows the share link"
         );
         assert!(page.body.contains("data-copy=\"share-url\""));

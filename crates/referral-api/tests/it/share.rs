@@ -21,7 +21,7 @@ both_databases!(
         assert!(link["share_url"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("/register?ref={code}")));
+            .ends_with(&format!("/r/{code}")));
         assert_eq!(link["qr_url"], format!("/api/referrals/{code}/qr.svg"));
         assert!(link["expires_at"].is_null());
         // The same link every time.

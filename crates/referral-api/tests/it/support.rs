@@ -68,6 +68,9 @@ pub fn spawn_site(db: TestDb, adjust: impl FnOnce(&mut ServeArgs, &str)) -> Test
     let handle = rx.recv().unwrap();
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A person's browser, as far as the open counter can tell (no user agent is a
+        // preview fetcher's, and is not counted).
+        .user_agent("Mozilla/5.0 (referral-api tests)")
         .build()
         .unwrap();
     TestApp {
