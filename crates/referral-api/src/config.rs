@@ -209,11 +209,13 @@ pub struct ServeArgs {
         global = true
     )]
     pub service_rate_limit: u64,
-    /// Base URL of the patient-facing site, for share links and redirects.
+    /// Base URL of the patient-facing site, for share links and redirects. Unset on a
+    /// loopback bind it follows the address the service listens on (any port); on a public
+    /// bind it must be set (links would lead nowhere), and the service refuses to start.
     #[arg(
         long,
         env = "REFERRAL_PUBLIC_BASE_URL",
-        default_value = "http://127.0.0.1:8080",
+        default_value = "",
         global = true
     )]
     pub public_base_url: String,
@@ -612,7 +614,29 @@ impl ServeArgs {
                 self.bind
             ));
         }
+        if self.public_base_url.trim().is_empty() {
+            return Err(format!(
+                "refusing to listen on {} without REFERRAL_PUBLIC_BASE_URL (--public-base-url): every link in an email, text or QR code is made from it; set the address patients reach the site at, such as https://refer.example.com",
+                self.bind
+            ));
+        }
         Ok(())
+    }
+
+    /// Fills an unset `--public-base-url` from the address listened on (`bound`, when the
+    /// caller has bound it; else `--bind`), when that is a loopback address. Left unset on a
+    /// public bind: [`ServeArgs::check_safe`] then refuses and names the setting.
+    pub fn settle_public_base_url(&mut self, bound: Option<std::net::SocketAddr>) {
+        if !self.public_base_url.trim().is_empty() {
+            return;
+        }
+        let address = bound.or_else(|| self.bind.parse::<std::net::SocketAddr>().ok());
+        self.public_base_url = match address {
+            Some(a) if a.ip().is_loopback() && a.port() != 0 => format!("http://{a}"),
+            // A loopback bind on a port chosen later (0): the usual development address.
+            Some(a) if a.ip().is_loopback() => "http://127.0.0.1:8080".to_owned(),
+            _ => String::new(),
+        };
     }
 
     /// What the daily retention erases, and when (delivered payloads: 30 days).
@@ -800,4 +824,38 @@ fn parse_cadence(text: &str) -> Result<referral_domain::RewardCadence, String> {
 fn parse_us_state(text: &str) -> Result<UsState, String> {
     UsState::parse(text)
         .map_err(|_| format!("`{text}` is not a US state, district or territory code such as CA"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unset_public_base_url_follows_a_loopback_bind_and_stays_unset_on_a_public_one() {
+        let mut args = ServeArgs::for_tests("sqlite::memory:", "s");
+        let settled = |args: &mut ServeArgs, bind: &str, bound: Option<&str>| {
+            args.public_base_url = String::new();
+            args.bind = bind.to_owned();
+            args.settle_public_base_url(bound.map(|b| b.parse().unwrap()));
+            args.public_base_url.clone()
+        };
+        assert_eq!(
+            settled(&mut args, "127.0.0.1:9090", None),
+            "http://127.0.0.1:9090"
+        );
+        assert_eq!(
+            settled(&mut args, "127.0.0.1:0", Some("127.0.0.1:41234")),
+            "http://127.0.0.1:41234"
+        );
+        assert_eq!(settled(&mut args, "[::1]:8081", None), "http://[::1]:8081");
+        assert_eq!(
+            settled(&mut args, "127.0.0.1:0", None),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(settled(&mut args, "0.0.0.0:8080", None), "");
+        // A set value is never replaced.
+        args.public_base_url = "https://refer.example.com".into();
+        args.settle_public_base_url(Some("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(args.public_base_url, "https://refer.example.com");
+    }
 }

@@ -17,7 +17,11 @@ fn main() -> ExitCode {
         // Colours only for a person at a terminal; log collectors get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Every command but `serve` (which knows its port once bound) settles it from --bind.
+    if !matches!(cli.command, None | Some(Command::Serve)) {
+        cli.serve.settle_public_base_url(None);
+    }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.serve),
         Command::Migrate => startup::migrate(&cli.serve),
@@ -77,14 +81,16 @@ fn dev_token(
     Ok(())
 }
 
-fn serve(args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
-    let bind = args.bind.clone();
+fn serve(mut args: referral_api::config::ServeArgs) -> Result<(), StartupError> {
+    // Bound first, so that links follow the port really listened on (`--bind
+    // 127.0.0.1:0` included) when --public-base-url is not set.
+    let listener = std::net::TcpListener::bind(&args.bind)?;
+    args.settle_public_base_url(listener.local_addr().ok());
     let interval = args.worker_interval;
     let reminder_days = args.reward_reminder_days;
     let retention = args.retention();
     let (service, delivery) = startup::build(args)?;
     let state = service.state.clone();
-    let listener = std::net::TcpListener::bind(&bind)?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
     let demo = if state.demo_sign_in {

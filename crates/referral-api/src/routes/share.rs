@@ -29,7 +29,7 @@ pub struct ShareLinkQuery {
 pub struct ShareLinkView {
     #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
     pub referral_code: String,
-    /// The link to post anywhere: `{public_base_url}/register?ref={code}`.
+    /// The link to post anywhere: `{public_base_url}/r/{code}`.
     pub share_url: String,
     /// The link as a QR code (SVG), on this service.
     pub qr_url: String,

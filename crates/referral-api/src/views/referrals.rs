@@ -14,7 +14,7 @@ pub struct ReferralView {
     pub id: Uuid,
     #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
     pub referral_code: String,
-    /// Link to share: `{public_base_url}/register?ref={code}`.
+    /// Link to share: `{public_base_url}/r/{code}` (counts the open, then the registration page).
     pub share_url: String,
     pub referrer_id: Uuid,
     pub referee_email: String,
@@ -273,7 +273,7 @@ pub struct MyReferralView {
     pub id: Uuid,
     #[schema(example = "ABCDEF-GHJKMN-PQRSTV")]
     pub referral_code: String,
-    /// Link to share: `{public_base_url}/register?ref={code}`.
+    /// Link to share: `{public_base_url}/r/{code}` (counts the open, then the registration page).
     pub share_url: String,
     /// The address the referrer invited.
     pub referee_email: String,

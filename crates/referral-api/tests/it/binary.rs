@@ -430,6 +430,23 @@ fn a_public_bind_without_token_verification_refuses_to_start_and_names_the_setti
 }
 
 #[test]
+fn a_public_bind_without_a_public_base_url_refuses_to_start_and_names_the_setting() {
+    let (status, stderr, _) = serve_refused(&[
+        "--bind",
+        "0.0.0.0:0",
+        "--jwt-secret",
+        "a-real-secret-a-real-secret-a-real-secret",
+        "--data-keys",
+        DATA_KEYS,
+    ]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("REFERRAL_PUBLIC_BASE_URL (--public-base-url)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn demo_sign_in_on_a_public_bind_refuses_to_start() {
     let secret = "a-real-secret-a-real-secret-a-real-secret";
     let (status, stderr, _) = serve_refused(&[
