@@ -426,11 +426,15 @@ pub fn seed(
             } else {
                 55
             });
-        let registered_at = registers
-            .then(|| created + Duration::hours(1 + i64::try_from(rng.below(72)).unwrap_or(0)));
+        // Nothing is dated ahead of `now` (#31): what would fall later happened just now.
+        // The clamp keeps the order of events (registered before converted, and so on).
+        let past = |t: DateTime<Utc>| t.min(now - Duration::minutes(1));
+        let registered_at = registers.then(|| {
+            past(created + Duration::hours(1 + i64::try_from(rng.below(72)).unwrap_or(0)))
+        });
         let converted_at = registered_at
             .filter(|_| converts)
-            .map(|r| r + Duration::hours(1 + i64::try_from(rng.below(240)).unwrap_or(0)));
+            .map(|r| past(r + Duration::hours(1 + i64::try_from(rng.below(240)).unwrap_or(0))));
         let status = if converts {
             ReferralStatus::Converted
         } else if registers {
@@ -468,7 +472,7 @@ pub fn seed(
             ));
         }
         for c in 0..clicks {
-            let at = created + Duration::minutes(i64::try_from(10 + c * 37).unwrap_or(10));
+            let at = past(created + Duration::minutes(i64::try_from(10 + c * 37).unwrap_or(10)));
             first_clicked = first_clicked.or(Some(DbTime(at)));
             let via = ["email", "whatsapp", "facebook", "sms"]
                 [usize::try_from(rng.below(4)).unwrap_or(0)];
@@ -499,7 +503,16 @@ pub fn seed(
                       spec: &referral_domain::RewardSpec,
                       at: DateTime<Utc>| {
             let pending_approval = spec.reward_type == RewardType::Cash && rng.chance(30);
-            let used = !pending_approval && rng.chance(40);
+            // As the service releases them (the default weekly cadence): a referrer's at
+            // the end of its week, the friend's at once. Only a released reward is used,
+            // and never before its release.
+            let released = if party == "referrer" {
+                referral_domain::RewardCadence::Weekly.release_at(at)
+            } else {
+                at
+            };
+            let used = !pending_approval && released <= now && rng.chance(40);
+            let used_at = (released.max(at + Duration::days(3))).min(now);
             let reward_expires = at + Duration::days(i64::from(program.reward_validity_days));
             let status = if pending_approval {
                 "pending_approval"
@@ -519,17 +532,11 @@ pub fn seed(
                 reward_amount_cents: Some(spec.value.cents()),
                 reward_description: Some(spec.description()),
                 status,
-                used_at: used.then_some(DbTime(at + Duration::days(3))),
+                used_at: used.then_some(DbTime(used_at)),
                 expires_at: Some(DbTime(reward_expires)),
                 created_at: DbTime(at),
                 updated_at: DbTime(at),
-                // As the service releases them (the default weekly cadence): a referrer's
-                // at the end of its week, the friend's at once.
-                released_at: Some(DbTime(if party == "referrer" {
-                    referral_domain::RewardCadence::Weekly.release_at(at)
-                } else {
-                    at
-                })),
+                released_at: Some(DbTime(released)),
             }
         };
         let mut referee_status = "pending";
@@ -549,7 +556,7 @@ pub fn seed(
         if let (Some(pid), Some(at)) = (referee_id, converted_at) {
             for k in 0..=rng.below(3) {
                 let cents = i64::try_from(2_900 + rng.below(17_000)).unwrap_or(2_900);
-                let when = at + Duration::days(i64::try_from(k * 20).unwrap_or(0));
+                let when = past(at + Duration::days(i64::try_from(k * 20).unwrap_or(0)));
                 batch
                     .orders
                     .push((DbUuid(rng.uuid()), pid, cents, DbTime(when), DbTime(when)));

@@ -92,6 +92,50 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
         }
     }
 
+    // Nothing is dated ahead of the moment it was made (#31), and no reward is used
+    // before its release.
+    {
+        use referral_store::schema::referral_rewards as rr;
+        use referral_store::sql_types::DbTime;
+        let made = Utc::now();
+        let mut c = db.conn();
+        let times: Vec<DbTime> = referral_interactions::table
+            .select(referral_interactions::created_at)
+            .load(&mut **c)
+            .unwrap();
+        let registered: Vec<Option<DbTime>> = referrals::table
+            .select(referrals::referee_registered_at)
+            .load(&mut **c)
+            .unwrap();
+        let ordered: Vec<DbTime> = orders::table
+            .select(orders::created_at)
+            .load(&mut **c)
+            .unwrap();
+        let rewards: Vec<(DbTime, Option<DbTime>, Option<DbTime>)> = rr::table
+            .select((rr::created_at, rr::used_at, rr::released_at))
+            .load(&mut **c)
+            .unwrap();
+        let all = times
+            .iter()
+            .chain(registered.iter().flatten())
+            .chain(&ordered)
+            .chain(rewards.iter().map(|r| &r.0))
+            .chain(rewards.iter().filter_map(|r| r.1.as_ref()));
+        for t in all {
+            assert!(t.0 <= made, "{} is ahead of {made}", t.0);
+        }
+        for (_, used, released) in &rewards {
+            if let (Some(used), Some(released)) = (used, released) {
+                assert!(
+                    used.0 >= released.0,
+                    "used {} before its release {}",
+                    used.0,
+                    released.0
+                );
+            }
+        }
+    }
+
     // A second run would mix demo data into real data: refused.
     let again = demo::seed(
         &mut conn,
