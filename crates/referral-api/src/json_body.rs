@@ -122,7 +122,7 @@ fn check_against_schema(name: &str, value: &Value) -> Result<(), ApiError> {
                         "not a valid email address"
                     }
                     Kind::Pattern { .. } | Kind::Format { .. } if field.ends_with("phone") => {
-                        "not a valid phone number (E.164, such as +14155550100)"
+                        "enter a mobile number, like (415) 555-0199, or with its country code, like +44 20 7946 0958"
                     }
                     Kind::Pattern { .. } | Kind::Format { .. } => {
                         "does not have the documented format"

@@ -268,10 +268,11 @@ fn complete(doc: &mut Value) {
 const DATE_TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
 /// A plain address (`name@example.com`), as the service accepts one.
 const EMAIL_PATTERN: &str = r"^\s*[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\s*$";
-/// A phone number in E.164 (`+14155550100`), or nothing.
-const PHONE_PATTERN: &str = r"^\s*((\+|00)[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*)?\s*$";
+/// A phone number as people write it (`(415) 555-0199`, `+44 20 7946 0958`), or nothing:
+/// its shape only; whether a region assigns it is the service's to say (422 on the field).
+const PHONE_PATTERN: &str = r"^\s*((\+|00)?[ .()-]*[0-9]([ .()-]*[0-9]){6,14}[ .()-]*)?\s*$";
 /// As [`PHONE_PATTERN`], but a number must be there.
-const PHONE_REQUIRED_PATTERN: &str = r"^\s*(\+|00)[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*\s*$";
+const PHONE_REQUIRED_PATTERN: &str = r"^\s*(\+|00)?[ .()-]*[0-9]([ .()-]*[0-9]){6,14}[ .()-]*\s*$";
 
 /// Sets `schema` on property `field` of component `component`.
 /// Text a person typed that reaches other people: no control or bidirectional character

@@ -136,16 +136,19 @@ impl<'de> Deserialize<'de> for Email {
     }
 }
 
-/// A phone number in E.164 form: `+`, a country code and subscriber number, 8 to 15 digits
-/// in all, the first not `0`.
+/// A phone number in E.164 form (`+`, the country code and the number), checked with
+/// libphonenumber's rules and metadata (the `phonenumber` crate).
 ///
-/// Spaces, dots, dashes and parentheses are dropped when parsing; a leading `00` is read
-/// as `+`. Numbers without a country code are refused rather than guessed.
+/// Numbers are taken as people write them: US national formats (`(415) 555-0199`,
+/// `415.555.0199`, a leading `1` or `+1`), or any country with its `+` code (a leading
+/// `00` is read as `+`); spaces, dots, dashes and parentheses are ignored. Letters, and
+/// numbers no region assigns, are refused.
 ///
 /// ```
 /// use referral_domain::Phone;
 /// assert_eq!(Phone::parse("+1 (415) 555-0100").unwrap().as_str(), "+14155550100");
-/// assert!(Phone::parse("415 555 0100").is_err());
+/// assert_eq!(Phone::parse("(415) 555-0100").unwrap().as_str(), "+14155550100");
+/// assert!(Phone::parse("555-0100").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Phone(String);
@@ -156,25 +159,31 @@ impl Phone {
     /// # Errors
     /// [`DomainError::InvalidPhone`] when it is not an E.164 number.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let compact: String = input
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
-            .collect();
-        let digits = if let Some(rest) = compact.strip_prefix('+') {
-            rest
-        } else if let Some(rest) = compact.strip_prefix("00") {
-            rest
-        } else {
-            return Err(DomainError::InvalidPhone);
-        };
-        let valid = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        if !valid {
+        let text = input.trim();
+        // Digits and the separators people type, a `+` only first, and short enough that
+        // nothing else can be hiding in it.
+        let plain = text.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')') || (c == '+' && i == 0)
+        });
+        if text.is_empty() || text.len() > 32 || !plain {
             return Err(DomainError::InvalidPhone);
         }
-        Ok(Self(format!("+{digits}")))
+        let international;
+        let text = match text.strip_prefix("00") {
+            Some(rest) => {
+                international = format!("+{rest}");
+                international.as_str()
+            }
+            None => text,
+        };
+        let number = phonenumber::parse(Some(phonenumber::country::Id::US), text)
+            .map_err(|_| DomainError::InvalidPhone)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(DomainError::InvalidPhone);
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     /// The number as `+` and digits.
@@ -285,6 +294,21 @@ mod tests {
             Phone::parse("+1.415.555.0100").unwrap().as_str(),
             "+14155550100"
         );
+        // As people write US numbers.
+        for written in [
+            "(415) 555-0199",
+            "415.555.0199",
+            "415 555 0199",
+            "1 415 555 0199",
+            "+1 415-555-0199",
+            "4155550199",
+        ] {
+            assert_eq!(
+                Phone::parse(written).unwrap().as_str(),
+                "+14155550199",
+                "{written}"
+            );
+        }
     }
 
     #[test]
@@ -292,7 +316,9 @@ mod tests {
         for bad in [
             "",
             "+",
-            "4155550100",
+            "555-0199",
+            "+1 555 555 5555",
+            "1-800-FLOWERS",
             "+0155550100",
             "+1415555",
             "+1234567890123456",

@@ -19,8 +19,8 @@ pub enum DomainError {
     /// The text is not an email address.
     #[error("not a valid email address")]
     InvalidEmail,
-    /// The text is not a phone number in E.164 form (`+` and 8 to 15 digits).
-    #[error("not a valid phone number (E.164, such as +14155550100)")]
+    /// The text is not a phone number any region assigns (see [`crate::Phone`]).
+    #[error("enter a mobile number, like (415) 555-0199, or with its country code, like +44 20 7946 0958")]
     InvalidPhone,
     /// The text is not a non-negative amount with at most two decimal places.
     #[error("not a valid amount: {0}")]

@@ -568,3 +568,50 @@ both_databases!(
         assert_eq!(problem["errors"][0]["field"], "name");
     }
 );
+
+both_databases!(
+    phone_numbers_are_taken_as_people_write_them,
+    fixture = crate::support::spawn,
+    |app: &TestApp| {
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        for (written, n) in [
+            ("(415) 555-0199", 1),
+            ("415.555.0198", 2),
+            ("1 415 555 0197", 3),
+        ] {
+            let created = app.post(
+                Some(&alice),
+                "/api/patients/me/referrals",
+                json!({"referee_email": format!("friend{n}@example.com"), "referee_phone": written,
+                       "referral_source": "sms", "sms_consent": true}),
+            );
+            assert_eq!(created.status(), 201, "{written}");
+            let created: Value = created.json().unwrap();
+            let stored = created["referee_phone"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(stored.starts_with("+1415555019"), "{written}: {created}");
+        }
+        // A number no region assigns: refused on its field, in words a person reads.
+        let refused = app.post(
+            Some(&alice),
+            "/api/patients/me/referrals",
+            json!({"referee_email": "friend9@example.com", "referee_phone": "555-0199",
+                   "referral_source": "sms", "sms_consent": true}),
+        );
+        assert_eq!(refused.status(), 422);
+        let body: Value = refused.json().unwrap();
+        let problem = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["field"] == "referee_phone")
+            .unwrap_or_else(|| panic!("{body}"))
+            .clone();
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.contains("(415) 555-0199"), "{message}");
+        assert!(!message.contains("E.164"), "{message}");
+    }
+);
