@@ -115,9 +115,12 @@ pub async fn open_link(
 }
 
 /// The cookie that marks a browser's recent open of one code (no identifier: its value
-/// is `1`, its path the link's own).
+/// is `1`, its path `/r/`). Named by the code as the service writes it, so that
+/// `abcdefghjkmnpqrstv` and `ABCDEF-GHJKMN-PQRSTV` are one link.
 fn seen_cookie(code: &str) -> String {
-    format!("open-{}", code.to_ascii_uppercase())
+    let canonical = referral_domain::ReferralCode::parse(code)
+        .map_or_else(|_| code.to_ascii_uppercase(), |c| c.to_string());
+    format!("open-{canonical}")
 }
 
 async fn follow(
@@ -196,7 +199,8 @@ async fn follow(
     if counted {
         answer.cookie(
             actix_web::cookie::Cookie::build(seen_cookie(&code), "1")
-                .path(req.path().to_owned())
+                // Every link's path: the code may be typed in any case, with or without `-`.
+                .path("/r/")
                 .max_age(actix_web::cookie::time::Duration::minutes(REVISIT_MINUTES))
                 .http_only(true)
                 .same_site(actix_web::cookie::SameSite::Lax)

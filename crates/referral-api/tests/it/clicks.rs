@@ -151,7 +151,9 @@ both_databases!(
         assert_eq!(first.headers()["cache-control"], "no-store");
         let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
         assert!(
-            cookie.contains("Max-Age=600") && cookie.contains("HttpOnly"),
+            cookie.contains("Max-Age=600")
+                && cookie.contains("HttpOnly")
+                && cookie.contains("Path=/r/"),
             "{cookie}"
         );
         assert!(!cookie.contains('@'), "nothing about the person: {cookie}");
@@ -160,6 +162,16 @@ both_databases!(
         let jar = cookie.split(';').next().unwrap().to_owned();
         let again = open(reqwest::Method::GET, &[("cookie", jar.as_str())]);
         assert_eq!(again.status(), 302);
+        assert_eq!(clicks(app), 1);
+        // The code typed another way is the same link, and the same visit.
+        let typed = format!("/r/{}", code.to_lowercase().replace('-', ""));
+        let retyped = app
+            .client
+            .get(app.url(&typed))
+            .header("cookie", jar.as_str())
+            .send()
+            .unwrap();
+        assert_eq!(retyped.status(), 302);
         assert_eq!(clicks(app), 1);
         // Previews and prefetches are led on the same, and not counted.
         for headers in [
