@@ -219,6 +219,23 @@ pub struct ServeArgs {
         global = true
     )]
     pub public_base_url: String,
+    /// The name the pages and emails carry (header, titles, sender's name in the layout).
+    #[arg(
+        long,
+        env = "REFERRAL_BRAND_NAME",
+        default_value = "Zappy Health",
+        global = true
+    )]
+    pub brand_name: String,
+    /// The referral program's terms, linked from the friend's pages and every email. Unset,
+    /// the pages say the terms are available from support instead of linking nowhere.
+    #[arg(long, env = "REFERRAL_TERMS_URL", global = true)]
+    pub terms_url: Option<url::Url>,
+    /// The platform's booking page: the button after joining, in the welcome, reward and
+    /// reminder emails. A program may set its own (`booking_url`). Unset, the pages and
+    /// emails say in words how to book instead of showing a button.
+    #[arg(long, env = "REFERRAL_BOOKING_URL", global = true)]
+    pub booking_url: Option<url::Url>,
     /// Offer demo users (a patient and an admin) on the sign-in page. On by itself in
     /// development mode (no token secret); never turn it on in production: anyone could
     /// sign in as the demo admin.
@@ -614,6 +631,22 @@ impl ServeArgs {
                 self.bind
             ));
         }
+        for (setting, url) in [
+            ("REFERRAL_TERMS_URL (--terms-url)", &self.terms_url),
+            ("REFERRAL_BOOKING_URL (--booking-url)", &self.booking_url),
+        ] {
+            if let Some(url) = url
+                .as_ref()
+                .filter(|u| !matches!(u.scheme(), "https" | "http"))
+            {
+                return Err(format!(
+                    "{setting} {url}: only an http or https address can be a link people follow"
+                ));
+            }
+        }
+        if self.brand_name.trim().is_empty() || self.brand_name.chars().count() > 60 {
+            return Err("REFERRAL_BRAND_NAME (--brand-name) must be 1 to 60 characters: it heads every page and email".to_owned());
+        }
         if self.public_base_url.trim().is_empty() {
             return Err(format!(
                 "refusing to listen on {} without REFERRAL_PUBLIC_BASE_URL (--public-base-url): every link in an email, text or QR code is made from it; set the address patients reach the site at, such as https://refer.example.com",
@@ -766,6 +799,9 @@ impl ServeArgs {
             service_rate_limit: 0,
             demo_sign_in: false,
             public_base_url: "http://portal.test".into(),
+            brand_name: "Zappy Health".into(),
+            terms_url: None,
+            booking_url: None,
             cors_origins: vec!["http://portal.test".into()],
             public_rate_limit: 1000,
             db_pool_size: 8,

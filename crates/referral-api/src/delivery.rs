@@ -163,8 +163,9 @@ impl Delivery {
             map.insert(
                 "unsubscribe_url".into(),
                 format!(
-                    "{}/api/unsubscribe/{token}",
-                    self.api_base_url.trim_end_matches('/')
+                    "{}/api/unsubscribe/{token}{}",
+                    self.api_base_url.trim_end_matches('/'),
+                    lang.replacen('&', "?", 1)
                 )
                 .into(),
             );

@@ -15,6 +15,7 @@ pub mod links;
 pub mod openapi;
 pub mod pages;
 pub mod routes;
+pub mod site;
 pub mod startup;
 pub mod state;
 pub mod views;

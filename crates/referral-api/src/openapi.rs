@@ -270,6 +270,10 @@ const DATE_TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:
 const EMAIL_PATTERN: &str = r"^\s*[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\s*$";
 /// A phone number as people write it (`(415) 555-0199`, `+44 20 7946 0958`), or nothing:
 /// its shape only; whether a region assigns it is the service's to say (422 on the field).
+/// A program's booking page ([`referral_domain::program::is_booking_url`]): `https://`, a
+/// host, printable ASCII only; or nothing.
+const BOOKING_URL_PATTERN: &str =
+    r"^\s*([hH][tT][tT][pP][sS]://[!-\x22\x24-\x2e\x30-\x3e\x41-\x7e]+([/?#][!-~]*)?)?\s*$";
 const PHONE_PATTERN: &str = r"^\s*((\+|00)?[ .()-]*[0-9]([ .()-]*[0-9]){6,14}[ .()-]*)?\s*$";
 /// As [`PHONE_PATTERN`], but a number must be there.
 const PHONE_REQUIRED_PATTERN: &str = r"^\s*(\+|00)?[ .()-]*[0-9]([ .()-]*[0-9]){6,14}[ .()-]*\s*$";
@@ -404,6 +408,13 @@ fn tighten_requests(doc: &mut Value) {
         visible(2000),
     );
     set_property(doc, "ProgramInput", "public_name", visible(100));
+    set_property(
+        doc,
+        "ProgramInput",
+        "booking_url",
+        json!({"type": ["string", "null"], "maxLength": 500, "format": "uri",
+               "pattern": BOOKING_URL_PATTERN}),
+    );
     set_property(
         doc,
         "CreateReferralRequest",

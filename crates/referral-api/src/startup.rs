@@ -289,6 +289,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         click_writer,
         click_pools,
         demo_sign_in,
+        site: crate::site::Site::of(&args),
         trusted_proxies: args.trusted_proxies.clone(),
         patient_daily_referrals: args.patient_daily_referrals,
         denials: crate::state::DenialBudget::default(),

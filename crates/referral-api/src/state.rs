@@ -40,6 +40,8 @@ pub struct AppState {
     pub click_pools: Option<crate::clicks::ClickPoolSettings>,
     /// Whether the sign-in page offers the demo users.
     pub demo_sign_in: bool,
+    /// The platform's name, terms and booking page, as pages and emails show them.
+    pub site: crate::site::Site,
     /// Webhook endpoints may be `http://` and private addresses (`--webhooks-allow-private`).
     pub webhooks_allow_private: bool,
     /// The hosts webhook endpoints may name (`--webhook-hosts`).

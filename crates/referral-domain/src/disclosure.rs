@@ -184,6 +184,18 @@ pub fn public_code_status(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> &'st
     }
 }
 
+/// Whether the registration page of a referral may name who invited the friend: only when
+/// the service itself sent the friend an invitation (an email, or a text to a number the
+/// referrer gave), which named the referrer already. A code handed on any other way (a link
+/// the referrer shares themselves, a QR code) may reach anyone, and being a patient here is
+/// the referrer's own health information.
+pub fn page_names_inviter(source: Option<crate::ReferralSource>, has_phone: bool) -> bool {
+    matches!(
+        (source, has_phone),
+        (Some(crate::ReferralSource::Email), _) | (Some(crate::ReferralSource::Sms), true)
+    )
+}
+
 /// How often a referrer's new rewards reach them (`--referrer-reward-cadence`). A reward
 /// that appeared the moment the friend was seen would date the friend's first visit; one
 /// released with everything else of its period dates nothing finer than the period.
@@ -352,6 +364,26 @@ impl ReferrerRewardView {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_an_invitation_the_service_sent_lets_the_page_name_the_referrer() {
+        use crate::ReferralSource as S;
+        for &source in S::ALL.iter() {
+            for has_phone in [false, true] {
+                let expected = match source {
+                    S::Email => true,
+                    S::Sms => has_phone,
+                    _ => false,
+                };
+                assert_eq!(
+                    page_names_inviter(Some(source), has_phone),
+                    expected,
+                    "{source:?}"
+                );
+            }
+        }
+        assert!(!page_names_inviter(None, true));
+    }
 
     fn day(n: i64) -> DateTime<Utc> {
         // A Monday, 09:00 UTC.

@@ -197,6 +197,9 @@ pub enum FieldError {
     /// `name` is longer than 200 characters.
     #[error("name must be at most 200 characters")]
     NameTooLong,
+    /// `booking_url` is not an `https://` address of at most 500 characters.
+    #[error("booking_url must be an https:// address of at most 500 characters")]
+    BookingUrlInvalid,
     /// `public_name` is longer than 100 characters or holds hidden characters.
     #[error("public_name must be at most 100 visible characters, without line breaks")]
     PublicNameInvalid,
@@ -295,6 +298,7 @@ impl FieldError {
         match self {
             NameMissing | NameTooLong => "name",
             PublicNameInvalid => "public_name",
+            BookingUrlInvalid => "booking_url",
             RewardThresholdBelowOne => "reward_threshold",
             ExpiryDaysOutOfRange => "expiry_days",
             RewardValidityOutOfRange => "reward_validity_days",

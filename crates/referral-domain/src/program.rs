@@ -17,6 +17,27 @@ use serde::{Deserialize, Serialize};
 
 /// Longest program name (the seed's `VARCHAR(200)`).
 pub const MAX_NAME_CHARS: usize = 200;
+/// Longest booking page address a program may set.
+pub const MAX_BOOKING_URL_CHARS: usize = 500;
+
+/// Whether `url` can be a program's booking page: `https://`, a host, no spaces or control
+/// characters, at most [`MAX_BOOKING_URL_CHARS`]. (Patients follow it from an email: a plain
+/// `http://` link would let anyone on their network change where it leads.)
+pub fn is_booking_url(url: &str) -> bool {
+    let Some(rest) = url
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &url[8..])
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    url.chars().count() <= MAX_BOOKING_URL_CHARS
+        && !host.is_empty()
+        && !host.contains('@')
+        && url.chars().all(|c| c.is_ascii_graphic())
+}
+
 /// Days a granted reward stays available when the program does not say.
 pub const DEFAULT_REWARD_VALIDITY_DAYS: i64 = 90;
 /// Days a referral stays open when the program does not say (the seed's default).
@@ -35,6 +56,10 @@ pub struct ProgramDraft {
     /// may name the condition); another shows its internal name.
     #[serde(default)]
     pub public_name: Option<String>,
+    /// Where the program's new patients book their first consultation: an `https://`
+    /// address of at most [`MAX_BOOKING_URL_CHARS`] characters. Without one, the platform's.
+    #[serde(default)]
+    pub booking_url: Option<String>,
     /// Free text shown to patients.
     #[serde(default)]
     pub description: Option<String>,
@@ -209,6 +234,9 @@ pub struct ValidProgram {
     /// Trimmed public name, `None` when empty.
     #[serde(default)]
     pub public_name: Option<String>,
+    /// Trimmed booking page, `None` when empty.
+    #[serde(default)]
+    pub booking_url: Option<String>,
     /// Trimmed description, `None` when empty.
     pub description: Option<String>,
     /// Kind of campaign.
@@ -389,12 +417,22 @@ impl ProgramDraft {
             errors.push(FieldError::PublicNameInvalid);
         }
 
+        let booking_url = self
+            .booking_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if booking_url.is_some_and(|u| !is_booking_url(u)) {
+            errors.push(FieldError::BookingUrlInvalid);
+        }
+
         if !errors.is_empty() {
             return Err(DomainError::Validation(ValidationErrors(errors)));
         }
         Ok(ValidProgram {
             name: name.to_owned(),
             public_name: public_name.map(str::to_owned),
+            booking_url: booking_url.map(str::to_owned),
             description: self
                 .description
                 .as_deref()
@@ -738,6 +776,46 @@ mod tests {
             })
         );
         assert!(p.targeting.is_open());
+    }
+
+    #[test]
+    fn a_booking_page_is_an_https_address_people_can_follow() {
+        for good in [
+            "https://book.example.com",
+            "HTTPS://book.example.com/first?visit=1#top",
+        ] {
+            assert!(is_booking_url(good), "{good}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_BOOKING_URL_CHARS));
+        for bad in [
+            "http://book.example.com",
+            "https://",
+            "https:///path",
+            "https://user@evil.example",
+            "https://book.example.com/a b",
+            "javascript:alert(1)",
+            "https://bóok.example.com",
+            long.as_str(),
+        ] {
+            assert!(!is_booking_url(bad), "{bad}");
+        }
+        let mut d = draft();
+        d.booking_url = Some("  https://book.example.com  ".into());
+        assert_eq!(
+            d.validate().unwrap().booking_url.as_deref(),
+            Some("https://book.example.com")
+        );
+        d.booking_url = Some("ftp://x".into());
+        assert!(d.validate().is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_booking_page_never_holds_spaces_or_controls(url in "https://[ -~\\t\\n]{0,40}") {
+            if is_booking_url(&url) {
+                proptest::prop_assert!(url.chars().all(|c| c.is_ascii_graphic()));
+            }
+        }
     }
 
     #[test]

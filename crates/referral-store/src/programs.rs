@@ -26,6 +26,8 @@ pub struct Program {
     /// The name visitors and invited friends see, if set (see
     /// [`referral_domain::program::public_name_of`]).
     pub public_name: Option<String>,
+    /// Where the program's new patients book (else the platform's `--booking-url`).
+    pub booking_url: Option<String>,
     /// Description.
     pub description: Option<String>,
     /// Kind of campaign.
@@ -183,6 +185,7 @@ pub(crate) struct ProgramRow {
     name: String,
     description: Option<String>,
     public_name: Option<String>,
+    booking_url: Option<String>,
     program_type: String,
     referrer_reward_type: Option<String>,
     referrer_reward_value_cents: Option<i64>,
@@ -221,6 +224,7 @@ impl TryFrom<ProgramRow> for Program {
             id: ProgramId::from_uuid(row.id.0),
             name: row.name,
             public_name: row.public_name,
+            booking_url: row.booking_url,
             description: row.description,
             program_type: parse_enum(&row.program_type, "program_type")?,
             referrer_reward_type: row
@@ -276,6 +280,7 @@ struct ProgramFields<'a> {
     name: &'a str,
     description: Option<&'a str>,
     public_name: Option<&'a str>,
+    booking_url: Option<&'a str>,
     program_type: &'static str,
     referrer_reward_type: Option<&'static str>,
     referrer_reward_value_cents: Option<i64>,
@@ -312,6 +317,7 @@ impl<'a> ProgramFields<'a> {
             name: &program.name,
             description: program.description.as_deref(),
             public_name: program.public_name.as_deref(),
+            booking_url: program.booking_url.as_deref(),
             program_type: program.program_type.as_str(),
             referrer_reward_type: reward_type(&program.referrer_reward),
             referrer_reward_value_cents: cents(&program.referrer_reward),

@@ -69,6 +69,7 @@ diesel::table! {
         reward_hold_days -> Integer,
         min_order_amount_cents -> Nullable<BigInt>,
         public_name -> Nullable<Text>,
+        booking_url -> Nullable<Text>,
     }
 }
 

@@ -57,6 +57,32 @@ pub struct Copy {
     pub expired_link: Problem,
     pub cannot_join: Problem,
     pub not_finished: Problem,
+    /// `{name}`: who invited the friend, as their invitation named them.
+    pub invited_by: &'static str,
+    pub terms_link: &'static str,
+    pub terms_unavailable: &'static str,
+    pub errors_heading: &'static str,
+    pub errors_summary: &'static str,
+    pub email_advice: &'static str,
+    pub name_advice: &'static str,
+    pub phone_advice: &'static str,
+    pub other_advice: &'static str,
+    /// `{seconds}`: how long until the limit resets.
+    pub too_many_title: &'static str,
+    pub too_many_text: &'static str,
+    pub unsubscribe_title: &'static str,
+    pub unsubscribe_text: &'static str,
+    pub unsubscribe_button: &'static str,
+    pub unsubscribed_title: &'static str,
+    pub unsubscribed_text: &'static str,
+    pub unsubscribe_invalid: Problem,
+    /// `{email}`: the masked address the link went to.
+    pub sent_to: &'static str,
+    pub resend_button: &'static str,
+    pub resend_hint: &'static str,
+    pub book_button: &'static str,
+    pub book_in_words: &'static str,
+    pub bonus_how_to_use: &'static str,
 }
 
 const ENGLISH: Copy = Copy {
@@ -124,6 +150,32 @@ const ENGLISH: Copy = Copy {
         title: "We could not finish your registration",
         text: "Register again with your friend's link.",
     },
+    invited_by: "{name} invited you.",
+    terms_link: "Referral program terms",
+    terms_unavailable: "Ask support for the referral program terms.",
+    errors_heading: "Please check the form",
+    errors_summary: "Fix what is marked below, then send the form again.",
+    email_advice: "Enter your email address, like name@example.com",
+    name_advice: "Enter your name in 200 characters or fewer, or leave it empty",
+    phone_advice: "Enter a US mobile number, like (415) 555-0199, or leave it empty",
+    other_advice: "Check this answer",
+    too_many_title: "Too many tries",
+    too_many_text: "We received many requests from your connection in a short time. Wait {seconds} seconds, then try again.",
+    unsubscribe_title: "Unsubscribe from referral messages?",
+    unsubscribe_text: "Zappy Health will stop sending referral emails and texts to this address.",
+    unsubscribe_button: "Unsubscribe",
+    unsubscribed_title: "You are unsubscribed",
+    unsubscribed_text: "Zappy Health will not send referral messages to this address again.",
+    unsubscribe_invalid: Problem {
+        title: "This unsubscribe link is not valid",
+        text: "Open the link from the message again, or copy all of it into the address bar.",
+    },
+    sent_to: "We sent the link to {email}.",
+    resend_button: "Send the link again",
+    resend_hint: "Nothing after 10 minutes? Send it again: only the newest link works.",
+    book_button: "Book your first consultation",
+    book_in_words: "To book your first consultation, sign in to Zappy Health and choose Book a visit.",
+    bonus_how_to_use: "It is applied to your account: you will see it when you pay for your first consultation.",
 };
 
 const SPANISH: Copy = Copy {
@@ -191,6 +243,32 @@ const SPANISH: Copy = Copy {
         title: "No pudimos terminar tu registro",
         text: "Vuelve a registrarte con el enlace de tu amigo.",
     },
+    invited_by: "{name} te invitó.",
+    terms_link: "Términos del programa de referidos",
+    terms_unavailable: "Pide a soporte los términos del programa de referidos.",
+    errors_heading: "Revisa el formulario",
+    errors_summary: "Corrige lo que se indica abajo y vuelve a enviar el formulario.",
+    email_advice: "Escribe tu correo electrónico, por ejemplo nombre@ejemplo.com",
+    name_advice: "Escribe tu nombre en 200 caracteres o menos, o déjalo vacío",
+    phone_advice: "Escribe un número de celular de EE. UU., por ejemplo (415) 555-0199, o déjalo vacío",
+    other_advice: "Revisa esta respuesta",
+    too_many_title: "Demasiados intentos",
+    too_many_text: "Recibimos muchas solicitudes desde tu conexión en poco tiempo. Espera {seconds} segundos y vuelve a intentarlo.",
+    unsubscribe_title: "¿Dejar de recibir mensajes de referidos?",
+    unsubscribe_text: "Zappy Health dejará de enviar correos y mensajes de texto de referidos a esta dirección.",
+    unsubscribe_button: "Cancelar suscripción",
+    unsubscribed_title: "Cancelaste tu suscripción",
+    unsubscribed_text: "Zappy Health no volverá a enviar mensajes de referidos a esta dirección.",
+    unsubscribe_invalid: Problem {
+        title: "Este enlace para cancelar la suscripción no es válido",
+        text: "Vuelve a abrir el enlace del mensaje o cópialo completo en la barra de direcciones.",
+    },
+    sent_to: "Enviamos el enlace a {email}.",
+    resend_button: "Enviar el enlace de nuevo",
+    resend_hint: "¿Nada después de 10 minutos? Envíalo de nuevo: solo funciona el enlace más reciente.",
+    book_button: "Reserva tu primera consulta",
+    book_in_words: "Para reservar tu primera consulta, inicia sesión en Zappy Health y elige Reservar una consulta.",
+    bonus_how_to_use: "Se aplica a tu cuenta: lo verás al pagar tu primera consulta.",
 };
 
 /// The words of the friend's pages in `locale`.
@@ -200,6 +278,27 @@ pub fn copy(locale: Locale) -> &'static Copy {
         Locale::Es => &SPANISH,
     }
 }
+
+/// The words of the friend's pages in `locale`, with the brand the service runs under in
+/// place of the default one (`--brand-name`).
+pub fn copy_for(locale: Locale, brand: &str) -> serde_json::Value {
+    let mut value = serde_json::to_value(copy(locale)).unwrap_or_default();
+    rebrand(&mut value, brand);
+    value
+}
+
+fn rebrand(value: &mut serde_json::Value, brand: &str) {
+    match value {
+        serde_json::Value::String(text) if brand != DEFAULT_BRAND => {
+            *text = text.replace(DEFAULT_BRAND, brand);
+        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| rebrand(v, brand)),
+        _ => {}
+    }
+}
+
+/// The brand the words are written with.
+pub const DEFAULT_BRAND: &str = "Zappy Health";
 
 /// A reward status in words, as the welcome page says it.
 pub fn status_words(locale: Locale, status: &str) -> String {

@@ -10,6 +10,7 @@ pub mod portal;
 pub mod register;
 pub mod session;
 pub mod signin;
+pub mod unsubscribe;
 
 use crate::error::{ApiError, FieldProblem};
 use actix_web::http::{header, StatusCode};
@@ -28,6 +29,11 @@ pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'se
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout", include_str!("../../templates/pages/layout.hbs")),
     ("error", include_str!("../../templates/pages/error.hbs")),
+    ("limited", include_str!("../../templates/pages/limited.hbs")),
+    (
+        "unsubscribe",
+        include_str!("../../templates/pages/unsubscribe.hbs"),
+    ),
     ("signin", include_str!("../../templates/pages/signin.hbs")),
     (
         "register",
@@ -334,6 +340,69 @@ pub fn render(
     Ok(response)
 }
 
+/// The answer of a limited page for a person: the public limit answers problem+json (for
+/// API clients); a browser (`Accept: text/html`) gets a page in its language that says how
+/// long to wait. The status and `Retry-After` stay.
+pub fn limit_page<B: 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    actix_web::middleware::ErrorHandlers::new()
+        .handler(StatusCode::TOO_MANY_REQUESTS, too_many_requests_page)
+}
+
+fn too_many_requests_page<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let request = res.request();
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_html {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let lang =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .ok()
+            .and_then(|q| q.get("lang").cloned());
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let locale = referral_domain::Locale::negotiate(lang.as_deref(), accept);
+    let brand = request
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map_or(copy::DEFAULT_BRAND.to_owned(), |s| {
+            s.site.brand_name.clone()
+        });
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let seconds = retry_after
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60);
+    let words = copy::copy_for(locale, &brand);
+    let context = json!({
+        "title": words["too_many_title"],
+        "copy": words,
+        "message": words["too_many_text"].as_str().unwrap_or_default().replace("{seconds}", &seconds.to_string()),
+        "status": 429,
+        "viewer": Value::Null,
+        "csrf": "",
+        "nav": "",
+        "flash": Value::Null,
+    });
+    let body = render_html("limited", &context).map_err(actix_web::Error::from)?;
+    let mut page = html_response(StatusCode::TOO_MANY_REQUESTS, body);
+    if let Some(value) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    let (request, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(request, page).map_into_right_body(),
+    ))
+}
+
 /// A 303 to `location` (after a successful form post).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -498,12 +567,14 @@ where
     .service(
         resource("/register")
             .wrap(public_limit())
+            .wrap(limit_page())
             .route(web::get().to(register::page))
             .route(web::post().to(register::submit)),
     )
     .service(
         resource("/register/verify")
             .wrap(public_limit())
+            .wrap(limit_page())
             .route(web::get().to(register::verify_page))
             .route(web::post().to(register::verify)),
     )

@@ -4,10 +4,13 @@
 //! `Accept-Language` (English or Spanish); the form carries it on, so the confirmation
 //! email and the stored consent are in the words the friend read.
 
-use crate::pages::copy::{copy, status_words, Copy, Problem};
+use crate::error::ApiError;
+use crate::pages::copy::{copy, copy_for, status_words, Copy, Problem, DEFAULT_BRAND};
 use crate::pages::session::Visit;
 use crate::pages::{form_problems, render, reward_text_in, PageError};
-use crate::routes::public::{complete_registration, public_referral, start_registration};
+use crate::routes::public::{
+    complete_registration, inviter_name, public_referral, start_registration,
+};
 use crate::state::{AppState, Origin};
 use crate::views::{PublicReferralView, RegisterRequest};
 use actix_web::http::StatusCode;
@@ -74,26 +77,91 @@ fn unusable(words: &Copy, status: &str) -> Option<(StatusCode, Problem)> {
     }
 }
 
-fn page_context(
+/// What the friend's page says around its form: the words in the page's language under the
+/// service's brand, who invited them (when their invitation named them) and the terms.
+struct Around<'a> {
     locale: Locale,
+    site: &'a crate::site::Site,
+    inviter: Option<String>,
+}
+
+impl Around<'_> {
+    fn words(&self) -> Value {
+        copy_for(self.locale, &self.site.brand_name)
+    }
+}
+
+fn page_context(
+    around: &Around<'_>,
     code: &str,
     referral: Option<&PublicReferralView>,
     status: &str,
 ) -> Value {
+    let locale = around.locale;
     let words = copy(locale);
     let problem = unusable(words, status).map(|(_, problem)| problem);
     json!({
-        "title": words.join_title,
-        "copy": words,
+        "title": words.join_title.replace(DEFAULT_BRAND, &around.site.brand_name),
+        "copy": around.words(),
         "code": code,
         "problem": problem,
         "usable": referral.is_some() && problem.is_none(),
+        "invited_by": around.inviter.as_deref().map(|name| words.invited_by.replace("{name}", name)),
+        "terms_url": around.site.terms_url,
         "program_name": referral.map(|r| r.program_name.clone()),
         "bonus": referral.map(|r| reward_text_in(locale, r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
         "has_bonus": referral.is_some_and(|r| r.referee_reward_type.is_some()),
         "form": {"email": "", "name": "", "phone": "", "share_with_referrer": false},
         "errors": Value::Null,
     })
+}
+
+/// A refused registration as the friend reads it: each field's problem in their language,
+/// in words that say what to enter (never a field name or a format's name), and the
+/// summary's links to the fields.
+fn friend_problems(locale: Locale, e: ApiError) -> Result<(StatusCode, Value), PageError> {
+    let words = copy(locale);
+    let code = e.code();
+    let (status, mut errors) = form_problems(e)?;
+    let entry = |field: &str| match field {
+        "email" => (words.email, words.email_advice),
+        "name" => (words.full_name, words.name_advice),
+        "phone" => (words.phone_optional, words.phone_advice),
+        _ => (words.other_advice, words.other_advice),
+    };
+    let mut list = Vec::new();
+    let mut by_field = serde_json::Map::new();
+    let fields: Vec<String> = errors["list"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for field in fields {
+        if by_field.contains_key(&field) {
+            continue;
+        }
+        let (label, advice) = entry(&field);
+        list.push(json!({"field": field, "label": label, "message": advice}));
+        by_field.insert(field, Value::String(advice.to_owned()));
+    }
+    errors["summary"] = Value::String(
+        if !list.is_empty() {
+            words.errors_summary
+        } else if code == "rate_limited" {
+            words.too_many_title
+        } else {
+            words.not_finished.text
+        }
+        .to_owned(),
+    );
+    errors["heading"] = Value::String(words.errors_heading.to_owned());
+    errors["list"] = Value::Array(list);
+    errors["field"] = Value::Object(by_field);
+    Ok((status, errors))
 }
 
 async fn look_up(
@@ -114,26 +182,35 @@ async fn look_up(
 pub async fn page(
     state: web::Data<AppState>,
     visit: Visit,
+    origin: Origin,
     request: HttpRequest,
     query: web::Query<RegisterQuery>,
 ) -> Result<HttpResponse, PageError> {
     let locale = locale_of(&request, query.lang.as_deref());
     let code = query.code.as_deref().map(str::trim).unwrap_or_default();
+    let mut around = Around {
+        locale,
+        site: &state.site,
+        inviter: None,
+    };
     if code.is_empty() {
         return render(
             &visit,
             StatusCode::OK,
             "register",
-            page_context(locale, "", None, ""),
+            page_context(&around, "", None, ""),
         );
     }
     let (referral, status) = look_up(&state, code).await?;
     let http_status = unusable(copy(locale), &status).map_or(StatusCode::OK, |(s, _)| s);
+    if http_status == StatusCode::OK {
+        around.inviter = inviter_name(&state, &origin, code).await?;
+    }
     render(
         &visit,
         http_status,
         "register",
-        page_context(locale, code, referral.as_ref(), &status),
+        page_context(&around, code, referral.as_ref(), &status),
     )
 }
 
@@ -159,28 +236,44 @@ pub async fn submit(
         share_with_referrer: Some(form.share_with_referrer.is_some()),
         locale: Some(locale.as_str().to_owned()),
     };
+    let around = Around {
+        locale,
+        site: &state.site,
+        inviter: None,
+    };
+    let masked = referral_domain::Email::parse(&request.email)
+        .map(|e| e.masked())
+        .unwrap_or_default();
     match start_registration(&state, &origin, code.clone(), request).await {
         Ok(_) => render(
             &visit,
             StatusCode::ACCEPTED,
             "register_sent",
-            json!({"title": words.sent_title, "copy": words}),
+            json!({
+                "title": words.sent_title,
+                "copy": around.words(),
+                "sent_to": words.sent_to.replace("{email}", &masked),
+                // The resend posts the same registration again: bounded as registration
+                // is (one link per address and code each 10 minutes, the address limit).
+                "code": code,
+                "form": form.values(),
+            }),
         ),
         Err(e) if e.code() == "not_found" => {
-            let mut context = page_context(locale, &code, None, "unknown");
+            let mut context = page_context(&around, &code, None, "unknown");
             context["form"] = form.values();
             render(&visit, StatusCode::NOT_FOUND, "register", context)
         }
         Err(e) => {
             let expired = e.code() == "referral_expired";
-            let (status, errors) = form_problems(e)?;
+            let (status, errors) = friend_problems(locale, e)?;
             let (referral, code_status) = look_up(&state, &code).await?;
             let code_status = if expired {
                 "expired".to_owned()
             } else {
                 code_status
             };
-            let mut context = page_context(locale, &code, referral.as_ref(), &code_status);
+            let mut context = page_context(&around, &code, referral.as_ref(), &code_status);
             context["form"] = form.values();
             context["errors"] = errors;
             render(&visit, status, "register", context)
@@ -198,18 +291,25 @@ pub struct VerifyQuery {
 /// `GET /register/verify?token=...`: the link of the confirmation email. It shows a button
 /// and changes nothing: mail scanners open links, and the link works only once.
 pub async fn verify_page(
+    state: web::Data<AppState>,
     visit: Visit,
     request: HttpRequest,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let words = copy(locale_of(&request, query.lang.as_deref()));
+    let words = copy_for(
+        locale_of(&request, query.lang.as_deref()),
+        &state.site.brand_name,
+    );
     let token = query.token.clone().unwrap_or_default();
-    let problem = token.trim().is_empty().then_some(words.incomplete_link);
+    let problem = token
+        .trim()
+        .is_empty()
+        .then(|| words["incomplete_link"].clone());
     render(
         &visit,
         StatusCode::OK,
         "register_verify",
-        json!({"title": words.confirm_title, "copy": words, "token": token, "problem": problem}),
+        json!({"title": words["confirm_title"], "copy": words, "token": token, "problem": problem}),
     )
 }
 
@@ -224,7 +324,8 @@ pub struct VerifyForm {
     lang: String,
 }
 
-/// `POST /register/verify`: registers, then shows the welcome bonus; or says why not.
+/// `POST /register/verify`: registers, then shows the welcome bonus and the way to a first
+/// consultation; or says why not.
 pub async fn verify(
     state: web::Data<AppState>,
     visit: Visit,
@@ -235,7 +336,7 @@ pub async fn verify(
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
     let locale = locale_of(&request, Some(form.lang.as_str()));
-    let words = copy(locale);
+    let words = copy_for(locale, &state.site.brand_name);
     match complete_registration(&state, &origin, form.token).await {
         Ok(registration) => {
             let bonus = registration.referee_reward.as_ref().map(|r| {
@@ -245,11 +346,15 @@ pub async fn verify(
                     "withheld": r.withheld_reason.is_some(),
                 })
             });
+            let booking_url = state
+                .site
+                .booking_url_for(registration.booking_url.as_deref());
             render(
                 &visit,
                 StatusCode::CREATED,
                 "registered",
-                json!({"title": words.welcome_title, "copy": words, "bonus": bonus}),
+                json!({"title": words["welcome_title"], "copy": words, "bonus": bonus,
+                    "booking_url": booking_url}),
             )
         }
         Err(e) => {
@@ -258,18 +363,24 @@ pub async fn verify(
                 return Err(e.into());
             }
             let problem = match e.code() {
-                "not_found" => words.invalid_link,
-                "verification_expired" => words.expired_link,
-                "referral_expired" => words.expired,
-                "already_registered" | "referral_declined" => words.used,
-                "duplicate_referee" | "self_referral" => words.cannot_join,
-                _ => words.not_finished,
+                "not_found" => "invalid_link",
+                "verification_expired" => "expired_link",
+                "referral_expired" => "expired",
+                "already_registered" | "referral_declined" => "used",
+                "duplicate_referee" | "self_referral" => "cannot_join",
+                "rate_limited" => "too_many",
+                _ => "not_finished",
+            };
+            let problem = if problem == "too_many" {
+                json!({"title": words["too_many_title"], "text": words["too_many_text"].as_str().unwrap_or_default().replace("{seconds}", "60")})
+            } else {
+                words[problem].clone()
             };
             render(
                 &visit,
                 status,
                 "register_verify",
-                json!({"title": problem.title, "copy": words, "token": "", "problem": problem}),
+                json!({"title": problem["title"], "copy": words, "token": "", "problem": problem}),
             )
         }
     }

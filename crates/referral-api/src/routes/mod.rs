@@ -280,6 +280,7 @@ where
         .service(
             resource("/r/{code}")
                 .wrap(public_limit())
+                .wrap(crate::pages::limit_page())
                 .route(web::get().to(public::open_link))
                 .route(web::head().to(public::open_link)),
         )

@@ -79,6 +79,59 @@ pub(crate) async fn public_referral(
         .await
 }
 
+/// Who invited the holder of `code`, as the invitation the service sent them named the
+/// referrer ([`referral_domain::disclosure::page_names_inviter`]); `None` for share links,
+/// codes handed on otherwise, unknown codes and referrers without a name. The read of the
+/// referrer's name is audited (as `visitor`).
+pub(crate) async fn inviter_name(
+    state: &web::Data<AppState>,
+    origin: &Origin,
+    code: &str,
+) -> Result<Option<String>, ApiError> {
+    let now = state.now();
+    let lookup = code.to_owned();
+    let referral = state
+        .db(
+            move |conn| match referrals::find_by_code(conn, &lookup, now) {
+                Ok(referral) => Ok(Some(referral)),
+                Err(referral_store::StoreError::NotFound) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+        )
+        .await?;
+    let Some(referral) = referral.filter(|r| {
+        referral_domain::disclosure::page_names_inviter(
+            r.referral_source,
+            r.referee_phone.is_some(),
+        )
+    }) else {
+        return Ok(None);
+    };
+    let referrer = referral.referrer_id;
+    let name = state
+        .audited_as(
+            None,
+            origin,
+            AuditAction::new(
+                "read_inviter_name",
+                "referral",
+                Some(referral.id.to_string()),
+            ),
+            move |conn| {
+                Ok(InviterName(
+                    referral_store::patients::get(conn, referrer)?.name,
+                ))
+            },
+        )
+        .await?;
+    Ok(name.0)
+}
+
+/// The referrer's name, as the registration page shows it.
+struct InviterName(Option<String>);
+
+impl crate::state::AuditedResource for InviterName {}
+
 /// Records a click and redirects to the registration page (the API's form of
 /// [`open_link`], for clients that build their own links).
 #[utoipa::path(get, path = "/api/referrals/{code}/click", operation_id = "click_referral_link", tag = "public",
@@ -269,7 +322,9 @@ pub(crate) async fn register_with_code(
             caller.require(&[Role::Service])?;
             let registrant = registrant(body, None)?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now)?;
-            Ok(RegistrationView::new(registration))
+            let program = programs::get(conn, registration.referral.program_id)?;
+            let booking_url = app.site.booking_url_for(program.booking_url.as_deref());
+            Ok(RegistrationView::new(registration, booking_url))
         }
     };
     let action = AuditAction::new("referral.register", "referral", None);
@@ -329,7 +384,9 @@ pub(crate) async fn complete_registration(
     let work = move |conn: &mut referral_store::DbConnection| {
         let registration =
             referrals::complete_registration(conn, &token, step.as_ref(), &app.policy, now)?;
-        Ok(RegistrationView::new(registration))
+        let program = programs::get(conn, registration.referral.program_id)?;
+        let booking_url = app.site.booking_url_for(program.booking_url.as_deref());
+        Ok(RegistrationView::new(registration, booking_url))
     };
     let action = AuditAction::new("referral.register", "referral", None);
     state.audited_as(None, origin, action, work).await
@@ -397,33 +454,27 @@ fn registrant(
     }
 }
 
-const PAGE_HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">";
-
-const UNSUBSCRIBED_PAGE: &str = "<title>Unsubscribed</title></head><body><main><h1>You are unsubscribed</h1><p>Zappy Health will not send referral messages to this address again.</p></main></body></html>";
-
 /// Shows what following the unsubscribe link of a message would do, with a button that
 /// does it. A GET changes nothing: mail scanners and link previews follow links, and must
 /// not unsubscribe anyone (RFC 8058).
 #[utoipa::path(get, path = "/api/unsubscribe/{token}", operation_id = "unsubscribe_confirm", tag = "public",
-    params(("token" = String, Path, description = "The signed token of the link")),
+    params(("token" = String, Path, description = "The signed token of the link"),
+        ("lang" = Option<String>, Query, description = "`es` for the Spanish page (the link of a Spanish message)")),
     responses((status = 200, description = "A page with a button that unsubscribes", content_type = "text/html"),
-        (status = 404, body = crate::error::Problem)))]
+        (status = 404, description = "A page saying the link is not valid", content_type = "text/html")))]
 pub async fn unsubscribe_confirm(
     state: web::Data<AppState>,
+    request: HttpRequest,
     token: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .links
-        .verify_unsubscribe(&token)
-        .ok_or(ApiError::NotFound)?;
+) -> HttpResponse {
+    use crate::pages::unsubscribe::{page, Step};
     // The form posts back to this same URL (a relative action keeps the token out of
     // anything but the address bar it is already in).
-    let page = format!(
-        "{PAGE_HEAD}<title>Unsubscribe</title></head><body><main><h1>Unsubscribe from referral messages?</h1><p>Zappy Health will stop sending referral emails and texts to this address.</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form></main></body></html>"
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page))
+    let step = match state.links.verify_unsubscribe(&token) {
+        Some(_) => Step::Confirm,
+        None => Step::InvalidLink,
+    };
+    page(&request, &state.site.brand_name, step)
 }
 
 /// Unsubscribes the address of a message's signed link: no more email or SMS to it. The
@@ -438,23 +489,24 @@ pub async fn unsubscribe(
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    let recipient_hash = state
-        .links
-        .verify_unsubscribe(&token)
-        .ok_or(ApiError::NotFound)?;
-    state
-        .db(move |conn| Ok(suppressions::add(conn, &recipient_hash, now)?))
-        .await?;
     // People press the button in their browser; mail clients and programs want no page.
     let wants_html = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
+    let page = |step| crate::pages::unsubscribe::page(&request, &state.site.brand_name, step);
+    let Some(recipient_hash) = state.links.verify_unsubscribe(&token) else {
+        if wants_html {
+            return Ok(page(crate::pages::unsubscribe::Step::InvalidLink));
+        }
+        return Err(ApiError::NotFound);
+    };
+    state
+        .db(move |conn| Ok(suppressions::add(conn, &recipient_hash, now)?))
+        .await?;
     if wants_html {
-        return Ok(HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(format!("{PAGE_HEAD}{UNSUBSCRIBED_PAGE}")));
+        return Ok(page(crate::pages::unsubscribe::Step::Done));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"unsubscribed": true})))
 }

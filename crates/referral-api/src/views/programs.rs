@@ -21,6 +21,10 @@ pub struct ProgramView {
     /// The name visitors and invited friends see; without one, a program that targets
     /// conditions shows "our referral program" and another its `name`.
     pub public_name: Option<String>,
+    /// Where the program's new patients book their first consultation; `null`: the
+    /// platform's booking page.
+    #[schema(example = "https://book.example.com/first-visit")]
+    pub booking_url: Option<String>,
     pub description: Option<String>,
     #[schema(example = "standard")]
     pub program_type: String,
@@ -81,6 +85,7 @@ impl From<Program> for ProgramView {
             id: p.id.as_uuid(),
             name: p.name,
             public_name: p.public_name,
+            booking_url: p.booking_url,
             description: p.description,
             program_type: p.program_type.to_string(),
             referrer_reward_type: text(&p.referrer_reward_type),
@@ -136,6 +141,10 @@ pub struct ProgramInput {
     /// `ProgramView`). Set it for a program that targets a condition.
     #[schema(max_length = 100)]
     pub public_name: Option<String>,
+    /// Where the program's new patients book their first consultation: an `https://`
+    /// address of at most 500 characters. Unset: the platform's booking page.
+    #[schema(max_length = 500, example = "https://book.example.com/first-visit")]
+    pub booking_url: Option<String>,
     pub description: Option<String>,
     #[schema(example = "standard")]
     pub program_type: Option<String>,
@@ -302,6 +311,7 @@ impl ProgramInput {
         let draft = ProgramDraft {
             name: self.name,
             public_name: self.public_name,
+            booking_url: self.booking_url,
             description: self.description,
             program_type: program_type.unwrap_or(referral_domain::ProgramType::Standard),
             referrer_reward_type,

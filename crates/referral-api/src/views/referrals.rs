@@ -162,6 +162,10 @@ pub struct RegistrationView {
     pub referral: RegisteredReferralView,
     /// The registrant's own welcome reward, if the program gives one.
     pub referee_reward: Option<RewardView>,
+    /// Where to book the first consultation: the program's booking page, else the
+    /// platform's (`--booking-url`); `null` when neither is set.
+    #[schema(example = "https://book.example.com/first-visit")]
+    pub booking_url: Option<String>,
 }
 
 /// The referral as its registrant sees it.
@@ -174,8 +178,8 @@ pub struct RegisteredReferralView {
 }
 
 impl RegistrationView {
-    /// The view of a registration.
-    pub fn new(r: Registration) -> Self {
+    /// The view of a registration, with where its patient books.
+    pub fn new(r: Registration, booking_url: Option<String>) -> Self {
         RegistrationView {
             patient_id: r.patient.id.as_uuid(),
             referral: RegisteredReferralView {
@@ -183,6 +187,7 @@ impl RegistrationView {
                 status: r.referral.status.as_str().to_owned(),
             },
             referee_reward: r.referee_reward.map(RewardView::from),
+            booking_url,
         }
     }
 }

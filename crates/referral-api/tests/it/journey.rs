@@ -99,7 +99,10 @@ both_databases!(
         // Only what the registrant needs: never the invitation's contact data, the message
         // or the referrer (anyone holding the link could register and read them).
         let keys: Vec<_> = registration.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["patient_id", "referee_reward", "referral"]);
+        assert_eq!(
+            keys,
+            ["booking_url", "patient_id", "referee_reward", "referral"]
+        );
         let referral_keys: Vec<_> = registration["referral"]
             .as_object()
             .unwrap()

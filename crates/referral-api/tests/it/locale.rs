@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 /// The delivered emails to `recipient`, whole (the development mailbox writes them).
-fn emails_to(app: &TestApp, recipient: &str) -> Vec<String> {
+pub(crate) fn emails_to(app: &TestApp, recipient: &str) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(app.mailbox.path().join("outbox")) else {
         return Vec::new();
     };

@@ -14,6 +14,7 @@ mod delivery;
 mod disclosure;
 mod errors;
 mod facts;
+mod friend;
 mod inference;
 mod integrity;
 mod journey;

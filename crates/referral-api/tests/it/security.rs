@@ -566,9 +566,17 @@ both_databases!(
             "validation_failed",
         );
 
-        // A forged or mangled unsubscribe link is not found.
+        // A forged or mangled unsubscribe link is not found: the link opens a page that
+        // says so (in the link's language); a program posting to it gets a problem.
+        let page = app.get(None, "/api/unsubscribe/646f7261.00?lang=es");
+        assert_eq!(page.status(), 404);
+        let text = page.text().unwrap();
+        assert!(
+            text.contains("no es válido") && text.contains("lang=\"es\""),
+            "{text}"
+        );
         assert_problem(
-            app.get(None, "/api/unsubscribe/646f7261.00"),
+            app.post(None, "/api/unsubscribe/646f7261.00", json!({})),
             404,
             "not_found",
         );

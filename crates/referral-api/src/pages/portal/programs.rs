@@ -93,6 +93,8 @@ pub struct ProgramForm {
     #[serde(default)]
     public_name: String,
     #[serde(default)]
+    booking_url: String,
+    #[serde(default)]
     description: String,
     #[serde(default)]
     referrer_reward_type: String,
@@ -212,6 +214,7 @@ impl ProgramForm {
         Ok(ProgramInput {
             name: self.name.trim().to_owned(),
             public_name: optional(&self.public_name),
+            booking_url: optional(&self.booking_url),
             description: optional(&self.description),
             program_type: optional(&self.program_type),
             referrer_reward_type: optional(&self.referrer_reward_type),
@@ -248,6 +251,7 @@ impl ProgramForm {
             name: p.name.clone(),
             program_type: p.program_type.clone(),
             public_name: text(&p.public_name),
+            booking_url: text(&p.booking_url),
             description: text(&p.description),
             referrer_reward_type: text(&p.referrer_reward_type),
             referrer_reward_value: text(&p.referrer_reward_value),

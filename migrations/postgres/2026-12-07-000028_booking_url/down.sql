@@ -1,0 +1,1 @@
+ALTER TABLE referral_programs DROP COLUMN booking_url;
