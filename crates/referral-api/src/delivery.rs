@@ -98,6 +98,8 @@ pub struct Delivery {
     pub public_base_url: String,
     /// The sender's postal address for every email's footer (CAN-SPAM); `None` in
     /// development, where the footer says it is not configured.
+    /// The brand and booking page the messages carry.
+    pub site: crate::site::Site,
     pub postal_address: Option<String>,
     /// Base URL of this API (unsubscribe links).
     pub api_base_url: String,
@@ -126,9 +128,44 @@ impl Delivery {
     }
 
     /// The template data of `message`: its payload plus the links made at sending time.
-    fn payload(&self, message: &OutboxMessage) -> serde_json::Value {
+    fn payload(
+        &self,
+        conn: &mut DbConnection,
+        message: &OutboxMessage,
+    ) -> Result<serde_json::Value, StoreError> {
         let mut payload = message.payload.clone();
+        // After joining, every message leads to the program's booking page, else the
+        // platform's.
+        let program_booking = match message.template.as_str() {
+            "welcome_bonus" | "reward_earned" => match payload.get("referral_id") {
+                Some(id) => match id.as_str().and_then(|i| i.parse::<uuid::Uuid>().ok()) {
+                    Some(id) => referral_store::programs::booking_url_of_referral(
+                        conn,
+                        referral_domain::ReferralId::from_uuid(id),
+                    )?,
+                    None => None,
+                },
+                None => None,
+            },
+            "reward_expiring" => match payload
+                .get("reward_id")
+                .and_then(|i| i.as_str())
+                .and_then(|i| i.parse::<uuid::Uuid>().ok())
+            {
+                Some(id) => referral_store::programs::booking_url_of_reward(
+                    conn,
+                    referral_domain::RewardId::from_uuid(id),
+                )?,
+                None => None,
+            },
+            _ => None,
+        };
         if let Some(map) = payload.as_object_mut() {
+            map.insert("brand".into(), self.site.brand_name.clone().into());
+            map.insert(
+                "booking_url".into(),
+                self.site.booking_url_for(program_booking.as_deref()).into(),
+            );
             // A Spanish message links to the Spanish page (English is the page's default).
             let lang = match map.get("locale").and_then(|l| l.as_str()) {
                 Some(tag) if tag != "en" && tag.parse::<referral_domain::Locale>().is_ok() => {
@@ -170,7 +207,7 @@ impl Delivery {
                 .into(),
             );
         }
-        payload
+        Ok(payload)
     }
 
     /// Claims one batch of messages due at `now` and settles each; returns what it did.
@@ -233,7 +270,7 @@ impl Delivery {
             report.suppressed += 1;
             return Ok(());
         }
-        let payload = self.payload(message);
+        let payload = self.payload(conn, message)?;
         let outcome = typed.and_then(|_| {
             self.notifier.deliver(&Outgoing {
                 message_id: message.id,

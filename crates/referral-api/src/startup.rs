@@ -221,6 +221,7 @@ pub fn delivery(
         links,
         public_base_url: args.public_base_url.clone(),
         postal_address: args.postal_address().map(str::to_owned),
+        site: crate::site::Site::of(args),
         api_base_url: args.public_base_url.clone(),
         retry: RetryPolicy {
             max_attempts: args.outbox_max_attempts,

@@ -15,6 +15,9 @@ use handlebars::Handlebars;
 use referral_domain::{Locale, Money, RewardSpec, RewardType};
 use serde_json::Value;
 
+/// The brand a message names when its payload names none (`--brand-name`'s default).
+pub const DEFAULT_BRAND: &str = "Zappy Health";
+
 /// The most characters an SMS may have (two concatenated segments).
 pub const SMS_MAX_CHARS: usize = 320;
 
@@ -56,6 +59,8 @@ macro_rules! catalog_files {
             // Escaped (HTML) templates.
             html: template_files!($dir:
                 "partials_footer.html",
+                "partials_button.html",
+                "email_layout.html",
                 "referral_invitation.html",
                 "welcome_bonus.html",
                 "reward_earned.html",
@@ -179,17 +184,30 @@ impl Templates {
         let subject = catalog
             .text
             .render(&format!("{template}.subject"), &data)
+            .map_err(template_error)?
+            .trim()
+            .to_owned();
+        let content = catalog
+            .html
+            .render(&format!("{template}.html"), &data)
             .map_err(template_error)?;
+        // Every email in one layout: the brand above, the message, its footer inside.
+        let layout = serde_json::json!({
+            "lang": locale_of(&data).as_str(),
+            "brand": data["brand"],
+            "subject": subject,
+            "content": content,
+        });
         Ok(RenderedEmail {
-            subject: subject.trim().to_owned(),
             html: catalog
                 .html
-                .render(&format!("{template}.html"), &data)
+                .render("email_layout.html", &layout)
                 .map_err(template_error)?,
             text: catalog
                 .text
                 .render(&format!("{template}.txt"), &data)
                 .map_err(template_error)?,
+            subject,
         })
     }
 
@@ -243,6 +261,12 @@ fn locale_of(data: &Value) -> Locale {
 fn with_reward_text(data: &Value) -> Value {
     let locale = locale_of(data);
     let mut data = data.clone();
+    if let Some(map) = data.as_object_mut() {
+        // Rows queued before brands and booking pages read as they did.
+        map.entry("brand")
+            .or_insert_with(|| Value::String(DEFAULT_BRAND.to_owned()));
+        map.entry("booking_url").or_insert(Value::Null);
+    }
     let spec = data
         .get("referee_reward_type")
         .and_then(Value::as_str)
@@ -301,7 +325,8 @@ mod tests {
         old["referee_name"] = json!("Bob");
         let e = t.render_email("reward_earned", &old).unwrap();
         assert_eq!(e.subject, "You earned a referral reward");
-        let all = format!("{} {} {}", e.subject, e.html, e.text).to_lowercase();
+        // What a reader sees: the words, not the layout's inline styles ("border").
+        let all = format!("{} {} {}", e.subject, words_of(&e.html), e.text).to_lowercase();
         for word in ["bob", "consultation", "visit", "order", "appointment"] {
             assert!(!all.contains(word), "{word} in the reward notice");
         }
@@ -309,6 +334,21 @@ mod tests {
         let expiring = t.render_email("reward_expiring", &expiring()).unwrap();
         let all = format!("{} {}", expiring.html, expiring.text).to_lowercase();
         assert!(!all.contains("visit") && !all.contains("consultation"));
+    }
+
+    /// The text of `html` outside its tags.
+    fn words_of(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
     }
 
     fn expiring() -> Value {
@@ -606,6 +646,39 @@ mod tests {
             .unwrap();
         assert!(sms.chars().count() <= SMS_MAX_CHARS);
         insta::assert_snapshot!("es_referral_invitation_sms", sms);
+    }
+
+    /// The messages that follow joining lead to the booking page with a real button, under
+    /// the service's brand, in both languages; the text part carries the same link.
+    #[test]
+    fn after_joining_every_message_leads_to_booking_under_the_brand() {
+        let t = Templates::new().unwrap();
+        for (name, data) in [
+            ("welcome_bonus", welcome()),
+            ("reward_earned", earned()),
+            ("reward_expiring", expiring()),
+        ] {
+            for locale in ["en", "es"] {
+                let mut data = data.clone();
+                data["locale"] = json!(locale);
+                data["brand"] = json!("Acme Care");
+                data["booking_url"] = json!("https://book.example.com/first");
+                let e = t.render_email(name, &data).unwrap();
+                assert!(
+                    !e.html.contains("Zappy") && !e.text.contains("Zappy"),
+                    "{name}"
+                );
+                assert!(e.html.contains(&format!("<html lang=\"{locale}\">")));
+                assert!(
+                    e.html.contains(
+                        "<a href=\"https://book.example.com/first\" style=\"display:inline-block"
+                    ),
+                    "{name} {locale}: a button"
+                );
+                assert!(e.text.contains("https://book.example.com/first"), "{name}");
+                insta::assert_snapshot!(format!("booking_{locale}_{name}"), email_snapshot(&e));
+            }
+        }
     }
 
     /// The Spanish messages keep every promise of the English ones: the FTC disclosure,

@@ -11,8 +11,8 @@ use referral_domain::budget::Budget;
 use referral_domain::experiment::Variant;
 use referral_domain::program::{ProgramSchedule, ValidProgram};
 use referral_domain::{
-    Demographics, Money, ProgramId, ProgramStatus, ProgramType, ProviderId, ReferrerProfile,
-    RewardSpec, RewardType, SmsDelivery, Targeting, UsState,
+    Demographics, Money, ProgramId, ProgramStatus, ProgramType, ProviderId, ReferralId,
+    ReferrerProfile, RewardId, RewardSpec, RewardType, SmsDelivery, Targeting, UsState,
 };
 use serde::Serialize;
 
@@ -579,4 +579,42 @@ pub fn delete(conn: &mut DbConnection, id: ProgramId) -> Result<(), StoreError> 
             Err(e) => Err(e.into()),
         }
     })
+}
+
+/// The booking page the program of `referral` sets, if it sets one (a message about a
+/// referral leads there; else to the platform's).
+///
+/// # Errors
+/// Database errors. An unknown referral has none.
+pub fn booking_url_of_referral(
+    conn: &mut DbConnection,
+    referral: ReferralId,
+) -> Result<Option<String>, StoreError> {
+    Ok(referrals::table
+        .inner_join(referral_programs::table)
+        .filter(referrals::id.eq(DbUuid::from(referral)))
+        .select(referral_programs::booking_url)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// The booking page the program of `reward`'s referral sets, if any.
+///
+/// # Errors
+/// Database errors. An unknown reward has none.
+pub fn booking_url_of_reward(
+    conn: &mut DbConnection,
+    reward: RewardId,
+) -> Result<Option<String>, StoreError> {
+    use crate::schema::referral_rewards;
+    let referral: Option<DbUuid> = referral_rewards::table
+        .filter(referral_rewards::id.eq(DbUuid(reward.as_uuid())))
+        .select(referral_rewards::referral_id)
+        .first(conn)
+        .optional()?;
+    match referral {
+        Some(id) => booking_url_of_referral(conn, ReferralId::from_uuid(id.0)),
+        None => Ok(None),
+    }
 }

@@ -311,7 +311,10 @@ both_databases!(nothing_is_sent_to_a_suppressed_address, owned, |db| {
             .unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().unwrap();
-        assert!(html.contains("<form method=\"post\" class=\"stack\">"), "{html}");
+        assert!(
+            html.contains("<form method=\"post\" class=\"stack\">"),
+            "{html}"
+        );
         assert!(!html.contains("You are unsubscribed"));
     }
     let mut conn = app.db.conn();

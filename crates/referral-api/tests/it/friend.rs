@@ -143,6 +143,18 @@ both_databases!(
             .body
             .contains("href=\"https://zappy.example.com/book/friends\""));
         assert!(joined.body.contains("Reserva tu primera consulta"));
+
+        // The welcome email leads to the same place, with a button, in Spanish.
+        crate::delivery::deliver(app, chrono::Utc::now());
+        let welcome = emails_to(app, "bob@example.org")
+            .into_iter()
+            .find(|e| e.contains("X-Idempotency-Key: welcome-bonus:"))
+            .expect("a welcome email");
+        assert!(
+            welcome.contains("<a href=\"https://zappy.example.com/book/friends\" style="),
+            "{welcome}"
+        );
+        assert!(welcome.contains("Reserva tu primera consulta"));
     }
 );
 

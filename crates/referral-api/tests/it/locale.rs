@@ -211,6 +211,6 @@ both_databases!(
             subject(&confirmation),
             "Confirm your email to join Zappy Health"
         );
-        assert!(!confirmation.contains("lang="));
+        assert!(!confirmation.contains("lang=es") && !confirmation.contains("lang=\"es\""));
     }
 );
