@@ -236,6 +236,10 @@ pub struct ServeArgs {
     /// emails say in words how to book instead of showing a button.
     #[arg(long, env = "REFERRAL_BOOKING_URL", global = true)]
     pub booking_url: Option<url::Url>,
+    /// The IANA time zone the pages show times in, such as `America/New_York`. Unset,
+    /// each viewer's browser's own; either way the page says which.
+    #[arg(long, env = "REFERRAL_DISPLAY_TIME_ZONE", global = true)]
+    pub display_time_zone: Option<String>,
     /// Offer demo users (a patient and an admin) on the sign-in page. On by itself in
     /// development mode (no token secret); never turn it on in production: anyone could
     /// sign in as the demo admin.
@@ -522,6 +526,21 @@ pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("`{text}` is not a CIDR such as 10.0.0.0/8 or an address"))
 }
 
+/// Whether `zone` reads as an IANA time zone name (`Area/Location`, `UTC`): the browser
+/// resolves it; one it does not know falls back to the browser's own zone, and the page
+/// names the zone it used.
+fn is_time_zone_name(zone: &str) -> bool {
+    zone.len() <= 64
+        && (zone == "UTC"
+            || zone.split('/').count() >= 2
+                && zone.split('/').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+                }))
+}
+
 /// Whether `bind` (`HOST:PORT`) listens on loopback only: `127.0.0.0/8`, `::1` or
 /// `localhost`. Anything else, `0.0.0.0` and `::` included, is not.
 pub fn is_loopback_bind(bind: &str) -> bool {
@@ -642,6 +661,16 @@ impl ServeArgs {
                 return Err(format!(
                     "{setting} {url}: only an http or https address can be a link people follow"
                 ));
+            }
+        }
+        if let Some(zone) = self
+            .display_time_zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+        {
+            if !is_time_zone_name(zone) {
+                return Err(format!("REFERRAL_DISPLAY_TIME_ZONE (--display-time-zone) {zone}: name an IANA time zone, such as America/New_York or UTC"));
             }
         }
         if self.brand_name.trim().is_empty() || self.brand_name.chars().count() > 60 {
@@ -802,6 +831,7 @@ impl ServeArgs {
             brand_name: "Zappy Health".into(),
             terms_url: None,
             booking_url: None,
+            display_time_zone: None,
             cors_origins: vec!["http://portal.test".into()],
             public_rate_limit: 1000,
             db_pool_size: 8,

@@ -10,6 +10,9 @@ pub struct Site {
     pub terms_url: Option<String>,
     /// The platform's booking page (`--booking-url`); a program may set its own.
     pub booking_url: Option<String>,
+    /// The IANA time zone pages show times in (`--display-time-zone`); `None`: each
+    /// viewer's browser's.
+    pub display_time_zone: Option<String>,
 }
 
 impl Default for Site {
@@ -18,6 +21,7 @@ impl Default for Site {
             brand_name: crate::pages::copy::DEFAULT_BRAND.to_owned(),
             terms_url: None,
             booking_url: None,
+            display_time_zone: None,
         }
     }
 }
@@ -29,6 +33,12 @@ impl Site {
             brand_name: args.brand_name.trim().to_owned(),
             terms_url: args.terms_url.as_ref().map(url::Url::to_string),
             booking_url: args.booking_url.as_ref().map(url::Url::to_string),
+            display_time_zone: args
+                .display_time_zone
+                .as_deref()
+                .map(str::trim)
+                .filter(|z| !z.is_empty())
+                .map(str::to_owned),
         }
     }
 

@@ -30,3 +30,46 @@ document.addEventListener("click", function (event) {
     });
   });
 })();
+
+// Times in the viewer's time zone: the service's --display-time-zone when the page names
+// one, else the browser's; the footer says which. Without script, times read in UTC.
+(function () {
+  var times = document.querySelectorAll("time[datetime]");
+  if (!times.length || !window.Intl) return;
+  var root = document.documentElement;
+  var lang = root.lang || "en";
+  var zone = root.getAttribute("data-time-zone") || undefined;
+  var format;
+  try {
+    format = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short", timeZone: zone });
+  } catch (e) {
+    zone = undefined;
+    format = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+  }
+  times.forEach(function (el) {
+    var at = new Date(el.getAttribute("datetime"));
+    if (!isNaN(at)) el.textContent = format.format(at);
+  });
+  var used = format.resolvedOptions().timeZone;
+  var label = document.getElementById("time-zone");
+  if (label) {
+    label.textContent = used;
+    label.parentElement.hidden = false;
+  }
+})();
+
+// On a narrow screen a table reads as stacked rows: each cell carries its column's name.
+(function () {
+  document.querySelectorAll("table").forEach(function (table) {
+    var names = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+      return th.textContent.trim();
+    });
+    if (!names.length) return;
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      Array.prototype.forEach.call(row.children, function (cell, i) {
+        if (names[i]) cell.setAttribute("data-label", names[i]);
+      });
+    });
+    table.classList.add("stacked");
+  });
+})();

@@ -109,6 +109,22 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount as people read it: the currency and thousands separators, `$1,234.50`.
+    /// (Display stays `1234.50`: the API's decimal strings.)
+    pub fn usd(&self) -> String {
+        let dollars = (self.0 / 100).to_string();
+        let mut grouped = String::with_capacity(dollars.len() + dollars.len() / 3);
+        for (i, digit) in dollars.chars().enumerate() {
+            if i > 0 && (dollars.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        format!("${grouped}.{:02}", self.0 % 100)
+    }
+}
+
 impl fmt::Display for Money {
     /// Always two decimal places: `25.00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -181,6 +197,25 @@ impl<'de> Deserialize<'de> for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_with_separators_and_the_currency() {
+        let usd = |cents| Money::from_cents(cents).unwrap().usd();
+        assert_eq!(usd(0), "$0.00");
+        assert_eq!(usd(2_500), "$25.00");
+        assert_eq!(usd(99_999), "$999.99");
+        assert_eq!(usd(123_450), "$1,234.50");
+        assert_eq!(usd(9_999_999_999), "$99,999,999.99");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn separators_never_change_the_amount(cents in 0i64..=9_999_999_999) {
+            let money = Money::from_cents(cents).unwrap();
+            let plain = money.usd().trim_start_matches('$').replace(',', "");
+            proptest::prop_assert_eq!(plain, money.to_string());
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -184,15 +184,15 @@ impl RewardSpec {
                     Locale::Es => format!("{percent}% de descuento en una consulta"),
                 }
             }
-            (Locale::En, RewardType::Credit) => format!("${value} account credit"),
-            (Locale::Es, RewardType::Credit) => format!("${value} de crédito en tu cuenta"),
-            (Locale::En, RewardType::Cash) => format!("${value} cash"),
-            (Locale::Es, RewardType::Cash) => format!("${value} en efectivo"),
+            (Locale::En, RewardType::Credit) => format!("{} account credit", value.usd()),
+            (Locale::Es, RewardType::Credit) => format!("{} de crédito en tu cuenta", value.usd()),
+            (Locale::En, RewardType::Cash) => format!("{} cash", value.usd()),
+            (Locale::Es, RewardType::Cash) => format!("{} en efectivo", value.usd()),
             (Locale::En, RewardType::FreeConsultation) => {
-                format!("a free consultation (worth ${value})")
+                format!("a free consultation (worth {})", value.usd())
             }
             (Locale::Es, RewardType::FreeConsultation) => {
-                format!("una consulta gratis (valorada en ${value})")
+                format!("una consulta gratis (valorada en {})", value.usd())
             }
         }
     }

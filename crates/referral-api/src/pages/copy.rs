@@ -83,6 +83,7 @@ pub struct Copy {
     pub book_button: &'static str,
     pub book_in_words: &'static str,
     pub bonus_how_to_use: &'static str,
+    pub times_in: &'static str,
 }
 
 const ENGLISH: Copy = Copy {
@@ -176,6 +177,7 @@ const ENGLISH: Copy = Copy {
     book_button: "Book your first consultation",
     book_in_words: "To book your first consultation, sign in to Zappy Health and choose Book a visit.",
     bonus_how_to_use: "It is applied to your account: you will see it when you pay for your first consultation.",
+    times_in: "Times are shown in",
 };
 
 const SPANISH: Copy = Copy {
@@ -269,6 +271,7 @@ const SPANISH: Copy = Copy {
     book_button: "Reserva tu primera consulta",
     book_in_words: "Para reservar tu primera consulta, inicia sesión en Zappy Health y elige Reservar una consulta.",
     bonus_how_to_use: "Se aplica a tu cuenta: lo verás al pagar tu primera consulta.",
+    times_in: "Las horas se muestran en",
 };
 
 /// The words of the friend's pages in `locale`.

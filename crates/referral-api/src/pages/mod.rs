@@ -118,6 +118,7 @@ static PAGES: LazyLock<Result<Handlebars<'static>, String>> = LazyLock::new(|| {
     registry.set_strict_mode(true);
     registry.register_helper("field_error", Box::new(field_error));
     registry.register_helper("invalid", Box::new(invalid));
+    registry.register_helper("time", Box::new(time_helper));
     for (name, source) in TEMPLATES {
         registry
             .register_template_string(name, *source)
@@ -327,6 +328,8 @@ pub fn render(
     if let Value::Object(map) = &mut page {
         map.insert("viewer".into(), viewer.unwrap_or(Value::Null));
         map.insert("csrf".into(), Value::String(visit.csrf.clone()));
+        map.entry("time_zone")
+            .or_insert(visit.time_zone.clone().map_or(Value::Null, Value::String));
         map.entry("nav").or_insert(Value::String(String::new()));
         map.entry("flash").or_insert(Value::Null);
     }
@@ -458,9 +461,33 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-/// A time as people read it, in UTC.
+/// A time for a page: RFC 3339, which the `{{time}}` helper shows (in UTC without script;
+/// the page's script then writes it in the viewer's time zone, and says which).
 pub fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `{{time value}}`: a [`when`] time as a `<time>` element, or the value as it is when it
+/// is not one (`—`).
+fn time_helper(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let value = h
+        .param(0)
+        .and_then(|p| p.value().as_str())
+        .unwrap_or_default();
+    match DateTime::parse_from_rfc3339(value) {
+        Ok(at) => out.write(&format!(
+            "<time datetime=\"{value}\">{}</time>",
+            at.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC")
+        ))?,
+        Err(_) => out.write(&handlebars::html_escape(value))?,
+    }
+    Ok(())
 }
 
 /// A reward as people read it, in the domain's one wording ([`RewardSpec::description`]):

@@ -114,7 +114,8 @@ fn earned(rewards: &[MyRewardView]) -> String {
         .filter_map(|r| r.reward_amount.as_deref())
         .filter_map(|a| BigDecimal::from_str(a).ok())
         .fold(BigDecimal::from(0), |sum, a| sum + a);
-    format!("${total:.2}")
+    let total = format!("{total:.2}");
+    referral_domain::Money::parse(&total).map_or_else(|_| format!("${total}"), |m| m.usd())
 }
 
 fn page_of(limit: i64) -> ListQuery {

@@ -33,6 +33,8 @@ pub struct Visit {
     origin: Option<String>,
     /// The `Host` header.
     host: Option<String>,
+    /// The time zone pages show times in (`--display-time-zone`); `None`: the browser's.
+    pub time_zone: Option<String>,
 }
 
 impl Visit {
@@ -59,6 +61,9 @@ impl Visit {
         };
         let host = text(header::HOST);
         Visit {
+            time_zone: req
+                .app_data::<web::Data<crate::state::AppState>>()
+                .and_then(|s| s.site.display_time_zone.clone()),
             caller,
             csrf,
             csrf_is_new,

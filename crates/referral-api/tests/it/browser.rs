@@ -512,3 +512,216 @@ fn browser_journey_postgres() {
         run(db, "journey-postgres");
     }
 }
+
+/// axe-core's browser build (`npm install axe-core`; `.ci/run` installs it and sets
+/// `AXE_CORE_JS`). Without it the accessibility checks are skipped, unless
+/// `REQUIRE_BROWSER` is set.
+fn axe_source() -> Option<String> {
+    let path = std::env::var("AXE_CORE_JS").map_or_else(
+        |_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/axe/node_modules/axe-core/axe.min.js")
+        },
+        PathBuf::from,
+    );
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(_) => {
+            assert!(
+                std::env::var_os("REQUIRE_BROWSER").is_none(),
+                "REQUIRE_BROWSER is set but axe-core is missing at {}: npm install --prefix target/axe axe-core@4.10.3",
+                path.display()
+            );
+            eprintln!("accessibility checks skipped: {} not found", path.display());
+            None
+        }
+    }
+}
+
+/// axe-core's WCAG 2.1 A and AA violations on the current page, one line each.
+async fn axe_violations(client: &Client, axe: &str) -> Vec<String> {
+    client.execute(axe, vec![]).await.expect("axe-core loads");
+    let found = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+               .then(r => done(r.passes.length === 0 ? ['axe ran no rule'] : r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    found
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The page at `path`: no sideways scrolling at 375 px, none at 1440 px, and no axe-core
+/// violations. Returns the page's heading.
+async fn check_page(client: &Client, base: &str, path: &str, axe: Option<&str>) -> String {
+    client.set_window_size(1440, 1000).await.unwrap();
+    client.goto(&format!("{base}{path}")).await.unwrap();
+    let heading = text_of(client, "main h1").await;
+    assert!(fits_width(client).await, "{path} scrolls sideways at 1440 px");
+    if let Some(axe) = axe {
+        let violations = axe_violations(client, axe).await;
+        assert!(violations.is_empty(), "{path}: {violations:#?}");
+    }
+    client.set_window_size(375, 900).await.unwrap();
+    client.refresh().await.unwrap();
+    let width: Value = client
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        fits_width(client).await,
+        "{path} scrolls sideways at 375 px: {width}"
+    );
+    // Tables read as stacked rows there, each cell under its column's name.
+    let cells: Value = client
+        .execute(
+            "return Array.from(document.querySelectorAll('table tbody td')).slice(0, 20)
+                .map(td => [getComputedStyle(td).display, td.getAttribute('data-label') || '']);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for cell in cells.as_array().unwrap() {
+        assert_eq!(cell[0], "grid", "{path}: a table cell at 375 px: {cells}");
+        assert_ne!(cell[1], "", "{path}: a cell without its column's name");
+    }
+    heading
+}
+
+async fn every_page(app: &TestApp, driver: &Driver) {
+    let base = app.url("");
+    let base = base.trim_end_matches('/').to_owned();
+    let client = browser(driver).await;
+    let axe = axe_source();
+    let axe = axe.as_deref();
+    let mut camera = Camera {
+        prefix: "pages".into(),
+        shots: 0,
+    };
+
+    // Demo data, as a first look loads it.
+    client.goto(&format!("{base}/signin")).await.unwrap();
+    click_away(&client, "form.demo-data button").await;
+
+    // The friend's pages, both languages, and the sign-in page.
+    let friend_code = {
+        let mut conn = app.db.conn();
+        let page = referral_store::page::Page::new(Some(500), None);
+        let referrals = referral_store::referrals::list(
+            &mut conn,
+            &referral_store::referrals::ReferralFilter {
+                status: Some(referral_domain::ReferralStatus::Pending),
+                ..Default::default()
+            },
+            app.state.now(),
+            page,
+        )
+        .unwrap();
+        referrals
+            .items
+            .first()
+            .map(|r| r.referral_code.to_string())
+            .expect("an open demo referral")
+    };
+    let unsubscribe = app.state.links.unsubscribe_token("friend@example.org");
+    for path in [
+        "/signin".to_owned(),
+        format!("/register?ref={friend_code}"),
+        format!("/register?ref={friend_code}&lang=es"),
+        "/register".to_owned(),
+        "/register?ref=NOPE-NOPE-NOPE&lang=es".to_owned(),
+        "/register/verify?token=0123&lang=es".to_owned(),
+        format!("/api/unsubscribe/{unsubscribe}?lang=es"),
+    ] {
+        check_page(&client, &base, &path, axe).await;
+    }
+    client.set_window_size(1440, 1000).await.unwrap();
+    client
+        .goto(&format!("{base}/register?ref={friend_code}"))
+        .await
+        .unwrap();
+    camera.shoot(&client, "friend-register").await;
+
+    // Every page of the patient.
+    sign_in(&client, &base, "patient").await;
+    client.goto(&format!("{base}/patient/referrals")).await.unwrap();
+    let detail = client
+        .find(Locator::Css("table a[href^='/patient/referrals/']"))
+        .await
+        .expect("the demo patient has referrals")
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    for path in [
+        "/patient/referrals",
+        "/patient/referrals/new",
+        "/patient/referrals/rewards",
+        detail.as_str(),
+    ] {
+        check_page(&client, &base, path, axe).await;
+    }
+    client.set_window_size(1440, 1000).await.unwrap();
+    client.goto(&format!("{base}/patient/referrals")).await.unwrap();
+    camera.shoot(&client, "patient-dashboard").await;
+    sign_out(&client).await;
+
+    // Every page of the clinic admin.
+    sign_in(&client, &base, "admin").await;
+    client
+        .goto(&format!("{base}/portal/referrals/programs"))
+        .await
+        .unwrap();
+    let program = client
+        .find(Locator::Css("table a[href^='/portal/referrals/programs/']"))
+        .await
+        .expect("demo programs")
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let edit = format!("{program}/edit");
+    for path in [
+        "/portal/referrals",
+        "/portal/referrals/programs",
+        "/portal/referrals/programs/new",
+        program.as_str(),
+        edit.as_str(),
+        "/portal/referrals/analytics",
+        "/portal/referrals/analytics?interval=week",
+        "/portal/referrals/rewards",
+        "/portal/referrals/reviews",
+        "/portal/webhooks",
+    ] {
+        check_page(&client, &base, path, axe).await;
+    }
+    client.close().await.unwrap();
+}
+
+/// Every page as each role, on demo data: it fits a 375 px phone and a 1440 px desktop,
+/// and axe-core finds no WCAG 2.1 AA violation. (Layout does not depend on the database:
+/// SQLite only.)
+#[test]
+fn every_page_fits_a_phone_and_a_desktop_and_axe_finds_nothing() {
+    let Some(driver) = driver() else { return };
+    let app = site(TestDb::sqlite());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(every_page(&app, &driver));
+}

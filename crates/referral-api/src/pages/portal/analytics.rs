@@ -177,10 +177,10 @@ pub async fn analytics(
             figures: Some(AnalyticsFigures {
                 total_referrals: f.total_referrals,
                 conversion_rate: percent(&f.conversion_rate),
-                reward_cost: format!("${}", f.reward_cost),
-                rewards_paid: format!("${}", f.rewards_paid),
-                revenue: format!("${}", f.revenue),
-                customer_ltv: format!("${}", f.customer_ltv),
+                reward_cost: f.reward_cost.usd(),
+                rewards_paid: f.rewards_paid.usd(),
+                revenue: f.revenue.usd(),
+                customer_ltv: f.customer_ltv.usd(),
                 funnel: f.funnel,
                 trends: &f.trends,
             }),
@@ -197,9 +197,9 @@ pub async fn analytics(
                     .iter()
                     .map(|p| RoiRow {
                         name: p.name.clone(),
-                        reward_cost: format!("${}", p.reward_cost),
-                        rewards_paid: format!("${}", p.rewards_paid),
-                        revenue: format!("${}", p.revenue),
+                        reward_cost: p.reward_cost.usd(),
+                        rewards_paid: p.rewards_paid.usd(),
+                        revenue: p.revenue.usd(),
                         roi: p.roi.as_deref().map_or_else(|| "—".to_owned(), percent),
                     })
                     .collect(),

@@ -63,7 +63,7 @@ pub async fn dashboard(
         total_referrals: figures.total_referrals,
         conversion_rate: percent(&figures.conversion_rate),
         active_programs: figures.active_programs,
-        rewards_paid: format!("${}", figures.rewards_paid),
+        rewards_paid: figures.rewards_paid.usd(),
         activity,
         chart: bar_chart(
             "program-performance",

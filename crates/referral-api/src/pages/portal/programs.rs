@@ -506,7 +506,7 @@ pub(super) fn windows_of(p: &ProgramPerformance) -> Vec<WindowRow> {
             cost_per_conversion: w
                 .reward_cost_per_conversion
                 .as_ref()
-                .map_or_else(|| "—".to_owned(), |c| format!("${c}")),
+                .map_or_else(|| "—".to_owned(), referral_domain::Money::usd),
         })
         .collect()
 }
