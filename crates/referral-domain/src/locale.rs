@@ -200,8 +200,13 @@ mod tests {
             let reward_type = [RewardType::Discount, RewardType::Credit, RewardType::Cash, RewardType::FreeConsultation][kind];
             let cents = if reward_type == RewardType::Discount { cents % 10_000 + 1 } else { cents };
             let spec = RewardSpec { reward_type, value: Money::from_cents(cents).unwrap() };
-            let number = spec.value.to_string();
-            let number = number.trim_end_matches(".00");
+            // A percentage as typed; an amount as people read it ($1,234.50).
+            let number = if reward_type == RewardType::Discount {
+                spec.value.to_string().trim_end_matches(".00").to_owned()
+            } else {
+                spec.value.usd()
+            };
+            let number = number.as_str();
             let english = spec.description_in(Locale::En);
             let spanish = spec.description_in(Locale::Es);
             prop_assert_eq!(&english, &spec.description());
