@@ -251,6 +251,35 @@ impl RewardCadence {
     }
 }
 
+impl RewardCadence {
+    /// The latest release at or before `at`: the start of the period that holds `at`.
+    /// What a referrer reads between two releases changes only at one.
+    pub fn last_release(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let day = at.date_naive();
+        let start: NaiveDate = match self {
+            RewardCadence::Daily => day,
+            RewardCadence::Weekly => {
+                day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+            }
+            RewardCadence::Monthly => day.with_day(1).unwrap_or(day),
+        };
+        Utc.from_utc_datetime(&start.and_time(chrono::NaiveTime::MIN))
+    }
+}
+
+/// How many more friends a referrer needs for their next reward under a program that
+/// rewards every `threshold` conversions, from `converted` (their friends' conversions up to
+/// the last release, [`RewardCadence::last_release`]: a count that moves only when rewards
+/// are released, so it never dates a friend's visit). `None` when every conversion earns
+/// a reward (`threshold` ≤ 1): there is no progress to show.
+pub fn friends_to_next_reward(threshold: u32, converted: u64) -> Option<u32> {
+    if threshold <= 1 {
+        return None;
+    }
+    let done = u32::try_from(converted % u64::from(threshold)).unwrap_or(0);
+    Some(threshold - done)
+}
+
 impl fmt::Display for RewardCadence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -364,6 +393,37 @@ impl ReferrerRewardView {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn progress_counts_down_to_each_reward_and_not_without_a_threshold() {
+        assert_eq!(friends_to_next_reward(1, 7), None);
+        assert_eq!(friends_to_next_reward(0, 7), None);
+        assert_eq!(friends_to_next_reward(3, 0), Some(3));
+        assert_eq!(friends_to_next_reward(3, 2), Some(1));
+        assert_eq!(friends_to_next_reward(3, 3), Some(3));
+        assert_eq!(friends_to_next_reward(3, 4), Some(2));
+    }
+
+    proptest! {
+        /// The last release is never after `at`, the next is after it, and every moment of
+        /// one period reads the same last release.
+        #[test]
+        fn a_period_reads_one_last_release(hours in 0i64..24 * 400, cadence in 0usize..3) {
+            let cadence = RewardCadence::ALL[cadence];
+            let at = day(0) + Duration::hours(hours);
+            let last = cadence.last_release(at);
+            prop_assert!(last <= at);
+            prop_assert!(cadence.release_at(at) > at);
+            prop_assert_eq!(cadence.last_release(last), last);
+            prop_assert_eq!(cadence.last_release(cadence.release_at(at) - Duration::seconds(1)), last);
+        }
+
+        #[test]
+        fn progress_is_between_one_and_the_threshold(threshold in 2u32..50, converted in 0u64..10_000) {
+            let left = friends_to_next_reward(threshold, converted).unwrap();
+            prop_assert!((1..=threshold).contains(&left));
+        }
+    }
 
     #[test]
     fn only_an_invitation_the_service_sent_lets_the_page_name_the_referrer() {

@@ -17,6 +17,34 @@ use serde::{Deserialize, Serialize};
 
 /// Longest program name (the seed's `VARCHAR(200)`).
 pub const MAX_NAME_CHARS: usize = 200;
+/// A program's offer as the referrer reads it on their dashboard: what the friend gets and
+/// what they get, in the domain's words ("Give 20% off a consultation, get a $25.00 account
+/// credit"). `None` when the program gives neither.
+pub fn offer_words(referee: Option<&RewardSpec>, referrer: Option<&RewardSpec>) -> Option<String> {
+    match (referee, referrer) {
+        (Some(give), Some(get)) => Some(format!(
+            "Give {}, get {}",
+            give.description(),
+            with_article(&get.description())
+        )),
+        (Some(give), None) => Some(format!("Give your friends {}", give.description())),
+        (None, Some(get)) => Some(format!(
+            "Get {} for each friend who joins",
+            with_article(&get.description())
+        )),
+        (None, None) => None,
+    }
+}
+
+/// "a $25.00 account credit"; "$10.00 cash", "20% off a consultation" as they are.
+fn with_article(words: &str) -> String {
+    if words.ends_with("account credit") {
+        format!("a {words}")
+    } else {
+        words.to_owned()
+    }
+}
+
 /// Longest booking page address a program may set.
 pub const MAX_BOOKING_URL_CHARS: usize = 500;
 
@@ -776,6 +804,25 @@ mod tests {
             })
         );
         assert!(p.targeting.is_open());
+    }
+
+    #[test]
+    fn the_offer_reads_as_people_say_it() {
+        let spec = |reward_type, cents| RewardSpec {
+            reward_type,
+            value: Money::from_cents(cents).unwrap(),
+        };
+        let give = spec(RewardType::Discount, 2000);
+        let get = spec(RewardType::Credit, 2500);
+        assert_eq!(
+            offer_words(Some(&give), Some(&get)).as_deref(),
+            Some("Give 20% off a consultation, get a $25.00 account credit")
+        );
+        assert_eq!(
+            offer_words(None, Some(&spec(RewardType::Cash, 1_000_000))).as_deref(),
+            Some("Get $10,000.00 cash for each friend who joins")
+        );
+        assert_eq!(offer_words(None, None), None);
     }
 
     #[test]

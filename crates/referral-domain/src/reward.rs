@@ -95,6 +95,37 @@ pub enum ReversalEffect {
     Unaffected,
 }
 
+/// Where a reward stands for the patient who holds it, as their dashboard groups them: the
+/// figures and the list below them use this one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Standing {
+    /// Held, in review or waiting for an admin's approval.
+    OnTheWay,
+    /// Ready to use.
+    Available,
+    /// Used on a consultation or order.
+    Used,
+    /// A cash reward paid out.
+    Paid,
+    /// Expired or cancelled: counted nowhere.
+    Ended,
+}
+
+impl Standing {
+    /// The standing of a reward of `reward_type` in `status`.
+    pub fn of(status: RewardStatus, reward_type: RewardType) -> Self {
+        match status {
+            RewardStatus::Held | RewardStatus::InReview | RewardStatus::PendingApproval => {
+                Standing::OnTheWay
+            }
+            RewardStatus::Available => Standing::Available,
+            RewardStatus::Used if reward_type == RewardType::Cash => Standing::Paid,
+            RewardStatus::Used => Standing::Used,
+            RewardStatus::Expired | RewardStatus::Cancelled => Standing::Ended,
+        }
+    }
+}
+
 /// Why a reward is in its status, in plain words for the patient who holds it: held (and
 /// until when), in review, cancelled by a reversal or a review, or withheld by the policy.
 /// `None` when the status says it all (available, used, expired).
@@ -354,6 +385,25 @@ impl RewardLedgerEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_status_has_one_standing() {
+        for &status in RewardStatus::ALL.iter() {
+            for &kind in RewardType::ALL.iter() {
+                let standing = Standing::of(status, kind);
+                let expected = match status {
+                    RewardStatus::Held | RewardStatus::InReview | RewardStatus::PendingApproval => {
+                        Standing::OnTheWay
+                    }
+                    RewardStatus::Available => Standing::Available,
+                    RewardStatus::Used if kind == RewardType::Cash => Standing::Paid,
+                    RewardStatus::Used => Standing::Used,
+                    _ => Standing::Ended,
+                };
+                assert_eq!(standing, expected, "{status:?} {kind:?}");
+            }
+        }
+    }
     use chrono::TimeZone;
     use proptest::prelude::*;
 

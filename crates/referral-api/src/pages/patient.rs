@@ -118,6 +118,55 @@ fn earned(rewards: &[MyRewardView]) -> String {
     referral_domain::Money::parse(&total).map_or_else(|_| format!("${total}"), |m| m.usd())
 }
 
+/// The rewards grouped as the dashboard's figures show them (the domain's
+/// [`referral_domain::reward::Standing`]): how many, and the credit and cash they hold.
+fn standings(rewards: &[MyRewardView]) -> Value {
+    use referral_domain::reward::Standing;
+    let tally = |standing: Standing| {
+        let mine: Vec<&MyRewardView> = rewards
+            .iter()
+            .filter(|r| {
+                match (
+                    r.status.parse::<referral_domain::RewardStatus>(),
+                    r.reward_type.parse::<referral_domain::RewardType>(),
+                ) {
+                    (Ok(status), Ok(kind)) => Standing::of(status, kind) == standing,
+                    _ => false,
+                }
+            })
+            .collect();
+        let cents: i64 = mine
+            .iter()
+            .filter(|r| matches!(r.reward_type.as_str(), "credit" | "cash"))
+            .filter_map(|r| r.reward_amount.as_deref())
+            .filter_map(|a| referral_domain::Money::parse(a).ok())
+            .map(|m| m.cents())
+            .sum();
+        json!({
+            "count": mine.len(),
+            "amount": referral_domain::Money::from_cents(cents).map(|m| m.usd()).unwrap_or_default(),
+            "next_date": mine.iter().filter_map(|r| r.hold_until).min().map(when),
+        })
+    };
+    json!({
+        "on_the_way": tally(Standing::OnTheWay),
+        "available": tally(Standing::Available),
+        "used": tally(Standing::Used),
+        "paid": tally(Standing::Paid),
+    })
+}
+
+/// "1 more friend who joins and has a first consultation earns your next reward".
+fn progress_words(friends: u32) -> String {
+    if friends == 1 {
+        "1 more friend who joins and has a first consultation earns your next reward.".to_owned()
+    } else {
+        format!(
+            "{friends} more friends who join and have a first consultation earn your next reward."
+        )
+    }
+}
+
 fn page_of(limit: i64) -> ListQuery {
     ListQuery {
         limit: Some(limit),
@@ -180,8 +229,18 @@ async fn dashboard_page(
                 "email": links.email,
                 "whatsapp": links.whatsapp,
                 "text": links.text,
+                "program_id": link.program_id,
             })
         });
+    let offer = match &share {
+        Some(link) => match link["program_id"].as_str().and_then(|id| id.parse().ok()) {
+            Some(program) => crate::routes::share::my_offer(state, caller, origin, program)
+                .await
+                .ok(),
+            None => None,
+        },
+        None => None,
+    };
     let available: Vec<Value> = rewards
         .items
         .iter()
@@ -198,6 +257,12 @@ async fn dashboard_page(
             "total": referrals.total,
             "joined": joined.total,
             "earned": earned(&rewards.items),
+            "standing": standings(&rewards.items),
+            "offer": offer.as_ref().map(|o| json!({
+                "words": o.words,
+                "progress": o.friends_to_next_reward.map(progress_words),
+                "cadence": state.policy.referrer_cadence.as_str(),
+            })),
             "referrals": referrals.items.iter().map(referral_row).collect::<Vec<_>>(),
             "available": available,
             "share": share,

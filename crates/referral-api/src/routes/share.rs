@@ -114,6 +114,67 @@ pub(crate) async fn my_share_link(
         .await
 }
 
+/// What a patient's dashboard leads with: the program's offer in words and, under a
+/// program that rewards every few friends, how many more it takes (counted up to the last
+/// release only: see [`referral_domain::disclosure::friends_to_next_reward`]).
+#[derive(Debug)]
+pub(crate) struct Offer {
+    /// "Give 20% off a consultation, get a $25.00 account credit".
+    pub words: Option<String>,
+    /// Friends still needed for the next reward; `None` without a threshold.
+    pub friends_to_next_reward: Option<u32>,
+}
+
+impl crate::state::AuditedResource for Offer {}
+
+/// The offer of `program` to the calling patient (audited: the progress counts their
+/// friends' conversions).
+pub(crate) async fn my_offer(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    program: Uuid,
+) -> Result<Offer, ApiError> {
+    let now = state.now();
+    let cadence = state.policy.referrer_cadence;
+    let who = caller.clone();
+    state
+        .audited(
+            caller,
+            origin,
+            AuditAction::new("offer.read", "program", Some(program.to_string())),
+            move |conn| {
+                who.require(&[Role::Patient])?;
+                let program = referral_store::programs::get(conn, ProgramId::from_uuid(program))?;
+                let converted = referral_store::referrals::converted_before(
+                    conn,
+                    PatientId::from_uuid(who.id()),
+                    program.id,
+                    cadence.last_release(now),
+                )?;
+                let spec = |kind: Option<referral_domain::RewardType>,
+                            value: &Option<referral_domain::Money>| {
+                    kind.zip(value.clone()).map(|(reward_type, value)| {
+                        referral_domain::RewardSpec { reward_type, value }
+                    })
+                };
+                let referee = spec(program.referee_reward_type, &program.referee_reward_value);
+                let referrer = spec(program.referrer_reward_type, &program.referrer_reward_value);
+                Ok(Offer {
+                    words: referral_domain::program::offer_words(
+                        referee.as_ref(),
+                        referrer.as_ref(),
+                    ),
+                    friends_to_next_reward: referral_domain::disclosure::friends_to_next_reward(
+                        program.reward_threshold,
+                        converted,
+                    ),
+                })
+            },
+        )
+        .await
+}
+
 /// Retires the calling patient's share link for a program (every program's without
 /// `program_id`): its code answers `referral_expired` from now on, and the next GET makes
 /// a new link.

@@ -568,7 +568,10 @@ async fn check_page(client: &Client, base: &str, path: &str, axe: Option<&str>) 
     client.set_window_size(1440, 1000).await.unwrap();
     client.goto(&format!("{base}{path}")).await.unwrap();
     let heading = text_of(client, "main h1").await;
-    assert!(fits_width(client).await, "{path} scrolls sideways at 1440 px");
+    assert!(
+        fits_width(client).await,
+        "{path} scrolls sideways at 1440 px"
+    );
     if let Some(axe) = axe {
         let violations = axe_violations(client, axe).await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");
@@ -658,7 +661,10 @@ async fn every_page(app: &TestApp, driver: &Driver) {
 
     // Every page of the patient.
     sign_in(&client, &base, "patient").await;
-    client.goto(&format!("{base}/patient/referrals")).await.unwrap();
+    client
+        .goto(&format!("{base}/patient/referrals"))
+        .await
+        .unwrap();
     let detail = client
         .find(Locator::Css("table a[href^='/patient/referrals/']"))
         .await
@@ -676,7 +682,10 @@ async fn every_page(app: &TestApp, driver: &Driver) {
         check_page(&client, &base, path, axe).await;
     }
     client.set_window_size(1440, 1000).await.unwrap();
-    client.goto(&format!("{base}/patient/referrals")).await.unwrap();
+    client
+        .goto(&format!("{base}/patient/referrals"))
+        .await
+        .unwrap();
     camera.shoot(&client, "patient-dashboard").await;
     sign_out(&client).await;
 

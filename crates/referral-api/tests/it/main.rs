@@ -9,6 +9,7 @@ mod binary;
 mod browser;
 mod clicks;
 mod contract;
+mod dashboard;
 mod db_roles;
 mod delivery;
 mod disclosure;

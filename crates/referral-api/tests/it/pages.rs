@@ -90,7 +90,7 @@ impl<'a> Visitor<'a> {
         self.send(self.app.client.post(self.app.url(path)).form(&form))
     }
 
-    fn sign_in_as(&self, user: &str) -> Page {
+    pub(crate) fn sign_in_as(&self, user: &str) -> Page {
         let page = self.post("/signin", &[("user", user)]);
         assert_eq!(page.status, 303, "{}", page.body);
         page

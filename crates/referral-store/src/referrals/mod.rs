@@ -337,3 +337,23 @@ pub fn friend_disclosures(
         })
         .collect())
 }
+
+/// How many of `referrer`'s referrals in `program` converted before `before` (the last
+/// release: see [`referral_domain::disclosure::friends_to_next_reward`]).
+///
+/// # Errors
+/// Database errors.
+pub fn converted_before(
+    conn: &mut DbConnection,
+    referrer: referral_domain::PatientId,
+    program: referral_domain::ProgramId,
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let count: i64 = referrals::table
+        .filter(referrals::referrer_id.eq(DbUuid::from(referrer)))
+        .filter(referrals::program_id.eq(DbUuid::from(program)))
+        .filter(referrals::converted_at.lt(DbTime(before)))
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}

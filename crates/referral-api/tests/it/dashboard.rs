@@ -1,0 +1,95 @@
+//! The patient's dashboard (#31 item 4) over real HTTP on both databases: it leads with
+//! the program's offer in words, splits the rewards as the list does, and shows the
+//! progress to the next reward moving only at a release.
+
+use crate::pages::Visitor;
+use crate::support::*;
+use referral_api::auth::Role;
+use referral_store::demo::{DEMO_PATIENT_EMAIL, DEMO_PATIENT_ID};
+use referral_store::testing::TestDb;
+use serde_json::{json, Value};
+
+fn site(db: TestDb) -> TestApp {
+    spawn_site(db, |args, base| {
+        args.demo_sign_in = true;
+        args.public_base_url = base.to_owned();
+    })
+}
+
+fn converts(app: &TestApp, referrer: &Actor, email: &str) {
+    let referral = app.refers(referrer, email);
+    let registration = app.registers(referral["referral_code"].as_str().unwrap(), email);
+    let converted: Value = app
+        .post(
+            Some(&app.service()),
+            "/api/events/consultations",
+            json!({"patient_id": registration["patient_id"], "consultation_id": uuid::Uuid::new_v4()}),
+        )
+        .json()
+        .unwrap();
+    assert_eq!(converted["outcome"], "converted", "{converted}");
+}
+
+both_databases!(
+    the_dashboard_leads_with_the_offer_and_counts_progress_at_releases,
+    fixture = site,
+    |app: &TestApp| {
+        app.program(json!({"reward_threshold": 2}));
+        let visitor = Visitor::new(app);
+        visitor.sign_in_as("patient");
+        let me = app.actor_with_id(Role::Patient, DEMO_PATIENT_ID, DEMO_PATIENT_EMAIL);
+
+        let page = visitor.get("/patient/referrals");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("Give 20% off a consultation, get a $25.00 account credit"),
+            "{}",
+            page.body
+        );
+        assert!(page
+            .body
+            .contains("Friends you invite are told that you may receive a reward"));
+        let two_more =
+            "2 more friends who join and have a first consultation earn your next reward.";
+        assert!(page.body.contains(two_more));
+
+        // One friend converts: nothing moves until the release (it would date the visit).
+        converts(app, &me, "bob@example.org");
+        let page = visitor.get("/patient/referrals");
+        assert!(page.body.contains(two_more), "{}", page.body);
+        app.release_rewards();
+        let page = visitor.get("/patient/referrals");
+        assert!(
+            page.body.contains(
+                "1 more friend who joins and has a first consultation earns your next reward."
+            ),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("id=\"stand-available\">0<"));
+
+        // The second: a reward, shown at the next release, counted where the list says.
+        converts(app, &me, "carol@example.org");
+        app.release_rewards();
+        let page = visitor.get("/patient/referrals");
+        assert!(page.body.contains(two_more), "{}", page.body);
+        assert!(
+            page.body.contains("id=\"stand-available\">1<"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("$25.00 to use"));
+        let listed: Value = app
+            .get(Some(&me), "/api/patients/me/rewards")
+            .json()
+            .unwrap();
+        let available = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "available" && r["party"] == "referrer")
+            .count();
+        assert_eq!(available, 1, "{listed}");
+    }
+);
