@@ -73,3 +73,30 @@ document.addEventListener("click", function (event) {
     table.classList.add("stacked");
   });
 })();
+
+// Forms that help: after a refused submit the summary takes focus (its links lead to
+// each field); the referral form shows what the chosen way of sharing needs.
+(function () {
+  var problems = document.getElementById("problems");
+  if (problems) problems.focus();
+  document.querySelectorAll("#problems a[href^='#']").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      var field = document.getElementById(link.getAttribute("href").slice(1));
+      if (!field) return;
+      event.preventDefault();
+      field.focus();
+      field.scrollIntoView({ block: "center" });
+    });
+  });
+  document.querySelectorAll("form[data-share-form]").forEach(function (form) {
+    var method = form.querySelector("#share_method");
+    if (!method) return;
+    var show = function () {
+      form.querySelectorAll("[data-show-for]").forEach(function (el) {
+        el.hidden = el.getAttribute("data-show-for").split(" ").indexOf(method.value) < 0;
+      });
+    };
+    method.addEventListener("change", show);
+    show();
+  });
+})();

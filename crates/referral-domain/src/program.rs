@@ -590,6 +590,17 @@ impl ProgramSchedule {
         }
         Ok(())
     }
+
+    /// The status as an admin should read it on `today`: an active program whose start
+    /// date is ahead is `scheduled`, one whose end date has passed `finished`; otherwise its
+    /// status.
+    pub fn shown_status(&self, today: NaiveDate) -> &'static str {
+        match self.accepts_referrals(today) {
+            Err(DomainError::ProgramNotStarted) => "scheduled",
+            Err(DomainError::ProgramFinished) => "finished",
+            _ => self.status.as_str(),
+        }
+    }
 }
 
 /// The seed's `target_demographics`: an age range and a list of states.
@@ -804,6 +815,34 @@ mod tests {
             })
         );
         assert!(p.targeting.is_open());
+    }
+
+    #[test]
+    fn a_program_that_starts_later_reads_scheduled() {
+        let schedule = |status, start, end| ProgramSchedule {
+            status,
+            start_date: start,
+            end_date: end,
+        };
+        let today = d(2026, 12, 7);
+        let next_week = Some(d(2026, 12, 14));
+        let last_week = Some(d(2026, 11, 30));
+        assert_eq!(
+            schedule(ProgramStatus::Active, next_week, None).shown_status(today),
+            "scheduled"
+        );
+        assert_eq!(
+            schedule(ProgramStatus::Active, None, last_week).shown_status(today),
+            "finished"
+        );
+        assert_eq!(
+            schedule(ProgramStatus::Active, last_week, next_week).shown_status(today),
+            "active"
+        );
+        assert_eq!(
+            schedule(ProgramStatus::Paused, next_week, None).shown_status(today),
+            "paused"
+        );
     }
 
     #[test]

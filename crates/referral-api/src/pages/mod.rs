@@ -447,6 +447,65 @@ pub fn form_problems(e: ApiError) -> Result<(StatusCode, Value), PageError> {
     ))
 }
 
+/// [`form_problems`] in the words of the form: each field named by the label the person
+/// sees (`labels`: field, label), in the summary and inside each message, never as
+/// `referee_email`.
+///
+/// # Errors
+/// As [`form_problems`].
+pub fn form_problems_labelled(
+    e: ApiError,
+    labels: &[(&str, &str)],
+) -> Result<(StatusCode, Value), PageError> {
+    let (status, mut errors) = form_problems(e)?;
+    let label_of = |field: &str| {
+        labels
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, label)| *label)
+    };
+    let words = |text: &str| {
+        // Longest names first: `referee_email` before `email`.
+        let mut sorted: Vec<&(&str, &str)> = labels.iter().collect();
+        sorted.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        let mut out = text.to_owned();
+        for (name, label) in sorted {
+            out = out.replace(name, label);
+        }
+        // A sentence starts with a capital.
+        let mut chars = out.chars();
+        chars.next().map_or_else(String::new, |first| {
+            first.to_uppercase().collect::<String>() + chars.as_str()
+        })
+    };
+    let count = errors["list"].as_array().map_or(0, Vec::len);
+    if let Some(list) = errors["list"].as_array_mut() {
+        for item in list.iter_mut() {
+            let field = item["field"].as_str().unwrap_or_default().to_owned();
+            // The summary's link leads to the control: `target_demographics.min_age` is
+            // the input `min_age`.
+            let anchor = field.rsplit('.').next().unwrap_or(&field).to_owned();
+            item["anchor"] = Value::String(anchor);
+            let message = words(item["message"].as_str().unwrap_or_default());
+            item["label"] =
+                Value::String(label_of(&field).map_or_else(|| words(&field), str::to_owned));
+            item["message"] = Value::String(message);
+        }
+    }
+    if let Some(map) = errors["field"].as_object_mut() {
+        for value in map.values_mut() {
+            *value = Value::String(words(value.as_str().unwrap_or_default()));
+        }
+    }
+    let summary = match count {
+        0 => errors["summary"].as_str().map(words).unwrap_or_default(),
+        1 => "Fix the problem below, then send the form again.".to_owned(),
+        n => format!("Fix the {n} problems below, then send the form again."),
+    };
+    errors["summary"] = Value::String(summary);
+    Ok((status, errors))
+}
+
 /// Percent-encodes `text` for a query value.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -1,8 +1,23 @@
 //! The patient portal: `/patient/referrals` (dashboard with the refer-a-friend form),
 //! `/new`, `/{id}` (one referral's timeline) and `/rewards`.
 
+use crate::error::ApiError;
 use crate::pages::session::Visit;
-use crate::pages::{form_problems, label, render, reward_text, see_other, when, PageError};
+use crate::pages::{
+    form_problems_labelled, label, render, reward_text, see_other, when, PageError,
+};
+
+/// The referral form's fields as the person sees them.
+const REFERRAL_LABELS: &[(&str, &str)] = &[
+    ("referee_email", "Friend's email"),
+    ("referee_phone", "Friend's mobile number"),
+    ("referee_name", "Friend's name"),
+    ("referral_source", "How do you want to share"),
+    ("referral_message", "Personal message"),
+    ("sms_consent", "My friend agreed to receive a text message"),
+    ("locale", "Invitation language"),
+    ("program_id", "Program"),
+];
 use crate::routes::patients::{create_referral, my_referral, my_referrals, rewards_of};
 use crate::routes::ListQuery;
 use crate::state::{AppState, Origin};
@@ -300,13 +315,51 @@ pub async fn create(
     let caller = visit.patient()?.clone();
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
+    // A link to share oneself needs nobody's address: it is the personal share link.
+    if form.share_method == "link" && form.referee_email.trim().is_empty() {
+        return Ok(see_other("/patient/referrals#share-panel"));
+    }
     match create_referral(&state, &caller, &origin, form.request()).await {
         Ok(view) => Ok(see_other(&format!(
             "/patient/referrals/{}?created=1",
             view.id
         ))),
+        Err(ApiError::RateLimited(seconds)) => {
+            // The daily limit: say it, and when the next invitation can go.
+            let frees_at = state.now()
+                + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
+            let errors = json!({
+                "summary": format!(
+                    "You can send {} invitations in 24 hours, and you have sent them all. You can send the next one from the time below.",
+                    state.patient_daily_referrals
+                ),
+                "resets_at": when(frees_at),
+                "code": "rate_limited",
+                "list": [],
+                "field": {},
+            });
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            if query.from.as_deref() == Some("dashboard") {
+                return dashboard_page(
+                    &state,
+                    &visit,
+                    &caller,
+                    &origin,
+                    status,
+                    form.values(),
+                    errors,
+                )
+                .await;
+            }
+            render(
+                &visit,
+                status,
+                "patient_new",
+                json!({"title": "Refer a friend", "nav": "patient", "form": form.values(), "errors": errors}),
+            )
+        }
         Err(e) => {
-            let (status, errors) = form_problems(e)?;
+            let (status, errors) = form_problems_labelled(e, REFERRAL_LABELS)?;
             if query.from.as_deref() == Some("dashboard") {
                 return dashboard_page(
                     &state,

@@ -252,6 +252,20 @@ fn decimal(
 }
 
 impl ProgramInput {
+    /// Every problem of this input at once: its malformed fields and, past those, the
+    /// domain's rules (for a form that must report all of them in one round).
+    pub fn problems(self) -> Vec<FieldProblem> {
+        match self.into_draft() {
+            Err(problems) => problems,
+            Ok((draft, _)) => match draft.validate() {
+                Err(referral_domain::DomainError::Validation(v)) => {
+                    v.errors().iter().map(FieldProblem::from).collect()
+                }
+                _ => Vec::new(),
+            },
+        }
+    }
+
     /// The domain's draft, and the requested status; every malformed field is reported.
     ///
     /// # Errors

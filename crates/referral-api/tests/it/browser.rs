@@ -734,3 +734,107 @@ fn every_page_fits_a_phone_and_a_desktop_and_axe_finds_nothing() {
         .unwrap()
         .block_on(every_page(&app, &driver));
 }
+
+async fn forms(app: &TestApp, driver: &Driver) {
+    let base = app.url("");
+    let base = base.trim_end_matches('/').to_owned();
+    let client = browser(driver).await;
+    let visible = |id: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .find(Locator::Id(id))
+                .await
+                .unwrap()
+                .is_displayed()
+                .await
+                .unwrap()
+        }
+    };
+    let focused = || {
+        let client = client.clone();
+        async move {
+            client
+                .execute("return document.activeElement.id;", vec![])
+                .await
+                .unwrap()
+        }
+    };
+
+    sign_in(&client, &base, "patient").await;
+    client
+        .goto(&format!("{base}/patient/referrals/new"))
+        .await
+        .unwrap();
+    // SMS asks for the phone and the consent; email and a link do not.
+    let method = client.find(Locator::Id("share_method")).await.unwrap();
+    method.select_by_value("sms").await.unwrap();
+    assert!(visible("referee_phone").await && visible("sms_consent").await);
+    method.select_by_value("email").await.unwrap();
+    assert!(!visible("referee_phone").await && !visible("sms_consent").await);
+
+    // A refused submit: the summary takes focus, names the fields as the page does, and
+    // its links land on them.
+    fill(&client, "#referee_email", "not-an-address").await;
+    click_away(&client, "form[data-share-form] button[type=submit]").await;
+    assert_eq!(focused().await, "problems");
+    let summary = text_of(&client, "#problems").await;
+    assert!(summary.contains("Friend's email"), "{summary}");
+    assert!(!summary.contains("referee_email"), "{summary}");
+    click(&client, "#problems a[href='#referee_email']").await;
+    assert_eq!(focused().await, "referee_email");
+
+    // A link to share oneself needs no email: it is the personal link.
+    let method = client.find(Locator::Id("share_method")).await.unwrap();
+    method.select_by_value("link").await.unwrap();
+    fill(&client, "#referee_email", "").await;
+    click_away(&client, "form[data-share-form] button[type=submit]").await;
+    assert_eq!(path_of(&client).await, "/patient/referrals");
+    assert!(visible("share-panel").await);
+    sign_out(&client).await;
+
+    // The program form reports every problem in one round, in the form's words.
+    sign_in(&client, &base, "admin").await;
+    client
+        .goto(&format!("{base}/portal/referrals/programs/new"))
+        .await
+        .unwrap();
+    fill(&client, "#reward_threshold", "two").await;
+    fill(&client, "#expiry_days", "0").await;
+    fill(&client, "#min_age", "-4").await;
+    fill(&client, "#booking_url", "http://book.example.com").await;
+    click_away(&client, "main form button[type=submit]").await;
+    assert_eq!(focused().await, "problems");
+    let summary = text_of(&client, "#problems").await;
+    for words in [
+        "Program name",
+        "Friends per referrer reward",
+        "Days an invitation stays open",
+        "Minimum age",
+        "Booking page",
+    ] {
+        assert!(summary.contains(words), "{words}: {summary}");
+    }
+    assert!(
+        !summary.contains("reward_threshold") && !summary.contains("booking_url"),
+        "{summary}"
+    );
+    click(&client, "#problems a[href='#min_age']").await;
+    assert_eq!(focused().await, "min_age");
+    client.close().await.unwrap();
+}
+
+/// The forms help (#31 item 5): the referral form asks for what the chosen way needs, a
+/// refused form's summary takes focus and leads to each field by its label, a link needs
+/// no email, and the program form reports every problem at once.
+#[test]
+fn forms_ask_for_what_they_need_and_report_everything_at_once() {
+    let Some(driver) = driver() else { return };
+    let app = site(TestDb::sqlite());
+    app.program(json!({}));
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(forms(&app, &driver));
+}

@@ -3,7 +3,40 @@
 use super::*;
 use crate::error::{ApiError, FieldProblem};
 use crate::pages::session::Visit;
-use crate::pages::{form_problems, label, render, reward_text, see_other, when, PageError};
+use crate::pages::{
+    form_problems_labelled, label, render, reward_text, see_other, when, PageError,
+};
+
+/// The program form's fields as the admin sees them.
+const PROGRAM_LABELS: &[(&str, &str)] = &[
+    ("name", "Program name"),
+    ("public_name", "Name patients and their friends see"),
+    ("booking_url", "Booking page"),
+    ("description", "Program description"),
+    ("program_type", "Program type"),
+    ("referrer_reward_type", "Referrer reward type"),
+    ("referrer_reward_value", "Referrer reward value"),
+    ("referee_reward_type", "Friend's reward type"),
+    ("referee_reward_value", "Friend's reward value"),
+    ("max_referrals_per_patient", "Referrals per patient"),
+    ("reward_threshold", "Friends per referrer reward"),
+    ("expiry_days", "Days an invitation stays open"),
+    ("reward_validity_days", "Days a reward stays available"),
+    ("start_date", "Start date"),
+    ("end_date", "End date"),
+    ("target_conditions", "Conditions"),
+    ("target_demographics.min_age", "Minimum age"),
+    ("target_demographics.max_age", "Maximum age"),
+    ("target_demographics.states", "States"),
+    ("excluded_states", "Excluded states"),
+    ("sms_delivery", "Who sends SMS invitations"),
+    ("budget_total", "Total budget"),
+    ("budget_monthly", "Monthly budget"),
+    ("reward_hold_days", "Days a reward is held"),
+    ("min_order_amount", "Minimum order amount"),
+    ("status", "Status"),
+    ("variants", "Experiment variants"),
+];
 use crate::routes::programs::{create_program, get_program, list_programs, update_program};
 use crate::routes::provider::performance_of;
 use crate::routes::ListQuery;
@@ -208,10 +241,7 @@ impl ProgramForm {
                 Vec::new()
             }),
         };
-        if !problems.is_empty() {
-            return Err(ApiError::Validation(problems));
-        }
-        Ok(ProgramInput {
+        let input = ProgramInput {
             name: self.name.trim().to_owned(),
             public_name: optional(&self.public_name),
             booking_url: optional(&self.booking_url),
@@ -241,7 +271,21 @@ impl ProgramForm {
             budget_monthly: optional(&self.budget_monthly).map(Value::String),
             reward_hold_days,
             min_order_amount: optional(&self.min_order_amount).map(Value::String),
-        })
+        };
+        if problems.is_empty() {
+            return Ok(input);
+        }
+        // Every problem in one round: the fields that did not parse, and the rules the rest
+        // break (the unparsed fields count as empty there, so their own problem is the one
+        // already said).
+        let said: Vec<String> = problems.iter().map(|p| p.field.clone()).collect();
+        problems.extend(
+            input
+                .problems()
+                .into_iter()
+                .filter(|p| !said.contains(&p.field)),
+        );
+        Err(ApiError::Validation(problems))
     }
 
     fn of(p: &ProgramView) -> ProgramForm {
@@ -371,7 +415,7 @@ pub async fn create_program_page(
             p.id
         ))),
         Err(e) => {
-            let (status, errors) = form_problems(e)?;
+            let (status, errors) = form_problems_labelled(e, PROGRAM_LABELS)?;
             form_page(&visit, status, None, &form, errors)
         }
     }
@@ -407,8 +451,8 @@ pub async fn program(
                 name: program.name.clone(),
                 description: program.description.clone(),
                 program_type: label(&program.program_type),
-                status_label: label(&program.status),
-                status: program.status.clone(),
+                status_label: label(&shown_status(&program, state.now().date_naive())),
+                status: shown_status(&program, state.now().date_naive()),
                 referrer_reward: reward_text(
                     program.referrer_reward_type.as_deref(),
                     program.referrer_reward_value.as_deref(),
@@ -427,6 +471,30 @@ pub async fn program(
                 end_date: program.end_date.map(|d| d.to_string()),
                 created: when(program.created_at),
                 budget: budget_line(&program),
+                public_name: program.public_name.clone(),
+                booking_url: program.booking_url.clone(),
+                targeting: targeting_words(&program),
+                excluded_states: if program.excluded_states.is_empty() {
+                    "None".to_owned()
+                } else {
+                    program.excluded_states.join(", ")
+                },
+                hold_days: program.reward_hold_days,
+                sms_delivery: match program.sms_delivery.as_str() {
+                    "patient_device" => "From the patient's own phone".to_owned(),
+                    _ => "By the platform (Twilio)".to_owned(),
+                },
+                min_order: program
+                    .min_order_amount
+                    .as_deref()
+                    .and_then(|m| referral_domain::Money::parse(m).ok())
+                    .map_or_else(|| "None".to_owned(), |m| m.usd()),
+                variants: program.variants.as_array().map_or_else(String::new, |v| {
+                    v.iter()
+                        .filter_map(|v| v["name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
             },
             windows,
         },
@@ -477,6 +545,15 @@ struct ProgramDetail {
     created: String,
     /// Spend against budget, in words; `None` without a budget.
     budget: Option<String>,
+    public_name: Option<String>,
+    booking_url: Option<String>,
+    /// Who may refer, in words.
+    targeting: String,
+    excluded_states: String,
+    hold_days: u32,
+    sms_delivery: String,
+    min_order: String,
+    variants: String,
 }
 
 /// One window of a program's performance, as the table shows it.
@@ -551,7 +628,7 @@ pub async fn update_program_page(
             p.id
         ))),
         Err(e) => {
-            let (status, errors) = form_problems(e)?;
+            let (status, errors) = form_problems_labelled(e, PROGRAM_LABELS)?;
             form_page(&visit, status, Some(&program), &form, errors)
         }
     }
@@ -575,4 +652,53 @@ fn budget_line(p: &ProgramView) -> Option<String> {
     .flatten()
     .collect();
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The program's status as the admin reads it today ("Scheduled" before its start).
+fn shown_status(program: &ProgramView, today: chrono::NaiveDate) -> String {
+    match program.status.parse::<referral_domain::ProgramStatus>() {
+        Ok(status) => referral_domain::program::ProgramSchedule {
+            status,
+            start_date: program.start_date,
+            end_date: program.end_date,
+        }
+        .shown_status(today)
+        .to_owned(),
+        Err(_) => program.status.clone(),
+    }
+}
+
+/// Who may refer under the program, in words.
+fn targeting_words(program: &ProgramView) -> String {
+    let mut parts = Vec::new();
+    if !program.target_conditions.is_empty() {
+        parts.push(format!(
+            "patients with {}",
+            program
+                .target_conditions
+                .iter()
+                .map(|c| label(c).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let d = &program.target_demographics;
+    match (d.min_age, d.max_age) {
+        (Some(min), Some(max)) => parts.push(format!("aged {min} to {max}")),
+        (Some(min), None) => parts.push(format!("aged {min} or over")),
+        (None, Some(max)) => parts.push(format!("aged {max} or under")),
+        (None, None) => {}
+    }
+    if !d.states.is_empty() {
+        parts.push(format!("living in {}", d.states.join(", ")));
+    }
+    if parts.is_empty() {
+        "Every patient".to_owned()
+    } else {
+        let mut words = parts.join(", ");
+        if let Some(first) = words.get(..1) {
+            words = first.to_uppercase() + &words[1..];
+        }
+        words
+    }
 }
