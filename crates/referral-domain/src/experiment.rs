@@ -217,6 +217,47 @@ fn erfc(x: f64) -> f64 {
     }
 }
 
+/// How a variant does against the control (the program's first variant): the difference
+/// of conversion rates with its 95% confidence interval, and the p-value of the pooled
+/// two-proportion z-test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Lift {
+    /// Variant rate minus control rate, in percentage points.
+    pub points: f64,
+    /// The same relative to the control's rate, in percent (`None` when the control
+    /// converted no one).
+    pub relative_percent: Option<f64>,
+    /// Lower end of the 95% confidence interval of `points` (Wald, unpooled).
+    pub ci_low: f64,
+    /// Upper end of it.
+    pub ci_high: f64,
+    /// Two-sided p-value against the control (`None` when the test says nothing: no
+    /// variance).
+    pub p_value: Option<f64>,
+}
+
+/// z for a two-sided 95% interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// The lift of `variant` over `control`; `None` when either has no trials.
+pub fn lift_over_control(control: Proportion, variant: Proportion) -> Option<Lift> {
+    if control.trials == 0 || variant.trials == 0 {
+        return None;
+    }
+    let (pc, pv) = (control.rate(), variant.rate());
+    #[allow(clippy::cast_precision_loss)]
+    let se =
+        (pc * (1.0 - pc) / control.trials as f64 + pv * (1.0 - pv) / variant.trials as f64).sqrt();
+    let diff = pv - pc;
+    Some(Lift {
+        points: diff * 100.0,
+        relative_percent: (pc > 0.0).then(|| diff / pc * 100.0),
+        ci_low: (diff - Z_95 * se) * 100.0,
+        ci_high: (diff + Z_95 * se) * 100.0,
+        p_value: two_proportion_z_test(variant, control).map(|t| t.p_value),
+    })
+}
+
 /// One variant's standing in an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VariantResult {
@@ -278,6 +319,40 @@ mod tests {
 
     fn close(a: f64, b: f64, tolerance: f64) -> bool {
         (a - b).abs() <= tolerance
+    }
+
+    #[test]
+    fn lift_matches_hand_computed_values() {
+        // Control 150/1000 (15%), variant 200/1000 (20%): +5 points, +33.3% relative;
+        // SE = sqrt(.15×.85/1000 + .2×.8/1000) = 0.0169558, CI = 5 ± 3.3233 points.
+        let lift =
+            lift_over_control(Proportion::new(150, 1000), Proportion::new(200, 1000)).unwrap();
+        assert!(close(lift.points, 5.0, 1e-9), "{lift:?}");
+        assert!(
+            close(lift.relative_percent.unwrap(), 33.333, 1e-3),
+            "{lift:?}"
+        );
+        assert!(
+            close(lift.ci_low, 1.676_7, 1e-3) && close(lift.ci_high, 8.323_3, 1e-3),
+            "{lift:?}"
+        );
+        assert!(close(lift.p_value.unwrap(), 0.003_257, 2e-6), "{lift:?}");
+        assert!(lift_over_control(Proportion::new(0, 0), Proportion::new(1, 2)).is_none());
+        let none = lift_over_control(Proportion::new(0, 10), Proportion::new(0, 10)).unwrap();
+        assert_eq!(none.relative_percent, None);
+        assert_eq!(none.p_value, None);
+    }
+
+    proptest::proptest! {
+        /// The interval always holds the observed lift.
+        #[test]
+        fn the_interval_holds_the_lift(cs in 0u64..500, ct in 1u64..500, vs in 0u64..500, vt in 1u64..500) {
+            let lift = lift_over_control(Proportion::new(cs.min(ct), ct), Proportion::new(vs.min(vt), vt)).unwrap();
+            proptest::prop_assert!(lift.ci_low <= lift.points + 1e-9 && lift.points <= lift.ci_high + 1e-9);
+            if let Some(p) = lift.p_value {
+                proptest::prop_assert!((0.0..=1.0 + 1e-9).contains(&p));
+            }
+        }
     }
 
     #[test]

@@ -362,6 +362,66 @@ both_databases!(
             "{experiment}"
         );
 
+        // Each variant's lift over the control (the first), with its 95% interval and
+        // p-value: the domain's numbers, on the API and on the variant's row of the page.
+        let lift = referral_domain::experiment::lift_over_control(
+            referral_domain::experiment::Proportion::new(cc as u64, cn as u64),
+            referral_domain::experiment::Proportion::new(bc as u64, bn as u64),
+        )
+        .unwrap();
+        let bigger = experiment["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "bigger")
+            .unwrap();
+        assert!((bigger["lift"]["points"].as_f64().unwrap() - lift.points).abs() < 1e-9);
+        assert!((bigger["lift"]["ci_low"].as_f64().unwrap() - lift.ci_low).abs() < 1e-9);
+        assert!(
+            control["lift"].is_null(),
+            "the control has no lift over itself"
+        );
+        let page = |query: &str| {
+            app.client
+                .get(app.url(&format!("/portal/referrals/analytics{query}")))
+                .header("Cookie", format!("referral_session={}", app.admin().token))
+                .send()
+                .unwrap()
+        };
+        let shown = page("");
+        assert_eq!(shown.status(), 200);
+        let html = shown.text().unwrap();
+        let row = format!("<th scope=\"row\">bigger</th><td>{bn}</td><td>{bc}</td>");
+        let at = html.find(&row).expect("the variant's row");
+        let rest = &html[at..at + 400];
+        assert!(
+            rest.contains(&format!("{:+.1} points", lift.points)),
+            "{rest}"
+        );
+        assert!(
+            rest.contains(&format!(
+                "{:+.1} to {:+.1} points",
+                lift.ci_low, lift.ci_high
+            )),
+            "{rest}"
+        );
+        assert!(
+            rest.contains(&format!("{:.4}", lift.p_value.unwrap())),
+            "{rest}"
+        );
+        assert!(html.contains("All time, every program."));
+        assert!(html.contains("Lifetime value"));
+
+        // A range whose start is after its end is refused with a message.
+        let backwards = page("?from=2026-12-10&to=2026-12-01");
+        assert_eq!(backwards.status(), 422);
+        let html = backwards.text().unwrap();
+        assert!(
+            html.contains("The end date is before the start date"),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"#to\">To</a>"), "{html}");
+
         // Bad variants are refused with field errors.
         let bad = app.post(
             Some(&app.admin()),

@@ -83,6 +83,9 @@ pub struct VariantFigures {
     pub z_score: Option<f64>,
     /// Two-sided p-value of that test.
     pub p_value: Option<f64>,
+    /// Against the control (the first variant; `None` for the control itself or without
+    /// data): [`referral_domain::experiment::Lift`].
+    pub lift: Option<referral_domain::experiment::Lift>,
 }
 
 /// A program's experiment.

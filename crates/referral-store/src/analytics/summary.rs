@@ -231,6 +231,7 @@ fn experiment_of(
             )
         })
         .collect();
+    let control = counts.first().map(|(_, p)| *p);
     let result = experiment::compare(&counts, EXPERIMENT_ALPHA);
     let verdict = match &result.leader {
         Some(name) => format!("{name} leads (p < {EXPERIMENT_ALPHA} against every other variant)"),
@@ -241,7 +242,8 @@ fn experiment_of(
         variants: result
             .variants
             .into_iter()
-            .map(|v| VariantFigures {
+            .enumerate()
+            .map(|(i, v)| VariantFigures {
                 referrals: i64::try_from(v.proportion.trials).unwrap_or(i64::MAX),
                 converted: i64::try_from(v.proportion.successes).unwrap_or(i64::MAX),
                 conversion_rate: rate(
@@ -252,6 +254,10 @@ fn experiment_of(
                     .against_leader
                     .map(|t| (t.z * 10_000.0).round() / 10_000.0),
                 p_value: v.against_leader.map(|t| (t.p_value * 1e6).round() / 1e6),
+                lift: match (i, control) {
+                    (0, _) | (_, None) => None,
+                    (_, Some(control)) => experiment::lift_over_control(control, v.proportion),
+                },
                 name: v.name,
             })
             .collect(),

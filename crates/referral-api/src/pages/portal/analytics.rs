@@ -4,7 +4,7 @@ use super::*;
 use crate::error::{ApiError, FieldProblem};
 use crate::pages::charts::{bar_chart, line_chart, Bar, Series, Style};
 use crate::pages::session::Visit;
-use crate::pages::{form_problems, render, PageError};
+use crate::pages::{render, PageError};
 use crate::routes::programs::list_programs;
 use crate::routes::provider::{analytics_of, performance_of, AnalyticsQuery};
 use crate::routes::ListQuery;
@@ -50,6 +50,21 @@ pub async fn analytics(
         .and_then(|d| d.succ_opt())
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| Utc.from_utc_datetime(&t));
+    // A range whose start is after its end covers nothing: say so instead of an empty page.
+    if let (Some(start), Some(end)) = (from, to) {
+        if start >= end {
+            problems.push(FieldProblem::new(
+                "to",
+                "The end date is before the start date: choose an end on or after the start",
+            ));
+        }
+    }
+    let range = match (optional(&filters.from), optional(&filters.to)) {
+        (Some(f), Some(t)) => format!("From {f} to {t}"),
+        (Some(f), None) => format!("From {f} to today"),
+        (None, Some(t)) => format!("Up to {t}"),
+        (None, None) => "All time".to_owned(),
+    };
     let program_id = match optional(&filters.program_id) {
         None => None,
         Some(text) => text
@@ -91,7 +106,15 @@ pub async fn analytics(
     let view = match result {
         Ok(view) => view,
         Err(e) => {
-            let (status, errors) = form_problems(e)?;
+            let (status, errors) = crate::pages::form_problems_labelled(
+                e,
+                &[
+                    ("from", "From"),
+                    ("to", "To"),
+                    ("program_id", "Program"),
+                    ("interval", "Trend by"),
+                ],
+            )?;
             return render(
                 &visit,
                 status,
@@ -103,6 +126,7 @@ pub async fn analytics(
                     programs: choices,
                     errors,
                     show_names,
+                    range: range.clone(),
                     figures: None,
                     details: None,
                 },
@@ -174,6 +198,7 @@ pub async fn analytics(
             programs: choices,
             errors: Value::Null,
             show_names,
+            range,
             figures: Some(AnalyticsFigures {
                 total_referrals: f.total_referrals,
                 conversion_rate: percent(&f.conversion_rate),
@@ -229,8 +254,17 @@ pub async fn analytics(
                                 referrals: v.referrals,
                                 converted: v.converted,
                                 rate: percent(&v.conversion_rate),
+                                lift: v.lift.map_or_else(
+                                    || "— (control)".to_owned(),
+                                    |l| format!("{:+.1} points", l.points),
+                                ),
+                                interval: v.lift.map_or_else(
+                                    || "—".to_owned(),
+                                    |l| format!("{:+.1} to {:+.1} points", l.ci_low, l.ci_high),
+                                ),
                                 p_value: v
-                                    .p_value
+                                    .lift
+                                    .and_then(|l| l.p_value)
                                     .map_or_else(|| "—".to_owned(), |p| format!("{p:.4}")),
                             })
                             .collect(),
@@ -251,6 +285,8 @@ struct AnalyticsPage<'a> {
     programs: Vec<ProgramChoice>,
     errors: Value,
     show_names: bool,
+    /// The dates every table covers, in words.
+    range: String,
     figures: Option<AnalyticsFigures<'a>>,
     /// The charts and tables, beside `figures` where the template reads them.
     #[serde(flatten)]
@@ -330,5 +366,10 @@ struct VariantRow {
     referrals: i64,
     converted: i64,
     rate: String,
+    /// Against the control, in percentage points.
+    lift: String,
+    /// Its 95% confidence interval.
+    interval: String,
+    /// Against the control.
     p_value: String,
 }
