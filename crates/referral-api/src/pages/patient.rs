@@ -171,14 +171,13 @@ fn standings(rewards: &[MyRewardView]) -> Value {
     })
 }
 
-/// "1 more friend who joins and has a first consultation earns your next reward".
+/// "1 more friend who joins and qualifies earns your next reward" (never the friend's care:
+/// the referrer's pages name no consultation or order).
 fn progress_words(friends: u32) -> String {
     if friends == 1 {
-        "1 more friend who joins and has a first consultation earns your next reward.".to_owned()
+        "1 more friend who joins and qualifies earns your next reward.".to_owned()
     } else {
-        format!(
-            "{friends} more friends who join and have a first consultation earn your next reward."
-        )
+        format!("{friends} more friends who join and qualify earn your next reward.")
     }
 }
 

@@ -50,8 +50,7 @@ both_databases!(
         assert!(page
             .body
             .contains("Friends you invite are told that you may receive a reward"));
-        let two_more =
-            "2 more friends who join and have a first consultation earn your next reward.";
+        let two_more = "2 more friends who join and qualify earn your next reward.";
         assert!(page.body.contains(two_more));
 
         // One friend converts: nothing moves until the release (it would date the visit).
@@ -61,9 +60,8 @@ both_databases!(
         app.release_rewards();
         let page = visitor.get("/patient/referrals");
         assert!(
-            page.body.contains(
-                "1 more friend who joins and has a first consultation earns your next reward."
-            ),
+            page.body
+                .contains("1 more friend who joins and qualifies earns your next reward."),
             "{}",
             page.body
         );
