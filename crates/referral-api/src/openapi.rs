@@ -641,8 +641,12 @@ fn complete_operation(path: &str, op: &mut Value, problem: &Value) {
             ok["content"]["text/csv"] = json!({"schema": {"type": "string"}});
         }
     }
-    // Errors are problem documents.
+    // Errors are problem documents (the unsubscribe page's invalid link is a page: a person
+    // opened it from a message).
     for (status, response) in responses.iter_mut() {
+        if id == "unsubscribe_confirm" && status == "404" {
+            continue;
+        }
         if status.starts_with('4') || status.starts_with('5') {
             response["content"] = problem.clone();
         }
