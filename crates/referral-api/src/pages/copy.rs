@@ -48,7 +48,6 @@ pub struct Copy {
     pub welcome_done: &'static str,
     pub welcome_bonus: &'static str,
     pub welcome_withheld: &'static str,
-    pub welcome_next: &'static str,
     pub unknown_code: Problem,
     pub expired: Problem,
     pub used: Problem,
@@ -118,7 +117,6 @@ const ENGLISH: Copy = Copy {
     welcome_done: "Your registration is complete.",
     welcome_bonus: "Your welcome bonus:",
     welcome_withheld: "We could not add a welcome bonus to your account this time.",
-    welcome_next: "Book your first consultation to get started.",
     unknown_code: Problem {
         title: "We don't recognise this referral code",
         text: "Check the link your friend sent you, or ask them to share it again.",
@@ -212,7 +210,6 @@ const SPANISH: Copy = Copy {
     welcome_done: "Tu registro está completo.",
     welcome_bonus: "Tu bono de bienvenida:",
     welcome_withheld: "Esta vez no pudimos agregar un bono de bienvenida a tu cuenta.",
-    welcome_next: "Reserva tu primera consulta para empezar.",
     unknown_code: Problem {
         title: "No reconocemos este código de referido",
         text: "Revisa el enlace que te envió tu amigo o pídele que lo comparta de nuevo.",

@@ -343,6 +343,34 @@ pub fn render(
     Ok(response)
 }
 
+/// The language of a page for a person: `explicit` (`?lang=`, a form's `lang`) when it
+/// names one we write, else the browser's `Accept-Language`.
+pub fn locale_of(request: &HttpRequest, explicit: Option<&str>) -> referral_domain::Locale {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    referral_domain::Locale::negotiate(explicit, accept)
+}
+
+/// [`locale_of`] with the `lang` of the query string.
+pub fn locale_of_query(request: &HttpRequest) -> referral_domain::Locale {
+    let lang =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .ok()
+            .and_then(|q| q.get("lang").cloned());
+    locale_of(request, lang.as_deref())
+}
+
+/// Whether the request is a person's browser (`Accept: text/html`), to answer with a page.
+pub fn wants_html(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
 /// The answer of a limited page for a person: the public limit answers problem+json (for
 /// API clients); a browser (`Accept: text/html`) gets a page in its language that says how
 /// long to wait. The status and `Retry-After` stay.
@@ -356,23 +384,10 @@ fn too_many_requests_page<B>(
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
     use actix_web::middleware::ErrorHandlerResponse;
     let request = res.request();
-    let wants_html = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if !wants_html {
+    if !wants_html(request) {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
-    let lang =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
-            .ok()
-            .and_then(|q| q.get("lang").cloned());
-    let accept = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let locale = referral_domain::Locale::negotiate(lang.as_deref(), accept);
+    let locale = locale_of_query(request);
     let brand = request
         .app_data::<web::Data<crate::state::AppState>>()
         .map_or(copy::DEFAULT_BRAND.to_owned(), |s| {

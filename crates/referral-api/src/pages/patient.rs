@@ -323,42 +323,26 @@ pub async fn create(
             "/patient/referrals/{}?created=1",
             view.id
         ))),
-        Err(ApiError::RateLimited(seconds)) => {
-            // The daily limit: say it, and when the next invitation can go.
-            let frees_at = state.now()
-                + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
-            let errors = json!({
-                "summary": format!(
-                    "You can send {} invitations in 24 hours, and you have sent them all. You can send the next one from the time below.",
-                    state.patient_daily_referrals
-                ),
-                "resets_at": when(frees_at),
-                "code": "rate_limited",
-                "list": [],
-                "field": {},
-            });
-            let status = StatusCode::TOO_MANY_REQUESTS;
-            if query.from.as_deref() == Some("dashboard") {
-                return dashboard_page(
-                    &state,
-                    &visit,
-                    &caller,
-                    &origin,
-                    status,
-                    form.values(),
-                    errors,
-                )
-                .await;
-            }
-            render(
-                &visit,
-                status,
-                "patient_new",
-                json!({"title": "Refer a friend", "nav": "patient", "form": form.values(), "errors": errors}),
-            )
-        }
         Err(e) => {
-            let (status, errors) = form_problems_labelled(e, REFERRAL_LABELS)?;
+            let (status, errors) = match e {
+                // The daily limit: say it, and when the next invitation can go.
+                ApiError::RateLimited(seconds) => {
+                    let frees_at = state.now()
+                        + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
+                    let errors = json!({
+                        "summary": format!(
+                            "You can send {} invitations in 24 hours, and you have sent them all. You can send the next one from the time below.",
+                            state.patient_daily_referrals
+                        ),
+                        "resets_at": when(frees_at),
+                        "code": "rate_limited",
+                        "list": [],
+                        "field": {},
+                    });
+                    (StatusCode::TOO_MANY_REQUESTS, errors)
+                }
+                other => form_problems_labelled(other, REFERRAL_LABELS)?,
+            };
             if query.from.as_deref() == Some("dashboard") {
                 return dashboard_page(
                     &state,

@@ -7,7 +7,7 @@
 use crate::error::ApiError;
 use crate::pages::copy::{copy, copy_for, status_words, Copy, Problem, DEFAULT_BRAND};
 use crate::pages::session::Visit;
-use crate::pages::{form_problems, render, reward_text_in, PageError};
+use crate::pages::{form_problems, locale_of, render, reward_text_in, PageError};
 use crate::routes::public::{
     complete_registration, inviter_name, public_referral, start_registration,
 };
@@ -25,15 +25,6 @@ pub struct RegisterQuery {
     #[serde(rename = "ref")]
     code: Option<String>,
     lang: Option<String>,
-}
-
-/// The page's language: `?lang=` (or the form's `lang`), else the browser's.
-fn locale_of(request: &HttpRequest, explicit: Option<&str>) -> Locale {
-    let accept = request
-        .headers()
-        .get(actix_web::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    Locale::negotiate(explicit, accept)
 }
 
 /// The registration form.
@@ -100,6 +91,11 @@ fn page_context(
     let locale = around.locale;
     let words = copy(locale);
     let problem = unusable(words, status).map(|(_, problem)| problem);
+    // The problem in the service's brand, as the rest of the words.
+    let problem = problem.map(|p| {
+        json!({"title": p.title.replace(DEFAULT_BRAND, &around.site.brand_name),
+               "text": p.text.replace(DEFAULT_BRAND, &around.site.brand_name)})
+    });
     json!({
         "title": words.join_title.replace(DEFAULT_BRAND, &around.site.brand_name),
         "copy": around.words(),
@@ -362,19 +358,18 @@ pub async fn verify(
             if status.is_server_error() {
                 return Err(e.into());
             }
-            let problem = match e.code() {
-                "not_found" => "invalid_link",
-                "verification_expired" => "expired_link",
-                "referral_expired" => "expired",
-                "already_registered" | "referral_declined" => "used",
-                "duplicate_referee" | "self_referral" => "cannot_join",
-                "rate_limited" => "too_many",
-                _ => "not_finished",
-            };
-            let problem = if problem == "too_many" {
-                json!({"title": words["too_many_title"], "text": words["too_many_text"].as_str().unwrap_or_default().replace("{seconds}", "60")})
-            } else {
-                words[problem].clone()
+            let problem = match (&e, e.code()) {
+                // How long to wait, as the limit said it.
+                (ApiError::RateLimited(seconds), _) => json!({
+                    "title": words["too_many_title"],
+                    "text": words["too_many_text"].as_str().unwrap_or_default().replace("{seconds}", &seconds.to_string()),
+                }),
+                (_, "not_found") => words["invalid_link"].clone(),
+                (_, "verification_expired") => words["expired_link"].clone(),
+                (_, "referral_expired") => words["expired"].clone(),
+                (_, "already_registered" | "referral_declined") => words["used"].clone(),
+                (_, "duplicate_referee" | "self_referral") => words["cannot_join"].clone(),
+                _ => words["not_finished"].clone(),
             };
             render(
                 &visit,

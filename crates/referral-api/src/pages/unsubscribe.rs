@@ -1,9 +1,9 @@
 //! The unsubscribe pages a message's link opens: in the message's language (`?lang=`, set
 //! on the link of a Spanish message; else the browser's) and in the site's style.
 
-use crate::pages::{copy, html_response, render_html};
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::pages::{copy, html_response, locale_of_query, render_html};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 /// What the page says.
@@ -19,18 +19,7 @@ pub enum Step {
 
 /// The unsubscribe page for `request` at `step`, under `brand`.
 pub fn page(request: &HttpRequest, brand: &str, step: Step) -> HttpResponse {
-    let lang =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
-            .ok()
-            .and_then(|q| q.get("lang").cloned());
-    let accept = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let words = copy::copy_for(
-        referral_domain::Locale::negotiate(lang.as_deref(), accept),
-        brand,
-    );
+    let words = copy::copy_for(locale_of_query(request), brand);
     let (status, title, problem) = match step {
         Step::Confirm => (
             StatusCode::OK,

@@ -490,11 +490,7 @@ pub async fn unsubscribe(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     // People press the button in their browser; mail clients and programs want no page.
-    let wants_html = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
+    let wants_html = crate::pages::wants_html(&request);
     let page = |step| crate::pages::unsubscribe::page(&request, &state.site.brand_name, step);
     let Some(recipient_hash) = state.links.verify_unsubscribe(&token) else {
         if wants_html {

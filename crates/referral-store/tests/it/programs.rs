@@ -191,3 +191,39 @@ both_databases!(facts_reported_at_once_keep_each_other, |db: &TestDb| {
     assert_eq!(stored.state.as_deref(), Some("NY"));
     assert_eq!(stored.payer_fact(), Some(true));
 });
+
+both_databases!(
+    a_booking_page_is_kept_and_the_database_refuses_one_that_is_not_https,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+        let mut with_page = draft();
+        with_page.booking_url = Some("https://book.example.com/first".into());
+        let created = programs::create(
+            &mut conn,
+            &with_page.validate().unwrap(),
+            ProgramStatus::Active,
+            None,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            programs::get(&mut conn, created.id)
+                .unwrap()
+                .booking_url
+                .as_deref(),
+            Some("https://book.example.com/first")
+        );
+        // Written around the domain's check, the database still refuses it.
+        let mut forged = draft().validate().unwrap();
+        forged.booking_url = Some("http://book.example.com".into());
+        assert!(
+            programs::create(&mut conn, &forged, ProgramStatus::Active, None, now).is_err(),
+            "a plain http booking page reached the table"
+        );
+        let total = programs::list(&mut conn, None, None, Page::new(Some(50), None))
+            .unwrap()
+            .total;
+        assert_eq!(total, 1, "nothing was written");
+    }
+);
