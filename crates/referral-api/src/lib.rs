@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod export;
 pub mod json_body;
 pub mod jwks;
 pub mod links;

@@ -64,6 +64,7 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
         routes::endpoints::delete,
         routes::endpoints::rotate_secret,
         routes::endpoints::revoke_previous_secret,
+        routes::endpoints::send_test,
         routes::endpoints::deliveries,
         routes::endpoints::redeliver,
         routes::public::unsubscribe_confirm,

@@ -5,7 +5,7 @@ document.addEventListener("click", function (event) {
   var field = document.getElementById(button.getAttribute("data-copy"));
   if (!field) return;
   var status = button.parentElement.querySelector(".copied");
-  var done = function () { if (status) status.textContent = "Link copied"; };
+  var done = function () { if (status) status.textContent = button.getAttribute("data-copied") || "Link copied"; };
   field.select();
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(field.value).then(done, function () {

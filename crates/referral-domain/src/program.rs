@@ -21,18 +21,31 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// what they get, in the domain's words ("Give 20% off a consultation, get a $25.00 account
 /// credit"). `None` when the program gives neither.
 pub fn offer_words(referee: Option<&RewardSpec>, referrer: Option<&RewardSpec>) -> Option<String> {
-    match (referee, referrer) {
-        (Some(give), Some(get)) => Some(format!(
-            "Give {}, get {}",
-            give.description(),
-            with_article(&get.description())
-        )),
-        (Some(give), None) => Some(format!("Give your friends {}", give.description())),
-        (None, Some(get)) => Some(format!(
+    offer_words_in(Locale::En, referee, referrer)
+}
+
+/// [`offer_words`] in `locale`: in Spanish "Regala 20% de descuento en una consulta,
+/// recibe $25.00 de crédito en tu cuenta".
+pub fn offer_words_in(
+    locale: Locale,
+    referee: Option<&RewardSpec>,
+    referrer: Option<&RewardSpec>,
+) -> Option<String> {
+    let give = referee.map(|r| r.description_in(locale));
+    let get = referrer.map(|r| r.description_in(locale));
+    match (locale, give, get) {
+        (_, None, None) => None,
+        (Locale::En, Some(give), Some(get)) => {
+            Some(format!("Give {give}, get {}", with_article(&get)))
+        }
+        (Locale::En, Some(give), None) => Some(format!("Give your friends {give}")),
+        (Locale::En, None, Some(get)) => Some(format!(
             "Get {} for each friend who joins",
-            with_article(&get.description())
+            with_article(&get)
         )),
-        (None, None) => None,
+        (Locale::Es, Some(give), Some(get)) => Some(format!("Regala {give}, recibe {get}")),
+        (Locale::Es, Some(give), None) => Some(format!("Regala a tus amigos {give}")),
+        (Locale::Es, None, Some(get)) => Some(format!("Recibe {get} por cada amigo que se una")),
     }
 }
 
@@ -862,6 +875,14 @@ mod tests {
             Some("Get $10,000.00 cash for each friend who joins")
         );
         assert_eq!(offer_words(None, None), None);
+        assert_eq!(
+            offer_words_in(Locale::Es, Some(&give), Some(&get)).as_deref(),
+            Some("Regala 20% de descuento en una consulta, recibe $25.00 de crédito en tu cuenta")
+        );
+        for locale in Locale::ALL {
+            assert_eq!(offer_words_in(locale, None, None), None);
+            assert!(offer_words_in(locale, None, Some(&get)).is_some());
+        }
     }
 
     #[test]

@@ -7,6 +7,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
+/// The type of the event an admin sends to one endpoint to check it (from the portal). It
+/// is not one of [`WebhookEventType`]: nothing subscribes to it, and a receiver should
+/// answer 2xx and otherwise ignore it.
+pub const TEST_EVENT_TYPE: &str = "webhook.test";
+
 /// An event an endpoint may subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WebhookEventType {

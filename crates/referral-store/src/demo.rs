@@ -187,6 +187,8 @@ struct Batch {
     interactions: Vec<(DbUuid, DbUuid, &'static str, Option<String>, DbTime)>,
     rewards: Vec<RewardInsert>,
     orders: Vec<(DbUuid, DbUuid, i64, DbTime, DbTime)>,
+    /// Fraud signals: (referral, signal, raised at, evidence JSON).
+    signals: Vec<(DbUuid, &'static str, DbTime, String)>,
 }
 
 #[derive(Insertable)]
@@ -228,6 +230,7 @@ struct RewardInsert {
     created_at: DbTime,
     updated_at: DbTime,
     released_at: Option<DbTime>,
+    cancel_reason: Option<&'static str>,
 }
 
 impl Batch {
@@ -282,10 +285,27 @@ impl Batch {
                     .values(&rows)
                     .execute(c));
             }
-            // 13 columns: 2,400 rows stay under SQLite's 32,766 bind parameters.
-            for chunk in self.rewards.chunks(2400) {
+            // 14 columns: 2,300 rows stay under SQLite's 32,766 bind parameters.
+            for chunk in self.rewards.chunks(2300) {
                 on_backend!(conn, |c| diesel::insert_into(referral_rewards::table)
                     .values(chunk)
+                    .execute(c));
+            }
+            for chunk in self.signals.chunks(6000) {
+                use crate::schema::referral_signals as s;
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|(referral, signal, at, evidence)| {
+                        (
+                            s::referral_id.eq(*referral),
+                            s::signal.eq(*signal),
+                            s::raised_at.eq(*at),
+                            s::evidence.eq(evidence.clone()),
+                        )
+                    })
+                    .collect();
+                on_backend!(conn, |c| diesel::insert_into(s::table)
+                    .values(&rows)
                     .execute(c));
             }
             for chunk in self.orders.chunks(6000) {
@@ -435,7 +455,20 @@ pub fn seed(
         let converted_at = registered_at
             .filter(|_| converts)
             .map(|r| past(r + Duration::hours(1 + i64::try_from(rng.below(240)).unwrap_or(0))));
-        let status = if converts {
+        // A few conversions are held for review (a signal raised) and a few were reversed
+        // (a refund): a first look at the portal finds a review queue and every status.
+        let fate = if converts {
+            match rng.below(100) {
+                0..=3 => Fate::InReview,
+                4..=6 => Fate::Reversed,
+                _ => Fate::Kept,
+            }
+        } else {
+            Fate::Kept
+        };
+        let status = if fate == Fate::Reversed {
+            ReferralStatus::Reversed
+        } else if converts {
             ReferralStatus::Converted
         } else if registers {
             ReferralStatus::Registered
@@ -502,7 +535,8 @@ pub fn seed(
                       patient: DbUuid,
                       spec: &referral_domain::RewardSpec,
                       at: DateTime<Utc>| {
-            let pending_approval = spec.reward_type == RewardType::Cash && rng.chance(30);
+            let pending_approval =
+                fate == Fate::Kept && spec.reward_type == RewardType::Cash && rng.chance(30);
             // As the service releases them (the default weekly cadence): a referrer's at
             // the end of its week, the friend's at once. Only a released reward is used,
             // and never before its release.
@@ -511,10 +545,14 @@ pub fn seed(
             } else {
                 at
             };
-            let used = !pending_approval && released <= now && rng.chance(40);
+            let used = fate == Fate::Kept && !pending_approval && released <= now && rng.chance(40);
             let used_at = (released.max(at + Duration::days(3))).min(now);
             let reward_expires = at + Duration::days(i64::from(program.reward_validity_days));
-            let status = if pending_approval {
+            let status = if fate == Fate::InReview {
+                "in_review"
+            } else if fate == Fate::Reversed {
+                "cancelled"
+            } else if pending_approval {
                 "pending_approval"
             } else if used {
                 "used"
@@ -536,9 +574,16 @@ pub fn seed(
                 expires_at: Some(DbTime(reward_expires)),
                 created_at: DbTime(at),
                 updated_at: DbTime(at),
-                released_at: Some(DbTime(released)),
+                // In review: not released until an admin approves it.
+                released_at: (fate != Fate::InReview).then_some(DbTime(released)),
+                cancel_reason: (fate == Fate::Reversed).then_some("conversion_reversed"),
             }
         };
+        if let (Fate::InReview, Some(at)) = (fate, converted_at) {
+            batch
+                .signals
+                .push((id, "invited_address_mismatch", DbTime(at), "{}".to_owned()));
+        }
         let mut referee_status = "pending";
         if let (Some(pid), Some(at), Some(spec)) =
             (referee_id, registered_at, referee_spec.as_ref())
@@ -553,7 +598,9 @@ pub fn seed(
             referrer_status = mirror(r.status);
             batch.rewards.push(r);
         }
-        if let (Some(pid), Some(at)) = (referee_id, converted_at) {
+        // A reversed conversion's order was refunded: it is no revenue.
+        if let (Some(pid), Some(at), Fate::Kept | Fate::InReview) = (referee_id, converted_at, fate)
+        {
             for k in 0..=rng.below(3) {
                 let cents = i64::try_from(2_900 + rng.below(17_000)).unwrap_or(2_900);
                 let when = past(at + Duration::days(i64::try_from(k * 20).unwrap_or(0)));
@@ -605,14 +652,24 @@ pub fn seed(
     Ok(report)
 }
 
-/// The referral's mirror of a reward status.
+/// The referral's mirror of a reward status: the domain's one rule.
 fn mirror(status: &str) -> &'static str {
-    match status {
-        "pending_approval" => "pending",
-        "used" => "redeemed",
-        "expired" => "expired",
-        _ => "earned",
-    }
+    status
+        .parse::<referral_domain::RewardStatus>()
+        .map_or("pending", |s| {
+            referral_domain::PartyRewardStatus::mirror(s).as_str()
+        })
+}
+
+/// What became of a demo conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// It stands.
+    Kept,
+    /// A fraud signal holds its rewards in review.
+    InReview,
+    /// A refund reversed it; its rewards were cancelled.
+    Reversed,
 }
 
 impl FromStr for DemoOptions {

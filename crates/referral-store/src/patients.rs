@@ -148,6 +148,25 @@ pub fn get(conn: &mut DbConnection, id: PatientId) -> Result<Patient, StoreError
         .try_into()
 }
 
+/// The display names of `ids` that have one (for a staff export whose admin chose to
+/// reveal names: the caller audits that reveal).
+///
+/// # Errors
+/// Database errors.
+pub fn names_of(
+    conn: &mut DbConnection,
+    ids: &[PatientId],
+) -> Result<std::collections::HashMap<PatientId, String>, StoreError> {
+    let rows: Vec<(DbUuid, Option<String>)> = patients::table
+        .filter(patients::id.eq_any(ids.iter().map(|i| DbUuid(i.as_uuid())).collect::<Vec<_>>()))
+        .select((patients::id, patients::name))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name)| name.map(|n| (PatientId::from_uuid(id.0), n)))
+        .collect())
+}
+
 /// The patient with `email`, if any.
 ///
 /// # Errors

@@ -387,6 +387,22 @@ pub fn get(conn: &mut DbConnection, id: ProgramId) -> Result<Program, StoreError
         .try_into()
 }
 
+/// Every program's name by id (for exports that name the program of each row).
+///
+/// # Errors
+/// Database errors.
+pub fn names(
+    conn: &mut DbConnection,
+) -> Result<std::collections::HashMap<ProgramId, String>, StoreError> {
+    let rows: Vec<(DbUuid, String)> = referral_programs::table
+        .select((referral_programs::id, referral_programs::name))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| (ProgramId::from_uuid(id.0), name))
+        .collect())
+}
+
 /// Programs, newest first, optionally of one status.
 ///
 /// # Errors

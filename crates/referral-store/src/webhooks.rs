@@ -285,7 +285,7 @@ pub fn emit_all(
     for (event_type, data) in events {
         for (endpoint, subscribed) in &endpoints {
             if subscribed.0.iter().any(|e| e == event_type.as_str()) {
-                enqueue(conn, endpoint.0, *event_type, data, now)?;
+                enqueue(conn, endpoint.0, event_type.as_str(), data, now)?;
             }
         }
     }
@@ -353,7 +353,7 @@ pub fn reward_granted(
 fn enqueue(
     conn: &mut DbConnection,
     endpoint: uuid::Uuid,
-    event_type: WebhookEventType,
+    event_type: &str,
     data: &serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -368,7 +368,7 @@ fn enqueue(
                 recipient: endpoint.0.to_string(),
                 message: Message::Webhook(WebhookEvent {
                     webhook_id,
-                    event_type: event_type.as_str().to_owned(),
+                    event_type: event_type.to_owned(),
                     timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                     data: data.clone(),
                 }),
@@ -479,6 +479,28 @@ pub fn record_result(
         .set(webhook_endpoints::failing_since.eq(Some(DbTime(since))))
         .execute(conn)?;
     Ok(false)
+}
+
+/// Queues a test event (`webhook.test`, see [`referral_domain::webhook::TEST_EVENT_TYPE`])
+/// for one endpoint, whatever it subscribes to and even while it is disabled: an admin
+/// checks the receiver and its signature check before turning the endpoint on. The data
+/// names nobody.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for no such endpoint.
+pub fn send_test(
+    conn: &mut DbConnection,
+    endpoint: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    get(conn, endpoint)?;
+    enqueue(
+        conn,
+        endpoint,
+        referral_domain::webhook::TEST_EVENT_TYPE,
+        &serde_json::json!({"test": true, "endpoint_id": endpoint}),
+        now,
+    )
 }
 
 /// The recent deliveries of an endpoint, newest first.

@@ -79,13 +79,76 @@ pub struct Series {
     pub style: Style,
 }
 
-const WIDTH: f64 = 640.0;
+/// The two drawings of every chart: one for desktops, one for phones (shown under 600 px
+/// by the stylesheet). A phone's 640-unit drawing would shrink its text to 6 px; the narrow
+/// one is drawn at the phone's own scale, with fewer ticks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Frame {
+    width: f64,
+    font: f64,
+    /// Most labels on the x axis.
+    ticks: usize,
+    /// The id suffix and class of this drawing.
+    suffix: &'static str,
+}
+
+const WIDE: Frame = Frame {
+    width: 640.0,
+    font: 12.0,
+    ticks: 8,
+    suffix: "",
+};
+
+const NARROW: Frame = Frame {
+    width: 340.0,
+    font: 12.0,
+    ticks: 4,
+    suffix: "-narrow",
+};
+
+/// About how wide `text` is at `font` (the width of an average character of a sans-serif
+/// face is about 0.6 of its size): enough to keep labels inside the drawing.
+fn text_width(text: &str, font: f64) -> f64 {
+    text.chars().count() as f64 * font * 0.6
+}
+
+/// Both drawings of a chart, side by side in the page (the stylesheet shows one).
+fn pair(draw: impl Fn(Frame) -> String) -> String {
+    format!(
+        "<div class=\"chart-pair\">{}{}</div>",
+        draw(WIDE),
+        draw(NARROW)
+    )
+}
 
 /// A line chart of `series` over `labels` (such as days), with axes, a legend and a title.
 pub fn line_chart(id: &str, title: &str, labels: &[String], series: &[Series]) -> String {
-    let height = 260.0;
-    let (left, right, top, bottom) = (48.0, 16.0, 36.0, 40.0);
-    let plot_w = WIDTH - left - right;
+    pair(|frame| line_drawing(frame, id, title, labels, series))
+}
+
+fn line_drawing(
+    frame: Frame,
+    id: &str,
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+) -> String {
+    let font = frame.font;
+    // The legend flows onto as many rows as it needs.
+    let mut legend = Vec::new();
+    let (mut x, mut row) = (8.0, 0.0_f64);
+    for s in series {
+        let item = 40.0 + text_width(&s.name, font);
+        if x + item > frame.width - 8.0 && x > 8.0 {
+            x = 8.0;
+            row += 1.0;
+        }
+        legend.push((x, 16.0 + row * (font + 6.0), s));
+        x += item + 12.0;
+    }
+    let height = 240.0 + row * (font + 6.0);
+    let (left, right, top, bottom) = (44.0, 12.0, 30.0 + row * (font + 6.0), 36.0);
+    let plot_w = frame.width - left - right;
     let plot_h = height - top - bottom;
     let max = series
         .iter()
@@ -102,7 +165,14 @@ pub fn line_chart(id: &str, title: &str, labels: &[String], series: &[Series]) -
         }
     };
     let y_of = |v: f64| top + plot_h - plot_h * v / ceiling;
-    let mut svg = open(id, title, WIDTH, height, &describe_lines(labels, series));
+    let full_id = format!("{id}{}", frame.suffix);
+    let mut svg = open(
+        &full_id,
+        frame,
+        title,
+        height,
+        &describe_lines(labels, series),
+    );
     // Grid and y axis labels.
     for step in 0..=4 {
         let v = ceiling * f64::from(step) / 4.0;
@@ -110,25 +180,32 @@ pub fn line_chart(id: &str, title: &str, labels: &[String], series: &[Series]) -
         let _ = write!(
             svg,
             "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#d1d5db\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" fill=\"#374151\">{}</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"{font}\" fill=\"#374151\">{}</text>",
             left + plot_w,
             left - 6.0,
             y + 4.0,
             format_number(v)
         );
     }
-    // X labels: at most 8, evenly spread.
-    let every = n.div_ceil(8).max(1);
-    for (i, label) in labels.iter().enumerate() {
-        if i % every == 0 || i + 1 == n {
-            let _ = write!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#374151\">{}</text>",
-                x_of(i),
-                height - bottom + 16.0,
-                escape(label)
-            );
-        }
+    // X labels: thinned to the frame's ticks; the first starts at its point and the last
+    // ends at its point, so that none leaves the drawing.
+    for i in x_ticks(n, frame.ticks) {
+        let Some(label) = labels.get(i) else { continue };
+        let half = text_width(label, font) / 2.0;
+        let at = x_of(i);
+        let anchor = if at - half < 0.0 {
+            "start"
+        } else if at + half > frame.width {
+            "end"
+        } else {
+            "middle"
+        };
+        let _ = write!(
+            svg,
+            "<text x=\"{at:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-size=\"{font}\" fill=\"#374151\">{}</text>",
+            height - bottom + 18.0,
+            escape(label)
+        );
     }
     for s in series {
         let points: Vec<String> = s
@@ -151,23 +228,39 @@ pub fn line_chart(id: &str, title: &str, labels: &[String], series: &[Series]) -
         }
     }
     // Legend: the pattern and marker beside each name.
-    let mut x = left;
-    for s in series {
+    for (x, y, s) in legend {
         let _ = write!(
             svg,
-            "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"16\" y2=\"16\" stroke=\"{}\" stroke-width=\"2\"{}/>{}\
-             <text x=\"{:.1}\" y=\"20\" font-size=\"12\" fill=\"#111827\">{}</text>",
+            "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{}\" stroke-width=\"2\"{}/>{}\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{font}\" fill=\"#111827\">{}</text>",
             x + 28.0,
             s.style.colour(),
             s.style.dash(),
-            s.style.marker(x + 14.0, 16.0),
+            s.style.marker(x + 14.0, y),
             x + 34.0,
+            y + 4.0,
             escape(&s.name)
         );
-        x += 44.0 + 7.0 * s.name.chars().count() as f64;
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Which of `n` points carry a label: at most `most`, evenly spread, the last always.
+fn x_ticks(n: usize, most: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let every = n.div_ceil(most.max(1)).max(1);
+    let mut ticks: Vec<usize> = (0..n).filter(|i| i % every == 0).collect();
+    if ticks.last() != Some(&(n - 1)) {
+        // The last point's label replaces a neighbour that would overlap it.
+        if ticks.len() >= most {
+            ticks.pop();
+        }
+        ticks.push(n - 1);
+    }
+    ticks
 }
 
 /// One bar of a bar chart.
@@ -183,42 +276,68 @@ pub struct Bar {
 
 /// A horizontal bar chart: each bar labelled with its name and value.
 pub fn bar_chart(id: &str, title: &str, bars: &[Bar]) -> String {
-    let row = 30.0;
-    let (left, top) = (170.0, 8.0);
+    pair(|frame| bar_drawing(frame, id, title, bars))
+}
+
+fn bar_drawing(frame: Frame, id: &str, title: &str, bars: &[Bar]) -> String {
+    let font = frame.font;
+    let narrow = frame == NARROW;
+    // Wide: the name left of its bar. Narrow: the name above its bar, full width.
+    let row = if narrow { 2.0 * font + 16.0 } else { 30.0 };
+    let top = 8.0;
     let height = top * 2.0 + row * bars.len().max(1) as f64;
     let max = bars
         .iter()
         .map(|b| b.value)
         .fold(0.0_f64, f64::max)
         .max(1.0);
-    let plot_w = WIDTH - left - 230.0;
+    let widest_text = bars
+        .iter()
+        .map(|b| text_width(&b.text, font))
+        .fold(0.0_f64, f64::max);
+    let left = if narrow { 8.0 } else { 170.0 };
+    let plot_w = (frame.width - left - widest_text - 16.0).max(40.0);
+    // As many characters of the name as fit its column (the rest becomes "…").
+    let room = if narrow {
+        frame.width - 16.0
+    } else {
+        left - 16.0
+    };
+    let name_chars = ((room / (font * 0.6)) as usize).max(8);
     let description = bars
         .iter()
         .map(|b| format!("{}: {}", b.label, b.text))
         .collect::<Vec<_>>()
         .join("; ");
-    let mut svg = open(id, title, WIDTH, height, &description);
+    let full_id = format!("{id}{}", frame.suffix);
+    let mut svg = open(&full_id, frame, title, height, &description);
     if bars.is_empty() {
         let _ = write!(
             svg,
-            "<text x=\"8\" y=\"24\" font-size=\"13\" fill=\"#374151\">No data yet</text>"
+            "<text x=\"8\" y=\"24\" font-size=\"{font}\" fill=\"#374151\">No data yet</text>"
         );
     }
     for (i, bar) in bars.iter().enumerate() {
         let y = top + row * i as f64;
         let w = (plot_w * bar.value / max).max(if bar.value > 0.0 { 2.0 } else { 0.0 });
-        let label: String = bar.label.chars().take(24).collect();
+        let mut label: String = bar.label.chars().take(name_chars).collect();
+        if bar.label.chars().count() > name_chars {
+            label.pop();
+            label.push('…');
+        }
+        let (name_x, name_y, anchor, bar_y) = if narrow {
+            (left, y + font, "start", y + font + 6.0)
+        } else {
+            (left - 8.0, y + 14.0, "end", y + 2.0)
+        };
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"12\" fill=\"#111827\">{}</text>\
-             <rect x=\"{left}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"18\" fill=\"#1d4ed8\" stroke=\"#1e3a8a\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#111827\">{}</text>",
-            left - 8.0,
-            y + 14.0,
+            "<text x=\"{name_x:.1}\" y=\"{name_y:.1}\" text-anchor=\"{anchor}\" font-size=\"{font}\" fill=\"#111827\">{}</text>\
+             <rect x=\"{left}\" y=\"{bar_y:.1}\" width=\"{w:.1}\" height=\"18\" fill=\"#1d4ed8\" stroke=\"#1e3a8a\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{font}\" fill=\"#111827\">{}</text>",
             escape(&label),
-            y + 2.0,
             left + w + 6.0,
-            y + 14.0,
+            bar_y + 13.0,
             escape(&bar.text)
         );
     }
@@ -226,10 +345,16 @@ pub fn bar_chart(id: &str, title: &str, bars: &[Bar]) -> String {
     svg
 }
 
-fn open(id: &str, title: &str, width: f64, height: f64, description: &str) -> String {
+fn open(id: &str, frame: Frame, title: &str, height: f64, description: &str) -> String {
     let id = escape(id);
+    let width = frame.width;
+    let class = if frame == NARROW {
+        "chart chart-narrow"
+    } else {
+        "chart chart-wide"
+    };
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {width} {height}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"{class}\" viewBox=\"0 0 {width} {height}\" \
          role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" font-family=\"system-ui, sans-serif\">\
          <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>",
         escape(title),
@@ -338,6 +463,108 @@ mod tests {
         assert!(svg.contains("<circle"));
         assert!(svg.contains("<rect"));
         assert!(svg.contains("Referrals: 8 in all from 2026-01-01 to 2026-01-02"));
+    }
+
+    /// Every text of a drawing, as (x, anchor, text, font).
+    fn texts(svg: &str) -> Vec<(f64, String, String, f64)> {
+        svg.split("<text ")
+            .skip(1)
+            .map(|chunk| {
+                let attr = |name: &str| {
+                    chunk
+                        .split(&format!("{name}=\""))
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let text = chunk
+                    .split('>')
+                    .nth(1)
+                    .and_then(|t| t.split('<').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let anchor = attr("text-anchor");
+                (
+                    attr("x").parse().unwrap(),
+                    if anchor.is_empty() {
+                        "start".into()
+                    } else {
+                        anchor
+                    },
+                    text,
+                    attr("font-size").parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_label_stays_inside_both_drawings_with_thinned_ticks() {
+        let labels: Vec<String> = (1..=30).map(|d| format!("2026-11-{d:02}")).collect();
+        let chart = line_chart(
+            "t",
+            "Trend",
+            &labels,
+            &[
+                Series {
+                    name: "Referrals created".into(),
+                    values: vec![3.0; 30],
+                    style: Style::SolidCircles,
+                },
+                Series {
+                    name: "Friends who joined".into(),
+                    values: vec![2.0; 30],
+                    style: Style::DashedSquares,
+                },
+                Series {
+                    name: "Converted".into(),
+                    values: vec![1.0; 30],
+                    style: Style::DottedDiamonds,
+                },
+            ],
+        );
+        let bars = bar_chart(
+            "b",
+            "Programs",
+            &[Bar {
+                label: "A program with a rather long name for a phone".into(),
+                value: 7.0,
+                text: "7 of 20 converted (35.0%)".into(),
+            }],
+        );
+        for svg in [chart, bars] {
+            for (drawing, width) in [(0, WIDE.width), (1, NARROW.width)] {
+                let part = svg.split("<svg ").nth(drawing + 1).unwrap();
+                let mut dates = 0;
+                for (x, anchor, text, font) in texts(part) {
+                    let w = text_width(&text, font);
+                    let (from, to) = match anchor.as_str() {
+                        "end" => (x - w, x),
+                        "middle" => (x - w / 2.0, x + w / 2.0),
+                        _ => (x, x + w),
+                    };
+                    assert!(
+                        from >= 0.0 && to <= width,
+                        "{text:?} at {from}..{to} leaves 0..{width}"
+                    );
+                    assert!(font >= 12.0);
+                    dates += usize::from(text.starts_with("2026-"));
+                }
+                assert!(
+                    dates <= if drawing == 0 { 8 } else { 4 },
+                    "{dates} date labels"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_tick_is_always_labelled_and_never_crowds_its_neighbour() {
+        assert_eq!(x_ticks(30, 4), vec![0, 8, 16, 29]);
+        assert_eq!(x_ticks(3, 8), vec![0, 1, 2]);
+        assert_eq!(x_ticks(1, 4), vec![0]);
+        assert!(x_ticks(0, 4).is_empty());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 pub mod charts;
 pub mod copy;
+pub mod paging;
 pub mod patient;
+pub mod patient_copy;
 pub mod portal;
 pub mod register;
 pub mod session;
@@ -51,6 +53,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "register_verify",
         include_str!("../../templates/pages/register_verify.hbs"),
     ),
+    ("paging", include_str!("../../templates/pages/paging.hbs")),
     (
         "field_errors",
         include_str!("../../templates/pages/field_errors.hbs"),
@@ -98,6 +101,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "portal_rewards",
         include_str!("../../templates/pages/portal_rewards.hbs"),
+    ),
+    (
+        "portal_rewards_confirm",
+        include_str!("../../templates/pages/portal_rewards_confirm.hbs"),
+    ),
+    (
+        "portal_webhook_form",
+        include_str!("../../templates/pages/portal_webhook_form.hbs"),
+    ),
+    (
+        "portal_webhook_secret",
+        include_str!("../../templates/pages/portal_webhook_secret.hbs"),
+    ),
+    (
+        "portal_exports",
+        include_str!("../../templates/pages/portal_exports.hbs"),
     ),
     (
         "portal_reviews",
@@ -257,6 +276,21 @@ impl ResponseError for PageError {
                 "We could not find that page. It may have been removed, or it is not yours."
                     .to_owned(),
             ),
+            // A refused filter or decision: what to change, in the words of each problem.
+            PageError::Api(ApiError::Validation(problems)) => (
+                "Please check what you entered",
+                problems
+                    .iter()
+                    .map(|p| {
+                        let mut m = p.message.clone();
+                        if !m.ends_with('.') {
+                            m.push('.');
+                        }
+                        m
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
             PageError::Api(e) => {
                 if status.is_server_error() {
                     tracing::error!(error = ?e, "page failed");
@@ -335,7 +369,10 @@ pub fn render(
     }
     let body = render_html(template, &page)?;
     let mut response = html_response(status, body);
-    if let Some(cookie) = visit.csrf_cookie() {
+    for cookie in [visit.csrf_cookie(), visit.lang_cookie()]
+        .into_iter()
+        .flatten()
+    {
         response
             .add_cookie(&cookie)
             .map_err(|e| PageError::Render(e.to_string()))?;
@@ -703,8 +740,41 @@ where
         resource("/portal/referrals/programs/{id}/edit").route(web::get().to(portal::edit_program)),
     )
     .service(resource("/portal/referrals/analytics").route(web::get().to(portal::analytics)))
-    .service(resource("/portal/referrals/rewards").route(web::get().to(portal::rewards)))
-    .service(resource("/portal/webhooks").route(web::get().to(portal::webhooks)))
+    .service(
+        resource("/portal/referrals/rewards")
+            .route(web::get().to(portal::rewards))
+            .route(web::post().to(portal::decide_many)),
+    )
+    .service(resource("/portal/referrals/exports").route(web::get().to(portal::exports)))
+    .service(
+        resource("/portal/referrals/exports/referrals.csv")
+            .route(web::get().to(portal::referrals_csv)),
+    )
+    .service(
+        resource("/portal/referrals/exports/rewards.csv").route(web::get().to(portal::rewards_csv)),
+    )
+    .service(
+        resource("/portal/referrals/exports/reviews.csv").route(web::get().to(portal::reviews_csv)),
+    )
+    .service(
+        resource("/portal/referrals/exports/payouts.csv").route(web::get().to(portal::payouts_csv)),
+    )
+    .service(
+        resource("/portal/referrals/exports/audit.csv").route(web::get().to(portal::audit_csv)),
+    )
+    .service(
+        resource("/portal/webhooks")
+            .route(web::get().to(portal::webhooks))
+            .route(web::post().to(portal::create_webhook)),
+    )
+    .service(resource("/portal/webhooks/new").route(web::get().to(portal::new_webhook)))
+    .service(resource("/portal/webhooks/{id}").route(web::post().to(portal::update_webhook)))
+    .service(resource("/portal/webhooks/{id}/edit").route(web::get().to(portal::edit_webhook)))
+    .service(
+        resource("/portal/webhooks/{id}/enabled").route(web::post().to(portal::switch_webhook)),
+    )
+    .service(resource("/portal/webhooks/{id}/rotate").route(web::post().to(portal::rotate_webhook)))
+    .service(resource("/portal/webhooks/{id}/test").route(web::post().to(portal::test_webhook)))
     .service(
         resource("/portal/webhooks/{id}/deliveries/{delivery_id}/redeliver")
             .route(web::post().to(portal::redeliver_webhook)),

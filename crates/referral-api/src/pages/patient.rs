@@ -2,22 +2,14 @@
 //! `/new`, `/{id}` (one referral's timeline) and `/rewards`.
 
 use crate::error::ApiError;
-use crate::pages::session::Visit;
-use crate::pages::{
-    form_problems_labelled, label, render, reward_text, see_other, when, PageError,
+use crate::pages::patient_copy::{
+    cadence_words, localize_problems, patient_copy, patient_copy_for, progress_words,
+    referral_labels, status_label, PatientCopy,
 };
+use crate::pages::session::Visit;
+use crate::pages::{form_problems_labelled, render, reward_text_in, see_other, when, PageError};
+use referral_domain::Locale;
 
-/// The referral form's fields as the person sees them.
-const REFERRAL_LABELS: &[(&str, &str)] = &[
-    ("referee_email", "Friend's email"),
-    ("referee_phone", "Friend's mobile number"),
-    ("referee_name", "Friend's name"),
-    ("referral_source", "How do you want to share"),
-    ("referral_message", "Personal message"),
-    ("sms_consent", "My friend agreed to receive a text message"),
-    ("locale", "Invitation language"),
-    ("program_id", "Program"),
-];
 use crate::routes::patients::{create_referral, my_referral, my_referrals, rewards_of};
 use crate::routes::ListQuery;
 use crate::state::{AppState, Origin};
@@ -83,37 +75,59 @@ impl ReferralForm {
     }
 }
 
-fn empty_form() -> Value {
+fn empty_form(locale: Locale) -> Value {
     json!({
         "referee_email": "", "referee_phone": "", "referee_name": "",
         "share_method": "link", "referral_message": "", "sms_consent": false,
-        "locale": "en",
+        // The invitation starts in the referrer's own language.
+        "locale": locale.as_str(),
     })
+}
+
+/// What every patient page adds to its context: its words and the layout's, in the
+/// visit's language, with the service's brand.
+fn words(state: &AppState, visit: &Visit, mut page: Value) -> Value {
+    let brand = &state.site.brand_name;
+    if let Value::Object(map) = &mut page {
+        map.insert("p".into(), patient_copy_for(visit.locale, brand));
+        map.insert(
+            "copy".into(),
+            crate::pages::copy::copy_for(visit.locale, brand),
+        );
+    }
+    page
+}
+
+/// `{name}` in `template` replaced by `value`.
+fn fill(template: &str, name: &str, value: &str) -> String {
+    template.replace(&format!("{{{name}}}"), value)
 }
 
 /// A referral row of the referrer's dashboard: what they typed, and `invited`, `joined` or
 /// `expired` (minimum necessary: nothing of the friend's care, no reward per friend).
-fn referral_row(r: &MyReferralView) -> Value {
+fn referral_row(locale: Locale, r: &MyReferralView) -> Value {
+    let p = patient_copy(locale);
     json!({
         "id": r.id,
         "code": r.referral_code,
-        "friend": r.referee_name.clone().unwrap_or_else(|| "Your friend".to_owned()),
+        "friend": r.referee_name.clone().unwrap_or_else(|| p.your_friend.to_owned()),
         "status": r.status,
-        "status_label": label(&r.status),
+        "status_label": status_label(locale, &r.status),
         "created": when(r.created_at),
     })
 }
 
-fn reward_row(r: &MyRewardView) -> Value {
+fn reward_row(locale: Locale, r: &MyRewardView) -> Value {
+    let p: &PatientCopy = patient_copy(locale);
     json!({
         "id": r.id,
-        "what": reward_text(Some(&r.reward_type), r.reward_amount.as_deref()),
+        "what": reward_text_in(locale, Some(&r.reward_type), r.reward_amount.as_deref()),
         "party": match &r.friend {
-            Some(friend) => format!("For inviting {friend}"),
-            None => "Welcome bonus".to_owned(),
+            Some(friend) => fill(p.for_inviting, "friend", friend),
+            None => p.welcome_bonus.to_owned(),
         },
         "status": r.status,
-        "status_label": label(&r.status),
+        "status_label": status_label(locale, &r.status),
         "explanation": r.explanation,
         "expires": r.expires_at.map(when),
         "created": when(r.created_at),
@@ -171,16 +185,6 @@ fn standings(rewards: &[MyRewardView]) -> Value {
     })
 }
 
-/// "1 more friend who joins and qualifies earns your next reward" (never the friend's care:
-/// the referrer's pages name no consultation or order).
-fn progress_words(friends: u32) -> String {
-    if friends == 1 {
-        "1 more friend who joins and qualifies earns your next reward.".to_owned()
-    } else {
-        format!("{friends} more friends who join and qualify earn your next reward.")
-    }
-}
-
 fn page_of(limit: i64) -> ListQuery {
     ListQuery {
         limit: Some(limit),
@@ -201,7 +205,7 @@ pub async fn dashboard(
         &caller,
         &origin,
         StatusCode::OK,
-        empty_form(),
+        empty_form(visit.locale),
         Value::Null,
     )
     .await
@@ -248,9 +252,11 @@ async fn dashboard_page(
         });
     let offer = match &share {
         Some(link) => match link["program_id"].as_str().and_then(|id| id.parse().ok()) {
-            Some(program) => crate::routes::share::my_offer(state, caller, origin, program)
-                .await
-                .ok(),
+            Some(program) => {
+                crate::routes::share::my_offer(state, caller, origin, program, visit.locale)
+                    .await
+                    .ok()
+            }
             None => None,
         },
         None => None,
@@ -259,41 +265,63 @@ async fn dashboard_page(
         .items
         .iter()
         .filter(|r| r.status == "available")
-        .map(reward_row)
+        .map(|r| reward_row(visit.locale, r))
         .collect();
+    let locale = visit.locale;
+    let p = patient_copy(locale);
+    let cadence = cadence_words(locale, state.policy.referrer_cadence);
+    let share = share.map(|mut link| {
+        let counts = fill(
+            &fill(p.link_counts, "clicks", &link["clicks"].to_string()),
+            "joined",
+            &link["joined"].to_string(),
+        );
+        link["counts"] = Value::String(counts);
+        link
+    });
     render(
         visit,
         status,
         "patient_dashboard",
-        json!({
-            "title": "Refer friends",
-            "nav": "patient",
-            "total": referrals.total,
-            "joined": joined.total,
-            "earned": earned(&rewards.items),
-            "standing": standings(&rewards.items),
-            "offer": offer.as_ref().map(|o| json!({
-                "words": o.words,
-                "progress": o.friends_to_next_reward.map(progress_words),
-                "cadence": state.policy.referrer_cadence.as_str(),
-            })),
-            "referrals": referrals.items.iter().map(referral_row).collect::<Vec<_>>(),
-            "available": available,
-            "share": share,
-            "form": form,
-            "errors": errors,
-        }),
+        words(
+            state,
+            visit,
+            json!({
+                "title": p.dashboard_title,
+                "nav": "patient",
+                "total": referrals.total,
+                "joined": joined.total,
+                "earned": earned(&rewards.items),
+                "standing": standings(&rewards.items),
+                "offer": offer.as_ref().map(|o| json!({
+                    "words": o.words,
+                    "disclosure": fill(p.offer_disclosure, "cadence", cadence),
+                    "progress": o.friends_to_next_reward.map(|n| progress_words(locale, n)),
+                    "counted": fill(p.counted_at_release, "cadence", cadence),
+                })),
+                "referrals": referrals.items.iter().map(|r| referral_row(locale, r)).collect::<Vec<_>>(),
+                "available": available,
+                "share": share,
+                "form": form,
+                "errors": errors,
+            }),
+        ),
     )
 }
 
 /// `GET /patient/referrals/new`.
-pub async fn new_form(visit: Visit) -> Result<HttpResponse, PageError> {
+pub async fn new_form(state: web::Data<AppState>, visit: Visit) -> Result<HttpResponse, PageError> {
     visit.patient()?;
+    let p = patient_copy(visit.locale);
     render(
         &visit,
         StatusCode::OK,
         "patient_new",
-        json!({"title": "Refer a friend", "nav": "patient", "form": empty_form(), "errors": Value::Null}),
+        words(
+            &state,
+            &visit,
+            json!({"title": p.new_title, "nav": "patient", "form": empty_form(visit.locale), "errors": Value::Null}),
+        ),
     )
 }
 
@@ -314,6 +342,7 @@ pub async fn create(
     let caller = visit.patient()?.clone();
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
+    let p = patient_copy(visit.locale);
     // A link to share oneself needs nobody's address: it is the personal share link.
     if form.share_method == "link" && form.referee_email.trim().is_empty() {
         return Ok(see_other("/patient/referrals#share-panel"));
@@ -330,10 +359,9 @@ pub async fn create(
                     let frees_at = state.now()
                         + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 2));
                     let errors = json!({
-                        "summary": format!(
-                            "You can send {} invitations in 24 hours, and you have sent them all. You can send the next one from the time below.",
-                            state.patient_daily_referrals
-                        ),
+                        "summary": fill(p.daily_limit, "limit", &state.patient_daily_referrals.to_string()),
+                        "heading": Value::Null,
+                        "next_from": p.next_invitation_from,
                         "resets_at": when(frees_at),
                         "code": "rate_limited",
                         "list": [],
@@ -341,7 +369,12 @@ pub async fn create(
                     });
                     (StatusCode::TOO_MANY_REQUESTS, errors)
                 }
-                other => form_problems_labelled(other, REFERRAL_LABELS)?,
+                other => {
+                    let (status, mut errors) =
+                        form_problems_labelled(other, referral_labels(visit.locale))?;
+                    localize_problems(visit.locale, &mut errors);
+                    (status, errors)
+                }
             };
             if query.from.as_deref() == Some("dashboard") {
                 return dashboard_page(
@@ -359,7 +392,11 @@ pub async fn create(
                 &visit,
                 status,
                 "patient_new",
-                json!({"title": "Refer a friend", "nav": "patient", "form": form.values(), "errors": errors}),
+                words(
+                    &state,
+                    &visit,
+                    json!({"title": p.new_title, "nav": "patient", "form": form.values(), "errors": errors}),
+                ),
             )
         }
     }
@@ -382,55 +419,64 @@ pub async fn detail(
     let caller = visit.patient()?.clone();
     let detail = my_referral(&state, &caller, &origin, id.into_inner()).await?;
     let r = &detail.referral;
-    let mut timeline = vec![
-        json!({"what": "Referral created", "when": when(r.created_at), "source": Value::Null}),
-    ];
+    let locale = visit.locale;
+    let p = patient_copy(locale);
+    let mut timeline =
+        vec![json!({"what": p.created_event, "when": when(r.created_at), "source": Value::Null})];
     timeline.extend(detail.timeline.iter().map(|i| {
         json!({
             "what": match i.interaction_type.as_str() {
                 // The store gave only what the referrer may see (clicks, and a
                 // registration the friend agreed to share).
-                "click" => "Link opened".to_owned(),
-                "registration" => "Your friend joined".to_owned(),
-                other => label(other),
+                "click" => p.opened_event.to_owned(),
+                "registration" => p.joined_event.to_owned(),
+                other => status_label(locale, other),
             },
             "when": when(i.created_at),
-            "source": i.source,
+            "source": i.source.as_deref().map(|s| status_label(locale, s)),
         })
     }));
     let flash = query
         .created
         .as_ref()
         .map(|_| match r.referral_source.as_deref() {
-            Some("email") => "Referral created. We are emailing your friend the invitation.",
-            Some("sms") if r.sms_link.is_some() => {
-                "Referral created. Send the text from your phone with the button below."
-            }
-            Some("sms") => "Referral created. We are texting your friend the invitation.",
-            _ => "Referral created. Copy the link below and send it to your friend.",
+            Some("email") => p.created_email,
+            Some("sms") if r.sms_link.is_some() => p.created_sms_device,
+            Some("sms") => p.created_sms,
+            _ => p.created_link,
         });
+    let friend = r
+        .referee_name
+        .clone()
+        .unwrap_or_else(|| p.your_friend.to_owned());
     render(
         &visit,
         StatusCode::OK,
         "patient_referral",
-        json!({
-            "title": "Your referral",
-            "nav": "patient",
-            "flash": flash,
-            "referral": {
-                "code": r.referral_code,
-                "share_url": r.share_url,
-                "friend": r.referee_name.clone().unwrap_or_else(|| "Your friend".to_owned()),
-                "status": r.status,
-                "status_label": label(&r.status),
-                "source": r.referral_source.as_deref().map(label),
-                "expires": when(r.expires_at),
-                "clicks": r.clicks,
-                "sms_link": r.sms_link,
-            },
-            "timeline": timeline,
-            "rewards": detail.rewards.iter().map(reward_row).collect::<Vec<_>>(),
-        }),
+        words(
+            &state,
+            &visit,
+            json!({
+                "title": p.referral_title,
+                "heading": fill(p.referral_for, "friend", &friend),
+                "opened": fill(p.times, "clicks", &r.clicks.to_string()),
+                "nav": "patient",
+                "flash": flash,
+                "referral": {
+                    "code": r.referral_code,
+                    "share_url": r.share_url,
+                    "friend": friend,
+                    "status": r.status,
+                    "status_label": status_label(locale, &r.status),
+                    "source": r.referral_source.as_deref().map(|s| status_label(locale, s)),
+                    "expires": when(r.expires_at),
+                    "clicks": r.clicks,
+                    "sms_link": r.sms_link,
+                },
+                "timeline": timeline,
+                "rewards": detail.rewards.iter().map(|r| reward_row(locale, r)).collect::<Vec<_>>(),
+            }),
+        ),
     )
 }
 
@@ -442,15 +488,20 @@ pub async fn rewards(
 ) -> Result<HttpResponse, PageError> {
     let caller = visit.patient()?.clone();
     let rewards = rewards_of(&state, &caller, &origin, page_of(500)).await?;
+    let locale = visit.locale;
     render(
         &visit,
         StatusCode::OK,
         "patient_rewards",
-        json!({
-            "title": "My rewards",
-            "nav": "patient",
-            "earned": earned(&rewards.items),
-            "rewards": rewards.items.iter().map(reward_row).collect::<Vec<_>>(),
-        }),
+        words(
+            &state,
+            &visit,
+            json!({
+                "title": patient_copy(locale).rewards_title,
+                "nav": "patient",
+                "earned": earned(&rewards.items),
+                "rewards": rewards.items.iter().map(|r| reward_row(locale, r)).collect::<Vec<_>>(),
+            }),
+        ),
     )
 }

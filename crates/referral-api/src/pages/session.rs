@@ -17,6 +17,8 @@ use std::future::{ready, Ready};
 pub const SESSION_COOKIE: &str = "referral_session";
 /// The CSRF cookie: a random value that forms post back.
 pub const CSRF_COOKIE: &str = "referral_csrf";
+/// The language a person chose with a page's switch (`?lang=`), kept for their next pages.
+pub const LANG_COOKIE: &str = "referral_lang";
 
 /// A page request: the signed-in caller (if any), the visit's CSRF token and the path.
 #[derive(Debug, Clone)]
@@ -35,6 +37,11 @@ pub struct Visit {
     host: Option<String>,
     /// The time zone pages show times in (`--display-time-zone`); `None`: the browser's.
     pub time_zone: Option<String>,
+    /// The language of the person's pages: `?lang=`, else the one they chose before (a
+    /// cookie), else their browser's `Accept-Language`.
+    pub locale: referral_domain::Locale,
+    /// A language chosen with `?lang=` on this request, to remember in the cookie.
+    pub chosen_locale: Option<referral_domain::Locale>,
 }
 
 impl Visit {
@@ -60,7 +67,22 @@ impl Visit {
                 .map(str::to_owned)
         };
         let host = text(header::HOST);
+        let chosen_locale =
+            web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| {
+                    q.get("lang")
+                        .and_then(|l| referral_domain::Locale::from_tag(l))
+                });
+        let remembered = req
+            .cookie(LANG_COOKIE)
+            .and_then(|c| referral_domain::Locale::from_tag(c.value()));
+        let locale = chosen_locale.or(remembered).unwrap_or_else(|| {
+            referral_domain::Locale::negotiate(None, text(header::ACCEPT_LANGUAGE).as_deref())
+        });
         Visit {
+            locale,
+            chosen_locale,
             time_zone: req
                 .app_data::<web::Data<crate::state::AppState>>()
                 .and_then(|s| s.site.display_time_zone.clone()),
@@ -142,6 +164,19 @@ impl Visit {
                 .http_only(true)
                 .secure(true)
                 .same_site(SameSite::Strict)
+                .finish()
+        })
+    }
+
+    /// The cookie that remembers a language chosen on this request, if one was.
+    pub fn lang_cookie(&self) -> Option<Cookie<'static>> {
+        self.chosen_locale.map(|locale| {
+            Cookie::build(LANG_COOKIE, locale.as_str())
+                .path("/")
+                .http_only(true)
+                .secure(true)
+                .same_site(SameSite::Lax)
+                .max_age(time::Duration::days(365))
                 .finish()
         })
     }

@@ -75,25 +75,6 @@ pub(crate) async fn decide_rewards(
         .await
 }
 
-/// The rewards waiting for approval, oldest first, for admins.
-pub(crate) async fn pending_rewards(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    page: referral_store::page::Page,
-) -> Result<crate::views::RewardList, ApiError> {
-    let now = state.now();
-    caller.require(ADMINS)?;
-    state
-        .db(move |conn| {
-            let rewards = rewards::pending_approval(conn, now, page)?;
-            Ok(crate::views::RewardList {
-                items: rewards.items.into_iter().map(RewardView::from).collect(),
-                total: rewards.total,
-            })
-        })
-        .await
-}
-
 /// Applies one operation to many referrals; each succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/referrals/bulk-operations", operation_id = "bulk_operations", tag = "admin", request_body = BulkRequest,
     responses((status = 200, body = BulkResponse), (status = 422, body = crate::error::Problem)),
@@ -185,21 +166,6 @@ pub struct AuditQuery {
 /// Most rows of one CSV export.
 const CSV_MAX_ROWS: i64 = 10_000;
 
-/// One CSV cell: quoted when needed (RFC 4180), and a leading `=`, `+`, `-` or `@` defused
-/// so that a spreadsheet never runs a user agent string as a formula.
-fn csv_cell(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if defused.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
-}
-
 fn audit_csv(rows: &[AuditView]) -> String {
     let mut out = String::from(
         "id,created_at,actor_id,actor_role,action,resource_type,resource_id,outcome,ip_address,user_agent\r\n",
@@ -218,9 +184,7 @@ fn audit_csv(rows: &[AuditView]) -> String {
             r.ip_address.clone().unwrap_or_default(),
             r.user_agent.clone().unwrap_or_default(),
         ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
+        out.push_str(&crate::export::csv_line(&cells));
     }
     out
 }

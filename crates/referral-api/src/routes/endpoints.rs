@@ -95,6 +95,9 @@ pub struct DeliveryView {
     pub attempts: i32,
     /// The last error (with the endpoint's status code), if any.
     pub last_error: Option<String>,
+    /// When the next attempt is due (a queued delivery; for one that failed before, its
+    /// retry).
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub sent_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -179,14 +182,25 @@ pub async fn create(
     origin: Origin,
     body: crate::json_body::JsonBody<EndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let view = create_endpoint(&state, &caller, &origin, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Adds an endpoint (audited as `webhook.create`), for the API and the portal; the view
+/// carries the secret this once.
+pub(crate) async fn create_endpoint(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    body: EndpointRequest,
+) -> Result<EndpointView, ApiError> {
     let now = state.now();
     let app = state.clone();
     let who = caller.clone();
-    let body = body.into_inner();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("webhook.create", "webhook", None),
             move |conn| {
                 who.require(ADMINS)?;
@@ -200,8 +214,7 @@ pub async fn create(
                 Ok(EndpointView::new(endpoint, Some(secret)))
             },
         )
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+        .await
 }
 
 /// The endpoints, oldest first.
@@ -274,15 +287,26 @@ pub async fn update(
     id: web::Path<String>,
     body: crate::json_body::JsonBody<EndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let view =
+        update_endpoint(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Changes an endpoint (audited as `webhook.update`), for the API and the portal.
+pub(crate) async fn update_endpoint(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+    body: EndpointRequest,
+) -> Result<EndpointView, ApiError> {
     let now = state.now();
     let app = state.clone();
     let who = caller.clone();
-    let raw = id.into_inner();
-    let body = body.into_inner();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("webhook.update", "webhook", Some(raw.clone())),
             move |conn| {
                 who.require(ADMINS)?;
@@ -294,8 +318,7 @@ pub async fn update(
                 ))
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }
 
 /// Deletes an endpoint; its queued deliveries are given up.
@@ -339,14 +362,25 @@ pub async fn rotate_secret(
     origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let view = rotate_endpoint_secret(&state, &caller, &origin, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Rotates an endpoint's secret (audited as `webhook.rotate_secret`), for the API and the
+/// portal; the view carries the new secret this once.
+pub(crate) async fn rotate_endpoint_secret(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+) -> Result<EndpointView, ApiError> {
     let now = state.now();
     let app = state.clone();
     let who = caller.clone();
-    let raw = id.into_inner();
-    let view = state
+    state
         .audited(
-            &caller,
-            &origin,
+            caller,
+            origin,
             AuditAction::new("webhook.rotate_secret", "webhook", Some(raw.clone())),
             move |conn| {
                 who.require(ADMINS)?;
@@ -360,8 +394,47 @@ pub async fn rotate_secret(
                 Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
             },
         )
+        .await
+}
+
+/// Sends the endpoint a test event (`webhook.test`, signed as every event), whatever it
+/// subscribes to and even while it is disabled; its delivery shows in the list.
+#[utoipa::path(post, path = "/api/webhooks/{id}/test", operation_id = "send_webhook_test", tag = "admin",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 202, description = "Queued: see the endpoint's deliveries"), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn send_test(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    send_test_event(&state, &caller, &origin, id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Queues a test event for one endpoint (audited as `webhook.test`).
+pub(crate) async fn send_test_event(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    raw: String,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let who = caller.clone();
+    state
+        .audited(
+            caller,
+            origin,
+            AuditAction::new("webhook.test", "webhook", Some(raw.clone())),
+            move |conn| {
+                who.require(ADMINS)?;
+                webhooks::send_test(conn, endpoint_id(&raw)?, now)?;
+                Ok(Done)
+            },
+        )
         .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(())
 }
 
 /// Stops the rotated-out secret signing at once, instead of at the end of its 24 hours:
@@ -454,6 +527,9 @@ pub(crate) async fn delivery_list(
                             status: m.status.as_str().to_owned(),
                             attempts: m.attempts,
                             last_error: m.last_error,
+                            next_attempt_at: (m.status
+                                == referral_store::outbox::OutboxStatus::Queued)
+                                .then_some(m.next_attempt_at),
                             sent_at: m.sent_at,
                             created_at: m.created_at,
                         })

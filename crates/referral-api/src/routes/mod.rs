@@ -265,6 +265,7 @@ where
             resource("/api/webhooks/{id}/previous-secret")
                 .route(web::delete().to(endpoints::revoke_previous_secret)),
         )
+        .service(resource("/api/webhooks/{id}/test").route(web::post().to(endpoints::send_test)))
         .service(
             resource("/api/webhooks/{id}/deliveries").route(web::get().to(endpoints::deliveries)),
         )

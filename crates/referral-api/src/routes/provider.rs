@@ -243,7 +243,7 @@ pub async fn performance(
     caller: Caller,
     query: web::Query<PerformanceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let programs = performance_of(&state, &caller, query.program_id).await?;
+    let programs = performance_of(&state, &caller, query.program_id, None).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "programs": programs })))
 }
 
@@ -252,6 +252,7 @@ pub(crate) async fn performance_of(
     state: &web::Data<AppState>,
     caller: &Caller,
     program: Option<uuid::Uuid>,
+    within: Option<(chrono::NaiveDate, Option<chrono::NaiveDate>)>,
 ) -> Result<Vec<analytics::ProgramPerformance>, ApiError> {
     let now = state.now();
     caller.require(PORTAL_ADMINS)?;
@@ -263,7 +264,12 @@ pub(crate) async fn performance_of(
                 visible_program(conn, &who, id)?;
             }
             let scope = programs_in_scope(conn, &who)?;
-            let mut figures = analytics::performance(conn, program, now)?;
+            // The windows end on the range's last day (today without one), none starting
+            // before its first.
+            let mut figures = match within {
+                Some((last, first)) => analytics::performance_within(conn, program, last, first)?,
+                None => analytics::performance(conn, program, now)?,
+            };
             if let Some(visible) = scope {
                 figures.retain(|p| visible.contains(&p.program_id));
             }

@@ -134,6 +134,7 @@ pub(crate) async fn my_offer(
     caller: &Caller,
     origin: &Origin,
     program: Uuid,
+    locale: referral_domain::Locale,
 ) -> Result<Offer, ApiError> {
     let now = state.now();
     let cadence = state.policy.referrer_cadence;
@@ -161,7 +162,8 @@ pub(crate) async fn my_offer(
                 let referee = spec(program.referee_reward_type, &program.referee_reward_value);
                 let referrer = spec(program.referrer_reward_type, &program.referrer_reward_value);
                 Ok(Offer {
-                    words: referral_domain::program::offer_words(
+                    words: referral_domain::program::offer_words_in(
+                        locale,
                         referee.as_ref(),
                         referrer.as_ref(),
                     ),

@@ -412,6 +412,34 @@ both_databases!(
         assert!(html.contains("All time, every program."));
         assert!(html.contains("Lifetime value"));
 
+        // The performance windows honour the range: they end on its last day and start no
+        // earlier than its first, and each row names its days.
+        let today = app.state.now().date_naive();
+        let yesterday = today.pred_opt().unwrap();
+        let html = page(&format!("?to={yesterday}")).text().unwrap();
+        assert!(
+            html.contains(&format!("The 7, 30 and 90 days up to {yesterday}")),
+            "{html}"
+        );
+        let week = format!(
+            "({} to {yesterday})</span></th><td>",
+            yesterday - chrono::Duration::days(6)
+        );
+        let at = html.find(&week).expect("the 7-day row ends yesterday");
+        assert!(
+            html[at + week.len()..].starts_with("0</td>"),
+            "nothing before today"
+        );
+        let html = page(&format!("?from={today}&to={today}")).text().unwrap();
+        let day = format!("({today} to {today})</span></th><td>");
+        let at = html
+            .find(&day)
+            .expect("the windows start on the range's first day");
+        assert!(
+            !html[at + day.len()..].starts_with("0</td>"),
+            "today's referrals count"
+        );
+
         // A range whose start is after its end is refused with a message.
         let backwards = page("?from=2026-12-10&to=2026-12-01");
         assert_eq!(backwards.status(), 422);

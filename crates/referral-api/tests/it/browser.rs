@@ -431,10 +431,10 @@ async fn journey(app: &TestApp, prefix: &str, driver: &Driver) {
     let pending = text_of(&client, "#pending-heading").await;
     assert_eq!(pending, "Waiting for approval (1)");
     camera.shoot(&client, "admin-rewards-pending").await;
-    click_away(&client, "form.decision button[value=approve]").await;
+    click_away(&client, "td.decision button[value^='approve:']").await;
     assert_eq!(
         text_of(&client, "p.flash").await,
-        "Reward approved; the payout is queued."
+        "1 referral(s) approved; their payouts are queued."
     );
     assert_eq!(
         text_of(&client, "#pending-heading").await,
@@ -589,6 +589,34 @@ async fn check_page(client: &Client, base: &str, path: &str, axe: Option<&str>) 
         fits_width(client).await,
         "{path} scrolls sideways at 375 px: {width}"
     );
+    // Charts are drawn for the phone: every label inside its drawing, none under 10 px.
+    let labels: Value = client
+        .execute(
+            "return Array.from(document.querySelectorAll('svg.chart'))
+                .filter(s => s.getBoundingClientRect().width > 0)
+                .flatMap(s => {
+                    const box = s.getBoundingClientRect();
+                    const scale = box.width / s.viewBox.baseVal.width;
+                    return Array.from(s.querySelectorAll('text')).map(t => {
+                        const r = t.getBoundingClientRect();
+                        return [t.textContent, r.left >= box.left - 1 && r.right <= box.right + 1,
+                            parseFloat(t.getAttribute('font-size')) * scale];
+                    });
+                });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for label in labels.as_array().unwrap() {
+        assert_eq!(
+            label[1], true,
+            "{path}: a chart label leaves its chart at 375 px: {label}"
+        );
+        assert!(
+            label[2].as_f64().unwrap() >= 10.0,
+            "{path}: a chart label under 10 px: {label}"
+        );
+    }
     // Tables read as stacked rows there, each cell under its column's name.
     let cells: Value = client
         .execute(
@@ -714,7 +742,9 @@ async fn every_page(app: &TestApp, driver: &Driver) {
         "/portal/referrals/analytics?interval=week",
         "/portal/referrals/rewards",
         "/portal/referrals/reviews",
+        "/portal/referrals/exports",
         "/portal/webhooks",
+        "/portal/webhooks/new",
     ] {
         check_page(&client, &base, path, axe).await;
     }

@@ -91,3 +91,95 @@ both_databases!(
         assert_eq!(available, 1, "{listed}");
     }
 );
+
+both_databases!(
+    the_patient_portal_speaks_the_patients_language_by_browser_and_by_switch,
+    fixture = site,
+    |app| {
+        app.program(json!({}));
+        let patient = crate::pages::Visitor::new(app);
+        patient.sign_in_as("patient");
+        // The browser's language.
+        let es = patient.get_in("/patient/referrals", "es-MX,es;q=0.9,en;q=0.5");
+        assert_eq!(es.status, 200, "{}", es.body);
+        assert!(es.body.contains("<html lang=\"es\""), "{}", es.body);
+        assert!(es
+            .body
+            .contains("Recomienda a tus amigos y gana recompensas"));
+        assert!(es.body.contains("Mis recompensas") && es.body.contains("Cerrar sesión"));
+        assert!(
+            es.body.contains("Regala 20% de descuento en una consulta"),
+            "{}",
+            es.body
+        );
+        assert!(es.body.contains("Tu enlace personal"));
+        assert!(
+            es.body.contains(">English</a>"),
+            "the switch offers the other language"
+        );
+        assert!(!es.body.contains("Refer friends, earn rewards"));
+        let en = patient.get("/patient/referrals");
+        assert!(en.body.contains("<html lang=\"en\""));
+        assert!(en.body.contains("Refer friends, earn rewards"));
+        assert!(en.body.contains(">Español</a>"));
+        // The switch, remembered on the next pages, and switched back.
+        let switched = patient.get("/patient/referrals?lang=es");
+        assert!(switched.body.contains("Recomienda a tus amigos"));
+        let rewards = patient.get_in("/patient/referrals/rewards", "en-US");
+        assert!(
+            rewards.body.contains("<h1>Mis recompensas</h1>"),
+            "{}",
+            rewards.body
+        );
+        assert!(rewards.body.contains("Todavía no tienes recompensas."));
+        let form = patient.get("/patient/referrals/new");
+        assert!(form.body.contains("¿Cómo quieres compartir?"));
+        assert!(
+            form.body
+                .contains("<option value=\"es\" lang=\"es\" selected>"),
+            "the invitation starts in the referrer's language"
+        );
+        // A refused form in Spanish: the field by its label, what to enter, the summary.
+        let refused = patient.post(
+            "/patient/referrals?from=dashboard",
+            &[
+                ("share_method", "email"),
+                ("referee_email", "nope"),
+                ("referee_name", "Ana"),
+                ("locale", "es"),
+            ],
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(
+            refused.body.contains("Revisa el formulario"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("Correo de tu amigo"));
+        assert!(refused.body.contains("Escribe el correo de tu amigo"));
+        assert!(!refused.body.contains("referee_email</a>"));
+        // A referral's page.
+        let made = patient.post(
+            "/patient/referrals",
+            &[
+                ("share_method", "email"),
+                ("referee_email", "ana@example.org"),
+                ("referee_name", "Ana"),
+                ("locale", "es"),
+            ],
+        );
+        let page = patient.get(made.location.as_deref().unwrap());
+        assert!(
+            page.body.contains("Recomendación para Ana"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Le estamos enviando la invitación"));
+        let back = patient.get("/patient/referrals?lang=en");
+        assert!(back.body.contains("Refer friends, earn rewards"));
+        assert!(patient
+            .get("/patient/referrals")
+            .body
+            .contains("Refer friends, earn rewards"));
+    }
+);

@@ -27,6 +27,7 @@ mod retention;
 mod reversals;
 mod security;
 mod share;
+mod staff;
 mod tenancy;
 mod tokens;
 mod webhooks;

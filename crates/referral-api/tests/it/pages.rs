@@ -18,7 +18,9 @@ pub(crate) struct Visitor<'a> {
 
 pub(crate) struct Page {
     pub(crate) status: u16,
-    location: Option<String>,
+    pub(crate) location: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) disposition: Option<String>,
     set_cookies: Vec<String>,
     pub(crate) body: String,
 }
@@ -69,6 +71,14 @@ impl<'a> Visitor<'a> {
                 .headers()
                 .get("location")
                 .map(|l| l.to_str().unwrap().to_owned()),
+            content_type: response
+                .headers()
+                .get("content-type")
+                .map(|l| l.to_str().unwrap().to_owned()),
+            disposition: response
+                .headers()
+                .get("content-disposition")
+                .map(|l| l.to_str().unwrap().to_owned()),
             set_cookies,
             body: response.text().unwrap(),
         }
@@ -76,6 +86,16 @@ impl<'a> Visitor<'a> {
 
     pub(crate) fn get(&self, path: &str) -> Page {
         self.send(self.app.client.get(self.app.url(path)))
+    }
+
+    /// A page asked for by a browser set to `accept_language`.
+    pub(crate) fn get_in(&self, path: &str, accept_language: &str) -> Page {
+        self.send(
+            self.app
+                .client
+                .get(self.app.url(path))
+                .header("accept-language", accept_language),
+        )
     }
 
     fn csrf(&self) -> String {
@@ -687,6 +707,8 @@ both_databases!(every_input_is_labelled, fixture = site, |app| {
         "/portal/referrals/programs/new",
         "/portal/referrals/analytics",
         "/portal/referrals/rewards",
+        "/portal/referrals/exports",
+        "/portal/webhooks/new",
     ] {
         let page = admin.get(path);
         assert_eq!(page.status, 200, "{path}");
@@ -798,7 +820,7 @@ both_databases!(
         let page = admin.get("/portal/referrals/reviews");
         assert_eq!(page.status, 200);
         assert!(
-            page.body.contains("Waiting for review (4)"),
+            page.body.contains("Waiting for review (2 referrals)"),
             "{}",
             page.body
         );

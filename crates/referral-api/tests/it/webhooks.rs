@@ -524,3 +524,199 @@ both_databases!(
         assert_problem(app.get(Some(&patient), "/api/webhooks"), 403, "forbidden");
     }
 );
+
+both_databases!(
+    the_portal_adds_changes_switches_rotates_and_tests_an_endpoint,
+    owned,
+    |db: referral_store::testing::TestDb| {
+        let Some(python) = python() else { return };
+        let app = &spawn_site(db, |args, base| {
+            args.demo_sign_in = true;
+            args.public_base_url = base.to_owned();
+            args.webhooks_allow_private = true;
+        });
+        // The receiver refuses the first delivery: the page shows its answer and the retry.
+        let receiver = Receiver::start(&python, 1);
+        let admin = crate::pages::Visitor::new(app);
+        admin.sign_in_as("admin");
+        let form = admin.get("/portal/webhooks/new");
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(form.body.contains("Events it receives"));
+        // Every problem at once, in the form's words.
+        let refused = admin.post(
+            "/portal/webhooks",
+            &[("url", "ftp://nowhere"), ("description", "")],
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(
+            refused.body.contains("Fix the 2 problems below"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("href=\"#url\">Endpoint URL</a>"));
+        assert!(refused.body.contains("href=\"#events\">Events</a>"));
+        let url = receiver.url();
+        let created = admin.post(
+            "/portal/webhooks",
+            &[
+                ("url", &url),
+                ("events", "referral.created"),
+                ("description", "billing"),
+                ("enabled", "1"),
+            ],
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+        let secret_of = |body: &str| {
+            let at = body
+                .find("value=\"whsec_")
+                .expect("the secret is shown once")
+                + 7;
+            // As a browser reads the attribute: Handlebars escapes `=` and `/`.
+            body[at..]
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&#x3D;", "=")
+                .replace("&#x2F;", "/")
+                .replace("&#x60;", "`")
+        };
+        let secret = secret_of(&created.body);
+        receiver.trust(&[&secret]);
+        let listed: Value = app.get(Some(&app.admin()), "/api/webhooks").json().unwrap();
+        let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+        let page = admin.get("/portal/webhooks");
+        assert!(page.body.contains("billing") && page.body.contains(&url));
+        assert!(!page.body.contains("whsec_"), "never shown again");
+
+        // A test event: refused once (its answer and next attempt shown), then delivered.
+        let tested = admin.post(&format!("/portal/webhooks/{id}/test"), &[]);
+        assert_eq!(
+            tested.location.as_deref(),
+            Some("/portal/webhooks?done=tested")
+        );
+        deliver(app, chrono::Duration::zero());
+        let deliveries: Value = app
+            .get(
+                Some(&app.admin()),
+                &format!("/api/webhooks/{id}/deliveries"),
+            )
+            .json()
+            .unwrap();
+        let failing = &deliveries["items"][0];
+        assert_eq!(failing["event_type"], "webhook.test");
+        assert_eq!(failing["status"], "queued", "{failing}");
+        assert!(
+            failing["last_error"].as_str().unwrap().contains("500"),
+            "{failing}"
+        );
+        let next = failing["next_attempt_at"].as_str().unwrap();
+        let page = admin.get("/portal/webhooks");
+        assert!(
+            page.body
+                .contains(&format!("<time datetime=\"{}", &next[..16])),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(failing["last_error"].as_str().unwrap()));
+        // The first retry is due within 30 seconds; a minute on stays within the
+        // library's five-minute timestamp tolerance.
+        deliver(app, chrono::Duration::minutes(1));
+        let received = receiver.received();
+        let delivered = received.last().unwrap();
+        assert_eq!(delivered["status"], 200, "{received:?}");
+        assert_eq!(delivered["body"]["type"], "webhook.test");
+        assert_eq!(
+            delivered["verified"],
+            json!([true]),
+            "signed as every event"
+        );
+
+        // Changed from its form.
+        let edit = admin.get(&format!("/portal/webhooks/{id}/edit"));
+        assert!(edit.body.contains("value=\"billing\""), "{}", edit.body);
+        let saved = admin.post(
+            &format!("/portal/webhooks/{id}"),
+            &[
+                ("url", &url),
+                ("events", "referral.created"),
+                ("events", "reward.granted"),
+                ("description", "billing v2"),
+                ("enabled", "1"),
+            ],
+        );
+        assert_eq!(
+            saved.location.as_deref(),
+            Some("/portal/webhooks?done=saved"),
+            "{}",
+            saved.body
+        );
+        let read: Value = app
+            .get(Some(&app.admin()), &format!("/api/webhooks/{id}"))
+            .json()
+            .unwrap();
+        assert_eq!(
+            read["events"],
+            json!(["referral.created", "reward.granted"])
+        );
+        assert_eq!(read["description"], "billing v2");
+
+        // Turned off and on.
+        let off = admin.post(
+            &format!("/portal/webhooks/{id}/enabled"),
+            &[("enabled", "0")],
+        );
+        assert_eq!(
+            off.location.as_deref(),
+            Some("/portal/webhooks?done=disabled")
+        );
+        let read: Value = app
+            .get(Some(&app.admin()), &format!("/api/webhooks/{id}"))
+            .json()
+            .unwrap();
+        assert_eq!(read["enabled"], false);
+        assert_eq!(
+            read["events"],
+            json!(["referral.created", "reward.granted"]),
+            "kept"
+        );
+        admin.post(
+            &format!("/portal/webhooks/{id}/enabled"),
+            &[("enabled", "1")],
+        );
+        let read: Value = app
+            .get(Some(&app.admin()), &format!("/api/webhooks/{id}"))
+            .json()
+            .unwrap();
+        assert_eq!(read["enabled"], true);
+
+        // Rotated: a new secret, shown once; the old one still signs for a day.
+        let rotated = admin.post(&format!("/portal/webhooks/{id}/rotate"), &[]);
+        assert_eq!(rotated.status, 200, "{}", rotated.body);
+        let fresh = secret_of(&rotated.body);
+        assert_ne!(fresh, secret);
+        let read: Value = app
+            .get(Some(&app.admin()), &format!("/api/webhooks/{id}"))
+            .json()
+            .unwrap();
+        assert!(read["previous_secret_until"].is_string(), "{read}");
+
+        // Audited, and closed to patients.
+        let trail: Value = app
+            .get(
+                Some(&app.admin()),
+                "/api/referrals/audit-trail?action=webhook.test",
+            )
+            .json()
+            .unwrap();
+        assert_eq!(trail["total"], 1);
+        let patient = crate::pages::Visitor::new(app);
+        patient.sign_in_as("patient");
+        assert_eq!(patient.get("/portal/webhooks/new").status, 403);
+        assert_eq!(
+            patient
+                .post(&format!("/portal/webhooks/{id}/test"), &[])
+                .status,
+            403
+        );
+    }
+);

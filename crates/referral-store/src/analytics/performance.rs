@@ -29,8 +29,12 @@ pub(super) fn window_times(
 /// One window of a program's performance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowFigures {
-    /// The last `days` days, today included.
+    /// The last `days` days, today (or the chosen last day) included.
     pub days: u32,
+    /// Its first day (later than `days` before its last when a range starts within it).
+    pub first_day: NaiveDate,
+    /// Its last day.
+    pub last_day: NaiveDate,
     /// Referrals created in them.
     pub referrals: i64,
     /// Clicked / referrals, percent.
@@ -84,6 +88,7 @@ fn median_hours(
     conn: &mut DbConnection,
     program: Option<ProgramId>,
     starts: &[DateTime<Utc>],
+    end: DateTime<Utc>,
 ) -> Result<HashMap<(DbUuid, u32), Option<f64>>, StoreError> {
     let Some(earliest) = starts.iter().copied().min() else {
         return Ok(HashMap::new());
@@ -92,6 +97,7 @@ fn median_hours(
     let mut converted = referrals::table
         .filter(referrals::converted_at.is_not_null())
         .filter(referrals::created_at.ge(DbTime(earliest)))
+        .filter(referrals::created_at.lt(DbTime(end)))
         .into_boxed();
     if let Some(p) = program {
         converted = converted.filter(referrals::program_id.eq(DbUuid::from(p)));
@@ -137,9 +143,30 @@ pub fn performance(
     program: Option<ProgramId>,
     now: DateTime<Utc>,
 ) -> Result<Vec<ProgramPerformance>, StoreError> {
-    let today = now.date_naive();
+    performance_within(conn, program, now.date_naive(), None)
+}
+
+/// Per program (or one), the 7, 30 and 90 days that end on `last_day` (included), none of
+/// them starting before `first_day` when one is given: the windows of a chosen date range.
+///
+/// # Errors
+/// Database errors.
+pub fn performance_within(
+    conn: &mut DbConnection,
+    program: Option<ProgramId>,
+    last_day: NaiveDate,
+    first_day: Option<NaiveDate>,
+) -> Result<Vec<ProgramPerformance>, StoreError> {
+    let first_of = |days: u32| {
+        let start = last_day - Duration::days(i64::from(days) - 1);
+        first_day.map_or(start, |f| start.max(f))
+    };
     let longest = PERFORMANCE_WINDOWS.iter().copied().max().unwrap_or(90);
-    let start = today - Duration::days(i64::from(longest) - 1);
+    let start = first_of(longest);
+    let after_last = last_day.succ_opt().unwrap_or(last_day);
+    let end = after_last
+        .and_hms_opt(0, 0, 0)
+        .map_or_else(Utc::now, |t| t.and_utc());
     let scope = AnalyticsFilter {
         program_id: program,
         ..AnalyticsFilter::default()
@@ -148,33 +175,35 @@ pub fn performance(
         conn,
         &scope,
         Some(&start.format("%Y-%m-%d").to_string()),
-        None,
+        Some(&after_last.format("%Y-%m-%d").to_string()),
     )?;
     let window_starts: Vec<DateTime<Utc>> = PERFORMANCE_WINDOWS
         .iter()
         .map(|days| {
-            (today - Duration::days(i64::from(*days) - 1))
+            first_of(*days)
                 .and_hms_opt(0, 0, 0)
-                .map_or(now, |t| t.and_utc())
+                .map_or(end, |t| t.and_utc())
         })
         .collect();
-    let medians = median_hours(conn, program, &window_starts)?;
+    let medians = median_hours(conn, program, &window_starts, end)?;
 
     let mut out = Vec::new();
     for (id, name, status, _) in load_programs(conn, &scope)? {
         let mut windows = Vec::new();
         for days in PERFORMANCE_WINDOWS {
-            let first = today - Duration::days(i64::from(days) - 1);
-            let first_day = first.format("%Y-%m-%d").to_string();
+            let first = first_of(days);
+            let first_text = first.format("%Y-%m-%d").to_string();
             let mut sum = DayRow::default();
             for row in rows
                 .iter()
-                .filter(|r| r.program_id == id && r.day >= first_day)
+                .filter(|r| r.program_id == id && r.day >= first_text)
             {
                 sum.add(row);
             }
             windows.push(WindowFigures {
                 days,
+                first_day: first,
+                last_day,
                 referrals: sum.referrals,
                 click_through_rate: rate(sum.clicked, sum.referrals),
                 registration_rate: rate(sum.registered, sum.referrals),

@@ -110,7 +110,7 @@ pub fn decide_approval(
                     conn,
                     &NewMessage {
                         kind: OutboxKind::Payout,
-                        idempotency_key: format!("payout:{}", reward.id),
+                        idempotency_key: payout_key(reward.id),
                         recipient: owner.id.to_string(),
                         message: Message::CashPayout(CashPayout {
                             reward_id: reward.id.as_uuid(),
@@ -142,4 +142,9 @@ pub fn decide_approval(
         }
         for_referral(conn, referral_id, now)
     })
+}
+
+/// The idempotency key of a reward's payout message: one payout per reward, ever.
+pub(crate) fn payout_key(reward: RewardId) -> String {
+    format!("payout:{reward}")
 }

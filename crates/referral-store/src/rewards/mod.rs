@@ -8,6 +8,7 @@ mod grant;
 mod redeem;
 mod release;
 mod review;
+mod staff;
 
 pub use approval::*;
 pub use expiry::*;
@@ -16,6 +17,7 @@ pub use grant::{granted_this_year, program_spend};
 pub use redeem::*;
 pub use release::*;
 pub use review::*;
+pub use staff::*;
 
 use crate::conn::DbConnection;
 use crate::error::StoreError;

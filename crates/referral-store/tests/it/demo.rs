@@ -65,6 +65,31 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
         "orders are all converted referees'"
     );
     assert!(converted > 0 && registered > converted && clicked > registered);
+    // A first look finds something on every page: referrals in every status, rewards in
+    // the review queue (with the signal that holds them) and waiting for approval.
+    for status in referral_domain::ReferralStatus::ALL {
+        let n: i64 = referrals::table
+            .filter(referrals::status.eq(status.as_str()))
+            .count()
+            .get_result(&mut **conn)
+            .unwrap();
+        assert!(n > 0, "no demo referral is {status}");
+    }
+    let queue = referral_store::rewards::review_cases(
+        &mut conn,
+        referral_store::rewards::ReviewFilter::default(),
+        referral_store::page::Page::new(Some(50), None),
+        Utc::now(),
+    )
+    .unwrap();
+    assert!(queue.total > 0 && queue.items.iter().all(|c| !c.signals.is_empty()));
+    let approvals = referral_store::rewards::approval_queue(
+        &mut conn,
+        Utc::now(),
+        referral_store::page::Page::new(Some(50), None),
+    )
+    .unwrap();
+    assert!(approvals.total > 0);
     assert_eq!(figures.programs.len(), 6);
     assert_eq!(figures.experiments.len(), 1);
     assert!(!figures.top_referrers.is_empty());
@@ -76,6 +101,8 @@ both_databases!(demo_data_is_consistent_with_its_rollups, |db: &TestDb| {
         let mut c = db.conn();
         let referrer_rows: Vec<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> = rr::table
             .filter(rr::party.eq("referrer"))
+            // A reward in review is released only once an admin approves it.
+            .filter(rr::status.ne("in_review"))
             .select((rr::created_at, rr::released_at))
             .load::<(
                 referral_store::sql_types::DbTime,

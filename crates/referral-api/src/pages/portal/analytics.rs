@@ -133,7 +133,14 @@ pub async fn analytics(
             );
         }
     };
-    let performance = performance_of(&state, &caller, program_id).await?;
+    // The windows honour the range: they end on its last day and start no earlier than
+    // its first.
+    let last_day = to
+        .and_then(|t| t.date_naive().pred_opt())
+        .unwrap_or_else(|| state.now().date_naive());
+    let first_day = from.map(|f| f.date_naive());
+    let performance =
+        performance_of(&state, &caller, program_id, Some((last_day, first_day))).await?;
     let f = &view.figures;
     let labels: Vec<String> = f.trends.iter().map(|t| t.period.to_string()).collect();
     let trend = line_chart(

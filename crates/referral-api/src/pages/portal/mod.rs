@@ -4,6 +4,7 @@
 
 mod analytics;
 mod dashboard;
+mod exports;
 mod programs;
 mod reviews;
 mod rewards;
@@ -11,10 +12,15 @@ mod webhooks;
 
 pub use analytics::*;
 pub use dashboard::*;
+pub use exports::{audit_csv, exports, payouts_csv, referrals_csv, reviews_csv, rewards_csv};
 pub use programs::*;
 pub use reviews::{decide as decide_reviews, reviews};
 pub use rewards::*;
-pub use webhooks::{redeliver as redeliver_webhook, webhooks};
+pub use webhooks::{
+    create as create_webhook, edit as edit_webhook, new_endpoint as new_webhook,
+    redeliver as redeliver_webhook, rotate as rotate_webhook, switch as switch_webhook,
+    test_event as test_webhook, update as update_webhook, webhooks,
+};
 
 use crate::pages::charts::Bar;
 use referral_store::analytics::Analytics;

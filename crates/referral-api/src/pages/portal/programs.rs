@@ -436,7 +436,7 @@ pub async fn program(
 ) -> Result<HttpResponse, PageError> {
     let caller = visit.portal_admin()?.clone();
     let program = get_program(&state, &caller, &id).await?;
-    let performance = performance_of(&state, &caller, Some(program.id)).await?;
+    let performance = performance_of(&state, &caller, Some(program.id), None).await?;
     let windows = performance.first().map(windows_of).unwrap_or_default();
     render(
         &visit,
@@ -560,6 +560,8 @@ struct ProgramDetail {
 #[derive(Debug, Serialize)]
 pub(super) struct WindowRow {
     days: u32,
+    /// The days it covers, as shown: `2026-11-24 to 2026-11-30`.
+    span: String,
     referrals: i64,
     click_through: String,
     registration: String,
@@ -573,6 +575,7 @@ pub(super) fn windows_of(p: &ProgramPerformance) -> Vec<WindowRow> {
         .iter()
         .map(|w| WindowRow {
             days: w.days,
+            span: format!("{} to {}", w.first_day, w.last_day),
             referrals: w.referrals,
             click_through: percent(&w.click_through_rate),
             registration: percent(&w.registration_rate),

@@ -1,16 +1,23 @@
 //! `/portal/referrals/reviews`: rewards held for review because their referral raised a
 //! fraud signal, each with its signals in words; approve or reject one, or many at once.
 
+use crate::auth::ADMINS;
 use crate::error::{ApiError, FieldProblem};
+use crate::pages::paging::{page_of, rows_of, Paging};
 use crate::pages::session::Visit;
 use crate::pages::{label, render, reward_text, see_other, when, PageError};
-use crate::routes::reviews::{decide_many, integrity_figures, review_queue, ReviewQuery};
-use crate::state::{AppState, Origin};
-use crate::views::{BulkReviewRequest, IntegrityView};
+use crate::routes::reviews::{decide_many, integrity_figures};
+use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::views::{BulkReviewRequest, IntegrityView, SignalView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use referral_domain::signals::Signal;
+use referral_domain::ProgramId;
+use referral_store::page::Paged;
+use referral_store::programs;
+use referral_store::rewards::{self, ReviewCase, ReviewFilter};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Query of the reviews page.
 #[derive(Debug, Default, Deserialize)]
@@ -21,9 +28,20 @@ pub struct ReviewsPageQuery {
     done: Option<String>,
     /// How many it decided.
     n: Option<usize>,
+    /// Which page of cases.
+    page: Option<String>,
 }
 
-/// `GET /portal/referrals/reviews`.
+/// One page of cases, with the names of their programs.
+struct Cases {
+    cases: Paged<ReviewCase>,
+    programs: HashMap<ProgramId, String>,
+}
+
+impl AuditedResource for Cases {}
+
+/// `GET /portal/referrals/reviews`: one case per referral, its signals holding every one
+/// of its rewards; decided one case or many at a time.
 pub async fn reviews(
     state: web::Data<AppState>,
     visit: Visit,
@@ -32,22 +50,41 @@ pub async fn reviews(
 ) -> Result<HttpResponse, PageError> {
     let caller = visit.portal_admin()?.clone();
     let query = query.into_inner();
-    let signal = query
+    let signal_code = query
         .signal
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    let queue = review_queue(
-        &state,
-        &caller,
-        &origin,
-        ReviewQuery {
-            signal: signal.clone(),
-            limit: Some(500),
-            ..ReviewQuery::default()
-        },
-    )
-    .await?;
+    let signal = match signal_code.as_deref() {
+        None => None,
+        Some(code) => Some(Signal::from_code(code).ok_or_else(|| {
+            PageError::Api(ApiError::Validation(vec![FieldProblem::new(
+                "signal",
+                "Choose a signal from the list",
+            )]))
+        })?),
+    };
+    let number = page_of(query.page.as_deref());
+    let now = state.now();
+    let who = caller.clone();
+    let found = state
+        .audited(
+            &caller,
+            &origin,
+            AuditAction::new("reward.review_list", "reward", None),
+            move |conn| {
+                who.require(ADMINS)?;
+                let filter = ReviewFilter {
+                    signal,
+                    program_id: None,
+                };
+                Ok(Cases {
+                    cases: rewards::review_cases(conn, filter, rows_of(number), now)?,
+                    programs: programs::names(conn)?,
+                })
+            },
+        )
+        .await?;
     let figures = integrity_figures(&state, &caller, &origin, None).await?;
     let n = query.n.unwrap_or(0);
     let flash = match query.done.as_deref() {
@@ -55,38 +92,71 @@ pub async fn reviews(
         Some("rejected") => Some(format!("{n} reward(s) rejected.")),
         _ => None,
     };
+    let keep = signal_code
+        .as_deref()
+        .map(|s| format!("signal={}", crate::pages::percent_encode(s)))
+        .unwrap_or_default();
+    let rewards_in_review: usize = found.cases.items.iter().map(|c| c.rewards.len()).sum();
     let page = ReviewsPage {
         title: "Reward reviews",
         nav: "portal",
         flash,
-        total: queue.total,
+        total: found.cases.total,
+        on_page: rewards_in_review,
+        paging: Paging::new(
+            "/portal/referrals/reviews",
+            &keep,
+            number,
+            found.cases.total,
+        ),
         figures,
         signals: Signal::ALL
             .iter()
             .map(|s| SignalOption {
                 code: s.as_str(),
                 name: label(s.as_str()),
-                selected: signal.as_deref() == Some(s.as_str()),
+                selected: signal_code.as_deref() == Some(s.as_str()),
             })
             .collect(),
-        rows: queue
+        rows: found
+            .cases
             .items
             .iter()
-            .map(|item| ReviewRow {
-                reward_id: item.reward.id,
-                short: item.reward.id.to_string().chars().take(8).collect(),
-                what: reward_text(
-                    Some(&item.reward.reward_type),
-                    item.reward.reward_amount.as_deref(),
-                ),
-                party: label(&item.reward.party),
-                created: when(item.reward.created_at),
-                signals: item
+            .map(|case| ReviewRow {
+                reward_ids: case
+                    .rewards
+                    .iter()
+                    .map(|r| r.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                short: case.referral_id.to_string().chars().take(8).collect(),
+                program: found
+                    .programs
+                    .get(&case.program_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                rewards: case
+                    .rewards
+                    .iter()
+                    .map(|r| RewardLine {
+                        what: reward_text(
+                            Some(r.reward_type.as_str()),
+                            r.reward_amount.as_ref().map(ToString::to_string).as_deref(),
+                        ),
+                        party: label(r.party.as_str()),
+                    })
+                    .collect(),
+                created: case
+                    .rewards
+                    .first()
+                    .map(|r| when(r.created_at))
+                    .unwrap_or_default(),
+                signals: case
                     .signals
                     .iter()
                     .map(|s| SignalLine {
-                        name: label(&s.code),
-                        explanation: s.explanation.clone(),
+                        name: label(s.signal.as_str()),
+                        explanation: SignalView::of(s).explanation,
                     })
                     .collect(),
             })
@@ -101,7 +171,11 @@ struct ReviewsPage {
     title: &'static str,
     nav: &'static str,
     flash: Option<String>,
+    /// Cases (referrals) waiting.
     total: i64,
+    /// Rewards in the cases of this page.
+    on_page: usize,
+    paging: Paging,
     figures: IntegrityView,
     signals: Vec<SignalOption>,
     rows: Vec<ReviewRow>,
@@ -114,14 +188,22 @@ struct SignalOption {
     selected: bool,
 }
 
+/// One referral's case.
 #[derive(Debug, Serialize)]
 struct ReviewRow {
-    reward_id: uuid::Uuid,
+    /// Its rewards in review, comma-separated: deciding the case decides them all.
+    reward_ids: String,
     short: String,
-    what: String,
-    party: String,
+    program: String,
+    rewards: Vec<RewardLine>,
     created: String,
     signals: Vec<SignalLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct RewardLine {
+    what: String,
+    party: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -146,7 +228,8 @@ pub async fn decide(
             "csrf" => csrf = value.into_owned(),
             "decision" => decision = value.into_owned(),
             "reason" => reason = value.into_owned(),
-            "reward_id" => ticked.push(value.into_owned()),
+            // A case's box carries all its rewards' ids.
+            "reward_id" => ticked.extend(value.split(',').map(str::to_owned)),
             _ => {}
         }
     }
@@ -155,7 +238,10 @@ pub async fn decide(
         PageError::Api(ApiError::Validation(vec![FieldProblem::new(field, why)]))
     };
     let (verb, ids) = match decision.split_once(':') {
-        Some((verb, one)) => (verb.to_owned(), vec![one.to_owned()]),
+        Some((verb, case)) => (
+            verb.to_owned(),
+            case.split(',').map(str::to_owned).collect(),
+        ),
         None => (decision.clone(), ticked),
     };
     let approve = match verb.as_str() {
