@@ -151,6 +151,42 @@ fn migrate_then_serve_then_stop_on_sigterm() {
         .send()
         .unwrap();
     assert_eq!(programs.status(), 200, "the dev token is accepted");
+    // Development on any port: the links handed out follow the address it listens on.
+    let created = client
+        .post(format!("http://{address}/api/referral-programs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Any port", "referrer_reward_type": "credit", "referrer_reward_value": "5.00"}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let patient = binary()
+        .args([
+            "dev-token",
+            "--role",
+            "patient",
+            "--sub",
+            "0b7c2d4e-1f3a-4b5c-8d6e-7f8091a2b3c4",
+            "--email",
+            "pat@example.com",
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let patient = String::from_utf8(patient.stdout).unwrap().trim().to_owned();
+    let link = client
+        .get(format!("http://{address}/api/patients/me/share-link"))
+        .bearer_auth(&patient)
+        .send()
+        .unwrap();
+    let link: serde_json::Value = link.json().unwrap();
+    assert!(
+        link["share_url"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&format!("http://{address}/r/")),
+        "{link}"
+    );
 
     let pid = server.0.id().to_string();
     assert!(Command::new("kill")
