@@ -271,16 +271,18 @@ impl Delivery {
             return Ok(());
         }
         let payload = self.payload(conn, message)?;
-        let outcome = typed.and_then(|_| {
-            self.notifier.deliver(&Outgoing {
-                message_id: message.id,
-                channel,
-                recipient: &message.recipient,
-                template: &message.template,
-                payload: &payload,
-                idempotency_key: &message.idempotency_key,
-            })
-        });
+        let outcome = typed
+            .map_err(referral_notify::NotifyError::from)
+            .and_then(|_| {
+                self.notifier.deliver(&Outgoing {
+                    message_id: message.id,
+                    channel,
+                    recipient: &message.recipient,
+                    template: &message.template,
+                    payload: &payload,
+                    idempotency_key: &message.idempotency_key,
+                })
+            });
         match outcome {
             Ok(delivered) => {
                 referral_store::write_transaction(conn, |conn| {

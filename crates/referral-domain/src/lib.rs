@@ -72,6 +72,7 @@ pub mod ids;
 pub mod locale;
 pub mod message;
 pub mod money;
+pub mod notices;
 pub mod opens;
 pub mod policy;
 pub mod program;

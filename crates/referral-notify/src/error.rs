@@ -30,6 +30,12 @@ pub enum NotifyError {
     Incomplete(&'static str),
 }
 
+impl From<referral_domain::notices::UnreadableNotice> for NotifyError {
+    fn from(_: referral_domain::notices::UnreadableNotice) -> Self {
+        NotifyError::Incomplete("a payload that fits its template")
+    }
+}
+
 impl NotifyError {
     /// Whether a later attempt may succeed.
     pub fn is_retryable(&self) -> bool {

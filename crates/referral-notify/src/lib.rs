@@ -6,7 +6,9 @@
 pub mod error;
 pub mod inbound;
 pub mod mailbox;
-pub mod messages;
+/// The message types, which live in the domain (they are data): re-exported under the
+/// name this crate always gave them.
+pub use referral_domain::notices as messages;
 pub mod outgoing;
 pub mod templates;
 pub mod transport;

@@ -85,7 +85,7 @@ pub struct NewMessage {
     /// Email address, phone number, or (payouts) the patient id.
     pub recipient: String,
     /// The message: its template and typed fields.
-    pub message: referral_notify::Message,
+    pub message: referral_domain::notices::Message,
 }
 
 /// A queued message.

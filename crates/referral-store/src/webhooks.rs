@@ -12,9 +12,9 @@ use crate::schema::{outbox as outbox_table, webhook_endpoints};
 use crate::sql_types::{DbTextList, DbTime, DbUuid};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use referral_domain::notices::Message;
+use referral_domain::notices::WebhookEvent;
 use referral_domain::webhook::{disable_due, WebhookEventType, ROTATION_OVERLAP_HOURS};
-use referral_notify::messages::WebhookEvent;
-use referral_notify::Message;
 use serde::Serialize;
 
 /// An endpoint, as admins see it (never its secret, which is shown once).

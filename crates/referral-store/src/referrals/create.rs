@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::consent::{platform_sends_sms, SMS_CONSENT_WORDING};
 use referral_domain::experiment::Variant;
+use referral_domain::notices::Invitation;
+use referral_domain::notices::Message;
 use referral_domain::referral::expires_at;
 use referral_domain::referral::LIMIT_COUNTED_STATUSES;
 use referral_domain::{
@@ -21,8 +23,6 @@ use referral_domain::{
     PatientId, Phone, ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus,
     ValidationErrors,
 };
-use referral_notify::messages::Invitation;
-use referral_notify::Message;
 use ring::rand::SecureRandom;
 
 /// Attempts at a fresh code before giving up (a collision at 90 bits is already unheard of).

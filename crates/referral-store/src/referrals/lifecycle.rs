@@ -9,8 +9,8 @@ use crate::schema::referrals;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::notices::Message;
 use referral_domain::{DomainError, ReferralId, ReferralLifecycle, ReferralSource, ReferralStatus};
-use referral_notify::Message;
 
 /// Declines a pending referral (the referee or an admin).
 ///

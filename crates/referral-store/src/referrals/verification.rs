@@ -13,12 +13,12 @@ use crate::schema::{patients, registration_verifications};
 use crate::sql_types::{DbInet, DbTime, DbUuid};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use referral_domain::signals::{Origin, RegistrationStep};
-use referral_domain::{DomainError, Email, InducementPolicy, Locale, Phone, ReferralCode};
-use referral_notify::messages::{
+use referral_domain::notices::Message;
+use referral_domain::notices::{
     AlreadyRegistered, RegistrationRefusal, RegistrationRefused, RegistrationVerification,
 };
-use referral_notify::Message;
+use referral_domain::signals::{Origin, RegistrationStep};
+use referral_domain::{DomainError, Email, InducementPolicy, Locale, Phone, ReferralCode};
 use ring::rand::SecureRandom;
 
 /// Hours a confirmation link works.

@@ -10,11 +10,11 @@ use crate::schema::{referral_rewards, referrals};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::notices::CashPayout;
+use referral_domain::notices::Message;
 use referral_domain::{
     DomainError, Money, PartyRewardStatus, ReferralId, RewardStatus, RewardType,
 };
-use referral_notify::messages::CashPayout;
-use referral_notify::Message;
 
 /// An admin's decision on the cash rewards of a referral that wait for approval: approve
 /// makes them available and queues the payout; reject cancels them.

@@ -10,11 +10,11 @@ use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::notices::Message;
+use referral_domain::notices::RewardExpiring;
 use referral_domain::{
     Locale, PartyRewardStatus, ReferralId, RewardSpec, RewardStatus, RewardType,
 };
-use referral_notify::messages::RewardExpiring;
-use referral_notify::Message;
 
 /// Queues the "reward expiring" reminder for every available reward that expires within
 /// `notice` of `now` and has not been reminded of; returns how many were queued. The

@@ -16,14 +16,14 @@ use diesel::prelude::*;
 use referral_domain::budget::{calendar_month_of, Budget, Spend};
 use referral_domain::conversion::ProgramBudget;
 use referral_domain::conversion::{self, GrantOutcome};
+use referral_domain::notices::Message;
+use referral_domain::notices::{RewardNotice, WelcomeBonus};
 use referral_domain::policy::calendar_year_of;
 use referral_domain::policy::{counted_cents, CAP_COUNTED_STATUSES};
 use referral_domain::{
     Gate, InducementPolicy, Locale, Money, PartyRewardStatus, PatientId, ProgramId, ReferralId,
     RewardId, RewardRefusal, RewardSpec, RewardStatus, RewardType,
 };
-use referral_notify::messages::{RewardNotice, WelcomeBonus};
-use referral_notify::Message;
 
 /// The value of the rewards granted to `patient` in the calendar year of `now`, counted as
 /// the domain's policy counts them (`CAP_COUNTED_STATUSES`, `counted_cents`: a discount at

@@ -231,7 +231,7 @@ fn notify_batch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, St
             },
             locale,
         );
-        if let referral_notify::Message::RewardEarned(m) = &mut notice.message {
+        if let referral_domain::notices::Message::RewardEarned(m) = &mut notice.message {
             m.reward_description = spec_words;
         }
         // One notice a referrer and release.

@@ -276,8 +276,8 @@ both_databases!(
                 kind: OutboxKind::Email,
                 idempotency_key: format!("k{i}"),
                 recipient: format!("r{i}@example.com"),
-                message: referral_notify::Message::ReferralInvitation(
-                    referral_notify::messages::Invitation {
+                message: referral_domain::notices::Message::ReferralInvitation(
+                    referral_domain::notices::Invitation {
                         referral_id: uuid::Uuid::new_v4(),
                         referral_code: "X".into(),
                         referrer_name: None,

@@ -176,8 +176,8 @@ fn message(key: &str) -> NewMessage {
         kind: OutboxKind::Email,
         idempotency_key: key.into(),
         recipient: "bob@example.com".into(),
-        message: referral_notify::Message::ReferralInvitation(
-            referral_notify::messages::Invitation {
+        message: referral_domain::notices::Message::ReferralInvitation(
+            referral_domain::notices::Invitation {
                 referral_id: uuid::Uuid::new_v4(),
                 referral_code: "X".into(),
                 referrer_name: None,

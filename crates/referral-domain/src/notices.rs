@@ -1,5 +1,6 @@
-//! The messages the service sends, as types: what the store queues in the outbox and what
-//! delivery reads back. A message missing a field is a compile error where it is made, not
+//! The messages the service sends, as types: what to tell whom. The store queues them in
+//! its outbox and `referral-notify` renders and delivers them; they are data, so they live
+//! here, below both (the store needs no delivery code to queue one). A message missing a field is a compile error where it is made, not
 //! a delivery that fails later.
 //!
 //! In the outbox a message is two columns, its template name and its payload (the variant's
@@ -7,10 +8,16 @@
 //! [`Message::from_parts`]. The JSON is what earlier versions wrote, so queued rows still
 //! read.
 
-use referral_domain::{Locale, Money, RewardType};
+use crate::{Locale, Money, RewardType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
+
+/// A stored message that no variant reads: an unknown template, or a payload that does not
+/// fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the message is incomplete: a payload that fits its template")]
+pub struct UnreadableNotice;
 
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,11 +245,10 @@ impl Message {
     /// The message stored as `template` and `payload`.
     ///
     /// # Errors
-    /// [`crate::NotifyError::Incomplete`] for an unknown template or a payload that does not
-    /// fit it.
-    pub fn from_parts(template: &str, payload: &Value) -> Result<Self, crate::NotifyError> {
+    /// [`UnreadableNotice`] for an unknown template or a payload that does not fit it.
+    pub fn from_parts(template: &str, payload: &Value) -> Result<Self, UnreadableNotice> {
         serde_json::from_value(serde_json::json!({"template": template, "payload": payload}))
-            .map_err(|_| crate::NotifyError::Incomplete("a payload that fits its template"))
+            .map_err(|_| UnreadableNotice)
     }
 
     /// The language the message is written in (English for a payout or a webhook, which
