@@ -434,14 +434,16 @@ fn tighten_requests(doc: &mut Value) {
     let phone = json!({"type": ["string", "null"], "pattern": PHONE_PATTERN});
     set_property(doc, "RegisterRequest", "phone", phone.clone());
     set_property(doc, "CreateReferralRequest", "referee_phone", phone);
-    // An SMS invitation needs the friend's phone and their consent.
+    // An SMS invitation needs the friend's phone. Whether it needs their consent
+    // (`sms_consent: true`) depends on the program's `sms_delivery`, which the request does
+    // not name: the domain's `consent::needs_sms_consent` decides it, and a refusal is a
+    // documented 422, so the document states no copy of the rule.
     if let Some(create) = doc.pointer_mut("/components/schemas/CreateReferralRequest") {
         create["if"] = json!({"required": ["referral_source"], "properties": {"referral_source": {"const": "sms"}}});
         create["then"] = json!({
-            "required": ["referee_phone", "sms_consent"],
+            "required": ["referee_phone"],
             "properties": {
-                "referee_phone": {"type": "string", "pattern": PHONE_REQUIRED_PATTERN},
-                "sms_consent": {"const": true}
+                "referee_phone": {"type": "string", "pattern": PHONE_REQUIRED_PATTERN}
             }
         });
     }

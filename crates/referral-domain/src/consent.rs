@@ -6,7 +6,7 @@
 //! the platform then sends nothing and gives the patient an `sms:` link with the text below,
 //! which carries the FTC disclosure.
 
-use crate::status::SmsDelivery;
+use crate::status::{ReferralSource, SmsDelivery};
 
 /// What the referrer attests, word for word, for the platform to text the friend.
 pub const SMS_CONSENT_WORDING: &str =
@@ -72,6 +72,15 @@ pub const fn platform_sends_sms(delivery: SmsDelivery) -> bool {
     matches!(delivery, SmsDelivery::Platform)
 }
 
+/// Whether a referral shared by `source` under the program's `delivery` needs the
+/// referrer's attestation that the friend agreed to a text (TCPA): only an SMS the platform
+/// sends in its name. A text the patient sends from their own phone is theirs, and an email
+/// or a link is no text at all. The one home of the rule: the store asks it once the
+/// program is known, and the OpenAPI document does not repeat it.
+pub const fn needs_sms_consent(source: Option<ReferralSource>, delivery: SmsDelivery) -> bool {
+    matches!(source, Some(ReferralSource::Sms)) && platform_sends_sms(delivery)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,7 +111,31 @@ mod tests {
         assert!(links.text.ends_with("(I may get a reward if you join.)"));
     }
 
+    #[test]
+    fn only_a_text_the_platform_sends_needs_the_friends_consent() {
+        assert!(needs_sms_consent(
+            Some(ReferralSource::Sms),
+            SmsDelivery::Platform
+        ));
+        assert!(!needs_sms_consent(
+            Some(ReferralSource::Sms),
+            SmsDelivery::PatientDevice
+        ));
+    }
+
     proptest! {
+        /// Consent is needed exactly for an SMS the platform sends.
+        #[test]
+        fn consent_is_needed_for_the_platforms_texts_and_nothing_else(
+            source in proptest::option::of(proptest::sample::select(ReferralSource::ALL.to_vec())),
+            delivery in proptest::sample::select(SmsDelivery::ALL.to_vec()),
+        ) {
+            prop_assert_eq!(
+                needs_sms_consent(source, delivery),
+                source == Some(ReferralSource::Sms) && delivery == SmsDelivery::Platform
+            );
+        }
+
         /// The body survives encoding: nothing of it breaks out of the query.
         #[test]
         fn the_link_body_is_fully_encoded(url in "\\PC{0,60}") {

@@ -338,6 +338,18 @@ pub fn referrer_sees_reward(released_at: Option<DateTime<Utc>>, now: DateTime<Ut
     released_at.is_some_and(|at| at <= now)
 }
 
+/// Whether a referral's own page shows its referrer a reward of it: only when the friend
+/// agreed to share (which referral earned a reward tells that the friend converted), only
+/// the referrer's own reward (`own`), and only once released.
+pub fn referrer_sees_referral_reward(
+    shares_with_referrer: bool,
+    own: bool,
+    released_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    shares_with_referrer && own && referrer_sees_reward(released_at, now)
+}
+
 /// A released referrer's reward in plain words, as its referrer reads it: their own
 /// refusal's reason, or a cancellation said as any other (never why: a reversal would
 /// tell of the friend's care).
@@ -405,6 +417,22 @@ mod tests {
     }
 
     proptest! {
+        /// A referral's page shows a reward only with the friend's agreement, only the
+        /// referrer's own and only once released: dropping any condition hides it.
+        #[test]
+        fn a_referrals_page_shows_only_the_referrers_own_released_reward_with_agreement(
+            shares: bool,
+            own: bool,
+            offset_hours in proptest::option::of(-100_i64..100),
+        ) {
+            let now = Utc::now();
+            let released = offset_hours.map(|h| now + Duration::hours(h));
+            prop_assert_eq!(
+                referrer_sees_referral_reward(shares, own, released, now),
+                shares && own && released.is_some_and(|r| r <= now)
+            );
+        }
+
         /// The last release is never after `at`, the next is after it, and every moment of
         /// one period reads the same last release.
         #[test]

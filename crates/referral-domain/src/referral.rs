@@ -123,6 +123,23 @@ pub fn effective_status(
     }
 }
 
+/// How long a referrer who made `made` referrals in the 24 hours before `now` waits for
+/// their next one under a daily `limit` (invitations go out in the platform's name, so one
+/// account cannot send them without bound): `None` while under it, else the time until the
+/// oldest of them (`oldest`) is a day old, at least a second.
+pub fn daily_limit_wait(
+    made: i64,
+    limit: u32,
+    oldest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    if made < i64::from(limit) {
+        return None;
+    }
+    let frees_at = oldest.unwrap_or(now) + Duration::hours(24);
+    Some((frees_at - now).max(Duration::seconds(1)))
+}
+
 /// The stored statuses of a referral that always count towards the referrer's limit per
 /// program; a `pending` one counts too while it has not expired ([`counts_toward_limit`]).
 /// Declined and expired referrals free their place.
@@ -440,6 +457,26 @@ mod tests {
     }
 
     proptest! {
+        /// Under the limit nobody waits; at it the wait ends when the oldest referral of
+        /// the day turns a day old, and never exceeds a day.
+        #[test]
+        fn the_daily_limit_frees_a_place_a_day_after_the_oldest(
+            made in 0_i64..50,
+            limit in 1_u32..40,
+            age_minutes in 0_i64..(24 * 60),
+        ) {
+            let now = Utc::now();
+            let oldest = now - Duration::minutes(age_minutes);
+            let wait = daily_limit_wait(made, limit, Some(oldest), now);
+            if made < i64::from(limit) {
+                prop_assert!(wait.is_none());
+            } else {
+                let wait = wait.unwrap();
+                prop_assert!(wait >= Duration::seconds(1) && wait <= Duration::hours(24));
+                prop_assert!(oldest + Duration::hours(24) <= now + wait);
+            }
+        }
+
         /// No membership oracle: whether the referee is already a patient never changes
         /// the answer the referrer gets, only whether an invitation is sent.
         #[test]

@@ -182,10 +182,14 @@ pub(crate) async fn create_referral(
                 // refusal is audited with outcome `rate_limited`.
                 let day_ago = now - chrono::Duration::hours(24);
                 let (made, oldest) = referrals::created_since(conn, input.referrer_id, day_ago)?;
-                if made >= i64::from(app.patient_daily_referrals) {
-                    let frees_at = oldest.unwrap_or(now) + chrono::Duration::hours(24);
-                    let wait = (frees_at - now).num_seconds().max(1);
-                    return Err(ApiError::RateLimited(u64::try_from(wait).unwrap_or(1)));
+                if let Some(wait) = referral_domain::referral::daily_limit_wait(
+                    made,
+                    app.patient_daily_referrals,
+                    oldest,
+                    now,
+                ) {
+                    let seconds = u64::try_from(wait.num_seconds()).unwrap_or(1);
+                    return Err(ApiError::RateLimited(seconds));
                 }
                 ensure_patient(conn, &who, now)?;
                 let referral = referrals::create(conn, &app.rng, &input, now)?;
@@ -272,15 +276,8 @@ fn new_referral(
             "an SMS invitation needs the referee's phone",
         ));
     }
-    // The referrer vouches that the friend agreed to a text (TCPA): no consent, no SMS.
-    if referral_source == Some(referral_domain::ReferralSource::Sms)
-        && body.sms_consent != Some(true)
-    {
-        problems.push(FieldProblem::new(
-            "sms_consent",
-            "an SMS invitation needs sms_consent: true (the friend agreed to receive a text)",
-        ));
-    }
+    // Whether the friend's consent to a text is needed depends on the program (a text from
+    // the patient's own phone needs none): the store asks the domain once it knows it.
     let locale = crate::views::parse_field("locale", body.locale.as_deref(), &mut problems);
     match (referee_email, problems.is_empty()) {
         (Some(referee_email), true) => Ok(NewReferral {
@@ -366,18 +363,18 @@ pub(crate) async fn my_referral(
                     shares_with_referrer: shared,
                     typed_name: referral.referee_name.clone(),
                 };
-                let rewards = if shared {
-                    rewards::for_referral(conn, id, now)?
-                        .into_iter()
-                        .filter(|r| r.patient_id == referral.referrer_id)
-                        .filter(|r| {
-                            referral_domain::disclosure::referrer_sees_reward(r.released_at, now)
-                        })
-                        .map(|r| MyRewardView::new(r, Some(&friend)))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+                let rewards = rewards::for_referral(conn, id, now)?
+                    .into_iter()
+                    .filter(|r| {
+                        referral_domain::disclosure::referrer_sees_referral_reward(
+                            shared,
+                            r.patient_id == referral.referrer_id,
+                            r.released_at,
+                            now,
+                        )
+                    })
+                    .map(|r| MyRewardView::new(r, Some(&friend)))
+                    .collect();
                 let via_link =
                     !referral_store::share_links::made_through_links(conn, &[id])?.is_empty();
                 Ok(ReferralDetail {

@@ -584,15 +584,39 @@ both_databases!(
         );
         let code = created["referral_code"].as_str().unwrap();
         assert!(link.contains(code), "the share link is in the text");
+        // A text from the patient's own phone is theirs: it needs no consent attested to
+        // the platform (#32: the domain's one rule, `consent::needs_sms_consent`).
+        let without = app.post(
+            Some(&alice),
+            "/api/patients/me/referrals",
+            json!({"referee_email": "carol@example.com", "referee_phone": "+14155550101",
+               "referral_source": "sms"}),
+        );
+        assert_eq!(without.status(), 201, "{:?}", without.text());
+        let without: Value = without.json().unwrap();
+        assert!(without["sms_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("sms:+14155550101?body="));
         let mut conn = app.db.conn();
-        let sent: i64 = {
+        let (sent, attested): (i64, i64) = {
             use diesel::prelude::*;
-            referral_store::schema::outbox::table
-                .count()
-                .get_result(&mut **conn)
-                .unwrap()
+            (
+                referral_store::schema::outbox::table
+                    .count()
+                    .get_result(&mut **conn)
+                    .unwrap(),
+                referral_store::schema::sms_consents::table
+                    .count()
+                    .get_result(&mut **conn)
+                    .unwrap(),
+            )
         };
         assert_eq!(sent, 0);
+        assert_eq!(
+            attested, 0,
+            "no consent stored for texts the platform never sends"
+        );
         let bad = assert_problem(
             app.post(
                 Some(&app.admin()),

@@ -12,7 +12,7 @@ use crate::schema::{patients as patients_table, referrals, sms_consents};
 use crate::sql_types::{DbInet, DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use referral_domain::consent::{platform_sends_sms, SMS_CONSENT_WORDING};
+use referral_domain::consent::{needs_sms_consent, platform_sends_sms, SMS_CONSENT_WORDING};
 use referral_domain::experiment::Variant;
 use referral_domain::notices::Invitation;
 use referral_domain::notices::Message;
@@ -191,7 +191,9 @@ pub(crate) fn create_in(
         // program leaves it to the patient's own phone.
         let by_sms = input.referral_source == Some(ReferralSource::Sms);
         let on_device = by_sms && !platform_sends_sms(program.sms_delivery);
-        if by_sms && !on_device && input.sms_attestation.is_none() {
+        if needs_sms_consent(input.referral_source, program.sms_delivery)
+            && input.sms_attestation.is_none()
+        {
             return Err(DomainError::Validation(ValidationErrors(vec![
                 FieldError::SmsConsentMissing,
             ]))
@@ -204,8 +206,11 @@ pub(crate) fn create_in(
         let code = insert_with_fresh_code(
             conn, rng, id, input, &program, variant, expires, decision, on_device, now,
         )?;
+        // The proof is kept only for a text the platform sends (minimum necessary: a text
+        // from the patient's own phone needs none).
+        let consent_needed = needs_sms_consent(input.referral_source, program.sms_delivery);
         if let (true, Some(attestation), Some(_)) =
-            (by_sms, &input.sms_attestation, &input.referee_phone)
+            (consent_needed, &input.sms_attestation, &input.referee_phone)
         {
             // No proof, no text: a caller that did not hash the number is refused whole.
             let phone_hash = attestation.phone_hash.as_deref().ok_or_else(|| {
