@@ -257,11 +257,10 @@ pub fn counted_cents(
     amount_cents: Option<i64>,
     applied_cents: Option<i64>,
 ) -> i64 {
-    match reward_type {
-        RewardType::Discount => applied_cents.unwrap_or(0),
-        RewardType::Credit | RewardType::Cash | RewardType::FreeConsultation => {
-            amount_cents.unwrap_or(0)
-        }
+    if reward_type.has_face_value() {
+        amount_cents.unwrap_or(0)
+    } else {
+        applied_cents.unwrap_or(0)
     }
 }
 
@@ -317,7 +316,7 @@ impl InducementPolicy {
         let value = counted_value(reward);
         let total = standing.granted_this_year.checked_add(&value);
         if standing.federal_payer {
-            if reward.reward_type == RewardType::Cash {
+            if reward.reward_type.is_paid_out() {
                 return RewardDecision::Refuse(RewardRefusal::FederalPayerCashExcluded);
             }
             if value > self.federal_nominal_each {

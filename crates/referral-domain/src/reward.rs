@@ -30,12 +30,66 @@ pub enum RedemptionTarget {
     Consultation(ConsultationId),
 }
 
-/// The status a new reward of `reward_type` starts in: `cash` waits for an admin's
+/// What each reward type means, said once. Every answer is an exhaustive `match`: a new
+/// type does not compile until each question has its answer, and the store passes the
+/// answers to SQL as sets of codes ([`RewardType::codes_where`]), so no query filters on a
+/// type by name.
+impl RewardType {
+    /// Whether its value is an amount worth counting in the reward-value figures and the
+    /// savings from the moment it is granted. A discount is a percentage: worth nothing until
+    /// used, when it counts what it gave.
+    pub const fn has_face_value(self) -> bool {
+        match self {
+            RewardType::Credit | RewardType::Cash | RewardType::FreeConsultation => true,
+            RewardType::Discount => false,
+        }
+    }
+
+    /// Whether it is money paid to the patient: it waits for an admin's approval, is paid
+    /// out when approved (so it never expires afterwards) and goes to a payout account.
+    pub const fn is_paid_out(self) -> bool {
+        match self {
+            RewardType::Cash => true,
+            RewardType::Credit | RewardType::Discount | RewardType::FreeConsultation => false,
+        }
+    }
+
+    /// Whether using it pays its value out of the program's budget (credit, a free
+    /// consultation). Cash is paid when approved; a discount gives a share of an order.
+    pub const fn is_paid_when_used(self) -> bool {
+        match self {
+            RewardType::Credit | RewardType::FreeConsultation => true,
+            RewardType::Cash | RewardType::Discount => false,
+        }
+    }
+
+    /// Whether its value reads as money (`$25.00`) in a patient's totals: credit and cash.
+    /// A discount is a percentage, a free consultation a visit.
+    pub const fn is_shown_as_money(self) -> bool {
+        match self {
+            RewardType::Credit | RewardType::Cash => true,
+            RewardType::Discount | RewardType::FreeConsultation => false,
+        }
+    }
+
+    /// The stored codes of the types for which `answer` holds: the set a query filters on.
+    pub fn codes_where(answer: fn(RewardType) -> bool) -> Vec<&'static str> {
+        RewardType::ALL
+            .iter()
+            .copied()
+            .filter(|t| answer(*t))
+            .map(RewardType::as_str)
+            .collect()
+    }
+}
+
+/// The status a new reward of `reward_type` starts in: money paid out waits for an admin's
 /// approval, every other type is available at once.
 pub const fn initial_status(reward_type: RewardType) -> RewardStatus {
-    match reward_type {
-        RewardType::Cash => RewardStatus::PendingApproval,
-        _ => RewardStatus::Available,
+    if reward_type.is_paid_out() {
+        RewardStatus::PendingApproval
+    } else {
+        RewardStatus::Available
     }
 }
 
@@ -119,7 +173,7 @@ impl Standing {
                 Standing::OnTheWay
             }
             RewardStatus::Available => Standing::Available,
-            RewardStatus::Used if reward_type == RewardType::Cash => Standing::Paid,
+            RewardStatus::Used if reward_type.is_paid_out() => Standing::Paid,
             RewardStatus::Used => Standing::Used,
             RewardStatus::Expired | RewardStatus::Cancelled => Standing::Ended,
         }
@@ -339,7 +393,7 @@ impl RewardLedgerEntry {
                 self.status = RewardStatus::Cancelled;
                 ReversalEffect::Cancelled
             }
-            RewardStatus::Available if reward_type == RewardType::Cash => ReversalEffect::Clawback,
+            RewardStatus::Available if reward_type.is_paid_out() => ReversalEffect::Clawback,
             RewardStatus::Available => {
                 self.status = RewardStatus::Cancelled;
                 ReversalEffect::Cancelled
@@ -385,6 +439,40 @@ impl RewardLedgerEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_reward_type_answers_each_question() {
+        assert_eq!(
+            RewardType::codes_where(RewardType::has_face_value),
+            ["credit", "cash", "free_consultation"]
+        );
+        assert_eq!(RewardType::codes_where(RewardType::is_paid_out), ["cash"]);
+        assert_eq!(
+            RewardType::codes_where(RewardType::is_paid_when_used),
+            ["credit", "free_consultation"]
+        );
+        assert_eq!(
+            RewardType::codes_where(RewardType::is_shown_as_money),
+            ["credit", "cash"]
+        );
+        for t in RewardType::ALL {
+            // What is paid is paid once: on approval or on use, never both.
+            assert!(!(t.is_paid_out() && t.is_paid_when_used()), "{t:?}");
+            // Whatever is paid has a face value.
+            if t.is_paid_out() || t.is_paid_when_used() {
+                assert!(t.has_face_value(), "{t:?}");
+            }
+            assert_eq!(
+                initial_status(*t) == RewardStatus::PendingApproval,
+                t.is_paid_out()
+            );
+            // The caps count exactly the types with a face value.
+            assert_eq!(
+                crate::policy::CAP_COUNTED_TYPES.contains(t),
+                t.has_face_value()
+            );
+        }
+    }
 
     #[test]
     fn every_status_has_one_standing() {

@@ -18,9 +18,7 @@ use crate::sql_types::{DbTextList, DbTime, DbUuid};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use referral_domain::experiment;
-use referral_domain::{
-    PatientId, ProgramDraft, ProgramStatus, ReferralCode, ReferralStatus, RewardType,
-};
+use referral_domain::{PatientId, ProgramDraft, ProgramStatus, ReferralCode, ReferralStatus};
 use std::str::FromStr;
 
 /// The demo patient that `cargo run` users can sign in as (a referrer with referrals).
@@ -536,7 +534,7 @@ pub fn seed(
                       spec: &referral_domain::RewardSpec,
                       at: DateTime<Utc>| {
             let pending_approval =
-                fate == Fate::Kept && spec.reward_type == RewardType::Cash && rng.chance(30);
+                fate == Fate::Kept && spec.reward_type.is_paid_out() && rng.chance(30);
             // As the service releases them (the default weekly cadence): a referrer's at
             // the end of its week, the friend's at once. Only a released reward is used,
             // and never before its release.

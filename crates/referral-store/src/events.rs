@@ -450,7 +450,58 @@ diesel::define_sql_function! {
         converts: diesel::sql_types::Bool,
         year_start: diesel::sql_types::Timestamptz,
         year_end: diesel::sql_types::Timestamptz,
+        convertible_status: diesel::sql_types::Text,
+        uncounted_status: diesel::sql_types::Text,
+        uncounted_mirror: diesel::sql_types::Text,
+        cap_statuses: diesel::sql_types::Array<diesel::sql_types::Text>,
+        face_value_types: diesel::sql_types::Array<diesel::sql_types::Text>,
     ) -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
+    /// `referral_granted_cents`: [`rewards::granted_this_year`]'s sum, in PostgreSQL.
+    fn referral_granted_cents(
+        patient_id: diesel::sql_types::Uuid,
+        from: diesel::sql_types::Timestamptz,
+        to: diesel::sql_types::Timestamptz,
+        statuses: diesel::sql_types::Array<diesel::sql_types::Text>,
+        face_value_types: diesel::sql_types::Array<diesel::sql_types::Text>,
+    ) -> diesel::sql_types::BigInt;
+}
+
+/// The domain's sets the PostgreSQL functions filter on: they state no rule of their own.
+fn cap_statuses() -> Vec<&'static str> {
+    referral_domain::policy::CAP_COUNTED_STATUSES
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
+}
+
+fn face_value_types() -> Vec<&'static str> {
+    referral_domain::RewardType::codes_where(referral_domain::RewardType::has_face_value)
+}
+
+/// What a patient's rewards of `now`'s calendar year count for against the caps, summed by
+/// PostgreSQL's `referral_granted_cents` with the domain's sets: the path
+/// `referral_event_begin` takes. (For the test that compares it with
+/// [`rewards::granted_this_year`].)
+///
+/// # Errors
+/// Database errors.
+pub fn granted_this_year_in_postgres(
+    c: &mut diesel::PgConnection,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (start, end) = calendar_year_of(now);
+    Ok(diesel::select(referral_granted_cents(
+        patient.as_uuid(),
+        start,
+        end,
+        cap_statuses(),
+        face_value_types(),
+    ))
+    .get_result(c)?)
 }
 
 diesel::define_sql_function! {
@@ -498,6 +549,11 @@ fn begin_in_postgres(
         record.converts(),
         year_start,
         year_end,
+        ReferralStatus::Registered.as_str(),
+        ReferralStatus::Converted.as_str(),
+        PartyRewardStatus::Pending.as_str(),
+        cap_statuses(),
+        face_value_types(),
     ))
     .get_result(c)?;
     let begun: BegunJson = serde_json::from_str(&answer)

@@ -14,7 +14,11 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgre
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// The PL/pgSQL functions, in the order they are applied.
-const FUNCTIONS: [(&str, &str); 2] = [
+const FUNCTIONS: [(&str, &str); 3] = [
+    (
+        "referral_granted_cents",
+        include_str!("../sql/functions/referral_granted_cents.sql"),
+    ),
     (
         "referral_event_begin",
         include_str!("../sql/functions/referral_event_begin.sql"),

@@ -25,7 +25,7 @@ use diesel::prelude::*;
 use referral_domain::reversal::{refund_reverses, CancelReason, ReversalReason};
 use referral_domain::{
     ConsultationId, Money, OrderId, PartyRewardStatus, PatientId, ReferralId, ReferralStatus,
-    ReversalEffect, RewardId, RewardStatus, RewardType,
+    ReversalEffect, RewardId, RewardStatus,
 };
 use serde::Serialize;
 
@@ -308,7 +308,7 @@ fn reverse(
         }
         match cancel_or_claw_back(conn, &reward, now)? {
             ReversalEffect::Cancelled => {
-                if reward.reward_type != RewardType::Discount {
+                if reward.reward_type.has_face_value() {
                     delta.rewards_granted -= 1;
                     delta.reward_value_cents -=
                         reward.reward_amount.as_ref().map_or(0, Money::cents);

@@ -138,7 +138,11 @@ fn reward_row(locale: Locale, r: &MyRewardView) -> Value {
 fn earned(rewards: &[MyRewardView]) -> String {
     let total = rewards
         .iter()
-        .filter(|r| matches!(r.reward_type.as_str(), "credit" | "cash"))
+        .filter(|r| {
+            r.reward_type
+                .parse::<referral_domain::RewardType>()
+                .is_ok_and(referral_domain::RewardType::is_shown_as_money)
+        })
         .filter(|r| matches!(r.status.as_str(), "available" | "used"))
         .filter_map(|r| r.reward_amount.as_deref())
         .filter_map(|a| BigDecimal::from_str(a).ok())
@@ -166,7 +170,11 @@ fn standings(rewards: &[MyRewardView]) -> Value {
             .collect();
         let cents: i64 = mine
             .iter()
-            .filter(|r| matches!(r.reward_type.as_str(), "credit" | "cash"))
+            .filter(|r| {
+                r.reward_type
+                    .parse::<referral_domain::RewardType>()
+                    .is_ok_and(referral_domain::RewardType::is_shown_as_money)
+            })
             .filter_map(|r| r.reward_amount.as_deref())
             .filter_map(|a| referral_domain::Money::parse(a).ok())
             .map(|m| m.cents())

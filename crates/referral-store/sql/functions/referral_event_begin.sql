@@ -7,10 +7,18 @@
 -- "referral": row, and for a registered referral "program", "referrer", "uncounted" (the
 -- referrer's converted referrals in the program not yet counted towards a batch, oldest
 -- first) and "granted_this_year_cents"}.
+-- The SQL states no rule of its own: the domain's sets arrive as arguments (events.rs,
+-- `RuleSets`): the referral status a conversion starts from, the status and mirror of a
+-- conversion not yet counted towards a batch, and, for the yearly caps, the counted
+-- statuses and the types counted at face value (the others count what they gave).
+DROP FUNCTION IF EXISTS referral_event_begin(
+    text, uuid, uuid, bigint, timestamptz, timestamptz, boolean, timestamptz, timestamptz);
 CREATE OR REPLACE FUNCTION referral_event_begin(
     p_event_type text, p_event_id uuid, p_patient_id uuid, p_amount_cents bigint,
     p_occurred_at timestamptz, p_now timestamptz, p_converts boolean,
-    p_year_start timestamptz, p_year_end timestamptz
+    p_year_start timestamptz, p_year_end timestamptz,
+    p_convertible_status text, p_uncounted_status text, p_uncounted_mirror text,
+    p_cap_statuses text[], p_face_value_types text[]
 ) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_referral referrals%ROWTYPE;
@@ -52,7 +60,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN '{"duplicate": false}';
     END IF;
-    IF v_referral.status <> 'registered' THEN
+    IF v_referral.status <> p_convertible_status THEN
         RETURN json_build_object('duplicate', false, 'referral', row_to_json(v_referral))::text;
     END IF;
 
@@ -60,20 +68,16 @@ BEGIN
     SELECT * INTO v_referrer FROM patients WHERE id = v_referral.referrer_id;
     -- With a threshold of one, a pending carrier completes its batch alone and counts no
     -- older conversion: the list is not needed (`reads_uncounted` in events.rs).
-    IF v_program.reward_threshold > 1 OR v_referral.referrer_reward_status <> 'pending' THEN
+    IF v_program.reward_threshold > 1 OR v_referral.referrer_reward_status <> p_uncounted_mirror THEN
         SELECT coalesce(array_agg(id ORDER BY converted_at, id), '{}') INTO v_uncounted
         FROM referrals
         WHERE referrer_id = v_referral.referrer_id AND program_id = v_referral.program_id
-          AND status = 'converted' AND referrer_reward_status = 'pending';
+          AND status = p_uncounted_status AND referrer_reward_status = p_uncounted_mirror;
     ELSE
         v_uncounted := '{}';
     END IF;
-    -- The domain's counted_cents: a discount counts what it gave when used.
-    SELECT coalesce(sum(CASE WHEN reward_type = 'discount' THEN coalesce(applied_amount_cents, 0)
-                             ELSE coalesce(reward_amount_cents, 0) END), 0) INTO v_granted
-    FROM referral_rewards
-    WHERE patient_id = v_referral.referrer_id AND status <> 'cancelled'
-      AND created_at >= p_year_start AND created_at < p_year_end;
+    v_granted := referral_granted_cents(v_referral.referrer_id, p_year_start, p_year_end,
+                                        p_cap_statuses, p_face_value_types);
     RETURN json_build_object(
         'duplicate', false,
         'referral', row_to_json(v_referral),

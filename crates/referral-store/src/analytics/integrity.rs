@@ -97,7 +97,10 @@ pub fn integrity(
         .get_result(conn)?;
     let saved: Vec<Option<i64>> = in_program_rewards()
         .filter(referral_rewards::cancel_reason.is_not_null())
-        .filter(referral_rewards::reward_type.ne(RewardType::Discount.as_str()))
+        .filter(
+            referral_rewards::reward_type
+                .eq_any(RewardType::codes_where(RewardType::has_face_value)),
+        )
         .select(referral_rewards::reward_amount_cents)
         .load(conn)?;
     let mut claws = reward_clawbacks::table

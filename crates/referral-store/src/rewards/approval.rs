@@ -12,9 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::notices::CashPayout;
 use referral_domain::notices::Message;
-use referral_domain::{
-    DomainError, Money, PartyRewardStatus, ReferralId, RewardStatus, RewardType,
-};
+use referral_domain::{DomainError, Money, PartyRewardStatus, ReferralId, RewardStatus};
 
 /// An admin's decision on the cash rewards of a referral that wait for approval: approve
 /// makes them available and queues the payout; reject cancels them.
@@ -80,7 +78,7 @@ pub fn decide_approval(
             }
             let cents = reward.reward_amount.as_ref().map_or(0, Money::cents);
             let cohort = Cohort::of(conn, reward.referral_id)?;
-            let delta = if approve && reward.reward_type != RewardType::Cash {
+            let delta = if approve && !reward.reward_type.is_paid_out() {
                 Delta::default()
             } else if approve {
                 // An approved cash reward is paid out.

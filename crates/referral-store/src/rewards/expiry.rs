@@ -91,7 +91,10 @@ pub fn expire_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, 
         // expire (expiring it would take a payout back out of the figures).
         let due: Vec<(DbUuid, DbUuid, String)> = referral_rewards::table
             .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
-            .filter(referral_rewards::reward_type.ne(RewardType::Cash.as_str()))
+            .filter(
+                referral_rewards::reward_type
+                    .ne_all(RewardType::codes_where(RewardType::is_paid_out)),
+            )
             .filter(referral_rewards::expires_at.le(DbTime(now)))
             .select((
                 referral_rewards::id,

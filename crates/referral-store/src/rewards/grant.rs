@@ -287,7 +287,7 @@ pub(crate) fn grant_of(
             ..Delta::default()
         },
         // Discounts are worth nothing until used (see the domain's policy).
-        None if spec.reward_type != RewardType::Discount => Delta {
+        None if spec.reward_type.has_face_value() => Delta {
             rewards_granted: 1,
             reward_value_cents: spec.value.cents(),
             ..Delta::default()

@@ -86,7 +86,7 @@ pub fn redeem(
         }
         // Cash counts as paid when approved for payout, discounts are worth nothing: the
         // rest is paid when used.
-        if !matches!(reward.reward_type, RewardType::Discount | RewardType::Cash) {
+        if reward.reward_type.is_paid_when_used() {
             let cohort = Cohort::of(conn, reward.referral_id)?;
             rollups::bump(
                 conn,

@@ -245,7 +245,7 @@ fn decide_in(
             reward_reviews::decided_at.eq(DbTime(now)),
         ))
         .execute(conn)?;
-    if !decision.approve && reward.reward_type != referral_domain::RewardType::Discount {
+    if !decision.approve && reward.reward_type.has_face_value() {
         let cents = reward.reward_amount.as_ref().map_or(0, Money::cents);
         let cohort = Cohort::of(conn, reward.referral_id)?;
         let delta = Delta {

@@ -244,7 +244,10 @@ pub fn payouts(
 ) -> Result<Paged<PayoutLine>, StoreError> {
     let build = || {
         referral_rewards::table
-            .filter(referral_rewards::reward_type.eq(RewardType::Cash.as_str()))
+            .filter(
+                referral_rewards::reward_type
+                    .eq_any(RewardType::codes_where(RewardType::is_paid_out)),
+            )
             .filter(referral_rewards::created_at.lt(DbTime(before)))
             .filter(referral_rewards::status.ne_all(vec![
                 RewardStatus::PendingApproval.as_str(),

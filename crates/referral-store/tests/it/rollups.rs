@@ -32,7 +32,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0..3usize, 0..3usize).prop_map(|(referrer, program)| Step::Create { referrer, program }),
+        3 => (0..3usize, 0..4usize).prop_map(|(referrer, program)| Step::Create { referrer, program }),
         2 => any::<usize>().prop_map(Step::Click),
         3 => any::<usize>().prop_map(Step::Register),
         2 => any::<usize>().prop_map(Step::Consult),
@@ -70,6 +70,12 @@ impl Journey {
                 serde_json::json!({"name": "Cash", "referrer_reward_type": "cash",
                 "referrer_reward_value": "10.00", "variants": [
                     {"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}),
+            ),
+            // A discount counts towards the caps only what it gave once used.
+            program(
+                conn,
+                serde_json::json!({"name": "Discount", "referrer_reward_type": "discount",
+                "referrer_reward_value": "20"}),
             ),
         ];
         let referrers = (0..3)
@@ -285,6 +291,26 @@ fn journey_keeps_rollups_equal_to_a_rebuild(db: &TestDb, steps: &[Step]) {
     let rebuilt = snapshot(&mut conn);
     assert_eq!(kept.0, rebuilt.0, "daily rollups differ after {steps:?}");
     assert_eq!(kept.1, rebuilt.1, "referrer totals differ after {steps:?}");
+    // The yearly-cap sum PostgreSQL's functions compute (with the domain's sets as
+    // arguments) equals Rust's, for every patient the journey gave rewards (#32 item 4).
+    if matches!(&**conn, DbConnection::Pg(_)) {
+        let mut owners: Vec<_> = journey.rewards.iter().map(|r| r.patient_id).collect();
+        owners.extend(journey.referrers.iter().map(|p| p.id));
+        owners.sort_by_key(|p| p.as_uuid());
+        owners.dedup();
+        for owner in owners {
+            let in_rust = rewards::granted_this_year(&mut conn, owner, journey.now).unwrap();
+            let DbConnection::Pg(pg) = &mut **conn else {
+                unreachable!()
+            };
+            let in_sql = events::granted_this_year_in_postgres(pg, owner, journey.now).unwrap();
+            assert_eq!(
+                in_sql,
+                in_rust.cents(),
+                "the caps' sum differs after {steps:?}"
+            );
+        }
+    }
 }
 
 proptest! {
