@@ -295,7 +295,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         patient_daily_referrals: args.patient_daily_referrals,
         denials: crate::state::DenialBudget::default(),
         clock: crate::clock::Clock::default(),
-        inbound: crate::routes::webhooks::InboundKeys {
+        inbound: referral_notify::inbound::InboundKeys {
             twilio_auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
             sendgrid_key: args
                 .sendgrid_webhook_public_key

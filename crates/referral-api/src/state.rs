@@ -53,7 +53,7 @@ pub struct AppState {
     /// How many denials (failed sign-ins, 401s) were audited in the current window.
     pub denials: DenialBudget,
     /// The secrets that verify the provider webhooks.
-    pub inbound: crate::routes::webhooks::InboundKeys,
+    pub inbound: referral_notify::inbound::InboundKeys,
     /// The time handlers read (the wall clock; tests move it).
     pub clock: crate::clock::Clock,
 }

@@ -22,6 +22,16 @@ const OPT_OUT_KEYWORDS: [&str; 9] = [
 /// Twilio's error code for a message to a number that opted out.
 const TWILIO_UNSUBSCRIBED_RECIPIENT: &str = "21610";
 
+/// What the messaging services' webhooks need: the secrets that verify them (unset, the
+/// webhook answers 404: nothing is accepted unsigned).
+#[derive(Debug, Clone, Default)]
+pub struct InboundKeys {
+    /// Twilio's auth token (signs `X-Twilio-Signature`).
+    pub twilio_auth_token: Option<String>,
+    /// SendGrid's signed event webhook verification key.
+    pub sendgrid_key: Option<SendGridKey>,
+}
+
 /// Whether an incoming text is an opt-out (the whole message, any case, spaces aside).
 pub fn is_opt_out(body: &str) -> bool {
     let words = body.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -4,6 +4,7 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 
 use crate::state::{AppState, AuditAction, Origin};
+use crate::views::events::{event_outcome_name, reversal_outcome_name};
 use crate::views::{
     BatchEvent, BatchEventResult, BatchEventsRequest, BatchEventsResponse,
     CancellationEventRequest, ConsultationEventRequest, EventResultView, OrderEventRequest,
@@ -15,19 +16,15 @@ use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
 use referral_store::reversals::{self, CancellationEvent, RefundEvent, ReversalOutcome};
 
 fn view(outcome: EventOutcome) -> EventResultView {
+    let name = event_outcome_name(&outcome).to_owned();
     match outcome {
-        EventOutcome::Duplicate => EventResultView {
-            outcome: "duplicate".into(),
-            referral_id: None,
-            referrer_reward: None,
-        },
-        EventOutcome::Recorded => EventResultView {
-            outcome: "recorded".into(),
+        EventOutcome::Duplicate | EventOutcome::Recorded => EventResultView {
+            outcome: name,
             referral_id: None,
             referrer_reward: None,
         },
         EventOutcome::AlreadyConverted { referral_id } => EventResultView {
-            outcome: "already_converted".into(),
+            outcome: name,
             referral_id: Some(referral_id.as_uuid()),
             referrer_reward: None,
         },
@@ -35,11 +32,45 @@ fn view(outcome: EventOutcome) -> EventResultView {
             referral_id,
             referrer_reward,
         } => EventResultView {
-            outcome: "converted".into(),
+            outcome: name,
             referral_id: Some(referral_id.as_uuid()),
             referrer_reward: referrer_reward.map(RewardView::from),
         },
     }
+}
+
+/// Runs one platform event: the service role, one transaction with its audit row
+/// (`action`), and the outcome as JSON. The four event routes differ only in what they
+/// apply.
+async fn record_event<V, F>(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    action: &'static str,
+    apply: F,
+) -> Result<HttpResponse, ApiError>
+where
+    V: serde::Serialize + Send + 'static,
+    F: FnOnce(
+            &mut referral_store::DbConnection,
+            referral_store::events::AuditWith<'_>,
+        ) -> Result<V, ApiError>
+        + Send
+        + 'static,
+{
+    let who = caller.clone();
+    let result = state
+        .audited_within(
+            caller,
+            origin,
+            AuditAction::new(action, "referral", None),
+            move |conn, audit| {
+                who.require(&[Role::Service])?;
+                apply(conn, audit)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
 }
 
 /// A consultation happened. The first one of a referred patient converts their referral.
@@ -53,28 +84,24 @@ pub async fn consultation(
     origin: Origin,
     body: crate::json_body::JsonBody<ConsultationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
-    let body = body.into_inner();
-    let app = state.clone();
-    let who = caller.clone();
-    let result = state
-        .audited_within(
-            &caller,
-            &origin,
-            AuditAction::new("event.consultation", "referral", None),
-            move |conn, audit| {
-                who.require(&[Role::Service])?;
-                Ok(view(events::record_consultation(
-                    conn,
-                    &consultation_event(body),
-                    &app.policy,
-                    now,
-                    Some(audit),
-                )?))
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(result))
+    let (now, app, body) = (state.now(), state.clone(), body.into_inner());
+    record_event(
+        &state,
+        &caller,
+        &origin,
+        "event.consultation",
+        move |conn, audit| {
+            let event = consultation_event(body);
+            Ok(view(events::record_consultation(
+                conn,
+                &event,
+                &app.policy,
+                now,
+                Some(audit),
+            )?))
+        },
+    )
+    .await
 }
 
 /// An order was placed. The first paid one of a referred patient converts their referral.
@@ -88,28 +115,24 @@ pub async fn order(
     origin: Origin,
     body: crate::json_body::JsonBody<OrderEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
-    let body = body.into_inner();
-    let app = state.clone();
-    let who = caller.clone();
-    let result = state
-        .audited_within(
-            &caller,
-            &origin,
-            AuditAction::new("event.order", "referral", None),
-            move |conn, audit| {
-                who.require(&[Role::Service])?;
-                Ok(view(events::record_order(
-                    conn,
-                    &order_event(body)?,
-                    &app.policy,
-                    now,
-                    Some(audit),
-                )?))
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(result))
+    let (now, app, body) = (state.now(), state.clone(), body.into_inner());
+    record_event(
+        &state,
+        &caller,
+        &origin,
+        "event.order",
+        move |conn, audit| {
+            let event = order_event(body)?;
+            Ok(view(events::record_order(
+                conn,
+                &event,
+                &app.policy,
+                now,
+                Some(audit),
+            )?))
+        },
+    )
+    .await
 }
 
 /// An order was refunded. When the refunds leave less than the program's
@@ -126,26 +149,23 @@ pub async fn refund(
     origin: Origin,
     body: crate::json_body::JsonBody<RefundEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
-    let body = body.into_inner();
-    let who = caller.clone();
-    let result = state
-        .audited_within(
-            &caller,
-            &origin,
-            AuditAction::new("event.refund", "referral", None),
-            move |conn, audit| {
-                who.require(&[Role::Service])?;
-                Ok(ReversalResultView::from(reversals::record_refund(
-                    conn,
-                    &refund_event(body)?,
-                    now,
-                    Some(audit),
-                )?))
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(result))
+    let (now, body) = (state.now(), body.into_inner());
+    record_event(
+        &state,
+        &caller,
+        &origin,
+        "event.refund",
+        move |conn, audit| {
+            let event = refund_event(body)?;
+            Ok(ReversalResultView::from(reversals::record_refund(
+                conn,
+                &event,
+                now,
+                Some(audit),
+            )?))
+        },
+    )
+    .await
 }
 
 /// A consultation was cancelled. When it converted a referral, the referral is reversed
@@ -160,26 +180,23 @@ pub async fn consultation_cancellation(
     origin: Origin,
     body: crate::json_body::JsonBody<CancellationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
-    let body = body.into_inner();
-    let who = caller.clone();
-    let result = state
-        .audited_within(
-            &caller,
-            &origin,
-            AuditAction::new("event.consultation_cancellation", "referral", None),
-            move |conn, audit| {
-                who.require(&[Role::Service])?;
-                Ok(ReversalResultView::from(reversals::record_cancellation(
-                    conn,
-                    &cancellation_event(body),
-                    now,
-                    Some(audit),
-                )?))
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(result))
+    let (now, body) = (state.now(), body.into_inner());
+    record_event(
+        &state,
+        &caller,
+        &origin,
+        "event.consultation_cancellation",
+        move |conn, audit| {
+            let event = cancellation_event(body);
+            Ok(ReversalResultView::from(reversals::record_cancellation(
+                conn,
+                &event,
+                now,
+                Some(audit),
+            )?))
+        },
+    )
+    .await
 }
 
 /// Most events in one batch.
@@ -371,18 +388,20 @@ fn cancellation_event(e: CancellationEventRequest) -> CancellationEvent {
 
 fn batch_result(index: usize, outcome: Result<BatchOutcome, ApiError>) -> BatchEventResult {
     let (result, referral_id, detail) = match outcome {
-        Ok(BatchOutcome::Event(EventOutcome::Converted { referral_id, .. })) => {
-            ("converted", Some(referral_id.as_uuid()), None)
+        Ok(BatchOutcome::Event(event)) => {
+            let referral_id = match &event {
+                EventOutcome::Converted { referral_id, .. }
+                | EventOutcome::AlreadyConverted { referral_id } => Some(referral_id.as_uuid()),
+                EventOutcome::Duplicate | EventOutcome::Recorded => None,
+            };
+            (event_outcome_name(&event), referral_id, None)
         }
-        Ok(BatchOutcome::Event(EventOutcome::AlreadyConverted { referral_id })) => {
-            ("already_converted", Some(referral_id.as_uuid()), None)
-        }
-        Ok(BatchOutcome::Event(EventOutcome::Recorded)) => ("no_referral", None, None),
-        Ok(BatchOutcome::Event(EventOutcome::Duplicate))
-        | Ok(BatchOutcome::Reversal(ReversalOutcome::Duplicate)) => ("duplicate", None, None),
-        Ok(BatchOutcome::Reversal(ReversalOutcome::Recorded)) => ("recorded", None, None),
-        Ok(BatchOutcome::Reversal(ReversalOutcome::Reversed { referral_id, .. })) => {
-            ("reversed", Some(referral_id.as_uuid()), None)
+        Ok(BatchOutcome::Reversal(reversal)) => {
+            let referral_id = match &reversal {
+                ReversalOutcome::Reversed { referral_id, .. } => Some(referral_id.as_uuid()),
+                ReversalOutcome::Duplicate | ReversalOutcome::Recorded => None,
+            };
+            (reversal_outcome_name(&reversal), referral_id, None)
         }
         Err(e) => {
             let detail = match &e {

@@ -2,10 +2,13 @@
 //! case and shape the answer; rules live in the domain and the store.
 
 pub mod admin;
-pub mod endpoints;
 pub mod events;
 pub mod facts;
 pub mod health;
+/// Webhooks the messaging services send us (Twilio, SendGrid).
+pub mod inbound_webhooks;
+/// Webhook endpoints we send events to (admins).
+pub mod outbound_webhooks;
 pub mod patients;
 pub mod programs;
 pub mod provider;
@@ -13,7 +16,6 @@ pub mod public;
 pub mod reviews;
 pub mod rewards;
 pub mod share;
-pub mod webhooks;
 
 use crate::error::{ApiError, FieldProblem};
 use actix_web::{web, HttpResponse};
@@ -243,35 +245,40 @@ where
                 .route(web::post().to(public::register)),
         )
         // Providers, verified by their signatures.
-        .service(resource("/api/webhooks/twilio").route(web::post().to(webhooks::twilio)))
-        .service(resource("/api/webhooks/sendgrid").route(web::post().to(webhooks::sendgrid)))
+        .service(resource("/api/webhooks/twilio").route(web::post().to(inbound_webhooks::twilio)))
+        .service(
+            resource("/api/webhooks/sendgrid").route(web::post().to(inbound_webhooks::sendgrid)),
+        )
         // Outbound webhook endpoints (admins).
         .service(
             resource("/api/webhooks")
-                .route(web::get().to(endpoints::list))
-                .route(web::post().to(endpoints::create)),
+                .route(web::get().to(outbound_webhooks::list))
+                .route(web::post().to(outbound_webhooks::create)),
         )
         .service(
             resource("/api/webhooks/{id}")
-                .route(web::get().to(endpoints::get))
-                .route(web::put().to(endpoints::update))
-                .route(web::delete().to(endpoints::delete)),
+                .route(web::get().to(outbound_webhooks::get))
+                .route(web::put().to(outbound_webhooks::update))
+                .route(web::delete().to(outbound_webhooks::delete)),
         )
         .service(
             resource("/api/webhooks/{id}/rotate-secret")
-                .route(web::post().to(endpoints::rotate_secret)),
+                .route(web::post().to(outbound_webhooks::rotate_secret)),
         )
         .service(
             resource("/api/webhooks/{id}/previous-secret")
-                .route(web::delete().to(endpoints::revoke_previous_secret)),
+                .route(web::delete().to(outbound_webhooks::revoke_previous_secret)),
         )
-        .service(resource("/api/webhooks/{id}/test").route(web::post().to(endpoints::send_test)))
         .service(
-            resource("/api/webhooks/{id}/deliveries").route(web::get().to(endpoints::deliveries)),
+            resource("/api/webhooks/{id}/test").route(web::post().to(outbound_webhooks::send_test)),
+        )
+        .service(
+            resource("/api/webhooks/{id}/deliveries")
+                .route(web::get().to(outbound_webhooks::deliveries)),
         )
         .service(
             resource("/api/webhooks/{id}/deliveries/{delivery_id}/redeliver")
-                .route(web::post().to(endpoints::redeliver)),
+                .route(web::post().to(outbound_webhooks::redeliver)),
         )
         .service(
             resource("/api/registrations/verify")

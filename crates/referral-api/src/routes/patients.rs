@@ -169,7 +169,18 @@ pub(crate) async fn create_referral(
             AuditAction::new("referral.create", "referral", None),
             move |conn| {
                 who.require(&[Role::Patient])?;
-                let mut input = new_referral(PatientId::from_uuid(who.id()), body, &from)?;
+                let referrer = PatientId::from_uuid(who.id());
+                // Every problem of the form in one round: whether the friend's consent to a
+                // text is needed depends on the program (the domain's one rule; the store
+                // applies it again when it creates the referral).
+                let delivery = referrals::sms_delivery_for(
+                    conn,
+                    referrer,
+                    body.program_id.map(ProgramId::from_uuid),
+                    now,
+                )?
+                .unwrap_or(referral_domain::SmsDelivery::Platform);
+                let mut input = new_referral(referrer, body, &from, delivery)?;
                 // The consent's proof holds the number as a keyed hash (#30): whoever asks
                 // "did this number agree?" can be answered, the table names nobody.
                 if let (Some(attestation), Some(phone)) =
@@ -210,6 +221,7 @@ fn new_referral(
     referrer_id: PatientId,
     body: CreateReferralRequest,
     origin: &Origin,
+    delivery: referral_domain::SmsDelivery,
 ) -> Result<NewReferral, ApiError> {
     let mut problems = Vec::new();
     let referee_email = match Email::parse(&body.referee_email) {
@@ -276,8 +288,16 @@ fn new_referral(
             "an SMS invitation needs the referee's phone",
         ));
     }
-    // Whether the friend's consent to a text is needed depends on the program (a text from
-    // the patient's own phone needs none): the store asks the domain once it knows it.
+    // The referrer vouches that the friend agreed to a text the platform sends (TCPA); a
+    // text from the patient's own phone needs no consent.
+    if referral_domain::consent::needs_sms_consent(referral_source, delivery)
+        && body.sms_consent != Some(true)
+    {
+        problems.push(FieldProblem::new(
+            "sms_consent",
+            "an SMS invitation needs sms_consent: true (the friend agreed to receive a text)",
+        ));
+    }
     let locale = crate::views::parse_field("locale", body.locale.as_deref(), &mut problems);
     match (referee_email, problems.is_empty()) {
         (Some(referee_email), true) => Ok(NewReferral {

@@ -73,6 +73,28 @@ pub struct ReversalResultView {
     pub clawbacks: Vec<Uuid>,
 }
 
+/// The one name of each outcome of a consultation or an order, in the single routes and
+/// in a batch alike.
+pub(crate) fn event_outcome_name(outcome: &referral_store::events::EventOutcome) -> &'static str {
+    match outcome {
+        referral_store::events::EventOutcome::Duplicate => "duplicate",
+        referral_store::events::EventOutcome::Recorded => "recorded",
+        referral_store::events::EventOutcome::AlreadyConverted { .. } => "already_converted",
+        referral_store::events::EventOutcome::Converted { .. } => "converted",
+    }
+}
+
+/// The one name of each outcome of a refund or a cancellation.
+pub(crate) fn reversal_outcome_name(
+    outcome: &referral_store::reversals::ReversalOutcome,
+) -> &'static str {
+    match outcome {
+        referral_store::reversals::ReversalOutcome::Duplicate => "duplicate",
+        referral_store::reversals::ReversalOutcome::Recorded => "recorded",
+        referral_store::reversals::ReversalOutcome::Reversed { .. } => "reversed",
+    }
+}
+
 impl From<referral_store::reversals::ReversalOutcome> for ReversalResultView {
     fn from(outcome: referral_store::reversals::ReversalOutcome) -> Self {
         use referral_store::reversals::ReversalOutcome;
@@ -83,8 +105,9 @@ impl From<referral_store::reversals::ReversalOutcome> for ReversalResultView {
             clawbacks: Vec::new(),
         };
         match outcome {
-            ReversalOutcome::Duplicate => empty("duplicate"),
-            ReversalOutcome::Recorded => empty("recorded"),
+            ReversalOutcome::Duplicate | ReversalOutcome::Recorded => {
+                empty(reversal_outcome_name(&outcome))
+            }
             ReversalOutcome::Reversed {
                 referral_id,
                 cancelled,
@@ -148,9 +171,9 @@ pub struct BatchEventsRequest {
 pub struct BatchEventResult {
     /// Its place in the request, from 0.
     pub index: usize,
-    /// `converted`, `already_converted`, `no_referral` (recorded; nothing to convert),
-    /// `reversed`, `recorded` (a refund or cancellation with nothing to reverse),
-    /// `duplicate`, or an error code (`validation_failed`, ...).
+    /// `converted`, `already_converted`, `reversed`, `recorded` (nothing to convert or
+    /// reverse), `duplicate`: each the name the single route gives the same outcome; or an
+    /// error code (`validation_failed`, ...).
     pub result: String,
     pub referral_id: Option<Uuid>,
     /// For an error: what was wrong.

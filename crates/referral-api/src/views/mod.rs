@@ -2,7 +2,7 @@
 //! the seed's columns; money is a decimal string; times are RFC 3339 UTC.
 
 mod admin;
-mod events;
+pub(crate) mod events;
 mod facts;
 mod programs;
 mod referrals;

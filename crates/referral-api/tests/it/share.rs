@@ -287,7 +287,7 @@ both_databases!(
             [
                 "converted",
                 "duplicate",
-                "no_referral",
+                "recorded",
                 "converted",
                 "already_converted",
                 "reversed",

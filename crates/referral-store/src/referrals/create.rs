@@ -86,6 +86,32 @@ pub(crate) fn pick_program(
     }
 }
 
+/// How the program a new referral of `referrer` would join (`wanted`, else the first active
+/// program that admits them) delivers its texts; `None` when no program would take it (the
+/// creation then fails and says why), or the referrer is not known yet. A form asks it to
+/// report a missing consent in the same round as the other problems
+/// (`consent::needs_sms_consent`, the rule the creation applies again).
+///
+/// # Errors
+/// Database errors.
+pub fn sms_delivery_for(
+    conn: &mut DbConnection,
+    referrer: PatientId,
+    wanted: Option<ProgramId>,
+    now: DateTime<Utc>,
+) -> Result<Option<referral_domain::SmsDelivery>, StoreError> {
+    let referrer = match patients::get(conn, referrer) {
+        Ok(patient) => patient,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match pick_program(conn, &referrer, wanted, now) {
+        Ok(program) => Ok(Some(program.sms_delivery)),
+        Err(StoreError::NotFound | StoreError::NoActiveProgram | StoreError::Domain(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates a referral: picks or checks the program, enforces self-referral, the referrer's
 /// own duplicate invitation and the referral limit against the stored facts, generates a
 /// unique code and queues the invitation when it is to be sent by email or SMS. A referee

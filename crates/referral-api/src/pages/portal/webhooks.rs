@@ -4,7 +4,7 @@
 
 use crate::pages::session::Visit;
 use crate::pages::{form_problems_labelled, label, render, see_other, when, PageError};
-use crate::routes::endpoints::{
+use crate::routes::outbound_webhooks::{
     create_endpoint, delivery_list, rotate_endpoint_secret, send_test_event, update_endpoint,
     EndpointRequest, EndpointView,
 };

@@ -11,15 +11,6 @@ use referral_domain::{Email, Phone};
 use referral_notify::inbound as verify;
 use referral_store::{inbound, suppressions};
 
-/// What the provider webhooks need: the secrets that verify them.
-#[derive(Debug, Clone, Default)]
-pub struct InboundKeys {
-    /// Twilio's auth token (signs `X-Twilio-Signature`).
-    pub twilio_auth_token: Option<String>,
-    /// SendGrid's signed event webhook verification key.
-    pub sendgrid_key: Option<verify::SendGridKey>,
-}
-
 /// An empty TwiML answer: no reply to the message.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
