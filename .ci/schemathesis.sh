@@ -9,7 +9,15 @@ VERSION=4.32.5
 # Its Hypothesis pinned too: a newer one changed what a run does under the same seed.
 HYPOTHESIS=6.170.17
 venv=target/schemathesis-venv
-if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version | grep -q "$VERSION" ||
+if [ "${SCHEMATHESIS_LATEST:-}" = 1 ]; then
+  # The newest releases of both (#32): the contract must hold for what clients meet next,
+  # not only for the pinned pair. A fresh virtualenv each run.
+  venv=target/schemathesis-latest-venv
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade schemathesis hypothesis
+  VERSION=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))')
+elif [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version | grep -q "$VERSION" ||
   ! "$venv/bin/pip" show hypothesis 2>/dev/null | grep -q "^Version: $HYPOTHESIS$"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION" "hypothesis==$HYPOTHESIS"

@@ -10,7 +10,7 @@ use crate::pages::session::Visit;
 use crate::pages::{form_problems_labelled, render, reward_text_in, see_other, when, PageError};
 use referral_domain::Locale;
 
-use crate::routes::patients::{create_referral, my_referral, my_referrals, rewards_of};
+use crate::routes::patients::{create_referral, my_referral, rewards_of};
 use crate::routes::ListQuery;
 use crate::state::{AppState, Origin};
 use crate::views::{CreateReferralRequest, MyReferralView, MyRewardView};
@@ -228,47 +228,26 @@ async fn dashboard_page(
     form: Value,
     errors: Value,
 ) -> Result<HttpResponse, PageError> {
-    let referrals = my_referrals(state, caller, origin, page_of(50)).await?;
-    let joined = my_referrals(
-        state,
-        caller,
-        origin,
-        ListQuery {
-            status: Some("joined".into()),
-            ..page_of(1)
-        },
-    )
-    .await?;
-    let rewards = rewards_of(state, caller, origin, page_of(500)).await?;
-    // The personal link of the default program, when the patient may refer to one.
-    let share = crate::routes::share::my_share_link(state, caller, origin, None)
-        .await
-        .ok()
-        .map(|link| {
-            let links = referral_domain::consent::device_share_links(&link.share_url);
-            json!({
-                "share_url": link.share_url,
-                "qr_url": link.qr_url,
-                "clicks": link.clicks,
-                "joined": link.joined,
-                "sms": links.sms,
-                "email": links.email,
-                "whatsapp": links.whatsapp,
-                "text": links.text,
-                "program_id": link.program_id,
-            })
-        });
-    let offer = match &share {
-        Some(link) => match link["program_id"].as_str().and_then(|id| id.parse().ok()) {
-            Some(program) => {
-                crate::routes::share::my_offer(state, caller, origin, program, visit.locale)
-                    .await
-                    .ok()
-            }
-            None => None,
-        },
-        None => None,
-    };
+    let crate::routes::patients::Dashboard {
+        referrals,
+        joined,
+        rewards,
+        share,
+        offer,
+    } = crate::routes::patients::my_dashboard(state, caller, origin, visit.locale).await?;
+    let share = share.map(|link| {
+        let links = referral_domain::consent::device_share_links(&link.share_url);
+        json!({
+            "share_url": link.share_url,
+            "qr_url": link.qr_url,
+            "clicks": link.clicks,
+            "joined": link.joined,
+            "sms": links.sms,
+            "email": links.email,
+            "whatsapp": links.whatsapp,
+            "text": links.text,
+        })
+    });
     let available: Vec<Value> = rewards
         .items
         .iter()
@@ -298,7 +277,7 @@ async fn dashboard_page(
                 "title": p.dashboard_title,
                 "nav": "patient",
                 "total": referrals.total,
-                "joined": joined.total,
+                "joined": joined,
                 "earned": earned(&rewards.items),
                 "standing": standings(&rewards.items),
                 "offer": offer.as_ref().map(|o| json!({

@@ -108,30 +108,38 @@ pub(crate) async fn my_referrals(
             caller,
             origin,
             AuditAction::new("referral.list", "referral", None),
-            move |conn| {
-                who.require(&[Role::Patient])?;
-                refresh_patient(conn, &who, now)?;
-                let filter = ReferralFilter {
-                    within: None,
-                    status: None,
-                    referrer_status: query.referrer_status()?,
-                    referrer_id: Some(PatientId::from_uuid(who.id())),
-                    as_referrer: true,
-                    program_id: query.program_id.map(ProgramId::from_uuid),
-                    from: query.from,
-                    to: query.to,
-                };
-                let page = referrals::list(conn, &filter, now, query.page())?;
-                let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
-                let clicks = referrals::click_tallies(conn, &ids)?;
-                let locales = referrals::locales_of(conn, &ids)?;
-                let via_links = referral_store::share_links::made_through_links(conn, &ids)?;
-                Ok(MyReferralList::of(
-                    page, &clicks, &locales, &via_links, &app,
-                ))
-            },
+            move |conn| referrals_mine(conn, &who, &app, now, &query),
         )
         .await
+}
+
+/// The calling patient's referrals as their referrer may see them, on `conn` (the list
+/// route's and the dashboard's one read).
+pub(crate) fn referrals_mine(
+    conn: &mut DbConnection,
+    who: &Caller,
+    app: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+    query: &ListQuery,
+) -> Result<MyReferralList, ApiError> {
+    who.require(&[Role::Patient])?;
+    refresh_patient(conn, who, now)?;
+    let filter = ReferralFilter {
+        within: None,
+        status: None,
+        referrer_status: query.referrer_status()?,
+        referrer_id: Some(PatientId::from_uuid(who.id())),
+        as_referrer: true,
+        program_id: query.program_id.map(ProgramId::from_uuid),
+        from: query.from,
+        to: query.to,
+    };
+    let page = referrals::list(conn, &filter, now, query.page())?;
+    let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
+    let clicks = referrals::click_tallies(conn, &ids)?;
+    let locales = referrals::locales_of(conn, &ids)?;
+    let via_links = referral_store::share_links::made_through_links(conn, &ids)?;
+    Ok(MyReferralList::of(page, &clicks, &locales, &via_links, app))
 }
 
 /// Refer someone. With `referral_source` `email` or `sms` the invitation is queued.
@@ -442,30 +450,116 @@ pub(crate) async fn rewards_of(
             caller,
             origin,
             AuditAction::new("reward.list", "reward", None),
+            move |conn| rewards_mine(conn, &who, now, &query),
+        )
+        .await
+}
+
+/// The calling patient's rewards as they may see them, on `conn` (the list route's and
+/// the dashboard's one read).
+pub(crate) fn rewards_mine(
+    conn: &mut DbConnection,
+    who: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+    query: &ListQuery,
+) -> Result<MyRewardList, ApiError> {
+    who.require(&[Role::Patient])?;
+    refresh_patient(conn, who, now)?;
+    let status = query.reward_status()?;
+    let page: Page = query.page();
+    let rewards =
+        rewards::list_for_patient(conn, PatientId::from_uuid(who.id()), status, now, page)?;
+    let ids: Vec<_> = rewards.items.iter().map(|r| r.referral_id).collect();
+    let friends = referrals::friend_disclosures(conn, &ids)?;
+    Ok(MyRewardList {
+        items: rewards
+            .items
+            .into_iter()
+            .map(|r| {
+                let friend = friends.get(&r.referral_id);
+                MyRewardView::new(r, friend)
+            })
+            .collect(),
+        total: rewards.total,
+    })
+}
+
+/// Everything the patient's dashboard shows, read on one connection under one audit row
+/// (`dashboard.read`): their referrals, how many friends told them they joined, their
+/// rewards, their personal link (made on first use) and its program's offer.
+pub(crate) struct Dashboard {
+    pub referrals: MyReferralList,
+    pub joined: i64,
+    pub rewards: MyRewardList,
+    /// `None` when no program takes a referral of theirs (nothing to share yet).
+    pub share: Option<crate::routes::share::ShareLinkView>,
+    pub offer: Option<crate::routes::share::Offer>,
+}
+
+impl crate::state::AuditedResource for Dashboard {}
+
+/// The patient's dashboard in one read (see [`Dashboard`]).
+pub(crate) async fn my_dashboard(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    origin: &Origin,
+    locale: referral_domain::Locale,
+) -> Result<Dashboard, ApiError> {
+    let now = state.now();
+    let app = state.clone();
+    let who = caller.clone();
+    let cadence = state.policy.referrer_cadence;
+    state
+        .audited(
+            caller,
+            origin,
+            AuditAction::new("dashboard.read", "patient", None),
             move |conn| {
-                who.require(&[Role::Patient])?;
-                refresh_patient(conn, &who, now)?;
-                let status = query.reward_status()?;
-                let page: Page = query.page();
-                let rewards = rewards::list_for_patient(
-                    conn,
-                    PatientId::from_uuid(who.id()),
-                    status,
-                    now,
-                    page,
-                )?;
-                let ids: Vec<_> = rewards.items.iter().map(|r| r.referral_id).collect();
-                let friends = referrals::friend_disclosures(conn, &ids)?;
-                Ok(MyRewardList {
-                    items: rewards
-                        .items
-                        .into_iter()
-                        .map(|r| {
-                            let friend = friends.get(&r.referral_id);
-                            MyRewardView::new(r, friend)
-                        })
-                        .collect(),
-                    total: rewards.total,
+                let page = |limit: i64, status: Option<&str>| ListQuery {
+                    limit: Some(limit),
+                    status: status.map(str::to_owned),
+                    ..ListQuery::default()
+                };
+                let referrals = referrals_mine(conn, &who, &app, now, &page(50, None))?;
+                let joined = referrals_mine(conn, &who, &app, now, &page(1, Some("joined")))?.total;
+                let rewards = rewards_mine(conn, &who, now, &page(500, None))?;
+                // No program for this patient is no link to share, not a failed page; any
+                // other error fails the read.
+                let share = match crate::routes::share::share_link_mine(conn, &who, &app, None, now)
+                {
+                    Ok(link) => Some(link),
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            "no_active_program"
+                                | "not_eligible"
+                                | "program_not_active"
+                                | "not_found"
+                        ) =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
+                let offer = share
+                    .as_ref()
+                    .map(|link| {
+                        crate::routes::share::offer_mine(
+                            conn,
+                            &who,
+                            link.program_id,
+                            locale,
+                            cadence,
+                            now,
+                        )
+                    })
+                    .transpose()?;
+                Ok(Dashboard {
+                    referrals,
+                    joined,
+                    rewards,
+                    share,
+                    offer,
                 })
             },
         )

@@ -98,20 +98,30 @@ pub(crate) async fn my_share_link(
             caller,
             origin,
             AuditAction::new("share_link.read", "share_link", None),
-            move |conn| {
-                who.require(&[Role::Patient])?;
-                ensure_patient(conn, &who, now)?;
-                let link = share_links::get_or_create(
-                    conn,
-                    &app.rng,
-                    PatientId::from_uuid(who.id()),
-                    program.map(ProgramId::from_uuid),
-                    now,
-                )?;
-                Ok(ShareLinkView::new(link, &app))
-            },
+            move |conn| share_link_mine(conn, &who, &app, program, now),
         )
         .await
+}
+
+/// The calling patient's share link of `program` (the default one without), made on
+/// first use, on `conn`.
+pub(crate) fn share_link_mine(
+    conn: &mut referral_store::DbConnection,
+    who: &Caller,
+    app: &AppState,
+    program: Option<Uuid>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ShareLinkView, ApiError> {
+    who.require(&[Role::Patient])?;
+    ensure_patient(conn, who, now)?;
+    let link = share_links::get_or_create(
+        conn,
+        &app.rng,
+        PatientId::from_uuid(who.id()),
+        program.map(ProgramId::from_uuid),
+        now,
+    )?;
+    Ok(ShareLinkView::new(link, app))
 }
 
 /// What a patient's dashboard leads with: the program's offer in words and, under a
@@ -127,54 +137,42 @@ pub(crate) struct Offer {
 
 impl crate::state::AuditedResource for Offer {}
 
-/// The offer of `program` to the calling patient (audited: the progress counts their
-/// friends' conversions).
-pub(crate) async fn my_offer(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+/// The offer of `program` to the calling patient, on `conn` (the dashboard's read, under
+/// its audit row: the progress counts their friends' conversions).
+pub(crate) fn offer_mine(
+    conn: &mut referral_store::DbConnection,
+    who: &Caller,
     program: Uuid,
     locale: referral_domain::Locale,
+    cadence: referral_domain::RewardCadence,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Offer, ApiError> {
-    let now = state.now();
-    let cadence = state.policy.referrer_cadence;
-    let who = caller.clone();
-    state
-        .audited(
-            caller,
-            origin,
-            AuditAction::new("offer.read", "program", Some(program.to_string())),
-            move |conn| {
-                who.require(&[Role::Patient])?;
-                let program = referral_store::programs::get(conn, ProgramId::from_uuid(program))?;
-                let converted = referral_store::referrals::converted_before(
-                    conn,
-                    PatientId::from_uuid(who.id()),
-                    program.id,
-                    cadence.last_release(now),
-                )?;
-                let spec = |kind: Option<referral_domain::RewardType>,
-                            value: &Option<referral_domain::Money>| {
-                    kind.zip(value.clone()).map(|(reward_type, value)| {
-                        referral_domain::RewardSpec { reward_type, value }
-                    })
-                };
-                let referee = spec(program.referee_reward_type, &program.referee_reward_value);
-                let referrer = spec(program.referrer_reward_type, &program.referrer_reward_value);
-                Ok(Offer {
-                    words: referral_domain::program::offer_words_in(
-                        locale,
-                        referee.as_ref(),
-                        referrer.as_ref(),
-                    ),
-                    friends_to_next_reward: referral_domain::disclosure::friends_to_next_reward(
-                        program.reward_threshold,
-                        converted,
-                    ),
-                })
-            },
-        )
-        .await
+    who.require(&[Role::Patient])?;
+    let program = referral_store::programs::get(conn, ProgramId::from_uuid(program))?;
+    let converted = referral_store::referrals::converted_before(
+        conn,
+        PatientId::from_uuid(who.id()),
+        program.id,
+        cadence.last_release(now),
+    )?;
+    let spec = |kind: Option<referral_domain::RewardType>,
+                value: &Option<referral_domain::Money>| {
+        kind.zip(value.clone())
+            .map(|(reward_type, value)| referral_domain::RewardSpec { reward_type, value })
+    };
+    let referee = spec(program.referee_reward_type, &program.referee_reward_value);
+    let referrer = spec(program.referrer_reward_type, &program.referrer_reward_value);
+    Ok(Offer {
+        words: referral_domain::program::offer_words_in(
+            locale,
+            referee.as_ref(),
+            referrer.as_ref(),
+        ),
+        friends_to_next_reward: referral_domain::disclosure::friends_to_next_reward(
+            program.reward_threshold,
+            converted,
+        ),
+    })
 }
 
 /// Retires the calling patient's share link for a program (every program's without

@@ -183,3 +183,51 @@ both_databases!(
             .contains("Refer friends, earn rewards"));
     }
 );
+
+both_databases!(
+    the_dashboard_is_one_read_under_one_audit_row,
+    fixture = site,
+    |app| {
+        app.program(json!({}));
+        let patient = crate::pages::Visitor::new(app);
+        patient.sign_in_as("patient");
+        let count = |action: &str| -> i64 {
+            let trail: Value = app
+                .get(
+                    Some(&app.admin()),
+                    &format!("/api/referrals/audit-trail?action={action}"),
+                )
+                .json()
+                .unwrap();
+            trail["total"].as_i64().unwrap()
+        };
+        let before: Vec<i64> = [
+            "dashboard.read",
+            "referral.list",
+            "reward.list",
+            "share_link.read",
+            "offer.read",
+        ]
+        .iter()
+        .map(|a| count(a))
+        .collect();
+        let page = patient.get("/patient/referrals");
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("Your personal link"),
+            "the link is still there"
+        );
+        let after: Vec<i64> = [
+            "dashboard.read",
+            "referral.list",
+            "reward.list",
+            "share_link.read",
+            "offer.read",
+        ]
+        .iter()
+        .map(|a| count(a))
+        .collect();
+        assert_eq!(after[0], before[0] + 1, "one dashboard.read");
+        assert_eq!(&after[1..], &before[1..], "and no other read's row");
+    }
+);
