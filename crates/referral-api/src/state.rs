@@ -220,6 +220,32 @@ impl AppState {
         self.audited_as(Some(caller), origin, action, work).await
     }
 
+    /// One audited use case for callers of `roles` (the `AuthCheck` habit): the role is
+    /// checked inside the audited work, so a refusal is audited too, and the work gets the
+    /// caller. The roles of an operation are stated once, where it runs.
+    ///
+    /// # Errors
+    /// `forbidden` for another role; the work's error.
+    pub async fn run_as<T, F>(
+        &self,
+        caller: &Caller,
+        origin: &Origin,
+        roles: &'static [crate::auth::Role],
+        action: AuditAction,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static + AuditedResource,
+    {
+        let who = caller.clone();
+        self.audited(caller, origin, action, move |conn| {
+            who.require(roles)?;
+            work(conn, &who)
+        })
+        .await
+    }
+
     /// As [`AppState::audited`], for a caller who may be anonymous (a visitor registering
     /// creates a patient: that change is audited too, as role `visitor`).
     ///

@@ -46,19 +46,18 @@ pub(crate) async fn decide_rewards(
     body: ApproveRewardRequest,
 ) -> Result<Vec<RewardView>, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     let action = if body.approve {
         "reward.approve"
     } else {
         "reward.reject"
     };
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new(action, "referral", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let reason = body
                     .reason
@@ -87,14 +86,13 @@ pub async fn bulk(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     let body = body.into_inner();
-    let who = caller.clone();
     let response = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("referral.bulk", "referral", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let mut problems = Vec::new();
                 let operation: Option<BulkOperation> = body.operation.parse().ok();
                 if operation.is_none() {
@@ -211,15 +209,14 @@ pub async fn audit_trail(
             )]))
         }
     };
-    let who = caller.clone();
     let action = if csv { "audit.export" } else { "audit.read" };
     let list = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new(action, "audit_log", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 // The audit trail pages up to 10,000 rows, as JSON or as a CSV export.
                 if q.limit.is_some_and(|l| !(1..=CSV_MAX_ROWS).contains(&l)) {
                     return Err(ApiError::Validation(vec![FieldProblem::new(

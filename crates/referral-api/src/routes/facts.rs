@@ -36,14 +36,13 @@ pub async fn report(
     let now = state.now();
     let raw = id.into_inner();
     let body = body.into_inner();
-    let who = caller.clone();
     let view = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            &[Role::Service],
             AuditAction::new("patient.facts.report", "patient", Some(raw.clone())),
-            move |conn| {
-                who.require(&[Role::Service])?;
+            move |conn, _| {
                 let id = patient_id(&raw)?;
                 let now = now;
                 let update = FactsInput {
@@ -77,14 +76,13 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
-    let who = caller.clone();
     let view = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            &[Role::Service, Role::Admin, Role::SuperAdmin],
             AuditAction::new("patient.facts.read", "patient", Some(raw.clone())),
-            move |conn| {
-                who.require(&[Role::Service, Role::Admin, Role::SuperAdmin])?;
+            move |conn, _| {
                 Ok(PatientFactsView::from(patients::get(
                     conn,
                     patient_id(&raw)?,

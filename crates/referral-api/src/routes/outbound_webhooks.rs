@@ -196,14 +196,13 @@ pub(crate) async fn create_endpoint(
 ) -> Result<EndpointView, ApiError> {
     let now = state.now();
     let app = state.clone();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("webhook.create", "webhook", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let input = input(body, &app)?;
                 let secret = new_secret(&app.rng)?;
                 let sealed = app
@@ -225,14 +224,13 @@ pub async fn list(
     caller: Caller,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let who = caller.clone();
     let view = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("webhook.list", "webhook", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 Ok(EndpointList {
                     items: webhooks::list(conn)?
                         .into_iter()
@@ -256,15 +254,14 @@ pub async fn get(
     origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = caller.clone();
     let raw = id.into_inner();
     let view = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("webhook.read", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 Ok(EndpointView::new(
                     webhooks::get(conn, endpoint_id(&raw)?)?,
                     None,
@@ -302,14 +299,13 @@ pub(crate) async fn update_endpoint(
 ) -> Result<EndpointView, ApiError> {
     let now = state.now();
     let app = state.clone();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("webhook.update", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let id = endpoint_id(&raw)?;
                 let input = input(body, &app)?;
                 Ok(EndpointView::new(
@@ -333,15 +329,14 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     let raw = id.into_inner();
     state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("webhook.delete", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 webhooks::delete(conn, endpoint_id(&raw)?, now)?;
                 Ok(Done)
             },
@@ -376,14 +371,13 @@ pub(crate) async fn rotate_endpoint_secret(
 ) -> Result<EndpointView, ApiError> {
     let now = state.now();
     let app = state.clone();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("webhook.rotate_secret", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let id = endpoint_id(&raw)?;
                 let secret = new_secret(&app.rng)?;
                 let sealed = app
@@ -421,14 +415,13 @@ pub(crate) async fn send_test_event(
     raw: String,
 ) -> Result<(), ApiError> {
     let now = state.now();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("webhook.test", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 webhooks::send_test(conn, endpoint_id(&raw)?, now)?;
                 Ok(Done)
             },
@@ -450,19 +443,18 @@ pub async fn revoke_previous_secret(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     let raw = id.into_inner();
     let view = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new(
                 "webhook.revoke_previous_secret",
                 "webhook",
                 Some(raw.clone()),
             ),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let id = endpoint_id(&raw)?;
                 webhooks::revoke_previous_secret(conn, id, now)?;
                 Ok(EndpointView::new(webhooks::get(conn, id)?, None))
@@ -503,14 +495,13 @@ pub(crate) async fn delivery_list(
     raw: String,
     query: PageQuery,
 ) -> Result<DeliveryList, ApiError> {
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("webhook.deliveries", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let id = endpoint_id(&raw)?;
                 webhooks::get(conn, id)?;
                 let page = webhooks::deliveries(conn, id, query.checked()?)?;
@@ -553,15 +544,14 @@ pub async fn redeliver(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     let (raw, delivery) = path.into_inner();
     state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("webhook.redeliver", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let delivery: Uuid = delivery.parse().map_err(|_| ApiError::NotFound)?;
                 webhooks::redeliver(conn, endpoint_id(&raw)?, delivery, now)?;
                 Ok(Done)

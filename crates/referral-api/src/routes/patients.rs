@@ -168,15 +168,14 @@ pub(crate) async fn create_referral(
 ) -> Result<MyReferralView, ApiError> {
     let now = state.now();
     let app = state.clone();
-    let who = caller.clone();
     let from = origin.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            &[Role::Patient],
             AuditAction::new("referral.create", "referral", None),
-            move |conn| {
-                who.require(&[Role::Patient])?;
+            move |conn, who| {
                 let referrer = PatientId::from_uuid(who.id());
                 // Every problem of the form in one round: whether the friend's consent to a
                 // text is needed depends on the program (the domain's one rule; the store
@@ -210,7 +209,7 @@ pub(crate) async fn create_referral(
                     let seconds = u64::try_from(wait.num_seconds()).unwrap_or(1);
                     return Err(ApiError::RateLimited(seconds));
                 }
-                ensure_patient(conn, &who, now)?;
+                ensure_patient(conn, who, now)?;
                 let referral = referrals::create(conn, &app.rng, &input, now)?;
                 // A new referral: no clicks yet.
                 Ok(MyReferralView::new(
@@ -368,14 +367,13 @@ pub(crate) async fn my_referral(
 ) -> Result<ReferralDetail, ApiError> {
     let now = state.now();
     let app = state.clone();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            &[Role::Patient],
             AuditAction::new("referral.read", "referral", Some(raw.clone())),
-            move |conn| {
-                who.require(&[Role::Patient])?;
+            move |conn, who| {
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let referral =
                     referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now)?;

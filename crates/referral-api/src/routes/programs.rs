@@ -148,14 +148,13 @@ pub(crate) async fn create_program(
     body: ProgramInput,
 ) -> Result<ProgramView, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            PORTAL_ADMINS,
             AuditAction::new("program.create", "program", None),
-            move |conn| {
-                who.require(PORTAL_ADMINS)?;
+            move |conn, who| {
                 let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
                 let valid = draft.validate()?;
                 let status =
@@ -198,16 +197,15 @@ pub(crate) async fn update_program(
     body: ProgramInput,
 ) -> Result<ProgramView, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            PORTAL_ADMINS,
             AuditAction::new("program.update", "program", Some(raw.clone())),
-            move |conn| {
-                who.require(PORTAL_ADMINS)?;
+            move |conn, who| {
                 let id = program_id(&raw)?;
-                visible_program(conn, &who, id)?;
+                visible_program(conn, who, id)?;
                 let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
                 let valid = draft.validate()?;
                 Ok(ProgramView::from(programs::update(
@@ -231,16 +229,15 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            PORTAL_ADMINS,
             AuditAction::new("program.delete", "program", Some(raw.clone())),
-            move |conn| {
-                who.require(PORTAL_ADMINS)?;
+            move |conn, who| {
                 let id = program_id(&raw)?;
-                visible_program(conn, &who, id)?;
+                visible_program(conn, who, id)?;
                 Ok(programs::delete(conn, id)?)
             },
         )

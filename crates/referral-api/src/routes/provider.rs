@@ -39,24 +39,23 @@ pub(crate) async fn all_referrals(
 ) -> Result<ReferralList, ApiError> {
     let now = state.now();
     let app = state.clone();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            PORTAL_ADMINS,
             AuditAction::new("referral.list", "referral", None),
-            move |conn| {
-                who.require(PORTAL_ADMINS)?;
+            move |conn, who| {
                 let program_id = query.program_id.map(ProgramId::from_uuid);
                 if let Some(id) = program_id {
-                    visible_program(conn, &who, id)?;
+                    visible_program(conn, who, id)?;
                 }
                 let filter = ReferralFilter {
                     as_referrer: false,
                     referrer_status: None,
                     status: query.status()?,
                     program_id,
-                    within: programs_in_scope(conn, &who)?,
+                    within: programs_in_scope(conn, who)?,
                     referrer_id: query.referrer_id.map(PatientId::from_uuid),
                     from: query.from,
                     to: query.to,
@@ -167,26 +166,25 @@ pub(crate) async fn analytics_of(
     };
     let anonymize = query.anonymize.unwrap_or(false);
     let links = state.links.clone();
-    let who = caller.clone();
     let action = if anonymize {
         "analytics.read_anonymized"
     } else {
         "analytics.read"
     };
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            PORTAL_ADMINS,
             AuditAction::new(action, "analytics", None),
-            move |conn| {
-                who.require(PORTAL_ADMINS)?;
+            move |conn, who| {
                 if !problems.is_empty() {
                     return Err(ApiError::Validation(problems));
                 }
                 if let Some(id) = filter.program_id {
-                    visible_program(conn, &who, id)?;
+                    visible_program(conn, who, id)?;
                 }
-                filter.within = programs_in_scope(conn, &who)?;
+                filter.within = programs_in_scope(conn, who)?;
                 let figures = analytics::summary(conn, &filter)?;
                 let mut top_referrers = Vec::new();
                 for top in &figures.top_referrers {

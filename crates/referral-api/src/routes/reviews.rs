@@ -90,14 +90,13 @@ pub(crate) async fn review_queue(
     query: ReviewQuery,
 ) -> Result<ReviewList, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("reward.review_list", "reward", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let (filter, page) = query.parse()?;
                 let page = rewards::reviews(conn, filter, page, now)?;
                 Ok(ReviewList {
@@ -249,15 +248,14 @@ pub async fn clawbacks(
     origin: Origin,
     query: web::Query<crate::routes::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = caller.clone();
     let query = query.into_inner();
     let list = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("reward.clawback_list", "reward", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let page = query.checked()?;
                 let page = referral_store::reversals::clawbacks(conn, page)?;
                 Ok(ClawbackList {
@@ -302,14 +300,13 @@ pub(crate) async fn integrity_figures(
     origin: &Origin,
     program: Option<uuid::Uuid>,
 ) -> Result<IntegrityView, ApiError> {
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new("referral.integrity", "referral", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let figures =
                     referral_store::analytics::integrity(conn, program.map(ProgramId::from_uuid))?;
                 Ok(IntegrityView::from(figures))

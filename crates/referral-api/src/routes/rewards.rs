@@ -27,15 +27,14 @@ pub async fn redeem(
     let now = state.now();
     let raw = id.into_inner();
     let body = body.into_inner();
-    let who = caller.clone();
     let policy = state.policy.clone();
     let view = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            &[Role::Patient, Role::Service],
             AuditAction::new("reward.redeem", "reward", Some(raw.clone())),
-            move |conn| {
-                who.require(&[Role::Patient, Role::Service])?;
+            move |conn, who| {
                 let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let target = match (body.order_id, body.consultation_id) {
                     (Some(o), None) => RedemptionTarget::Order(OrderId::from_uuid(o)),

@@ -189,15 +189,14 @@ pub async fn retire_mine(
     query: web::Query<ShareLinkQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
-    let who = caller.clone();
     let program = query.into_inner().program_id;
     state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            &[Role::Patient],
             AuditAction::new("share_link.retire", "share_link", None),
-            move |conn| {
-                who.require(&[Role::Patient])?;
+            move |conn, who| {
                 share_links::retire(
                     conn,
                     PatientId::from_uuid(who.id()),

@@ -248,27 +248,26 @@ pub async fn referrals_csv(
             .ok()
     });
     let now = state.now();
-    let who = caller.clone();
     let reveal = q.reveal();
     let Counted((filter, program_names), total) = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            PORTAL_ADMINS,
             AuditAction::new(
                 action("referral.export", "referral.export_named", reveal),
                 "referral",
                 None,
             ),
-            move |conn| {
-                who.require(PORTAL_ADMINS)?;
+            move |conn, who| {
                 refuse(problems)?;
                 if let Some(id) = program_id {
-                    visible_program(conn, &who, id)?;
+                    visible_program(conn, who, id)?;
                 }
                 let filter = ReferralFilter {
                     status,
                     program_id,
-                    within: programs_in_scope(conn, &who)?,
+                    within: programs_in_scope(conn, who)?,
                     from,
                     // Nothing created after the export began: the pages stay put.
                     to: Some(to.map_or(now, |t| t.min(now))),
@@ -363,16 +362,13 @@ where
     F: FnOnce(&mut DbConnection) -> Result<Counted<T>, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let who = caller.clone();
     Ok(state
-        .audited(
+        .run_as(
             caller,
             origin,
+            ADMINS,
             AuditAction::new(action, resource, None),
-            move |conn| {
-                who.require(ADMINS)?;
-                count(conn)
-            },
+            move |conn, _| count(conn),
         )
         .await?)
 }

@@ -66,14 +66,13 @@ pub async fn reviews(
     };
     let number = page_of(query.page.as_deref());
     let now = state.now();
-    let who = caller.clone();
     let found = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new("reward.review_list", "reward", None),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let filter = ReviewFilter {
                     signal,
                     program_id: None,

@@ -56,11 +56,11 @@ pub async fn rewards(
     let failed_number = page_of(query.failed_page.as_deref());
     let reveal = query.names.as_deref() == Some("1");
     let now = state.now();
-    let who = caller.clone();
     let queue = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            ADMINS,
             AuditAction::new(
                 if reveal {
                     "reward.approval_queue_named"
@@ -70,8 +70,7 @@ pub async fn rewards(
                 "reward",
                 None,
             ),
-            move |conn| {
-                who.require(ADMINS)?;
+            move |conn, _| {
                 let pending = rewards::approval_queue(conn, now, rows_of(number))?;
                 let owners: Vec<PatientId> =
                     pending.items.iter().map(|i| i.reward.patient_id).collect();

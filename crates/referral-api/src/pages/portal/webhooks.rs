@@ -50,16 +50,13 @@ pub async fn webhooks(
     query: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, PageError> {
     let caller = visit.portal_admin()?.clone();
-    let who = caller.clone();
     let endpoints = state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            crate::auth::ADMINS,
             AuditAction::new("webhook.list", "webhook", None),
-            move |conn| {
-                who.require(crate::auth::ADMINS)?;
-                Ok(Listed(referral_store::webhooks::list(conn)?))
-            },
+            move |conn, _| Ok(Listed(referral_store::webhooks::list(conn)?)),
         )
         .await?
         .0;
@@ -290,14 +287,13 @@ async fn read_endpoint(
     origin: &Origin,
     raw: String,
 ) -> Result<referral_store::webhooks::Endpoint, PageError> {
-    let who = caller.clone();
     let found = state
-        .audited(
+        .run_as(
             caller,
             origin,
+            crate::auth::ADMINS,
             AuditAction::new("webhook.read", "webhook", Some(raw.clone())),
-            move |conn| {
-                who.require(crate::auth::ADMINS)?;
+            move |conn, _| {
                 let id: uuid::Uuid = raw.parse().map_err(|_| crate::error::ApiError::NotFound)?;
                 Ok(Listed(vec![referral_store::webhooks::get(conn, id)?]))
             },
@@ -429,14 +425,13 @@ pub async fn redeliver(
     let caller = visit.portal_admin()?.clone();
     visit.check_csrf(&form.csrf)?;
     let (endpoint, delivery) = path.into_inner();
-    let who = caller.clone();
     state
-        .audited(
+        .run_as(
             &caller,
             &origin,
+            crate::auth::ADMINS,
             AuditAction::new("webhook.redeliver", "webhook", Some(endpoint.clone())),
-            move |conn| {
-                who.require(crate::auth::ADMINS)?;
+            move |conn, _| {
                 let endpoint: uuid::Uuid = endpoint
                     .parse()
                     .map_err(|_| crate::error::ApiError::NotFound)?;
