@@ -10,6 +10,38 @@ use std::fmt;
 /// Longest email address accepted (RFC 5321 path limit, and the seed's column width).
 const MAX_EMAIL_LEN: usize = 254;
 
+/// The schema pattern of an address as the service reads one (`name@example.com`, spaces
+/// around allowed): every text it allows, [`Email::parse`] accepts (a property test says
+/// so). The local part is at most 64 characters (RFC 5321), which a pattern without
+/// look-ahead can state exactly only without dots: dotted ones are held to 63. Addresses
+/// with rarer characters (`o'brien@…`) parse too: there the document is the stricter.
+pub const EMAIL_PATTERN: &str =
+    concat!(
+    "^[", space_class!(), "]*([A-Za-z0-9_%+-]{1,64}|[A-Za-z0-9_%+-](\\.?[A-Za-z0-9_%+-]){0,31})@",
+    "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+    "[", space_class!(), "]*$"
+);
+
+/// The schema pattern of a phone number as people write it (`(415) 555-0199`,
+/// `+44 20 7946 0958`), or nothing: its shape only. Whether a region assigns it is
+/// libphonenumber's to say ([`Phone::parse`]); every number that parses has this shape.
+pub const PHONE_PATTERN: &str = concat!(
+    "^[",
+    space_class!(),
+    "]*((\\+|00)?[ .()-]*[0-9]([ .()-]*[0-9]){6,14}[ .()-]*)?[",
+    space_class!(),
+    "]*$"
+);
+
+/// As [`PHONE_PATTERN`], but a number must be there.
+pub const PHONE_REQUIRED_PATTERN: &str = concat!(
+    "^[",
+    space_class!(),
+    "]*(\\+|00)?[ .()-]*[0-9]([ .()-]*[0-9]){6,14}[ .()-]*[",
+    space_class!(),
+    "]*$"
+);
+
 /// An email address, trimmed and lower-cased, so that two spellings of one address compare
 /// equal (the rule behind `self_referral` and `duplicate_referee`).
 ///
@@ -221,6 +253,37 @@ impl<'de> Deserialize<'de> for Phone {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn schema(pattern: &str) -> regex::Regex {
+        regex::Regex::new(pattern).expect("the pattern is a regular expression")
+    }
+
+    /// The pattern without its anchors, for generating the texts it allows.
+    fn allowed_by(pattern: &'static str) -> impl Strategy<Value = String> {
+        let inner = &pattern[1..pattern.len() - 1];
+        proptest::string::string_regex(inner).expect("a pattern proptest can generate from")
+    }
+
+    proptest! {
+        /// Every address the document allows (within its 254 characters) is accepted: the
+        /// document never promises what the service refuses.
+        #[test]
+        fn every_email_the_schema_allows_parses(text in allowed_by(EMAIL_PATTERN)) {
+            prop_assume!(text.chars().count() <= 254);
+            prop_assert!(schema(EMAIL_PATTERN).is_match(&text));
+            prop_assert!(Email::parse(&text).is_ok(), "{:?}", text);
+        }
+
+        /// Every number that parses has the document's shape: the document never refuses
+        /// what the service would accept.
+        #[test]
+        fn every_phone_that_parses_has_the_schema_shape(text in "[ +0-9().-]{0,20}") {
+            if Phone::parse(&text).is_ok() {
+                prop_assert!(schema(PHONE_REQUIRED_PATTERN).is_match(&text), "{:?}", text);
+                prop_assert!(schema(PHONE_PATTERN).is_match(&text), "{:?}", text);
+            }
+        }
+    }
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {

@@ -58,6 +58,16 @@
 
 #![warn(missing_docs)]
 
+/// The characters `str::trim` removes (Unicode White_Space) as the inside of a regular
+/// expression class that ECMA-262 (JSON Schema's dialect) and Rust's `regex` read alike.
+/// `\s` would not do: ECMA's includes U+FEFF and leaves out U+0085, which `trim` removes,
+/// so a document saying `\S` would allow a reason of one U+0085 that the service finds blank.
+macro_rules! space_class {
+    () => {
+        r"\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+    };
+}
+
 pub mod batch;
 pub mod budget;
 pub mod code;

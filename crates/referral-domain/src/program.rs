@@ -61,6 +61,16 @@ fn with_article(words: &str) -> String {
 /// Longest booking page address a program may set.
 pub const MAX_BOOKING_URL_CHARS: usize = 500;
 
+/// The schema pattern of a booking page, or nothing: what [`is_booking_url`] accepts,
+/// spaces around allowed.
+pub const BOOKING_URL_PATTERN: &str = concat!(
+    "^[",
+    space_class!(),
+    "]*([hH][tT][tT][pP][sS]://[!-\\x22\\x24-\\x2e\\x30-\\x3e\\x41-\\x7e]+([/?#][!-~]*)?)?[",
+    space_class!(),
+    "]*$"
+);
+
 /// Whether `url` can be a program's booking page: `https://`, a host, no spaces or control
 /// characters, at most [`MAX_BOOKING_URL_CHARS`]. (Patients follow it from an email: a plain
 /// `http://` link would let anyone on their network change where it leads.)
@@ -784,6 +794,23 @@ pub fn age_on(date_of_birth: NaiveDate, today: NaiveDate) -> Option<i64> {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    proptest::proptest! {
+        /// The document's booking-page pattern and [`is_booking_url`] agree both ways.
+        #[test]
+        fn the_booking_url_pattern_says_what_the_rule_does(
+            text in proptest::string::string_regex(&BOOKING_URL_PATTERN[1..BOOKING_URL_PATTERN.len() - 1]).unwrap(),
+            other in "[hH]?[tT]{0,2}[pPs]{0,2}:?/{0,2}[a-z@/?# \\x00\\u{85}]{0,8}",
+        ) {
+            let schema = regex::Regex::new(BOOKING_URL_PATTERN).unwrap();
+            let url = text.trim();
+            proptest::prop_assume!(url.chars().count() <= MAX_BOOKING_URL_CHARS);
+            proptest::prop_assert!(url.is_empty() || is_booking_url(url), "{:?}", text);
+            if is_booking_url(other.trim()) {
+                proptest::prop_assert!(schema.is_match(&other), "{:?}", other);
+            }
+        }
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

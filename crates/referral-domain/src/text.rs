@@ -44,10 +44,61 @@ pub fn visible(text: &str) -> String {
         .collect()
 }
 
+/// The schema pattern of text that must not be blank: a character `str::trim` keeps, and no
+/// NUL anywhere. [`is_blank`] is the same rule in Rust; a test holds the two together.
+pub const NOT_BLANK_PATTERN: &str = concat!("^[^\\x00]*[^\\x00", space_class!(), "][^\\x00]*$");
+
+/// The schema pattern of [`check_visible`]: no character [`is_hidden`] refuses.
+pub const VISIBLE_TEXT_PATTERN: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069]*$";
+
+/// Whether `text` is nothing but what `str::trim` removes: a reason, a name or a variant
+/// that says nothing.
+pub fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn schema(pattern: &str) -> regex::Regex {
+        regex::Regex::new(pattern).expect("the pattern is a regular expression")
+    }
+
+    /// The document and the service agree on every character: what the pattern allows in
+    /// a one-character text is exactly what `trim` keeps (and `check_visible` allows).
+    #[test]
+    fn the_patterns_say_what_the_rules_do_for_every_character() {
+        let not_blank = schema(NOT_BLANK_PATTERN);
+        let visible = schema(VISIBLE_TEXT_PATTERN);
+        for c in (0..=0x3100u32)
+            .chain([0xfeff, 0xffff, 0x1f600, 0x10ffff])
+            .filter_map(char::from_u32)
+        {
+            let one = c.to_string();
+            assert_eq!(
+                not_blank.is_match(&one),
+                !is_blank(&one) && c != '\0',
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(
+                visible.is_match(&one),
+                check_visible(&one).is_ok(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn not_blank_pattern_and_is_blank_agree(text in "[ \t\u{85}\u{a0}\u{feff}\u{3000}a\u{0}]{0,6}") {
+            prop_assert_eq!(schema(NOT_BLANK_PATTERN).is_match(&text), !is_blank(&text) && !text.contains('\0'));
+        }
+    }
 
     #[test]
     fn the_named_characters_are_refused() {
