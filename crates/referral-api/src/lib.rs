@@ -1,6 +1,7 @@
 //! The referral service's HTTP shell: configuration, authentication, routes, error mapping,
 //! OpenAPI and background workers, over `referral-store` and `referral-domain`.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod clicks;

@@ -153,50 +153,13 @@ const HTTP_METHODS: &[&str] = &[
     "get", "put", "post", "delete", "patch", "head", "options", "trace",
 ];
 
-/// Who may call each operation (also in its description): `x-roles`.
-fn roles_of(operation_id: &str) -> &'static [&'static str] {
-    match operation_id {
-        "list_my_referrals"
-        | "create_referral"
-        | "get_my_referral"
-        | "list_my_rewards"
-        | "get_my_share_link"
-        | "retire_my_share_link" => &["patient"],
-        "redeem_reward" => &["patient", "service"],
-        "report_consultation"
-        | "report_order"
-        | "report_refund"
-        | "report_events_batch"
-        | "report_consultation_cancellation"
-        | "report_patient_facts" => &["service"],
-        "get_patient_facts" => &["service", "admin", "super-admin"],
-        "list_programs" | "get_program" => &["provider", "provider-admin", "admin", "super-admin"],
-        "create_program"
-        | "update_program"
-        | "delete_program"
-        | "list_referrals"
-        | "referral_analytics"
-        | "referral_performance" => &["provider-admin", "admin", "super-admin"],
-        "approve_reward"
-        | "bulk_operations"
-        | "audit_trail"
-        | "list_notifications"
-        | "list_reward_reviews"
-        | "decide_reward_review"
-        | "bulk_decide_reward_reviews"
-        | "list_reward_clawbacks"
-        | "create_webhook"
-        | "list_webhooks"
-        | "get_webhook"
-        | "update_webhook"
-        | "delete_webhook"
-        | "rotate_webhook_secret"
-        | "list_webhook_deliveries"
-        | "redeliver_webhook"
-        | "referral_integrity" => &["admin", "super-admin"],
-        "register_with_code" => &["anyone", "service"],
-        _ => &["anyone"],
-    }
+/// Who may call `operation_id`, as its module declares it (`routes::operations`). An
+/// operation no module declares is for nobody: closed, and a test fails.
+fn declared(operation_id: &str) -> crate::access::Operation {
+    crate::routes::operations()
+        .find(|op| op.id == operation_id)
+        .copied()
+        .unwrap_or(crate::access::Operation::for_roles("undeclared", &[]))
 }
 
 /// The values a `status` query parameter takes, per operation.
@@ -574,12 +537,22 @@ fn tighten_variants(doc: &mut Value) {
 fn complete_operation(path: &str, op: &mut Value, problem: &Value) {
     let id = op["operationId"].as_str().unwrap_or_default().to_owned();
     let operations_route = path == "/health" || path == "/ready";
-    let secured = op.get("security").is_some() || id == "register_with_code";
+    let access = declared(&id);
+    let secured = access.takes_token();
+    match access.callers {
+        crate::access::Callers::Anyone => {
+            if let Some(map) = op.as_object_mut() {
+                map.remove("security");
+            }
+        }
+        crate::access::Callers::Roles(_) => op["security"] = json!([{"bearer": []}]),
+        crate::access::Callers::AnyoneOr(_) => op["security"] = json!([{}, {"bearer": []}]),
+    }
     let has_body = op.get("requestBody").is_some();
     let has_parameters = op.get("parameters").is_some();
     let public_limited =
         path.starts_with("/api/referrals/{code}") || path == "/api/registrations/verify";
-    let roles = roles_of(&id);
+    let roles = access.caller_names();
     op["x-roles"] = json!(roles);
     if let Some(description) = op.get("description").and_then(Value::as_str) {
         op["description"] = json!(format!("{description}\n\nRoles: {}.", roles.join(", ")));
@@ -685,5 +658,28 @@ fn complete_operation(path: &str, op: &mut Value, problem: &Value) {
             }
             created["links"] = Value::Object(map);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every documented operation is declared once beside its handler, and every
+    /// declaration names a documented operation.
+    #[test]
+    fn the_declarations_and_the_document_name_the_same_operations() {
+        let mut documented: Vec<String> = super::DOCUMENT["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(|item| item.as_object())
+            .flat_map(|item| item.values())
+            .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+            .collect();
+        let mut declared: Vec<String> = crate::routes::operations()
+            .map(|op| op.id.to_owned())
+            .collect();
+        documented.sort();
+        declared.sort();
+        assert_eq!(documented, declared);
     }
 }

@@ -1,5 +1,6 @@
 //! Admin: reward approval, bulk operations, the audit trail, notifications.
 
+use crate::access::Operation;
 use crate::auth::{Caller, ADMINS};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::ListQuery;
@@ -17,13 +18,15 @@ use referral_store::rewards;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+/// Who may call `approve_reward`.
+pub(crate) const APPROVE_REWARD: Operation = Operation::for_roles("approve_reward", ADMINS);
+
 /// Approves (available, payout queued) or rejects (cancelled) the cash rewards of a referral
 /// that wait for approval.
 #[utoipa::path(post, path = "/api/referrals/{id}/approve-reward", operation_id = "approve_reward", tag = "admin", request_body = ApproveRewardRequest,
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses((status = 200, body = Vec<RewardView>), (status = 404, body = crate::error::Problem),
-        (status = 409, description = "reward_not_pending_approval", body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 409, description = "reward_not_pending_approval", body = crate::error::Problem)))]
 pub async fn approve_reward(
     state: web::Data<AppState>,
     caller: Caller,
@@ -55,7 +58,7 @@ pub(crate) async fn decide_rewards(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            APPROVE_REWARD.roles(),
             AuditAction::new(action, "referral", Some(raw.clone())),
             move |conn, _| {
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
@@ -74,10 +77,12 @@ pub(crate) async fn decide_rewards(
         .await
 }
 
+/// Who may call `bulk_operations`.
+pub(crate) const BULK_OPERATIONS: Operation = Operation::for_roles("bulk_operations", ADMINS);
+
 /// Applies one operation to many referrals; each succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/referrals/bulk-operations", operation_id = "bulk_operations", tag = "admin", request_body = BulkRequest,
-    responses((status = 200, body = BulkResponse), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = BulkResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn bulk(
     state: web::Data<AppState>,
     caller: Caller,
@@ -90,7 +95,7 @@ pub async fn bulk(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            BULK_OPERATIONS.roles(),
             AuditAction::new("referral.bulk", "referral", None),
             move |conn, _| {
                 let mut problems = Vec::new();
@@ -187,11 +192,13 @@ fn audit_csv(rows: &[AuditView]) -> String {
     out
 }
 
+/// Who may call `audit_trail`.
+pub(crate) const AUDIT_TRAIL: Operation = Operation::for_roles("audit_trail", ADMINS);
+
 /// The audit trail, newest first, as JSON or (`format=csv`) a CSV download. Reading it is
 /// audited too.
 #[utoipa::path(get, path = "/api/referrals/audit-trail", operation_id = "audit_trail", tag = "admin", params(AuditQuery),
-    responses((status = 200, body = AuditList, description = "JSON, or with format=csv a text/csv download (X-Total-Count: all matching rows)"), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = AuditList, description = "JSON, or with format=csv a text/csv download (X-Total-Count: all matching rows)"), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn audit_trail(
     state: web::Data<AppState>,
     caller: Caller,
@@ -214,7 +221,7 @@ pub async fn audit_trail(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            AUDIT_TRAIL.roles(),
             AuditAction::new(action, "audit_log", None),
             move |conn, _| {
                 // The audit trail pages up to 10,000 rows, as JSON or as a CSV export.
@@ -266,12 +273,14 @@ pub async fn audit_trail(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Who may call `list_notifications`.
+pub(crate) const LIST_NOTIFICATIONS: Operation = Operation::for_roles("list_notifications", ADMINS);
+
 /// Queued, sent, failed and suppressed messages (without recipients or content); a failed
 /// message says why in `last_error`.
 #[utoipa::path(get, path = "/api/notifications", operation_id = "list_notifications", tag = "admin", params(ListQuery),
     responses((status = 200, body = NotificationList), (status = 403, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn notifications(
     state: web::Data<AppState>,
     caller: Caller,
@@ -287,7 +296,7 @@ pub(crate) async fn list_notifications(
     caller: &Caller,
     query: ListQuery,
 ) -> Result<NotificationList, ApiError> {
-    caller.require(ADMINS)?;
+    caller.require(LIST_NOTIFICATIONS.roles())?;
     query.check()?;
     let status = match query.status.as_deref() {
         None | Some("") => None,
@@ -317,3 +326,11 @@ pub(crate) async fn list_notifications(
         })
         .await
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    APPROVE_REWARD,
+    BULK_OPERATIONS,
+    AUDIT_TRAIL,
+    LIST_NOTIFICATIONS,
+];

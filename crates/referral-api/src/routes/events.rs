@@ -1,5 +1,6 @@
 //! Platform events from other services (role `service`), idempotent on the event's own id.
 
+use crate::access::Operation;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 
@@ -39,13 +40,14 @@ fn view(outcome: EventOutcome) -> EventResultView {
     }
 }
 
-/// Runs one platform event: the service role, one transaction with its audit row
+/// Runs one platform event: the roles `operation` declares, one transaction with its audit row
 /// (`action`), and the outcome as JSON. The four event routes differ only in what they
 /// apply.
 async fn record_event<V, F>(
     state: &web::Data<AppState>,
     caller: &Caller,
     origin: &Origin,
+    operation: Operation,
     action: &'static str,
     apply: F,
 ) -> Result<HttpResponse, ApiError>
@@ -65,7 +67,7 @@ where
             origin,
             AuditAction::new(action, "referral", None),
             move |conn, audit| {
-                who.require(&[Role::Service])?;
+                who.require(operation.roles())?;
                 apply(conn, audit)
             },
         )
@@ -73,11 +75,14 @@ where
     Ok(HttpResponse::Ok().json(result))
 }
 
+/// Who may call `report_consultation`.
+pub(crate) const REPORT_CONSULTATION: Operation =
+    Operation::for_roles("report_consultation", &[Role::Service]);
+
 /// A consultation happened. The first one of a referred patient converts their referral.
 #[utoipa::path(post, path = "/api/events/consultations", operation_id = "report_consultation", tag = "platform events", request_body = ConsultationEventRequest,
     responses((status = 200, body = EventResultView), (status = 400, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem)))]
 pub async fn consultation(
     state: web::Data<AppState>,
     caller: Caller,
@@ -89,6 +94,7 @@ pub async fn consultation(
         &state,
         &caller,
         &origin,
+        REPORT_CONSULTATION,
         "event.consultation",
         move |conn, audit| {
             let event = consultation_event(body);
@@ -104,11 +110,13 @@ pub async fn consultation(
     .await
 }
 
+/// Who may call `report_order`.
+pub(crate) const REPORT_ORDER: Operation = Operation::for_roles("report_order", &[Role::Service]);
+
 /// An order was placed. The first paid one of a referred patient converts their referral.
 #[utoipa::path(post, path = "/api/events/orders", operation_id = "report_order", tag = "platform events", request_body = OrderEventRequest,
     responses((status = 200, body = EventResultView), (status = 422, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem)))]
 pub async fn order(
     state: web::Data<AppState>,
     caller: Caller,
@@ -120,6 +128,7 @@ pub async fn order(
         &state,
         &caller,
         &origin,
+        REPORT_ORDER,
         "event.order",
         move |conn, audit| {
             let event = order_event(body)?;
@@ -135,14 +144,16 @@ pub async fn order(
     .await
 }
 
+/// Who may call `report_refund`.
+pub(crate) const REPORT_REFUND: Operation = Operation::for_roles("report_refund", &[Role::Service]);
+
 /// An order was refunded. When the refunds leave less than the program's
 /// `min_order_amount` paid (or nothing) of the order that converted a referral, the
 /// referral is reversed: its referrer reward is cancelled if unused, or recorded as a
 /// clawback if it was used or paid.
 #[utoipa::path(post, path = "/api/events/refunds", operation_id = "report_refund", tag = "platform events", request_body = RefundEventRequest,
     responses((status = 200, body = ReversalResultView), (status = 422, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem)))]
 pub async fn refund(
     state: web::Data<AppState>,
     caller: Caller,
@@ -154,6 +165,7 @@ pub async fn refund(
         &state,
         &caller,
         &origin,
+        REPORT_REFUND,
         "event.refund",
         move |conn, audit| {
             let event = refund_event(body)?;
@@ -168,12 +180,15 @@ pub async fn refund(
     .await
 }
 
+/// Who may call `report_consultation_cancellation`.
+pub(crate) const REPORT_CONSULTATION_CANCELLATION: Operation =
+    Operation::for_roles("report_consultation_cancellation", &[Role::Service]);
+
 /// A consultation was cancelled. When it converted a referral, the referral is reversed
 /// (see `report_refund`).
 #[utoipa::path(post, path = "/api/events/consultation-cancellations", operation_id = "report_consultation_cancellation", tag = "platform events", request_body = CancellationEventRequest,
     responses((status = 200, body = ReversalResultView), (status = 422, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem)))]
 pub async fn consultation_cancellation(
     state: web::Data<AppState>,
     caller: Caller,
@@ -185,6 +200,7 @@ pub async fn consultation_cancellation(
         &state,
         &caller,
         &origin,
+        REPORT_CONSULTATION_CANCELLATION,
         "event.consultation_cancellation",
         move |conn, audit| {
             let event = cancellation_event(body);
@@ -202,14 +218,17 @@ pub async fn consultation_cancellation(
 /// Most events in one batch.
 pub const MAX_BATCH_EVENTS: usize = 1_000;
 
+/// Who may call `report_events_batch`.
+pub(crate) const REPORT_EVENTS_BATCH: Operation =
+    Operation::for_roles("report_events_batch", &[Role::Service]);
+
 /// Up to 1,000 platform events of any type in one request, for backfills and platforms that
 /// queue events: one patient's events applied in the order sent, up to [`BATCH_LANES`]
 /// patients at a time; each event in its own transaction and idempotent on its own id, each
 /// audited; one event's error does not stop the others. Results come in request order.
 #[utoipa::path(post, path = "/api/events/batch", operation_id = "report_events_batch", tag = "platform events", request_body = BatchEventsRequest,
     responses((status = 200, body = BatchEventsResponse), (status = 422, body = crate::error::Problem),
-        (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem)))]
 pub async fn batch(
     state: web::Data<AppState>,
     caller: Caller,
@@ -224,7 +243,7 @@ pub async fn batch(
         .map(|e| (e.event_id(), e.patient_id()))
         .collect();
     let refusal = caller
-        .require(&[Role::Service])
+        .require(REPORT_EVENTS_BATCH.roles())
         .err()
         .or_else(|| {
             (body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS).then(|| {
@@ -427,3 +446,12 @@ fn batch_result(index: usize, outcome: Result<BatchOutcome, ApiError>) -> BatchE
         detail,
     }
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    REPORT_CONSULTATION,
+    REPORT_ORDER,
+    REPORT_REFUND,
+    REPORT_CONSULTATION_CANCELLATION,
+    REPORT_EVENTS_BATCH,
+];

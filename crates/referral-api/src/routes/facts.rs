@@ -2,6 +2,7 @@
 //! the payer, state, date of birth and conditions that program targeting and the
 //! inducement policy decide on. Every read and write is audited (they are PHI).
 
+use crate::access::Operation;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 
@@ -17,6 +18,10 @@ fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
         .map_err(|_| ApiError::NotFound)
 }
 
+/// Who may call `report_patient_facts`.
+pub(crate) const REPORT_PATIENT_FACTS: Operation =
+    Operation::for_roles("report_patient_facts", &[Role::Service]);
+
 /// Stores the facts the platform reports about a patient (audited as `patient.facts.report`);
 /// a field left out keeps its value, so reporting the same facts again changes nothing.
 /// They apply from the next decision on (targeting, rewards).
@@ -24,8 +29,7 @@ fn patient_id(raw: &str) -> Result<PatientId, ApiError> {
     request_body = PatientFactsRequest,
     params(("id" = uuid::Uuid, Path, description = "The platform's patient id")),
     responses((status = 200, body = PatientFactsView), (status = 404, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn report(
     state: web::Data<AppState>,
     caller: Caller,
@@ -40,7 +44,7 @@ pub async fn report(
         .run_as(
             &caller,
             &origin,
-            &[Role::Service],
+            REPORT_PATIENT_FACTS.roles(),
             AuditAction::new("patient.facts.report", "patient", Some(raw.clone())),
             move |conn, _| {
                 let id = patient_id(&raw)?;
@@ -64,11 +68,16 @@ pub async fn report(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Who may call `get_patient_facts`.
+pub(crate) const GET_PATIENT_FACTS: Operation = Operation::for_roles(
+    "get_patient_facts",
+    &[Role::Service, Role::Admin, Role::SuperAdmin],
+);
+
 /// The facts stored about a patient (audited as `patient.facts.read`).
 #[utoipa::path(get, path = "/api/patients/{id}/facts", operation_id = "get_patient_facts", tag = "platform events",
     params(("id" = uuid::Uuid, Path, description = "The platform's patient id")),
-    responses((status = 200, body = PatientFactsView), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = PatientFactsView), (status = 404, body = crate::error::Problem)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -80,7 +89,7 @@ pub async fn get(
         .run_as(
             &caller,
             &origin,
-            &[Role::Service, Role::Admin, Role::SuperAdmin],
+            GET_PATIENT_FACTS.roles(),
             AuditAction::new("patient.facts.read", "patient", Some(raw.clone())),
             move |conn, _| {
                 Ok(PatientFactsView::from(patients::get(
@@ -92,3 +101,6 @@ pub async fn get(
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[REPORT_PATIENT_FACTS, GET_PATIENT_FACTS];

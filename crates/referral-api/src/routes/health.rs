@@ -1,5 +1,6 @@
 //! Liveness and readiness.
 
+use crate::access::Operation;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -14,6 +15,9 @@ pub struct HealthView {
     pub status: String,
 }
 
+/// Who may call `health`.
+pub(crate) const HEALTH: Operation = Operation::public("health");
+
 /// The process is up.
 #[utoipa::path(get, path = "/health", operation_id = "health", tag = "operations", responses((status = 200, body = HealthView)))]
 pub async fn health() -> HttpResponse {
@@ -21,6 +25,9 @@ pub async fn health() -> HttpResponse {
         status: "ok".into(),
     })
 }
+
+/// Who may call `ready`.
+pub(crate) const READY: Operation = Operation::public("ready");
 
 /// The database is reachable and migrated, and the identity provider's keys (when a JWKS
 /// URL is set) were fetched at the last try; 503 otherwise.
@@ -55,3 +62,6 @@ pub async fn ready(
         ))),
     }
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[HEALTH, READY];

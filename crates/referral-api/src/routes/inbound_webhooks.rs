@@ -3,6 +3,7 @@
 //! suppression list (a STOP, a bounce, a spam report, an unsubscribe). An integration that
 //! is not configured answers 404: nothing is accepted unsigned.
 
+use crate::access::Operation;
 use crate::error::ApiError;
 
 use crate::state::AppState;
@@ -63,6 +64,9 @@ async fn suppress(
     Ok(count)
 }
 
+/// Who may call `twilio_webhook`.
+pub(crate) const TWILIO_WEBHOOK: Operation = Operation::public("twilio_webhook");
+
 /// Twilio's incoming messages and status callbacks: an opt-out (`STOP` and the other
 /// carrier keywords) suppresses its sender; a message refused because its recipient had
 /// opted out (error 21610) suppresses that number. Signed with `X-Twilio-Signature` over
@@ -103,6 +107,9 @@ pub async fn twilio(
         .content_type("text/xml; charset=utf-8")
         .body(EMPTY_TWIML))
 }
+
+/// Who may call `sendgrid_webhook`.
+pub(crate) const SENDGRID_WEBHOOK: Operation = Operation::public("sendgrid_webhook");
 
 /// SendGrid's signed event webhook: bounces (not `blocked`), drops, spam reports and
 /// unsubscribes suppress their address. Verified with
@@ -148,3 +155,6 @@ pub async fn sendgrid(
     let suppressed = suppress(&state, "sendgrid", signature.to_owned(), true, emails).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"suppressed": suppressed})))
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[TWILIO_WEBHOOK, SENDGRID_WEBHOOK];

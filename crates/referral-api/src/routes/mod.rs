@@ -334,3 +334,25 @@ where
                 .route(web::post().to(public::unsubscribe)),
         );
 }
+
+/// Every operation of the HTTP API with who may call it, as each module declares it beside
+/// its handlers: the OpenAPI document's security and roles come from here.
+pub(crate) fn operations() -> impl Iterator<Item = &'static crate::access::Operation> {
+    [
+        admin::OPERATIONS,
+        events::OPERATIONS,
+        facts::OPERATIONS,
+        health::OPERATIONS,
+        inbound_webhooks::OPERATIONS,
+        outbound_webhooks::OPERATIONS,
+        patients::OPERATIONS,
+        programs::OPERATIONS,
+        provider::OPERATIONS,
+        public::OPERATIONS,
+        reviews::OPERATIONS,
+        rewards::OPERATIONS,
+        share::OPERATIONS,
+    ]
+    .into_iter()
+    .flatten()
+}

@@ -1,6 +1,7 @@
 //! Outbound webhook endpoints (#24, admin, super-admin): create (the secret is shown once),
 //! list, read, change, delete, rotate the secret, and see or redeliver their deliveries.
 
+use crate::access::Operation;
 use crate::auth::{Caller, ADMINS};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::PageQuery;
@@ -172,10 +173,12 @@ fn endpoint_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
+/// Who may call `create_webhook`.
+pub(crate) const CREATE_WEBHOOK: Operation = Operation::for_roles("create_webhook", ADMINS);
+
 /// Adds an endpoint. The answer carries its signing secret (`whsec_...`), shown this once.
 #[utoipa::path(post, path = "/api/webhooks", operation_id = "create_webhook", tag = "admin", request_body = EndpointRequest,
-    responses((status = 201, body = EndpointView), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 201, body = EndpointView), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -200,7 +203,7 @@ pub(crate) async fn create_endpoint(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            CREATE_WEBHOOK.roles(),
             AuditAction::new("webhook.create", "webhook", None),
             move |conn, _| {
                 let input = input(body, &app)?;
@@ -216,9 +219,12 @@ pub(crate) async fn create_endpoint(
         .await
 }
 
+/// Who may call `list_webhooks`.
+pub(crate) const LIST_WEBHOOKS: Operation = Operation::for_roles("list_webhooks", ADMINS);
+
 /// The endpoints, oldest first.
 #[utoipa::path(get, path = "/api/webhooks", operation_id = "list_webhooks", tag = "admin",
-    responses((status = 200, body = EndpointList)), security(("bearer" = [])))]
+    responses((status = 200, body = EndpointList)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -228,7 +234,7 @@ pub async fn list(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            LIST_WEBHOOKS.roles(),
             AuditAction::new("webhook.list", "webhook", None),
             move |conn, _| {
                 Ok(EndpointList {
@@ -243,11 +249,13 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Who may call `get_webhook`.
+pub(crate) const GET_WEBHOOK: Operation = Operation::for_roles("get_webhook", ADMINS);
+
 /// One endpoint.
 #[utoipa::path(get, path = "/api/webhooks/{id}", operation_id = "get_webhook", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -259,7 +267,7 @@ pub async fn get(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            GET_WEBHOOK.roles(),
             AuditAction::new("webhook.read", "webhook", Some(raw.clone())),
             move |conn, _| {
                 Ok(EndpointView::new(
@@ -272,11 +280,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Who may call `update_webhook`.
+pub(crate) const UPDATE_WEBHOOK: Operation = Operation::for_roles("update_webhook", ADMINS);
+
 /// Changes an endpoint (the whole of it); enabling a disabled one clears its failures.
 #[utoipa::path(put, path = "/api/webhooks/{id}", operation_id = "update_webhook", tag = "admin", request_body = EndpointRequest,
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
@@ -303,7 +313,7 @@ pub(crate) async fn update_endpoint(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            UPDATE_WEBHOOK.roles(),
             AuditAction::new("webhook.update", "webhook", Some(raw.clone())),
             move |conn, _| {
                 let id = endpoint_id(&raw)?;
@@ -317,11 +327,13 @@ pub(crate) async fn update_endpoint(
         .await
 }
 
+/// Who may call `delete_webhook`.
+pub(crate) const DELETE_WEBHOOK: Operation = Operation::for_roles("delete_webhook", ADMINS);
+
 /// Deletes an endpoint; its queued deliveries are given up.
 #[utoipa::path(delete, path = "/api/webhooks/{id}", operation_id = "delete_webhook", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem)))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
@@ -334,7 +346,7 @@ pub async fn delete(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            DELETE_WEBHOOK.roles(),
             AuditAction::new("webhook.delete", "webhook", Some(raw.clone())),
             move |conn, _| {
                 webhooks::delete(conn, endpoint_id(&raw)?, now)?;
@@ -345,12 +357,15 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Who may call `rotate_webhook_secret`.
+pub(crate) const ROTATE_WEBHOOK_SECRET: Operation =
+    Operation::for_roles("rotate_webhook_secret", ADMINS);
+
 /// Gives the endpoint a new secret, shown this once; the old one keeps signing beside it
 /// for 24 hours, so the receiver can switch without losing an event.
 #[utoipa::path(post, path = "/api/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     caller: Caller,
@@ -375,7 +390,7 @@ pub(crate) async fn rotate_endpoint_secret(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            ROTATE_WEBHOOK_SECRET.roles(),
             AuditAction::new("webhook.rotate_secret", "webhook", Some(raw.clone())),
             move |conn, _| {
                 let id = endpoint_id(&raw)?;
@@ -391,12 +406,14 @@ pub(crate) async fn rotate_endpoint_secret(
         .await
 }
 
+/// Who may call `send_webhook_test`.
+pub(crate) const SEND_WEBHOOK_TEST: Operation = Operation::for_roles("send_webhook_test", ADMINS);
+
 /// Sends the endpoint a test event (`webhook.test`, signed as every event), whatever it
 /// subscribes to and even while it is disabled; its delivery shows in the list.
 #[utoipa::path(post, path = "/api/webhooks/{id}/test", operation_id = "send_webhook_test", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    responses((status = 202, description = "Queued: see the endpoint's deliveries"), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 202, description = "Queued: see the endpoint's deliveries"), (status = 404, body = crate::error::Problem)))]
 pub async fn send_test(
     state: web::Data<AppState>,
     caller: Caller,
@@ -419,7 +436,7 @@ pub(crate) async fn send_test_event(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            SEND_WEBHOOK_TEST.roles(),
             AuditAction::new("webhook.test", "webhook", Some(raw.clone())),
             move |conn, _| {
                 webhooks::send_test(conn, endpoint_id(&raw)?, now)?;
@@ -430,12 +447,15 @@ pub(crate) async fn send_test_event(
     Ok(())
 }
 
+/// Who may call `revoke_previous_webhook_secret`.
+pub(crate) const REVOKE_PREVIOUS_WEBHOOK_SECRET: Operation =
+    Operation::for_roles("revoke_previous_webhook_secret", ADMINS);
+
 /// Stops the rotated-out secret signing at once, instead of at the end of its 24 hours:
 /// for a secret that leaked, or once the receiver has switched.
 #[utoipa::path(delete, path = "/api/webhooks/{id}/previous-secret", operation_id = "revoke_previous_webhook_secret", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
 pub async fn revoke_previous_secret(
     state: web::Data<AppState>,
     caller: Caller,
@@ -448,7 +468,7 @@ pub async fn revoke_previous_secret(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            REVOKE_PREVIOUS_WEBHOOK_SECRET.roles(),
             AuditAction::new(
                 "webhook.revoke_previous_secret",
                 "webhook",
@@ -464,11 +484,14 @@ pub async fn revoke_previous_secret(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Who may call `list_webhook_deliveries`.
+pub(crate) const LIST_WEBHOOK_DELIVERIES: Operation =
+    Operation::for_roles("list_webhook_deliveries", ADMINS);
+
 /// The endpoint's recent deliveries, newest first, with their status and last error.
 #[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id"), PageQuery),
-    responses((status = 200, body = DeliveryList), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = DeliveryList), (status = 404, body = crate::error::Problem)))]
 pub async fn deliveries(
     state: web::Data<AppState>,
     caller: Caller,
@@ -499,7 +522,7 @@ pub(crate) async fn delivery_list(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            LIST_WEBHOOK_DELIVERIES.roles(),
             AuditAction::new("webhook.deliveries", "webhook", Some(raw.clone())),
             move |conn, _| {
                 let id = endpoint_id(&raw)?;
@@ -532,11 +555,13 @@ pub(crate) async fn delivery_list(
         .await
 }
 
+/// Who may call `redeliver_webhook`.
+pub(crate) const REDELIVER_WEBHOOK: Operation = Operation::for_roles("redeliver_webhook", ADMINS);
+
 /// Queues a delivery again at once, with the same `webhook-id`.
 #[utoipa::path(post, path = "/api/webhooks/{id}/deliveries/{delivery_id}/redeliver", operation_id = "redeliver_webhook", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id"), ("delivery_id" = Uuid, Path, description = "Delivery id")),
-    responses((status = 202, description = "Queued"), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 202, description = "Queued"), (status = 404, body = crate::error::Problem)))]
 pub async fn redeliver(
     state: web::Data<AppState>,
     caller: Caller,
@@ -549,7 +574,7 @@ pub async fn redeliver(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            REDELIVER_WEBHOOK.roles(),
             AuditAction::new("webhook.redeliver", "webhook", Some(raw.clone())),
             move |conn, _| {
                 let delivery: Uuid = delivery.parse().map_err(|_| ApiError::NotFound)?;
@@ -560,3 +585,17 @@ pub async fn redeliver(
         .await?;
     Ok(HttpResponse::Accepted().finish())
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    CREATE_WEBHOOK,
+    LIST_WEBHOOKS,
+    GET_WEBHOOK,
+    UPDATE_WEBHOOK,
+    DELETE_WEBHOOK,
+    ROTATE_WEBHOOK_SECRET,
+    SEND_WEBHOOK_TEST,
+    REVOKE_PREVIOUS_WEBHOOK_SECRET,
+    LIST_WEBHOOK_DELIVERIES,
+    REDELIVER_WEBHOOK,
+];

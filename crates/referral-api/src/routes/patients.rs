@@ -1,5 +1,6 @@
 //! Patient portal: my referrals, a new referral, one referral, my rewards.
 
+use crate::access::Operation;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::ListQuery;
@@ -77,12 +78,15 @@ fn refresh_patient(
     }
 }
 
+/// Who may call `list_my_referrals`.
+pub(crate) const LIST_MY_REFERRALS: Operation =
+    Operation::for_roles("list_my_referrals", &[Role::Patient]);
+
 /// My referrals, newest first, as their referrer may see them: `status` is `invited`,
 /// `joined` (the friend agreed to let me know) or `expired`, and filters on the same.
 #[utoipa::path(get, path = "/api/patients/me/referrals", operation_id = "list_my_referrals", tag = "patient portal",
     params(ListQuery),
-    responses((status = 200, body = MyReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = MyReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub async fn list_mine(
     state: web::Data<AppState>,
     caller: Caller,
@@ -122,7 +126,7 @@ pub(crate) fn referrals_mine(
     now: chrono::DateTime<chrono::Utc>,
     query: &ListQuery,
 ) -> Result<MyReferralList, ApiError> {
-    who.require(&[Role::Patient])?;
+    who.require(LIST_MY_REFERRALS.roles())?;
     refresh_patient(conn, who, now)?;
     let filter = ReferralFilter {
         within: None,
@@ -142,13 +146,16 @@ pub(crate) fn referrals_mine(
     Ok(MyReferralList::of(page, &clicks, &locales, &via_links, app))
 }
 
+/// Who may call `create_referral`.
+pub(crate) const CREATE_REFERRAL: Operation =
+    Operation::for_roles("create_referral", &[Role::Patient]);
+
 /// Refer someone. With `referral_source` `email` or `sms` the invitation is queued.
 #[utoipa::path(post, path = "/api/patients/me/referrals", operation_id = "create_referral", tag = "patient portal",
     request_body = CreateReferralRequest,
     responses((status = 201, body = MyReferralView), (status = 400, body = crate::error::Problem),
         (status = 409, description = "duplicate_referee", body = crate::error::Problem),
-        (status = 422, description = "validation_failed, self_referral, referral_limit_reached, program_not_active, no_active_program", body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, description = "validation_failed, self_referral, referral_limit_reached, program_not_active, no_active_program", body = crate::error::Problem)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -173,7 +180,7 @@ pub(crate) async fn create_referral(
         .run_as(
             caller,
             origin,
-            &[Role::Patient],
+            CREATE_REFERRAL.roles(),
             AuditAction::new("referral.create", "referral", None),
             move |conn, who| {
                 let referrer = PatientId::from_uuid(who.id());
@@ -326,11 +333,14 @@ fn new_referral(
     }
 }
 
+/// Who may call `get_my_referral`.
+pub(crate) const GET_MY_REFERRAL: Operation =
+    Operation::for_roles("get_my_referral", &[Role::Patient]);
+
 /// One of my referrals. Another patient's answers 404.
 #[utoipa::path(get, path = "/api/patients/me/referrals/{id}", operation_id = "get_my_referral", tag = "patient portal",
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
-    responses((status = 200, body = MyReferralView), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = MyReferralView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_mine(
     state: web::Data<AppState>,
     caller: Caller,
@@ -371,7 +381,7 @@ pub(crate) async fn my_referral(
         .run_as(
             caller,
             origin,
-            &[Role::Patient],
+            GET_MY_REFERRAL.roles(),
             AuditAction::new("referral.read", "referral", Some(raw.clone())),
             move |conn, who| {
                 let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
@@ -419,11 +429,14 @@ pub(crate) async fn my_referral(
         .await
 }
 
+/// Who may call `list_my_rewards`.
+pub(crate) const LIST_MY_REWARDS: Operation =
+    Operation::for_roles("list_my_rewards", &[Role::Patient]);
+
 /// My rewards, newest first (withheld ones with their reason). `status` filters.
 #[utoipa::path(get, path = "/api/patients/me/rewards", operation_id = "list_my_rewards", tag = "patient portal",
     params(ListQuery),
-    responses((status = 200, body = MyRewardList), (status = 401, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = MyRewardList), (status = 401, body = crate::error::Problem)))]
 pub async fn my_rewards(
     state: web::Data<AppState>,
     caller: Caller,
@@ -461,7 +474,7 @@ pub(crate) fn rewards_mine(
     now: chrono::DateTime<chrono::Utc>,
     query: &ListQuery,
 ) -> Result<MyRewardList, ApiError> {
-    who.require(&[Role::Patient])?;
+    who.require(LIST_MY_REWARDS.roles())?;
     refresh_patient(conn, who, now)?;
     let status = query.reward_status()?;
     let page: Page = query.page();
@@ -563,3 +576,11 @@ pub(crate) async fn my_dashboard(
         )
         .await
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    LIST_MY_REFERRALS,
+    CREATE_REFERRAL,
+    GET_MY_REFERRAL,
+    LIST_MY_REWARDS,
+];

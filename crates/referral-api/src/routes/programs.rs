@@ -1,5 +1,6 @@
 //! Provider portal: referral programs.
 
+use crate::access::Operation;
 use crate::auth::{Caller, PORTAL_ADMINS, PROGRAM_READERS};
 use crate::error::ApiError;
 use crate::routes::ListQuery;
@@ -13,10 +14,12 @@ fn program_id(raw: &str) -> Result<ProgramId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
+/// Who may call `list_programs`.
+pub(crate) const LIST_PROGRAMS: Operation = Operation::for_roles("list_programs", PROGRAM_READERS);
+
 /// Programs, newest first; `status` filters.
 #[utoipa::path(get, path = "/api/referral-programs", operation_id = "list_programs", tag = "provider portal", params(ListQuery),
-    responses((status = 200, body = ProgramList), (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = ProgramList), (status = 403, body = crate::error::Problem)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -32,7 +35,7 @@ pub(crate) async fn list_programs(
     caller: &Caller,
     query: ListQuery,
 ) -> Result<ProgramList, ApiError> {
-    caller.require(PROGRAM_READERS)?;
+    caller.require(LIST_PROGRAMS.roles())?;
     query.check()?;
     let status: Option<ProgramStatus> = match query.status.as_deref() {
         None | Some("") => None,
@@ -56,11 +59,13 @@ pub(crate) async fn list_programs(
         .await
 }
 
+/// Who may call `get_program`.
+pub(crate) const GET_PROGRAM: Operation = Operation::for_roles("get_program", PROGRAM_READERS);
+
 /// One program.
 #[utoipa::path(get, path = "/api/referral-programs/{id}", operation_id = "get_program", tag = "provider portal",
     params(("id" = uuid::Uuid, Path, description = "Program id")),
-    responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -77,7 +82,7 @@ pub(crate) async fn get_program(
     raw: &str,
 ) -> Result<ProgramView, ApiError> {
     let now = state.now();
-    caller.require(PROGRAM_READERS)?;
+    caller.require(GET_PROGRAM.roles())?;
     let id = program_id(raw)?;
     let who = caller.clone();
     state
@@ -125,11 +130,13 @@ pub(crate) fn programs_in_scope(
     Ok(programs::ids_within(conn, caller.provider_scope())?)
 }
 
+/// Who may call `create_program`.
+pub(crate) const CREATE_PROGRAM: Operation = Operation::for_roles("create_program", PORTAL_ADMINS);
+
 /// Creates a program (status `active` unless given).
 #[utoipa::path(post, path = "/api/referral-programs", operation_id = "create_program", tag = "provider portal", request_body = ProgramInput,
     responses((status = 201, body = ProgramView), (status = 400, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -152,7 +159,7 @@ pub(crate) async fn create_program(
         .run_as(
             caller,
             origin,
-            PORTAL_ADMINS,
+            CREATE_PROGRAM.roles(),
             AuditAction::new("program.create", "program", None),
             move |conn, who| {
                 let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
@@ -171,12 +178,14 @@ pub(crate) async fn create_program(
         .await
 }
 
+/// Who may call `update_program`.
+pub(crate) const UPDATE_PROGRAM: Operation = Operation::for_roles("update_program", PORTAL_ADMINS);
+
 /// Replaces a program's fields; `status` moves it (`ended` is final).
 #[utoipa::path(put, path = "/api/referral-programs/{id}", operation_id = "update_program", tag = "provider portal", request_body = ProgramInput,
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem),
-        (status = 409, description = "program_ended", body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 409, description = "program_ended", body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
@@ -201,7 +210,7 @@ pub(crate) async fn update_program(
         .run_as(
             caller,
             origin,
-            PORTAL_ADMINS,
+            UPDATE_PROGRAM.roles(),
             AuditAction::new("program.update", "program", Some(raw.clone())),
             move |conn, who| {
                 let id = program_id(&raw)?;
@@ -216,12 +225,14 @@ pub(crate) async fn update_program(
         .await
 }
 
+/// Who may call `delete_program`.
+pub(crate) const DELETE_PROGRAM: Operation = Operation::for_roles("delete_program", PORTAL_ADMINS);
+
 /// Deletes a program without referrals (409 `program_has_referrals` otherwise; end it instead).
 #[utoipa::path(delete, path = "/api/referral-programs/{id}", operation_id = "delete_program", tag = "provider portal",
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem),
-        (status = 409, description = "program_has_referrals", body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 409, description = "program_has_referrals", body = crate::error::Problem)))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
@@ -233,7 +244,7 @@ pub async fn delete(
         .run_as(
             &caller,
             &origin,
-            PORTAL_ADMINS,
+            DELETE_PROGRAM.roles(),
             AuditAction::new("program.delete", "program", Some(raw.clone())),
             move |conn, who| {
                 let id = program_id(&raw)?;
@@ -244,3 +255,12 @@ pub async fn delete(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    LIST_PROGRAMS,
+    GET_PROGRAM,
+    CREATE_PROGRAM,
+    UPDATE_PROGRAM,
+    DELETE_PROGRAM,
+];

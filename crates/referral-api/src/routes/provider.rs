@@ -1,5 +1,6 @@
 //! Provider portal: every referral, analytics, performance.
 
+use crate::access::Operation;
 use crate::auth::{Caller, PORTAL_ADMINS};
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::programs::{programs_in_scope, visible_program};
@@ -15,11 +16,13 @@ use referral_store::referrals::{self, ReferralFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Who may call `list_referrals`.
+pub(crate) const LIST_REFERRALS: Operation = Operation::for_roles("list_referrals", PORTAL_ADMINS);
+
 /// Referrals, newest first, with filters and paging.
 #[utoipa::path(get, path = "/api/referrals", operation_id = "list_referrals", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = ReferralList), (status = 403, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -43,7 +46,7 @@ pub(crate) async fn all_referrals(
         .run_as(
             caller,
             origin,
-            PORTAL_ADMINS,
+            LIST_REFERRALS.roles(),
             AuditAction::new("referral.list", "referral", None),
             move |conn, who| {
                 let program_id = query.program_id.map(ProgramId::from_uuid);
@@ -123,14 +126,17 @@ pub struct AnalyticsView {
 
 impl AuditedResource for AnalyticsView {}
 
+/// Who may call `referral_analytics`.
+pub(crate) const REFERRAL_ANALYTICS: Operation =
+    Operation::for_roles("referral_analytics", PORTAL_ADMINS);
+
 /// Dashboard figures: totals, funnel (created → clicked → registered → converted), trends
 /// by `interval`, per-program reward cost, revenue and ROI, customer LTV, the top referrers
 /// (pseudonyms with `anonymize=true`) and each experiment's variants with a two-proportion
 /// z-test. `program_id`, `from`, `to` narrow it to referrals created in whole UTC days.
 #[utoipa::path(get, path = "/api/referrals/analytics", operation_id = "referral_analytics", tag = "provider portal", params(AnalyticsQuery),
     responses((status = 200, description = "total_referrals, registered, converted, conversion_rate, active_programs, rewards_granted, rewards_withheld, reward_cost, rewards_paid, avg_reward_cost, revenue, customer_ltv, funnel, trends[], programs[], top_referrers[], experiments[], anonymized", body = Object),
-        (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn analytics(
     state: web::Data<AppState>,
     caller: Caller,
@@ -175,7 +181,7 @@ pub(crate) async fn analytics_of(
         .run_as(
             caller,
             origin,
-            PORTAL_ADMINS,
+            REFERRAL_ANALYTICS.roles(),
             AuditAction::new(action, "analytics", None),
             move |conn, who| {
                 if !problems.is_empty() {
@@ -230,12 +236,15 @@ pub struct PerformanceQuery {
     pub program_id: Option<uuid::Uuid>,
 }
 
+/// Who may call `referral_performance`.
+pub(crate) const REFERRAL_PERFORMANCE: Operation =
+    Operation::for_roles("referral_performance", PORTAL_ADMINS);
+
 /// Per program, the last 7, 30 and 90 days (today included): referrals, click-through,
 /// registration and conversion rates, median hours to convert, reward cost per conversion.
 #[utoipa::path(get, path = "/api/referrals/performance", operation_id = "referral_performance", tag = "provider portal", params(PerformanceQuery),
     responses((status = 200, description = "programs[]: program_id, name, status, windows[]: days, referrals, click_through_rate, registration_rate, conversion_rate, median_hours_to_convert, reward_cost_per_conversion", body = Object),
-        (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 403, body = crate::error::Problem)))]
 pub async fn performance(
     state: web::Data<AppState>,
     caller: Caller,
@@ -253,7 +262,7 @@ pub(crate) async fn performance_of(
     within: Option<(chrono::NaiveDate, Option<chrono::NaiveDate>)>,
 ) -> Result<Vec<analytics::ProgramPerformance>, ApiError> {
     let now = state.now();
-    caller.require(PORTAL_ADMINS)?;
+    caller.require(REFERRAL_PERFORMANCE.roles())?;
     let program = program.map(ProgramId::from_uuid);
     let who = caller.clone();
     state
@@ -275,3 +284,7 @@ pub(crate) async fn performance_of(
         })
         .await
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] =
+    &[LIST_REFERRALS, REFERRAL_ANALYTICS, REFERRAL_PERFORMANCE];

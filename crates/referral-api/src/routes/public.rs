@@ -1,5 +1,6 @@
 //! Public endpoints: look up a code, follow a link, register with a code, unsubscribe.
 
+use crate::access::Operation;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 
@@ -14,6 +15,9 @@ use referral_domain::disclosure::SHARE_CONSENT_WORDING;
 use referral_domain::{Email, PatientId, Phone};
 use referral_store::referrals::{self, ClickToRecord, Registrant, RequestOrigin};
 use referral_store::{programs, suppressions};
+
+/// Who may call `get_referral_by_code`.
+pub(crate) const GET_REFERRAL_BY_CODE: Operation = Operation::public("get_referral_by_code");
 
 /// What a code's landing page may show: no PHI of anyone.
 #[utoipa::path(get, path = "/api/referrals/{code}", operation_id = "get_referral_by_code", tag = "public",
@@ -132,6 +136,9 @@ struct InviterName(Option<String>);
 
 impl crate::state::AuditedResource for InviterName {}
 
+/// Who may call `click_referral_link`.
+pub(crate) const CLICK_REFERRAL_LINK: Operation = Operation::public("click_referral_link");
+
 /// Records a click and redirects to the registration page (the API's form of
 /// [`open_link`], for clients that build their own links).
 #[utoipa::path(get, path = "/api/referrals/{code}/click", operation_id = "click_referral_link", tag = "public",
@@ -147,6 +154,9 @@ pub async fn click(
 ) -> Result<HttpResponse, ApiError> {
     follow(&state, &worker_clicks, origin, code.into_inner(), &req).await
 }
+
+/// Who may call `open_referral_link`.
+pub(crate) const OPEN_REFERRAL_LINK: Operation = Operation::public("open_referral_link");
 
 /// `GET /r/{code}`: the link every invitation, share link, QR code and text carries. It
 /// counts the open (a person's, once a visit: see `referral_domain::opens`) and leads to
@@ -263,6 +273,10 @@ async fn follow(
     Ok(answer.finish())
 }
 
+/// Who may call `register_with_code`.
+pub(crate) const REGISTER_WITH_CODE: Operation =
+    Operation::public_or("register_with_code", &[Role::Service]);
+
 /// Registers with a code. A visitor (no token) gets `202 {"status": "verification_sent"}`
 /// and a single-use link by email, valid 24 hours; following it registers them
 /// (`POST /api/registrations/verify`). An address that already has an account gets an
@@ -319,7 +333,7 @@ pub(crate) async fn register_with_code(
     let work = {
         let caller = caller.clone();
         move |conn: &mut referral_store::DbConnection| {
-            caller.require(&[Role::Service])?;
+            caller.require(REGISTER_WITH_CODE.roles())?;
             let registrant = registrant(body, None)?;
             let registration = referrals::register(conn, &code, &registrant, &app.policy, now)?;
             let program = programs::get(conn, registration.referral.program_id)?;
@@ -352,6 +366,9 @@ pub(crate) async fn start_registration(
     let action = AuditAction::new("referral.register_requested", "referral", None);
     state.audited_as(None, origin, action, work).await
 }
+
+/// Who may call `verify_registration`.
+pub(crate) const VERIFY_REGISTRATION: Operation = Operation::public("verify_registration");
 
 /// Follows a registration's confirmation link: registers the visitor under every rule of
 /// registration and grants their welcome reward. The link works once, for 24 hours.
@@ -454,6 +471,9 @@ fn registrant(
     }
 }
 
+/// Who may call `unsubscribe_confirm`.
+pub(crate) const UNSUBSCRIBE_CONFIRM: Operation = Operation::public("unsubscribe_confirm");
+
 /// Shows what following the unsubscribe link of a message would do, with a button that
 /// does it. A GET changes nothing: mail scanners and link previews follow links, and must
 /// not unsubscribe anyone (RFC 8058).
@@ -476,6 +496,9 @@ pub async fn unsubscribe_confirm(
     };
     page(&request, &state.site.brand_name, step)
 }
+
+/// Who may call `unsubscribe`.
+pub(crate) const UNSUBSCRIBE: Operation = Operation::public("unsubscribe");
 
 /// Unsubscribes the address of a message's signed link: no more email or SMS to it. The
 /// RFC 8058 one-click POST of mail clients (`List-Unsubscribe=One-Click`) and the confirm
@@ -506,3 +529,14 @@ pub async fn unsubscribe(
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"unsubscribed": true})))
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    GET_REFERRAL_BY_CODE,
+    CLICK_REFERRAL_LINK,
+    OPEN_REFERRAL_LINK,
+    REGISTER_WITH_CODE,
+    VERIFY_REGISTRATION,
+    UNSUBSCRIBE_CONFIRM,
+    UNSUBSCRIBE,
+];

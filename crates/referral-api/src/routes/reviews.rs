@@ -1,6 +1,7 @@
 //! The review queue of flagged rewards, the clawbacks of reversed ones, and the integrity
 //! figures (admin, super-admin).
 
+use crate::access::Operation;
 use crate::auth::{Caller, ADMINS};
 use crate::error::{ApiError, FieldProblem};
 
@@ -65,13 +66,16 @@ impl ReviewQuery {
     }
 }
 
+/// Who may call `list_reward_reviews`.
+pub(crate) const LIST_REWARD_REVIEWS: Operation =
+    Operation::for_roles("list_reward_reviews", ADMINS);
+
 /// The rewards waiting for review, oldest first, each with the signals of its referral in
 /// words and the evidence that raised them.
 #[utoipa::path(get, path = "/api/reward-reviews", operation_id = "list_reward_reviews", tag = "admin",
     params(ReviewQuery),
     responses((status = 200, body = ReviewList), (status = 403, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -94,7 +98,7 @@ pub(crate) async fn review_queue(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            LIST_REWARD_REVIEWS.roles(),
             AuditAction::new("reward.review_list", "reward", None),
             move |conn, _| {
                 let (filter, page) = query.parse()?;
@@ -128,6 +132,10 @@ fn decision(
     })
 }
 
+/// Who may call `decide_reward_review`.
+pub(crate) const DECIDE_REWARD_REVIEW: Operation =
+    Operation::for_roles("decide_reward_review", ADMINS);
+
 /// Approves (the reward goes on, into its hold if one remains; the patient is told once it
 /// is usable) or rejects (cancelled, reason `review_rejected`) a reward in review. The
 /// decision is kept with its reason and audited.
@@ -136,8 +144,7 @@ fn decision(
     params(("reward_id" = uuid::Uuid, Path, description = "Reward id")),
     responses((status = 200, body = RewardView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "reward_not_in_review", body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn decide(
     state: web::Data<AppState>,
     caller: Caller,
@@ -166,7 +173,7 @@ pub(crate) async fn decide_one(
             origin,
             AuditAction::new("reward.review", "reward", Some(raw.clone())),
             move |conn, audit| {
-                who.require(ADMINS)?;
+                who.require(DECIDE_REWARD_REVIEW.roles())?;
                 let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
                 let decision = decision(&body, &who, cadence)?;
                 let reward = rewards::decide_review(conn, id, &decision, now, Some(audit))?;
@@ -176,12 +183,15 @@ pub(crate) async fn decide_one(
         .await
 }
 
+/// Who may call `bulk_decide_reward_reviews`.
+pub(crate) const BULK_DECIDE_REWARD_REVIEWS: Operation =
+    Operation::for_roles("bulk_decide_reward_reviews", ADMINS);
+
 /// Decides up to 1,000 rewards in review at once, with one reason; each is decided (and
 /// audited) on its own, and one that cannot be (unknown, not in review) is reported.
 #[utoipa::path(post, path = "/api/reward-reviews/bulk-decide", operation_id = "bulk_decide_reward_reviews", tag = "admin",
     request_body = BulkReviewRequest,
-    responses((status = 200, body = BulkReviewResponse), (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = BulkReviewResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn bulk_decide(
     state: web::Data<AppState>,
     caller: Caller,
@@ -208,7 +218,7 @@ pub(crate) async fn decide_many(
             origin,
             AuditAction::new("reward.review", "reward", None),
             move |conn, audit| {
-                who.require(ADMINS)?;
+                who.require(BULK_DECIDE_REWARD_REVIEWS.roles())?;
                 if body.reward_ids.is_empty() || body.reward_ids.len() > MAX_BULK_REVIEW {
                     return Err(ApiError::Validation(vec![FieldProblem::new(
                         "reward_ids",
@@ -236,12 +246,15 @@ pub(crate) async fn decide_many(
         .await
 }
 
+/// Who may call `list_reward_clawbacks`.
+pub(crate) const LIST_REWARD_CLAWBACKS: Operation =
+    Operation::for_roles("list_reward_clawbacks", ADMINS);
+
 /// Rewards that were used or paid before their conversion was reversed, newest first: what
 /// the admins may want to recover (no negative balance is invented).
 #[utoipa::path(get, path = "/api/reward-clawbacks", operation_id = "list_reward_clawbacks", tag = "admin",
     params(crate::routes::PageQuery),
-    responses((status = 200, body = ClawbackList), (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = ClawbackList), (status = 403, body = crate::error::Problem)))]
 pub async fn clawbacks(
     state: web::Data<AppState>,
     caller: Caller,
@@ -253,7 +266,7 @@ pub async fn clawbacks(
         .run_as(
             &caller,
             &origin,
-            ADMINS,
+            LIST_REWARD_CLAWBACKS.roles(),
             AuditAction::new("reward.clawback_list", "reward", None),
             move |conn, _| {
                 let page = query.checked()?;
@@ -277,12 +290,14 @@ pub struct IntegrityQuery {
     pub program_id: Option<uuid::Uuid>,
 }
 
+/// Who may call `referral_integrity`.
+pub(crate) const REFERRAL_INTEGRITY: Operation = Operation::for_roles("referral_integrity", ADMINS);
+
 /// Reward integrity in figures: referrals flagged (per signal), rewards held, in review,
 /// rejected and reversed, clawbacks, and the value saved.
 #[utoipa::path(get, path = "/api/referrals/integrity", operation_id = "referral_integrity", tag = "admin",
     params(IntegrityQuery),
-    responses((status = 200, body = IntegrityView), (status = 403, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = IntegrityView), (status = 403, body = crate::error::Problem)))]
 pub async fn integrity(
     state: web::Data<AppState>,
     caller: Caller,
@@ -304,7 +319,7 @@ pub(crate) async fn integrity_figures(
         .run_as(
             caller,
             origin,
-            ADMINS,
+            REFERRAL_INTEGRITY.roles(),
             AuditAction::new("referral.integrity", "referral", None),
             move |conn, _| {
                 let figures =
@@ -314,3 +329,12 @@ pub(crate) async fn integrity_figures(
         )
         .await
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[
+    LIST_REWARD_REVIEWS,
+    DECIDE_REWARD_REVIEW,
+    BULK_DECIDE_REWARD_REVIEWS,
+    LIST_REWARD_CLAWBACKS,
+    REFERRAL_INTEGRITY,
+];

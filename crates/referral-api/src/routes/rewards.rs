@@ -1,5 +1,6 @@
 //! Redeeming a reward: by the patient who owns it, or by a platform service.
 
+use crate::access::Operation;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, FieldProblem};
 
@@ -9,14 +10,17 @@ use actix_web::{web, HttpResponse};
 use referral_domain::{ConsultationId, OrderId, PatientId, RedemptionTarget, RewardId};
 use referral_store::rewards;
 
+/// Who may call `redeem_reward`.
+pub(crate) const REDEEM_REWARD: Operation =
+    Operation::for_roles("redeem_reward", &[Role::Patient, Role::Service]);
+
 /// Uses a reward once, on an order or a consultation. Another patient's reward answers 404;
 /// a used, expired or cancelled one 409 `reward_not_available`.
 #[utoipa::path(post, path = "/api/rewards/{id}/redeem", operation_id = "redeem_reward", tag = "rewards", request_body = RedeemRequest,
     params(("id" = uuid::Uuid, Path, description = "Reward id")),
     responses((status = 200, body = RewardView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "reward_not_available", body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, body = crate::error::Problem)))]
 pub async fn redeem(
     state: web::Data<AppState>,
     caller: Caller,
@@ -32,7 +36,7 @@ pub async fn redeem(
         .run_as(
             &caller,
             &origin,
-            &[Role::Patient, Role::Service],
+            REDEEM_REWARD.roles(),
             AuditAction::new("reward.redeem", "reward", Some(raw.clone())),
             move |conn, who| {
                 let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
@@ -66,3 +70,6 @@ pub async fn redeem(
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] = &[REDEEM_REWARD];

@@ -1,6 +1,7 @@
 //! Personal share links (#24): one link per patient and program to post anywhere, and its
 //! QR code.
 
+use crate::access::Operation;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 
@@ -65,14 +66,17 @@ impl AuditedResource for ShareLinkView {
     }
 }
 
+/// Who may call `get_my_share_link`.
+pub(crate) const GET_MY_SHARE_LINK: Operation =
+    Operation::for_roles("get_my_share_link", &[Role::Patient]);
+
 /// The calling patient's personal share link for a program: the same link every time
 /// (made on first use). Whoever registers through it gets a referral of their own, under
 /// every rule of a referral made by email.
 #[utoipa::path(get, path = "/api/patients/me/share-link", operation_id = "get_my_share_link", tag = "patient portal",
     params(ShareLinkQuery),
     responses((status = 200, body = ShareLinkView), (status = 404, body = crate::error::Problem),
-        (status = 422, description = "no_active_program, program_not_active, not_eligible", body = crate::error::Problem)),
-    security(("bearer" = [])))]
+        (status = 422, description = "no_active_program, program_not_active, not_eligible", body = crate::error::Problem)))]
 pub async fn get_mine(
     state: web::Data<AppState>,
     caller: Caller,
@@ -112,7 +116,7 @@ pub(crate) fn share_link_mine(
     program: Option<Uuid>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ShareLinkView, ApiError> {
-    who.require(&[Role::Patient])?;
+    who.require(GET_MY_SHARE_LINK.roles())?;
     ensure_patient(conn, who, now)?;
     let link = share_links::get_or_create(
         conn,
@@ -175,13 +179,16 @@ pub(crate) fn offer_mine(
     })
 }
 
+/// Who may call `retire_my_share_link`.
+pub(crate) const RETIRE_MY_SHARE_LINK: Operation =
+    Operation::for_roles("retire_my_share_link", &[Role::Patient]);
+
 /// Retires the calling patient's share link for a program (every program's without
 /// `program_id`): its code answers `referral_expired` from now on, and the next GET makes
 /// a new link.
 #[utoipa::path(delete, path = "/api/patients/me/share-link", operation_id = "retire_my_share_link", tag = "patient portal",
     params(ShareLinkQuery),
-    responses((status = 204, description = "Retired"), (status = 404, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Retired"), (status = 404, body = crate::error::Problem)))]
 pub async fn retire_mine(
     state: web::Data<AppState>,
     caller: Caller,
@@ -194,7 +201,7 @@ pub async fn retire_mine(
         .run_as(
             &caller,
             &origin,
-            &[Role::Patient],
+            RETIRE_MY_SHARE_LINK.roles(),
             AuditAction::new("share_link.retire", "share_link", None),
             move |conn, who| {
                 share_links::retire(
@@ -212,6 +219,9 @@ pub async fn retire_mine(
 
 struct Retired;
 impl AuditedResource for Retired {}
+
+/// Who may call `referral_qr_code`.
+pub(crate) const REFERRAL_QR_CODE: Operation = Operation::public("referral_qr_code");
 
 /// The code's share URL as a QR code (SVG), for a printed card or a screen: public, cached
 /// for a day, rate limited like the other code routes. Any code a visitor could register
@@ -255,3 +265,7 @@ pub async fn qr_svg(
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .body(svg))
 }
+
+/// The operations of this module, for the document (`routes::OPERATIONS`).
+pub(crate) const OPERATIONS: &[Operation] =
+    &[GET_MY_SHARE_LINK, RETIRE_MY_SHARE_LINK, REFERRAL_QR_CODE];

@@ -144,3 +144,73 @@ fn queries_refuse_unknown_filters_and_take_reversed_windows_as_empty() {
     let big = app.get(Some(&admin), "/api/referrals/audit-trail?limit=10000");
     assert_eq!(big.status(), 200);
 }
+
+/// The roles the document states are the roles the handlers check, because both come from
+/// one declaration beside the handler (`access::Operation`): every role the document
+/// leaves out is refused with 403 by the operation itself.
+#[test]
+fn the_documented_roles_are_the_roles_the_handlers_enforce() {
+    use referral_api::auth::Role;
+    let app = spawn(referral_store::testing::TestDb::sqlite());
+    let doc: Value = app.get(None, "/api/openapi.json").json().unwrap();
+    let all = [
+        Role::Patient,
+        Role::Provider,
+        Role::ProviderAdmin,
+        Role::Admin,
+        Role::SuperAdmin,
+        Role::Service,
+    ];
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let roles: Vec<&str> = op["x-roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(!roles.is_empty(), "{method} {path} declares nobody");
+            if roles.contains(&"anyone") {
+                assert!(
+                    op["security"]
+                        .as_array()
+                        .is_none_or(|s| s.iter().any(|r| r == &json!({}))),
+                    "{method} {path}: public but a token is required"
+                );
+                continue;
+            }
+            assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
+            // Only operations whose request the role check can be reached with: a body
+            // or a query is read before the handler (and refused first when absent).
+            if op.get("requestBody").is_some() {
+                continue;
+            }
+            let url = path
+                .replace("{id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{delivery_id}", &uuid::Uuid::new_v4().to_string());
+            for role in all.iter().filter(|r| !roles.contains(&r.as_str())) {
+                let who = app.actor(*role, Some("someone@example.com"));
+                let request = match method.as_str() {
+                    "get" => app.client.get(app.url(&url)),
+                    "delete" => app.client.delete(app.url(&url)),
+                    "post" => app.client.post(app.url(&url)),
+                    "put" => app.client.put(app.url(&url)),
+                    other => panic!("{other}"),
+                };
+                let response = request.bearer_auth(&who.token).send().unwrap();
+                assert_eq!(response.status(), 403, "{method} {path} as {role}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 40, "{checked}");
+    // Two operations the old table of ids had left out and so documented as public.
+    for (path, method) in [
+        ("/api/webhooks/{id}/test", "post"),
+        ("/api/webhooks/{id}/previous-secret", "delete"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["x-roles"], json!(["admin", "super-admin"]), "{path}");
+    }
+}
