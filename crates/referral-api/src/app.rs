@@ -219,7 +219,30 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     }
     let keys = web::Data::new(service.keys);
     let args = service.args;
+    if let Some(bind) = args
+        .metrics_bind
+        .as_deref()
+        .filter(|b| !b.trim().is_empty())
+    {
+        let listener = TcpListener::bind(bind.trim())
+            .map_err(|e| std::io::Error::new(e.kind(), format!("--metrics-bind {bind}: {e}")))?;
+        tracing::info!(address = ?listener.local_addr().ok(), "metrics: GET /metrics");
+        let metrics_state = state.clone();
+        let metrics_server = HttpServer::new(move || {
+            App::new()
+                .app_data(metrics_state.clone())
+                .route("/metrics", web::get().to(crate::routes::metrics::scrape))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        actix_web::rt::spawn(metrics_server);
+    }
     let backend = InMemoryBackend::builder().build();
+    let metrics_token = web::Data::new(crate::routes::metrics::MetricsToken(
+        args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+    ));
     let per_minute = args.public_rate_limit.max(1);
     let service_per_minute = args.service_rate_limit;
     let server = HttpServer::new(move || {
@@ -246,6 +269,7 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
             .app_data(state.clone())
             .app_data(worker_clicks)
             .app_data(keys.clone())
+            .app_data(metrics_token.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)
@@ -260,6 +284,9 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
                 async move { fut.await.map(audit_unauthenticated).map(security_headers) }
                     .boxed_local() as LocalBoxFuture<'static, _>
             })
+            // Outermost: the request id is set before anything answers, and the log line
+            // and metrics see the final status.
+            .wrap_fn(crate::observe::request)
             // The vendored Swagger UI at /docs/ reads the document the API serves.
             .service(web::redirect("/docs", "/docs/"))
             .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/api/openapi.json"])))
@@ -273,6 +300,10 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
                     public_limiter(backend.clone(), per_minute, service_per_minute)
                 })
             })
+            .route(
+                "/metrics",
+                web::get().to(crate::routes::metrics::scrape_with_token),
+            )
             .default_service(web::to(routes::not_found))
     })
     .workers(http_workers())

@@ -269,6 +269,42 @@ pub struct ServeArgs {
         global = true
     )]
     pub db_pool_size: u32,
+    /// Longest a request waits for a database connection before 503 `unavailable`, in
+    /// milliseconds: while the database is down or a replica is being promoted, requests
+    /// fail fast instead of piling up.
+    #[arg(
+        long,
+        env = "REFERRAL_DB_CHECKOUT_TIMEOUT_MS",
+        default_value_t = 1500,
+        global = true
+    )]
+    pub db_checkout_timeout_ms: u64,
+    /// On PostgreSQL, the longest one statement of a request may run, in milliseconds
+    /// (`statement_timeout` of the pool's connections; 0: the server's own).
+    #[arg(
+        long,
+        env = "REFERRAL_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 15000,
+        global = true
+    )]
+    pub db_statement_timeout_ms: u64,
+    /// A bearer token that `GET /metrics` requires on the service's own port. Without it
+    /// (and without `--metrics-bind`) there is no metrics route.
+    #[arg(
+        long,
+        env = "REFERRAL_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+    /// A separate address serving only `GET /metrics`, without a token (keep it on a
+    /// private interface: Prometheus scrapes it).
+    #[arg(long, env = "REFERRAL_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+    /// `text` for people, `json` for log collectors: one object a line with the request
+    /// id, route pattern, status and latency.
+    #[arg(long, env = "REFERRAL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    pub log_format: String,
     /// Most reward value a patient may receive in a calendar year.
     #[arg(
         long,
@@ -835,6 +871,11 @@ impl ServeArgs {
             cors_origins: vec!["http://portal.test".into()],
             public_rate_limit: 1000,
             db_pool_size: 8,
+            db_checkout_timeout_ms: 1500,
+            db_statement_timeout_ms: 15000,
+            metrics_token: None,
+            metrics_bind: None,
+            log_format: "text".into(),
             annual_reward_cap: Money::from_cents(50_000).unwrap_or(Money::ZERO),
             federal_nominal_each: Money::from_cents(1_500).unwrap_or(Money::ZERO),
             federal_nominal_annual: Money::from_cents(7_500).unwrap_or(Money::ZERO),

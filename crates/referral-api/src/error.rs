@@ -144,6 +144,10 @@ pub struct Problem {
     /// Field errors (`validation_failed` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldProblem>>,
+    /// The request's id (also the `X-Request-Id` response header), to quote to support and
+    /// to find the request's log line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -247,6 +251,7 @@ impl ApiError {
             detail,
             code: code.to_owned(),
             errors,
+            request_id: crate::observe::current_request_id(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod export;
 pub mod json_body;
 pub mod jwks;
 pub mod links;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod pages;
 pub mod routes;

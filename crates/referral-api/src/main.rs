@@ -8,16 +8,8 @@ use referral_api::{app, workers};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal; log collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let mut cli = Cli::parse();
+    init_logging(&cli.serve.log_format);
     // Every command but `serve` (which knows its port once bound) settles it from --bind.
     if !matches!(cli.command, None | Some(Command::Serve)) {
         cli.serve.settle_public_base_url(None);
@@ -51,6 +43,28 @@ fn main() -> ExitCode {
             eprintln!("referral-api: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr: text for a person (colours only at a terminal), or with `--log-format
+/// json` one JSON object a line for a log collector.
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
     }
 }
 

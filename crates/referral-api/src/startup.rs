@@ -10,7 +10,7 @@ use crate::links::LinkKeys;
 use crate::state::AppState;
 use referral_notify::{Notifier, NotifyError, Transport};
 use referral_store::keyring::Keyring;
-use referral_store::{open_pool, run_migrations, BackendKind, DatabaseUrl, StoreError};
+use referral_store::{run_migrations, BackendKind, DatabaseUrl, StoreError};
 use std::sync::Arc;
 
 /// Why the service could not start.
@@ -41,6 +41,17 @@ pub const SQLITE_MAX_POOL: u32 = 4;
 /// # Errors
 /// The database's own error.
 pub fn open_database(args: &ServeArgs) -> Result<referral_store::Pool, StartupError> {
+    open_database_observed(args, None)
+}
+
+/// As [`open_database`], telling `events` of every check-out (the metrics of pool waits).
+///
+/// # Errors
+/// As [`open_database`].
+pub fn open_database_observed(
+    args: &ServeArgs,
+    events: Option<Box<dyn r2d2::HandleEvent>>,
+) -> Result<referral_store::Pool, StartupError> {
     let url = DatabaseUrl::parse(&args.database_url)?;
     create_sqlite_dir(&url)?;
     // SQLite has one writer at a time, and writers beyond it wait in SQLite's sleeping busy
@@ -56,7 +67,16 @@ pub fn open_database(args: &ServeArgs) -> Result<referral_store::Pool, StartupEr
     } else {
         args.db_pool_size
     };
-    let pool = open_pool(&args.database_url, pool_size)?;
+    let pool = referral_store::open_pool_with(
+        &args.database_url,
+        referral_store::PoolOptions {
+            max_size: pool_size,
+            checkout_timeout: std::time::Duration::from_millis(args.db_checkout_timeout_ms),
+            events,
+            statement_timeout: (args.db_statement_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(args.db_statement_timeout_ms)),
+        },
+    )?;
     let mut conn = pool.get().map_err(StoreError::from)?;
     let applied = run_migrations(&mut conn)?;
     drop(conn);
@@ -252,7 +272,8 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
     let keys = JwtKeys::from_config(&args.token_config(dev_secret)?)
         .map_err(|e| StartupError::Config(e.to_string()))?;
     let keyring = Arc::new(data_keyring(&args, development)?);
-    let pool = open_database(&args)?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let pool = open_database_observed(&args, Some(metrics.pool_events()))?;
     crate::pages::check_templates().map_err(StartupError::Pages)?;
     let demo_sign_in = development || args.demo_sign_in;
     if demo_sign_in && !keys.can_sign() {
@@ -295,6 +316,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         patient_daily_referrals: args.patient_daily_referrals,
         denials: crate::state::DenialBudget::default(),
         clock: crate::clock::Clock::default(),
+        metrics,
         inbound: referral_notify::inbound::InboundKeys {
             twilio_auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
             sendgrid_key: args

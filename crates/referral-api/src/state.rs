@@ -56,6 +56,8 @@ pub struct AppState {
     pub inbound: referral_notify::inbound::InboundKeys,
     /// The time handlers read (the wall clock; tests move it).
     pub clock: crate::clock::Clock,
+    /// The process's metrics (`GET /metrics`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

@@ -277,6 +277,7 @@ pub fn seal_and_witness(
         referral_store::audit::seal_all(conn, &state.keyring, now - settle)
     })?;
     if let Some(head) = &report.head {
+        state.metrics.count_seal();
         if let Err(e) = state.witness.record(head, now) {
             tracing::error!(error = %e, "the audit witness could not be written");
         }

@@ -148,6 +148,7 @@ fn redact_password(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    statement_timeout: Option<Duration>,
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
@@ -155,7 +156,17 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = StoreError;
 
     fn connect(&self) -> Result<PoolConnection, StoreError> {
-        self.url.connect().map(|conn| PoolConnection {
+        let mut conn = self.url.connect()?;
+        if let (DbConnection::Pg(c), Some(limit)) = (&mut conn, self.statement_timeout) {
+            // A primary that accepts the connection but no longer answers (a failover in
+            // progress, a lock held) ends the statement instead of holding the request.
+            c.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                limit.as_millis().max(1)
+            ))
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        }
+        Ok(PoolConnection {
             conn,
             dropped: false,
         })
@@ -265,17 +276,55 @@ pub type Pool = r2d2::Pool<ConnectionManager>;
 /// A connection taken from the [`Pool`].
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
-/// Opens a pool of up to `max_size` connections and checks that one connects.
+/// Opens a pool of up to `max_size` connections and checks that one connects (a
+/// check-out waits up to 10 s; see [`open_pool_with`] for the service's settings).
 ///
 /// # Errors
 /// [`StoreError::Config`] for a bad URL, [`StoreError::Connect`] with the database's
 /// message when no connection can be made.
 pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, StoreError> {
+    open_pool_with(url, PoolOptions::new(max_size))
+}
+
+/// How a pool is opened.
+#[derive(Debug)]
+pub struct PoolOptions {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// Longest a caller waits for a connection before [`StoreError::Unavailable`]: a
+    /// service answers 503 in that time while its database is down or promoting a replica,
+    /// instead of holding the request.
+    pub checkout_timeout: Duration,
+    /// Told of every check-out and time-out (the service's metrics of pool waits).
+    pub events: Option<Box<dyn r2d2::HandleEvent>>,
+    /// On PostgreSQL, the `statement_timeout` of every pooled connection (`None`: the
+    /// server's). Migrations run on their own connection, without it.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PoolOptions {
+    /// Up to `max_size` connections, 10 s check-out wait, no events, the server's
+    /// statement timeout.
+    pub fn new(max_size: u32) -> Self {
+        Self {
+            max_size,
+            checkout_timeout: Duration::from_secs(10),
+            events: None,
+            statement_timeout: None,
+        }
+    }
+}
+
+/// Opens a pool as [`open_pool`] does, with `options`.
+///
+/// # Errors
+/// As [`open_pool`].
+pub fn open_pool_with(url: &str, options: PoolOptions) -> Result<Pool, StoreError> {
     let url = DatabaseUrl::parse(url)?;
     // Try one connection first: r2d2 would only say "timed out" after its timeout.
     url.connect()?;
-    r2d2::Pool::builder()
-        .max_size(max_size.max(1))
+    let mut builder = r2d2::Pool::builder()
+        .max_size(options.max_size.max(1))
         // Grow on demand instead of opening every connection at start: many instances (and
         // parallel test suites) share one PostgreSQL's connection limit.
         .min_idle(Some(1))
@@ -283,8 +332,15 @@ pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, StoreError> {
         // that died while idle fails the one request that takes it, and `has_broken` then
         // keeps it out of the pool; idle connections are closed after 10 minutes anyway.
         .test_on_check_out(false)
-        .connection_timeout(Duration::from_secs(10))
-        .build(ConnectionManager { url })
+        .connection_timeout(options.checkout_timeout.max(Duration::from_millis(1)));
+    if let Some(events) = options.events {
+        builder = builder.event_handler(events);
+    }
+    builder
+        .build(ConnectionManager {
+            url,
+            statement_timeout: options.statement_timeout,
+        })
         .map_err(|e| StoreError::Connect(e.to_string()))
 }
 

@@ -16,6 +16,7 @@ pub mod events;
 pub mod inbound;
 pub mod keyring;
 pub mod migrate;
+pub mod observe;
 pub mod outbox;
 pub mod page;
 pub mod patients;
@@ -33,8 +34,8 @@ pub mod suppressions;
 pub mod webhooks;
 
 pub use conn::{
-    open_pool, with_connection, write_transaction, BackendKind, ConnectionLoss, DatabaseUrl,
-    DbConnection, Pool, PoolConnection, PooledConnection,
+    open_pool, open_pool_with, with_connection, write_transaction, BackendKind, ConnectionLoss,
+    DatabaseUrl, DbConnection, Pool, PoolConnection, PoolOptions, PooledConnection,
 };
 pub use error::StoreError;
 pub use migrate::run_migrations;

@@ -86,7 +86,15 @@ impl TestDb {
 
     /// A fresh schema in the PostgreSQL of `TEST_DATABASE_URL`, or `None` when unset.
     pub fn postgres() -> Option<TestDb> {
-        let admin_url = postgres_url()?;
+        Some(Self::postgres_at(&postgres_url()?))
+    }
+
+    /// A fresh schema in the PostgreSQL at `admin_url` (a server the test runs itself).
+    ///
+    /// # Panics
+    /// When that PostgreSQL cannot be reached or migrated.
+    pub fn postgres_at(admin_url: &str) -> TestDb {
+        let admin_url = admin_url.to_owned();
         let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
@@ -98,12 +106,12 @@ impl TestDb {
         let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
         let pool = open_pool(&url, 32).expect("open PostgreSQL");
         run_migrations(&mut pool.get().expect("connection")).expect("migrate PostgreSQL");
-        Some(TestDb {
+        TestDb {
             pool,
             url,
             backend: TestBackend::Postgres,
             cleanup: Cleanup::Postgres { admin_url, schema },
-        })
+        }
     }
 
     /// A connection from the pool.

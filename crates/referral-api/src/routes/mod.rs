@@ -7,6 +7,7 @@ pub mod facts;
 pub mod health;
 /// Webhooks the messaging services send us (Twilio, SendGrid).
 pub mod inbound_webhooks;
+pub mod metrics;
 /// Webhook endpoints we send events to (admins).
 pub mod outbound_webhooks;
 pub mod patients;
