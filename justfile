@@ -28,6 +28,7 @@ explain:
 bench:
     bash bench/analytics.sh
     bash bench/load.sh
+    bash bench/rate_limit_hit.sh
 
 # One platform client: single consultation events against batches of 100 (after `just bench`).
 bench-batch-one-client:

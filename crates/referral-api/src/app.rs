@@ -4,6 +4,7 @@
 use crate::auth::JwtKeys;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
+use crate::limits::{LimitBackend, SharedCounters, WhenCountersFail};
 use crate::routes;
 use crate::state::AppState;
 use actix_cors::Cors;
@@ -133,14 +134,12 @@ fn audit_unauthenticated<B: MessageBody>(res: ServiceResponse<B>) -> ServiceResp
 /// `service_per_minute`, or none when it is 0: one busy platform service registers many
 /// patients from few addresses.
 pub fn public_limiter(
-    backend: InMemoryBackend,
+    backend: LimitBackend,
     per_minute: u64,
     service_per_minute: u64,
-) -> RateLimiter<
-    InMemoryBackend,
-    SimpleOutput,
-    impl Fn(&ServiceRequest) -> SimpleInputFuture + 'static,
-> {
+    when_counters_fail: WhenCountersFail,
+) -> RateLimiter<LimitBackend, SimpleOutput, impl Fn(&ServiceRequest) -> SimpleInputFuture + 'static>
+{
     let input = move |req: &ServiceRequest| -> SimpleInputFuture {
         let service = crate::auth::bearer_token(req.headers())
             .and_then(|token| {
@@ -168,6 +167,7 @@ pub fn public_limiter(
         std::future::ready(Ok(input))
     };
     RateLimiter::builder(backend, input)
+        .fail_open(when_counters_fail == WhenCountersFail::Allow)
         .add_headers()
         .request_denied_response(|status| {
             ApiError::RateLimited(status.seconds_until_reset().max(1)).error_response()
@@ -214,6 +214,9 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
     let state = web::Data::from(service.state);
     crate::workers::spawn_click_flush(state.clone().into_inner());
     crate::workers::spawn_every_second(state.clone().into_inner());
+    if let Some(replica) = &state.replica {
+        crate::replica::spawn_monitor(replica.clone());
+    }
     if let Some(jwks) = service.keys.jwks() {
         crate::workers::spawn_jwks_refresh(jwks.clone());
     }
@@ -239,7 +242,14 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
         .run();
         actix_web::rt::spawn(metrics_server);
     }
-    let backend = InMemoryBackend::builder().build();
+    // On PostgreSQL every instance counts in the database (#33); SQLite serves one.
+    let backend = match state.click_pools {
+        Some(_) => LimitBackend::Shared(SharedCounters::new(
+            state.pool.clone(),
+            state.keyring.clone(),
+        )),
+        None => LimitBackend::Memory(InMemoryBackend::builder().build()),
+    };
     let metrics_token = web::Data::new(crate::routes::metrics::MetricsToken(
         args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
     ));
@@ -291,13 +301,13 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
             .service(web::redirect("/docs", "/docs/"))
             .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/api/openapi.json"])))
             .configure(|cfg| {
-                routes::configure(cfg, &|| {
-                    public_limiter(backend.clone(), per_minute, service_per_minute)
+                routes::configure(cfg, &|when| {
+                    public_limiter(backend.clone(), per_minute, service_per_minute, when)
                 })
             })
             .configure(|cfg| {
-                crate::pages::configure(cfg, &|| {
-                    public_limiter(backend.clone(), per_minute, service_per_minute)
+                crate::pages::configure(cfg, &|when| {
+                    public_limiter(backend.clone(), per_minute, service_per_minute, when)
                 })
             })
             .route(

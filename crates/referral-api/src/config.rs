@@ -288,6 +288,23 @@ pub struct ServeArgs {
         global = true
     )]
     pub db_statement_timeout_ms: u64,
+    /// A PostgreSQL read replica for analytics, performance, lists and CSV exports
+    /// (writes and read-your-writes paths stay on `--database-url`).
+    #[arg(
+        long,
+        env = "REFERRAL_REPLICA_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub replica_url: Option<String>,
+    /// Most seconds the replica may lag before reads fall back to the primary.
+    #[arg(
+        long,
+        env = "REFERRAL_REPLICA_MAX_LAG",
+        default_value_t = 10,
+        global = true
+    )]
+    pub replica_max_lag: u64,
     /// A bearer token that `GET /metrics` requires on the service's own port. Without it
     /// (and without `--metrics-bind`) there is no metrics route.
     #[arg(
@@ -874,6 +891,8 @@ impl ServeArgs {
             db_checkout_timeout_ms: 1500,
             db_statement_timeout_ms: 15000,
             metrics_token: None,
+            replica_url: None,
+            replica_max_lag: 10,
             metrics_bind: None,
             log_format: "text".into(),
             annual_reward_cap: Money::from_cents(50_000).unwrap_or(Money::ZERO),

@@ -68,7 +68,7 @@ pub fn stream_csv(
         async move {
             let offset = offset?;
             let page = Page::new(Some(EXPORT_PAGE_ROWS), Some(offset));
-            let rows = state.db(move |conn| read(conn, page)).await;
+            let rows = state.read(move |conn| read(conn, page)).await;
             match rows {
                 Ok(rows) => {
                     let count = i64::try_from(rows.len()).unwrap_or(0);

@@ -14,8 +14,6 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
 use utoipa::ToSchema;
 
 /// A JSON request body of type `T`.
@@ -46,36 +44,16 @@ fn integral_floats_as_integers(value: &mut Value) {
     }
 }
 
-/// The validator of component `name` of the served document, compiled once.
-fn validator(name: &str) -> Option<Arc<jsonschema::Validator>> {
-    static VALIDATORS: LazyLock<Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>> =
-        LazyLock::new(Default::default);
-    let mut cache = VALIDATORS.lock().ok()?;
-    cache
-        .entry(name.to_owned())
-        .or_insert_with(|| {
-            // The whole document is the schema's root, so `#/components/...` references
-            // resolve; its other members are not keywords and are ignored.
-            let mut root = crate::openapi::DOCUMENT.clone();
-            root.as_object_mut()?
-                .insert("$ref".into(), format!("#/components/schemas/{name}").into());
-            match jsonschema::validator_for(&root) {
-                Ok(v) => Some(Arc::new(v)),
-                Err(e) => {
-                    tracing::error!(schema = name, error = %e, "request schema does not compile");
-                    None
-                }
-            }
-        })
-        .clone()
-}
-
 /// The problems of `value` against the schema of `name`: wrong shapes as `invalid_json`,
 /// values out of bounds as `validation_failed` naming the field.
-fn check_against_schema(name: &str, value: &Value) -> Result<(), ApiError> {
+fn check_against_schema(
+    contract: &crate::contract::Contract,
+    name: &str,
+    value: &Value,
+) -> Result<(), ApiError> {
     use jsonschema::error::ValidationErrorKind as Kind;
     // A body whose schema cannot be checked is refused, not let through unchecked.
-    let validator = validator(name).ok_or(ApiError::Internal)?;
+    let validator = contract.validator(name).ok_or(ApiError::Internal)?;
     let mut shape = None;
     let mut problems = Vec::new();
     for error in validator.iter_errors(value) {
@@ -165,10 +143,12 @@ impl<T: DeserializeOwned + ToSchema + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let raw = web::Json::<Value>::from_request(req, payload);
+        let state = req.app_data::<web::Data<crate::state::AppState>>().cloned();
         async move {
             let mut value = raw.await?.into_inner();
             integral_floats_as_integers(&mut value);
-            check_against_schema(&T::name(), &value)?;
+            let state = state.ok_or(ApiError::Internal)?;
+            check_against_schema(&state.contract, &T::name(), &value)?;
             serde_json::from_value(value)
                 .map(JsonBody)
                 .map_err(|e| ApiError::InvalidJson(format!("the body is not valid: {e}")).into())
@@ -183,24 +163,13 @@ mod tests {
 
     #[test]
     fn every_request_body_schema_compiles() {
-        let doc = &*crate::openapi::DOCUMENT;
-        let mut bodies = 0;
-        for item in doc["paths"]
-            .as_object()
-            .into_iter()
-            .flat_map(|p| p.values())
-        {
-            for op in item.as_object().into_iter().flat_map(|o| o.values()) {
-                let reference = op
-                    .pointer("/requestBody/content/application~1json/schema/$ref")
-                    .and_then(Value::as_str);
-                if let Some(name) = reference.and_then(|r| r.rsplit('/').next()) {
-                    assert!(validator(name).is_some(), "{name}");
-                    bodies += 1;
-                }
-            }
-        }
-        assert!(bodies >= 9, "{bodies}");
+        let contract = crate::contract::Contract::build(crate::openapi::document_json())
+            .expect("every request schema compiles");
+        assert!(
+            contract.request_schemas() >= 9,
+            "{}",
+            contract.request_schemas()
+        );
     }
 
     #[test]

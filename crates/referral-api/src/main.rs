@@ -20,7 +20,8 @@ fn main() -> ExitCode {
         Command::Openapi => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&*referral_api::openapi::DOCUMENT).unwrap_or_default()
+                serde_json::to_string_pretty(&referral_api::openapi::document_json())
+                    .unwrap_or_default()
             );
             Ok(())
         }

@@ -72,6 +72,8 @@ pub struct Metrics {
     rewards: Family<RewardLabels, Gauge>,
     referrals: Family<KindLabels, Gauge>,
     signals: Family<KindLabels, Gauge>,
+    replica_lag: SecondsGauge,
+    reads_on_replica: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -163,8 +165,22 @@ impl Metrics {
             "Fraud signals raised, by signal",
             signals.clone(),
         );
+        let replica_lag = SecondsGauge::default();
+        registry.register(
+            "replica_lag_seconds",
+            "The read replica's last measured lag (-1: unreachable; absent without a replica)",
+            replica_lag.clone(),
+        );
+        let reads_on_replica = Gauge::default();
+        registry.register(
+            "reads_on_replica",
+            "1 while reads that may use the replica use it, 0 while they use the primary",
+            reads_on_replica.clone(),
+        );
         Self {
             registry,
+            replica_lag,
+            reads_on_replica,
             requests,
             rate_limited,
             pool_wait,
@@ -218,8 +234,15 @@ impl Metrics {
         &self,
         pool: r2d2::State,
         snapshot: Option<&referral_store::observe::Snapshot>,
+        replica: Option<&crate::replica::Replica>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> String {
+        if let Some(replica) = replica {
+            self.replica_lag.set(replica.lag_seconds().unwrap_or(-1.0));
+            self.reads_on_replica.set(i64::from(
+                replica.state() == crate::replica::ReplicaState::InUse,
+            ));
+        }
         self.pool_size.set(i64::from(pool.connections));
         self.pool_in_use.set(i64::from(
             pool.connections.saturating_sub(pool.idle_connections),

@@ -122,13 +122,10 @@ Errors are application/problem+json with a stable `code` (the Problem schema lis
 )]
 pub struct ApiDoc;
 
-/// `GET /api/openapi.json`.
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(&*DOCUMENT)
+/// `GET /api/openapi.json`: the document the service was started with.
+pub async fn document(state: actix_web::web::Data<crate::state::AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.contract.document())
 }
-
-/// The served document, built once.
-pub static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(document_json);
 
 /// The document as served: utoipa's, completed.
 pub fn document_json() -> Value {
@@ -136,22 +133,6 @@ pub fn document_json() -> Value {
     complete(&mut doc);
     doc
 }
-
-/// The methods the document declares at a route pattern (`/api/referral-programs/{id}`),
-/// upper-case: what a 405 answer's `Allow` lists.
-pub fn allowed_methods(pattern: &str) -> Option<Vec<String>> {
-    let item = DOCUMENT["paths"].get(pattern)?.as_object()?;
-    let methods: Vec<String> = item
-        .keys()
-        .filter(|m| HTTP_METHODS.contains(&m.as_str()))
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    (!methods.is_empty()).then_some(methods)
-}
-
-const HTTP_METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "patch", "head", "options", "trace",
-];
 
 /// Who may call `operation_id`, as its module declares it (`routes::operations`). An
 /// operation no module declares is for nobody: closed, and a test fails.
@@ -220,7 +201,7 @@ fn complete(doc: &mut Value) {
             continue;
         };
         for (method, op) in item.iter_mut() {
-            if !HTTP_METHODS.contains(&method.as_str()) {
+            if !crate::contract::HTTP_METHODS.contains(&method.as_str()) {
                 continue;
             }
             complete_operation(path, op, &problem);
@@ -667,7 +648,7 @@ mod tests {
     /// declaration names a documented operation.
     #[test]
     fn the_declarations_and_the_document_name_the_same_operations() {
-        let mut documented: Vec<String> = super::DOCUMENT["paths"]
+        let mut documented: Vec<String> = super::document_json()["paths"]
             .as_object()
             .into_iter()
             .flat_map(|paths| paths.values())

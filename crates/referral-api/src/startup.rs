@@ -317,6 +317,11 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         denials: crate::state::DenialBudget::default(),
         clock: crate::clock::Clock::default(),
         metrics,
+        replica: replica(&args)?,
+        contract: Arc::new(
+            crate::contract::Contract::build(crate::openapi::document_json())
+                .map_err(StartupError::Config)?,
+        ),
         inbound: referral_notify::inbound::InboundKeys {
             twilio_auth_token: args.twilio_auth_token.clone().filter(|t| !t.is_empty()),
             sendgrid_key: args
@@ -334,6 +339,36 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
     });
     let delivery = Arc::new(delivery(&args, pool, links)?);
     Ok((Service { state, keys, args }, delivery))
+}
+
+/// The read replica of `--replica-url`, if set: PostgreSQL only, opened without waiting
+/// for it (reads use the primary until it answers).
+///
+/// # Errors
+/// A replica URL that is not PostgreSQL.
+fn replica(args: &ServeArgs) -> Result<Option<Arc<crate::replica::Replica>>, StartupError> {
+    let Some(url) = args.replica_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if DatabaseUrl::parse(url)?.kind() != BackendKind::Postgres {
+        return Err(StartupError::Config(
+            "--replica-url (REFERRAL_REPLICA_URL) must be a postgres:// URL".into(),
+        ));
+    }
+    let pool = referral_store::open_pool_lazily(
+        url,
+        referral_store::PoolOptions {
+            max_size: args.db_pool_size,
+            checkout_timeout: std::time::Duration::from_millis(args.db_checkout_timeout_ms),
+            events: None,
+            statement_timeout: (args.db_statement_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(args.db_statement_timeout_ms)),
+        },
+    )?;
+    Ok(Some(Arc::new(crate::replica::Replica::new(
+        pool,
+        std::time::Duration::from_secs(args.replica_max_lag),
+    ))))
 }
 
 /// Builds only what the background workers need (the `worker` subcommand).

@@ -58,6 +58,10 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// The process's metrics (`GET /metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The served contract: the OpenAPI document and its request validators.
+    pub contract: std::sync::Arc<crate::contract::Contract>,
+    /// The read replica (`--replica-url`), if any.
+    pub replica: Option<std::sync::Arc<crate::replica::Replica>>,
 }
 
 impl AppState {
@@ -170,6 +174,84 @@ impl AppState {
             .map_err(|_| ApiError::Internal)?
     }
 
+    /// The replica when reads may use it now.
+    fn usable_replica(&self) -> Option<&crate::replica::Replica> {
+        self.replica
+            .as_deref()
+            .filter(|r| r.state() == crate::replica::ReplicaState::InUse)
+    }
+
+    /// As [`AppState::db`], for work that only reads and may see data a moment old: on the
+    /// read replica while it is usable, otherwise (or when it fails to answer) on the
+    /// primary.
+    ///
+    /// # Errors
+    /// As [`AppState::db`].
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut DbConnection) -> Result<T, ApiError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let work = std::sync::Arc::new(work);
+        if let Some(replica) = self.usable_replica() {
+            let pool = replica.pool.clone();
+            let on_replica = work.clone();
+            let result =
+                web::block(move || referral_store::with_connection(&pool, |c| on_replica(c)))
+                    .await
+                    .map_err(|_| ApiError::Internal)?;
+            match result {
+                Err(ApiError::Store(referral_store::StoreError::Unavailable(_))) => {
+                    replica.mark_down()
+                }
+                other => return other,
+            }
+        }
+        self.db(move |conn| work(conn)).await
+    }
+
+    /// As [`AppState::run_as`], for an audited read that may use the replica (see
+    /// [`AppState::read`]): the role is checked and the data read there, and the audit row
+    /// is then written on the primary; data whose read cannot be audited is not answered.
+    ///
+    /// # Errors
+    /// As [`AppState::run_as`].
+    pub async fn read_as<T, F>(
+        &self,
+        caller: &Caller,
+        origin: &Origin,
+        roles: &'static [crate::auth::Role],
+        action: AuditAction,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(&mut DbConnection, &Caller) -> Result<T, ApiError> + Send + Sync + 'static,
+        T: Send + 'static + AuditedResource,
+    {
+        if self.usable_replica().is_none() {
+            return self.run_as(caller, origin, roles, action, work).await;
+        }
+        let who = caller.clone();
+        let result = self
+            .read(move |conn| {
+                who.require(roles)?;
+                work(conn, &who)
+            })
+            .await;
+        let entry = with_outcome(audit_entry(Some(caller), origin, action), &result);
+        let keyring = self.keyring.clone();
+        let audited = self
+            .db(move |conn| Ok(audit::append(conn, &keyring, &entry, chrono::Utc::now())?))
+            .await;
+        match (audited, result) {
+            (Err(e), Ok(_)) => {
+                tracing::error!(error = %e, "could not write the audit row of a replica read");
+                Err(e)
+            }
+            (_, result) => result,
+        }
+    }
+
     /// Records a click's interaction row (through the click writer on SQLite, and this HTTP
     /// worker's own connections on PostgreSQL) and notes it for the first-click mark.
     ///
@@ -268,16 +350,7 @@ impl AppState {
         let keyring = self.keyring.clone();
         self.db(move |conn| {
             let result = work(conn);
-            let mut entry = entry_base;
-            match &result {
-                Ok(value) => {
-                    entry.outcome = "success".into();
-                    if entry.resource_id.is_none() {
-                        entry.resource_id = value.audit_id();
-                    }
-                }
-                Err(e) => entry.outcome = e.code().to_owned(),
-            }
+            let entry = with_outcome(entry_base, &result);
             if let Err(e) = audit::append(conn, &keyring, &entry, chrono::Utc::now()) {
                 tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
                 if result.is_ok() {
@@ -322,6 +395,24 @@ impl AppState {
         })
         .await
     }
+}
+
+/// `entry` with the outcome of `result`: `success` (and the resource's id when the row
+/// had none) or the error's code.
+fn with_outcome<T: AuditedResource>(
+    mut entry: NewAuditEntry,
+    result: &Result<T, ApiError>,
+) -> NewAuditEntry {
+    match result {
+        Ok(value) => {
+            entry.outcome = "success".into();
+            if entry.resource_id.is_none() {
+                entry.resource_id = value.audit_id();
+            }
+        }
+        Err(e) => entry.outcome = e.code().to_owned(),
+    }
+    entry
 }
 
 /// The audit row of a request, before its outcome is known.

@@ -323,11 +323,33 @@ pub fn open_pool_with(url: &str, options: PoolOptions) -> Result<Pool, StoreErro
     let url = DatabaseUrl::parse(url)?;
     // Try one connection first: r2d2 would only say "timed out" after its timeout.
     url.connect()?;
+    let (builder, manager) = pool_parts(url, options, 1);
+    builder
+        .build(manager)
+        .map_err(|e| StoreError::Connect(e.to_string()))
+}
+
+/// Opens a pool as [`open_pool_with`] does, without connecting first: for a read replica,
+/// which may be down when the service starts (reads then use the primary until it is up).
+///
+/// # Errors
+/// [`StoreError::Config`] for a bad URL.
+pub fn open_pool_lazily(url: &str, options: PoolOptions) -> Result<Pool, StoreError> {
+    let (builder, manager) = pool_parts(DatabaseUrl::parse(url)?, options, 0);
+    Ok(builder.build_unchecked(manager))
+}
+
+/// The pool's builder and manager for `options`, keeping `min_idle` connections open.
+fn pool_parts(
+    url: DatabaseUrl,
+    options: PoolOptions,
+    min_idle: u32,
+) -> (r2d2::Builder<ConnectionManager>, ConnectionManager) {
     let mut builder = r2d2::Pool::builder()
         .max_size(options.max_size.max(1))
         // Grow on demand instead of opening every connection at start: many instances (and
         // parallel test suites) share one PostgreSQL's connection limit.
-        .min_idle(Some(1))
+        .min_idle(Some(min_idle))
         // No `SELECT 1` before every use: it doubled the round trips of a click. A connection
         // that died while idle fails the one request that takes it, and `has_broken` then
         // keeps it out of the pool; idle connections are closed after 10 minutes anyway.
@@ -336,12 +358,11 @@ pub fn open_pool_with(url: &str, options: PoolOptions) -> Result<Pool, StoreErro
     if let Some(events) = options.events {
         builder = builder.event_handler(events);
     }
-    builder
-        .build(ConnectionManager {
-            url,
-            statement_timeout: options.statement_timeout,
-        })
-        .map_err(|e| StoreError::Connect(e.to_string()))
+    let manager = ConnectionManager {
+        url,
+        statement_timeout: options.statement_timeout,
+    };
+    (builder, manager)
 }
 
 /// Runs `f` in one write transaction, committed when it returns `Ok` and rolled back

@@ -51,6 +51,9 @@ pub enum Purpose {
     Pseudonym,
     /// Secrets the service keeps for others (webhook endpoints' signing secrets), sealed.
     SealedSecret,
+    /// Keys of the shared request limits: an address or a service is counted under a
+    /// keyed hash, never by itself.
+    RateLimitKey,
 }
 
 impl Purpose {
@@ -63,6 +66,7 @@ impl Purpose {
             Purpose::Suppression => b"referral suppression list v2",
             Purpose::Pseudonym => b"referral analytics pseudonyms v2",
             Purpose::SealedSecret => b"referral sealed secrets v1",
+            Purpose::RateLimitKey => b"referral rate limit keys v1",
         }
     }
 }

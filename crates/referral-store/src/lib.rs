@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod inbound;
 pub mod keyring;
+pub mod limits;
 pub mod migrate;
 pub mod observe;
 pub mod outbox;
@@ -34,8 +35,8 @@ pub mod suppressions;
 pub mod webhooks;
 
 pub use conn::{
-    open_pool, open_pool_with, with_connection, write_transaction, BackendKind, ConnectionLoss,
-    DatabaseUrl, DbConnection, Pool, PoolConnection, PoolOptions, PooledConnection,
+    open_pool, open_pool_lazily, open_pool_with, with_connection, write_transaction, BackendKind,
+    ConnectionLoss, DatabaseUrl, DbConnection, Pool, PoolConnection, PoolOptions, PooledConnection,
 };
 pub use error::StoreError;
 pub use migrate::run_migrations;

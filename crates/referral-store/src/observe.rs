@@ -95,3 +95,31 @@ pub fn snapshot(conn: &mut DbConnection) -> Result<Snapshot, StoreError> {
         signals,
     })
 }
+
+/// How far a read replica is behind, in milliseconds: 0 when it has replayed everything it
+/// received (an idle primary sends nothing, and that is not lag), otherwise the age of the
+/// last transaction it replayed. 0 for a database that is not in recovery (a primary) and
+/// for SQLite.
+///
+/// # Errors
+/// Database errors (an unreachable replica).
+pub fn replica_lag_ms(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Lag {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        lag_ms: i64,
+    }
+    match conn {
+        DbConnection::Pg(c) => {
+            let lag: Lag = diesel::sql_query(
+                "SELECT (CASE WHEN NOT pg_is_in_recovery() THEN 0 \
+                 WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+                 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) \
+                 END)::bigint AS lag_ms",
+            )
+            .get_result(c)?;
+            Ok(lag.lag_ms.max(0))
+        }
+        DbConnection::Sqlite(_) => Ok(0),
+    }
+}

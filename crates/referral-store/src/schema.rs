@@ -533,3 +533,14 @@ diesel::table! {
         created_at -> PortableTimestamptz,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    rate_limit_hits (key, window_start) {
+        key -> Text,
+        window_start -> PortableTimestamptz,
+        hits -> BigInt,
+    }
+}

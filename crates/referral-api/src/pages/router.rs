@@ -44,7 +44,7 @@ fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> act
 /// Registers the pages. `/register` posts share the public endpoints' per-address limit.
 pub fn configure<L, F>(cfg: &mut web::ServiceConfig, public_limit: &L)
 where
-    L: Fn() -> crate::routes::PublicLimiter<F>,
+    L: Fn(crate::limits::WhenCountersFail) -> crate::routes::PublicLimiter<F>,
     F: Fn(
             &actix_web::dev::ServiceRequest,
         ) -> actix_extensible_rate_limit::backend::SimpleInputFuture
@@ -68,14 +68,14 @@ where
     .service(resource("/signout").route(web::post().to(signin::sign_out)))
     .service(
         resource("/register")
-            .wrap(public_limit())
+            .wrap(public_limit(crate::limits::WhenCountersFail::Refuse))
             .wrap(limit_page())
             .route(web::get().to(register::page))
             .route(web::post().to(register::submit)),
     )
     .service(
         resource("/register/verify")
-            .wrap(public_limit())
+            .wrap(public_limit(crate::limits::WhenCountersFail::Refuse))
             .wrap(limit_page())
             .route(web::get().to(register::verify_page))
             .route(web::post().to(register::verify)),

@@ -13,6 +13,36 @@ use utoipa::ToSchema;
 pub struct HealthView {
     /// `ok` or `ready`.
     pub status: String,
+    /// With a read replica: where reads that may use it go now, `replica` or `primary`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<String>,
+    /// With a read replica: `in_use`, `lagging` (more than `--replica-max-lag`) or `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// With a read replica: its last measured lag in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_lag_seconds: Option<f64>,
+}
+
+impl HealthView {
+    /// `status`, with where reads go when `state` has a replica.
+    fn of(status: &str, state: &AppState) -> Self {
+        let replica = state.replica.as_deref();
+        let in_use = replica.map(|r| r.state());
+        Self {
+            status: status.into(),
+            reads: in_use.map(|s| {
+                if s == crate::replica::ReplicaState::InUse {
+                    "replica"
+                } else {
+                    "primary"
+                }
+                .to_owned()
+            }),
+            replica: in_use.map(|s| s.as_str().to_owned()),
+            replica_lag_seconds: replica.and_then(crate::replica::Replica::lag_seconds),
+        }
+    }
 }
 
 /// Who may call `health`.
@@ -23,6 +53,9 @@ pub(crate) const HEALTH: Operation = Operation::public("health");
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(HealthView {
         status: "ok".into(),
+        reads: None,
+        replica: None,
+        replica_lag_seconds: None,
     })
 }
 
@@ -54,9 +87,7 @@ pub async fn ready(
     .await
     .map_err(|_| ApiError::Internal)?;
     match ready {
-        Some(true) => Ok(HttpResponse::Ok().json(HealthView {
-            status: "ready".into(),
-        })),
+        Some(true) => Ok(HttpResponse::Ok().json(HealthView::of("ready", &state))),
         _ => Err(ApiError::Store(referral_store::StoreError::Unavailable(
             "not ready".into(),
         ))),

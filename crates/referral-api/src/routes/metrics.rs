@@ -22,9 +22,12 @@ pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     .await
     .ok()
     .and_then(Result::ok);
-    let text = state
-        .metrics
-        .render(state.pool.state(), snapshot.as_ref(), chrono::Utc::now());
+    let text = state.metrics.render(
+        state.pool.state(),
+        snapshot.as_ref(),
+        state.replica.as_deref(),
+        chrono::Utc::now(),
+    );
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(text))
 }
 

@@ -19,6 +19,7 @@ pub mod rewards;
 pub mod share;
 
 use crate::error::{ApiError, FieldProblem};
+use crate::limits::WhenCountersFail;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use referral_domain::{ReferralStatus, RewardStatus};
@@ -145,9 +146,11 @@ fn parse_status<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, 
 /// OpenAPI document declares there (RFC 9110 15.5.6).
 pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
     let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
-    let allowed = req
-        .match_pattern()
-        .and_then(|pattern| crate::openapi::allowed_methods(&pattern));
+    let allowed = req.match_pattern().and_then(|pattern| {
+        req.app_data::<web::Data<crate::state::AppState>>()?
+            .contract
+            .allowed_methods(&pattern)
+    });
     if let Some(methods) = allowed {
         if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
             response
@@ -170,16 +173,16 @@ pub(crate) fn resource(path: &str) -> actix_web::Resource {
 
 /// The per-address limiter of the public endpoints (see `app::public_limiter`).
 pub type PublicLimiter<F> = actix_extensible_rate_limit::RateLimiter<
-    actix_extensible_rate_limit::backend::memory::InMemoryBackend,
+    crate::limits::LimitBackend,
     actix_extensible_rate_limit::backend::SimpleOutput,
     F,
 >;
 
 /// Registers every route. `public_limit` makes the per-address limiter of the public code
-/// endpoints and registration.
+/// endpoints and registration, failing closed or open as each route says.
 pub fn configure<L, F>(cfg: &mut web::ServiceConfig, public_limit: &L)
 where
-    L: Fn() -> PublicLimiter<F>,
+    L: Fn(crate::limits::WhenCountersFail) -> PublicLimiter<F>,
     F: Fn(
             &actix_web::dev::ServiceRequest,
         ) -> actix_extensible_rate_limit::backend::SimpleInputFuture
@@ -242,7 +245,7 @@ where
         // Public, rate limited per address.
         .service(
             resource("/api/referrals/{code}/register")
-                .wrap(public_limit())
+                .wrap(public_limit(WhenCountersFail::Refuse))
                 .route(web::post().to(public::register)),
         )
         // Providers, verified by their signatures.
@@ -283,29 +286,29 @@ where
         )
         .service(
             resource("/api/registrations/verify")
-                .wrap(public_limit())
+                .wrap(public_limit(WhenCountersFail::Refuse))
                 .route(web::post().to(public::verify_registration)),
         )
         .service(
             resource("/r/{code}")
-                .wrap(public_limit())
+                .wrap(public_limit(WhenCountersFail::Allow))
                 .wrap(crate::pages::limit_page())
                 .route(web::get().to(public::open_link))
                 .route(web::head().to(public::open_link)),
         )
         .service(
             resource("/api/referrals/{code}/click")
-                .wrap(public_limit())
+                .wrap(public_limit(WhenCountersFail::Allow))
                 .route(web::get().to(public::click)),
         )
         .service(
             resource("/api/referrals/{code}/qr.svg")
-                .wrap(public_limit())
+                .wrap(public_limit(WhenCountersFail::Allow))
                 .route(web::get().to(share::qr_svg)),
         )
         .service(
             resource("/api/referrals/{code}")
-                .wrap(public_limit())
+                .wrap(public_limit(WhenCountersFail::Allow))
                 .route(web::get().to(public::lookup)),
         )
         // Admin.

@@ -49,7 +49,7 @@ pub(crate) async fn list_programs(
     let page = query.page();
     let scope = caller.provider_scope();
     state
-        .db(move |conn| {
+        .read(move |conn| {
             let programs = programs::list(conn, status, scope, page)?;
             Ok(ProgramList {
                 items: programs.items.into_iter().map(ProgramView::from).collect(),

@@ -43,7 +43,7 @@ pub(crate) async fn all_referrals(
     let now = state.now();
     let app = state.clone();
     state
-        .run_as(
+        .read_as(
             caller,
             origin,
             LIST_REFERRALS.roles(),
@@ -163,7 +163,7 @@ pub(crate) async fn analytics_of(
         }),
     };
     // A window whose `to` is before its `from` holds nothing: zero figures, not an error.
-    let mut filter = AnalyticsFilter {
+    let filter = AnalyticsFilter {
         program_id: query.program_id.map(ProgramId::from_uuid),
         within: None,
         from: query.from,
@@ -178,15 +178,16 @@ pub(crate) async fn analytics_of(
         "analytics.read"
     };
     state
-        .run_as(
+        .read_as(
             caller,
             origin,
             REFERRAL_ANALYTICS.roles(),
             AuditAction::new(action, "analytics", None),
             move |conn, who| {
                 if !problems.is_empty() {
-                    return Err(ApiError::Validation(problems));
+                    return Err(ApiError::Validation(problems.clone()));
                 }
+                let mut filter = filter.clone();
                 if let Some(id) = filter.program_id {
                     visible_program(conn, who, id)?;
                 }
@@ -266,7 +267,7 @@ pub(crate) async fn performance_of(
     let program = program.map(ProgramId::from_uuid);
     let who = caller.clone();
     state
-        .db(move |conn| {
+        .read(move |conn| {
             if let Some(id) = program {
                 visible_program(conn, &who, id)?;
             }

@@ -38,27 +38,7 @@ impl OwnedPostgres {
             eprintln!("skipping: no /usr/lib/postgresql/*/bin/initdb");
             return None;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        if is_root() {
-            // PostgreSQL refuses to run as root: its files belong to `postgres`.
-            Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let owned = OwnedPostgres {
-            bin,
-            data,
-            port,
-            _dir: dir,
-        };
+        let owned = OwnedPostgres::unstarted(bin);
         assert!(owned
             .run(
                 "initdb",
@@ -75,6 +55,67 @@ impl OwnedPostgres {
             .success());
         owned.up();
         Some(owned)
+    }
+
+    /// A data directory and a free port for a server of `bin`, not yet made.
+    fn unstarted(bin: PathBuf) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            // PostgreSQL refuses to run as root: its files belong to `postgres`.
+            Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        OwnedPostgres {
+            bin,
+            data: dir.path().join("data"),
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// A streaming replica of this server (`pg_basebackup -R`), started on its own port.
+    fn replica(&self) -> OwnedPostgres {
+        let replica = OwnedPostgres::unstarted(self.bin.clone());
+        let primary_port = self.port.to_string();
+        assert!(replica
+            .run(
+                "pg_basebackup",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &primary_port,
+                    "-U",
+                    "postgres",
+                    "-D",
+                    &replica.data.display().to_string(),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "--no-sync"
+                ],
+            )
+            .success());
+        replica.up();
+        replica
+    }
+
+    /// Runs `sql` on this server.
+    fn sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        diesel::PgConnection::establish(&self.url())
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap();
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> std::process::ExitStatus {
@@ -213,4 +254,117 @@ fn writes_fail_fast_while_the_primary_is_down_and_resume_without_a_restart() {
         !names.iter().any(|n| n.starts_with("While down")),
         "a refused write left nothing: {names:?}"
     );
+}
+
+fn ready(app: &TestApp) -> Value {
+    app.get(None, "/ready").json().unwrap()
+}
+
+/// Polls `check` for up to `seconds`.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {seconds} s: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn program_names(app: &TestApp) -> Vec<String> {
+    let programs: Value = app
+        .get(Some(&app.admin()), "/api/referral-programs")
+        .json()
+        .unwrap();
+    programs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Lists read from a real streaming replica while it keeps up; when it falls behind
+/// (replay paused) or dies, from the primary, and `/ready` says so; back on the replica
+/// when it catches up, with no restart.
+#[test]
+fn reads_use_the_replica_and_fall_back_when_it_lags_or_dies() {
+    let Some(primary) = OwnedPostgres::start() else {
+        return;
+    };
+    let replica = primary.replica();
+    let db = TestDb::postgres_at(&primary.url());
+    let replica_url = db.url.replace(
+        &format!(":{}/", primary.port),
+        &format!(":{}/", replica.port),
+    );
+    let app = spawn_with(db, |args| {
+        args.replica_url = Some(replica_url);
+        args.replica_max_lag = 2;
+        args.metrics_token = Some("scrape-secret-0123456789".into());
+    });
+    let scrape = |app: &TestApp| {
+        app.client
+            .get(app.url("/metrics"))
+            .bearer_auth("scrape-secret-0123456789")
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    eventually(15, "reads on the replica", || {
+        ready(&app)["reads"] == "replica"
+    });
+    assert_eq!(create_program(&app, "One").status(), 201);
+    eventually(10, "the replica has the first program", || {
+        program_names(&app).contains(&"One".to_owned())
+    });
+
+    // The replica stops replaying: a list right away reads it, a moment old.
+    replica.sql("SELECT pg_wal_replay_pause()");
+    assert_eq!(create_program(&app, "Two").status(), 201);
+    assert!(
+        !program_names(&app).contains(&"Two".to_owned()),
+        "the list was read on the paused replica"
+    );
+    // Beyond --replica-max-lag, reads go to the primary and /ready says so.
+    eventually(15, "reads fall back to the primary", || {
+        let body = ready(&app);
+        body["reads"] == "primary" && body["replica"] == "lagging"
+    });
+    assert!(program_names(&app).contains(&"Two".to_owned()));
+    assert!(scrape(&app).contains("referral_reads_on_replica 0"));
+    // The analytics and the performance read there too.
+    assert_eq!(
+        app.get(Some(&app.admin()), "/api/referrals/analytics")
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get(Some(&app.admin()), "/api/referrals/performance")
+            .status(),
+        200
+    );
+
+    // It catches up: reads return to it.
+    replica.sql("SELECT pg_wal_replay_resume()");
+    eventually(15, "reads return to the replica", || {
+        ready(&app)["reads"] == "replica"
+    });
+    assert!(program_names(&app).contains(&"Two".to_owned()));
+
+    // It dies: reads keep working, on the primary.
+    replica.crash();
+    eventually(15, "the replica is seen down", || {
+        ready(&app)["replica"] == "down"
+    });
+    assert!(program_names(&app).contains(&"Two".to_owned()));
+    assert_eq!(app.get(Some(&app.admin()), "/api/referrals").status(), 200);
+    // Every read there was audited on the primary.
+    let trail: Value = app
+        .get(
+            Some(&app.admin()),
+            "/api/referrals/audit-trail?action=referral.list&limit=50",
+        )
+        .json()
+        .unwrap();
+    assert!(trail["total"].as_i64().unwrap_or(0) >= 1, "{trail}");
 }

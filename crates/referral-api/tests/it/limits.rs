@@ -186,3 +186,73 @@ fn unauthenticated_calls_are_audited_by_route_within_a_budget() {
     );
     assert!(rows.len() >= 50, "{}", rows.len());
 }
+
+/// Two instances on one PostgreSQL allow together what one allows (#33): the counters live
+/// in the database, not in each process.
+#[test]
+fn two_instances_share_one_public_limit() {
+    let Some(db) = TestDb::postgres() else { return };
+    let app = spawn_with(db, |args| args.public_rate_limit = 10);
+    let other = crate::support::spawn_instance(&app, |args| args.public_rate_limit = 10);
+    let bases = [app.base.clone(), other.base.clone()];
+    let mut allowed = 0;
+    let mut refused = 0;
+    for i in 0..24 {
+        let status = app
+            .client
+            .get(format!(
+                "{}/api/referrals/AAAAAA-AAAAAA-AAAAAA",
+                bases[i % 2]
+            ))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16();
+        match status {
+            429 => refused += 1,
+            _ => allowed += 1,
+        }
+    }
+    // One minute window; a test that straddles a minute boundary gets a second budget.
+    assert!(
+        allowed == 10 || allowed == 20,
+        "allowed {allowed}, refused {refused}"
+    );
+    assert_eq!(allowed + refused, 24);
+}
+
+/// When the shared counters cannot be read, registration fails closed (503, nothing
+/// written) and a friend's link lookup fails open.
+#[test]
+fn broken_counters_refuse_registration_and_let_lookups_through() {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::postgres() else { return };
+    let app = spawn_with(db, |args| args.public_rate_limit = 100);
+    app.program(json!({}));
+    let referrer = app.patient("Ada");
+    let referral = app.refers(&referrer, "friend@example.com");
+    let code = referral["referral_code"].as_str().unwrap().to_owned();
+    app.db
+        .conn()
+        .batch_execute("ALTER TABLE rate_limit_hits RENAME TO rate_limit_hits_gone")
+        .unwrap();
+    assert_eq!(
+        app.get(None, &format!("/api/referrals/{code}")).status(),
+        200
+    );
+    let refused = app.post(
+        None,
+        &format!("/api/referrals/{code}/register"),
+        json!({"email": "friend@example.com", "name": "Bob"}),
+    );
+    assert_problem(refused, 503, "unavailable");
+    assert!(
+        app.verification_token("friend@example.com").is_none(),
+        "nothing was written"
+    );
+    app.db
+        .conn()
+        .batch_execute("ALTER TABLE rate_limit_hits_gone RENAME TO rate_limit_hits")
+        .unwrap();
+    let _ = app.registers(&code, "friend@example.com");
+}

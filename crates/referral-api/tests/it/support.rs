@@ -57,15 +57,7 @@ pub fn spawn_site(db: TestDb, adjust: impl FnOnce(&mut ServeArgs, &str)) -> Test
     adjust(&mut args, &base);
     let (service, delivery) = startup::build(args).expect("service builds");
     let state = service.state.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = app::run(service, listener).unwrap();
-            tx.send(server.handle()).unwrap();
-            server.await
-        })
-    });
-    let handle = rx.recv().unwrap();
+    let handle = serve(service, listener);
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         // A person's browser, as far as the open counter can tell (no user agent is a
@@ -81,6 +73,55 @@ pub fn spawn_site(db: TestDb, adjust: impl FnOnce(&mut ServeArgs, &str)) -> Test
         client,
         handle,
         db,
+    }
+}
+
+/// Runs `service` on `listener` on a thread of its own; returns its handle.
+fn serve(service: app::Service, listener: std::net::TcpListener) -> actix_web::dev::ServerHandle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = app::run(service, listener).unwrap();
+            tx.send(server.handle()).unwrap();
+            server.await
+        })
+    });
+    rx.recv().unwrap()
+}
+
+/// Another instance of the service on the same database as a [`TestApp`]: several
+/// instances behind one load balancer.
+pub struct Instance {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    _mailbox: tempfile::TempDir,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(self.handle.stop(false));
+        }
+    }
+}
+
+/// Starts another instance on `app`'s database.
+pub fn spawn_instance(app: &TestApp, adjust: impl FnOnce(&mut ServeArgs)) -> Instance {
+    let mailbox = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut args = ServeArgs::for_tests(&app.db.url, SECRET);
+    args.mailbox_dir = mailbox.path().join("outbox");
+    adjust(&mut args);
+    let (service, _delivery) = startup::build(args).expect("service builds");
+    let handle = serve(service, listener);
+    Instance {
+        base,
+        handle,
+        _mailbox: mailbox,
     }
 }
 
