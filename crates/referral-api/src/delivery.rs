@@ -82,8 +82,10 @@ impl RoundReport {
 
 /// Messages claimed at once: small, so a dying worker strands few until their lease ends.
 const BATCH: i64 = 20;
-/// How long a claim lasts: longer than a batch of slow provider calls (15 s timeout each).
-const LEASE_MINUTES: i64 = 10;
+/// How long a claim lasts: one slow provider call (15 s timeout) with room to spare. The
+/// worker renews the claim of the messages still waiting before each send, so a batch may
+/// take longer, and the messages of a worker that died go out again within this time.
+pub const LEASE_SECONDS: i64 = 60;
 
 /// Delivers due outbox messages.
 #[derive(Debug)]
@@ -217,13 +219,21 @@ impl Delivery {
     /// Store errors (a message whose outcome could not be stored is retried after its lease).
     pub fn deliver_batch(&self, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
         referral_store::with_connection(&self.pool, |conn| {
-            let claimed = outbox::claim(conn, BATCH, Duration::minutes(LEASE_MINUTES), now)?;
+            let lease = Duration::seconds(LEASE_SECONDS);
+            let started = std::time::Instant::now();
+            let claimed = outbox::claim(conn, BATCH, lease, now)?;
             let mut report = RoundReport {
                 claimed: claimed.len(),
                 ..RoundReport::default()
             };
-            for message in claimed {
-                self.settle(conn, &message, now, &mut report)?;
+            for (i, message) in claimed.iter().enumerate() {
+                if i > 0 {
+                    // The time this batch has taken so far, on the round's clock.
+                    let elapsed = Duration::from_std(started.elapsed()).unwrap_or(lease);
+                    let waiting: Vec<_> = claimed[i..].iter().map(|m| m.id).collect();
+                    outbox::renew(conn, &waiting, now + elapsed + lease)?;
+                }
+                self.settle(conn, message, now, &mut report)?;
             }
             Ok(report)
         })

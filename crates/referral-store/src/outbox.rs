@@ -233,6 +233,30 @@ pub fn claim(
     })
 }
 
+/// Extends the lease of the messages `ids` this worker still holds to `until`: a worker
+/// renews its claim while it works through a batch, so that the lease can be sized to one
+/// send and a dead worker's messages are claimed again soon. Returns how many it still held.
+///
+/// # Errors
+/// Database errors.
+pub fn renew(
+    conn: &mut DbConnection,
+    ids: &[Uuid],
+    until: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<DbUuid> = ids.iter().copied().map(DbUuid).collect();
+    Ok(diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::status.eq(OutboxStatus::Sending.as_str())),
+    )
+    .set(outbox::next_attempt_at.eq(DbTime(until)))
+    .execute(conn)?)
+}
+
 fn finish(
     conn: &mut DbConnection,
     id: Uuid,

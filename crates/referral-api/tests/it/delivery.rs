@@ -477,15 +477,18 @@ both_databases!(
         app.program(json!({}));
         invite(&app, &app.patient("alice"), "bob@example.com");
         let now = Utc::now();
-        // A worker claims the message and dies before delivering it.
-        let claimed = outbox::claim(&mut app.db.conn(), 10, Duration::minutes(10), now).unwrap();
+        // A worker claims the message with the service's lease and dies before delivering
+        // it: another worker sends it within a minute.
+        let lease = referral_api::delivery::LEASE_SECONDS;
+        assert!(lease <= 60);
+        let claimed = outbox::claim(&mut app.db.conn(), 10, Duration::seconds(lease), now).unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(
-            deliver(&app, now + Duration::minutes(5)).claimed,
+            deliver(&app, now + Duration::seconds(lease / 2)).claimed,
             0,
             "the lease holds"
         );
-        let report = deliver(&app, now + Duration::minutes(11));
+        let report = deliver(&app, now + Duration::seconds(lease + 1));
         assert_eq!(report.sent, 1, "{report:?}");
         assert_eq!(sendgrid.requests().len(), 1);
     }

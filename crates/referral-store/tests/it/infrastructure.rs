@@ -279,3 +279,36 @@ fn connection_errors_are_the_databases_own() {
         );
     }
 }
+
+both_databases!(
+    a_renewed_claim_holds_and_an_abandoned_one_comes_back,
+    |db: &TestDb| {
+        let mut conn = db.conn();
+        assert!(outbox::enqueue(&mut conn, &message("renewed"), t0()).unwrap());
+        assert!(outbox::enqueue(&mut conn, &message("abandoned"), t0()).unwrap());
+        assert!(outbox::enqueue(&mut conn, &message("sent"), t0()).unwrap());
+        let lease = Duration::seconds(60);
+        let claimed = outbox::claim(&mut conn, 10, lease, t0()).unwrap();
+        assert_eq!(claimed.len(), 3);
+        let id_of = |key: &str| {
+            claimed
+                .iter()
+                .find(|m| m.idempotency_key == key)
+                .map(|m| m.id)
+                .unwrap()
+        };
+        let (renewed, abandoned, sent) = (id_of("renewed"), id_of("abandoned"), id_of("sent"));
+        outbox::complete(&mut conn, sent, t0()).unwrap();
+        // The worker is still at it 50 s in: it renews what it still holds, not what it sent.
+        assert_eq!(
+            outbox::renew(&mut conn, &[renewed, sent], t0() + Duration::seconds(110)).unwrap(),
+            1
+        );
+        // 70 s in, the abandoned message is claimed again (a dead worker's within a minute);
+        // the renewed one is not.
+        let again = outbox::claim(&mut conn, 10, lease, t0() + Duration::seconds(70)).unwrap();
+        let ids: Vec<_> = again.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![abandoned]);
+        assert!(outbox::renew(&mut conn, &[], t0()).unwrap() == 0);
+    }
+);
