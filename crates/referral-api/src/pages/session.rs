@@ -141,7 +141,9 @@ impl Visit {
     /// # Errors
     /// [`PageError::Csrf`].
     pub fn check_csrf(&self, posted: &str) -> Result<(), PageError> {
-        if self.csrf_is_new || !constant_time_eq(posted.as_bytes(), self.csrf.as_bytes()) {
+        if self.csrf_is_new
+            || !referral_store::keyring::same_bytes(posted.as_bytes(), self.csrf.as_bytes())
+        {
             return Err(PageError::Csrf);
         }
         // `null` is what a browser sends when it will not say (privacy settings, some
@@ -216,12 +218,6 @@ fn random_token() -> String {
     // another visit's form either, since it is only ever compared with this cookie.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Whether `a` and `b` are equal, in a time that does not depend on where they differ
-/// (secrets a caller presents: the CSRF token, the metrics token).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether `next` is a path of this site (no open redirect to elsewhere).

@@ -50,7 +50,7 @@ pub async fn scrape_with_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !crate::pages::session::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+    if !referral_store::keyring::same_bytes(given.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::Unauthenticated);
     }
     scrape(state).await
