@@ -243,12 +243,15 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
         actix_web::rt::spawn(metrics_server);
     }
     // On PostgreSQL every instance counts in the database (#33); SQLite serves one.
-    let backend = match state.click_pools {
-        Some(_) => LimitBackend::Shared(SharedCounters::new(
+    let on_postgres = referral_store::DatabaseUrl::parse(&args.database_url)
+        .is_ok_and(|url| url.kind() == referral_store::BackendKind::Postgres);
+    let backend = if on_postgres {
+        LimitBackend::Shared(SharedCounters::new(
             state.pool.clone(),
             state.keyring.clone(),
-        )),
-        None => LimitBackend::Memory(InMemoryBackend::builder().build()),
+        ))
+    } else {
+        LimitBackend::Memory(InMemoryBackend::builder().build())
     };
     let metrics_token = web::Data::new(crate::routes::metrics::MetricsToken(
         args.metrics_token.clone().filter(|t| !t.trim().is_empty()),
