@@ -11,21 +11,12 @@ use std::time::Duration;
 /// The Python that has `prometheus_client` (CI: `.ci/run` installs it, pinned), or `None`
 /// (the test then skips, unless `REQUIRE_PROMETHEUS_PARSER` is set).
 fn python() -> Option<String> {
-    let candidate = std::env::var("PROMETHEUS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&candidate)
-        .args(["-c", "import prometheus_client"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var_os("REQUIRE_PROMETHEUS_PARSER").is_none(),
-        "REQUIRE_PROMETHEUS_PARSER is set but {candidate} cannot import prometheus_client: pip install prometheus-client==0.21.1"
-    );
-    eprintln!("skipping: no Python with prometheus_client (pip install prometheus-client==0.21.1)");
-    None
+    crate::support::python_with(
+        "prometheus_client",
+        "PROMETHEUS_PYTHON",
+        "REQUIRE_PROMETHEUS_PARSER",
+        "prometheus-client==0.21.1",
+    )
 }
 
 /// `text` parsed by prometheus_client's OpenMetrics parser (strict: it refuses a malformed

@@ -354,3 +354,23 @@ pub fn each_database(test: impl Fn(TestDb)) {
         test(db);
     }
 }
+
+/// The Python named by `env` (else `python3`) when it can import `module` (CI: `.ci/run`
+/// installs each tool pinned), or `None`: the test then skips, unless `require` is set.
+pub fn python_with(module: &str, env: &str, require: &str, pip: &str) -> Option<String> {
+    let candidate = std::env::var(env).unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&candidate)
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(candidate);
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{require} is set but {candidate} cannot import {module}: pip install {pip}"
+    );
+    eprintln!("skipping: no Python with {module} (pip install {pip})");
+    None
+}

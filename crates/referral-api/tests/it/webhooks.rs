@@ -12,21 +12,12 @@ use uuid::Uuid;
 /// The Python that has `standardwebhooks` (CI: `.ci/run` installs it, pinned), or `None`
 /// (the test then skips, unless `REQUIRE_STANDARDWEBHOOKS` is set).
 fn python() -> Option<String> {
-    let candidate = std::env::var("STANDARDWEBHOOKS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&candidate)
-        .args(["-c", "import standardwebhooks"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var_os("REQUIRE_STANDARDWEBHOOKS").is_none(),
-        "REQUIRE_STANDARDWEBHOOKS is set but {candidate} cannot import standardwebhooks: pip install standardwebhooks==1.1.0"
-    );
-    eprintln!("skipping: no Python with standardwebhooks (pip install standardwebhooks==1.1.0)");
-    None
+    crate::support::python_with(
+        "standardwebhooks",
+        "STANDARDWEBHOOKS_PYTHON",
+        "REQUIRE_STANDARDWEBHOOKS",
+        "standardwebhooks==1.1.0",
+    )
 }
 
 /// The Python receiver, killed on drop.
