@@ -51,6 +51,11 @@ impl PersonalMessage {
         if crate::text::check_visible(text).is_err() {
             return Err(MessageRefusal::HiddenCharacter);
         }
+        // A scheme separator is a link whatever surrounds it; trimming the token's punctuation
+        // below would otherwise turn "://" into "//".
+        if text.contains("://") {
+            return Err(MessageRefusal::Link);
+        }
         for token in text.split_whitespace() {
             let token = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != '@');
             if token.contains('@') && token.split('@').nth(1).is_some_and(|d| d.contains('.')) {
@@ -143,6 +148,8 @@ mod tests {
             ("www.evil.example", MessageRefusal::Link),
             ("claim at evil-site.com now", MessageRefusal::Link),
             ("bit.ly/abc", MessageRefusal::Link),
+            ("://", MessageRefusal::Link),
+            ("see :// here", MessageRefusal::Link),
             ("(see zappy.health)", MessageRefusal::Link),
             ("write me: me@mail.example", MessageRefusal::EmailAddress),
             ("call 555-123-4567", MessageRefusal::PhoneNumber),
