@@ -95,29 +95,30 @@ fn check_against_schema(
                 });
             }
             other => {
-                let message = match other {
+                // The bound itself is said, so that a person can fix the value.
+                let message: String = match other {
                     Kind::Pattern { .. } | Kind::Format { .. } if field.ends_with("email") => {
-                        "not a valid email address"
+                        "not a valid email address".into()
                     }
                     Kind::Pattern { .. } | Kind::Format { .. } if field.ends_with("phone") => {
-                        "enter a mobile number, like (415) 555-0199, or with its country code, like +44 20 7946 0958"
+                        "enter a mobile number, like (415) 555-0199, or with its country code, like +44 20 7946 0958".into()
                     }
                     Kind::Pattern { .. } | Kind::Format { .. } => {
-                        "does not have the documented format"
+                        "does not have the documented format".into()
                     }
-                    Kind::MaxLength { .. } => "is too long",
-                    Kind::MinLength { .. } => "is too short",
-                    Kind::Minimum { .. }
-                    | Kind::Maximum { .. }
-                    | Kind::ExclusiveMinimum { .. }
-                    | Kind::ExclusiveMaximum { .. } => "is out of range",
+                    Kind::MaxLength { limit } => format!("at most {limit} characters"),
+                    Kind::MinLength { limit } => format!("at least {limit} characters"),
+                    Kind::Minimum { limit } => format!("must be at least {limit}"),
+                    Kind::Maximum { limit } => format!("must be at most {limit}"),
+                    Kind::ExclusiveMinimum { .. } | Kind::ExclusiveMaximum { .. } => {
+                        "is out of range".into()
+                    }
                     Kind::Enum { .. } | Kind::Constant { .. } => {
-                        "is not one of the documented values"
+                        "is not one of the documented values".into()
                     }
-                    Kind::MinItems { .. } | Kind::MaxItems { .. } => {
-                        "has too few or too many items"
-                    }
-                    _ => "does not match the documented schema",
+                    Kind::MinItems { limit } => format!("at least {limit} items"),
+                    Kind::MaxItems { limit } => format!("at most {limit} items"),
+                    _ => "does not match the documented schema".into(),
                 };
                 problems.push(FieldProblem::new(
                     if field.is_empty() { "body" } else { &field },

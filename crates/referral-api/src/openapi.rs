@@ -190,8 +190,7 @@ fn complete(doc: &mut Value) {
             .map(|(c, _)| *c)
             .collect::<Vec<_>>());
     }
-    tighten_requests(doc);
-    tighten_variants(doc);
+    cross_field_rules(doc);
     refuse_nul_everywhere(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -209,13 +208,8 @@ fn complete(doc: &mut Value) {
     }
 }
 
-/// An RFC 3339 time as the service reads it.
-const DATE_TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
-use referral_domain::contact::{EMAIL_PATTERN, PHONE_PATTERN, PHONE_REQUIRED_PATTERN};
-use referral_domain::program::BOOKING_URL_PATTERN;
-use referral_domain::text::{NOT_BLANK_PATTERN, VISIBLE_TEXT_PATTERN};
+use referral_domain::contact::PHONE_REQUIRED_PATTERN;
 
-/// Sets `schema` on property `field` of component `component`.
 /// The components request bodies use, with every component they refer to.
 fn request_components(doc: &Value) -> std::collections::BTreeSet<String> {
     fn refs(value: &Value, out: &mut Vec<String>) {
@@ -298,70 +292,10 @@ fn refuse_nul_everywhere(doc: &mut Value) {
     }
 }
 
-fn set_property(doc: &mut Value, component: &str, field: &str, schema: Value) {
-    if let Some(property) = doc.pointer_mut(&format!(
-        "/components/schemas/{component}/properties/{field}"
-    )) {
-        *property = schema;
-    }
-}
-
-/// Request schemas say what the handlers accept: formats as patterns, lengths, bounds,
-/// enums, and which of two fields is required.
-fn tighten_requests(doc: &mut Value) {
-    let date_time =
-        || json!({"type": ["string", "null"], "format": "date-time", "pattern": DATE_TIME_PATTERN});
-    let email =
-        json!({"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "maxLength": 254});
-    let text = |most: u32| json!({"type": ["string", "null"], "maxLength": most});
-    let money = money_schema(false);
+/// The rules that join fields or count values, which no single field's schema states (each
+/// field's own bounds are declared on the field: `views::field`).
+fn cross_field_rules(doc: &mut Value) {
     let uuid = || json!({"type": "string", "format": "uuid"});
-    for component in [
-        "ConsultationEventRequest",
-        "OrderEventRequest",
-        "RefundEventRequest",
-        "CancellationEventRequest",
-    ] {
-        set_property(doc, component, "occurred_at", date_time());
-    }
-    set_property(doc, "OrderEventRequest", "amount", money.clone());
-    set_property(doc, "RefundEventRequest", "amount", money);
-    set_property(doc, "RedeemRequest", "amount", money_schema(true));
-    set_property(doc, "CreateReferralRequest", "referee_email", email.clone());
-    let visible = |most: u32| json!({"type": ["string", "null"], "maxLength": most, "pattern": VISIBLE_TEXT_PATTERN});
-    set_property(doc, "CreateReferralRequest", "referee_name", visible(200));
-    set_property(
-        doc,
-        "CreateReferralRequest",
-        "referral_message",
-        visible(2000),
-    );
-    set_property(doc, "ProgramInput", "public_name", visible(100));
-    set_property(
-        doc,
-        "ProgramInput",
-        "booking_url",
-        json!({"type": ["string", "null"], "maxLength": 500, "format": "uri",
-               "pattern": BOOKING_URL_PATTERN}),
-    );
-    set_property(
-        doc,
-        "CreateReferralRequest",
-        "referral_source",
-        json!({"type": ["string", "null"], "enum": ["email", "sms", "social", "direct_link", null]}),
-    );
-    for component in ["CreateReferralRequest", "RegisterRequest"] {
-        set_property(
-            doc,
-            component,
-            "locale",
-            json!({"type": ["string", "null"], "enum": ["en", "es", null]}),
-        );
-    }
-    set_property(doc, "RegisterRequest", "email", email);
-    let phone = json!({"type": ["string", "null"], "pattern": PHONE_PATTERN});
-    set_property(doc, "RegisterRequest", "phone", phone.clone());
-    set_property(doc, "CreateReferralRequest", "referee_phone", phone);
     // An SMS invitation needs the friend's phone. Whether it needs their consent
     // (`sms_consent: true`) depends on the program's `sms_delivery`, which the request does
     // not name: the domain's `consent::needs_sms_consent` decides it, and a refusal is a
@@ -375,53 +309,6 @@ fn tighten_requests(doc: &mut Value) {
             }
         });
     }
-    set_property(doc, "RegisterRequest", "name", visible(200));
-    set_property(
-        doc,
-        "BulkRequest",
-        "operation",
-        json!({"type": "string", "enum": ["expire", "decline", "approve_rewards", "reject_rewards", "resend_invitation"]}),
-    );
-    set_property(
-        doc,
-        "BulkRequest",
-        "referral_ids",
-        json!({"type": "array", "items": uuid(), "minItems": 1, "maxItems": 1000}),
-    );
-    set_property(
-        doc,
-        "BatchEventsRequest",
-        "events",
-        json!({"type": "array", "minItems": 1, "maxItems": 1000,
-            "items": {"$ref": "#/components/schemas/BatchEvent"}}),
-    );
-    let event_types: Vec<&str> = referral_domain::webhook::WebhookEventType::ALL
-        .iter()
-        .map(|t| t.as_str())
-        .collect();
-    set_property(
-        doc,
-        "EndpointRequest",
-        "events",
-        json!({"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "string", "enum": event_types}}),
-    );
-    set_property(
-        doc,
-        "EndpointRequest",
-        "url",
-        json!({"type": "string", "pattern": "^https?://[^\\s@/?#]+[^\\s]*$", "maxLength": 2000}),
-    );
-    set_property(doc, "EndpointRequest", "description", text(500));
-    let reason =
-        json!({"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK_PATTERN});
-    set_property(doc, "ReviewDecisionRequest", "reason", reason.clone());
-    set_property(doc, "BulkReviewRequest", "reason", reason);
-    set_property(
-        doc,
-        "BulkReviewRequest",
-        "reward_ids",
-        json!({"type": "array", "items": uuid(), "minItems": 1, "maxItems": 1000}),
-    );
     // Exactly one of order_id and consultation_id.
     if let Some(redeem) = doc.pointer_mut("/components/schemas/RedeemRequest") {
         redeem["anyOf"] = json!([
@@ -429,61 +316,12 @@ fn tighten_requests(doc: &mut Value) {
             {"required": ["consultation_id"], "properties": {"consultation_id": uuid(), "order_id": {"type": "null"}}}
         ]);
     }
-    if let Some(program) = doc.pointer_mut("/components/schemas/ProgramInput/properties") {
-        use referral_domain::{ProgramStatus, ProgramType, RewardType};
-        let values = |all: Vec<&'static str>| {
-            let mut v: Vec<Value> = all.into_iter().map(Value::from).collect();
-            v.push(Value::Null);
-            json!({"type": ["string", "null"], "enum": v})
-        };
-        program["program_type"] = values(ProgramType::ALL.iter().map(|t| t.as_str()).collect());
-        program["status"] = values(ProgramStatus::ALL.iter().map(|t| t.as_str()).collect());
-        for field in ["referrer_reward_type", "referee_reward_type"] {
-            program[field] = values(RewardType::ALL.iter().map(|t| t.as_str()).collect());
-        }
-        program["target_conditions"] =
-            json!({"type": "array", "items": {"type": "string", "pattern": NOT_BLANK_PATTERN}});
-        program["variants"] = json!({"type": "array", "maxItems": 10,
+    if let Some(program) = doc.pointer_mut("/components/schemas/ProgramInput") {
+        // No variants, or two to ten: one variant is no experiment.
+        program["properties"]["variants"] = json!({"type": "array", "maxItems": referral_domain::experiment::MAX_VARIANTS,
             "not": {"minItems": 1, "maxItems": 1},
             "items": {"$ref": "#/components/schemas/VariantInput"}});
-        program["name"] = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK_PATTERN});
-        for field in ["max_referrals_per_patient", "reward_threshold"] {
-            // Counts are u32 in the domain.
-            program[field] =
-                json!({"type": ["integer", "null"], "minimum": 1, "maximum": u32::MAX});
-        }
-        for field in ["expiry_days", "reward_validity_days"] {
-            program[field] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 3650});
-        }
-    }
-}
-
-/// An amount as the service reads one: a decimal string with at most two places, or a
-/// whole number.
-fn money_schema(nullable: bool) -> Value {
-    let mut options = vec![
-        json!({"type": "string", "pattern": "^\\s*[0-9]{1,8}(\\.[0-9]{1,2})?\\s*$"}),
-        json!({"type": "integer", "minimum": 0, "maximum": 99_999_999}),
-    ];
-    if nullable {
-        options.push(json!({"type": "null"}));
-    }
-    json!({"anyOf": options})
-}
-
-fn tighten_variants(doc: &mut Value) {
-    for component in ["ProgramInput", "VariantInput"] {
-        for field in ["referrer_reward_value", "referee_reward_value"] {
-            set_property(doc, component, field, money_schema(true));
-        }
-    }
-    // A budget is an amount read as every amount is (the latest schemathesis found the
-    // schema admitting text the service refuses, #32).
-    for field in ["budget_total", "budget_monthly"] {
-        set_property(doc, "ProgramInput", field, money_schema(true));
-    }
-    // A reward needs both its type and its value, or neither.
-    if let Some(program) = doc.pointer_mut("/components/schemas/ProgramInput") {
+        // A reward needs both its type and its value, or neither.
         let both_or_neither = |party: &str| {
             let (kind, value) = (
                 format!("{party}_reward_type"),
@@ -501,17 +339,6 @@ fn tighten_variants(doc: &mut Value) {
             ]})
         };
         program["allOf"] = json!([both_or_neither("referrer"), both_or_neither("referee")]);
-    }
-    if let Some(target) = doc.pointer_mut("/components/schemas/DemographicsView/properties") {
-        for field in ["min_age", "max_age"] {
-            target[field] = json!({"type": ["integer", "null"], "minimum": 0, "maximum": 130});
-        }
-        target["states"] = json!({"type": "array", "items": {"type": "string", "pattern": "^\\s*[A-Za-z]{2}\\s*$"}});
-    }
-    if let Some(variant) = doc.pointer_mut("/components/schemas/VariantInput/properties") {
-        variant["name"] = json!({"type": "string", "minLength": 1, "maxLength": 50, "pattern": NOT_BLANK_PATTERN});
-        variant["weight"] = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 1000});
-        variant["invitation_headline"] = json!({"type": ["string", "null"], "maxLength": 200});
     }
 }
 

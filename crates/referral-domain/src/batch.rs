@@ -6,6 +6,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+/// Most events one batch request carries.
+pub const MAX_BATCH_EVENTS: usize = 1_000;
+
 /// The positions of `patients` (a batch's events, by the patient each is about) split into
 /// at most `lanes` lists (one at least, none empty): every position exactly once, one
 /// patient's positions in one list and increasing. Patients are dealt to the lanes in the

@@ -22,6 +22,8 @@ pub const MAX_VARIANTS: usize = 10;
 pub const MAX_VARIANT_NAME_CHARS: usize = 50;
 /// Most characters of an invitation headline.
 pub const MAX_HEADLINE_CHARS: usize = 200;
+/// Largest relative weight of a variant.
+pub const MAX_VARIANT_WEIGHT: u32 = 1000;
 
 /// A variant as a provider submits it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +84,7 @@ pub(crate) fn validate_variants(
             errors.push(FieldError::VariantName);
         }
         let weight = match u32::try_from(draft.weight) {
-            Ok(w) if (1..=1000).contains(&w) => w,
+            Ok(w) if (1..=MAX_VARIANT_WEIGHT).contains(&w) => w,
             _ => {
                 errors.push(FieldError::VariantWeight);
                 1

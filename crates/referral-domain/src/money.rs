@@ -17,6 +17,19 @@ use std::str::FromStr;
 /// Largest amount in cents: `DECIMAL(10,2)` allows 99,999,999.99.
 const MAX_CENTS: i64 = 9_999_999_999;
 
+/// Largest whole amount (an amount given as a JSON integer): 99,999,999.
+pub const MAX_WHOLE_UNITS: i64 = MAX_CENTS / 100;
+
+/// The schema pattern of an amount given as text (`"25"`, `" 25.5 "`, `"25.00"`): every
+/// text it allows, [`Money::parse`] accepts (a property test says so).
+pub const MONEY_TEXT_PATTERN: &str = concat!(
+    "^[",
+    space_class!(),
+    "]*[0-9]{1,8}(\\.[0-9]{1,2})?[",
+    space_class!(),
+    "]*$"
+);
+
 /// A non-negative amount of money with two decimal places.
 ///
 /// ```
@@ -197,6 +210,23 @@ impl<'de> Deserialize<'de> for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The document never promises an amount the parse refuses.
+        #[test]
+        fn every_amount_the_schema_allows_parses(
+            text in proptest::string::string_regex(&MONEY_TEXT_PATTERN[1..MONEY_TEXT_PATTERN.len() - 1]).unwrap()
+        ) {
+            prop_assert!(Money::parse(&text).is_ok(), "{:?}", text);
+        }
+
+        /// Whole amounts up to the largest parse.
+        #[test]
+        fn every_whole_amount_the_schema_allows_parses(units in 0..=MAX_WHOLE_UNITS) {
+            prop_assert!(Money::parse(&units.to_string()).is_ok());
+        }
+    }
 
     #[test]
     fn amounts_read_with_separators_and_the_currency() {
@@ -216,7 +246,6 @@ mod tests {
             proptest::prop_assert_eq!(plain, money.to_string());
         }
     }
-    use proptest::prelude::*;
 
     #[test]
     fn parses_and_prints_two_places() {

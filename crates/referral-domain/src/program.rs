@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// Longest program name (the seed's `VARCHAR(200)`).
 pub const MAX_NAME_CHARS: usize = 200;
+
+/// Oldest age a program may target (`min_age` and `max_age` lie in 0 to this).
+pub const MAX_TARGET_AGE: u32 = 130;
 /// A program's offer as the referrer reads it on their dashboard: what the friend gets and
 /// what they get, in the domain's words ("Give 20% off a consultation, get a $25.00 account
 /// credit"). `None` when the program gives neither.
@@ -686,7 +689,7 @@ impl Targeting {
             ("target_demographics.min_age", demographics.min_age),
             ("target_demographics.max_age", demographics.max_age),
         ] {
-            if age.is_some_and(|a| !(0..=130).contains(&a)) {
+            if age.is_some_and(|a| !(0..=i64::from(MAX_TARGET_AGE)).contains(&a)) {
                 errors.push(FieldError::AgeOutOfRange(field));
             }
         }

@@ -17,6 +17,9 @@ use chrono::{DateTime, Duration, Utc};
 /// Longest referral validity accepted, so that `created_at + expiry_days` never overflows.
 pub const MAX_EXPIRY_DAYS: u32 = 3650;
 
+/// Longest name a person gives for themselves or for the friend they refer.
+pub const MAX_PERSON_NAME_CHARS: usize = 200;
+
 /// The facts the store gathers, inside its transaction, before creating a referral.
 #[derive(Debug, Clone, Copy)]
 pub struct CreationFacts<'a> {

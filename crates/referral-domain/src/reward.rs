@@ -85,6 +85,10 @@ impl RewardType {
 
 /// The status a new reward of `reward_type` starts in: money paid out waits for an admin's
 /// approval, every other type is available at once.
+/// Longest reason an admin gives for a review decision (it is kept with the decision).
+pub const MAX_REVIEW_REASON_CHARS: usize = 1000;
+
+/// The status a new reward of `reward_type` starts in.
 pub const fn initial_status(reward_type: RewardType) -> RewardStatus {
     if reward_type.is_paid_out() {
         RewardStatus::PendingApproval

@@ -26,6 +26,28 @@ pub enum BulkOperation {
     ResendInvitation,
 }
 
+impl BulkOperation {
+    /// Every operation, in the order the document lists them.
+    pub const ALL: [BulkOperation; 5] = [
+        BulkOperation::Expire,
+        BulkOperation::Decline,
+        BulkOperation::ApproveRewards,
+        BulkOperation::RejectRewards,
+        BulkOperation::ResendInvitation,
+    ];
+
+    /// The operation's name in requests.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BulkOperation::Expire => "expire",
+            BulkOperation::Decline => "decline",
+            BulkOperation::ApproveRewards => "approve_rewards",
+            BulkOperation::RejectRewards => "reject_rewards",
+            BulkOperation::ResendInvitation => "resend_invitation",
+        }
+    }
+}
+
 impl FromStr for BulkOperation {
     type Err = ();
 

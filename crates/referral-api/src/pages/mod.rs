@@ -24,6 +24,7 @@ pub use words::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use referral_domain::{Money, RewardType};
 
     #[test]
     fn every_template_compiles() {
@@ -33,15 +34,18 @@ mod tests {
     #[test]
     fn rewards_read_as_people_say_them() {
         assert_eq!(
-            reward_text(Some("discount"), Some("20.00")),
+            reward_text(Some(RewardType::Discount), Money::parse("20.00").ok()),
             "20% off a consultation"
         );
         assert_eq!(
-            reward_text(Some("credit"), Some("25.00")),
+            reward_text(Some(RewardType::Credit), Money::parse("25.00").ok()),
             "$25.00 account credit"
         );
         assert_eq!(
-            reward_text(Some("free_consultation"), Some("50.00")),
+            reward_text(
+                Some(RewardType::FreeConsultation),
+                Money::parse("50.00").ok()
+            ),
             "a free consultation (worth $50.00)"
         );
         assert_eq!(label("pending_approval"), "Pending approval");

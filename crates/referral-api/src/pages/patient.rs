@@ -8,7 +8,7 @@ use crate::pages::patient_copy::{
 };
 use crate::pages::session::Visit;
 use crate::pages::{form_problems_labelled, render, reward_text_in, see_other, when, PageError};
-use referral_domain::Locale;
+use referral_domain::{Locale, RewardStatus};
 
 use crate::routes::patients::{create_referral, my_referral, rewards_of};
 use crate::routes::ListQuery;
@@ -16,10 +16,8 @@ use crate::state::{AppState, Origin};
 use crate::views::{CreateReferralRequest, MyReferralView, MyRewardView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use bigdecimal::BigDecimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::str::FromStr;
 
 /// The refer-a-friend form.
 #[derive(Debug, Default, Deserialize)]
@@ -112,7 +110,7 @@ fn referral_row(locale: Locale, r: &MyReferralView) -> Value {
         "code": r.referral_code,
         "friend": r.referee_name.clone().unwrap_or_else(|| p.your_friend.to_owned()),
         "status": r.status,
-        "status_label": status_label(locale, &r.status),
+        "status_label": status_label(locale, r.status.as_str()),
         "created": when(r.created_at),
     })
 }
@@ -121,13 +119,13 @@ fn reward_row(locale: Locale, r: &MyRewardView) -> Value {
     let p: &PatientCopy = patient_copy(locale);
     json!({
         "id": r.id,
-        "what": reward_text_in(locale, Some(&r.reward_type), r.reward_amount.as_deref()),
+        "what": reward_text_in(locale, Some(r.reward_type), r.reward_amount.clone()),
         "party": match &r.friend {
             Some(friend) => fill(p.for_inviting, "friend", friend),
             None => p.welcome_bonus.to_owned(),
         },
         "status": r.status,
-        "status_label": status_label(locale, &r.status),
+        "status_label": status_label(locale, r.status.as_str()),
         "explanation": r.explanation,
         "expires": r.expires_at.map(when),
         "created": when(r.created_at),
@@ -138,17 +136,12 @@ fn reward_row(locale: Locale, r: &MyRewardView) -> Value {
 fn earned(rewards: &[MyRewardView]) -> String {
     let total = rewards
         .iter()
-        .filter(|r| {
-            r.reward_type
-                .parse::<referral_domain::RewardType>()
-                .is_ok_and(referral_domain::RewardType::is_shown_as_money)
-        })
-        .filter(|r| matches!(r.status.as_str(), "available" | "used"))
-        .filter_map(|r| r.reward_amount.as_deref())
-        .filter_map(|a| BigDecimal::from_str(a).ok())
-        .fold(BigDecimal::from(0), |sum, a| sum + a);
-    let total = format!("{total:.2}");
-    referral_domain::Money::parse(&total).map_or_else(|_| format!("${total}"), |m| m.usd())
+        .filter(|r| r.reward_type.is_shown_as_money())
+        .filter(|r| matches!(r.status, RewardStatus::Available | RewardStatus::Used))
+        .filter_map(|r| r.reward_amount.as_ref())
+        .map(referral_domain::Money::cents)
+        .sum::<i64>();
+    referral_domain::Money::from_cents(total).map_or_else(|_| String::new(), |m| m.usd())
 }
 
 /// The rewards grouped as the dashboard's figures show them (the domain's
@@ -158,26 +151,13 @@ fn standings(rewards: &[MyRewardView]) -> Value {
     let tally = |standing: Standing| {
         let mine: Vec<&MyRewardView> = rewards
             .iter()
-            .filter(|r| {
-                match (
-                    r.status.parse::<referral_domain::RewardStatus>(),
-                    r.reward_type.parse::<referral_domain::RewardType>(),
-                ) {
-                    (Ok(status), Ok(kind)) => Standing::of(status, kind) == standing,
-                    _ => false,
-                }
-            })
+            .filter(|r| Standing::of(r.status, r.reward_type) == standing)
             .collect();
         let cents: i64 = mine
             .iter()
-            .filter(|r| {
-                r.reward_type
-                    .parse::<referral_domain::RewardType>()
-                    .is_ok_and(referral_domain::RewardType::is_shown_as_money)
-            })
-            .filter_map(|r| r.reward_amount.as_deref())
-            .filter_map(|a| referral_domain::Money::parse(a).ok())
-            .map(|m| m.cents())
+            .filter(|r| r.reward_type.is_shown_as_money())
+            .filter_map(|r| r.reward_amount.as_ref())
+            .map(referral_domain::Money::cents)
             .sum();
         json!({
             "count": mine.len(),
@@ -251,7 +231,7 @@ async fn dashboard_page(
     let available: Vec<Value> = rewards
         .items
         .iter()
-        .filter(|r| r.status == "available")
+        .filter(|r| r.status == RewardStatus::Available)
         .map(|r| reward_row(visit.locale, r))
         .collect();
     let locale = visit.locale;
@@ -454,7 +434,7 @@ pub async fn detail(
                     "share_url": r.share_url,
                     "friend": friend,
                     "status": r.status,
-                    "status_label": status_label(locale, &r.status),
+                    "status_label": status_label(locale, r.status.as_str()),
                     "source": r.referral_source.as_deref().map(|s| status_label(locale, s)),
                     "expires": when(r.expires_at),
                     "clicks": r.clicks,

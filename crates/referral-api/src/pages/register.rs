@@ -105,7 +105,7 @@ fn page_context(
         "invited_by": around.inviter.as_deref().map(|name| words.invited_by.replace("{name}", name)),
         "terms_url": around.site.terms_url,
         "program_name": referral.map(|r| r.program_name.clone()),
-        "bonus": referral.map(|r| reward_text_in(locale, r.referee_reward_type.as_deref(), r.referee_reward_value.as_deref())),
+        "bonus": referral.map(|r| reward_text_in(locale, r.referee_reward_type, r.referee_reward_value.clone())),
         "has_bonus": referral.is_some_and(|r| r.referee_reward_type.is_some()),
         "form": {"email": "", "name": "", "phone": "", "share_with_referrer": false},
         "errors": Value::Null,
@@ -337,8 +337,8 @@ pub async fn verify(
         Ok(registration) => {
             let bonus = registration.referee_reward.as_ref().map(|r| {
                 json!({
-                    "text": reward_text_in(locale, Some(&r.reward_type), r.reward_amount.as_deref()),
-                    "status": status_words(locale, &r.status),
+                    "text": crate::pages::reward_text_in(locale, Some(r.reward_type), r.reward_amount.clone()),
+                    "status": status_words(locale, r.status.as_str()),
                     "withheld": r.withheld_reason.is_some(),
                 })
             });

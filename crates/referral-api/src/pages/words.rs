@@ -152,27 +152,22 @@ pub fn when(at: DateTime<Utc>) -> String {
 
 /// A reward as people read it, in the domain's one wording ([`RewardSpec::description`]):
 /// `20% off a consultation`, `$25.00 account credit`.
-pub fn reward_text(kind: Option<&str>, amount: Option<&str>) -> String {
+pub fn reward_text(kind: Option<RewardType>, amount: Option<Money>) -> String {
     reward_text_in(referral_domain::Locale::En, kind, amount)
 }
 
 /// [`reward_text`] in `locale` (the friend's pages), from [`RewardSpec::description_in`].
 pub fn reward_text_in(
     locale: referral_domain::Locale,
-    kind: Option<&str>,
-    amount: Option<&str>,
+    kind: Option<RewardType>,
+    amount: Option<Money>,
 ) -> String {
-    let Some(kind) = kind else {
-        return "No reward".to_owned();
-    };
-    let spec = kind
-        .parse::<RewardType>()
-        .ok()
-        .zip(amount.and_then(|a| Money::parse(a).ok()))
-        .map(|(reward_type, value)| RewardSpec { reward_type, value });
-    match spec {
-        Some(spec) => spec.description_in(locale),
-        None => label(kind),
+    match (kind, amount) {
+        (None, _) => "No reward".to_owned(),
+        (Some(reward_type), Some(value)) => {
+            RewardSpec { reward_type, value }.description_in(locale)
+        }
+        (Some(reward_type), None) => label(reward_type.as_str()),
     }
 }
 

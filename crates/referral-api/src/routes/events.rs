@@ -216,7 +216,7 @@ pub async fn consultation_cancellation(
 }
 
 /// Most events in one batch.
-pub const MAX_BATCH_EVENTS: usize = 1_000;
+pub use referral_domain::batch::MAX_BATCH_EVENTS;
 
 /// Who may call `report_events_batch`.
 pub(crate) const REPORT_EVENTS_BATCH: Operation =

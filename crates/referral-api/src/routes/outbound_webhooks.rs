@@ -20,13 +20,15 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct EndpointRequest {
     /// A public `https://` URL (private, loopback and link-local addresses are refused).
-    #[schema(example = "https://billing.example.com/hooks/referrals")]
+    #[schema(schema_with = crate::views::field::endpoint_url)]
     pub url: String,
     /// The event types it receives, at least one: `referral.created`,
     /// `referral.registered`, `referral.converted`, `referral.reversed`, `reward.granted`,
     /// `reward.withheld`, `reward.available`, `reward.redeemed`, `reward.expired`,
     /// `reward.cancelled`.
+    #[schema(schema_with = crate::views::field::endpoint_events)]
     pub events: Vec<String>,
+    #[schema(schema_with = crate::views::field::endpoint_description)]
     pub description: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -154,7 +156,7 @@ fn input(body: EndpointRequest, app: &AppState) -> Result<EndpointInput, ApiErro
         .filter(|d| !d.is_empty());
     if description
         .as_ref()
-        .is_some_and(|d| d.chars().count() > 500)
+        .is_some_and(|d| d.chars().count() > crate::views::field::MAX_ENDPOINT_DESCRIPTION_CHARS)
     {
         problems.push(FieldProblem::new("description", "at most 500 characters"));
     }

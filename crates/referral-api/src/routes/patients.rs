@@ -269,7 +269,7 @@ fn new_referral(
         .filter(|n| !n.is_empty());
     if referee_name
         .as_ref()
-        .is_some_and(|n| n.chars().count() > 200)
+        .is_some_and(|n| n.chars().count() > referral_domain::referral::MAX_PERSON_NAME_CHARS)
     {
         problems.push(FieldProblem::new("referee_name", "at most 200 characters"));
     }

@@ -98,8 +98,8 @@ pub(crate) async fn get_program(
             };
             let mut view = ProgramView::from(program);
             if let Some(spend) = spend {
-                view.spent_total = Some(spend.total.to_string());
-                view.spent_this_month = Some(spend.this_month.to_string());
+                view.spent_total = Some(spend.total);
+                view.spent_this_month = Some(spend.this_month);
             }
             Ok(view)
         })

@@ -58,8 +58,8 @@ pub(crate) async fn public_referral(
                             program.expiry_days,
                         )?,
                         program_name: program.public_name().to_owned(),
-                        referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
-                        referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
+                        referee_reward_type: program.referee_reward_type,
+                        referee_reward_value: program.referee_reward_value.clone(),
                         share_consent_wording: SHARE_CONSENT_WORDING.to_owned(),
                     });
                 }
@@ -75,8 +75,8 @@ pub(crate) async fn public_referral(
                     .into(),
                 expires_at: referral.expires_at,
                 program_name: program.public_name().to_owned(),
-                referee_reward_type: program.referee_reward_type.map(|t| t.to_string()),
-                referee_reward_value: program.referee_reward_value.map(|v| v.to_string()),
+                referee_reward_type: program.referee_reward_type,
+                referee_reward_value: program.referee_reward_value.clone(),
                 share_consent_wording: SHARE_CONSENT_WORDING.to_owned(),
             })
         })
@@ -437,7 +437,10 @@ fn registrant(
         .name
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > referral_domain::referral::MAX_PERSON_NAME_CHARS)
+    {
         problems.push(FieldProblem::new("name", "at most 200 characters"));
     }
     if let Some(Err(e)) = name.as_deref().map(referral_domain::text::check_visible) {

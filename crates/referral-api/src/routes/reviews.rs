@@ -112,16 +112,20 @@ pub(crate) async fn review_queue(
         .await
 }
 
+use referral_domain::reward::MAX_REVIEW_REASON_CHARS;
+
 fn decision(
     body: &ReviewDecisionRequest,
     caller: &Caller,
     referrer_cadence: referral_domain::RewardCadence,
 ) -> Result<ReviewDecision, ApiError> {
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
+    if reason.is_empty() || reason.chars().count() > MAX_REVIEW_REASON_CHARS {
         return Err(ApiError::Validation(vec![FieldProblem::new(
             "reason",
-            "why, in 1 to 1000 characters: it is kept with the decision",
+            format!(
+                "why, in 1 to {MAX_REVIEW_REASON_CHARS} characters: it is kept with the decision"
+            ),
         )]));
     }
     Ok(ReviewDecision {

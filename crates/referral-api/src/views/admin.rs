@@ -82,9 +82,10 @@ impl From<OutboxMessage> for NotificationView {
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     /// `expire`, `decline`, `approve_rewards`, `reject_rewards` or `resend_invitation`.
-    #[schema(example = "decline")]
+    #[schema(schema_with = field::bulk_operation)]
     pub operation: String,
     /// 1 to 1,000 referrals; each succeeds or fails on its own.
+    #[schema(schema_with = field::bulk_ids)]
     pub referral_ids: Vec<Uuid>,
     /// Reason recorded with approvals and rejections.
     pub reason: Option<String>,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 pub struct ConsultationEventRequest {
     pub patient_id: Uuid,
     pub consultation_id: Uuid,
+    #[schema(schema_with = field::occurred_at)]
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -20,8 +21,9 @@ pub struct OrderEventRequest {
     pub patient_id: Uuid,
     pub order_id: Uuid,
     /// Decimal string such as `"49.00"`.
-    #[schema(value_type = String, example = "49.00")]
+    #[schema(schema_with = field::money)]
     pub amount: serde_json::Value,
+    #[schema(schema_with = field::occurred_at)]
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -43,8 +45,9 @@ pub struct RefundEventRequest {
     /// The refund (the event's own id: a repeat is a `duplicate`).
     pub refund_id: Uuid,
     /// Amount refunded, a decimal string such as `"49.00"`.
-    #[schema(value_type = String, example = "49.00")]
+    #[schema(schema_with = field::money)]
     pub amount: serde_json::Value,
+    #[schema(schema_with = field::occurred_at)]
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -56,6 +59,7 @@ pub struct CancellationEventRequest {
     pub consultation_id: Uuid,
     /// The cancellation (the event's own id: a repeat is a `duplicate`).
     pub cancellation_id: Uuid,
+    #[schema(schema_with = field::occurred_at)]
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -163,6 +167,7 @@ impl BatchEvent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchEventsRequest {
+    #[schema(schema_with = field::batch_events)]
     pub events: Vec<BatchEvent>,
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 pub(crate) mod events;
 mod facts;
+pub mod field;
 mod programs;
 mod referrals;
 mod rewards;

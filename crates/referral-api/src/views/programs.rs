@@ -5,7 +5,7 @@ use crate::error::FieldProblem;
 use crate::state::AuditedResource;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
-use referral_domain::{Demographics, ProgramDraft};
+use referral_domain::{Demographics, Money, ProgramDraft, ProgramStatus, ProgramType, RewardType};
 use referral_store::programs::Program;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -26,29 +26,29 @@ pub struct ProgramView {
     #[schema(example = "https://book.example.com/first-visit")]
     pub booking_url: Option<String>,
     pub description: Option<String>,
-    #[schema(example = "standard")]
-    pub program_type: String,
-    #[schema(example = "credit")]
-    pub referrer_reward_type: Option<String>,
-    #[schema(example = "25.00")]
-    pub referrer_reward_value: Option<String>,
-    #[schema(example = "discount")]
-    pub referee_reward_type: Option<String>,
-    #[schema(example = "20.00")]
-    pub referee_reward_value: Option<String>,
+    #[schema(value_type = String, example = "standard")]
+    pub program_type: ProgramType,
+    #[schema(value_type = Option<String>, example = "credit")]
+    pub referrer_reward_type: Option<RewardType>,
+    #[schema(value_type = Option<String>, example = "25.00")]
+    pub referrer_reward_value: Option<Money>,
+    #[schema(value_type = Option<String>, example = "discount")]
+    pub referee_reward_type: Option<RewardType>,
+    #[schema(value_type = Option<String>, example = "20.00")]
+    pub referee_reward_value: Option<Money>,
     pub max_referrals_per_patient: Option<u32>,
     pub reward_threshold: u32,
     pub expiry_days: u32,
     pub reward_validity_days: u32,
-    #[schema(example = "active")]
-    pub status: String,
+    #[schema(value_type = String, example = "active")]
+    pub status: ProgramStatus,
     pub start_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
     pub target_conditions: Vec<String>,
     pub target_demographics: DemographicsView,
     /// Experiment variants: name, weight, reward overrides, invitation headline.
     #[schema(value_type = Vec<Object>)]
-    pub variants: serde_json::Value,
+    pub variants: Vec<referral_domain::experiment::Variant>,
     /// States (USPS codes) whose residents get no reward from this program, as referrer or
     /// as friend (reason `state_excluded`), on top of the service's `--excluded-states`.
     pub excluded_states: Vec<String>,
@@ -56,15 +56,20 @@ pub struct ProgramView {
     #[schema(example = "platform")]
     pub sms_delivery: String,
     /// The reward budget, if any: ever and per calendar month.
-    pub budget_total: Option<String>,
-    pub budget_monthly: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub budget_total: Option<Money>,
+    #[schema(value_type = Option<String>)]
+    pub budget_monthly: Option<Money>,
     /// What the program's rewards have been worth so far (when read with its budget).
-    pub spent_total: Option<String>,
-    pub spent_this_month: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub spent_total: Option<Money>,
+    #[schema(value_type = Option<String>)]
+    pub spent_this_month: Option<Money>,
     /// Days a new referrer reward is held before it can be used (0: none).
     pub reward_hold_days: u32,
     /// The smallest order a partial refund may leave without reversing the conversion.
-    pub min_order_amount: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub min_order_amount: Option<Money>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -73,9 +78,12 @@ pub struct ProgramView {
 /// Age range and states a program targets.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct DemographicsView {
+    #[schema(schema_with = field::target_age)]
     pub min_age: Option<i64>,
+    #[schema(schema_with = field::target_age)]
     pub max_age: Option<i64>,
     #[serde(default)]
+    #[schema(schema_with = field::states)]
     pub states: Vec<String>,
 }
 
@@ -87,16 +95,16 @@ impl From<Program> for ProgramView {
             public_name: p.public_name,
             booking_url: p.booking_url,
             description: p.description,
-            program_type: p.program_type.to_string(),
-            referrer_reward_type: text(&p.referrer_reward_type),
-            referrer_reward_value: text(&p.referrer_reward_value),
-            referee_reward_type: text(&p.referee_reward_type),
-            referee_reward_value: text(&p.referee_reward_value),
+            program_type: p.program_type,
+            referrer_reward_type: p.referrer_reward_type,
+            referrer_reward_value: p.referrer_reward_value,
+            referee_reward_type: p.referee_reward_type,
+            referee_reward_value: p.referee_reward_value,
             max_referrals_per_patient: p.max_referrals_per_patient,
             reward_threshold: p.reward_threshold,
             expiry_days: p.expiry_days,
             reward_validity_days: p.reward_validity_days,
-            status: p.status.to_string(),
+            status: p.status,
             start_date: p.start_date,
             end_date: p.end_date,
             target_conditions: p.target_conditions,
@@ -105,19 +113,19 @@ impl From<Program> for ProgramView {
                 max_age: p.target_demographics.max_age,
                 states: p.target_demographics.states,
             },
-            variants: serde_json::to_value(&p.variants).unwrap_or_default(),
+            variants: p.variants,
             excluded_states: p
                 .excluded_states
                 .iter()
                 .map(|s| s.as_str().to_owned())
                 .collect(),
             sms_delivery: p.sms_delivery.to_string(),
-            budget_total: text(&p.budget.total),
-            budget_monthly: text(&p.budget.monthly),
+            budget_total: p.budget.total.clone(),
+            budget_monthly: p.budget.monthly.clone(),
             spent_total: None,
             spent_this_month: None,
             reward_hold_days: p.reward_hold_days,
-            min_order_amount: text(&p.min_order_amount),
+            min_order_amount: p.min_order_amount.clone(),
             created_by: p.created_by.map(|c| c.as_uuid()),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -136,40 +144,46 @@ impl AuditedResource for ProgramView {
 #[serde(deny_unknown_fields)]
 pub struct ProgramInput {
     /// The internal name, 1 to 200 characters.
+    #[schema(schema_with = field::program_name)]
     pub name: String,
     /// The name visitors and invited friends see, at most 100 characters (see
     /// `ProgramView`). Set it for a program that targets a condition.
-    #[schema(max_length = 100)]
+    #[schema(schema_with = field::public_name)]
     pub public_name: Option<String>,
     /// Where the program's new patients book their first consultation: an `https://`
     /// address of at most 500 characters. Unset: the platform's booking page.
-    #[schema(max_length = 500, example = "https://book.example.com/first-visit")]
+    #[schema(schema_with = field::booking_url)]
     pub booking_url: Option<String>,
     pub description: Option<String>,
-    #[schema(example = "standard")]
+    #[schema(schema_with = field::program_type)]
     pub program_type: Option<String>,
-    #[schema(example = "credit")]
+    #[schema(schema_with = field::reward_type)]
     pub referrer_reward_type: Option<String>,
     /// Decimal string (`"25.00"`); a percentage for discounts.
-    #[schema(value_type = Option<String>, example = "25.00")]
+    #[schema(schema_with = field::money_or_null)]
     pub referrer_reward_value: Option<serde_json::Value>,
-    #[schema(example = "discount")]
+    #[schema(schema_with = field::reward_type)]
     pub referee_reward_type: Option<String>,
-    #[schema(value_type = Option<String>, example = "20")]
+    #[schema(schema_with = field::money_or_null)]
     pub referee_reward_value: Option<serde_json::Value>,
+    #[schema(schema_with = field::count)]
     pub max_referrals_per_patient: Option<i64>,
     /// Default 1.
+    #[schema(schema_with = field::count)]
     pub reward_threshold: Option<i64>,
     /// Default 30.
+    #[schema(schema_with = field::program_days)]
     pub expiry_days: Option<i64>,
     /// Default 90.
+    #[schema(schema_with = field::program_days)]
     pub reward_validity_days: Option<i64>,
     /// `active` (default on create), `paused` or `ended`.
-    #[schema(example = "active")]
+    #[schema(schema_with = field::program_status)]
     pub status: Option<String>,
     pub start_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
     #[serde(default)]
+    #[schema(schema_with = field::target_conditions)]
     pub target_conditions: Vec<String>,
     #[serde(default)]
     pub target_demographics: DemographicsView,
@@ -188,10 +202,10 @@ pub struct ProgramInput {
     pub sms_delivery: Option<String>,
     /// Most reward value the program may ever give (both parties, counted as the caps
     /// count); a reward past it is withheld with `program_budget_exhausted`.
-    #[schema(value_type = Option<String>, example = "5000.00")]
+    #[schema(schema_with = field::money_or_null)]
     pub budget_total: Option<serde_json::Value>,
     /// Most reward value the program may give in a calendar month (UTC).
-    #[schema(value_type = Option<String>, example = "1000.00")]
+    #[schema(schema_with = field::money_or_null)]
     pub budget_monthly: Option<serde_json::Value>,
     /// Days (0 to 365, default 0) a new referrer reward stays `held`, not usable, so that a
     /// refund or cancellation in that time reverses it before it is used.
@@ -208,17 +222,19 @@ pub struct ProgramInput {
 #[serde(deny_unknown_fields)]
 pub struct VariantInput {
     /// Unique in the program, 1 to 50 characters.
-    #[schema(example = "bigger bonus")]
+    #[schema(schema_with = field::variant_name)]
     pub name: String,
     /// Relative share of referrers, 1 to 1000 (default 1).
+    #[schema(schema_with = field::variant_weight)]
     pub weight: Option<i64>,
     /// Referrer reward value instead of the program's.
-    #[schema(value_type = Option<String>, example = "40.00")]
+    #[schema(schema_with = field::money_or_null)]
     pub referrer_reward_value: Option<serde_json::Value>,
     /// Referee reward value instead of the program's.
-    #[schema(value_type = Option<String>, example = "25")]
+    #[schema(schema_with = field::money_or_null)]
     pub referee_reward_value: Option<serde_json::Value>,
     /// Invitation headline instead of the default one.
+    #[schema(schema_with = field::invitation_headline)]
     pub invitation_headline: Option<String>,
 }
 

@@ -144,8 +144,10 @@ pub struct PublicReferralView {
     pub status: String,
     pub expires_at: DateTime<Utc>,
     pub program_name: String,
-    pub referee_reward_type: Option<String>,
-    pub referee_reward_value: Option<String>,
+    #[schema(value_type = Option<String>, example = "discount")]
+    pub referee_reward_type: Option<referral_domain::RewardType>,
+    #[schema(value_type = Option<String>, example = "20.00")]
+    pub referee_reward_value: Option<referral_domain::Money>,
     pub share_url: String,
     /// The question registration asks before `share_with_referrer`, word for word.
     pub share_consent_wording: String,
@@ -230,14 +232,18 @@ pub struct VerifyRegistrationRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReferralRequest {
+    #[schema(schema_with = field::email)]
     pub referee_email: String,
+    #[schema(schema_with = field::phone)]
     pub referee_phone: Option<String>,
+    #[schema(schema_with = field::person_name)]
     pub referee_name: Option<String>,
     /// `email`, `sms`, `social` or `direct_link`; `email` and `sms` send an invitation.
+    #[schema(schema_with = field::referral_source)]
     pub referral_source: Option<String>,
     /// A personal note to the friend: at most 280 characters, without links, email
     /// addresses or phone numbers (it goes out under the platform's name).
-    #[schema(max_length = 280)]
+    #[schema(schema_with = field::personal_message)]
     pub referral_message: Option<String>,
     /// The program; when omitted, the oldest active program that accepts the patient.
     pub program_id: Option<Uuid>,
@@ -245,7 +251,7 @@ pub struct CreateReferralRequest {
     pub sms_consent: Option<bool>,
     /// The language of the invitation and of every message about this referral: `en`
     /// (default) or `es`.
-    #[schema(example = "es")]
+    #[schema(schema_with = field::locale)]
     pub locale: Option<String>,
 }
 
@@ -253,8 +259,11 @@ pub struct CreateReferralRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(schema_with = field::email)]
     pub email: String,
+    #[schema(schema_with = field::person_name)]
     pub name: Option<String>,
+    #[schema(schema_with = field::phone)]
     pub phone: Option<String>,
     /// Services registering on behalf of a platform patient: that patient's id.
     pub patient_id: Option<Uuid>,
@@ -266,7 +275,7 @@ pub struct RegisterRequest {
     /// consent is stored in its words (`share_consent_wording` in that language). Default:
     /// the referral's language for emails, English wording for the consent. Through a
     /// personal share link it is the new referral's language.
-    #[schema(example = "es")]
+    #[schema(schema_with = field::locale)]
     pub locale: Option<String>,
 }
 

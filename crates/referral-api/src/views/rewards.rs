@@ -4,6 +4,7 @@ use super::*;
 use crate::state::AuditedResource;
 use chrono::{DateTime, Utc};
 use referral_domain::disclosure::friend_label;
+use referral_domain::{Money, RewardStatus, RewardType};
 use referral_store::referrals::FriendDisclosure;
 use referral_store::rewards::{Party, Reward};
 use serde::{Deserialize, Serialize};
@@ -18,15 +19,15 @@ pub struct RewardView {
     pub patient_id: Uuid,
     /// `referrer` or `referee`.
     pub party: String,
-    #[schema(example = "credit")]
-    pub reward_type: String,
-    #[schema(example = "25.00")]
-    pub reward_amount: Option<String>,
+    #[schema(value_type = String, example = "credit")]
+    pub reward_type: RewardType,
+    #[schema(value_type = Option<String>, example = "25.00")]
+    pub reward_amount: Option<Money>,
     pub reward_description: Option<String>,
     /// `held`, `in_review`, `pending_approval`, `available`, `used`, `expired` or
     /// `cancelled` (as of now).
-    #[schema(example = "available")]
-    pub status: String,
+    #[schema(value_type = String, example = "available")]
+    pub status: RewardStatus,
     /// Why it was withheld: `annual_cap_reached`, `federal_payer_cash_excluded`,
     /// `federal_payer_above_nominal_value`, `federal_payer_annual_nominal_reached`,
     /// `federal_payer_referee` (the friend is a federal-programme patient),
@@ -40,8 +41,8 @@ pub struct RewardView {
     /// What it gave when used: a discount's share of the amount it was applied to (at most
     /// the nominal value for a federal payer, and what the yearly cap leaves), another
     /// reward's amount. It counts against the caps.
-    #[schema(example = "16.00")]
-    pub applied_amount: Option<String>,
+    #[schema(value_type = Option<String>, example = "16.00")]
+    pub applied_amount: Option<Money>,
     pub expires_at: Option<DateTime<Utc>>,
     /// While `held`: when the holding period ends.
     pub hold_until: Option<DateTime<Utc>>,
@@ -58,15 +59,15 @@ impl From<Reward> for RewardView {
             referral_id: r.referral_id.as_uuid(),
             patient_id: r.patient_id.as_uuid(),
             party: r.party.to_string(),
-            reward_type: r.reward_type.to_string(),
-            reward_amount: text(&r.reward_amount),
+            reward_type: r.reward_type,
+            reward_amount: r.reward_amount,
             reward_description: r.reward_description,
-            status: r.status.to_string(),
+            status: r.status,
             withheld_reason: text(&r.withheld_reason),
             used_on_order_id: r.used_on_order_id.map(|o| o.as_uuid()),
             used_on_consultation_id: r.used_on_consultation_id.map(|c| c.as_uuid()),
             used_at: r.used_at,
-            applied_amount: text(&r.applied_amount),
+            applied_amount: r.applied_amount,
             expires_at: r.expires_at,
             hold_until: r.hold_until,
             cancel_reason: r.cancel_reason.map(|c| c.as_str().to_owned()),
@@ -95,15 +96,15 @@ pub struct MyRewardView {
     /// For a referrer's reward: the friend, as "a friend you invited" or, with their
     /// consent, the name the referrer typed.
     pub friend: Option<String>,
-    #[schema(example = "credit")]
-    pub reward_type: String,
-    #[schema(example = "25.00")]
-    pub reward_amount: Option<String>,
+    #[schema(value_type = String, example = "credit")]
+    pub reward_type: RewardType,
+    #[schema(value_type = Option<String>, example = "25.00")]
+    pub reward_amount: Option<Money>,
     pub reward_description: Option<String>,
     /// `held`, `in_review`, `pending_approval`, `available`, `used`, `expired` or
     /// `cancelled` (as of now).
-    #[schema(example = "available")]
-    pub status: String,
+    #[schema(value_type = String, example = "available")]
+    pub status: RewardStatus,
     /// Why it is held, in review, waiting for approval, cancelled or withheld, in plain
     /// words (absent when the status says it all).
     pub explanation: Option<String>,
@@ -115,7 +116,8 @@ pub struct MyRewardView {
     pub withheld_explanation: Option<String>,
     pub used_at: Option<DateTime<Utc>>,
     /// What it gave when used (see `RewardView`).
-    pub applied_amount: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub applied_amount: Option<Money>,
     pub expires_at: Option<DateTime<Utc>>,
     /// For a referrer's reward: when it was released to them (midnight UTC ending its
     /// `--referrer-reward-cadence` period), never when it was earned; otherwise granted.
@@ -146,16 +148,16 @@ impl MyRewardView {
             friend: referrer.then(|| {
                 friend_label(shared, friend.and_then(|f| f.typed_name.as_deref())).to_owned()
             }),
-            reward_type: r.reward_type.to_string(),
-            reward_amount: text(&r.reward_amount),
+            reward_type: r.reward_type,
+            reward_amount: r.reward_amount,
             reward_description: r.reward_description,
-            status: r.status.to_string(),
+            status: r.status,
             explanation,
             hold_until: r.hold_until.filter(|_| !referrer),
             withheld_reason: withheld.map(|w| w.as_str().to_owned()),
             withheld_explanation: withheld.map(|reason| reason.explanation().to_owned()),
             used_at: r.used_at,
-            applied_amount: text(&r.applied_amount),
+            applied_amount: r.applied_amount,
             expires_at: r.expires_at,
             created_at: match (referrer, r.released_at) {
                 (true, Some(released)) => released,
@@ -179,7 +181,7 @@ pub struct RedeemRequest {
     pub consultation_id: Option<Uuid>,
     /// The order's or consultation's amount the reward is applied to (`"80.00"`): required
     /// for a percentage discount, whose value is its share of it within the caps.
-    #[schema(value_type = Option<String>, example = "80.00")]
+    #[schema(schema_with = field::money_or_null)]
     pub amount: Option<serde_json::Value>,
 }
 
@@ -217,11 +219,7 @@ pub struct ReviewDecisionRequest {
     /// Approve (the reward goes on) or reject (it is cancelled, `review_rejected`).
     pub approve: bool,
     /// Why, 1 to 1000 characters: kept with the decision.
-    #[schema(
-        min_length = 1,
-        max_length = 1000,
-        example = "Friend confirmed by phone"
-    )]
+    #[schema(schema_with = field::reason)]
     pub reason: String,
 }
 
@@ -230,10 +228,11 @@ pub struct ReviewDecisionRequest {
 #[serde(deny_unknown_fields)]
 pub struct BulkReviewRequest {
     /// 1 to 1,000 rewards; each is decided on its own.
+    #[schema(schema_with = field::review_ids)]
     pub reward_ids: Vec<Uuid>,
     pub approve: bool,
     /// Why, 1 to 1000 characters: kept with each decision.
-    #[schema(min_length = 1, max_length = 1000)]
+    #[schema(schema_with = field::reason)]
     pub reason: String,
 }
 

@@ -66,17 +66,11 @@ fn program_row(p: &ProgramView) -> ProgramRow {
     ProgramRow {
         id: p.id,
         name: p.name.clone(),
-        program_type: label(&p.program_type),
-        status: p.status.clone(),
-        status_label: label(&p.status),
-        referrer_reward: reward_text(
-            p.referrer_reward_type.as_deref(),
-            p.referrer_reward_value.as_deref(),
-        ),
-        referee_reward: reward_text(
-            p.referee_reward_type.as_deref(),
-            p.referee_reward_value.as_deref(),
-        ),
+        program_type: label(p.program_type.as_str()),
+        status: p.status.as_str().to_owned(),
+        status_label: label(p.status.as_str()),
+        referrer_reward: reward_text(p.referrer_reward_type, p.referrer_reward_value.clone()),
+        referee_reward: reward_text(p.referee_reward_type, p.referee_reward_value.clone()),
     }
 }
 
@@ -289,11 +283,13 @@ impl ProgramForm {
     }
 
     fn of(p: &ProgramView) -> ProgramForm {
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        fn text<T: ToString>(v: &Option<T>) -> String {
+            v.as_ref().map(ToString::to_string).unwrap_or_default()
+        }
         ProgramForm {
             csrf: String::new(),
             name: p.name.clone(),
-            program_type: p.program_type.clone(),
+            program_type: p.program_type.as_str().to_owned(),
             public_name: text(&p.public_name),
             booking_url: text(&p.booking_url),
             description: text(&p.description),
@@ -308,7 +304,7 @@ impl ProgramForm {
             reward_threshold: p.reward_threshold.to_string(),
             expiry_days: p.expiry_days.to_string(),
             reward_validity_days: p.reward_validity_days.to_string(),
-            status: p.status.clone(),
+            status: p.status.as_str().to_owned(),
             start_date: p.start_date.map(|d| d.to_string()).unwrap_or_default(),
             end_date: p.end_date.map(|d| d.to_string()).unwrap_or_default(),
             target_conditions: p.target_conditions.join(", "),
@@ -329,9 +325,11 @@ impl ProgramForm {
             budget_monthly: text(&p.budget_monthly),
             reward_hold_days: p.reward_hold_days.to_string(),
             min_order_amount: text(&p.min_order_amount),
-            variants: match p.variants.as_array() {
-                Some(v) if !v.is_empty() => p.variants.to_string(),
-                _ => String::new(),
+            // The form edits the variants as the JSON the API takes.
+            variants: if p.variants.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&p.variants).unwrap_or_default()
             },
         }
     }
@@ -450,16 +448,16 @@ pub async fn program(
                 id: program.id,
                 name: program.name.clone(),
                 description: program.description.clone(),
-                program_type: label(&program.program_type),
+                program_type: label(program.program_type.as_str()),
                 status_label: label(&shown_status(&program, state.now().date_naive())),
                 status: shown_status(&program, state.now().date_naive()),
                 referrer_reward: reward_text(
-                    program.referrer_reward_type.as_deref(),
-                    program.referrer_reward_value.as_deref(),
+                    program.referrer_reward_type,
+                    program.referrer_reward_value.clone(),
                 ),
                 referee_reward: reward_text(
-                    program.referee_reward_type.as_deref(),
-                    program.referee_reward_value.as_deref(),
+                    program.referee_reward_type,
+                    program.referee_reward_value.clone(),
                 ),
                 max_referrals: program
                     .max_referrals_per_patient
@@ -486,15 +484,14 @@ pub async fn program(
                 },
                 min_order: program
                     .min_order_amount
-                    .as_deref()
-                    .and_then(|m| referral_domain::Money::parse(m).ok())
+                    .as_ref()
                     .map_or_else(|| "None".to_owned(), |m| m.usd()),
-                variants: program.variants.as_array().map_or_else(String::new, |v| {
-                    v.iter()
-                        .filter_map(|v| v["name"].as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }),
+                variants: program
+                    .variants
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             },
             windows,
         },
@@ -637,13 +634,15 @@ pub async fn update_program_page(
     }
 }
 
-/// "$120.00 of $5000.00 spent; $20.00 of $1000.00 this month", for a budgeted program.
+/// "$120.00 of $5,000.00 spent; $20.00 of $1,000.00 this month", for a budgeted program.
 fn budget_line(p: &ProgramView) -> Option<String> {
-    let part = |limit: &Option<String>, spent: &Option<String>, when: &str| {
+    use referral_domain::Money;
+    let part = |limit: &Option<Money>, spent: &Option<Money>, when: &str| {
         limit.as_ref().map(|l| {
             format!(
-                "${} of ${l} spent{when}",
-                spent.as_deref().unwrap_or("0.00")
+                "{} of {} spent{when}",
+                spent.as_ref().unwrap_or(&Money::ZERO).usd(),
+                l.usd()
             )
         })
     };
@@ -659,16 +658,13 @@ fn budget_line(p: &ProgramView) -> Option<String> {
 
 /// The program's status as the admin reads it today ("Scheduled" before its start).
 fn shown_status(program: &ProgramView, today: chrono::NaiveDate) -> String {
-    match program.status.parse::<referral_domain::ProgramStatus>() {
-        Ok(status) => referral_domain::program::ProgramSchedule {
-            status,
-            start_date: program.start_date,
-            end_date: program.end_date,
-        }
-        .shown_status(today)
-        .to_owned(),
-        Err(_) => program.status.clone(),
+    referral_domain::program::ProgramSchedule {
+        status: program.status,
+        start_date: program.start_date,
+        end_date: program.end_date,
     }
+    .shown_status(today)
+    .to_owned()
 }
 
 /// Who may refer under the program, in words.

@@ -138,10 +138,7 @@ pub async fn reviews(
                     .rewards
                     .iter()
                     .map(|r| RewardLine {
-                        what: reward_text(
-                            Some(r.reward_type.as_str()),
-                            r.reward_amount.as_ref().map(ToString::to_string).as_deref(),
-                        ),
+                        what: reward_text(Some(r.reward_type), r.reward_amount.clone()),
                         party: label(r.party.as_str()),
                     })
                     .collect(),

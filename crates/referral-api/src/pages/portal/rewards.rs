@@ -174,10 +174,7 @@ fn cases_of(
             links.pseudonym(r.patient_id.as_uuid())
         };
         let line = PendingLine {
-            what: reward_text(
-                Some(r.reward_type.as_str()),
-                r.reward_amount.as_ref().map(ToString::to_string).as_deref(),
-            ),
+            what: reward_text(Some(r.reward_type), r.reward_amount.clone()),
             party: label(r.party.as_str()),
             who,
         };
@@ -340,7 +337,10 @@ pub async fn decide_many(
             "Tick at least one reward to approve or reject",
         ));
     }
-    if !approve && (!form.confirmed || form.reason.is_empty() || form.reason.chars().count() > 1000)
+    if !approve
+        && (!form.confirmed
+            || form.reason.is_empty()
+            || form.reason.chars().count() > referral_domain::reward::MAX_REVIEW_REASON_CHARS)
     {
         let problem = (form.confirmed && form.reason.is_empty())
             .then_some("Enter why you are rejecting: the reason is kept with the decision");
