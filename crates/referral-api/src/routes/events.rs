@@ -40,39 +40,44 @@ fn view(outcome: EventOutcome) -> EventResultView {
     }
 }
 
-/// Runs one platform event: the roles `operation` declares, one transaction with its audit row
-/// (`action`), and the outcome as JSON. The four event routes differ only in what they
-/// apply.
-async fn record_event<V, F>(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+/// What a single event route answers: a conversion's outcome or a reversal's.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum SingleOutcome {
+    Event(Box<EventResultView>),
+    Reversal(ReversalResultView),
+}
+
+/// Runs one platform event as its own route: the roles `operation` declares, one
+/// transaction with its audit row (`action`), the event applied as a batch applies it
+/// ([`apply_one`]), and the outcome as JSON. The four event routes differ only in these
+/// three arguments.
+async fn report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    origin: Origin,
     operation: Operation,
     action: &'static str,
-    apply: F,
-) -> Result<HttpResponse, ApiError>
-where
-    V: serde::Serialize + Send + 'static,
-    F: FnOnce(
-            &mut referral_store::DbConnection,
-            referral_store::events::AuditWith<'_>,
-        ) -> Result<V, ApiError>
-        + Send
-        + 'static,
-{
-    let who = caller.clone();
-    let result = state
+    event: BatchEvent,
+) -> Result<HttpResponse, ApiError> {
+    let (who, app) = (caller.clone(), state.clone());
+    let outcome = state
         .audited_within(
-            caller,
-            origin,
+            &caller,
+            &origin,
             AuditAction::new(action, "referral", None),
             move |conn, audit| {
                 who.require(operation.roles())?;
-                apply(conn, audit)
+                Ok(match apply_one(conn, &app, event, audit)? {
+                    BatchOutcome::Event(outcome) => SingleOutcome::Event(Box::new(view(outcome))),
+                    BatchOutcome::Reversal(outcome) => {
+                        SingleOutcome::Reversal(ReversalResultView::from(outcome))
+                    }
+                })
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(result))
+    Ok(HttpResponse::Ok().json(outcome))
 }
 
 /// Who may call `report_consultation`.
@@ -89,23 +94,14 @@ pub async fn consultation(
     origin: Origin,
     body: crate::json_body::JsonBody<ConsultationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (now, app, body) = (state.now(), state.clone(), body.into_inner());
-    record_event(
-        &state,
-        &caller,
-        &origin,
+    let event = BatchEvent::Consultation(body.into_inner());
+    report(
+        state,
+        caller,
+        origin,
         REPORT_CONSULTATION,
         "event.consultation",
-        move |conn, audit| {
-            let event = consultation_event(body);
-            Ok(view(events::record_consultation(
-                conn,
-                &event,
-                &app.policy,
-                now,
-                Some(audit),
-            )?))
-        },
+        event,
     )
     .await
 }
@@ -123,25 +119,8 @@ pub async fn order(
     origin: Origin,
     body: crate::json_body::JsonBody<OrderEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (now, app, body) = (state.now(), state.clone(), body.into_inner());
-    record_event(
-        &state,
-        &caller,
-        &origin,
-        REPORT_ORDER,
-        "event.order",
-        move |conn, audit| {
-            let event = order_event(body)?;
-            Ok(view(events::record_order(
-                conn,
-                &event,
-                &app.policy,
-                now,
-                Some(audit),
-            )?))
-        },
-    )
-    .await
+    let event = BatchEvent::Order(body.into_inner());
+    report(state, caller, origin, REPORT_ORDER, "event.order", event).await
 }
 
 /// Who may call `report_refund`.
@@ -160,24 +139,8 @@ pub async fn refund(
     origin: Origin,
     body: crate::json_body::JsonBody<RefundEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (now, body) = (state.now(), body.into_inner());
-    record_event(
-        &state,
-        &caller,
-        &origin,
-        REPORT_REFUND,
-        "event.refund",
-        move |conn, audit| {
-            let event = refund_event(body)?;
-            Ok(ReversalResultView::from(reversals::record_refund(
-                conn,
-                &event,
-                now,
-                Some(audit),
-            )?))
-        },
-    )
-    .await
+    let event = BatchEvent::Refund(body.into_inner());
+    report(state, caller, origin, REPORT_REFUND, "event.refund", event).await
 }
 
 /// Who may call `report_consultation_cancellation`.
@@ -195,22 +158,14 @@ pub async fn consultation_cancellation(
     origin: Origin,
     body: crate::json_body::JsonBody<CancellationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (now, body) = (state.now(), body.into_inner());
-    record_event(
-        &state,
-        &caller,
-        &origin,
+    let event = BatchEvent::ConsultationCancellation(body.into_inner());
+    report(
+        state,
+        caller,
+        origin,
         REPORT_CONSULTATION_CANCELLATION,
         "event.consultation_cancellation",
-        move |conn, audit| {
-            let event = cancellation_event(body);
-            Ok(ReversalResultView::from(reversals::record_cancellation(
-                conn,
-                &event,
-                now,
-                Some(audit),
-            )?))
-        },
+        event,
     )
     .await
 }

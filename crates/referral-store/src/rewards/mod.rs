@@ -296,30 +296,11 @@ pub fn list_for_patient(
 ) -> Result<Paged<Reward>, StoreError> {
     let owner = DbUuid::from(patient);
     let build = || {
-        let mut q = referral_rewards::table
+        let q = referral_rewards::table
             .filter(referral_rewards::patient_id.eq(owner))
             .filter(referral_rewards::released_at.le(DbTime(now)))
             .into_boxed();
-        q = match status {
-            None => q,
-            // An available reward past its expiry reads as expired.
-            Some(RewardStatus::Available) => q
-                .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
-                .filter(
-                    referral_rewards::expires_at
-                        .is_null()
-                        .or(referral_rewards::expires_at.gt(DbTime(now))),
-                ),
-            Some(RewardStatus::Expired) => q.filter(
-                referral_rewards::status
-                    .eq(RewardStatus::Expired.as_str())
-                    .or(referral_rewards::status
-                        .eq(RewardStatus::Available.as_str())
-                        .and(referral_rewards::expires_at.le(DbTime(now)))),
-            ),
-            Some(other) => q.filter(referral_rewards::status.eq(other.as_str())),
-        };
-        q
+        with_status_as_of(q, status, now)
     };
     let total = build().count().get_result(conn)?;
     let rows: Vec<RewardRow> = build()
@@ -337,33 +318,33 @@ pub fn list_for_patient(
     })
 }
 
-/// Rewards waiting for an administrator's approval (cash), oldest first: the queue of the
-/// provider portal's rewards page.
-///
-/// # Errors
-/// Database errors.
-pub fn pending_approval(
-    conn: &mut DbConnection,
+/// A boxed query over the rewards table.
+pub(crate) type RewardQuery<'a> =
+    referral_rewards::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+/// `query` narrowed to the rewards whose status as of `now` is `status` (any when `None`):
+/// an available reward past its expiry reads as expired before the sweep writes it.
+pub(crate) fn with_status_as_of(
+    query: RewardQuery<'_>,
+    status: Option<RewardStatus>,
     now: DateTime<Utc>,
-    page: Page,
-) -> Result<Paged<Reward>, StoreError> {
-    let pending = RewardStatus::PendingApproval.as_str();
-    let total = referral_rewards::table
-        .filter(referral_rewards::status.eq(pending))
-        .count()
-        .get_result(conn)?;
-    let rows: Vec<RewardRow> = referral_rewards::table
-        .filter(referral_rewards::status.eq(pending))
-        .order((
-            referral_rewards::created_at.asc(),
-            referral_rewards::id.asc(),
-        ))
-        .limit(page.limit)
-        .offset(page.offset)
-        .select(RewardRow::as_select())
-        .load(conn)?;
-    Ok(Paged {
-        items: rewards_at(rows, now)?,
-        total,
-    })
+) -> RewardQuery<'_> {
+    match status {
+        None => query,
+        Some(RewardStatus::Available) => query
+            .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
+            .filter(
+                referral_rewards::expires_at
+                    .is_null()
+                    .or(referral_rewards::expires_at.gt(DbTime(now))),
+            ),
+        Some(RewardStatus::Expired) => query.filter(
+            referral_rewards::status
+                .eq(RewardStatus::Expired.as_str())
+                .or(referral_rewards::status
+                    .eq(RewardStatus::Available.as_str())
+                    .and(referral_rewards::expires_at.le(DbTime(now)))),
+        ),
+        Some(other) => query.filter(referral_rewards::status.eq(other.as_str())),
+    }
 }

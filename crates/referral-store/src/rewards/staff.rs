@@ -67,24 +67,7 @@ pub fn ledger(
         let q = referral_rewards::table
             .filter(referral_rewards::created_at.lt(DbTime(before)))
             .into_boxed();
-        match status {
-            None => q,
-            Some(RewardStatus::Available) => q
-                .filter(referral_rewards::status.eq(RewardStatus::Available.as_str()))
-                .filter(
-                    referral_rewards::expires_at
-                        .is_null()
-                        .or(referral_rewards::expires_at.gt(DbTime(now))),
-                ),
-            Some(RewardStatus::Expired) => q.filter(
-                referral_rewards::status
-                    .eq(RewardStatus::Expired.as_str())
-                    .or(referral_rewards::status
-                        .eq(RewardStatus::Available.as_str())
-                        .and(referral_rewards::expires_at.le(DbTime(now)))),
-            ),
-            Some(other) => q.filter(referral_rewards::status.eq(other.as_str())),
-        }
+        super::with_status_as_of(q, status, now)
     };
     let total = build().count().get_result(conn)?;
     let rows: Vec<RewardRow> = build()
