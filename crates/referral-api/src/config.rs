@@ -1,4 +1,8 @@
 //! Command line and environment: flags win over variables, variables over defaults.
+//!
+//! One concept: the service's settings. It is long because each flag carries its help text,
+//! its variable and its check; the checks that refuse a production start without a setting
+//! live beside them so that one file says every setting.
 
 use clap::{Args, Parser, Subcommand};
 use referral_domain::{InducementPolicy, Money, UnknownPayerPolicy, UsState};

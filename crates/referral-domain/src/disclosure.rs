@@ -5,6 +5,9 @@
 //! registration to let them know they joined; then it reads `joined`. Nothing the referrer
 //! sees ever tells a registration from a conversion, and the friend is named only with
 //! consent, by the name the referrer typed.
+//!
+//! One concept: the referrer's view of a friend. About 270 of its lines are the property
+//! tests that two friends who differ only in what they did privately read the same.
 
 use crate::policy::RewardRefusal;
 use crate::status::{InteractionType, RewardStatus};

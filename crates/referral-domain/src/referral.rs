@@ -8,6 +8,9 @@
 //! ```
 //!
 //! One concept: the referral's lifecycle; half of its 600 lines are its property tests.
+//!
+//! One concept: the referral's state machine, with its property tests (about half the
+//! file).
 
 use crate::contact::Email;
 use crate::error::DomainError;

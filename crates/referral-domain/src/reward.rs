@@ -15,6 +15,9 @@
 //! that was not used or paid yet, and records a clawback for one that was
 //! ([`RewardLedgerEntry::reverse`]). `held` and `in_review` rewards can never be used:
 //! only a release or an approving review leads out of them.
+//!
+//! One concept: the reward's state machine and what each status and type means, with its
+//! property tests (about half the file).
 
 use crate::error::DomainError;
 use crate::ids::{ConsultationId, OrderId};

@@ -9,6 +9,9 @@
 //! HTML bodies escape every value except the service-made URLs (`{{{ }}}`); text bodies and
 //! SMS are plain text, where markup is inert. Every message carries the FTC disclosure that
 //! the referrer may receive a reward, and an unsubscribe link.
+//!
+//! One concept: turning a message into its text in a language. Most of its length is the
+//! tests that every template renders in every language.
 
 use crate::error::NotifyError;
 use handlebars::Handlebars;

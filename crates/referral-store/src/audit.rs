@@ -12,6 +12,9 @@
 //!
 //! One concept over about 630 lines: appending, sealing and verifying are one chain's
 //! rules and read each other's invariants.
+//!
+//! One concept: the tamper-evident trail (append, seal, read, verify), kept in one file so
+//! the chain's rules are read together.
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;

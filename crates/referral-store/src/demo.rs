@@ -9,6 +9,8 @@
 //! construction. The same seed gives the same data.
 //!
 //! One concept: the demo data set (about 600 lines, mostly the generator's tables).
+//!
+//! One concept: the demo data set; its length is the realistic mix of rows it writes.
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;

@@ -1,4 +1,7 @@
 //! Referral programs: create, update, delete (refused while it has referrals), read, list.
+//!
+//! One concept: the programs table and its use cases, with the budget and variant rows a
+//! program owns.
 
 use crate::conn::{insert_new, write_transaction, DbConnection};
 use crate::error::{corrupt, money, parse_enum, StoreError};

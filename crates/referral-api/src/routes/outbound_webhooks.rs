@@ -1,5 +1,8 @@
 //! Outbound webhook endpoints (#24, admin, super-admin): create (the secret is shown once),
 //! list, read, change, delete, rotate the secret, and see or redeliver their deliveries.
+//!
+//! One concept: the admin's operations on outbound endpoints, one small handler and its
+//! declared access each.
 
 use crate::access::Operation;
 use crate::auth::{Caller, ADMINS};

@@ -4,6 +4,9 @@
 //! Each download is audited once before its first byte (`*.export`, or `*.export_named`
 //! when the admin chose to reveal names) and streamed page by page. People are stable
 //! keyed pseudonyms unless names are revealed; no export carries an email or a phone.
+//!
+//! One concept: the portal's CSV exports; each download is a short streamed function over
+//! one store listing.
 
 use super::programs::{date, optional};
 use crate::auth::{Caller, ADMINS, PORTAL_ADMINS};

@@ -1,4 +1,7 @@
 //! `/portal/referrals/programs`: the list, the new and edit forms, and a program's page.
+//!
+//! One concept: the portal's program pages (list, forms, detail), which share the form and
+//! its labels.
 
 use super::*;
 use crate::error::{ApiError, FieldProblem};
