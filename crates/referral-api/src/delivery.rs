@@ -7,13 +7,15 @@
 
 use crate::links::LinkKeys;
 use chrono::{DateTime, Duration, Utc};
+use referral_domain::webhook::Circuit;
 use referral_domain::{InteractionType, ReferralId};
 use referral_notify::{Channel, Delivered, Notifier, Outgoing};
-use referral_store::outbox::{self, OutboxKind, OutboxMessage};
+use referral_store::outbox::{self, Lane, OutboxKind, OutboxMessage};
 use referral_store::referrals::{self, RequestOrigin};
 use referral_store::webhooks;
 use referral_store::{suppressions, DbConnection, Pool, StoreError};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::HashMap;
 
 /// How failed deliveries are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub struct RoundReport {
     pub failed: usize,
     /// Not sent: the recipient unsubscribed.
     pub suppressed: usize,
+    /// Not tried: the endpoint's circuit is open; they wait without losing an attempt.
+    pub deferred: usize,
 }
 
 impl RoundReport {
@@ -77,6 +81,7 @@ impl RoundReport {
         self.retried += other.retried;
         self.failed += other.failed;
         self.suppressed += other.suppressed;
+        self.deferred += other.deferred;
     }
 }
 
@@ -86,6 +91,12 @@ const BATCH: i64 = 20;
 /// worker renews the claim of the messages still waiting before each send, so a batch may
 /// take longer, and the messages of a worker that died go out again within this time.
 pub const LEASE_SECONDS: i64 = 60;
+
+/// Sends at once within a lane, each on its own database connection: a slow party holds up
+/// one strand of its lane, not the lane, and never the other lane. Two lanes of two hold at
+/// most four of the pool's connections (default ten), so that an instance's own worker
+/// leaves the requests theirs.
+pub const SENDS_AT_ONCE: usize = 2;
 
 /// Delivers due outbox messages.
 #[derive(Debug)]
@@ -98,10 +109,10 @@ pub struct Delivery {
     pub links: LinkKeys,
     /// Base URL of the patient-facing site (registration links).
     pub public_base_url: String,
-    /// The sender's postal address for every email's footer (CAN-SPAM); `None` in
-    /// development, where the footer says it is not configured.
     /// The brand and booking page the messages carry.
     pub site: crate::site::Site,
+    /// The sender's postal address for every email's footer (CAN-SPAM); `None` in
+    /// development, where the footer says it is not configured.
     pub postal_address: Option<String>,
     /// Base URL of this API (unsubscribe links).
     pub api_base_url: String,
@@ -114,6 +125,8 @@ pub struct Delivery {
     pub webhooks_allow_private: bool,
     /// The hosts webhook endpoints may name (`--webhook-hosts`).
     pub webhook_hosts: referral_domain::webhook::WebhookHosts,
+    /// Each endpoint's circuit, in this process (a worker that restarts starts closed).
+    pub circuits: std::sync::Mutex<HashMap<String, referral_domain::webhook::Circuit>>,
 }
 
 /// The footer's address line when `--postal-address` is not set (development only: the
@@ -212,31 +225,74 @@ impl Delivery {
         Ok(payload)
     }
 
-    /// Claims one batch of messages due at `now` and settles each; returns what it did.
-    /// (`now` is a parameter so that tests can let time pass.)
+    /// Claims one batch of each lane's messages due at `now` ([`Lane`]: email, SMS and
+    /// payouts apart from webhooks) and settles them, the lanes side by side and up to
+    /// [`SENDS_AT_ONCE`] sends at once in each; returns what it did. (`now` is a parameter so
+    /// that tests can let time pass.)
     ///
     /// # Errors
     /// Store errors (a message whose outcome could not be stored is retried after its lease).
     pub fn deliver_batch(&self, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
-        referral_store::with_connection(&self.pool, |conn| {
-            let lease = Duration::seconds(LEASE_SECONDS);
-            let started = std::time::Instant::now();
-            let claimed = outbox::claim(conn, BATCH, lease, now)?;
-            let mut report = RoundReport {
-                claimed: claimed.len(),
-                ..RoundReport::default()
-            };
-            for (i, message) in claimed.iter().enumerate() {
-                if i > 0 {
-                    // The time this batch has taken so far, on the round's clock.
-                    let elapsed = Duration::from_std(started.elapsed()).unwrap_or(lease);
-                    let waiting: Vec<_> = claimed[i..].iter().map(|m| m.id).collect();
-                    outbox::renew(conn, &waiting, now + elapsed + lease)?;
-                }
-                self.settle(conn, message, now, &mut report)?;
-            }
-            Ok(report)
-        })
+        let lanes: Vec<Result<RoundReport, StoreError>> = std::thread::scope(|scope| {
+            let running: Vec<_> = Lane::ALL
+                .iter()
+                .map(|&lane| scope.spawn(move || self.deliver_lane(lane, now)))
+                .collect();
+            running.into_iter().map(joined).collect()
+        });
+        let mut report = RoundReport::default();
+        for lane in lanes {
+            report.add(lane?);
+        }
+        Ok(report)
+    }
+
+    /// One lane's batch: claimed at once, then dealt to up to [`SENDS_AT_ONCE`] strands, each
+    /// renewing the claim of its messages still waiting before each send.
+    fn deliver_lane(&self, lane: Lane, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
+        let lease = Duration::seconds(LEASE_SECONDS);
+        let claimed = referral_store::with_connection(&self.pool, |conn| {
+            outbox::claim_lane(conn, lane, BATCH, lease, now)
+        })?;
+        if claimed.is_empty() {
+            return Ok(RoundReport::default());
+        }
+        let started = std::time::Instant::now();
+        let strands = SENDS_AT_ONCE.min(claimed.len());
+        let claimed = &claimed;
+        let results: Vec<Result<RoundReport, StoreError>> = std::thread::scope(|scope| {
+            let running: Vec<_> = (0..strands)
+                .map(|strand| {
+                    scope.spawn(move || {
+                        let mine: Vec<&OutboxMessage> =
+                            claimed.iter().skip(strand).step_by(strands).collect();
+                        referral_store::with_connection(&self.pool, |conn| {
+                            let mut report = RoundReport::default();
+                            for (i, message) in mine.iter().enumerate() {
+                                if i > 0 {
+                                    // The time this batch has taken so far, on the round's clock.
+                                    let elapsed =
+                                        Duration::from_std(started.elapsed()).unwrap_or(lease);
+                                    let waiting: Vec<_> = mine[i..].iter().map(|m| m.id).collect();
+                                    outbox::renew(conn, &waiting, now + elapsed + lease)?;
+                                }
+                                self.settle(conn, message, now, &mut report)?;
+                            }
+                            Ok(report)
+                        })
+                    })
+                })
+                .collect();
+            running.into_iter().map(joined).collect()
+        });
+        let mut report = RoundReport {
+            claimed: claimed.len(),
+            ..RoundReport::default()
+        };
+        for strand in results {
+            report.add(strand?);
+        }
+        Ok(report)
     }
 
     /// Delivers batches until nothing is due at `now`, or `max_batches` ran.
@@ -321,6 +377,15 @@ impl Delivery {
 }
 
 impl Delivery {
+    /// Runs `f` on `endpoint`'s circuit.
+    fn circuit<T>(&self, endpoint: &str, f: impl FnOnce(&mut Circuit) -> T) -> T {
+        let mut circuits = self
+            .circuits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(circuits.entry(endpoint.to_owned()).or_default())
+    }
+
     /// Signs and sends one webhook event to its endpoint (see `referral_notify::webhook`):
     /// retried with the outbox's backoff under the same `webhook-id`; each result is
     /// recorded on the endpoint, which a day of failures in a row disables.
@@ -345,6 +410,13 @@ impl Delivery {
             Err(StoreError::NotFound) => return give_up(conn, "the endpoint was deleted", report),
             Err(e) => return Err(e),
         };
+        // An open circuit holds the event back unsent: the endpoint failed just now.
+        let open_until = self.circuit(&message.recipient, |c| c.open_until(now));
+        if let Some(until) = open_until {
+            outbox::defer(conn, message.id, until, now)?;
+            report.deferred += 1;
+            return Ok(());
+        }
         // A test event goes to a disabled endpoint too: it checks one before turning it on.
         if !target.enabled && event.event_type != referral_domain::webhook::TEST_EVENT_TYPE {
             return give_up(conn, "the endpoint is disabled", report);
@@ -376,6 +448,7 @@ impl Delivery {
         });
         match outcome {
             Ok(_) => {
+                self.circuit(&message.recipient, |c| c.record(true, now));
                 referral_store::write_transaction(conn, |conn| {
                     outbox::complete(conn, message.id, now)?;
                     webhooks::record_result(conn, &message.recipient, None, now).map(|_| ())
@@ -383,6 +456,9 @@ impl Delivery {
                 report.sent += 1;
             }
             Err(e) => {
+                if self.circuit(&message.recipient, |c| c.record(false, now)) {
+                    tracing::warn!(endpoint = %message.recipient, "webhook endpoint failing: its events wait a minute");
+                }
                 let disabled =
                     webhooks::record_result(conn, &message.recipient, Some(&e.to_string()), now)?;
                 if e.is_retryable() && !disabled && message.attempts < self.retry.max_attempts {
@@ -398,6 +474,16 @@ impl Delivery {
         }
         Ok(())
     }
+}
+
+/// A strand's or a lane's result; one that panicked is a store error, so the round reports
+/// it and its messages come back when their lease ends.
+fn joined(
+    handle: std::thread::ScopedJoinHandle<'_, Result<RoundReport, StoreError>>,
+) -> Result<RoundReport, StoreError> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("a delivery thread panicked".into())))
 }
 
 /// An invitation that left is an interaction of its referral (`email_sent`, `sms_sent`).

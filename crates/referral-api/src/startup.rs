@@ -250,6 +250,7 @@ pub fn delivery(
         rng: ring::rand::SystemRandom::new(),
         webhooks_allow_private: args.webhooks_allow_private,
         webhook_hosts: args.webhook_hosts().map_err(StartupError::Config)?,
+        circuits: std::sync::Mutex::default(),
     })
 }
 

@@ -282,6 +282,84 @@ pub const TWILIO_REPLAY_DAYS: i64 = 30;
 /// How long a rotated-out secret still signs, beside the new one.
 pub const ROTATION_OVERLAP_HOURS: i64 = 24;
 
+/// Consecutive failed sends to one endpoint that open its circuit.
+pub const CIRCUIT_FAILURES: u32 = 3;
+/// How long an open circuit holds an endpoint's events back before one is tried again.
+pub const CIRCUIT_OPEN_SECONDS: i64 = 60;
+
+/// One endpoint's circuit breaker: after [`CIRCUIT_FAILURES`] failed sends in a row its
+/// events wait [`CIRCUIT_OPEN_SECONDS`] unsent (no attempt counted), so that a silent
+/// endpoint costs one timeout a minute instead of one for each of its events; a success
+/// closes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Circuit {
+    failures: u32,
+    open_until: Option<DateTime<Utc>>,
+}
+
+impl Circuit {
+    /// Until when sends wait, if the circuit is open at `now`.
+    pub fn open_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.open_until.filter(|until| *until > now)
+    }
+
+    /// Records a send's result at `now`; true when this failure opened the circuit.
+    pub fn record(&mut self, succeeded: bool, now: DateTime<Utc>) -> bool {
+        if succeeded {
+            *self = Circuit::default();
+            return false;
+        }
+        self.failures += 1;
+        if self.failures >= CIRCUIT_FAILURES {
+            self.failures = 0;
+            self.open_until = Some(now + chrono::Duration::seconds(CIRCUIT_OPEN_SECONDS));
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod circuit_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn three_failures_in_a_row_open_it_for_a_minute_and_a_success_closes_it() {
+        let mut c = Circuit::default();
+        assert!(!c.record(false, at(0)));
+        assert!(!c.record(false, at(1)));
+        assert!(c.record(false, at(2)));
+        assert_eq!(c.open_until(at(3)), Some(at(62)));
+        assert_eq!(c.open_until(at(62)), None);
+        c.record(true, at(63));
+        assert_eq!(c, Circuit::default());
+    }
+
+    proptest! {
+        /// Whatever the history, the circuit is open only after CIRCUIT_FAILURES failures
+        /// with no success between, and never for longer than CIRCUIT_OPEN_SECONDS.
+        #[test]
+        fn it_opens_only_after_enough_failures_in_a_row(results in proptest::collection::vec(any::<bool>(), 0..60)) {
+            let mut c = Circuit::default();
+            let mut run = 0u32;
+            for (i, ok) in results.into_iter().enumerate() {
+                let now = at(i as i64);
+                let opened = c.record(ok, now);
+                run = if ok { 0 } else { run + 1 };
+                prop_assert_eq!(opened, !ok && run.is_multiple_of(CIRCUIT_FAILURES));
+                if let Some(until) = c.open_until(now) {
+                    prop_assert!(until <= now + chrono::Duration::seconds(CIRCUIT_OPEN_SECONDS));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod host_tests {
     #![allow(clippy::unwrap_used)]

@@ -85,6 +85,7 @@ impl Notifier {
     /// A broken template, or an HTTP client that cannot be built.
     pub fn new(transport: Transport) -> Result<Self, NotifyError> {
         let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(crate::webhook::CONNECT_TIMEOUT_SECONDS))
             .timeout(Duration::from_secs(15))
             .build()
             .map_err(|_| NotifyError::Network)?;

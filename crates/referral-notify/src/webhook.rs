@@ -10,6 +10,9 @@ use referral_domain::webhook::address_allowed;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+/// How long a webhook endpoint has to accept the connection.
+pub const CONNECT_TIMEOUT_SECONDS: u64 = 3;
+
 /// One delivery of one event to one endpoint.
 #[derive(Debug, Clone)]
 pub struct WebhookDelivery<'a> {
@@ -99,6 +102,9 @@ pub fn send(delivery: &WebhookDelivery<'_>) -> Result<u16, NotifyError> {
     }
     let mut client = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // An endpoint that does not answer the handshake is down: a few seconds, not the
+        // whole send's budget, so that its lane moves on.
+        .connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_SECONDS))
         .timeout(Duration::from_secs(10));
     // Pinned to the addresses just checked: no second lookup can point elsewhere.
     if host.parse::<std::net::IpAddr>().is_err() {

@@ -187,8 +187,31 @@ pub fn enqueue(
     )
 }
 
-/// Claims up to `limit` due messages for `lease`: they become `sending` with one more
-/// attempt, and come back to any worker if not completed before the lease ends.
+/// Which messages one delivery lane claims. Webhooks go to endpoints that other people run
+/// and may be slow or silent; they have their own lane, so that an email or a text (a
+/// registration confirmation, an invitation) never waits behind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Email, SMS and payouts: the platform's own providers.
+    Messages,
+    /// Webhook events to the endpoints admins registered.
+    Webhooks,
+}
+
+impl Lane {
+    /// Every lane.
+    pub const ALL: [Lane; 2] = [Lane::Messages, Lane::Webhooks];
+
+    /// The kinds of message the lane carries.
+    pub const fn kinds(self) -> &'static [OutboxKind] {
+        match self {
+            Lane::Messages => &[OutboxKind::Email, OutboxKind::Sms, OutboxKind::Payout],
+            Lane::Webhooks => &[OutboxKind::Webhook],
+        }
+    }
+}
+
+/// Claims up to `limit` due messages of any kind for `lease` (see [`claim_lane`]).
 ///
 /// # Errors
 /// Database errors.
@@ -198,12 +221,45 @@ pub fn claim(
     lease: Duration,
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
+    let every = [
+        OutboxKind::Email,
+        OutboxKind::Sms,
+        OutboxKind::Payout,
+        OutboxKind::Webhook,
+    ];
+    claim_kinds(conn, &every, limit, lease, now)
+}
+
+/// Claims up to `limit` due messages of `lane` for `lease`: they become `sending` with one
+/// more attempt, and come back to any worker if not completed before the lease ends.
+///
+/// # Errors
+/// Database errors.
+pub fn claim_lane(
+    conn: &mut DbConnection,
+    lane: Lane,
+    limit: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    claim_kinds(conn, lane.kinds(), limit, lease, now)
+}
+
+fn claim_kinds(
+    conn: &mut DbConnection,
+    kinds: &[OutboxKind],
+    limit: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxMessage>, StoreError> {
     write_transaction(conn, |conn| {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let due = outbox::table
             .filter(outbox::status.eq_any([
                 OutboxStatus::Queued.as_str(),
                 OutboxStatus::Sending.as_str(),
             ]))
+            .filter(outbox::kind.eq_any(kinds))
             .filter(outbox::next_attempt_at.le(DbTime(now)))
             .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
             .limit(limit)
@@ -231,6 +287,32 @@ pub fn claim(
             .load(conn)?;
         rows.into_iter().map(OutboxMessage::try_from).collect()
     })
+}
+
+/// Puts a claimed message back, unsent and without counting the attempt, until `until`:
+/// its endpoint's circuit is open, so it was never tried.
+///
+/// # Errors
+/// Database errors.
+pub fn defer(
+    conn: &mut DbConnection,
+    id: Uuid,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(DbUuid(id)))
+            .filter(outbox::status.eq(OutboxStatus::Sending.as_str())),
+    )
+    .set((
+        outbox::status.eq(OutboxStatus::Queued.as_str()),
+        outbox::attempts.eq(outbox::attempts - 1),
+        outbox::next_attempt_at.eq(DbTime(until)),
+        outbox::updated_at.eq(DbTime(now)),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Extends the lease of the messages `ids` this worker still holds to `until`: a worker

@@ -711,3 +711,128 @@ both_databases!(
         );
     }
 );
+
+/// The outbox's messages of `kind`, as they stand.
+fn outbox_of(
+    app: &TestApp,
+    kind: referral_store::outbox::OutboxKind,
+) -> Vec<referral_store::outbox::OutboxMessage> {
+    let page = referral_store::page::Page::new(Some(500), None);
+    referral_store::outbox::list(&mut app.db.conn(), None, page)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|m| m.kind == kind)
+        .collect()
+}
+
+fn endpoint(app: &TestApp, admin: &Actor, url: &str) -> String {
+    let created = app.post(
+        Some(admin),
+        "/api/webhooks",
+        json!({"url": url, "events": ["referral.created"]}),
+    );
+    assert_eq!(created.status(), 201, "{:?}", created.text());
+    created.json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+both_databases!(
+    a_silent_endpoint_stalls_no_email_and_a_failing_one_is_held_back,
+    owned,
+    |db: referral_store::testing::TestDb| {
+        use referral_store::outbox::{OutboxKind, OutboxStatus};
+        let app = &local_hooks(db);
+        let admin = app.admin();
+        app.program(json!({}));
+        let alice = app.patient("alice");
+        // An endpoint that accepts the connection and never answers: its send waits out
+        // the 10 s timeout, in the webhook lane.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_id = endpoint(
+            app,
+            &admin,
+            &format!("http://{}/hook", silent.local_addr().unwrap()),
+        );
+        let _held = std::thread::spawn(move || {
+            let held = silent.accept();
+            std::thread::sleep(std::time::Duration::from_secs(15));
+            drop(held);
+        });
+        let invited = app.post(
+            Some(&alice),
+            "/api/patients/me/referrals",
+            json!({"referee_email": "bob@example.org", "referral_source": "email"}),
+        );
+        assert_eq!(invited.status(), 201, "{:?}", invited.text());
+        let started = std::time::Instant::now();
+        let round = std::thread::scope(|scope| {
+            let running = scope.spawn(|| app.delivery.deliver_batch(chrono::Utc::now()));
+            let mut sent_after = None;
+            while sent_after.is_none() && started.elapsed() < std::time::Duration::from_secs(9) {
+                let emails = outbox_of(app, OutboxKind::Email);
+                if !emails.is_empty() && emails.iter().all(|m| m.status == OutboxStatus::Sent) {
+                    sent_after = Some(started.elapsed());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let sent_after = sent_after.unwrap_or_else(|| {
+                panic!(
+                    "the invitation went out while the webhook hung: {:?}",
+                    outbox_of(app, OutboxKind::Email)
+                        .iter()
+                        .map(|m| (m.status, m.template.clone(), m.attempts))
+                        .collect::<Vec<_>>()
+                )
+            });
+            assert!(
+                sent_after < std::time::Duration::from_secs(5),
+                "{sent_after:?}"
+            );
+            running.join().unwrap().unwrap()
+        });
+        assert_eq!(
+            (round.claimed, round.sent, round.retried),
+            (2, 1, 1),
+            "{round:?}"
+        );
+        let deleted = app.delete(Some(&admin), &format!("/api/webhooks/{silent_id}"));
+        assert_eq!(deleted.status(), 204);
+
+        // An endpoint that refuses connections: after three failures in a row its events
+        // wait a minute unsent, their attempt not counted.
+        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused_url = format!("http://{}/hook", refused.local_addr().unwrap());
+        drop(refused);
+        endpoint(app, &admin, &refused_url);
+        for friend in ["carol", "dave", "erin", "frank", "gina", "hank"] {
+            app.refers(&alice, &format!("{friend}@example.org"));
+        }
+        let now = chrono::Utc::now();
+        let round = app.delivery.deliver_batch(now).unwrap();
+        assert_eq!(round.claimed, 6, "{round:?}");
+        assert_eq!(
+            (round.sent, round.retried + round.deferred),
+            (0, 6),
+            "{round:?}"
+        );
+        assert!(round.deferred >= 2, "{round:?}");
+        let waiting: Vec<_> = outbox_of(app, OutboxKind::Webhook)
+            .into_iter()
+            .filter(|m| m.status == OutboxStatus::Queued && m.attempts == 0)
+            .collect();
+        assert_eq!(waiting.len(), round.deferred, "{waiting:?}");
+        // Nothing of theirs is tried while the circuit is open.
+        let again = app
+            .delivery
+            .deliver_batch(now + chrono::Duration::seconds(30))
+            .unwrap();
+        assert_eq!(
+            (again.sent, again.retried, again.deferred),
+            (0, 0, again.claimed),
+            "{again:?}"
+        );
+    }
+);
