@@ -227,14 +227,34 @@ pub fn run(service: Service, listener: TcpListener) -> std::io::Result<Server> {
         .as_deref()
         .filter(|b| !b.trim().is_empty())
     {
+        // Off loopback the metrics port is reachable by others: it then takes the token too,
+        // and without one the service does not start (fail closed, naming the setting).
+        let token = args.metrics_token.clone().filter(|t| !t.trim().is_empty());
+        let open = crate::config::is_loopback_bind(bind.trim());
+        if !open && token.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "--metrics-bind {bind} is not a loopback address: set --metrics-token \
+                     (Prometheus sends it as a bearer token) or bind 127.0.0.1"
+                ),
+            ));
+        }
         let listener = TcpListener::bind(bind.trim())
             .map_err(|e| std::io::Error::new(e.kind(), format!("--metrics-bind {bind}: {e}")))?;
         tracing::info!(address = ?listener.local_addr().ok(), "metrics: GET /metrics");
         let metrics_state = state.clone();
+        let metrics_token = web::Data::new(crate::routes::metrics::MetricsToken(token));
         let metrics_server = HttpServer::new(move || {
-            App::new()
-                .app_data(metrics_state.clone())
-                .route("/metrics", web::get().to(crate::routes::metrics::scrape))
+            let app = App::new().app_data(metrics_state.clone());
+            if open {
+                app.route("/metrics", web::get().to(crate::routes::metrics::scrape))
+            } else {
+                app.app_data(metrics_token.clone()).route(
+                    "/metrics",
+                    web::get().to(crate::routes::metrics::scrape_with_token),
+                )
+            }
         })
         .workers(1)
         .disable_signals()

@@ -318,8 +318,9 @@ pub struct ServeArgs {
         global = true
     )]
     pub metrics_token: Option<String>,
-    /// A separate address serving only `GET /metrics`, without a token (keep it on a
-    /// private interface: Prometheus scrapes it).
+    /// A separate address serving only `GET /metrics`: without a token on loopback; on any
+    /// other address it requires `--metrics-token` as well, and the service refuses to start
+    /// without one.
     #[arg(long, env = "REFERRAL_METRICS_BIND", global = true)]
     pub metrics_bind: Option<String>,
     /// `text` for people, `json` for log collectors: one object a line with the request

@@ -209,6 +209,21 @@ fn a_bad_database_url_fails_with_the_reason() {
 }
 
 #[test]
+fn a_public_metrics_port_without_a_token_is_refused_with_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/referrals.db", dir.path().display());
+    let output = binary()
+        .env_remove("REFERRAL_METRICS_TOKEN")
+        .args(["serve", "--database-url", &url, "--bind", "127.0.0.1:0"])
+        .args(["--metrics-bind", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--metrics-token"), "{stderr}");
+}
+
+#[test]
 fn the_worker_alone_delivers_to_the_mailbox_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/referrals.db", dir.path().display());
