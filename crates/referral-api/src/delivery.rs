@@ -93,9 +93,10 @@ const BATCH: i64 = 20;
 pub const LEASE_SECONDS: i64 = 60;
 
 /// Sends at once within a lane, each on its own database connection: a slow party holds up
-/// one strand of its lane, not the lane, and never the other lane. Two lanes of two hold at
-/// most four of the pool's connections (default ten), so that an instance's own worker
-/// leaves the requests theirs.
+/// one strand of its lane, not the lane, and never the other lane. Delivery holds at most
+/// half the pool's connections (two lanes of two with the default ten; one send a lane on
+/// SQLite's four; the lanes one after the other below four), so that an instance's own
+/// worker leaves the requests theirs.
 pub const SENDS_AT_ONCE: usize = 2;
 
 /// Delivers due outbox messages.
@@ -233,13 +234,26 @@ impl Delivery {
     /// # Errors
     /// Store errors (a message whose outcome could not be stored is retried after its lease).
     pub fn deliver_batch(&self, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
-        let lanes: Vec<Result<RoundReport, StoreError>> = std::thread::scope(|scope| {
-            let running: Vec<_> = Lane::ALL
+        // Delivery takes at most half the pool (SQLite's holds four): the requests of an
+        // instance running its own worker keep the rest.
+        let budget = usize::try_from(self.pool.max_size() / 2)
+            .unwrap_or(1)
+            .max(1);
+        let strands = SENDS_AT_ONCE.min(budget / Lane::ALL.len()).max(1);
+        let lanes: Vec<Result<RoundReport, StoreError>> = if budget < Lane::ALL.len() {
+            Lane::ALL
                 .iter()
-                .map(|&lane| scope.spawn(move || self.deliver_lane(lane, now)))
-                .collect();
-            running.into_iter().map(joined).collect()
-        });
+                .map(|&lane| self.deliver_lane(lane, strands, now))
+                .collect()
+        } else {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = Lane::ALL
+                    .iter()
+                    .map(|&lane| scope.spawn(move || self.deliver_lane(lane, strands, now)))
+                    .collect();
+                running.into_iter().map(joined).collect()
+            })
+        };
         let mut report = RoundReport::default();
         for lane in lanes {
             report.add(lane?);
@@ -249,7 +263,12 @@ impl Delivery {
 
     /// One lane's batch: claimed at once, then dealt to up to [`SENDS_AT_ONCE`] strands, each
     /// renewing the claim of its messages still waiting before each send.
-    fn deliver_lane(&self, lane: Lane, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
+    fn deliver_lane(
+        &self,
+        lane: Lane,
+        strands: usize,
+        now: DateTime<Utc>,
+    ) -> Result<RoundReport, StoreError> {
         let lease = Duration::seconds(LEASE_SECONDS);
         let claimed = referral_store::with_connection(&self.pool, |conn| {
             outbox::claim_lane(conn, lane, BATCH, lease, now)
@@ -258,7 +277,7 @@ impl Delivery {
             return Ok(RoundReport::default());
         }
         let started = std::time::Instant::now();
-        let strands = SENDS_AT_ONCE.min(claimed.len());
+        let strands = strands.min(claimed.len());
         let claimed = &claimed;
         let results: Vec<Result<RoundReport, StoreError>> = std::thread::scope(|scope| {
             let running: Vec<_> = (0..strands)
