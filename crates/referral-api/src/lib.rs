@@ -4,6 +4,7 @@
 pub mod access;
 pub mod app;
 pub mod auth;
+pub mod call;
 pub mod clicks;
 pub mod client_ip;
 pub mod clock;

@@ -7,7 +7,6 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use referral_domain::{InducementPolicy, ReferralCode};
 use referral_store::audit::{self, NewAuditEntry};
-use referral_store::events::AuditWith;
 use referral_store::referrals::{self, ClickToRecord};
 use referral_store::{DbConnection, Pool};
 use ring::rand::SystemRandom;
@@ -175,7 +174,7 @@ impl AppState {
     }
 
     /// The replica when reads may use it now.
-    fn usable_replica(&self) -> Option<&crate::replica::Replica> {
+    pub(crate) fn usable_replica(&self) -> Option<&crate::replica::Replica> {
         self.replica
             .as_deref()
             .filter(|r| r.state() == crate::replica::ReplicaState::InUse)
@@ -208,48 +207,6 @@ impl AppState {
             }
         }
         self.db(move |conn| work(conn)).await
-    }
-
-    /// As [`AppState::run_as`], for an audited read that may use the replica (see
-    /// [`AppState::read`]): the role is checked and the data read there, and the audit row
-    /// is then written on the primary; data whose read cannot be audited is not answered.
-    ///
-    /// # Errors
-    /// As [`AppState::run_as`].
-    pub async fn read_as<T, F>(
-        &self,
-        caller: &Caller,
-        origin: &Origin,
-        roles: &'static [crate::auth::Role],
-        action: AuditAction,
-        work: F,
-    ) -> Result<T, ApiError>
-    where
-        F: Fn(&mut DbConnection, &Caller) -> Result<T, ApiError> + Send + Sync + 'static,
-        T: Send + 'static + AuditedResource,
-    {
-        if self.usable_replica().is_none() {
-            return self.run_as(caller, origin, roles, action, work).await;
-        }
-        let who = caller.clone();
-        let result = self
-            .read(move |conn| {
-                who.require(roles)?;
-                work(conn, &who)
-            })
-            .await;
-        let entry = with_outcome(audit_entry(Some(caller), origin, action), &result);
-        let keyring = self.keyring.clone();
-        let audited = self
-            .db(move |conn| Ok(audit::append(conn, &keyring, &entry, chrono::Utc::now())?))
-            .await;
-        match (audited, result) {
-            (Err(e), Ok(_)) => {
-                tracing::error!(error = %e, "could not write the audit row of a replica read");
-                Err(e)
-            }
-            (_, result) => result,
-        }
     }
 
     /// Records a click's interaction row (through the click writer on SQLite, and this HTTP
@@ -285,53 +242,10 @@ impl AppState {
         Ok(code)
     }
 
-    /// Runs `work` for an authenticated caller and appends the audit row of the attempt,
-    /// whatever its outcome (denied and not-found attempts included).
-    ///
-    /// # Errors
-    /// The work's error.
-    pub async fn audited<T, F>(
-        &self,
-        caller: &Caller,
-        origin: &Origin,
-        action: AuditAction,
-        work: F,
-    ) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static + AuditedResource,
-    {
-        self.audited_as(Some(caller), origin, action, work).await
-    }
-
-    /// One audited use case for callers of `roles` (the `AuthCheck` habit): the role is
-    /// checked inside the audited work, so a refusal is audited too, and the work gets the
-    /// caller. The roles of an operation are stated once, where it runs.
-    ///
-    /// # Errors
-    /// `forbidden` for another role; the work's error.
-    pub async fn run_as<T, F>(
-        &self,
-        caller: &Caller,
-        origin: &Origin,
-        roles: &'static [crate::auth::Role],
-        action: AuditAction,
-        work: F,
-    ) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static + AuditedResource,
-    {
-        let who = caller.clone();
-        self.audited(caller, origin, action, move |conn| {
-            who.require(roles)?;
-            work(conn, &who)
-        })
-        .await
-    }
-
-    /// As [`AppState::audited`], for a caller who may be anonymous (a visitor registering
-    /// creates a patient: that change is audited too, as role `visitor`).
+    /// Runs `work` and appends the audit row of the attempt, whatever its outcome (denied
+    /// and not-found attempts included). The caller may be anonymous: a visitor registering
+    /// creates a patient, and that change is audited too, as role `visitor`. Authenticated
+    /// use cases go through [`crate::call::Call`].
     ///
     /// # Errors
     /// The work's error.
@@ -362,44 +276,11 @@ impl AppState {
         })
         .await
     }
-
-    /// As [`AppState::audited`], for work that writes its own audit row, with outcome
-    /// `success`, inside its transaction (so that the change and its record commit
-    /// together): it gets the row to write. A failed attempt is audited here, as usual.
-    ///
-    /// # Errors
-    /// The work's error.
-    pub async fn audited_within<T, F>(
-        &self,
-        caller: &Caller,
-        origin: &Origin,
-        action: AuditAction,
-        work: F,
-    ) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, AuditWith<'_>) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let entry_base = audit_entry(Some(caller), origin, action);
-        let keyring = self.keyring.clone();
-        self.db(move |conn| {
-            let result = work(conn, (&entry_base, &keyring));
-            if let Err(e) = &result {
-                let mut entry = entry_base;
-                entry.outcome = e.code().to_owned();
-                if let Err(e) = audit::append(conn, &keyring, &entry, chrono::Utc::now()) {
-                    tracing::error!(error = %e, action = %entry.action, "could not write the audit row");
-                }
-            }
-            result
-        })
-        .await
-    }
 }
 
 /// `entry` with the outcome of `result`: `success` (and the resource's id when the row
 /// had none) or the error's code.
-fn with_outcome<T: AuditedResource>(
+pub(crate) fn with_outcome<T: AuditedResource>(
     mut entry: NewAuditEntry,
     result: &Result<T, ApiError>,
 ) -> NewAuditEntry {
@@ -416,7 +297,11 @@ fn with_outcome<T: AuditedResource>(
 }
 
 /// The audit row of a request, before its outcome is known.
-fn audit_entry(caller: Option<&Caller>, origin: &Origin, action: AuditAction) -> NewAuditEntry {
+pub(crate) fn audit_entry(
+    caller: Option<&Caller>,
+    origin: &Origin,
+    action: AuditAction,
+) -> NewAuditEntry {
     NewAuditEntry {
         actor_id: caller.map(Caller::id),
         actor_role: caller.map_or("visitor", |c| c.role().as_str()).to_owned(),

@@ -305,6 +305,19 @@ pub fn emit(
     emit_all(conn, &[(event_type, data)], now)
 }
 
+/// Queues a reward event with [`reward_data`], in the caller's transaction.
+///
+/// # Errors
+/// Database errors.
+pub fn emit_reward(
+    conn: &mut DbConnection,
+    event_type: WebhookEventType,
+    reward: &crate::rewards::Reward,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    emit(conn, event_type, reward_data(reward), now)
+}
+
 /// The data of a referral event.
 pub fn referral_data(referral: &crate::referrals::Referral) -> serde_json::Value {
     serde_json::json!({

@@ -1,6 +1,7 @@
 //! The patient portal: `/patient/referrals` (dashboard with the refer-a-friend form),
 //! `/new`, `/{id}` (one referral's timeline) and `/rewards`.
 
+use crate::call::Call;
 use crate::error::ApiError;
 use crate::pages::patient_copy::{
     cadence_words, localize_problems, patient_copy, patient_copy_for, progress_words,
@@ -214,7 +215,8 @@ async fn dashboard_page(
         rewards,
         share,
         offer,
-    } = crate::routes::patients::my_dashboard(state, caller, origin, visit.locale).await?;
+    } = crate::routes::patients::my_dashboard(&Call::new(state, caller, origin), visit.locale)
+        .await?;
     let share = share.map(|link| {
         let links = referral_domain::consent::device_share_links(&link.share_url);
         json!({
@@ -306,7 +308,7 @@ pub async fn create(
     query: web::Query<FromQuery>,
     form: web::Form<ReferralForm>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.patient()?.clone();
+    let call = visit.patient_call()?;
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
     let p = patient_copy(visit.locale);
@@ -314,7 +316,7 @@ pub async fn create(
     if form.share_method == "link" && form.referee_email.trim().is_empty() {
         return Ok(see_other("/patient/referrals#share-panel"));
     }
-    match create_referral(&state, &caller, &origin, form.request()).await {
+    match create_referral(&call, form.request()).await {
         Ok(view) => Ok(see_other(&format!(
             "/patient/referrals/{}?created=1",
             view.id
@@ -347,7 +349,7 @@ pub async fn create(
                 return dashboard_page(
                     &state,
                     &visit,
-                    &caller,
+                    &call.caller,
                     &origin,
                     status,
                     form.values(),
@@ -379,12 +381,11 @@ pub struct DetailQuery {
 pub async fn detail(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     id: web::Path<String>,
     query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.patient()?.clone();
-    let detail = my_referral(&state, &caller, &origin, id.into_inner()).await?;
+    let call = visit.patient_call()?;
+    let detail = my_referral(&call, id.into_inner()).await?;
     let r = &detail.referral;
     let locale = visit.locale;
     let p = patient_copy(locale);
@@ -448,13 +449,9 @@ pub async fn detail(
 }
 
 /// `GET /patient/referrals/rewards`.
-pub async fn rewards(
-    state: web::Data<AppState>,
-    visit: Visit,
-    origin: Origin,
-) -> Result<HttpResponse, PageError> {
-    let caller = visit.patient()?.clone();
-    let rewards = rewards_of(&state, &caller, &origin, page_of(500)).await?;
+pub async fn rewards(state: web::Data<AppState>, visit: Visit) -> Result<HttpResponse, PageError> {
+    let call = visit.patient_call()?;
+    let rewards = rewards_of(&call, page_of(500)).await?;
     let locale = visit.locale;
     render(
         &visit,

@@ -3,6 +3,7 @@
 //! every form posts back).
 
 use crate::auth::{Caller, JwtKeys, Role, ADMINS, PORTAL_ADMINS};
+use crate::call::Call;
 use crate::pages::PageError;
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -42,6 +43,10 @@ pub struct Visit {
     pub locale: referral_domain::Locale,
     /// A language chosen with `?lang=` on this request, to remember in the cookie.
     pub chosen_locale: Option<referral_domain::Locale>,
+    /// The client's address and user agent, for the audit rows of the page's use cases.
+    client: crate::state::Origin,
+    /// The service's state, for the page's use cases.
+    state: Option<web::Data<crate::state::AppState>>,
 }
 
 impl Visit {
@@ -95,7 +100,33 @@ impl Visit {
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
             origin: text(header::ORIGIN),
             host,
+            client: crate::state::Origin::of(req),
+            state: req.app_data::<web::Data<crate::state::AppState>>().cloned(),
         }
+    }
+
+    /// The page's use-case call by a signed-in user of the provider portal.
+    ///
+    /// # Errors
+    /// As [`Visit::portal_admin`].
+    pub fn admin_call(&self) -> Result<Call, PageError> {
+        self.call_by(self.portal_admin()?)
+    }
+
+    /// The page's use-case call by a signed-in patient.
+    ///
+    /// # Errors
+    /// As [`Visit::patient`].
+    pub fn patient_call(&self) -> Result<Call, PageError> {
+        self.call_by(self.patient()?)
+    }
+
+    fn call_by(&self, caller: &Caller) -> Result<Call, PageError> {
+        let state = self
+            .state
+            .as_ref()
+            .ok_or(crate::error::ApiError::Internal)?;
+        Ok(Call::new(state, caller, &self.client))
     }
 
     /// The signed-in caller, or a redirect to the sign-in page.

@@ -2,9 +2,10 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, ADMINS};
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::ListQuery;
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::{AppState, AuditAction};
 use crate::views::{
     ApproveRewardRequest, AuditList, AuditView, BulkItemResult, BulkRequest, BulkResponse,
     NotificationList, NotificationView, RewardView,
@@ -28,53 +29,45 @@ pub(crate) const APPROVE_REWARD: Operation = Operation::for_roles("approve_rewar
     responses((status = 200, body = Vec<RewardView>), (status = 404, body = crate::error::Problem),
         (status = 409, description = "reward_not_pending_approval", body = crate::error::Problem)))]
 pub async fn approve_reward(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     body: crate::json_body::JsonBody<ApproveRewardRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let rewards =
-        decide_rewards(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    let rewards = decide_rewards(&call, id.into_inner(), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(rewards))
 }
 
 /// Approves or rejects the cash rewards of a referral (audited as `reward.approve` or
 /// `reward.reject`).
 pub(crate) async fn decide_rewards(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
     body: ApproveRewardRequest,
 ) -> Result<Vec<RewardView>, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let action = if body.approve {
         "reward.approve"
     } else {
         "reward.reject"
     };
-    state
-        .run_as(
-            caller,
-            origin,
-            APPROVE_REWARD.roles(),
-            AuditAction::new(action, "referral", Some(raw.clone())),
-            move |conn, _| {
-                let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
-                let reason = body
-                    .reason
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty());
-                let rewards = rewards::decide_approval(conn, id, body.approve, reason, now)?;
-                Ok(rewards
-                    .into_iter()
-                    .map(RewardView::from)
-                    .collect::<Vec<_>>())
-            },
-        )
-        .await
+    call.run(
+        APPROVE_REWARD,
+        AuditAction::new(action, "referral", Some(raw.clone())),
+        move |conn, _| {
+            let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
+            let reason = body
+                .reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            let rewards = rewards::decide_approval(conn, id, body.approve, reason, now)?;
+            Ok(rewards
+                .into_iter()
+                .map(RewardView::from)
+                .collect::<Vec<_>>())
+        },
+    )
+    .await
 }
 
 /// Who may call `bulk_operations`.
@@ -84,18 +77,12 @@ pub(crate) const BULK_OPERATIONS: Operation = Operation::for_roles("bulk_operati
 #[utoipa::path(post, path = "/api/referrals/bulk-operations", operation_id = "bulk_operations", tag = "admin", request_body = BulkRequest,
     responses((status = 200, body = BulkResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn bulk(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let body = body.into_inner();
-    let response = state
-        .run_as(
-            &caller,
-            &origin,
-            BULK_OPERATIONS.roles(),
+    let response = call.run(BULK_OPERATIONS,
             AuditAction::new("referral.bulk", "referral", None),
             move |conn, _| {
                 let mut problems = Vec::new();
@@ -200,9 +187,7 @@ pub(crate) const AUDIT_TRAIL: Operation = Operation::for_roles("audit_trail", AD
 #[utoipa::path(get, path = "/api/referrals/audit-trail", operation_id = "audit_trail", tag = "admin", params(AuditQuery),
     responses((status = 200, body = AuditList, description = "JSON, or with format=csv a text/csv download (X-Total-Count: all matching rows)"), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn audit_trail(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
@@ -217,11 +202,9 @@ pub async fn audit_trail(
         }
     };
     let action = if csv { "audit.export" } else { "audit.read" };
-    let list = state
-        .run_as(
-            &caller,
-            &origin,
-            AUDIT_TRAIL.roles(),
+    let list = call
+        .run(
+            AUDIT_TRAIL,
             AuditAction::new(action, "audit_log", None),
             move |conn, _| {
                 // The audit trail pages up to 10,000 rows, as JSON or as a CSV export.

@@ -1,17 +1,18 @@
 //! Platform events from other services (role `service`), idempotent on the event's own id.
 
 use crate::access::Operation;
-use crate::auth::{Caller, Role};
+use crate::auth::Role;
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::{AppState, AuditAction};
 use crate::views::events::{event_outcome_name, reversal_outcome_name};
 use crate::views::{
     BatchEvent, BatchEventResult, BatchEventsRequest, BatchEventsResponse,
     CancellationEventRequest, ConsultationEventRequest, EventResultView, OrderEventRequest,
     RefundEventRequest, ReversalResultView, RewardView,
 };
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use referral_domain::{ConsultationId, Money, OrderId, PatientId};
 use referral_store::events::{self, ConsultationEvent, EventOutcome, OrderEvent};
 use referral_store::reversals::{self, CancellationEvent, RefundEvent, ReversalOutcome};
@@ -53,18 +54,14 @@ enum SingleOutcome {
 /// ([`apply_one`]), and the outcome as JSON. The four event routes differ only in these
 /// three arguments.
 async fn report(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     operation: Operation,
     action: &'static str,
     event: BatchEvent,
 ) -> Result<HttpResponse, ApiError> {
-    let (who, app) = (caller.clone(), state.clone());
-    let outcome = state
+    let (who, app) = (call.caller.clone(), call.state.clone());
+    let outcome = call
         .audited_within(
-            &caller,
-            &origin,
             AuditAction::new(action, "referral", None),
             move |conn, audit| {
                 who.require(operation.roles())?;
@@ -89,21 +86,11 @@ pub(crate) const REPORT_CONSULTATION: Operation =
     responses((status = 200, body = EventResultView), (status = 400, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)))]
 pub async fn consultation(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<ConsultationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let event = BatchEvent::Consultation(body.into_inner());
-    report(
-        state,
-        caller,
-        origin,
-        REPORT_CONSULTATION,
-        "event.consultation",
-        event,
-    )
-    .await
+    report(call, REPORT_CONSULTATION, "event.consultation", event).await
 }
 
 /// Who may call `report_order`.
@@ -114,13 +101,11 @@ pub(crate) const REPORT_ORDER: Operation = Operation::for_roles("report_order", 
     responses((status = 200, body = EventResultView), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)))]
 pub async fn order(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<OrderEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let event = BatchEvent::Order(body.into_inner());
-    report(state, caller, origin, REPORT_ORDER, "event.order", event).await
+    report(call, REPORT_ORDER, "event.order", event).await
 }
 
 /// Who may call `report_refund`.
@@ -134,13 +119,11 @@ pub(crate) const REPORT_REFUND: Operation = Operation::for_roles("report_refund"
     responses((status = 200, body = ReversalResultView), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)))]
 pub async fn refund(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<RefundEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let event = BatchEvent::Refund(body.into_inner());
-    report(state, caller, origin, REPORT_REFUND, "event.refund", event).await
+    report(call, REPORT_REFUND, "event.refund", event).await
 }
 
 /// Who may call `report_consultation_cancellation`.
@@ -153,16 +136,12 @@ pub(crate) const REPORT_CONSULTATION_CANCELLATION: Operation =
     responses((status = 200, body = ReversalResultView), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)))]
 pub async fn consultation_cancellation(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<CancellationEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let event = BatchEvent::ConsultationCancellation(body.into_inner());
     report(
-        state,
-        caller,
-        origin,
+        call,
         REPORT_CONSULTATION_CANCELLATION,
         "event.consultation_cancellation",
         event,
@@ -185,9 +164,7 @@ pub(crate) const REPORT_EVENTS_BATCH: Operation =
     responses((status = 200, body = BatchEventsResponse), (status = 422, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem)))]
 pub async fn batch(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<BatchEventsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -197,7 +174,8 @@ pub async fn batch(
         .iter()
         .map(|e| (e.event_id(), e.patient_id()))
         .collect();
-    let refusal = caller
+    let refusal = call
+        .caller
         .require(REPORT_EVENTS_BATCH.roles())
         .err()
         .or_else(|| {
@@ -218,10 +196,8 @@ pub async fn batch(
         });
     if let Some(refusal) = refusal {
         // Audited as any refused request is.
-        return state
-            .audited_within(&caller, &origin, action(), move |_, _| {
-                Err::<(), _>(refusal)
-            })
+        return call
+            .audited_within(action(), move |_, _| Err::<(), _>(refusal))
             .await
             .map(|()| HttpResponse::Ok().finish());
     }
@@ -235,8 +211,8 @@ pub async fn batch(
                 .into_iter()
                 .filter_map(|i| events.get_mut(i).and_then(Option::take).map(|e| (i, e)))
                 .collect();
-            let app = state.clone();
-            state.audited_within(&caller, &origin, action(), move |conn, audit| {
+            let app = call.state.clone();
+            call.audited_within(action(), move |conn, audit| {
                 Ok(lane
                     .into_iter()
                     .map(|(index, event)| {

@@ -3,10 +3,11 @@
 //! inducement policy decide on. Every read and write is audited (they are PHI).
 
 use crate::access::Operation;
-use crate::auth::{Caller, Role};
+use crate::auth::Role;
+use crate::call::Call;
 use crate::error::ApiError;
 
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::AuditAction;
 use crate::views::{PatientFactsRequest, PatientFactsView};
 use actix_web::{web, HttpResponse};
 use referral_domain::{FactsInput, PatientId};
@@ -31,20 +32,16 @@ pub(crate) const REPORT_PATIENT_FACTS: Operation =
     responses((status = 200, body = PatientFactsView), (status = 404, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)))]
 pub async fn report(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     body: crate::json_body::JsonBody<PatientFactsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let raw = id.into_inner();
     let body = body.into_inner();
-    let view = state
-        .run_as(
-            &caller,
-            &origin,
-            REPORT_PATIENT_FACTS.roles(),
+    let view = call
+        .run(
+            REPORT_PATIENT_FACTS,
             AuditAction::new("patient.facts.report", "patient", Some(raw.clone())),
             move |conn, _| {
                 let id = patient_id(&raw)?;
@@ -78,18 +75,11 @@ pub(crate) const GET_PATIENT_FACTS: Operation = Operation::for_roles(
 #[utoipa::path(get, path = "/api/patients/{id}/facts", operation_id = "get_patient_facts", tag = "platform events",
     params(("id" = uuid::Uuid, Path, description = "The platform's patient id")),
     responses((status = 200, body = PatientFactsView), (status = 404, body = crate::error::Problem)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
-    let view = state
-        .run_as(
-            &caller,
-            &origin,
-            GET_PATIENT_FACTS.roles(),
+    let view = call
+        .run(
+            GET_PATIENT_FACTS,
             AuditAction::new("patient.facts.read", "patient", Some(raw.clone())),
             move |conn, _| {
                 Ok(PatientFactsView::from(patients::get(

@@ -5,10 +5,11 @@
 //! declared access each.
 
 use crate::access::Operation;
-use crate::auth::{Caller, ADMINS};
+use crate::auth::ADMINS;
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::PageQuery;
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, AuditedResource};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use referral_domain::webhook::{check_endpoint, WebhookEventType};
@@ -185,43 +186,36 @@ pub(crate) const CREATE_WEBHOOK: Operation = Operation::for_roles("create_webhoo
 #[utoipa::path(post, path = "/api/webhooks", operation_id = "create_webhook", tag = "admin", request_body = EndpointRequest,
     responses((status = 201, body = EndpointView), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<EndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = create_endpoint(&state, &caller, &origin, body.into_inner()).await?;
+    let view = create_endpoint(&call, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
 /// Adds an endpoint (audited as `webhook.create`), for the API and the portal; the view
 /// carries the secret this once.
 pub(crate) async fn create_endpoint(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     body: EndpointRequest,
 ) -> Result<EndpointView, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    state
-        .run_as(
-            caller,
-            origin,
-            CREATE_WEBHOOK.roles(),
-            AuditAction::new("webhook.create", "webhook", None),
-            move |conn, _| {
-                let input = input(body, &app)?;
-                let secret = new_secret(&app.rng)?;
-                let sealed = app
-                    .keyring
-                    .seal(&secret, &app.rng)
-                    .ok_or(ApiError::Internal)?;
-                let endpoint = webhooks::create(conn, &input, &sealed, now)?;
-                Ok(EndpointView::new(endpoint, Some(secret)))
-            },
-        )
-        .await
+    let now = call.now();
+    let app = call.state.clone();
+    call.run(
+        CREATE_WEBHOOK,
+        AuditAction::new("webhook.create", "webhook", None),
+        move |conn, _| {
+            let input = input(body, &app)?;
+            let secret = new_secret(&app.rng)?;
+            let sealed = app
+                .keyring
+                .seal(&secret, &app.rng)
+                .ok_or(ApiError::Internal)?;
+            let endpoint = webhooks::create(conn, &input, &sealed, now)?;
+            Ok(EndpointView::new(endpoint, Some(secret)))
+        },
+    )
+    .await
 }
 
 /// Who may call `list_webhooks`.
@@ -230,16 +224,10 @@ pub(crate) const LIST_WEBHOOKS: Operation = Operation::for_roles("list_webhooks"
 /// The endpoints, oldest first.
 #[utoipa::path(get, path = "/api/webhooks", operation_id = "list_webhooks", tag = "admin",
     responses((status = 200, body = EndpointList)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-) -> Result<HttpResponse, ApiError> {
-    let view = state
-        .run_as(
-            &caller,
-            &origin,
-            LIST_WEBHOOKS.roles(),
+pub async fn list(call: Call) -> Result<HttpResponse, ApiError> {
+    let view = call
+        .run(
+            LIST_WEBHOOKS,
             AuditAction::new("webhook.list", "webhook", None),
             move |conn, _| {
                 Ok(EndpointList {
@@ -261,18 +249,11 @@ pub(crate) const GET_WEBHOOK: Operation = Operation::for_roles("get_webhook", AD
 #[utoipa::path(get, path = "/api/webhooks/{id}", operation_id = "get_webhook", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
-    let view = state
-        .run_as(
-            &caller,
-            &origin,
-            GET_WEBHOOK.roles(),
+    let view = call
+        .run(
+            GET_WEBHOOK,
             AuditAction::new("webhook.read", "webhook", Some(raw.clone())),
             move |conn, _| {
                 Ok(EndpointView::new(
@@ -293,43 +274,35 @@ pub(crate) const UPDATE_WEBHOOK: Operation = Operation::for_roles("update_webhoo
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     body: crate::json_body::JsonBody<EndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let view =
-        update_endpoint(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    let view = update_endpoint(&call, id.into_inner(), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// Changes an endpoint (audited as `webhook.update`), for the API and the portal.
 pub(crate) async fn update_endpoint(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
     body: EndpointRequest,
 ) -> Result<EndpointView, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    state
-        .run_as(
-            caller,
-            origin,
-            UPDATE_WEBHOOK.roles(),
-            AuditAction::new("webhook.update", "webhook", Some(raw.clone())),
-            move |conn, _| {
-                let id = endpoint_id(&raw)?;
-                let input = input(body, &app)?;
-                Ok(EndpointView::new(
-                    webhooks::update(conn, id, &input, now)?,
-                    None,
-                ))
-            },
-        )
-        .await
+    let now = call.now();
+    let app = call.state.clone();
+    call.run(
+        UPDATE_WEBHOOK,
+        AuditAction::new("webhook.update", "webhook", Some(raw.clone())),
+        move |conn, _| {
+            let id = endpoint_id(&raw)?;
+            let input = input(body, &app)?;
+            Ok(EndpointView::new(
+                webhooks::update(conn, id, &input, now)?,
+                None,
+            ))
+        },
+    )
+    .await
 }
 
 /// Who may call `delete_webhook`.
@@ -339,26 +312,18 @@ pub(crate) const DELETE_WEBHOOK: Operation = Operation::for_roles("delete_webhoo
 #[utoipa::path(delete, path = "/api/webhooks/{id}", operation_id = "delete_webhook", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem)))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+pub async fn delete(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let now = call.now();
     let raw = id.into_inner();
-    state
-        .run_as(
-            &caller,
-            &origin,
-            DELETE_WEBHOOK.roles(),
-            AuditAction::new("webhook.delete", "webhook", Some(raw.clone())),
-            move |conn, _| {
-                webhooks::delete(conn, endpoint_id(&raw)?, now)?;
-                Ok(Done)
-            },
-        )
-        .await?;
+    call.run(
+        DELETE_WEBHOOK,
+        AuditAction::new("webhook.delete", "webhook", Some(raw.clone())),
+        move |conn, _| {
+            webhooks::delete(conn, endpoint_id(&raw)?, now)?;
+            Ok(Done)
+        },
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -371,44 +336,34 @@ pub(crate) const ROTATE_WEBHOOK_SECRET: Operation =
 #[utoipa::path(post, path = "/api/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
-pub async fn rotate_secret(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let view = rotate_endpoint_secret(&state, &caller, &origin, id.into_inner()).await?;
+pub async fn rotate_secret(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let view = rotate_endpoint_secret(&call, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// Rotates an endpoint's secret (audited as `webhook.rotate_secret`), for the API and the
 /// portal; the view carries the new secret this once.
 pub(crate) async fn rotate_endpoint_secret(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
 ) -> Result<EndpointView, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    state
-        .run_as(
-            caller,
-            origin,
-            ROTATE_WEBHOOK_SECRET.roles(),
-            AuditAction::new("webhook.rotate_secret", "webhook", Some(raw.clone())),
-            move |conn, _| {
-                let id = endpoint_id(&raw)?;
-                let secret = new_secret(&app.rng)?;
-                let sealed = app
-                    .keyring
-                    .seal(&secret, &app.rng)
-                    .ok_or(ApiError::Internal)?;
-                webhooks::rotate_secret(conn, id, &sealed, now)?;
-                Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
-            },
-        )
-        .await
+    let now = call.now();
+    let app = call.state.clone();
+    call.run(
+        ROTATE_WEBHOOK_SECRET,
+        AuditAction::new("webhook.rotate_secret", "webhook", Some(raw.clone())),
+        move |conn, _| {
+            let id = endpoint_id(&raw)?;
+            let secret = new_secret(&app.rng)?;
+            let sealed = app
+                .keyring
+                .seal(&secret, &app.rng)
+                .ok_or(ApiError::Internal)?;
+            webhooks::rotate_secret(conn, id, &sealed, now)?;
+            Ok(EndpointView::new(webhooks::get(conn, id)?, Some(secret)))
+        },
+    )
+    .await
 }
 
 /// Who may call `send_webhook_test`.
@@ -419,36 +374,23 @@ pub(crate) const SEND_WEBHOOK_TEST: Operation = Operation::for_roles("send_webho
 #[utoipa::path(post, path = "/api/webhooks/{id}/test", operation_id = "send_webhook_test", tag = "admin",
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 202, description = "Queued: see the endpoint's deliveries"), (status = 404, body = crate::error::Problem)))]
-pub async fn send_test(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    send_test_event(&state, &caller, &origin, id.into_inner()).await?;
+pub async fn send_test(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    send_test_event(&call, id.into_inner()).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
 /// Queues a test event for one endpoint (audited as `webhook.test`).
-pub(crate) async fn send_test_event(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
-    raw: String,
-) -> Result<(), ApiError> {
-    let now = state.now();
-    state
-        .run_as(
-            caller,
-            origin,
-            SEND_WEBHOOK_TEST.roles(),
-            AuditAction::new("webhook.test", "webhook", Some(raw.clone())),
-            move |conn, _| {
-                webhooks::send_test(conn, endpoint_id(&raw)?, now)?;
-                Ok(Done)
-            },
-        )
-        .await?;
+pub(crate) async fn send_test_event(call: &Call, raw: String) -> Result<(), ApiError> {
+    let now = call.now();
+    call.run(
+        SEND_WEBHOOK_TEST,
+        AuditAction::new("webhook.test", "webhook", Some(raw.clone())),
+        move |conn, _| {
+            webhooks::send_test(conn, endpoint_id(&raw)?, now)?;
+            Ok(Done)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -462,18 +404,14 @@ pub(crate) const REVOKE_PREVIOUS_WEBHOOK_SECRET: Operation =
     params(("id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
 pub async fn revoke_previous_secret(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let raw = id.into_inner();
-    let view = state
-        .run_as(
-            &caller,
-            &origin,
-            REVOKE_PREVIOUS_WEBHOOK_SECRET.roles(),
+    let view = call
+        .run(
+            REVOKE_PREVIOUS_WEBHOOK_SECRET,
             AuditAction::new(
                 "webhook.revoke_previous_secret",
                 "webhook",
@@ -498,66 +436,51 @@ pub(crate) const LIST_WEBHOOK_DELIVERIES: Operation =
     params(("id" = Uuid, Path, description = "Endpoint id"), PageQuery),
     responses((status = 200, body = DeliveryList), (status = 404, body = crate::error::Problem)))]
 pub async fn deliveries(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = delivery_list(
-        &state,
-        &caller,
-        &origin,
-        id.into_inner(),
-        query.into_inner(),
-    )
-    .await?;
+    let view = delivery_list(&call, id.into_inner(), query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// An endpoint's deliveries (audited as `webhook.deliveries`), for the API and the portal.
 pub(crate) async fn delivery_list(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
     query: PageQuery,
 ) -> Result<DeliveryList, ApiError> {
-    state
-        .run_as(
-            caller,
-            origin,
-            LIST_WEBHOOK_DELIVERIES.roles(),
-            AuditAction::new("webhook.deliveries", "webhook", Some(raw.clone())),
-            move |conn, _| {
-                let id = endpoint_id(&raw)?;
-                webhooks::get(conn, id)?;
-                let page = webhooks::deliveries(conn, id, query.checked()?)?;
-                Ok(DeliveryList {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|m| DeliveryView {
-                            id: m.id,
-                            event_type: m.payload["type"]
-                                .as_str()
-                                .unwrap_or(m.template.as_str())
-                                .to_owned(),
-                            status: m.status.as_str().to_owned(),
-                            attempts: m.attempts,
-                            last_error: m.last_error,
-                            next_attempt_at: (m.status
-                                == referral_store::outbox::OutboxStatus::Queued)
-                                .then_some(m.next_attempt_at),
-                            sent_at: m.sent_at,
-                            created_at: m.created_at,
-                        })
-                        .collect(),
-                    total: page.total,
-                })
-            },
-        )
-        .await
+    call.run(
+        LIST_WEBHOOK_DELIVERIES,
+        AuditAction::new("webhook.deliveries", "webhook", Some(raw.clone())),
+        move |conn, _| {
+            let id = endpoint_id(&raw)?;
+            webhooks::get(conn, id)?;
+            let page = webhooks::deliveries(conn, id, query.checked()?)?;
+            Ok(DeliveryList {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|m| DeliveryView {
+                        id: m.id,
+                        event_type: m.payload["type"]
+                            .as_str()
+                            .unwrap_or(m.template.as_str())
+                            .to_owned(),
+                        status: m.status.as_str().to_owned(),
+                        attempts: m.attempts,
+                        last_error: m.last_error,
+                        next_attempt_at: (m.status == referral_store::outbox::OutboxStatus::Queued)
+                            .then_some(m.next_attempt_at),
+                        sent_at: m.sent_at,
+                        created_at: m.created_at,
+                    })
+                    .collect(),
+                total: page.total,
+            })
+        },
+    )
+    .await
 }
 
 /// Who may call `redeliver_webhook`.
@@ -568,26 +491,21 @@ pub(crate) const REDELIVER_WEBHOOK: Operation = Operation::for_roles("redeliver_
     params(("id" = Uuid, Path, description = "Endpoint id"), ("delivery_id" = Uuid, Path, description = "Delivery id")),
     responses((status = 202, description = "Queued"), (status = 404, body = crate::error::Problem)))]
 pub async fn redeliver(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let (raw, delivery) = path.into_inner();
-    state
-        .run_as(
-            &caller,
-            &origin,
-            REDELIVER_WEBHOOK.roles(),
-            AuditAction::new("webhook.redeliver", "webhook", Some(raw.clone())),
-            move |conn, _| {
-                let delivery: Uuid = delivery.parse().map_err(|_| ApiError::NotFound)?;
-                webhooks::redeliver(conn, endpoint_id(&raw)?, delivery, now)?;
-                Ok(Done)
-            },
-        )
-        .await?;
+    call.run(
+        REDELIVER_WEBHOOK,
+        AuditAction::new("webhook.redeliver", "webhook", Some(raw.clone())),
+        move |conn, _| {
+            let delivery: Uuid = delivery.parse().map_err(|_| ApiError::NotFound)?;
+            webhooks::redeliver(conn, endpoint_id(&raw)?, delivery, now)?;
+            Ok(Done)
+        },
+    )
+    .await?;
     Ok(HttpResponse::Accepted().finish())
 }
 

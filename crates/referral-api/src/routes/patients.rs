@@ -2,6 +2,7 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, Role};
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::ListQuery;
 use crate::state::{AppState, AuditAction, Origin};
@@ -87,34 +88,24 @@ pub(crate) const LIST_MY_REFERRALS: Operation =
 #[utoipa::path(get, path = "/api/patients/me/referrals", operation_id = "list_my_referrals", tag = "patient portal",
     params(ListQuery),
     responses((status = 200, body = MyReferralList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
-pub async fn list_mine(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let list = my_referrals(&state, &caller, &origin, query.into_inner()).await?;
+pub async fn list_mine(call: Call, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let list = my_referrals(&call, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// The calling patient's referrals (audited as `referral.list`).
 pub(crate) async fn my_referrals(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     query: ListQuery,
 ) -> Result<MyReferralList, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    let who = caller.clone();
-    state
-        .audited(
-            caller,
-            origin,
-            AuditAction::new("referral.list", "referral", None),
-            move |conn| referrals_mine(conn, &who, &app, now, &query),
-        )
-        .await
+    let now = call.now();
+    let app = call.state.clone();
+    let who = call.caller.clone();
+    call.audited(
+        AuditAction::new("referral.list", "referral", None),
+        move |conn| referrals_mine(conn, &who, &app, now, &query),
+    )
+    .await
 }
 
 /// The calling patient's referrals as their referrer may see them, on `conn` (the list
@@ -157,78 +148,71 @@ pub(crate) const CREATE_REFERRAL: Operation =
         (status = 409, description = "duplicate_referee", body = crate::error::Problem),
         (status = 422, description = "validation_failed, self_referral, referral_limit_reached, program_not_active, no_active_program", body = crate::error::Problem)))]
 pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<CreateReferralRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = create_referral(&state, &caller, &origin, body.into_inner()).await?;
+    let view = create_referral(&call, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
 /// Creates a referral for the calling patient (audited as `referral.create`).
 pub(crate) async fn create_referral(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     body: CreateReferralRequest,
 ) -> Result<MyReferralView, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    let from = origin.clone();
-    state
-        .run_as(
-            caller,
-            origin,
-            CREATE_REFERRAL.roles(),
-            AuditAction::new("referral.create", "referral", None),
-            move |conn, who| {
-                let referrer = PatientId::from_uuid(who.id());
-                // Every problem of the form in one round: whether the friend's consent to a
-                // text is needed depends on the program (the domain's one rule; the store
-                // applies it again when it creates the referral).
-                let delivery = referrals::sms_delivery_for(
-                    conn,
-                    referrer,
-                    body.program_id.map(ProgramId::from_uuid),
-                    now,
-                )?
-                .unwrap_or(referral_domain::SmsDelivery::Platform);
-                let mut input = new_referral(referrer, body, &from, delivery)?;
-                // The consent's proof holds the number as a keyed hash (#30): whoever asks
-                // "did this number agree?" can be answered, the table names nobody.
-                if let (Some(attestation), Some(phone)) =
-                    (input.sms_attestation.as_mut(), input.referee_phone.as_ref())
-                {
-                    attestation.phone_hash = Some(app.links.recipient_hash(phone.as_str()));
-                }
-                // Per patient, not per address: invitations are messages sent in the
-                // platform's name, so one account cannot send them without bound. The
-                // refusal is audited with outcome `rate_limited`.
-                let day_ago = now - chrono::Duration::hours(24);
-                let (made, oldest) = referrals::created_since(conn, input.referrer_id, day_ago)?;
-                if let Some(wait) = referral_domain::referral::daily_limit_wait(
-                    made,
-                    app.patient_daily_referrals,
-                    oldest,
-                    now,
-                ) {
-                    let seconds = u64::try_from(wait.num_seconds()).unwrap_or(1);
-                    return Err(ApiError::RateLimited(seconds));
-                }
-                ensure_patient(conn, who, now)?;
-                let referral = referrals::create(conn, &app.rng, &input, now)?;
-                // A new referral: no clicks yet.
-                Ok(MyReferralView::new(
-                    referral,
-                    ClickTally::default(),
-                    input.locale,
-                    false,
-                    &app,
-                ))
-            },
-        )
-        .await
+    let now = call.now();
+    let app = call.state.clone();
+    let from = call.origin.clone();
+    call.run(
+        CREATE_REFERRAL,
+        AuditAction::new("referral.create", "referral", None),
+        move |conn, who| {
+            let referrer = PatientId::from_uuid(who.id());
+            // Every problem of the form in one round: whether the friend's consent to a
+            // text is needed depends on the program (the domain's one rule; the store
+            // applies it again when it creates the referral).
+            let delivery = referrals::sms_delivery_for(
+                conn,
+                referrer,
+                body.program_id.map(ProgramId::from_uuid),
+                now,
+            )?
+            .unwrap_or(referral_domain::SmsDelivery::Platform);
+            let mut input = new_referral(referrer, body, &from, delivery)?;
+            // The consent's proof holds the number as a keyed hash (#30): whoever asks
+            // "did this number agree?" can be answered, the table names nobody.
+            if let (Some(attestation), Some(phone)) =
+                (input.sms_attestation.as_mut(), input.referee_phone.as_ref())
+            {
+                attestation.phone_hash = Some(app.links.recipient_hash(phone.as_str()));
+            }
+            // Per patient, not per address: invitations are messages sent in the
+            // platform's name, so one account cannot send them without bound. The
+            // refusal is audited with outcome `rate_limited`.
+            let day_ago = now - chrono::Duration::hours(24);
+            let (made, oldest) = referrals::created_since(conn, input.referrer_id, day_ago)?;
+            if let Some(wait) = referral_domain::referral::daily_limit_wait(
+                made,
+                app.patient_daily_referrals,
+                oldest,
+                now,
+            ) {
+                let seconds = u64::try_from(wait.num_seconds()).unwrap_or(1);
+                return Err(ApiError::RateLimited(seconds));
+            }
+            ensure_patient(conn, who, now)?;
+            let referral = referrals::create(conn, &app.rng, &input, now)?;
+            // A new referral: no clicks yet.
+            Ok(MyReferralView::new(
+                referral,
+                ClickTally::default(),
+                input.locale,
+                false,
+                &app,
+            ))
+        },
+    )
+    .await
 }
 
 fn new_referral(
@@ -341,13 +325,8 @@ pub(crate) const GET_MY_REFERRAL: Operation =
 #[utoipa::path(get, path = "/api/patients/me/referrals/{id}", operation_id = "get_my_referral", tag = "patient portal",
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses((status = 200, body = MyReferralView), (status = 404, body = crate::error::Problem)))]
-pub async fn get_mine(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let detail = my_referral(&state, &caller, &origin, id.into_inner()).await?;
+pub async fn get_mine(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let detail = my_referral(&call, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(detail.referral))
 }
 
@@ -369,64 +348,56 @@ impl crate::state::AuditedResource for ReferralDetail {
 
 /// One of the calling patient's referrals (audited as `referral.read`); another patient's
 /// answers not found.
-pub(crate) async fn my_referral(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
-    raw: String,
-) -> Result<ReferralDetail, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    state
-        .run_as(
-            caller,
-            origin,
-            GET_MY_REFERRAL.roles(),
-            AuditAction::new("referral.read", "referral", Some(raw.clone())),
-            move |conn, who| {
-                let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
-                let referral =
-                    referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now)?;
-                let shared = referral.shares_with_referrer;
-                let timeline = referrals::interactions(conn, id)?
-                    .into_iter()
-                    .filter(|i| referrer_sees(i.interaction_type, shared))
-                    .collect();
-                let clicks = referrals::click_tally(conn, id)?;
-                // Which referral earned a reward tells that friend converted: shown only
-                // when the friend agreed to share, and then only the referrer's own side.
-                let friend = FriendDisclosure {
-                    shares_with_referrer: shared,
-                    typed_name: referral.referee_name.clone(),
-                };
-                let rewards = rewards::for_referral(conn, id, now)?
-                    .into_iter()
-                    .filter(|r| {
-                        referral_domain::disclosure::referrer_sees_referral_reward(
-                            shared,
-                            r.patient_id == referral.referrer_id,
-                            r.released_at,
-                            now,
-                        )
-                    })
-                    .map(|r| MyRewardView::new(r, Some(&friend)))
-                    .collect();
-                let via_link =
-                    !referral_store::share_links::made_through_links(conn, &[id])?.is_empty();
-                Ok(ReferralDetail {
-                    referral: MyReferralView::new(
-                        referral,
-                        clicks,
-                        referrals::locale_of(conn, id)?,
-                        via_link,
-                        &app,
-                    ),
-                    timeline,
-                    rewards,
+pub(crate) async fn my_referral(call: &Call, raw: String) -> Result<ReferralDetail, ApiError> {
+    let now = call.now();
+    let app = call.state.clone();
+    call.run(
+        GET_MY_REFERRAL,
+        AuditAction::new("referral.read", "referral", Some(raw.clone())),
+        move |conn, who| {
+            let id: ReferralId = raw.parse().map_err(|_| ApiError::NotFound)?;
+            let referral =
+                referrals::get_for_referrer(conn, id, PatientId::from_uuid(who.id()), now)?;
+            let shared = referral.shares_with_referrer;
+            let timeline = referrals::interactions(conn, id)?
+                .into_iter()
+                .filter(|i| referrer_sees(i.interaction_type, shared))
+                .collect();
+            let clicks = referrals::click_tally(conn, id)?;
+            // Which referral earned a reward tells that friend converted: shown only
+            // when the friend agreed to share, and then only the referrer's own side.
+            let friend = FriendDisclosure {
+                shares_with_referrer: shared,
+                typed_name: referral.referee_name.clone(),
+            };
+            let rewards = rewards::for_referral(conn, id, now)?
+                .into_iter()
+                .filter(|r| {
+                    referral_domain::disclosure::referrer_sees_referral_reward(
+                        shared,
+                        r.patient_id == referral.referrer_id,
+                        r.released_at,
+                        now,
+                    )
                 })
-            },
-        )
-        .await
+                .map(|r| MyRewardView::new(r, Some(&friend)))
+                .collect();
+            let via_link =
+                !referral_store::share_links::made_through_links(conn, &[id])?.is_empty();
+            Ok(ReferralDetail {
+                referral: MyReferralView::new(
+                    referral,
+                    clicks,
+                    referrals::locale_of(conn, id)?,
+                    via_link,
+                    &app,
+                ),
+                timeline,
+                rewards,
+            })
+        },
+    )
+    .await
 }
 
 /// Who may call `list_my_rewards`.
@@ -438,32 +409,22 @@ pub(crate) const LIST_MY_REWARDS: Operation =
     params(ListQuery),
     responses((status = 200, body = MyRewardList), (status = 401, body = crate::error::Problem)))]
 pub async fn my_rewards(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = rewards_of(&state, &caller, &origin, query.into_inner()).await?;
+    let list = rewards_of(&call, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// The calling patient's rewards (audited as `reward.list`).
-pub(crate) async fn rewards_of(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
-    query: ListQuery,
-) -> Result<MyRewardList, ApiError> {
-    let now = state.now();
-    let who = caller.clone();
-    state
-        .audited(
-            caller,
-            origin,
-            AuditAction::new("reward.list", "reward", None),
-            move |conn| rewards_mine(conn, &who, now, &query),
-        )
-        .await
+pub(crate) async fn rewards_of(call: &Call, query: ListQuery) -> Result<MyRewardList, ApiError> {
+    let now = call.now();
+    let who = call.caller.clone();
+    call.audited(
+        AuditAction::new("reward.list", "reward", None),
+        move |conn| rewards_mine(conn, &who, now, &query),
+    )
+    .await
 }
 
 /// The calling patient's rewards as they may see them, on `conn` (the list route's and
@@ -511,70 +472,61 @@ impl crate::state::AuditedResource for Dashboard {}
 
 /// The patient's dashboard in one read (see [`Dashboard`]).
 pub(crate) async fn my_dashboard(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     locale: referral_domain::Locale,
 ) -> Result<Dashboard, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    let who = caller.clone();
-    let cadence = state.policy.referrer_cadence;
-    state
-        .audited(
-            caller,
-            origin,
-            AuditAction::new("dashboard.read", "patient", None),
-            move |conn| {
-                let page = |limit: i64, status: Option<&str>| ListQuery {
-                    limit: Some(limit),
-                    status: status.map(str::to_owned),
-                    ..ListQuery::default()
-                };
-                let referrals = referrals_mine(conn, &who, &app, now, &page(50, None))?;
-                let joined = referrals_mine(conn, &who, &app, now, &page(1, Some("joined")))?.total;
-                let rewards = rewards_mine(conn, &who, now, &page(500, None))?;
-                // No program for this patient is no link to share, not a failed page; any
-                // other error fails the read.
-                let share = match crate::routes::share::share_link_mine(conn, &who, &app, None, now)
+    let now = call.now();
+    let app = call.state.clone();
+    let who = call.caller.clone();
+    let cadence = call.state.policy.referrer_cadence;
+    call.audited(
+        AuditAction::new("dashboard.read", "patient", None),
+        move |conn| {
+            let page = |limit: i64, status: Option<&str>| ListQuery {
+                limit: Some(limit),
+                status: status.map(str::to_owned),
+                ..ListQuery::default()
+            };
+            let referrals = referrals_mine(conn, &who, &app, now, &page(50, None))?;
+            let joined = referrals_mine(conn, &who, &app, now, &page(1, Some("joined")))?.total;
+            let rewards = rewards_mine(conn, &who, now, &page(500, None))?;
+            // No program for this patient is no link to share, not a failed page; any
+            // other error fails the read.
+            let share = match crate::routes::share::share_link_mine(conn, &who, &app, None, now) {
+                Ok(link) => Some(link),
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        "no_active_program" | "not_eligible" | "program_not_active" | "not_found"
+                    ) =>
                 {
-                    Ok(link) => Some(link),
-                    Err(e)
-                        if matches!(
-                            e.code(),
-                            "no_active_program"
-                                | "not_eligible"
-                                | "program_not_active"
-                                | "not_found"
-                        ) =>
-                    {
-                        None
-                    }
-                    Err(e) => return Err(e),
-                };
-                let offer = share
-                    .as_ref()
-                    .map(|link| {
-                        crate::routes::share::offer_mine(
-                            conn,
-                            &who,
-                            link.program_id,
-                            locale,
-                            cadence,
-                            now,
-                        )
-                    })
-                    .transpose()?;
-                Ok(Dashboard {
-                    referrals,
-                    joined,
-                    rewards,
-                    share,
-                    offer,
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            let offer = share
+                .as_ref()
+                .map(|link| {
+                    crate::routes::share::offer_mine(
+                        conn,
+                        &who,
+                        link.program_id,
+                        locale,
+                        cadence,
+                        now,
+                    )
                 })
-            },
-        )
-        .await
+                .transpose()?;
+            Ok(Dashboard {
+                referrals,
+                joined,
+                rewards,
+                share,
+                offer,
+            })
+        },
+    )
+    .await
 }
 
 /// The operations of this module, for the document (`routes::OPERATIONS`).

@@ -2,9 +2,10 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, PORTAL_ADMINS, PROGRAM_READERS};
+use crate::call::Call;
 use crate::error::ApiError;
 use crate::routes::ListQuery;
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::{AppState, AuditAction};
 use crate::views::{ProgramInput, ProgramList, ProgramView};
 use actix_web::{web, HttpResponse};
 use referral_domain::{ProgramId, ProgramStatus, ProviderId};
@@ -138,44 +139,37 @@ pub(crate) const CREATE_PROGRAM: Operation = Operation::for_roles("create_progra
     responses((status = 201, body = ProgramView), (status = 400, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)))]
 pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = create_program(&state, &caller, &origin, body.into_inner()).await?;
+    let view = create_program(&call, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
 /// Creates a program (audited as `program.create`).
 pub(crate) async fn create_program(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     body: ProgramInput,
 ) -> Result<ProgramView, ApiError> {
-    let now = state.now();
-    state
-        .run_as(
-            caller,
-            origin,
-            CREATE_PROGRAM.roles(),
-            AuditAction::new("program.create", "program", None),
-            move |conn, who| {
-                let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
-                let valid = draft.validate()?;
-                let status =
-                    ProgramStatus::Active.transition_to(status.unwrap_or(ProgramStatus::Active))?;
-                // A provider's staff create programs of their provider; an admin's belong
-                // to the admin, as before (admins see every program anyway).
-                let owner = who
-                    .provider_scope()
-                    .unwrap_or_else(|| ProviderId::from_uuid(who.id()));
-                let program = programs::create(conn, &valid, status, Some(owner), now)?;
-                Ok(ProgramView::from(program))
-            },
-        )
-        .await
+    let now = call.now();
+    call.run(
+        CREATE_PROGRAM,
+        AuditAction::new("program.create", "program", None),
+        move |conn, who| {
+            let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
+            let valid = draft.validate()?;
+            let status =
+                ProgramStatus::Active.transition_to(status.unwrap_or(ProgramStatus::Active))?;
+            // A provider's staff create programs of their provider; an admin's belong
+            // to the admin, as before (admins see every program anyway).
+            let owner = who
+                .provider_scope()
+                .unwrap_or_else(|| ProviderId::from_uuid(who.id()));
+            let program = programs::create(conn, &valid, status, Some(owner), now)?;
+            Ok(ProgramView::from(program))
+        },
+    )
+    .await
 }
 
 /// Who may call `update_program`.
@@ -187,42 +181,35 @@ pub(crate) const UPDATE_PROGRAM: Operation = Operation::for_roles("update_progra
     responses((status = 200, body = ProgramView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "program_ended", body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     body: crate::json_body::JsonBody<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = update_program(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    let view = update_program(&call, id.into_inner(), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// Replaces a program's fields (audited as `program.update`).
 pub(crate) async fn update_program(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
     body: ProgramInput,
 ) -> Result<ProgramView, ApiError> {
-    let now = state.now();
-    state
-        .run_as(
-            caller,
-            origin,
-            UPDATE_PROGRAM.roles(),
-            AuditAction::new("program.update", "program", Some(raw.clone())),
-            move |conn, who| {
-                let id = program_id(&raw)?;
-                visible_program(conn, who, id)?;
-                let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
-                let valid = draft.validate()?;
-                Ok(ProgramView::from(programs::update(
-                    conn, id, &valid, status, now,
-                )?))
-            },
-        )
-        .await
+    let now = call.now();
+    call.run(
+        UPDATE_PROGRAM,
+        AuditAction::new("program.update", "program", Some(raw.clone())),
+        move |conn, who| {
+            let id = program_id(&raw)?;
+            visible_program(conn, who, id)?;
+            let (draft, status) = body.into_draft().map_err(ApiError::Validation)?;
+            let valid = draft.validate()?;
+            Ok(ProgramView::from(programs::update(
+                conn, id, &valid, status, now,
+            )?))
+        },
+    )
+    .await
 }
 
 /// Who may call `delete_program`.
@@ -233,26 +220,18 @@ pub(crate) const DELETE_PROGRAM: Operation = Operation::for_roles("delete_progra
     params(("id" = uuid::Uuid, Path, description = "Program id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem),
         (status = 409, description = "program_has_referrals", body = crate::error::Problem)))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(call: Call, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let raw = id.into_inner();
-    state
-        .run_as(
-            &caller,
-            &origin,
-            DELETE_PROGRAM.roles(),
-            AuditAction::new("program.delete", "program", Some(raw.clone())),
-            move |conn, who| {
-                let id = program_id(&raw)?;
-                visible_program(conn, who, id)?;
-                Ok(programs::delete(conn, id)?)
-            },
-        )
-        .await?;
+    call.run(
+        DELETE_PROGRAM,
+        AuditAction::new("program.delete", "program", Some(raw.clone())),
+        move |conn, who| {
+            let id = program_id(&raw)?;
+            visible_program(conn, who, id)?;
+            Ok(programs::delete(conn, id)?)
+        },
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

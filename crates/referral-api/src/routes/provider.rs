@@ -2,10 +2,11 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, PORTAL_ADMINS};
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 use crate::routes::programs::{programs_in_scope, visible_program};
 use crate::routes::ListQuery;
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, AuditedResource};
 use crate::views::ReferralList;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -23,55 +24,42 @@ pub(crate) const LIST_REFERRALS: Operation = Operation::for_roles("list_referral
 #[utoipa::path(get, path = "/api/referrals", operation_id = "list_referrals", tag = "provider portal", params(ListQuery),
     responses((status = 200, body = ReferralList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let list = all_referrals(&state, &caller, &origin, query.into_inner()).await?;
+pub async fn list(call: Call, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let list = all_referrals(&call, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// Every referral, for the portal's admins (audited as `referral.list`).
-pub(crate) async fn all_referrals(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
-    query: ListQuery,
-) -> Result<ReferralList, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    state
-        .read_as(
-            caller,
-            origin,
-            LIST_REFERRALS.roles(),
-            AuditAction::new("referral.list", "referral", None),
-            move |conn, who| {
-                let program_id = query.program_id.map(ProgramId::from_uuid);
-                if let Some(id) = program_id {
-                    visible_program(conn, who, id)?;
-                }
-                let filter = ReferralFilter {
-                    as_referrer: false,
-                    referrer_status: None,
-                    status: query.status()?,
-                    program_id,
-                    within: programs_in_scope(conn, who)?,
-                    referrer_id: query.referrer_id.map(PatientId::from_uuid),
-                    from: query.from,
-                    to: query.to,
-                };
-                let page = referrals::list(conn, &filter, now, query.page())?;
-                let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
-                let clicks = referrals::click_tallies(conn, &ids)?;
-                let signals = referrals::signals_of(conn, &ids)?;
-                let locales = referrals::locales_of(conn, &ids)?;
-                Ok(ReferralList::of(page, &clicks, &signals, &locales, &app))
-            },
-        )
-        .await
+pub(crate) async fn all_referrals(call: &Call, query: ListQuery) -> Result<ReferralList, ApiError> {
+    let now = call.now();
+    let app = call.state.clone();
+    call.read(
+        LIST_REFERRALS,
+        AuditAction::new("referral.list", "referral", None),
+        move |conn, who| {
+            let program_id = query.program_id.map(ProgramId::from_uuid);
+            if let Some(id) = program_id {
+                visible_program(conn, who, id)?;
+            }
+            let filter = ReferralFilter {
+                as_referrer: false,
+                referrer_status: None,
+                status: query.status()?,
+                program_id,
+                within: programs_in_scope(conn, who)?,
+                referrer_id: query.referrer_id.map(PatientId::from_uuid),
+                from: query.from,
+                to: query.to,
+            };
+            let page = referrals::list(conn, &filter, now, query.page())?;
+            let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
+            let clicks = referrals::click_tallies(conn, &ids)?;
+            let signals = referrals::signals_of(conn, &ids)?;
+            let locales = referrals::locales_of(conn, &ids)?;
+            Ok(ReferralList::of(page, &clicks, &signals, &locales, &app))
+        },
+    )
+    .await
 }
 
 /// Query of the analytics endpoint.
@@ -138,20 +126,16 @@ pub(crate) const REFERRAL_ANALYTICS: Operation =
     responses((status = 200, description = "total_referrals, registered, converted, conversion_rate, active_programs, rewards_granted, rewards_withheld, reward_cost, rewards_paid, avg_reward_cost, revenue, customer_ltv, funnel, trends[], programs[], top_referrers[], experiments[], anonymized", body = Object),
         (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn analytics(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<AnalyticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = analytics_of(&state, &caller, &origin, query.into_inner()).await?;
+    let view = analytics_of(&call, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// The analytics document (audited as `analytics.read` or `analytics.read_anonymized`).
 pub(crate) async fn analytics_of(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     query: AnalyticsQuery,
 ) -> Result<AnalyticsView, ApiError> {
     let mut problems = Vec::new();
@@ -171,60 +155,57 @@ pub(crate) async fn analytics_of(
         interval,
     };
     let anonymize = query.anonymize.unwrap_or(false);
-    let links = state.links.clone();
+    let links = call.state.links.clone();
     let action = if anonymize {
         "analytics.read_anonymized"
     } else {
         "analytics.read"
     };
-    state
-        .read_as(
-            caller,
-            origin,
-            REFERRAL_ANALYTICS.roles(),
-            AuditAction::new(action, "analytics", None),
-            move |conn, who| {
-                if !problems.is_empty() {
-                    return Err(ApiError::Validation(problems.clone()));
-                }
-                let mut filter = filter.clone();
-                if let Some(id) = filter.program_id {
-                    visible_program(conn, who, id)?;
-                }
-                filter.within = programs_in_scope(conn, who)?;
-                let figures = analytics::summary(conn, &filter)?;
-                let mut top_referrers = Vec::new();
-                for top in &figures.top_referrers {
-                    let person = if anonymize {
-                        TopReferrerView {
-                            referrer_id: None,
-                            name: None,
-                            email: None,
-                            pseudonym: Some(links.pseudonym(top.referrer_id.as_uuid())),
-                            referrals: top.referrals,
-                            converted: top.converted,
-                        }
-                    } else {
-                        let patient = patients::get(conn, top.referrer_id)?;
-                        TopReferrerView {
-                            referrer_id: Some(top.referrer_id.as_uuid()),
-                            name: patient.name,
-                            email: Some(patient.email.to_string()),
-                            pseudonym: None,
-                            referrals: top.referrals,
-                            converted: top.converted,
-                        }
-                    };
-                    top_referrers.push(person);
-                }
-                Ok(AnalyticsView {
-                    figures,
-                    top_referrers,
-                    anonymized: anonymize,
-                })
-            },
-        )
-        .await
+    call.read(
+        REFERRAL_ANALYTICS,
+        AuditAction::new(action, "analytics", None),
+        move |conn, who| {
+            if !problems.is_empty() {
+                return Err(ApiError::Validation(problems.clone()));
+            }
+            let mut filter = filter.clone();
+            if let Some(id) = filter.program_id {
+                visible_program(conn, who, id)?;
+            }
+            filter.within = programs_in_scope(conn, who)?;
+            let figures = analytics::summary(conn, &filter)?;
+            let mut top_referrers = Vec::new();
+            for top in &figures.top_referrers {
+                let person = if anonymize {
+                    TopReferrerView {
+                        referrer_id: None,
+                        name: None,
+                        email: None,
+                        pseudonym: Some(links.pseudonym(top.referrer_id.as_uuid())),
+                        referrals: top.referrals,
+                        converted: top.converted,
+                    }
+                } else {
+                    let patient = patients::get(conn, top.referrer_id)?;
+                    TopReferrerView {
+                        referrer_id: Some(top.referrer_id.as_uuid()),
+                        name: patient.name,
+                        email: Some(patient.email.to_string()),
+                        pseudonym: None,
+                        referrals: top.referrals,
+                        converted: top.converted,
+                    }
+                };
+                top_referrers.push(person);
+            }
+            Ok(AnalyticsView {
+                figures,
+                top_referrers,
+                anonymized: anonymize,
+            })
+        },
+    )
+    .await
 }
 
 /// Query of the performance endpoint.

@@ -2,6 +2,7 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, Role};
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 
 use crate::state::{AppState, AuditAction, Origin};
@@ -306,9 +307,7 @@ pub async fn register(
     if req.headers().contains_key(header::AUTHORIZATION) {
         let caller = Caller::from_http(&req).await?;
         let view = register_with_code(
-            &state,
-            &caller,
-            &origin,
+            &Call::new(&state, &caller, &origin),
             code.into_inner(),
             body.into_inner(),
         )
@@ -322,16 +321,14 @@ pub async fn register(
 /// Registers a patient with `code` at once (audited as `referral.register`): a platform
 /// service only.
 pub(crate) async fn register_with_code(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     code: String,
     body: RegisterRequest,
 ) -> Result<RegistrationView, ApiError> {
-    let now = state.now();
-    let app = state.clone();
+    let now = call.now();
+    let app = call.state.clone();
     let work = {
-        let caller = caller.clone();
+        let caller = call.caller.clone();
         move |conn: &mut referral_store::DbConnection| {
             caller.require(REGISTER_WITH_CODE.roles())?;
             let registrant = registrant(body, None)?;
@@ -342,7 +339,9 @@ pub(crate) async fn register_with_code(
         }
     };
     let action = AuditAction::new("referral.register", "referral", None);
-    state.audited_as(Some(caller), origin, action, work).await
+    call.state
+        .audited_as(Some(&call.caller), &call.origin, action, work)
+        .await
 }
 
 /// A visitor's registration, first step (audited as `referral.register_requested`): checks

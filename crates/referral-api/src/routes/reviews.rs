@@ -3,9 +3,10 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, ADMINS};
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::AuditAction;
 use crate::views::{
     BulkReviewRequest, BulkReviewResponse, ClawbackList, ClawbackView, IntegrityView,
     ReviewDecisionRequest, ReviewItemView, ReviewList, RewardView,
@@ -76,40 +77,27 @@ pub(crate) const LIST_REWARD_REVIEWS: Operation =
     params(ReviewQuery),
     responses((status = 200, body = ReviewList), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
-    query: web::Query<ReviewQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let list = review_queue(&state, &caller, &origin, query.into_inner()).await?;
+pub async fn list(call: Call, query: web::Query<ReviewQuery>) -> Result<HttpResponse, ApiError> {
+    let list = review_queue(&call, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// The review queue (audited as `reward.review_list`), for the API and the portal page.
-pub(crate) async fn review_queue(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
-    query: ReviewQuery,
-) -> Result<ReviewList, ApiError> {
-    let now = state.now();
-    state
-        .run_as(
-            caller,
-            origin,
-            LIST_REWARD_REVIEWS.roles(),
-            AuditAction::new("reward.review_list", "reward", None),
-            move |conn, _| {
-                let (filter, page) = query.parse()?;
-                let page = rewards::reviews(conn, filter, page, now)?;
-                Ok(ReviewList {
-                    items: page.items.into_iter().map(ReviewItemView::from).collect(),
-                    total: page.total,
-                })
-            },
-        )
-        .await
+pub(crate) async fn review_queue(call: &Call, query: ReviewQuery) -> Result<ReviewList, ApiError> {
+    let now = call.now();
+    call.run(
+        LIST_REWARD_REVIEWS,
+        AuditAction::new("reward.review_list", "reward", None),
+        move |conn, _| {
+            let (filter, page) = query.parse()?;
+            let page = rewards::reviews(conn, filter, page, now)?;
+            Ok(ReviewList {
+                items: page.items.into_iter().map(ReviewItemView::from).collect(),
+                total: page.total,
+            })
+        },
+    )
+    .await
 }
 
 use referral_domain::reward::MAX_REVIEW_REASON_CHARS;
@@ -150,41 +138,34 @@ pub(crate) const DECIDE_REWARD_REVIEW: Operation =
         (status = 409, description = "reward_not_in_review", body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)))]
 pub async fn decide(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     body: crate::json_body::JsonBody<ReviewDecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = decide_one(&state, &caller, &origin, id.into_inner(), body.into_inner()).await?;
+    let view = decide_one(&call, id.into_inner(), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// One review decision (audited as `reward.review`, naming the reward).
 pub(crate) async fn decide_one(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
     body: ReviewDecisionRequest,
 ) -> Result<RewardView, ApiError> {
-    let now = state.now();
-    let cadence = state.policy.referrer_cadence;
-    let who = caller.clone();
-    state
-        .audited_within(
-            caller,
-            origin,
-            AuditAction::new("reward.review", "reward", Some(raw.clone())),
-            move |conn, audit| {
-                who.require(DECIDE_REWARD_REVIEW.roles())?;
-                let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
-                let decision = decision(&body, &who, cadence)?;
-                let reward = rewards::decide_review(conn, id, &decision, now, Some(audit))?;
-                Ok(RewardView::from(reward))
-            },
-        )
-        .await
+    let now = call.now();
+    let cadence = call.state.policy.referrer_cadence;
+    let who = call.caller.clone();
+    call.audited_within(
+        AuditAction::new("reward.review", "reward", Some(raw.clone())),
+        move |conn, audit| {
+            who.require(DECIDE_REWARD_REVIEW.roles())?;
+            let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;
+            let decision = decision(&body, &who, cadence)?;
+            let reward = rewards::decide_review(conn, id, &decision, now, Some(audit))?;
+            Ok(RewardView::from(reward))
+        },
+    )
+    .await
 }
 
 /// Who may call `bulk_decide_reward_reviews`.
@@ -197,57 +178,50 @@ pub(crate) const BULK_DECIDE_REWARD_REVIEWS: Operation =
     request_body = BulkReviewRequest,
     responses((status = 200, body = BulkReviewResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn bulk_decide(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     body: crate::json_body::JsonBody<BulkReviewRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let response = decide_many(&state, &caller, &origin, body.into_inner()).await?;
+    let response = decide_many(&call, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(response))
 }
 
 /// Many review decisions (each audited as `reward.review`).
 pub(crate) async fn decide_many(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     body: BulkReviewRequest,
 ) -> Result<BulkReviewResponse, ApiError> {
-    let now = state.now();
-    let cadence = state.policy.referrer_cadence;
-    let who = caller.clone();
-    state
-        .audited_within(
-            caller,
-            origin,
-            AuditAction::new("reward.review", "reward", None),
-            move |conn, audit| {
-                who.require(BULK_DECIDE_REWARD_REVIEWS.roles())?;
-                if body.reward_ids.is_empty() || body.reward_ids.len() > MAX_BULK_REVIEW {
-                    return Err(ApiError::Validation(vec![FieldProblem::new(
-                        "reward_ids",
-                        format!("between 1 and {MAX_BULK_REVIEW} ids"),
-                    )]));
-                }
-                let decision = decision(
-                    &ReviewDecisionRequest {
-                        approve: body.approve,
-                        reason: body.reason.clone(),
-                    },
-                    &who,
-                    cadence,
-                )?;
-                let ids: Vec<RewardId> = body
-                    .reward_ids
-                    .iter()
-                    .copied()
-                    .map(RewardId::from_uuid)
-                    .collect();
-                let results = rewards::decide_reviews(conn, &ids, &decision, now, Some(audit))?;
-                Ok(BulkReviewResponse::from(results))
-            },
-        )
-        .await
+    let now = call.now();
+    let cadence = call.state.policy.referrer_cadence;
+    let who = call.caller.clone();
+    call.audited_within(
+        AuditAction::new("reward.review", "reward", None),
+        move |conn, audit| {
+            who.require(BULK_DECIDE_REWARD_REVIEWS.roles())?;
+            if body.reward_ids.is_empty() || body.reward_ids.len() > MAX_BULK_REVIEW {
+                return Err(ApiError::Validation(vec![FieldProblem::new(
+                    "reward_ids",
+                    format!("between 1 and {MAX_BULK_REVIEW} ids"),
+                )]));
+            }
+            let decision = decision(
+                &ReviewDecisionRequest {
+                    approve: body.approve,
+                    reason: body.reason.clone(),
+                },
+                &who,
+                cadence,
+            )?;
+            let ids: Vec<RewardId> = body
+                .reward_ids
+                .iter()
+                .copied()
+                .map(RewardId::from_uuid)
+                .collect();
+            let results = rewards::decide_reviews(conn, &ids, &decision, now, Some(audit))?;
+            Ok(BulkReviewResponse::from(results))
+        },
+    )
+    .await
 }
 
 /// Who may call `list_reward_clawbacks`.
@@ -260,17 +234,13 @@ pub(crate) const LIST_REWARD_CLAWBACKS: Operation =
     params(crate::routes::PageQuery),
     responses((status = 200, body = ClawbackList), (status = 403, body = crate::error::Problem)))]
 pub async fn clawbacks(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<crate::routes::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let list = state
-        .run_as(
-            &caller,
-            &origin,
-            LIST_REWARD_CLAWBACKS.roles(),
+    let list = call
+        .run(
+            LIST_REWARD_CLAWBACKS,
             AuditAction::new("reward.clawback_list", "reward", None),
             move |conn, _| {
                 let page = query.checked()?;
@@ -303,35 +273,28 @@ pub(crate) const REFERRAL_INTEGRITY: Operation = Operation::for_roles("referral_
     params(IntegrityQuery),
     responses((status = 200, body = IntegrityView), (status = 403, body = crate::error::Problem)))]
 pub async fn integrity(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<IntegrityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = integrity_figures(&state, &caller, &origin, query.into_inner().program_id).await?;
+    let view = integrity_figures(&call, query.into_inner().program_id).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// The integrity figures (audited as `referral.integrity`), for the API and the portal.
 pub(crate) async fn integrity_figures(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     program: Option<uuid::Uuid>,
 ) -> Result<IntegrityView, ApiError> {
-    state
-        .run_as(
-            caller,
-            origin,
-            REFERRAL_INTEGRITY.roles(),
-            AuditAction::new("referral.integrity", "referral", None),
-            move |conn, _| {
-                let figures =
-                    referral_store::analytics::integrity(conn, program.map(ProgramId::from_uuid))?;
-                Ok(IntegrityView::from(figures))
-            },
-        )
-        .await
+    call.run(
+        REFERRAL_INTEGRITY,
+        AuditAction::new("referral.integrity", "referral", None),
+        move |conn, _| {
+            let figures =
+                referral_store::analytics::integrity(conn, program.map(ProgramId::from_uuid))?;
+            Ok(IntegrityView::from(figures))
+        },
+    )
+    .await
 }
 
 /// The operations of this module, for the document (`routes::OPERATIONS`).

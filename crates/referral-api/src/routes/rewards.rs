@@ -1,10 +1,11 @@
 //! Redeeming a reward: by the patient who owns it, or by a platform service.
 
 use crate::access::Operation;
-use crate::auth::{Caller, Role};
+use crate::auth::Role;
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::AuditAction;
 use crate::views::{RedeemRequest, RewardView};
 use actix_web::{web, HttpResponse};
 use referral_domain::{ConsultationId, OrderId, PatientId, RedemptionTarget, RewardId};
@@ -22,21 +23,17 @@ pub(crate) const REDEEM_REWARD: Operation =
         (status = 409, description = "reward_not_available", body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)))]
 pub async fn redeem(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     id: web::Path<String>,
     body: crate::json_body::JsonBody<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let raw = id.into_inner();
     let body = body.into_inner();
-    let policy = state.policy.clone();
-    let view = state
-        .run_as(
-            &caller,
-            &origin,
-            REDEEM_REWARD.roles(),
+    let policy = call.state.policy.clone();
+    let view = call
+        .run(
+            REDEEM_REWARD,
             AuditAction::new("reward.redeem", "reward", Some(raw.clone())),
             move |conn, who| {
                 let id: RewardId = raw.parse().map_err(|_| ApiError::NotFound)?;

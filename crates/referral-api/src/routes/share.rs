@@ -3,10 +3,11 @@
 
 use crate::access::Operation;
 use crate::auth::{Caller, Role};
+use crate::call::Call;
 use crate::error::ApiError;
 
 use crate::routes::patients::ensure_patient;
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, AuditedResource};
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -78,33 +79,26 @@ pub(crate) const GET_MY_SHARE_LINK: Operation =
     responses((status = 200, body = ShareLinkView), (status = 404, body = crate::error::Problem),
         (status = 422, description = "no_active_program, program_not_active, not_eligible", body = crate::error::Problem)))]
 pub async fn get_mine(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<ShareLinkQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = my_share_link(&state, &caller, &origin, query.into_inner().program_id).await?;
+    let view = my_share_link(&call, query.into_inner().program_id).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// The caller's share link (audited as `share_link.read`), for the API and the pages.
 pub(crate) async fn my_share_link(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     program: Option<Uuid>,
 ) -> Result<ShareLinkView, ApiError> {
-    let now = state.now();
-    let app = state.clone();
-    let who = caller.clone();
-    state
-        .audited(
-            caller,
-            origin,
-            AuditAction::new("share_link.read", "share_link", None),
-            move |conn| share_link_mine(conn, &who, &app, program, now),
-        )
-        .await
+    let now = call.now();
+    let app = call.state.clone();
+    let who = call.caller.clone();
+    call.audited(
+        AuditAction::new("share_link.read", "share_link", None),
+        move |conn| share_link_mine(conn, &who, &app, program, now),
+    )
+    .await
 }
 
 /// The calling patient's share link of `program` (the default one without), made on
@@ -190,30 +184,25 @@ pub(crate) const RETIRE_MY_SHARE_LINK: Operation =
     params(ShareLinkQuery),
     responses((status = 204, description = "Retired"), (status = 404, body = crate::error::Problem)))]
 pub async fn retire_mine(
-    state: web::Data<AppState>,
-    caller: Caller,
-    origin: Origin,
+    call: Call,
     query: web::Query<ShareLinkQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
+    let now = call.now();
     let program = query.into_inner().program_id;
-    state
-        .run_as(
-            &caller,
-            &origin,
-            RETIRE_MY_SHARE_LINK.roles(),
-            AuditAction::new("share_link.retire", "share_link", None),
-            move |conn, who| {
-                share_links::retire(
-                    conn,
-                    PatientId::from_uuid(who.id()),
-                    program.map(ProgramId::from_uuid),
-                    now,
-                )?;
-                Ok(Retired)
-            },
-        )
-        .await?;
+    call.run(
+        RETIRE_MY_SHARE_LINK,
+        AuditAction::new("share_link.retire", "share_link", None),
+        move |conn, who| {
+            share_links::retire(
+                conn,
+                PatientId::from_uuid(who.id()),
+                program.map(ProgramId::from_uuid),
+                now,
+            )?;
+            Ok(Retired)
+        },
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

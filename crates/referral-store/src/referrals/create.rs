@@ -18,6 +18,7 @@ use referral_domain::notices::Invitation;
 use referral_domain::notices::Message;
 use referral_domain::referral::expires_at;
 use referral_domain::referral::LIMIT_COUNTED_STATUSES;
+use referral_domain::webhook::WebhookEventType;
 use referral_domain::{
     CreationDecision, CreationFacts, DomainError, Email, FieldError, Locale, PartyRewardStatus,
     PatientId, Phone, ProgramId, ReferralCode, ReferralId, ReferralSource, ReferralStatus,
@@ -275,12 +276,8 @@ pub(crate) fn create_in(
             queue_invitation(conn, input, &referrer, &program, variant, &code, id, now)?;
         }
         let referral = get(conn, id, now)?;
-        crate::webhooks::emit(
-            conn,
-            referral_domain::webhook::WebhookEventType::ReferralCreated,
-            crate::webhooks::referral_data(&referral),
-            now,
-        )?;
+        let data = crate::webhooks::referral_data(&referral);
+        crate::webhooks::emit(conn, WebhookEventType::ReferralCreated, data, now)?;
         Ok(referral)
     }
 }

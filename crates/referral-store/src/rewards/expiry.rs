@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use referral_domain::notices::Message;
 use referral_domain::notices::RewardExpiring;
+use referral_domain::webhook::WebhookEventType;
 use referral_domain::{
     Locale, PartyRewardStatus, ReferralId, RewardSpec, RewardStatus, RewardType,
 };
@@ -123,12 +124,7 @@ pub fn expire_due(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, 
                 now,
             )?;
             let expired = get_in(conn, RewardId::from_uuid(id.0), now)?;
-            crate::webhooks::emit(
-                conn,
-                referral_domain::webhook::WebhookEventType::RewardExpired,
-                crate::webhooks::reward_data(&expired),
-                now,
-            )?;
+            crate::webhooks::emit_reward(conn, WebhookEventType::RewardExpired, &expired, now)?;
         }
         Ok(due.len())
     })

@@ -9,6 +9,7 @@ use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::webhook::WebhookEventType;
 use referral_domain::{
     DomainError, FieldError, InducementPolicy, Money, PartyRewardStatus, PatientId,
     RedemptionTarget, RewardId, RewardStatus, RewardType, ValidationErrors,
@@ -106,12 +107,7 @@ pub fn redeem(
             now,
         )?;
         let used = get_in(conn, id, now)?;
-        crate::webhooks::emit(
-            conn,
-            referral_domain::webhook::WebhookEventType::RewardRedeemed,
-            crate::webhooks::reward_data(&used),
-            now,
-        )?;
+        crate::webhooks::emit_reward(conn, WebhookEventType::RewardRedeemed, &used, now)?;
         Ok(used)
     })
 }

@@ -11,6 +11,7 @@ use crate::schema::referral_rewards;
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use referral_domain::webhook::WebhookEventType;
 use referral_domain::{PartyRewardStatus, PatientId, RewardStatus};
 
 /// Most held rewards released in one transaction.
@@ -97,12 +98,7 @@ pub(crate) fn announce(
     if status == RewardStatus::Available {
         let mut now_available = reward.clone();
         now_available.status = status;
-        crate::webhooks::emit(
-            conn,
-            referral_domain::webhook::WebhookEventType::RewardAvailable,
-            crate::webhooks::reward_data(&now_available),
-            now,
-        )?;
+        crate::webhooks::emit_reward(conn, WebhookEventType::RewardAvailable, &now_available, now)?;
     }
     // A referrer is told with everything else of the reward's period (see
     // [`notify_releases`]), never at the moment the hold or review ended.

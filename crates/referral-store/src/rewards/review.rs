@@ -8,28 +8,21 @@ use crate::audit::{self, NewAuditEntry};
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
 use crate::events::AuditWith;
-use crate::referrals::signals_of;
 use crate::rollups::{self, Cohort, Delta};
 use crate::schema::{referral_rewards, referral_signals, referrals, reward_reviews};
 use crate::sql_types::{DbTime, DbUuid};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use referral_domain::signals::{Raised, Signal};
+use referral_domain::signals::Signal;
+use referral_domain::webhook::WebhookEventType;
 use referral_domain::{DomainError, Money, PartyRewardStatus, ProgramId, RewardStatus};
 
 /// Most rewards one bulk decision takes.
 pub const MAX_BULK_REVIEW: usize = 1_000;
 
-/// A reward waiting for review, with what flagged it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReviewItem {
-    /// The reward.
-    pub reward: Reward,
-    /// Its referral's program.
-    pub program_id: ProgramId,
-    /// The signals its referral raised, with their evidence.
-    pub signals: Vec<Raised>,
-}
+/// A reward waiting for review, with what flagged it: the same shape staff see in every
+/// queue.
+pub type ReviewItem = super::staff::StaffItem;
 
 /// Which rewards in review to list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,21 +99,10 @@ pub fn reviews(
         .offset(page.offset)
         .select((RewardRow::as_select(), referrals::program_id))
         .load(conn)?;
-    let ids: Vec<ReferralId> = rows
-        .iter()
-        .map(|(r, _)| ReferralId::from_uuid(r.referral_id.0))
-        .collect();
-    let mut signals = signals_of(conn, &ids)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for (row, program) in rows {
-        let reward = row.into_reward(now)?;
-        items.push(ReviewItem {
-            signals: signals.remove(&reward.referral_id).unwrap_or_default(),
-            program_id: ProgramId::from_uuid(program.0),
-            reward,
-        });
-    }
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items: super::staff::staff_items(conn, rows, now)?,
+        total,
+    })
 }
 
 /// Decides the review of one reward; its audit row (the caller's, naming the reward) is
@@ -267,12 +249,7 @@ fn decide_in(
         let mut rejected = reward.clone();
         rejected.status = status;
         rejected.cancel_reason = Some(CancelReason::ReviewRejected);
-        crate::webhooks::emit(
-            conn,
-            referral_domain::webhook::WebhookEventType::RewardCancelled,
-            crate::webhooks::reward_data(&rejected),
-            now,
-        )?;
+        crate::webhooks::emit_reward(conn, WebhookEventType::RewardCancelled, &rejected, now)?;
     } else {
         super::release::announce(conn, &reward, status, now)?;
     }

@@ -111,25 +111,34 @@ pub fn approval_queue(
         .offset(page.offset)
         .select((RewardRow::as_select(), referrals::program_id))
         .load(conn)?;
+    Ok(Paged {
+        items: staff_items(conn, rows, now)?,
+        total,
+    })
+}
+
+/// Rewards (with their referral's program) as staff see them: each with the signals its
+/// referral raised, read in one query for the page.
+pub(super) fn staff_items(
+    conn: &mut DbConnection,
+    rows: Vec<(RewardRow, DbUuid)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<StaffItem>, StoreError> {
     let ids: Vec<ReferralId> = rows
         .iter()
         .map(|(r, _)| ReferralId::from_uuid(r.referral_id.0))
         .collect();
     let mut signals = signals_of(conn, &ids)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for (row, program) in rows {
-        let reward = row.into_reward(now)?;
-        items.push(StaffItem {
-            signals: signals
-                .get(&reward.referral_id)
-                .cloned()
-                .unwrap_or_default(),
-            program_id: ProgramId::from_uuid(program.0),
-            reward,
-        });
-    }
-    signals.clear();
-    Ok(Paged { items, total })
+    rows.into_iter()
+        .map(|(row, program)| {
+            let reward = row.into_reward(now)?;
+            Ok(StaffItem {
+                signals: signals.remove(&reward.referral_id).unwrap_or_default(),
+                program_id: ProgramId::from_uuid(program.0),
+                reward,
+            })
+        })
+        .collect()
 }
 
 /// The review queue as one case per referral, oldest case first; `total` counts cases.

@@ -8,7 +8,7 @@ use crate::pages::{render, PageError};
 use crate::routes::programs::list_programs;
 use crate::routes::provider::{analytics_of, performance_of, AnalyticsQuery};
 use crate::routes::ListQuery;
-use crate::state::{AppState, Origin};
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{TimeZone, Utc};
@@ -37,10 +37,9 @@ pub struct AnalyticsFilters {
 pub async fn analytics(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     filters: web::Query<AnalyticsFilters>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let filters = filters.into_inner();
     let mut problems = Vec::new();
     let from = date("from", &filters.from, &mut problems)
@@ -75,7 +74,7 @@ pub async fn analytics(
     let show_names = filters.names == "1";
     let programs = list_programs(
         &state,
-        &caller,
+        &call.caller,
         ListQuery {
             limit: Some(500),
             ..ListQuery::default()
@@ -99,7 +98,7 @@ pub async fn analytics(
         anonymize: Some(!show_names),
     };
     let result = if problems.is_empty() {
-        analytics_of(&state, &caller, &origin, query).await
+        analytics_of(&call, query).await
     } else {
         Err(ApiError::Validation(problems))
     };
@@ -139,8 +138,13 @@ pub async fn analytics(
         .and_then(|t| t.date_naive().pred_opt())
         .unwrap_or_else(|| state.now().date_naive());
     let first_day = from.map(|f| f.date_naive());
-    let performance =
-        performance_of(&state, &caller, program_id, Some((last_day, first_day))).await?;
+    let performance = performance_of(
+        &state,
+        &call.caller,
+        program_id,
+        Some((last_day, first_day)),
+    )
+    .await?;
     let f = &view.figures;
     let labels: Vec<String> = f.trends.iter().map(|t| t.period.to_string()).collect();
     let trend = line_chart(

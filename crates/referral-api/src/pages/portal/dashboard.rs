@@ -6,23 +6,16 @@ use crate::pages::session::Visit;
 use crate::pages::{label, render, when, PageError};
 use crate::routes::provider::{all_referrals, analytics_of, AnalyticsQuery};
 use crate::routes::ListQuery;
-use crate::state::{AppState, Origin};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use serde::Serialize;
 use std::collections::HashMap;
 
 /// `GET /portal/referrals`: metrics, recent activity and the program performance chart.
-pub async fn dashboard(
-    state: web::Data<AppState>,
-    visit: Visit,
-    origin: Origin,
-) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+pub async fn dashboard(visit: Visit) -> Result<HttpResponse, PageError> {
+    let call = visit.admin_call()?;
     let analytics = analytics_of(
-        &state,
-        &caller,
-        &origin,
+        &call,
         AnalyticsQuery {
             anonymize: Some(true),
             ..AnalyticsQuery::default()
@@ -30,9 +23,7 @@ pub async fn dashboard(
     )
     .await?;
     let recent = all_referrals(
-        &state,
-        &caller,
-        &origin,
+        &call,
         ListQuery {
             limit: Some(10),
             ..ListQuery::default()

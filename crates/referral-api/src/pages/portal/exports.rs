@@ -9,14 +9,15 @@
 //! one store listing.
 
 use super::programs::{date, optional};
-use crate::auth::{Caller, ADMINS, PORTAL_ADMINS};
+use crate::auth::{ADMINS, PORTAL_ADMINS};
+use crate::call::Call;
 use crate::error::{ApiError, FieldProblem};
 use crate::export::stream_csv;
 use crate::links::LinkKeys as Links;
 use crate::pages::session::Visit;
 use crate::pages::{label, render, PageError};
 use crate::routes::programs::{programs_in_scope, visible_program};
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, AuditedResource};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -225,10 +226,9 @@ struct Choice {
 pub async fn referrals_csv(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let q = query.into_inner();
     let mut problems = Vec::new();
     let (from, to) = q.range(&mut problems);
@@ -250,12 +250,10 @@ pub async fn referrals_csv(
             })
             .ok()
     });
-    let now = state.now();
+    let now = call.now();
     let reveal = q.reveal();
-    let Counted((filter, program_names), total) = state
-        .run_as(
-            &caller,
-            &origin,
+    let Counted((filter, program_names), total) = call
+        .run_for(
             PORTAL_ADMINS,
             AuditAction::new(
                 action("referral.export", "referral.export_named", reveal),
@@ -354,9 +352,7 @@ pub async fn referrals_csv(
 
 /// Checks the admin role and counts, audited as `action`.
 async fn audited_count<T, F>(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    origin: &Origin,
+    call: &Call,
     action: &'static str,
     resource: &'static str,
     count: F,
@@ -365,10 +361,8 @@ where
     F: FnOnce(&mut DbConnection) -> Result<Counted<T>, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    Ok(state
-        .run_as(
-            caller,
-            origin,
+    Ok(call
+        .run_for(
             ADMINS,
             AuditAction::new(action, resource, None),
             move |conn, _| count(conn),
@@ -381,10 +375,9 @@ where
 pub async fn rewards_csv(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let q = query.into_inner();
     let mut problems = Vec::new();
     let status: Option<RewardStatus> = optional(&q.status).and_then(|s| {
@@ -397,9 +390,7 @@ pub async fn rewards_csv(
     let now = state.now();
     let reveal = q.reveal();
     let Counted((), total) = audited_count(
-        &state,
-        &caller,
-        &origin,
+        &call,
         action("reward.export", "reward.export_named", reveal),
         "reward",
         move |conn| {
@@ -465,10 +456,9 @@ pub async fn rewards_csv(
 pub async fn reviews_csv(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let q = query.into_inner();
     let mut problems = Vec::new();
     let signal = optional(&q.signal).and_then(|s| {
@@ -485,9 +475,7 @@ pub async fn reviews_csv(
     let now = state.now();
     let reveal = q.reveal();
     let Counted(program_names, total) = audited_count(
-        &state,
-        &caller,
-        &origin,
+        &call,
         action("reward.review_export", "reward.review_export_named", reveal),
         "reward",
         move |conn| {
@@ -558,16 +546,13 @@ pub async fn reviews_csv(
 pub async fn payouts_csv(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let reveal = query.reveal();
     let now = state.now();
     let Counted((), total) = audited_count(
-        &state,
-        &caller,
-        &origin,
+        &call,
         action("payout.export", "payout.export_named", reveal),
         "reward",
         move |conn| {
@@ -629,10 +614,9 @@ pub async fn payouts_csv(
 pub async fn audit_csv(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let q = query.into_inner();
     let mut problems = Vec::new();
     let (from, to) = q.range(&mut problems);
@@ -644,18 +628,11 @@ pub async fn audit_csv(
         ..AuditFilter::default()
     };
     let counted = filter.clone();
-    let Counted((), total) = audited_count(
-        &state,
-        &caller,
-        &origin,
-        "audit.export",
-        "audit_log",
-        move |conn| {
-            refuse(problems)?;
-            let total = audit::list(conn, &counted, Page::new(Some(1), None))?.total;
-            Ok(Counted((), total))
-        },
-    )
+    let Counted((), total) = audited_count(&call, "audit.export", "audit_log", move |conn| {
+        refuse(problems)?;
+        let total = audit::list(conn, &counted, Page::new(Some(1), None))?.total;
+        Ok(Counted((), total))
+    })
     .await?;
     Ok(stream_csv(
         state,

@@ -43,7 +43,7 @@ const PROGRAM_LABELS: &[(&str, &str)] = &[
 use crate::routes::programs::{create_program, get_program, list_programs, update_program};
 use crate::routes::provider::performance_of;
 use crate::routes::ListQuery;
-use crate::state::{AppState, Origin};
+use crate::state::AppState;
 use crate::views::{DemographicsView, ProgramInput, ProgramView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -398,16 +398,14 @@ pub async fn new_program(visit: Visit) -> Result<HttpResponse, PageError> {
 
 /// `POST /portal/referrals/programs`.
 pub async fn create_program_page(
-    state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     form: web::Form<ProgramForm>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
     let created = match form.input() {
-        Ok(input) => create_program(&state, &caller, &origin, input).await,
+        Ok(input) => create_program(&call, input).await,
         Err(e) => Err(e),
     };
     match created {
@@ -612,17 +610,16 @@ pub async fn edit_program(
 pub async fn update_program_page(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     id: web::Path<String>,
     form: web::Form<ProgramForm>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let form = form.into_inner();
     visit.check_csrf(&form.csrf)?;
     let id = id.into_inner();
-    let program = get_program(&state, &caller, &id).await?;
+    let program = get_program(&state, &call.caller, &id).await?;
     let updated = match form.input() {
-        Ok(input) => update_program(&state, &caller, &origin, id, input).await,
+        Ok(input) => update_program(&call, id, input).await,
         Err(e) => Err(e),
     };
     match updated {

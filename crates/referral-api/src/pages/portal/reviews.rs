@@ -7,7 +7,7 @@ use crate::pages::paging::{page_of, rows_of, Paging};
 use crate::pages::session::Visit;
 use crate::pages::{label, render, reward_text, see_other, when, PageError};
 use crate::routes::reviews::{decide_many, integrity_figures};
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, AuditedResource};
 use crate::views::{BulkReviewRequest, IntegrityView, SignalView};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -45,10 +45,9 @@ impl AuditedResource for Cases {}
 pub async fn reviews(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<ReviewsPageQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let query = query.into_inner();
     let signal_code = query
         .signal
@@ -66,10 +65,8 @@ pub async fn reviews(
     };
     let number = page_of(query.page.as_deref());
     let now = state.now();
-    let found = state
-        .run_as(
-            &caller,
-            &origin,
+    let found = call
+        .run_for(
             ADMINS,
             AuditAction::new("reward.review_list", "reward", None),
             move |conn, _| {
@@ -84,7 +81,7 @@ pub async fn reviews(
             },
         )
         .await?;
-    let figures = integrity_figures(&state, &caller, &origin, None).await?;
+    let figures = integrity_figures(&call, None).await?;
     let n = query.n.unwrap_or(0);
     let flash = match query.done.as_deref() {
         Some("approved") => Some(format!("{n} reward(s) approved.")),
@@ -210,13 +207,8 @@ struct SignalLine {
 
 /// `POST /portal/referrals/reviews`: the form's `decision` is `approve` or `reject` for the
 /// ticked `reward_id`s, or `approve:<id>` / `reject:<id>` for one row's buttons.
-pub async fn decide(
-    state: web::Data<AppState>,
-    visit: Visit,
-    origin: Origin,
-    body: web::Bytes,
-) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+pub async fn decide(visit: Visit, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let call = visit.admin_call()?;
     let (mut csrf, mut decision, mut reason, mut ticked) =
         (String::new(), String::new(), String::new(), Vec::new());
     for (key, value) in url::form_urlencoded::parse(&body) {
@@ -254,9 +246,7 @@ pub async fn decide(
         return Err(invalid("reward_id", "tick at least one reward"));
     }
     let results = decide_many(
-        &state,
-        &caller,
-        &origin,
+        &call,
         BulkReviewRequest {
             reward_ids,
             approve,

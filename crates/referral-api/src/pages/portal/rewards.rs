@@ -10,7 +10,7 @@ use crate::pages::session::Visit;
 use crate::pages::{label, render, reward_text, see_other, when, PageError};
 use crate::routes::admin::{decide_rewards, list_notifications};
 use crate::routes::ListQuery;
-use crate::state::{AppState, AuditAction, AuditedResource, Origin};
+use crate::state::{AppState, AuditAction, AuditedResource};
 use crate::views::ApproveRewardRequest;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -47,19 +47,16 @@ impl AuditedResource for Queue {}
 pub async fn rewards(
     state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<RewardsQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let query = query.into_inner();
     let number = page_of(query.page.as_deref());
     let failed_number = page_of(query.failed_page.as_deref());
     let reveal = query.names.as_deref() == Some("1");
-    let now = state.now();
-    let queue = state
-        .run_as(
-            &caller,
-            &origin,
+    let now = call.now();
+    let queue = call
+        .run_for(
             ADMINS,
             AuditAction::new(
                 if reveal {
@@ -90,7 +87,7 @@ pub async fn rewards(
     let failed_rows = rows_of(failed_number);
     let failed = list_notifications(
         &state,
-        &caller,
+        &call.caller,
         ListQuery {
             status: Some("failed".into()),
             limit: Some(failed_rows.limit),
@@ -309,13 +306,8 @@ impl Decision {
 
 /// `POST /portal/referrals/rewards`: approve or reject the chosen referrals' cash rewards,
 /// each decided (and audited) on its own with the one reason.
-pub async fn decide_many(
-    state: web::Data<AppState>,
-    visit: Visit,
-    origin: Origin,
-    body: web::Bytes,
-) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+pub async fn decide_many(visit: Visit, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let call = visit.admin_call()?;
     let form = Decision::parse(&body);
     visit.check_csrf(&form.csrf)?;
     let invalid = |field: &str, why: &str| {
@@ -367,9 +359,7 @@ pub async fn decide_many(
     let mut decided = 0;
     for id in &form.referral_ids {
         let outcome = decide_rewards(
-            &state,
-            &caller,
-            &origin,
+            &call,
             id.clone(),
             ApproveRewardRequest {
                 approve,
@@ -405,9 +395,7 @@ struct ConfirmPage {
 /// `POST /portal/referrals/rewards/{referral_id}`: one referral's decision (the row's
 /// buttons of older pages and scripts); a rejection asks for its reason and confirmation.
 pub async fn decide(
-    state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     referral_id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
@@ -422,5 +410,5 @@ pub async fn decide(
     for id in &form.referral_ids {
         encoded.append_pair("referral_id", id);
     }
-    decide_many(state, visit, origin, web::Bytes::from(encoded.finish())).await
+    decide_many(visit, web::Bytes::from(encoded.finish())).await
 }

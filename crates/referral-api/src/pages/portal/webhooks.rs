@@ -2,6 +2,7 @@
 //! their secret rotated, a test event sent), their recent deliveries with the endpoint's
 //! last answer and the next attempt, and a button that sends one again (admins).
 
+use crate::call::Call;
 use crate::pages::session::Visit;
 use crate::pages::{form_problems_labelled, label, render, see_other, when, PageError};
 use crate::routes::outbound_webhooks::{
@@ -12,7 +13,7 @@ use referral_domain::webhook::WebhookEventType;
 use serde_json::{json, Value};
 
 use crate::routes::PageQuery;
-use crate::state::{AppState, AuditAction, Origin};
+use crate::state::{AppState, AuditAction};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -44,16 +45,12 @@ struct DeliveryRow {
 
 /// `GET /portal/webhooks`.
 pub async fn webhooks(
-    state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     query: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
-    let endpoints = state
-        .run_as(
-            &caller,
-            &origin,
+    let call = visit.admin_call()?;
+    let endpoints = call
+        .run_for(
             crate::auth::ADMINS,
             AuditAction::new("webhook.list", "webhook", None),
             move |conn, _| Ok(Listed(referral_store::webhooks::list(conn)?)),
@@ -63,9 +60,7 @@ pub async fn webhooks(
     let mut rows = Vec::with_capacity(endpoints.len());
     for e in endpoints {
         let deliveries = delivery_list(
-            &state,
-            &caller,
-            &origin,
+            &call,
             e.id.to_string(),
             PageQuery {
                 limit: Some(20),
@@ -234,16 +229,11 @@ fn secret_page(
 }
 
 /// `POST /portal/webhooks`: adds the endpoint and shows its secret once.
-pub async fn create(
-    state: web::Data<AppState>,
-    visit: Visit,
-    origin: Origin,
-    body: web::Bytes,
-) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+pub async fn create(visit: Visit, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let call = visit.admin_call()?;
     let form = EndpointForm::parse(&body);
     visit.check_csrf(&form.csrf)?;
-    match create_endpoint(&state, &caller, &origin, form.request()).await {
+    match create_endpoint(&call, form.request()).await {
         Ok(view) => secret_page(&visit, &view, true),
         Err(e) => {
             let (status, errors) = form_problems_labelled(e, ENDPOINT_LABELS)?;
@@ -253,14 +243,9 @@ pub async fn create(
 }
 
 /// `GET /portal/webhooks/{id}/edit`: the endpoint's form.
-pub async fn edit(
-    state: web::Data<AppState>,
-    visit: Visit,
-    origin: Origin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
-    let endpoint = read_endpoint(&state, &caller, &origin, id.into_inner()).await?;
+pub async fn edit(visit: Visit, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let call = visit.admin_call()?;
+    let endpoint = read_endpoint(&call, id.into_inner()).await?;
     let form = EndpointForm {
         csrf: String::new(),
         url: endpoint.url.clone(),
@@ -282,15 +267,11 @@ pub async fn edit(
 }
 
 async fn read_endpoint(
-    state: &web::Data<AppState>,
-    caller: &crate::auth::Caller,
-    origin: &Origin,
+    call: &Call,
     raw: String,
 ) -> Result<referral_store::webhooks::Endpoint, PageError> {
-    let found = state
-        .run_as(
-            caller,
-            origin,
+    let found = call
+        .run_for(
             crate::auth::ADMINS,
             AuditAction::new("webhook.read", "webhook", Some(raw.clone())),
             move |conn, _| {
@@ -308,17 +289,15 @@ async fn read_endpoint(
 
 /// `POST /portal/webhooks/{id}`: saves the endpoint's form.
 pub async fn update(
-    state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     let form = EndpointForm::parse(&body);
     visit.check_csrf(&form.csrf)?;
     let raw = id.into_inner();
-    match update_endpoint(&state, &caller, &origin, raw.clone(), form.request()).await {
+    match update_endpoint(&call, raw.clone(), form.request()).await {
         Ok(_) => Ok(see_other("/portal/webhooks?done=saved")),
         Err(e) => {
             let (status, errors) = form_problems_labelled(e, ENDPOINT_LABELS)?;
@@ -339,16 +318,14 @@ pub struct ActionForm {
 
 /// `POST /portal/webhooks/{id}/enabled`: turns the endpoint off or on, its settings kept.
 pub async fn switch(
-    state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     id: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     visit.check_csrf(&form.csrf)?;
     let raw = id.into_inner();
-    let endpoint = read_endpoint(&state, &caller, &origin, raw.clone()).await?;
+    let endpoint = read_endpoint(&call, raw.clone()).await?;
     let on = form.enabled == "1";
     let request = EndpointRequest {
         url: endpoint.url,
@@ -360,7 +337,7 @@ pub async fn switch(
         description: endpoint.description,
         enabled: Some(on),
     };
-    update_endpoint(&state, &caller, &origin, raw, request).await?;
+    update_endpoint(&call, raw, request).await?;
     Ok(see_other(if on {
         "/portal/webhooks?done=enabled"
     } else {
@@ -371,29 +348,26 @@ pub async fn switch(
 /// `POST /portal/webhooks/{id}/rotate`: a new secret, shown once; the old one signs
 /// beside it for 24 hours.
 pub async fn rotate(
-    state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     id: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     visit.check_csrf(&form.csrf)?;
-    let view = rotate_endpoint_secret(&state, &caller, &origin, id.into_inner()).await?;
+    let view = rotate_endpoint_secret(&call, id.into_inner()).await?;
     secret_page(&visit, &view, false)
 }
 
 /// `POST /portal/webhooks/{id}/test`: queues a test event for the endpoint.
 pub async fn test_event(
-    state: web::Data<AppState>,
+    _state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     id: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, PageError> {
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
     visit.check_csrf(&form.csrf)?;
-    send_test_event(&state, &caller, &origin, id.into_inner()).await?;
+    send_test_event(&call, id.into_inner()).await?;
     Ok(see_other("/portal/webhooks?done=tested"))
 }
 
@@ -415,34 +389,30 @@ pub struct RedeliverForm {
 
 /// `POST /portal/webhooks/{id}/deliveries/{delivery_id}/redeliver`.
 pub async fn redeliver(
-    state: web::Data<AppState>,
+    _state: web::Data<AppState>,
     visit: Visit,
-    origin: Origin,
     path: web::Path<(String, String)>,
     form: web::Form<RedeliverForm>,
 ) -> Result<HttpResponse, PageError> {
-    let now = state.now();
-    let caller = visit.portal_admin()?.clone();
+    let call = visit.admin_call()?;
+    let now = call.now();
     visit.check_csrf(&form.csrf)?;
     let (endpoint, delivery) = path.into_inner();
-    state
-        .run_as(
-            &caller,
-            &origin,
-            crate::auth::ADMINS,
-            AuditAction::new("webhook.redeliver", "webhook", Some(endpoint.clone())),
-            move |conn, _| {
-                let endpoint: uuid::Uuid = endpoint
-                    .parse()
-                    .map_err(|_| crate::error::ApiError::NotFound)?;
-                let delivery: uuid::Uuid = delivery
-                    .parse()
-                    .map_err(|_| crate::error::ApiError::NotFound)?;
-                referral_store::webhooks::redeliver(conn, endpoint, delivery, now)?;
-                Ok(Redelivered)
-            },
-        )
-        .await?;
+    call.run_for(
+        crate::auth::ADMINS,
+        AuditAction::new("webhook.redeliver", "webhook", Some(endpoint.clone())),
+        move |conn, _| {
+            let endpoint: uuid::Uuid = endpoint
+                .parse()
+                .map_err(|_| crate::error::ApiError::NotFound)?;
+            let delivery: uuid::Uuid = delivery
+                .parse()
+                .map_err(|_| crate::error::ApiError::NotFound)?;
+            referral_store::webhooks::redeliver(conn, endpoint, delivery, now)?;
+            Ok(Redelivered)
+        },
+    )
+    .await?;
     Ok(see_other("/portal/webhooks?done=redelivered"))
 }
 
