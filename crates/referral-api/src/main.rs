@@ -166,7 +166,7 @@ fn verify_audit(
 ) -> ExitCode {
     let run = || -> Result<referral_store::audit::ChainReport, StartupError> {
         let keyring = startup::data_keyring(args, false)?;
-        let pool = startup::open_database(args)?;
+        let pool = startup::open_database(&batch_settings(args))?;
         let mut conn = pool.get().map_err(referral_store::StoreError::from)?;
         let mut report = referral_store::audit::verify_with_progress(&mut conn, &keyring, |n| {
             eprintln!("verified {n} rows...")
@@ -223,12 +223,21 @@ fn verify_audit(
     }
 }
 
+/// The settings of a one-off batch command: no `statement_timeout`. The request limit
+/// (`--db-statement-timeout-ms`) keeps a request from holding a connection when PostgreSQL
+/// stalls; seeding a million referrals, or verifying a long chain, is meant to take long.
+fn batch_settings(serve: &referral_api::config::ServeArgs) -> referral_api::config::ServeArgs {
+    let mut batch = serve.clone();
+    batch.db_statement_timeout_ms = 0;
+    batch
+}
+
 fn seed_demo(
     serve: &referral_api::config::ServeArgs,
     args: &referral_api::config::SeedDemoArgs,
 ) -> Result<(), StartupError> {
     use referral_store::demo;
-    let pool = startup::open_database(serve)?;
+    let pool = startup::open_database(&batch_settings(serve))?;
     let mut conn = pool.get().map_err(referral_store::StoreError::from)?;
     let started = std::time::Instant::now();
     let report = demo::seed(

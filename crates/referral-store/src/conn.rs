@@ -19,6 +19,25 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+impl DbConnection {
+    /// Whether this connection may write: not on a PostgreSQL streaming replica, nor in a
+    /// read-only transaction. A read that tidies as it goes (the top referrers fold their
+    /// queue) asks first, so that it also runs on a replica.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn is_writable(&mut self) -> Result<bool, StoreError> {
+        use diesel::RunQueryDsl;
+        match self {
+            DbConnection::Pg(c) => Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "current_setting('transaction_read_only') = 'off'",
+            ))
+            .get_result(c)?),
+            DbConnection::Sqlite(_) => Ok(true),
+        }
+    }
+}
+
 impl fmt::Debug for DbConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

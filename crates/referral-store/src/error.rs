@@ -73,9 +73,25 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // A node that stopped being the primary (a failover, or a node restarted as a
+            // replica) refuses writes: the request may succeed once the new primary is up.
+            Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(_, info) if is_shutting_down(info.message()) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Database(other),
         }
     }
+}
+
+/// PostgreSQL's words for a server that is going away (SQLSTATE 57P01–57P03: an
+/// administrator's or a crash's shutdown, a server still starting); libpq gives diesel the
+/// message, not the code.
+fn is_shutting_down(message: &str) -> bool {
+    message.starts_with("terminating connection due to")
+        || message.starts_with("the database system is")
 }
 
 impl From<r2d2::Error> for StoreError {

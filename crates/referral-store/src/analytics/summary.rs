@@ -275,8 +275,12 @@ fn top_referrers(
 ) -> Result<Vec<TopReferrer>, StoreError> {
     // The all-time leaderboard is kept per program and for all programs, not per provider.
     if filter.is_all_time() && filter.within.is_none() {
-        // The conversions still queued for referrer_stats first, so the list is exact.
-        crate::rollups::fold_referrer_conversions(conn)?;
+        // The conversions still queued for referrer_stats first, so the list is exact. A
+        // replica cannot fold: it shows what the primary folded (every instance folds once a
+        // second), as old as the replica's lag allows.
+        if conn.is_writable()? {
+            crate::rollups::fold_referrer_conversions(conn)?;
+        }
         let program = filter.program_id.map_or(ALL_PROGRAMS, |p| p.as_uuid());
         let rows: Vec<(DbUuid, i64, i64)> = referrer_stats::table
             .filter(referrer_stats::program_id.eq(DbUuid(program)))

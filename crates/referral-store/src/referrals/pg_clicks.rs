@@ -122,7 +122,18 @@ impl PgClickPool {
 /// is [`StoreError::Unavailable`]; the database's own errors are kept as text (they never
 /// reach a response).
 fn driver_error(error: tokio_postgres::Error) -> StoreError {
-    if error.is_closed() || error.as_db_error().is_none() {
+    use tokio_postgres::error::SqlState;
+    // A node that is no longer the primary, or is shutting down, is out of reach as well.
+    let away = [
+        SqlState::READ_ONLY_SQL_TRANSACTION,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ];
+    if error.is_closed()
+        || error.as_db_error().is_none()
+        || error.code().is_some_and(|c| away.contains(c))
+    {
         StoreError::Unavailable(error.to_string())
     } else {
         StoreError::Driver(error.to_string())

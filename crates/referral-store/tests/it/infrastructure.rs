@@ -312,3 +312,44 @@ both_databases!(
         assert!(outbox::renew(&mut conn, &[], t0()).unwrap() == 0);
     }
 );
+
+/// A node that stopped being the primary (after a failover) refuses writes: that is
+/// `unavailable` (a 503 the client may retry), not a database error; and the analytics
+/// read, which folds the queued top-referrer counts where it can, still answers there.
+/// A session set read-only stands in for the replica.
+#[test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL was not set when the tests were built"
+)]
+fn a_read_only_node_is_unavailable_for_writes_and_serves_analytics() {
+    use diesel::connection::SimpleConnection;
+    let Some(db) = TestDb::postgres() else { return };
+    let mut conn = db.conn();
+    assert!(conn.is_writable().unwrap());
+    let pg = |conn: &mut referral_store::DbConnection, sql: &str| {
+        let referral_store::DbConnection::Pg(pg) = conn else {
+            unreachable!()
+        };
+        pg.batch_execute(sql).unwrap();
+    };
+    pg(
+        &mut conn,
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    );
+    assert!(!conn.is_writable().unwrap());
+    let written = outbox::enqueue(&mut conn, &message("read-only"), t0());
+    let analytics = referral_store::analytics::summary(
+        &mut conn,
+        &referral_store::analytics::AnalyticsFilter::default(),
+    );
+    pg(
+        &mut conn,
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    );
+    assert!(
+        matches!(written, Err(StoreError::Unavailable(_))),
+        "{written:?}"
+    );
+    assert!(analytics.is_ok(), "{analytics:?}");
+}
