@@ -38,3 +38,9 @@ bench-batch-one-client:
 # bench database (after `just bench`; docs/scaling.md reads the table).
 bench-conversion-parts:
     bash bench/conversion_parts/run.sh
+
+# A PostgreSQL cluster that fails over (Patroni, etcd, HAProxy, Prometheus from Debian),
+# three API instances and two workers on loopback, a 60 s mixed load with kill -9s, and
+# the checks; writes bench/results/cluster.md. By hand, not in CI (docs/scaling.md).
+cluster:
+    bash bench/cluster.sh
