@@ -90,7 +90,7 @@ start etcd etcd --name cluster --data-dir "$DIR/etcd" \
   --initial-cluster "cluster=http://127.0.0.1:$ETCD_PEER"
 for _ in $(seq 50); do etcdctl --endpoints "127.0.0.1:$ETCD" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
 
-# Fast failover: the leader key lives ttl 20 s (Patroni's least), each node looks every
+# Fast failover: the leader key lives ttl 20 s, each node looks every
 # loop_wait 2 s, and a DCS or PostgreSQL call is retried for retry_timeout 5 s
 # (loop_wait + 2 × retry_timeout must fit in ttl). A dead primary's key expires within 20 s
 # and a replica with at most 1 MB of lag is promoted on its next loop.
