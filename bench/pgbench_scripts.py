@@ -193,14 +193,22 @@ fresh = {
 }
 per_run = ", ".join(f"'{k}', c.{v}" for k, v in fresh.items())
 reward_fresh = "jsonb_build_object('id', gen_random_uuid(), 'patient_id', c.referrer)"
-notice_fresh = (f"jsonb_build_object('id', {new_id(writes['notice']['id'])}, "
-                "'idempotency_key', 'bench-' || gen_random_uuid())")
+# A referrer's reward queues no notice (only the friend's does): the notice, like the
+# audit row, is refreshed only when the captured conversion wrote one.
+def refreshed(key, fresh):
+    if not writes.get(key):
+        return ""
+    return f", '{key}', {literal(json.dumps(writes[key]))}::jsonb || {fresh}"
+
+
 writes_sql = (
     f"(SELECT ({literal(json.dumps(writes))}::jsonb || jsonb_build_object({per_run}, "
-    f"'interaction_id', {new_id(writes['interaction_id'])}, "
-    f"'reward', {literal(json.dumps(writes['reward']))}::jsonb || {reward_fresh}, "
-    f"'notice', {literal(json.dumps(writes['notice']))}::jsonb || {notice_fresh}"
-    + (f", 'audit', {literal(json.dumps(writes['audit']))}::jsonb || jsonb_build_object('id', {new_id(writes['audit']['id'])})"
+    f"'interaction_id', {new_id(writes['interaction_id'])}"
+    + refreshed("reward", reward_fresh)
+    + (refreshed("notice", f"jsonb_build_object('id', {new_id(writes['notice']['id'])}, "
+                           "'idempotency_key', 'bench-' || gen_random_uuid())")
+       if writes.get("notice") else "")
+    + (refreshed("audit", f"jsonb_build_object('id', {new_id(writes['audit']['id'])})")
        if writes.get("audit") else "")
     + f"))::text FROM bench_conv c WHERE c.n = :n)"
 )

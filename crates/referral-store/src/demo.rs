@@ -230,6 +230,7 @@ struct RewardInsert {
     created_at: DbTime,
     updated_at: DbTime,
     released_at: Option<DbTime>,
+    release_notified_at: Option<DbTime>,
     cancel_reason: Option<&'static str>,
 }
 
@@ -576,6 +577,10 @@ pub fn seed(
                 updated_at: DbTime(at),
                 // In review: not released until an admin approves it.
                 released_at: (fate != Fate::InReview).then_some(DbTime(released)),
+                // A release in the past was told then: the demo's first worker round would
+                // otherwise send a year of notices at once (and a benchmark would measure it).
+                release_notified_at: (fate != Fate::InReview && released <= now)
+                    .then_some(DbTime(released)),
                 cancel_reason: (fate == Fate::Reversed).then_some("conversion_reversed"),
             }
         };
