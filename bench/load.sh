@@ -88,8 +88,13 @@ start_server() { # url
     --mailbox-dir target/bench/outbox --unknown-payer-policy commercial \
     >target/bench/load-server.log 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 120); do curl -fs "$BASE/ready" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  echo "bench: the server did not become ready; see target/bench/load-server.log" >&2; exit 1
+  for _ in $(seq 1 120); do curl -fs "$BASE/ready" >/dev/null 2>&1 && break; sleep 0.5; done
+  curl -fs "$BASE/ready" >/dev/null 2>&1 \
+    || { echo "bench: the server did not become ready; see target/bench/load-server.log" >&2; exit 1; }
+  # The worker's first round runs retention (on a fresh seed it removes the interactions of
+  # months past it): wait for it, so that it is not measured, nor counted against the clicks.
+  for _ in $(seq 1 240); do grep -qE "retention: erased|retention failed" target/bench/load-server.log && return 0; sleep 0.5; done
+  echo "bench: the worker's first retention run did not finish; see target/bench/load-server.log" >&2; exit 1
 }
 rss_peak_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"; }
 
@@ -219,9 +224,28 @@ run_pgbench() { # label script
 start_server "$PG_URL"
 hot_counts() { psql -qtA "$PG_URL" -c "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'referrals'" -F' '; }
 read -r UPD0 HOT0 <<<"$(hot_counts)"
-run_wrk "postgres: click, uniform codes" -s bench/wrk/click_uniform.lua "$BASE"
+# A click counts only from a browser (#31: a request with no user agent is a link preview
+# and writes nothing), so wrk sends one, and each run checks that its clicks wrote their
+# rows: a click bench that writes nothing measures nothing.
+BROWSER_UA="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+click_rows() { psql -qtA "$1" -c "SELECT count(*) FROM referral_interactions WHERE interaction_type = 'click'"; }
+check_clicks_written() { # label, rows before, rows after
+  local requests
+  requests=$(grep -oE '^ *[0-9]+ requests in' target/bench/wrk-last.txt | grep -oE '[0-9]+' | head -1)
+  if [ "$(($3 - $2))" -lt "$requests" ]; then
+    echo "bench: FAILED: $1 wrote $(($3 - $2)) click rows for $requests clicks" >&2
+    exit 1
+  fi
+}
+c0=$(click_rows "$PG_URL")
+run_wrk "postgres: click, uniform codes" -s bench/wrk/click_uniform.lua -H "User-Agent: $BROWSER_UA" "$BASE"
+c1=$(click_rows "$PG_URL")
+check_clicks_written "postgres: click, uniform codes" "$c0" "$c1"
 run_pgbench "the click's statements" target/bench/pgbench-click.sql
-run_wrk "postgres: click, one viral code" "$BASE/api/referrals/$VIRAL/click"
+c0=$(click_rows "$PG_URL")
+run_wrk "postgres: click, one viral code" -H "User-Agent: $BROWSER_UA" "$BASE/api/referrals/$VIRAL/click"
+c1=$(click_rows "$PG_URL")
+check_clicks_written "postgres: click, one viral code" "$c0" "$c1"
 sleep 1
 read -r UPD1 HOT1 <<<"$(hot_counts)"
 # HOT share of the referral updates the clicks made (first clicks marked; the statistics lag
@@ -278,7 +302,10 @@ rm -f "$SQLITE_FILE" "$SQLITE_FILE-wal" "$SQLITE_FILE-shm"
 sqlite3 "$SQLITE_FILE" "SELECT referral_code FROM referrals ORDER BY random() LIMIT 20000" >"$BENCH_SAMPLES/codes.txt"
 start_server "sqlite://$SQLITE_FILE"
 # 60 s: the target is also "no 'database is locked' error with 16 clients for 60 s".
-RUN_SECONDS=60 run_wrk "sqlite: click, uniform codes (60 s)" -s bench/wrk/click_uniform.lua "$BASE"
+sqlite_clicks() { sqlite3 "$SQLITE_FILE" "SELECT count(*) FROM referral_interactions WHERE interaction_type = 'click'"; }
+c0=$(sqlite_clicks)
+RUN_SECONDS=60 run_wrk "sqlite: click, uniform codes (60 s)" -s bench/wrk/click_uniform.lua -H "User-Agent: $BROWSER_UA" "$BASE"
+check_clicks_written "sqlite: click, uniform codes" "$c0" "$(sqlite_clicks)"
 LOCKED=$(grep -c "database is locked" target/bench/load-server.log || true)
 stop_server
 RAW=$(python3 bench/sqlite_raw_click.py "$SQLITE_FILE" "$BENCH_SAMPLES/codes.txt" "$CONNS" "$DURATION")

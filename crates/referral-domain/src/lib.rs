@@ -86,6 +86,7 @@ pub mod notices;
 pub mod opens;
 pub mod policy;
 pub mod program;
+pub mod rate_limit;
 pub mod referral;
 pub mod retention;
 pub mod reversal;

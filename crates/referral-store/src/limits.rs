@@ -1,5 +1,7 @@
 //! Request limits counted in the database, so that several instances share one budget
-//! (#33): a hit adds one to its key's row for the current window and answers the count.
+//! (#33): a claim adds its hits to its key's row for the current window and answers the
+//! count (the caller claims several at once under a large limit:
+//! [`referral_domain::rate_limit`]).
 //! On PostgreSQL that is one statement (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`) on
 //! an UNLOGGED table; SQLite (one instance a database) has the same function for tests.
 //!
@@ -20,8 +22,8 @@ struct Hits {
     hits: i64,
 }
 
-/// Counts one hit of `key` in the window that starts at `window_start`; returns the hits
-/// of that window so far, this one included.
+/// Counts `hits` hits of `key` in the window that starts at `window_start`; returns the
+/// hits of that window so far, these included.
 ///
 /// # Errors
 /// Database errors (the caller chooses whether a limit fails open or closed).
@@ -29,27 +31,30 @@ pub fn hit(
     conn: &mut DbConnection,
     key: &str,
     window_start: DateTime<Utc>,
+    hits: i64,
 ) -> Result<i64, StoreError> {
     match conn {
         DbConnection::Pg(c) => {
             let row: Hits = diesel::sql_query(
-                "INSERT INTO rate_limit_hits (key, window_start, hits) VALUES ($1, $2, 1) \
-                 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1 \
+                "INSERT INTO rate_limit_hits (key, window_start, hits) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + excluded.hits \
                  RETURNING hits",
             )
             .bind::<Text, _>(key)
             .bind::<Timestamptz, _>(window_start)
+            .bind::<BigInt, _>(hits)
             .get_result(c)?;
             Ok(row.hits)
         }
         DbConnection::Sqlite(c) => {
             let row: Hits = diesel::sql_query(
-                "INSERT INTO rate_limit_hits (key, window_start, hits) VALUES (?, ?, 1) \
-                 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1 \
+                "INSERT INTO rate_limit_hits (key, window_start, hits) VALUES (?, ?, ?) \
+                 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + excluded.hits \
                  RETURNING hits",
             )
             .bind::<Text, _>(key)
             .bind::<PortableTimestamptz, _>(DbTime(window_start))
+            .bind::<BigInt, _>(hits)
             .get_result(c)?;
             Ok(row.hits)
         }

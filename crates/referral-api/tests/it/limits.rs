@@ -256,3 +256,38 @@ fn broken_counters_refuse_registration_and_let_lookups_through() {
         .unwrap();
     let _ = app.registers(&code, "friend@example.com");
 }
+
+/// Under a large limit each instance claims its hits in leases (a hundredth of the limit
+/// at a time, `referral_domain::rate_limit`): two instances still allow no more than the
+/// limit together, and refuse at most a lease less one hit early each.
+#[test]
+fn leased_hits_of_two_instances_stay_within_one_limit() {
+    let Some(db) = TestDb::postgres() else { return };
+    let app = spawn_with(db, |args| args.public_rate_limit = 500);
+    let other = crate::support::spawn_instance(&app, |args| args.public_rate_limit = 500);
+    let bases = [app.base.clone(), other.base.clone()];
+    let minute = || chrono::Utc::now().timestamp() / 60;
+    let started = minute();
+    let statuses: Vec<u16> = (0..600)
+        .map(|i| {
+            app.client
+                .get(format!(
+                    "{}/api/referrals/AAAAAA-AAAAAA-AAAAAA",
+                    bases[i % 2]
+                ))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    if minute() != started {
+        eprintln!("the run straddled a minute: two budgets, nothing to check");
+        return;
+    }
+    let allowed = statuses.iter().filter(|s| **s != 429).count();
+    assert!((492..=500).contains(&allowed), "allowed {allowed}");
+    // Once refused, refused for the rest of the window on both instances.
+    let first = statuses.iter().position(|s| *s == 429).unwrap();
+    assert!(statuses[first..].iter().skip(8).all(|s| *s == 429));
+}
