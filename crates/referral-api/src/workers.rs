@@ -158,6 +158,8 @@ fn round(rounds: &Rounds) {
             }) => tracing::info!(
                 referral_contacts = e.referral_contacts,
                 interactions = e.interactions,
+                interaction_months = e.interaction_months,
+                interactions_removed = e.interactions_removed,
                 message_payloads = e.message_payloads,
                 registration_confirmations = e.registration_confirmations,
                 consent_proofs = e.consent_proofs,

@@ -9,7 +9,7 @@
 //! Erasing never changes a count: analytics read their own totals, and an erased referral
 //! keeps its status, times, program and rewards.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 
 /// What an erased referral's `referee_email` reads (the column may not be empty, and the
 /// address must still parse). `.invalid` is reserved (RFC 2606): nothing is ever sent there.
@@ -21,7 +21,9 @@ pub struct RetentionPolicy {
     /// The invited person's email, phone, name and the referrer's message, counted from
     /// the invitation's date (`expires_at`), whatever became of it.
     pub contact_days: u32,
-    /// The IP address and user agent of interactions (link opens), from when they happened.
+    /// The IP address and user agent of interactions (link opens), from when they happened;
+    /// the interactions themselves go once their whole calendar month (UTC) is past this
+    /// ([`RetentionCutoffs::interactions_removed_before`]).
     pub tracking_days: u32,
     /// The payload and recipient of outbox messages that are done (sent, suppressed or
     /// failed for good), from when they were done; and the files of the development
@@ -57,6 +59,13 @@ pub struct RetentionCutoffs {
     pub contact_before: DateTime<Utc>,
     /// Interactions before this lose their IP address and user agent.
     pub tracking_before: DateTime<Utc>,
+    /// Interactions before this are removed: the start of the UTC month of
+    /// `tracking_before`. Interactions go a whole month at a time because PostgreSQL keeps
+    /// them in one partition a month and drops a month's partition once all of it is past
+    /// the tracking retention (cheaper than deleting rows, and nothing is left half-erased);
+    /// SQLite, with one table, removes the same rows. A removed link open no longer counts
+    /// in its referral's clicks; the analytics keep their own totals.
+    pub interactions_removed_before: DateTime<Utc>,
     /// Messages done before this lose their payload and recipient.
     pub delivered_payload_before: DateTime<Utc>,
     /// SMS consents attested before this lose their proof.
@@ -67,13 +76,23 @@ impl RetentionPolicy {
     /// The cutoffs at `now`.
     pub fn cutoffs(&self, now: DateTime<Utc>) -> RetentionCutoffs {
         let before = |days: u32| now - Duration::days(i64::from(days));
+        let tracking_before = before(self.tracking_days);
         RetentionCutoffs {
             contact_before: before(self.contact_days),
-            tracking_before: before(self.tracking_days),
+            tracking_before,
+            interactions_removed_before: month_start(tracking_before),
             delivered_payload_before: before(self.delivered_payload_days),
             consent_proof_before: before(self.consent_proof_days),
         }
     }
+}
+
+/// The first instant of `at`'s calendar month, in UTC.
+fn month_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.date_naive()
+        .with_day(1)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map_or(at, |start| start.and_utc())
 }
 
 #[cfg(test)]
@@ -98,6 +117,19 @@ mod tests {
             prop_assert_eq!((now - cut.tracking_before).num_days(), i64::from(tracking));
             prop_assert_eq!((now - cut.delivered_payload_before).num_days(), i64::from(payload));
             prop_assert_eq!((now - cut.consent_proof_before).num_days(), i64::from(contact + 1000));
+        }
+
+        #[test]
+        fn interactions_go_by_whole_months_and_never_before_their_tracking_data(
+            seconds in 0i64..4_000_000_000, tracking in 1u32..3650,
+        ) {
+            let now = Utc.timestamp_opt(seconds, 0).unwrap();
+            let cut = RetentionPolicy { tracking_days: tracking, ..RetentionPolicy::default() }.cutoffs(now);
+            let removed = cut.interactions_removed_before;
+            prop_assert!(removed <= cut.tracking_before);
+            prop_assert!(cut.tracking_before - removed < Duration::days(31));
+            prop_assert_eq!((removed.day(), removed.time()), (1, chrono::NaiveTime::MIN));
+            prop_assert_eq!((removed.year(), removed.month()), (cut.tracking_before.year(), cut.tracking_before.month()));
         }
     }
 }

@@ -15,3 +15,6 @@ REVOKE UPDATE, DELETE, TRUNCATE ON :"schema".audit_log FROM :"role";
 GRANT UPDATE (seq, prev_hash, row_hash) ON :"schema".audit_log TO :"role";
 REVOKE DELETE, TRUNCATE ON :"schema".audit_chain_head FROM :"role";
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON :"schema".__diesel_schema_migrations FROM :"role";
+-- The worker's daily retention run makes and drops the interactions' monthly partitions
+-- through this function alone, with the owner's rights (migration 000030).
+GRANT EXECUTE ON FUNCTION :"schema".referral_interactions_maintain(timestamptz) TO :"role";

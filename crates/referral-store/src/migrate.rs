@@ -138,6 +138,18 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     applied.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// Reverts the newest applied migration (a test's way back to the schema before it).
+#[cfg(feature = "test-support")]
+pub(crate) fn revert_last(conn: &mut DbConnection) -> Result<String, StoreError> {
+    let reverted = match conn {
+        DbConnection::Pg(c) => c
+            .revert_last_migration(PostgresMigrations)
+            .map(|v| v.to_string()),
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE).map(|v| v.to_string()),
+    };
+    reverted.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
 /// Whether the migrations table lists every embedded migration, read with a plain query
 /// (diesel's harness creates the table first, which needs the owner's rights).
 fn all_applied(conn: &mut DbConnection) -> Result<bool, StoreError> {

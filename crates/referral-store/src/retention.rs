@@ -1,8 +1,13 @@
 //! Erasing personal data past its retention (see [`referral_domain::retention`]): the
 //! invited person's contact details of invitations past their date, the network details of
-//! old interactions, the payloads of finished outbox messages, the proof of old SMS
-//! consents. In batches, so that the first
+//! old interactions and then the interactions of months wholly past it, the payloads of
+//! finished outbox messages, the proof of old SMS consents. In batches, so that the first
 //! run on a large database holds no long transaction; idempotent.
+//!
+//! On PostgreSQL the interactions are partitioned by month (pg_partman, migration 000030):
+//! a run first calls partman's maintenance, which makes the months ahead, and drops the
+//! partitions of the months past retention; rows left before the cut (in the default
+//! partition, which holds rows older than the partitions) are then deleted as on SQLite.
 
 use crate::conn::{write_transaction, DbConnection};
 use crate::error::StoreError;
@@ -24,6 +29,10 @@ pub struct Erased {
     pub referral_contacts: usize,
     /// Interactions whose IP address and user agent were erased.
     pub interactions: usize,
+    /// Months of interactions whose partition was dropped whole (PostgreSQL).
+    pub interaction_months: usize,
+    /// Interactions deleted one by one (SQLite, and on PostgreSQL those of no partition).
+    pub interactions_removed: usize,
     /// Finished outbox messages whose payload and recipient were erased.
     pub message_payloads: usize,
     /// Registration confirmations (address, name, phone) deleted once long expired.
@@ -43,8 +52,14 @@ pub fn erase_due(
     now: DateTime<Utc>,
 ) -> Result<Erased, StoreError> {
     let cut = policy.cutoffs(now);
+    let interaction_months = drop_interaction_months(conn, cut.tracking_before)?;
     Ok(Erased {
         referral_contacts: in_batches(|c| erase_contacts(c, cut.contact_before, now), conn)?,
+        interaction_months,
+        interactions_removed: in_batches(
+            |c| remove_interactions(c, cut.interactions_removed_before),
+            conn,
+        )?,
         interactions: in_batches(|c| erase_tracking(c, cut.tracking_before), conn)?,
         message_payloads: in_batches(
             |c| erase_payloads(c, cut.delivered_payload_before, now),
@@ -161,6 +176,51 @@ fn erase_contacts(
             ))
             .execute(conn)?,
     )
+}
+
+/// PostgreSQL: partman's maintenance of the interactions (the months ahead), then the months
+/// that end before `before` dropped; answers how many. SQLite: nothing to do.
+fn drop_interaction_months(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    #[derive(QueryableByName)]
+    struct Dropped {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        months: i32,
+    }
+    match conn {
+        DbConnection::Pg(c) => {
+            let dropped: Dropped =
+                diesel::sql_query("SELECT referral_interactions_maintain($1) AS months")
+                    .bind::<diesel::sql_types::Timestamptz, _>(before)
+                    .get_result(c)?;
+            Ok(usize::try_from(dropped.months).unwrap_or(0))
+        }
+        DbConnection::Sqlite(_) => Ok(0),
+    }
+}
+
+/// Interactions from before `before`, deleted. On PostgreSQL the cut on `created_at` in
+/// both statements keeps each to the partitions that may hold such rows.
+fn remove_interactions(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ids: Vec<DbUuid> = referral_interactions::table
+        .filter(referral_interactions::created_at.lt(DbTime(before)))
+        .select(referral_interactions::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(
+        referral_interactions::table
+            .filter(referral_interactions::created_at.lt(DbTime(before)))
+            .filter(referral_interactions::id.eq_any(ids)),
+    )
+    .execute(conn)?)
 }
 
 /// Interactions from before `before` that still hold an address or a user agent.

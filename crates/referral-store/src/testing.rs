@@ -2,7 +2,7 @@
 //! in the PostgreSQL named by `TEST_DATABASE_URL`. Each is migrated, and removed on drop,
 //! so suites run in parallel and leave nothing behind.
 
-use crate::conn::{open_pool, Pool};
+use crate::conn::{open_pool, DbConnection, Pool};
 use crate::migrate::run_migrations;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
@@ -42,7 +42,23 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::Postgres { admin_url, schema } = &self.cleanup {
             if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
-                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                // pg_partman keeps the schema's partition set (and its template table) in
+                // its own schema: forget them with it.
+                let _ = conn.batch_execute(&format!(
+                    "DO $$ DECLARE pm text; t text; BEGIN
+                       SELECT extnamespace::regnamespace::text INTO pm
+                         FROM pg_extension WHERE extname = 'pg_partman';
+                       IF pm IS NOT NULL THEN
+                         FOR t IN EXECUTE format('SELECT template_table FROM %I.part_config
+                             WHERE split_part(parent_table, ''.'', 1) = %L', pm, '{schema}') LOOP
+                           EXECUTE format('DROP TABLE IF EXISTS %s', t);
+                         END LOOP;
+                         EXECUTE format('DELETE FROM %I.part_config
+                             WHERE split_part(parent_table, ''.'', 1) = %L', pm, '{schema}');
+                       END IF;
+                     END $$;
+                     DROP SCHEMA IF EXISTS {schema} CASCADE"
+                ));
             }
         }
     }
@@ -118,6 +134,15 @@ impl TestDb {
     pub fn conn(&self) -> crate::conn::PooledConnection {
         self.pool.get().expect("connection from the test pool")
     }
+}
+
+/// Reverts the newest applied migration and answers its version: with
+/// [`crate::migrate::run_migrations`] after it, a test migrates a populated database.
+///
+/// # Errors
+/// The migration's error.
+pub fn revert_last_migration(conn: &mut DbConnection) -> Result<String, crate::StoreError> {
+    crate::migrate::revert_last(conn)
 }
 
 /// Runs `body(fixture(db))` with `db` a fresh database of each backend.

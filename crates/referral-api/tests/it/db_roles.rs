@@ -97,6 +97,16 @@ fn the_service_role_runs_the_service_but_cannot_rewrite_the_audit_log() {
     .unwrap();
     assert_eq!(sealed.sealed, 1);
 
+    // The daily retention runs as the role: partman's maintenance through the owner's
+    // function (it makes and drops the interactions' months), never by itself.
+    let erased = referral_store::retention::erase_due(
+        &mut conn,
+        &referral_domain::retention::RetentionPolicy::default(),
+        chrono::Utc::now() + chrono::Duration::days(400),
+    )
+    .expect("retention runs as the service role");
+    assert!(erased.interaction_months >= 1, "{erased:?}");
+
     // Every way of rewriting the trail is refused to it.
     let mut app = diesel::PgConnection::establish(&app_url).unwrap();
     for attempt in [
@@ -110,6 +120,9 @@ fn the_service_role_runs_the_service_but_cannot_rewrite_the_audit_log() {
         "TRUNCATE audit_chain_head",
         "DROP TRIGGER audit_log_no_update ON audit_log",
         "DELETE FROM __diesel_schema_migrations",
+        "DROP TABLE referral_interactions",
+        "CREATE TABLE referral_interactions_p2099_01 PARTITION OF referral_interactions \
+         FOR VALUES FROM ('2099-01-01') TO ('2099-02-01')",
     ] {
         let refused = app.batch_execute(attempt);
         let message = format!("{refused:?}");

@@ -5,6 +5,7 @@ mod audit_chain;
 mod concurrency;
 mod demo;
 mod infrastructure;
+mod partitions;
 mod pg_clicks;
 mod programs;
 mod referrals;
