@@ -319,6 +319,9 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         clock: crate::clock::Clock::default(),
         metrics,
         replica: replica(&args)?,
+        batch_lanes: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(pool.max_size() / 4).unwrap_or(1).max(1),
+        )),
         contract: Arc::new(
             crate::contract::Contract::build(crate::openapi::document_json())
                 .map_err(StartupError::Config)?,

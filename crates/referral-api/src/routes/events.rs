@@ -211,24 +211,37 @@ pub async fn batch(
                 .into_iter()
                 .filter_map(|i| events.get_mut(i).and_then(Option::take).map(|e| (i, e)))
                 .collect();
+            let indices: Vec<usize> = lane.iter().map(|(i, _)| *i).collect();
             let app = call.state.clone();
-            call.audited_within(action(), move |conn, audit| {
-                Ok(lane
-                    .into_iter()
-                    .map(|(index, event)| {
-                        let outcome = apply_one(conn, &app, event, audit);
-                        if let Err(e) = &outcome {
-                            // The event's own transaction rolled back with its audit row:
-                            // the failure is recorded on its own, with its code.
-                            audit_failure(conn, &app, audit, e.code());
-                        }
-                        batch_result(index, outcome)
+            let turns = call.state.batch_lanes.clone();
+            let call = &call;
+            async move {
+                // Lanes of every batch take turns for their connections, instead of
+                // waiting out the pool's checkout timeout behind each other.
+                let _turn = turns.acquire_owned().await.ok();
+                let applied = call
+                    .audited_within(action(), move |conn, audit| {
+                        Ok(lane
+                            .into_iter()
+                            .map(|(index, event)| {
+                                let outcome = apply_one(conn, &app, event, audit);
+                                if let Err(e) = &outcome {
+                                    // The event's own transaction rolled back with its
+                                    // audit row: the failure is recorded on its own.
+                                    audit_failure(conn, &app, audit, e.code());
+                                }
+                                batch_result(index, outcome)
+                            })
+                            .collect::<Vec<_>>())
                     })
-                    .collect::<Vec<_>>())
-            })
+                    .await;
+                // No connection for the lane: none of its events ran, and each says so;
+                // the other lanes' results stand.
+                applied.unwrap_or_else(|e| indices.into_iter().map(|i| failed(i, &e)).collect())
+            }
         });
-    let mut results: Vec<BatchEventResult> = futures_util::future::try_join_all(lanes)
-        .await?
+    let mut results: Vec<BatchEventResult> = futures_util::future::join_all(lanes)
+        .await
         .into_iter()
         .flatten()
         .collect();
@@ -353,28 +366,31 @@ fn batch_result(index: usize, outcome: Result<BatchOutcome, ApiError>) -> BatchE
             };
             (reversal_outcome_name(&reversal), referral_id, None)
         }
-        Err(e) => {
-            let detail = match &e {
-                ApiError::Validation(problems) => problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                other => other.code().replace('_', " "),
-            };
-            return BatchEventResult {
-                index,
-                result: e.code().to_owned(),
-                referral_id: None,
-                detail: Some(detail),
-            };
-        }
+        Err(e) => return failed(index, &e),
     };
     BatchEventResult {
         index,
         result: result.to_owned(),
         referral_id,
         detail,
+    }
+}
+
+/// A batch event that failed, with its error's code and what it says.
+fn failed(index: usize, e: &ApiError) -> BatchEventResult {
+    let detail = match e {
+        ApiError::Validation(problems) => problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.code().replace('_', " "),
+    };
+    BatchEventResult {
+        index,
+        result: e.code().to_owned(),
+        referral_id: None,
+        detail: Some(detail),
     }
 }
 

@@ -474,3 +474,44 @@ both_databases!(
         assert_eq!(listed["total"], 1, "only Carol's, from the first batch");
     }
 );
+
+/// Batches sent at once share the pool by taking turns for their lanes (a quarter of the
+/// pool at a time): every event of every batch is answered, none `unavailable` for want of
+/// a connection, and each is recorded once.
+#[test]
+fn concurrent_batches_on_a_small_pool_answer_every_event() {
+    each_database(|db| {
+        let app = spawn_with(db, |args| args.db_pool_size = 4);
+        let service = app.service();
+        let sent: Vec<Vec<Value>> = (0..6)
+            .map(|_| {
+                (0..120)
+                    .map(|_| json!({"type": "consultation", "patient_id": Uuid::new_v4(), "consultation_id": Uuid::new_v4()}))
+                    .collect()
+            })
+            .collect();
+        let answers: Vec<Value> = std::thread::scope(|scope| {
+            let running: Vec<_> = sent
+                .iter()
+                .map(|events| {
+                    let (app, service) = (&app, &service);
+                    scope.spawn(move || {
+                        let response = app.post(
+                            Some(service),
+                            "/api/events/batch",
+                            json!({"events": events}),
+                        );
+                        assert_eq!(response.status(), 200);
+                        response.json::<Value>().unwrap()
+                    })
+                })
+                .collect();
+            running.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for body in answers {
+            let results = body["results"].as_array().unwrap();
+            assert_eq!(results.len(), 120);
+            assert!(results.iter().all(|r| r["result"] == "recorded"), "{body}");
+        }
+    });
+}
