@@ -320,7 +320,7 @@ pub fn build(args: ServeArgs) -> Result<(Service, Arc<Delivery>), StartupError> 
         metrics,
         replica: replica(&args)?,
         batch_lanes: Arc::new(tokio::sync::Semaphore::new(
-            usize::try_from(pool.max_size() / 4).unwrap_or(1).max(1),
+            usize::try_from(pool.max_size() / 2).unwrap_or(1).max(1),
         )),
         contract: Arc::new(
             crate::contract::Contract::build(crate::openapi::document_json())

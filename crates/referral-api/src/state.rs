@@ -61,7 +61,7 @@ pub struct AppState {
     pub contract: std::sync::Arc<crate::contract::Contract>,
     /// The read replica (`--replica-url`), if any.
     pub replica: Option<std::sync::Arc<crate::replica::Replica>>,
-    /// Turns for the lanes of event batches: all batches together hold at most a quarter
+    /// Turns for the lanes of event batches: all batches together hold at most half
     /// of the pool, and a lane waits for its turn rather than for a connection (whose
     /// checkout times out, failing the lane's events for nothing).
     pub batch_lanes: std::sync::Arc<tokio::sync::Semaphore>,

@@ -475,7 +475,7 @@ both_databases!(
     }
 );
 
-/// Batches sent at once share the pool by taking turns for their lanes (a quarter of the
+/// Batches sent at once share the pool by taking turns for their lanes (half of the
 /// pool at a time): every event of every batch is answered, none `unavailable` for want of
 /// a connection, and each is recorded once.
 #[test]
