@@ -44,11 +44,16 @@ ACCEPTED = []
 SEQ = itertools.count()
 
 
-def judged(response, kind, ok=(200, 201, 202)):
-    """Marks the response, logs a write's status, and says whether it was accepted."""
-    status = response.status_code
+def judged(response, kind, ok=(200, 201, 202), status=None):
+    """Marks the response, logs a write's status (`status` when the body says more than
+    the code), and says whether it was accepted."""
+    status = response.status_code if status is None else status
     if kind not in ("click", "public_read", "dashboard"):
-        WRITES.append((time.time(), kind, status))
+        # When the request was sent, not answered: a write that was in flight on the old
+        # primary when it died and answered later is not the first write after it.
+        meta = getattr(response, "request_meta", None) or {}
+        sent = meta.get("start_time") or time.time() - meta.get("response_time", 0) / 1000
+        WRITES.append((sent, kind, status))
     if status in ok:
         response.success()
         return True
@@ -128,8 +133,14 @@ class Platform(FastHttpUser):
             "/api/events/batch", json={"events": sent}, headers=SERVICE, name="order_batch",
             catch_response=True,
         ) as r:
-            if judged(r, "order_batch"):
-                for result in r.json().get("results", []):
+            # A batch answers 200 with each event's result; one whose events all found no
+            # database (its lanes got no connection during the failover) is a refused write.
+            status = r.status_code
+            results = r.json().get("results", []) if status == 200 else []
+            if results and all(x["result"] == "unavailable" for x in results):
+                status = 503
+            if judged(r, "order_batch", status=status):
+                for result in results:
                     event = sent[result["index"]]
                     ACCEPTED.append({"kind": "order", "event_id": event["order_id"],
                                      "patient_id": event["patient_id"], "result": result})

@@ -81,8 +81,8 @@ for (t0, ok0), (t1, _) in zip(probe, probe[1:]):
 first_probe_ok = next((t for t, ok in probe if primary_killed and t > primary_killed and ok), None)
 writes = json.load(open(os.path.join(out, "requests.json")))
 first_api_write = None
-# The first successful API write after the primary died and the probe first failed (a write
-# that was already in flight on the old primary is not the answer).
+# The first successful API write sent after the primary died and the probe first failed (a
+# write that was already in flight on the old primary is not the answer).
 first_fail = next((t for t, ok in probe if primary_killed and t > primary_killed and not ok), None)
 for t, _, status in sorted(writes):
     if first_fail and t > first_fail and 200 <= status < 300:
